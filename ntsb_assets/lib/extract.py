@@ -1,0 +1,266 @@
+"""Extraction: every table of a release to typed, immutable ZSTD Parquet in the lake.
+
+Layout under the lake root (one prefix per release, never rewritten)::
+
+    raw/<release_id>/<Table>.parquet            typed rows + _source_row + _row_hash
+    raw/<release_id>/_rejects/<Table>.parquet   rows that could not be parsed, with rule and reason
+    raw/<release_id>/_manifest.json             written last: the extraction is complete
+
+Rows stream through in batches; a release of any size needs memory for one batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from . import catalog, parsing
+from .lake import Lake
+from .sources import SourceError, TableSource, identify, table_sources
+
+ARROW_TYPES = {
+    "string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+    "date": pa.date32(), "timestamp": pa.timestamp("us"),
+}
+META_COLUMNS = ("_source_row", "_row_hash")
+REJECT_SCHEMA = pa.schema([
+    ("_source_row", pa.int64()), ("rule", pa.string()), ("reason", pa.string()),
+    ("column", pa.string()), ("original", pa.string()),
+])
+MANIFEST = "_manifest.json"
+
+
+def release_prefix(release_id: str) -> str:
+    return f"raw/{release_id}"
+
+
+@dataclass
+class TableExtract:
+    table: str
+    source_name: str
+    file: str
+    known: bool
+    rows_in: int = 0
+    rows_out: int = 0
+    rejected: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
+    extra_columns: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    encoding: str = ""
+    bytes: int = 0
+    schema_hash: str = ""
+    parquet_key: str = ""
+    rejects_key: str | None = None
+    seconds: float = 0.0
+
+
+def schema_hash(columns: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(columns.items())).encode()).hexdigest()[:16]
+
+
+def _column_types(src: TableSource, tbl: catalog.Table, header: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+    """Canonical names, their types and the columns the catalog does not know."""
+    names = [catalog.canonical_column_name(tbl, h) for h in header]
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n.lower() in seen:
+            raise SourceError(src.file, tbl.name, 1, "duplicate_column", f"column {header[i]!r} appears twice in the header")
+        seen.add(n.lower())
+    if any(not n for n in names):
+        raise SourceError(src.file, tbl.name, 1, "empty_column_name", "the header has an empty column name")
+    types: dict[str, str] = {}
+    unknown = []
+    for n in names:
+        if n in tbl.columns:
+            types[n] = tbl.columns[n]
+        elif src.mdb_types is not None and n in src.mdb_types:
+            types[n] = src.mdb_types[n]
+        else:
+            unknown.append(n)
+    return names, types, unknown
+
+
+def _check_header(src: TableSource, tbl: catalog.Table, names: list[str]) -> None:
+    need = list(tbl.key) + list(catalog.REQUIRED.get(tbl.name, ()))
+    missing = [k for k in need if k not in names]
+    if missing:
+        raise SourceError(src.file, tbl.name, 1, "missing_required_column",
+                          f"required column(s) {', '.join(missing)} not in the header "
+                          f"(header starts {', '.join(names[:5])})")
+
+
+def _infer_unknown(src: TableSource, names: list[str], unknown: list[str]) -> dict[str, str]:
+    idx = {n: names.index(n) for n in unknown}
+    samples: dict[str, list[str]] = {n: [] for n in unknown}
+    types = {n: "int" for n in unknown}
+    with src.rows() as (_header, rows, _enc):
+        for _rowno, fields in rows:
+            if len(fields) != len(names):
+                continue
+            for n, i in idx.items():
+                samples[n].append(fields[i])
+            if len(samples[unknown[0]]) >= 10_000:
+                for n in unknown:
+                    types[n] = _widen(types[n], parsing.infer_type(samples[n]))
+                    samples[n].clear()
+    for n in unknown:
+        if samples[n]:
+            types[n] = _widen(types[n], parsing.infer_type(samples[n]))
+    return types
+
+
+_ORDER = ["int", "float", "timestamp", "string"]
+
+
+def _widen(a: str, b: str) -> str:
+    if {a, b} == {"int", "float"}:
+        return "float"
+    if a == b:
+        return a
+    return "string" if "string" in (a, b) or {a, b} & {"timestamp"} else max(a, b, key=_ORDER.index)
+
+
+def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.date,
+                  batch_rows: int = 50_000, progress: Callable[[int], None] | None = None) -> TableExtract:
+    started = time.perf_counter()
+    tbl = catalog.table(src.name)
+    out = TableExtract(table=tbl.name, source_name=src.name, file=src.file, known=tbl.known)
+    with src.rows() as (header, _rows, _enc):
+        names, types, unknown = _column_types(src, tbl, header)
+    if tbl.known:
+        _check_header(src, tbl, names)
+    if unknown:
+        types.update(_infer_unknown(src, names, unknown) if src.mdb_types is None
+                     else {n: "string" for n in unknown})
+    out.extra_columns = [n for n in names if tbl.known and n not in tbl.columns]
+    out.missing_columns = [c for c in tbl.columns if c not in names] if tbl.known else []
+    out.columns = {n: types[n] for n in names}
+    dms = [(names.index(c), d, "lat" if c == "latitude" else "lon")
+           for c, d in catalog.DMS_COLUMNS.items() if c in names]
+
+    fields_schema = [pa.field(n, ARROW_TYPES[types[n]]) for n in names]
+    fields_schema += [pa.field(d, pa.float64()) for _i, d, _k in dms]
+    fields_schema += [pa.field("_source_row", pa.int64()), pa.field("_row_hash", pa.string())]
+    schema = pa.schema(fields_schema)
+    out.schema_hash = schema_hash(out.columns)
+    prefix = release_prefix(release_id)
+    out.parquet_key = f"{prefix}/{tbl.name}.parquet"
+    sink = lake.parquet_writer(out.parquet_key, schema)
+    rejects: list[dict] = []
+    parsers = [_parser(types[n], today) for n in names]
+    ncols = len(names)
+    cols: list[list] = [[] for _ in schema]
+
+    def flush():
+        if cols[0] or (cols and cols[-1]):
+            sink.write(pa.record_batch([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema))
+            for c in cols:
+                c.clear()
+
+    try:
+        with src.rows() as (_header, rows, encoding):
+            out.encoding = encoding
+            for rowno, fields in rows:
+                out.rows_in += 1
+                if len(fields) != ncols:
+                    rejects.append(_reject(rowno, "field_count",
+                                           f"{len(fields)} fields where the header has {ncols}", None,
+                                           dict(zip(names, fields)) | ({"_extra": fields[ncols:]} if len(fields) > ncols else {})))
+                    continue
+                values = []
+                bad = None
+                for i, (parse, text) in enumerate(zip(parsers, fields)):
+                    try:
+                        values.append(parse(text))
+                    except ValueError as exc:
+                        bad = (names[i], str(exc))
+                        break
+                if bad:
+                    rejects.append(_reject(rowno, "type", f"column {bad[0]} ({types[bad[0]]}): {bad[1]}",
+                                           bad[0], dict(zip(names, fields))))
+                    continue
+                h = parsing.row_hash(names, values)
+                for i, v in enumerate(values):
+                    cols[i].append(v)
+                for j, (i, _d, kind) in enumerate(dms):
+                    cols[ncols + j].append(parsing.parse_dms(fields[i], kind))
+                cols[-2].append(rowno)
+                cols[-1].append(h)
+                out.rows_out += 1
+                if len(cols[-1]) >= batch_rows:
+                    flush()
+                    if progress:
+                        progress(out.rows_in)
+            flush()
+        out.bytes = sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    out.rejected = len(rejects)
+    if rejects:
+        out.rejects_key = f"{prefix}/_rejects/{tbl.name}.parquet"
+        rsink = lake.parquet_writer(out.rejects_key, REJECT_SCHEMA)
+        rsink.write(pa.RecordBatch.from_pylist(rejects, schema=REJECT_SCHEMA))
+        rsink.close()
+    out.seconds = round(time.perf_counter() - started, 3)
+    if progress:
+        progress(out.rows_in)
+    return out
+
+
+def _reject(rowno: int, rule: str, reason: str, column: str | None, original: dict) -> dict:
+    return {"_source_row": rowno, "rule": rule, "reason": reason, "column": column,
+            "original": json.dumps(original, ensure_ascii=False, default=str)}
+
+
+def _parser(typ: str, today: dt.date):
+    if typ == "string":
+        return parsing.parse_string
+    fn = parsing.PARSERS[typ]
+    return lambda s: fn(s, today)
+
+
+def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, today: dt.date | None = None,
+                    batch_rows: int = 50_000, on_table: Callable[[str], None] | None = None,
+                    progress: Callable[[str, int], None] | None = None) -> dict:
+    """Extract a release unless the lake already holds it (the prefix is immutable).
+    Returns the manifest: release identity and one TableExtract per table."""
+    info = identify(path)
+    release_id = release_id or info.release_id
+    prefix = release_prefix(release_id)
+    if lake.exists(f"{prefix}/{MANIFEST}"):
+        manifest = lake.get_json(f"{prefix}/{MANIFEST}")
+        manifest["reused"] = True
+        return manifest
+    lake.delete_prefix(prefix)  # leftovers of an extraction that did not finish
+    today = today or dt.date.today()
+    tables: dict[str, dict] = {}
+    sources = table_sources(Path(path))
+    seen: dict[str, str] = {}
+    for src in sources:
+        canon = catalog.canonical_table_name(src.name)
+        if canon in seen:
+            raise SourceError(src.file, canon, None, "duplicate_table",
+                              f"table {canon} is delivered twice ({seen[canon]} and {src.file})")
+        seen[canon] = src.file
+        if on_table:
+            on_table(canon)
+        result = extract_table(src, lake, release_id, today=today, batch_rows=batch_rows,
+                               progress=(lambda n, c=canon: progress(c, n)) if progress else None)
+        tables[result.table] = asdict(result)
+    manifest = {
+        "release_id": release_id, "name": info.name, "sha256": info.sha256, "size": info.size,
+        "kind": info.kind, "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "tables": tables,
+        "unknown_tables": sorted(t for t, v in tables.items() if not v["known"]),
+    }
+    lake.put_json(f"{prefix}/{MANIFEST}", manifest)
+    manifest["reused"] = False
+    return manifest

@@ -1,0 +1,198 @@
+"""Value parsers for NTSB exports. Each one takes the text as delivered and returns a
+typed Python value, ``None`` for an empty field, or raises ``ValueError`` saying why.
+
+The quirks they survive are listed in docs/ingestion.md; every one has a unit test on
+real rows (tests/unit/test_parsing.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import re
+
+_TRUE = {"true", "t", "y", "yes", "1", "-1"}
+_FALSE = {"false", "f", "n", "no", "0"}
+
+# mdbtools writes day 00 for dates it cannot represent (before 1900 or after 9999).
+MDB_UNREPRESENTABLE = re.compile(r"^(1900-01-00|01/00/00)\b")
+
+_DATE_PATTERNS = [
+    # ISO and mdb-export -D/-T output: 2014-03-01, 2014-03-01 00:00:00(.fff), 2014-03-01T00:00:00
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?$"), "ymd"),
+    # mdb-export default and Access/Excel US forms: 02/11/08 00:00:00, 2/11/2008 13:05
+    (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?: (\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?$"), "mdy"),
+]
+
+
+def empty(text: str | None) -> bool:
+    return text is None or text.strip() == ""
+
+
+def resolve_two_digit_year(yy: int, month: int, day: int, today: dt.date) -> int:
+    """The most recent year ending in ``yy`` whose date is not in the future."""
+    year = today.year - (today.year % 100) + yy
+    try:
+        in_future = dt.date(year, month, day) > today
+    except ValueError:  # an impossible day: let the caller's date check name it
+        in_future = year > today.year
+    return year - 100 if in_future else year
+
+
+def parse_timestamp(text: str | None, today: dt.date | None = None) -> dt.datetime | None:
+    if empty(text):
+        return None
+    s = text.strip()
+    if MDB_UNREPRESENTABLE.match(s):
+        raise ValueError(f"{s!r} is mdbtools' marker for a date it cannot represent")
+    today = today or dt.date.today()
+    for pattern, order in _DATE_PATTERNS:
+        m = pattern.match(s)
+        if not m:
+            continue
+        a, b, c, hh, mi, ss, frac = m.groups()
+        if order == "ymd":
+            year, month, day = int(a), int(b), int(c)
+        else:
+            month, day, year = int(a), int(b), int(c)
+            if len(c) == 2:
+                year = resolve_two_digit_year(year, month, day, today)
+        micro = int((frac or "0").ljust(6, "0"))
+        try:
+            return dt.datetime(year, month, day, int(hh or 0), int(mi or 0), int(ss or 0), micro)
+        except ValueError as exc:
+            raise ValueError(f"{s!r} is not a valid date: {exc}") from None
+    raise ValueError(f"{s!r} is not a date in a known format (YYYY-MM-DD[ HH:MM:SS], MM/DD/YY[YY][ HH:MM:SS])")
+
+
+def parse_date(text: str | None, today: dt.date | None = None) -> dt.date | None:
+    value = parse_timestamp(text, today)
+    return None if value is None else value.date()
+
+
+def parse_int(text: str | None) -> int | None:
+    """Integers, also as printed by tools that turned them into floats (``1545.0``)."""
+    if empty(text):
+        return None
+    s = text.strip()
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        f = float(s)
+    except ValueError:
+        raise ValueError(f"{s!r} is not a number") from None
+    if not math.isfinite(f) or f != int(f):
+        raise ValueError(f"{s!r} is not a whole number")
+    return int(f)
+
+
+def parse_float(text: str | None) -> float | None:
+    if empty(text):
+        return None
+    s = text.strip()
+    try:
+        f = float(s)
+    except ValueError:
+        raise ValueError(f"{s!r} is not a number") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{s!r} is not a finite number")
+    return f
+
+
+def parse_bool(text: str | None) -> bool | None:
+    """Y/N flags and Access bits, also as True/False, 1/0 or -1 (Access's true)."""
+    if empty(text):
+        return None
+    s = text.strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise ValueError(f"{text.strip()!r} is not a yes/no value")
+
+
+def parse_string(text: str | None) -> str | None:
+    """Codes and text exactly as delivered (padding kept); only an empty field is NULL."""
+    if text is None or text == "":
+        return None
+    return text
+
+
+def parse_dms(text: str | None, kind: str) -> float | None:
+    """A DMS coordinate string (``443345N``, ``0701128W``, blank-padded, lower-case
+    hemisphere) to signed decimal degrees; ``None`` when empty or malformed (the raw
+    string is always kept beside it). ``kind`` is ``lat`` or ``lon``."""
+    if empty(text):
+        return None
+    s = text.strip().upper()
+    limit = 90 if kind == "lat" else 180
+    m = re.fullmatch(r"(\d{6,7})([NSEW])", s)
+    if not m:
+        return None
+    digits, hemi = m.groups()
+    if (kind == "lat" and hemi not in "NS") or (kind == "lon" and hemi not in "EW"):
+        return None
+    deg, minutes, seconds = int(digits[:-4]), int(digits[-4:-2]), int(digits[-2:])
+    if minutes >= 60 or seconds >= 60:
+        return None
+    value = deg + minutes / 60 + seconds / 3600
+    if value > limit:
+        return None
+    return round(-value if hemi in "SW" else value, 6)
+
+
+PARSERS = {
+    "string": lambda s, today: parse_string(s),
+    "int": lambda s, today: parse_int(s),
+    "float": lambda s, today: parse_float(s),
+    "bool": lambda s, today: parse_bool(s),
+    "date": parse_date,
+    "timestamp": parse_timestamp,
+}
+
+
+def infer_type(values) -> str:
+    """The narrowest type every non-empty value parses as (for columns the catalog does
+    not know): int, float, bool, timestamp, else string."""
+    candidates = ["int", "float", "timestamp", "string"]
+    seen = False
+    for v in values:
+        if empty(v):
+            continue
+        seen = True
+        while candidates[0] != "string":
+            try:
+                PARSERS[candidates[0]](v, None)
+                break
+            except ValueError:
+                candidates.pop(0)
+        if candidates[0] == "string":
+            break
+    return candidates[0] if seen else "string"
+
+
+def _canonical(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def row_hash(columns: list[str], values: list) -> str:
+    """Content hash of a parsed row: column names with their non-null values, in name
+    order, so a column that is absent and a column that is NULL hash the same."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, value in sorted(zip(columns, values), key=lambda p: p[0]):
+        if value is None:
+            continue
+        h.update(name.encode())
+        h.update(b"\x1f")
+        h.update(_canonical(value).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    return h.hexdigest()

@@ -1,0 +1,254 @@
+"""Release sources: identify a release (name + SHA-256 of its content) and stream the
+rows of each of its tables, from a directory or zip of ``mdb-export`` CSV files or from an
+Access file through mdbtools. Nothing here holds a whole table in memory."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+MDB_SUFFIXES = {".mdb", ".accdb"}
+CSV_SUFFIXES = {".csv", ".txt"}
+CHUNK = 1 << 20
+# mdb-export date formats the project always asks for (never two-digit years)
+MDB_DATE_ARGS = ["-D", "%Y-%m-%d", "-T", "%Y-%m-%d %H:%M:%S"]
+
+csv.field_size_limit(1 << 30)
+
+
+class SourceError(Exception):
+    """Bad input that stops a release: names the file, table, row and rule."""
+
+    def __init__(self, file: str, table: str | None, row: int | None, rule: str, message: str):
+        self.file, self.table, self.row, self.rule = file, table, row, rule
+        where = f"{file}" + (f", table {table}" if table else "") + (f", row {row}" if row is not None else "")
+        super().__init__(f"{where}: [{rule}] {message}")
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    name: str
+    sha256: str
+    size: int
+    kind: str  # mdb | csv_dir | csv_zip
+
+    @property
+    def release_id(self) -> str:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.name).stem if self.kind != "csv_dir" else self.name)
+        return f"{stem}-{self.sha256[:12]}"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def release_kind(path: Path) -> str:
+    if path.is_dir():
+        return "csv_dir"
+    suffix = path.suffix.lower()
+    if suffix in MDB_SUFFIXES:
+        return "mdb"
+    if suffix == ".zip":
+        return "csv_zip"
+    raise SourceError(str(path.name), None, None, "release_kind",
+                      "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files")
+
+
+def identify(path: Path) -> ReleaseInfo:
+    """Name and content hash. A directory hashes the sorted names and hashes of its CSVs."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(str(path), None, None, "release_missing", "no such file or directory")
+    kind = release_kind(path)
+    if kind == "csv_dir":
+        files = _csv_files(path)
+        h = hashlib.sha256()
+        size = 0
+        for f in files:
+            h.update(f"{f.name}\0{_file_sha256(f)}\n".encode())
+            size += f.stat().st_size
+        return ReleaseInfo(path.name, h.hexdigest(), size, kind)
+    return ReleaseInfo(path.name, _file_sha256(path), path.stat().st_size, kind)
+
+
+def _csv_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in CSV_SUFFIXES)
+
+
+@dataclass
+class TableSource:
+    """One table of a release: where it comes from and how to read it."""
+
+    name: str           # table name as delivered (file stem or MDB table name)
+    file: str           # what an error message calls the source
+    opener: object      # callable returning a context manager of a binary stream
+    mdb_types: dict[str, str] | None = None  # column -> logical type, from mdb-schema
+
+    @contextmanager
+    def rows(self) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]], str]]:
+        """(header, iterator of (source row number, fields), encoding). Row numbers count
+        the header as row 1, as a spreadsheet shows them."""
+        with self.opener() as raw:
+            encoding = "utf-8"
+            if self.mdb_types is None:
+                encoding = yield_encoding(raw)
+            text = io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict")
+            reader = csv.reader(text, strict=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise SourceError(self.file, self.name, 1, "empty_file", "the file is empty (no header row)") from None
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise SourceError(self.file, self.name, 1, "csv_syntax", f"unreadable header: {exc}") from None
+            yield header, _numbered(reader, self.file, self.name), encoding
+
+
+def _numbered(reader, file: str, table: str) -> Iterator[tuple[int, list[str]]]:
+    row = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SourceError(file, table, row + 1, "csv_syntax",
+                              f"{exc} (a truncated or corrupt file?)") from None
+        row += 1
+        if fields:
+            yield row, fields
+
+
+def yield_encoding(raw) -> str:
+    """UTF-8 (BOM allowed) when every byte decodes, else Windows-1252, else Latin-1.
+    Reads the stream once and rewinds it."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    head = raw.read(3)
+    bom = head == codecs.BOM_UTF8
+    raw.seek(0)
+    try:
+        while chunk := raw.read(CHUNK):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+        encoding = "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError:
+        raw.seek(0)
+        try:
+            dec = codecs.getincrementaldecoder("cp1252")()
+            while chunk := raw.read(CHUNK):
+                dec.decode(chunk)
+            encoding = "cp1252"
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+    raw.seek(0)
+    return encoding
+
+
+def table_sources(path: Path) -> list[TableSource]:
+    """Every table of a release, in the order the release lists them."""
+    path = Path(path)
+    kind = release_kind(path)
+    if kind == "csv_dir":
+        return [TableSource(f.stem, f.name, _file_opener(f)) for f in _csv_files(path)]
+    if kind == "csv_zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = sorted(n for n in zf.namelist()
+                               if Path(n).suffix.lower() in CSV_SUFFIXES and not n.endswith("/"))
+        except zipfile.BadZipFile as exc:
+            raise SourceError(path.name, None, None, "bad_zip", str(exc)) from None
+        return [TableSource(Path(n).stem, f"{path.name}:{n}", _zip_opener(path, n)) for n in names]
+    return mdb_table_sources(path)
+
+
+def _file_opener(f: Path):
+    return lambda: open(f, "rb")
+
+
+def _zip_opener(path: Path, member: str):
+    @contextmanager
+    def opener():
+        # zip members are not seekable: spool to a temporary file (disk, not memory)
+        import tempfile
+        with zipfile.ZipFile(path) as zf, zf.open(member) as src, tempfile.TemporaryFile() as tmp:
+            shutil.copyfileobj(src, tmp, CHUNK)
+            tmp.seek(0)
+            yield tmp
+    return opener
+
+
+# ---------------------------------------------------------------- MDB via mdbtools
+
+_MDB_TYPES = {
+    "text": "string", "memo/hyperlink": "string", "memo": "string", "ole": "string",
+    "replication id": "string", "binary": "string",
+    "long integer": "int", "integer": "int", "byte": "int",
+    "single": "float", "double": "float", "currency": "float", "numeric": "float",
+    "datetime": "timestamp", "boolean": "bool",
+}
+
+
+def _require_mdbtools() -> None:
+    if shutil.which("mdb-export") is None:
+        raise SourceError("mdbtools", None, None, "mdbtools_missing",
+                          "mdbtools is not installed (Debian/Ubuntu: apt-get install -y mdbtools)")
+
+
+def _run(args: list[str], file: str) -> str:
+    proc = subprocess.run(args, capture_output=True)
+    if proc.returncode != 0:
+        raise SourceError(file, None, None, "mdb_read",
+                          f"{args[0]} failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout.decode("utf-8", errors="replace")
+
+
+def mdb_table_names(path: Path) -> list[str]:
+    _require_mdbtools()
+    out = _run(["mdb-tables", "-1", str(path)], path.name)
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def mdb_column_types(path: Path, table: str) -> dict[str, str]:
+    """Column types of one table from ``mdb-schema``."""
+    out = _run(["mdb-schema", "--no-relations", "-T", table, str(path)], path.name)
+    types: dict[str, str] = {}
+    for m in re.finditer(r"^\s*\[(?P<col>[^\]]+)\]\s+(?P<type>[A-Za-z/ ]+?)(?:\s*\(\d+\))?(?: NOT NULL)?,?\s*$",
+                         out, re.MULTILINE):
+        types[m["col"]] = _MDB_TYPES.get(m["type"].strip().lower(), "string")
+    return types
+
+
+def mdb_table_sources(path: Path) -> list[TableSource]:
+    return [TableSource(t, f"{path.name}:{t}", _mdb_opener(path, t), mdb_column_types(path, t))
+            for t in mdb_table_names(path)]
+
+
+def _mdb_opener(path: Path, table: str):
+    @contextmanager
+    def opener():
+        proc = subprocess.Popen(["mdb-export", *MDB_DATE_ARGS, str(path), table],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            yield proc.stdout
+        finally:
+            proc.stdout.close()
+            err = proc.stderr.read().decode(errors="replace").strip()
+            proc.stderr.close()
+            code = proc.wait()
+        if code != 0:
+            raise SourceError(f"{path.name}:{table}", table, None, "mdb_read",
+                              f"mdb-export exited with {code}: {err}")
+    return opener
