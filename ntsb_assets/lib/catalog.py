@@ -43,7 +43,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "dt_Flight_Crew": ("ev_id", "Aircraft_Key", "crew_no", "col_name", "code"),
     "ct_iaids": ("ct_name", "code_iaids"),
     "ct_seqevt": ("code",),
-    "eADMSPUB_DataDictionary": ("Table", "Column", "ct_name", "code_iaids"),
+    "eADMSPUB_DataDictionary": ("Category of Data", "Table", "Column", "ct_name", "code_iaids"),
     "Country": ("COUNTRY_CODE",),
     "states": ("state",),
 }
@@ -110,6 +110,12 @@ class Table:
     @property
     def known(self) -> bool:
         return self.name in KEYS
+
+    @property
+    def key_nullable(self) -> bool:
+        """Reference tables (code lists, dictionary) have keys with empty parts; event
+        data never does."""
+        return "ev_id" not in self.key
 
     @property
     def parent(self) -> str | None:

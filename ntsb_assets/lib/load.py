@@ -1,0 +1,187 @@
+"""Load one extracted release from the lake into the warehouse ``raw`` schema, in one
+transaction, with change data capture, an audit trail, a quarantine and a reconciliation
+per table.
+
+Bookkeeping tables (all in ``raw``):
+
+- ``_releases``: one row per loaded release (identity, when, how often).
+- ``_audit``: one row per inserted or updated row (table, key, operation, old and new
+  hash, release, time).
+- ``_quarantine``: one row per row not loaded (table, release, source row, original row as
+  JSON, rule, reason). Replaced per release on reload, so reloading changes nothing.
+- ``_reconciliation``: rows_in = inserted + updated + unchanged + quarantined, per release
+  and table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import catalog, cdc
+from .extract import META_COLUMNS, release_prefix
+from .lake import Lake
+from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, q, sql_name
+
+BOOKKEEPING = {
+    "_releases": {"release_id": "string", "name": "string", "sha256": "string", "size": "int",
+                  "kind": "string", "first_loaded_at": "timestamp", "last_loaded_at": "timestamp",
+                  "loads": "int"},
+    "_audit": {"table_name": "string", "key": "string", "operation": "string", "old_hash": "string",
+               "new_hash": "string", "release_id": "string", "changed_at": "timestamp"},
+    "_quarantine": {"table_name": "string", "release_id": "string", "source_row": "int",
+                    "original": "string", "rule": "string", "reason": "string", "quarantined_at": "timestamp"},
+    "_reconciliation": {"release_id": "string", "table_name": "string", "rows_in": "int",
+                        "inserted": "int", "updated": "int", "unchanged": "int", "quarantined": "int",
+                        "loaded_at": "timestamp"},
+}
+LOAD_COLUMNS = {"_release_id": "string", "_loaded_at": "timestamp"}
+
+
+class LoadError(Exception):
+    pass
+
+
+def table_order(tables: list[str]) -> list[str]:
+    """Parents before children; tables the catalog does not know last, by name."""
+    known = [t for t in catalog.TABLE_ORDER if t in tables]
+    return known + sorted(t for t in tables if t not in catalog.TABLE_ORDER)
+
+
+def warehouse_table(table: str) -> str:
+    return sql_name(table)
+
+
+def _sql_names(tbl: str, names: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for n in names:
+        s = n if n in META_COLUMNS else sql_name(n)
+        if s in out.values():
+            raise LoadError(f"table {tbl}: columns {n!r} and another one both become {s!r} in SQL")
+        out[n] = s
+    return out
+
+
+def ensure_bookkeeping(s: Session) -> None:
+    s.ensure_schema(RAW)
+    for name, cols in BOOKKEEPING.items():
+        s.ensure_table(name, cols)
+
+
+def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.date | None = None,
+                 on_table: Callable[[str], None] | None = None) -> dict:
+    """Apply an extracted release. Returns ``{"release": id, "tables": {table: counts}}``.
+    Any error rolls the whole release back."""
+    today = today or dt.date.today()
+    release_id = manifest["release_id"]
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    result: dict[str, dict] = {}
+    with warehouse.session() as s:
+        ensure_bookkeeping(s)
+        quarantined_keys: dict[str, set] = {}
+        for name in table_order(list(manifest["tables"])):
+            if on_table:
+                on_table(name)
+            meta = manifest["tables"][name]
+            plan = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now)
+            quarantined_keys[name] = plan.quarantined_keys
+            result[name] = plan.counts()
+        s.execute(f"DELETE FROM {RAW}._reconciliation WHERE release_id = {_ph(s)}", (release_id,))
+        s.insert_arrow("_reconciliation", pa.Table.from_pylist(
+            [{"release_id": release_id, "table_name": t, **c, "loaded_at": now} for t, c in result.items()],
+            schema=_schema("_reconciliation")))
+        prev = s.query(f"SELECT first_loaded_at, loads FROM {RAW}._releases WHERE release_id = {_ph(s)}",
+                       (release_id,)).to_pylist()
+        s.execute(f"DELETE FROM {RAW}._releases WHERE release_id = {_ph(s)}", (release_id,))
+        s.insert_arrow("_releases", pa.Table.from_pylist([{
+            "release_id": release_id, "name": manifest["name"], "sha256": manifest["sha256"],
+            "size": manifest["size"], "kind": manifest["kind"],
+            "first_loaded_at": prev[0]["first_loaded_at"] if prev else now, "last_loaded_at": now,
+            "loads": (prev[0]["loads"] + 1) if prev else 1}], schema=_schema("_releases")))
+    return {"release": release_id, "tables": result}
+
+
+def _ph(s: Session) -> str:
+    return "%s" if s.dialect == "postgres" else "?"
+
+
+def _schema(book: str) -> pa.Schema:
+    from .extract import ARROW_TYPES
+    return pa.schema([(c, ARROW_TYPES[t]) for c, t in BOOKKEEPING[book].items()])
+
+
+def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
+                quarantined_keys: dict[str, set], today: dt.date, now: dt.datetime) -> cdc.TablePlan:
+    tbl = catalog.table(name)
+    rows = lake.read_parquet(meta["parquet_key"])
+    rejects = lake.read_parquet(meta["rejects_key"]).to_pylist() if meta.get("rejects_key") else []
+    target = warehouse_table(name)
+    key = tuple(sql_name(k) if k not in META_COLUMNS else k for k in cdc.key_columns(tbl))
+
+    existing = s.key_hashes(target, key)
+    parent_exists = None
+    parent_q: set = set()
+    if tbl.parent:
+        pkey = tuple(sql_name(k) for k in tbl.parent_key())
+        parent_keys = s.keys(warehouse_table(tbl.parent), pkey)
+        parent_exists = parent_keys.__contains__
+        parent_q = quarantined_keys.get(tbl.parent, set())
+    plan = cdc.plan_table(tbl, rows, rejects=rejects, existing=existing,
+                          parent_exists=parent_exists, parent_quarantined=parent_q, today=today)
+    names = _sql_names(name, rows.column_names)
+    rows = rows.rename_columns([names[c] for c in rows.column_names])
+
+    columns = {c: logical_type(rows.schema.field(c).type) for c in rows.column_names} | LOAD_COLUMNS
+    have = s.ensure_table(target, columns)
+    rows = _conform(name, rows, have)
+    changed = plan.insert_rows + plan.update_rows
+    if plan.update_rows:
+        s.delete_keys(target, key, rows.select(list(key)).take(plan.update_rows))
+    if changed:
+        out = rows.take(sorted(changed))
+        out = out.append_column("_release_id", pa.array([release_id] * out.num_rows, pa.string()))
+        out = out.append_column("_loaded_at", pa.array([now] * out.num_rows, pa.timestamp("us")))
+        s.insert_arrow(target, out)
+        hashes = rows.column("_row_hash").to_pylist()
+        keycols = [rows.column(k).to_pylist() for k in key]
+        audit = [{"table_name": target, "key": json.dumps([c[i] for c in keycols], default=str),
+                  "operation": op, "old_hash": old, "new_hash": hashes[i], "release_id": release_id,
+                  "changed_at": now}
+                 for op, idx, olds in (("insert", plan.insert_rows, [None] * len(plan.insert_rows)),
+                                       ("update", plan.update_rows, plan.old_hashes))
+                 for i, old in zip(idx, olds)]
+        s.insert_arrow("_audit", pa.Table.from_pylist(audit, schema=_schema("_audit")))
+    s.execute(f"DELETE FROM {RAW}._quarantine WHERE release_id = {_ph(s)} AND table_name = {_ph(s)}",
+              (release_id, target))
+    if plan.quarantine:
+        s.insert_arrow("_quarantine", pa.Table.from_pylist(
+            [{"table_name": target, "release_id": release_id, "source_row": qr.source_row,
+              "original": qr.original, "rule": qr.rule, "reason": qr.reason, "quarantined_at": now}
+             for qr in plan.quarantine], schema=_schema("_quarantine")))
+    return plan
+
+
+def _conform(name: str, rows: pa.Table, have: dict[str, str]) -> pa.Table:
+    """Cast incoming columns to the warehouse column types where that loses nothing."""
+    for i, f in enumerate(rows.schema):
+        want = have.get(f.name)
+        got = logical_type(f.type)
+        if want is None or want == got:
+            continue
+        if want == "string":
+            rows = rows.set_column(i, f.name, pc.cast(rows.column(i), pa.string()))
+        elif want == "float" and got == "int":
+            rows = rows.set_column(i, f.name, pc.cast(rows.column(i), pa.float64()))
+        elif want == "timestamp" and got == "date":
+            rows = rows.set_column(i, f.name, pc.cast(rows.column(i), pa.timestamp("us")))
+        else:
+            raise WarehouseError(f"table {name}, column {f.name}: [type_conflict] the warehouse holds "
+                                 f"{want} but this release delivers {got}")
+    return rows
+
+
+__all__ = ["load_release", "LoadError", "table_order", "warehouse_table", "ensure_bookkeeping", "q"]

@@ -1,0 +1,296 @@
+"""The warehouse: an embedded DuckDB file or PostgreSQL, behind one small session API.
+
+A session is one transaction: everything a release load writes commits together or not
+at all. Bulk writes go through DuckDB's Arrow scan or PostgreSQL's COPY, never row-by-row
+INSERT. Table and column names are lower-case snake case in the warehouse
+(``Flight_Crew`` -> ``raw.flight_crew``) so nobody has to quote them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+RAW = "raw"
+
+
+class WarehouseError(Exception):
+    pass
+
+
+def sql_name(name: str) -> str:
+    out = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
+    if not out:
+        raise WarehouseError(f"cannot make an SQL name of {name!r}")
+    return ("_" + out) if out[0].isdigit() else out
+
+
+def q(ident: str) -> str:
+    return '"' + ident.replace('"', '""') + '"'
+
+
+SQL_TYPES = {
+    "duckdb": {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN",
+               "date": "DATE", "timestamp": "TIMESTAMP"},
+    "postgres": {"string": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION", "bool": "BOOLEAN",
+                 "date": "DATE", "timestamp": "TIMESTAMP"},
+}
+_LOGICAL = {
+    "varchar": "string", "text": "string", "character varying": "string",
+    "bigint": "int", "integer": "int", "smallint": "int",
+    "double": "float", "double precision": "float", "real": "float", "float": "float",
+    "boolean": "bool", "date": "date",
+    "timestamp": "timestamp", "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamp", "timestamp_ns": "timestamp", "timestamp_us": "timestamp",
+}
+ARROW_LOGICAL = {
+    pa.string(): "string", pa.large_string(): "string", pa.int64(): "int", pa.int32(): "int",
+    pa.float64(): "float", pa.bool_(): "bool", pa.date32(): "date", pa.timestamp("us"): "timestamp",
+}
+
+
+def logical_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    return ARROW_LOGICAL.get(arrow_type, "string")
+
+
+class Session:
+    """One open transaction on the warehouse."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: tuple | list = ()) -> None:
+        raise NotImplementedError
+
+    def query(self, sql: str, params: tuple | list = ()) -> pa.Table:
+        raise NotImplementedError
+
+    def insert_arrow(self, table: str, data: pa.Table, schema: str = RAW) -> None:
+        raise NotImplementedError
+
+    def _stage(self, data: pa.Table) -> str:
+        """Make an Arrow table visible to SQL under a returned name, until the session ends."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- shared SQL
+    def columns(self, table: str, schema: str = RAW) -> dict[str, str] | None:
+        rows = self.query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+            if self.dialect == "postgres" else
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            (schema, table)).to_pylist()
+        if not rows:
+            return None
+        return {r["column_name"]: _LOGICAL.get(r["data_type"].lower(), "string") for r in rows}
+
+    def ensure_schema(self, schema: str = RAW) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
+
+    def ensure_table(self, table: str, columns: dict[str, str], schema: str = RAW,
+                     primary_key: tuple[str, ...] = ()) -> dict[str, str]:
+        """Create the table or add the columns it lacks; returns the table's columns."""
+        types = SQL_TYPES[self.dialect]
+        have = self.columns(table, schema)
+        if have is None:
+            cols = ", ".join(f"{q(c)} {types[t]}" for c, t in columns.items())
+            pk = f", PRIMARY KEY ({', '.join(q(c) for c in primary_key)})" if primary_key else ""
+            self.execute(f"CREATE TABLE {q(schema)}.{q(table)} ({cols}{pk})")
+            return dict(columns)
+        for c, t in columns.items():
+            if c not in have:
+                self.execute(f"ALTER TABLE {q(schema)}.{q(table)} ADD COLUMN {q(c)} {types[t]}")
+                have[c] = t
+        return have
+
+    def key_hashes(self, table: str, key: tuple[str, ...], schema: str = RAW) -> dict[tuple, str]:
+        if self.columns(table, schema) is None:
+            return {}
+        cols = ", ".join(q(k) for k in key)
+        data = self.query(f"SELECT {cols}, _row_hash FROM {q(schema)}.{q(table)}")
+        key_lists = [data.column(i).to_pylist() for i in range(len(key))]
+        return dict(zip(zip(*key_lists), data.column(len(key)).to_pylist()))
+
+    def keys(self, table: str, key: tuple[str, ...], schema: str = RAW) -> set[tuple]:
+        if self.columns(table, schema) is None:
+            return set()
+        data = self.query(f"SELECT DISTINCT {', '.join(q(k) for k in key)} FROM {q(schema)}.{q(table)}")
+        return set(zip(*[data.column(i).to_pylist() for i in range(len(key))]))
+
+    def delete_keys(self, table: str, key: tuple[str, ...], keys: pa.Table, schema: str = RAW) -> None:
+        if keys.num_rows == 0:
+            return
+        staged = self._stage(keys)
+        cond = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM s.{q(k)}" for k in key)
+        self.execute(f"DELETE FROM {q(schema)}.{q(table)} AS t USING {staged} AS s WHERE {cond}")
+
+    def table_names(self, schema: str = RAW) -> list[str]:
+        ph = "%s" if self.dialect == "postgres" else "?"
+        rows = self.query("SELECT table_name FROM information_schema.tables "
+                          f"WHERE table_schema = {ph} ORDER BY table_name", (schema,))
+        return rows.column(0).to_pylist()
+
+
+class DuckDBSession(Session):
+    dialect = "duckdb"
+
+    def __init__(self, con):
+        self.con = con
+        self._staged: list[str] = []
+
+    def execute(self, sql, params=()):
+        self.con.execute(sql, list(params))
+
+    def query(self, sql, params=()):
+        return self.con.sql(sql, params=list(params) or None).to_arrow_table()
+
+    def _stage(self, data):
+        name = f"_stage_{uuid.uuid4().hex[:12]}"
+        self.con.register(name, data)
+        self._staged.append(name)
+        return name
+
+    def insert_arrow(self, table, data, schema=RAW):
+        if data.num_rows == 0:
+            return
+        staged = self._stage(data)
+        cols = ", ".join(q(c) for c in data.column_names)
+        self.execute(f"INSERT INTO {q(schema)}.{q(table)} ({cols}) SELECT {cols} FROM {staged}")
+
+    def close(self):
+        for name in self._staged:
+            self.con.unregister(name)
+
+
+class PostgresSession(Session):
+    dialect = "postgres"
+    COPY_ROWS = 100_000
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.cur = conn.cursor()
+
+    def execute(self, sql, params=()):
+        self.cur.execute(sql, tuple(params) or None)
+
+    def query(self, sql, params=()):
+        self.cur.execute(sql, tuple(params) or None)
+        names = [d.name for d in self.cur.description]
+        rows = self.cur.fetchall()
+        return pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)}) if rows else \
+            pa.table({n: pa.array([], pa.string()) for n in names})
+
+    def _copy(self, target: str, data: pa.Table) -> None:
+        cols = ", ".join(q(c) for c in data.column_names)
+        for batch in data.to_batches(self.COPY_ROWS):
+            buf = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_batches([batch]), buf,
+                            write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+            buf.seek(0)
+            self.cur.copy_expert(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
+
+    def _stage(self, data):
+        name = f"_stage_{uuid.uuid4().hex[:12]}"
+        types = SQL_TYPES["postgres"]
+        cols = ", ".join(f"{q(f.name)} {types[logical_type(f.type)]}" for f in data.schema)
+        self.execute(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
+        self._copy(name, data)
+        return name
+
+    def insert_arrow(self, table, data, schema=RAW):
+        if data.num_rows:
+            self._copy(f"{q(schema)}.{q(table)}", data)
+
+    def close(self):
+        self.cur.close()
+
+
+class Warehouse:
+    """Connection factory chosen by ``NTSB_WAREHOUSE_URL``: ``duckdb:///path/file.duckdb``
+    (or a bare path ending in .duckdb) or ``postgresql://user:pass@host:port/db``."""
+
+    def __init__(self, url: str):
+        self.url = url
+        parsed = urlparse(url)
+        if parsed.scheme in ("postgresql", "postgres"):
+            self.dialect = "postgres"
+            self.dsn = url.replace("postgres://", "postgresql://", 1)
+        elif parsed.scheme == "duckdb" or (parsed.scheme == "" and url.endswith(".duckdb")):
+            self.dialect = "duckdb"
+            path = url[len("duckdb://"):] if parsed.scheme else url
+            self.path = Path(path).resolve()
+        else:
+            raise WarehouseError(f"NTSB_WAREHOUSE_URL={url!r}: use duckdb:///path/warehouse.duckdb "
+                                 "or postgresql://user@host:port/database")
+
+    def __repr__(self):
+        return f"Warehouse({self.safe_url})"
+
+    @property
+    def safe_url(self) -> str:
+        p = urlparse(self.url)
+        if p.password:
+            return self.url.replace(f":{p.password}@", ":***@")
+        return self.url
+
+    def check(self) -> None:
+        """Fail fast, naming the setting, when the warehouse cannot be reached."""
+        try:
+            with self.session(read_only=self.dialect == "duckdb" and self.path.exists()) as s:
+                s.query("SELECT 1")
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r} is not reachable: "
+                                 f"{str(exc).strip()}") from None
+
+    def connect_raw(self, read_only: bool = False):
+        if self.dialect == "duckdb":
+            import duckdb
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            return duckdb.connect(str(self.path), read_only=read_only)
+        import psycopg2
+        conn = psycopg2.connect(self.dsn, connect_timeout=5,
+                                options="-c default_transaction_read_only=on" if read_only else "")
+        return conn
+
+    @contextmanager
+    def session(self, read_only: bool = False):
+        """One transaction: commits when the block ends, rolls back on any error."""
+        conn = self.connect_raw(read_only=read_only)
+        if self.dialect == "duckdb":
+            s = DuckDBSession(conn)
+            if not read_only:
+                conn.execute("BEGIN TRANSACTION")
+            try:
+                yield s
+                if not read_only:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if not read_only:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                s.close()
+                conn.close()
+        else:
+            s = PostgresSession(conn)
+            try:
+                yield s
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                s.close()
+                conn.close()
