@@ -25,12 +25,13 @@ class Lake:
     """Paths are relative, '/'-separated keys under the lake root."""
 
     def __init__(self, url: str, *, endpoint: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, region: str = "us-east-1"):
+                 secret_key: str | None = None, region: str = "us-east-1", setting: str = "NTSB_LAKE_URL"):
         self.url = url
+        self.setting = setting
         parsed = urlparse(url)
         if parsed.scheme == "s3":
             if not parsed.netloc:
-                raise LakeError(f"NTSB_LAKE_URL={url!r}: an s3:// URL needs a bucket (s3://bucket/prefix)")
+                raise LakeError(f"{setting}={url!r}: an s3:// URL needs a bucket (s3://bucket/prefix)")
             self.bucket = parsed.netloc
             self.prefix = parsed.path.strip("/")
             self.endpoint = endpoint
@@ -53,7 +54,7 @@ class Lake:
             self.root = str(local)
             self.is_local = True
         else:
-            raise LakeError(f"NTSB_LAKE_URL={url!r}: use a local path, file:// or s3://bucket/prefix")
+            raise LakeError(f"{setting}={url!r}: use a local path, file:// or s3://bucket/prefix")
 
     # ------------------------------------------------------------------ basics
     def minio(self):
@@ -69,7 +70,7 @@ class Lake:
             if not client.bucket_exists(self.bucket):
                 client.make_bucket(self.bucket)
         except Exception as exc:  # network errors come in many classes
-            raise LakeError(f"NTSB_LAKE_URL={self.url!r} (NTSB_S3_ENDPOINT={self.endpoint!r}) "
+            raise LakeError(f"{self.setting}={self.url!r} (NTSB_S3_ENDPOINT={self.endpoint!r}) "
                             f"is not reachable: {exc}") from None
 
     def full(self, key: str) -> str:

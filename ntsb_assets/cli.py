@@ -1,0 +1,272 @@
+"""The ``ntsb`` command line: ingest releases, build the asset graph, query the warehouse,
+run the demo. Every command reads the same NTSB_* settings as the Dagster code."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _console():
+    from rich.console import Console
+    return Console(stderr=True)
+
+
+def _settings():
+    from .settings import SettingsError, get_settings
+    settings = get_settings()
+    try:
+        settings.check()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    return settings
+
+
+def _dagster_home(settings) -> Path:
+    """DAGSTER_HOME (absolute) with the project's instance config in it."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    cfg = home / "dagster.yaml"
+    src = REPO / "dagster.yaml"
+    if not cfg.exists() and src.exists():
+        shutil.copyfile(src, cfg)
+    for k, v in (("DO_NOT_TRACK", "1"), ("DAGSTER_DISABLE_TELEMETRY", "1")):
+        os.environ.setdefault(k, v)
+    return home
+
+
+class _Failed(Exception):
+    pass
+
+
+def _run_release(release_id: str, instance) -> dict:
+    """Run the ingest job for one release partition in this process; return its
+    reconciliation or raise _Failed with the error the run ended with."""
+    from .definitions import defs
+    from .releases import RELEASES
+    if release_id not in instance.get_dynamic_partitions(RELEASES.name):
+        instance.add_dynamic_partitions(RELEASES.name, [release_id])
+    job = defs.resolve_job_def("ingest_release")
+    result = job.execute_in_process(partition_key=release_id, instance=instance, raise_on_error=False,
+                                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+    if not result.success:
+        messages = []
+        for ev in result.all_events:
+            if ev.is_step_failure and ev.step_failure_data and ev.step_failure_data.error:
+                err = ev.step_failure_data.error
+                while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
+                    err = err.cause
+                messages.append(err.message.strip())
+        failed_checks = [f"{e.asset_check_evaluation_data.asset_key.to_user_string()} "
+                         f"{e.asset_check_evaluation_data.check_name}"
+                         for e in result.all_events
+                         if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                         and not e.asset_check_evaluation_data.passed]
+        if failed_checks and not messages:
+            messages.append("blocking check(s) failed: " + ", ".join(failed_checks))
+        raise _Failed("\n".join(messages) or f"run {result.run_id} failed")
+    for ev in result.all_events:
+        if ev.is_step_materialization:
+            mat = ev.step_materialization_data.materialization
+            if mat.asset_key.path == ["warehouse", "raw", "_reconciliation"]:
+                return mat.metadata["result"].value
+    raise _Failed(f"run {result.run_id} did not load the warehouse")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ntsb-lakehouse")
+def main():
+    """NTSB aviation accident lakehouse.
+
+    Turns NTSB releases (avall.mdb, Pre2008.mdb, monthly upDDMON.mdb files, or folders and
+    zips of mdb-export CSVs) into a Parquet lake and a warehouse, as Dagster assets.
+
+    Configuration comes from NTSB_* environment variables or a .env file: NTSB_HOME (default
+    ./var) holds the embedded DuckDB warehouse, lake and Dagster instance; NTSB_WAREHOUSE_URL
+    and NTSB_LAKE_URL select PostgreSQL and S3/MinIO instead.
+    """
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the reconciliation as JSON.")
+def ingest(path: Path, as_json: bool):
+    """Ingest one release file or folder now and wait for the result.
+
+    Registers PATH as a release (name + SHA-256), then runs the ingest_release job for it:
+    archive, extract every table to Parquet, merge into the warehouse raw schema. Prints,
+    per table, rows in = inserted + updated + unchanged + quarantined.
+    """
+    from dagster import DagsterInstance
+
+    from .lib import registry
+    from .lib.sources import SourceError
+    settings = _settings()
+    _dagster_home(settings)
+    console = _console()
+    try:
+        reg = registry.register(settings.lake, path)
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from None
+    if reg.duplicate_of:
+        msg = {"release": reg.release.release_id, "duplicate_of": reg.duplicate_of, "tables": {}}
+        console.print(f"{path.name}: same content as release {reg.duplicate_of}; not ingested again")
+        if as_json:
+            click.echo(json.dumps(msg, indent=2))
+        return
+    with DagsterInstance.get() as instance:
+        with console.status(f"ingesting {reg.release.release_id} ({reg.release.size:,} bytes)"):
+            try:
+                result = _run_release(reg.release.release_id, instance)
+            except _Failed as exc:
+                raise click.ClickException(f"{path.name}: ingestion failed, the warehouse is unchanged.\n{exc}") from None
+    _print_result(result, as_json)
+
+
+def _print_result(result: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(title=f"release {result['release']}")
+    cols = ["rows_in", "inserted", "updated", "unchanged", "quarantined"]
+    t.add_column("table")
+    for c in cols:
+        t.add_column(c.replace("_", " "), justify="right")
+    for name, counts in result["tables"].items():
+        t.add_row(name, *(f"{counts[c]:,}" for c in cols))
+    Console().print(t)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def build(as_json: bool):
+    """Materialize the whole asset graph.
+
+    Scans the landing zone (NTSB_LANDING_URL) for new releases, then ingests, in
+    registration order, every release the warehouse has not loaded yet.
+    """
+    from dagster import DagsterInstance
+    from rich.progress import Progress
+
+    from .lib import registry
+    settings = _settings()
+    _dagster_home(settings)
+    regs, _ = registry.scan_landing(settings.landing, settings.lake)
+    for r in regs:
+        if r.duplicate_of:
+            _console().print(f"{r.release.name}: same content as release {r.duplicate_of}; skipped")
+    loaded = _loaded_releases(settings)
+    todo = [r for r in registry.all_releases(settings.lake) if r.release_id not in loaded]
+    results = []
+    with DagsterInstance.get() as instance, Progress(console=_console(), transient=True) as progress:
+        task = progress.add_task("ingesting releases", total=len(todo))
+        for rel in todo:
+            progress.update(task, description=f"ingesting {rel.release_id}")
+            try:
+                results.append(_run_release(rel.release_id, instance))
+            except _Failed as exc:
+                raise click.ClickException(f"{rel.name}: ingestion failed, the warehouse keeps the "
+                                           f"releases before it.\n{exc}") from None
+            progress.advance(task)
+    if as_json:
+        click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded)}, indent=2))
+    else:
+        for r in results:
+            _print_result(r, False)
+        _console().print(f"{len(results)} release(s) ingested, {len(loaded)} already loaded.")
+
+
+def _loaded_releases(settings) -> set[str]:
+    with settings.warehouse.session(read_only=settings.warehouse.dialect == "postgres") as s:
+        if s.columns("_releases") is None:
+            return set()
+        return set(s.query("SELECT release_id FROM raw._releases").column(0).to_pylist())
+
+
+@main.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def sql(query: str, fmt: str):
+    """Run a read-only QUERY against the configured warehouse.
+
+    Example: ntsb sql "select ev_state, count(*) from raw.events group by 1 order by 2 desc limit 5"
+    """
+    settings = _settings()
+    wh = settings.warehouse
+    if wh.dialect == "duckdb" and not wh.path.exists():
+        raise click.ClickException(f"no warehouse yet at {wh.path}: run `ntsb build` or `ntsb ingest PATH` first")
+    try:
+        with wh.session(read_only=True) as s:
+            data = s.query(query)
+    except Exception as exc:  # the database's own message says what is wrong
+        raise click.ClickException(f"query failed: {str(exc).strip()}") from None
+    rows = data.to_pylist()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(data.column_names)
+        for r in rows:
+            w.writerow(["" if v is None else v for v in r.values()])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+        t = Table(show_lines=False)
+        for c in data.column_names:
+            t.add_column(c)
+        for r in rows:
+            t.add_row(*("" if v is None else str(v) for v in r.values()))
+        Console().print(t)
+        _console().print(f"{len(rows)} row(s)")
+
+
+@main.command()
+def info():
+    """Show the configuration in effect and the releases loaded."""
+    settings = _settings()
+    for k, v in settings.describe().items():
+        click.echo(f"{k:13} {v}")
+    loaded = _loaded_releases(settings) if settings.warehouse.dialect == "postgres" or settings.warehouse.path.exists() else set()
+    click.echo(f"{'releases':13} {len(loaded)} loaded")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True)
+@click.option("--no-ui", is_flag=True, help="Build only; do not start the Dagster UI.")
+def demo(host: str, port: int, no_ui: bool):
+    """Put the bundled real NTSB sample in the landing zone, build everything, then serve
+    the Dagster UI (webserver and daemon)."""
+    settings = _settings()
+    sample = REPO / "data" / "sample" / "landing"
+    if settings.landing.is_local and sample.exists():
+        landing = Path(settings.landing.root)
+        for rel in sorted(sample.iterdir()):
+            if not (landing / rel.name).exists():
+                shutil.copytree(rel, landing / rel.name) if rel.is_dir() else shutil.copyfile(rel, landing / rel.name)
+    ctx = click.get_current_context()
+    ctx.invoke(build, as_json=False)
+    if no_ui:
+        return
+    home = _dagster_home(settings)
+    _console().print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    os.execv(dagster, [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", host, "-p", str(port)])
+
+
+if __name__ == "__main__":
+    main()

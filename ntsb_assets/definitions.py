@@ -1,0 +1,16 @@
+"""The Dagster code location: every asset, check, job, sensor and resource of the project."""
+
+
+import dagster as dg
+
+from .lake_raw import lake_raw_tables
+from .releases import ingest_release_job, landing_zone_sensor, release_source
+from .resources import NtsbResource
+from .warehouse_raw import warehouse_raw_tables
+
+defs = dg.Definitions(
+    assets=[release_source, lake_raw_tables, warehouse_raw_tables],
+    jobs=[ingest_release_job],
+    sensors=[landing_zone_sensor],
+    resources={"ntsb": NtsbResource()},
+)

@@ -1,0 +1,120 @@
+"""One place for configuration: environment variables with the ``NTSB_`` prefix, or a
+``.env`` file in the working directory. Defaults are embedded (everything under
+``NTSB_HOME``); production is chosen by URLs.
+
+====================  ==========================================  ===============================
+setting               embedded default                            production example
+====================  ==========================================  ===============================
+NTSB_HOME             ./var                                       /srv/ntsb
+NTSB_WAREHOUSE_URL    duckdb:///$NTSB_HOME/warehouse.duckdb       postgresql://ntsb@db:5432/ntsb
+NTSB_LAKE_URL         $NTSB_HOME/lake                             s3://ntsb-lake/prod
+NTSB_LANDING_URL      $NTSB_HOME/landing                          s3://ntsb-landing/incoming
+NTSB_S3_ENDPOINT      (AWS)                                       http://minio:9000
+NTSB_S3_ACCESS_KEY    -                                           ...
+NTSB_S3_SECRET_KEY    -                                           ...
+NTSB_S3_REGION        us-east-1                                   us-east-1
+NTSB_MLFLOW_URI       sqlite:///$NTSB_HOME/mlflow.db              postgresql://ntsb@db/mlflow
+====================  ==========================================  ===============================
+
+``DAGSTER_HOME`` is ``$NTSB_HOME/dagster`` unless set.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .lib.lake import Lake, LakeError
+from .lib.warehouse import Warehouse, WarehouseError
+
+
+class SettingsError(Exception):
+    pass
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NTSB_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path("var"), description="All embedded state lives here.")
+    warehouse_url: str | None = None
+    lake_url: str | None = None
+    landing_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    mlflow_uri: str | None = None
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    # ------------------------------------------------------------ derived
+    @property
+    def warehouse_url_effective(self) -> str:
+        return self.warehouse_url or f"duckdb:///{self.home / 'warehouse.duckdb'}"
+
+    @property
+    def lake_url_effective(self) -> str:
+        return self.lake_url or str(self.home / "lake")
+
+    @property
+    def landing_url_effective(self) -> str:
+        return self.landing_url or str(self.home / "landing")
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster").resolve()
+
+    @property
+    def mlflow_uri_effective(self) -> str:
+        return self.mlflow_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def deployment(self) -> str:
+        return "production" if (self.warehouse_url or "").startswith("postgres") else "embedded"
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        try:
+            return Warehouse(self.warehouse_url_effective)
+        except WarehouseError as exc:
+            raise SettingsError(str(exc)) from None
+
+    def _lake(self, url: str, setting: str) -> Lake:
+        try:
+            return Lake(url, endpoint=self.s3_endpoint, access_key=self.s3_access_key,
+                        secret_key=self.s3_secret_key, region=self.s3_region, setting=setting)
+        except LakeError as exc:
+            raise SettingsError(str(exc)) from None
+
+    @cached_property
+    def lake(self) -> Lake:
+        return self._lake(self.lake_url_effective, "NTSB_LAKE_URL")
+
+    @cached_property
+    def landing(self) -> Lake:
+        return self._lake(self.landing_url_effective, "NTSB_LANDING_URL")
+
+    def check(self) -> None:
+        """Fail fast, naming the setting, when a configured component is unreachable."""
+        try:
+            self.warehouse.check()
+            self.lake.ensure_ready()
+            self.landing.ensure_ready()
+        except (WarehouseError, LakeError) as exc:
+            raise SettingsError(str(exc)) from None
+
+    def describe(self) -> dict[str, str]:
+        return {"deployment": self.deployment, "home": str(self.home),
+                "warehouse": self.warehouse.safe_url, "lake": self.lake_url_effective,
+                "landing": self.landing_url_effective, "dagster_home": str(self.dagster_home)}
+
+
+def get_settings() -> Settings:
+    return Settings()

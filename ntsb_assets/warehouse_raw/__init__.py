@@ -1,0 +1,85 @@
+"""Group ``warehouse_raw``: a release merged into the warehouse ``raw`` schema with change
+data capture, audit, quarantine and reconciliation, in one transaction. Writers of the
+embedded DuckDB file share the ``warehouse_writer`` pool (limit 1 in dagster.yaml)."""
+
+
+import dagster as dg
+
+from ..lake_raw import MANIFEST_KEY, lake_key
+from ..lib import catalog
+from ..lib.extract import MANIFEST, release_prefix
+from ..lib.load import load_release, warehouse_table
+from ..releases import RELEASES
+from ..resources import NtsbResource
+
+WAREHOUSE_POOL = "warehouse_writer"
+
+
+def warehouse_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["warehouse", "raw", warehouse_table(table)])
+
+
+RECONCILIATION_KEY = dg.AssetKey(["warehouse", "raw", "_reconciliation"])
+TABLE_SPECS = [
+    dg.AssetSpec(warehouse_key(t), group_name="warehouse_raw", deps=[lake_key(t)],
+                 partitions_def=RELEASES, kinds={"sql"},
+                 description=f"raw.{warehouse_table(t)}: NTSB table {t}, merged release by release "
+                             f"by content hash on ({', '.join(catalog.KEYS[t])}).")
+    for t in catalog.TABLE_ORDER
+]
+RECONCILIATION_SPEC = dg.AssetSpec(
+    RECONCILIATION_KEY, group_name="warehouse_raw", deps=[MANIFEST_KEY], partitions_def=RELEASES, kinds={"sql"},
+    description="Per release and table: rows in = inserted + updated + unchanged + quarantined "
+                "(raw._reconciliation), with raw._audit and raw._quarantine beside it.")
+
+
+def _counts_md(tables: dict[str, dict]) -> str:
+    head = "| table | rows in | inserted | updated | unchanged | quarantined |\n|---|---:|---:|---:|---:|---:|\n"
+    return head + "\n".join(f"| {t} | {c['rows_in']} | {c['inserted']} | {c['updated']} | {c['unchanged']} | "
+                            f"{c['quarantined']} |" for t, c in tables.items())
+
+
+@dg.multi_asset(
+    specs=[*TABLE_SPECS, RECONCILIATION_SPEC],
+    partitions_def=RELEASES,
+    can_subset=False,
+    pool=WAREHOUSE_POOL,
+    name="warehouse_raw_tables",
+)
+def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
+    settings = ntsb.settings()
+    manifest = settings.lake.get_json(f"{release_prefix(context.partition_key)}/{MANIFEST}")
+    result = load_release(manifest, settings.lake, settings.warehouse,
+                          on_table=lambda t: context.log.info(f"loading {t}"))
+    with settings.warehouse.session(read_only=True) as s:
+        quarantine = s.query(
+            "SELECT table_name, rule, count(*) AS n FROM raw._quarantine WHERE release_id = "
+            + ("%s" if s.dialect == "postgres" else "?") + " GROUP BY table_name, rule ORDER BY table_name, rule",
+            (context.partition_key,)).to_pylist()
+        present = set(s.table_names())
+        totals = {t: s.query(f'SELECT count(*) AS n FROM raw."{warehouse_table(t)}"').column(0)[0].as_py()
+                  if warehouse_table(t) in present else 0 for t in catalog.TABLE_ORDER}
+    empty = {"rows_in": 0, "inserted": 0, "updated": 0, "unchanged": 0, "quarantined": 0}
+    for name in catalog.TABLE_ORDER:
+        counts = result["tables"].get(name, empty)
+        yield dg.MaterializeResult(
+            asset_key=warehouse_key(name),
+            metadata={**{k: dg.MetadataValue.int(v) for k, v in counts.items()},
+                      "dagster/row_count": dg.MetadataValue.int(totals[name]),
+                      "release_id": context.partition_key,
+                      "in_release": name in result["tables"]},
+            data_version=dg.DataVersion(f"{context.partition_key}:{counts['inserted']}:{counts['updated']}"),
+        )
+    yield dg.MaterializeResult(
+        asset_key=RECONCILIATION_KEY,
+        metadata={
+            "release_id": context.partition_key,
+            "reconciliation": dg.MetadataValue.md(_counts_md(result["tables"])),
+            "quarantined_by_rule": dg.MetadataValue.md(
+                "| table | rule | rows |\n|---|---|---:|\n" +
+                "\n".join(f"| {r['table_name']} | {r['rule']} | {r['n']} |" for r in quarantine)),
+            "result": dg.MetadataValue.json(result),
+            "unknown_tables": dg.MetadataValue.json([t for t in result["tables"] if t not in catalog.KEYS]),
+        },
+        data_version=dg.DataVersion(context.partition_key),
+    )
