@@ -79,7 +79,8 @@ EXTRA_COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 
-# Columns with a raw DMS coordinate string; extraction adds a parsed decimal column.
+# Columns with a raw DMS coordinate string; extraction adds a decimal column beside it
+# (NTSB's dec_latitude/dec_longitude where delivered, else the DMS string parsed).
 DMS_COLUMNS = {"latitude": "latitude_decimal", "longitude": "longitude_decimal"}
 
 # Value ranges that are hard rules at load time: a row outside is quarantined.

@@ -142,11 +142,13 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
     out.extra_columns = [n for n in names if tbl.known and n not in tbl.columns]
     out.missing_columns = [c for c in tbl.columns if c not in names] if tbl.known else []
     out.columns = {n: types[n] for n in names}
-    dms = [(names.index(c), d, "lat" if c == "latitude" else "lon")
+    # (raw DMS column, derived decimal column, lat/lon, NTSB's own decimal column if delivered)
+    dms = [(names.index(c), d, "lat" if c == "latitude" else "lon",
+            names.index(f"dec_{c}") if f"dec_{c}" in names else None)
            for c, d in catalog.DMS_COLUMNS.items() if c in names]
 
     fields_schema = [pa.field(n, ARROW_TYPES[types[n]]) for n in names]
-    fields_schema += [pa.field(d, pa.float64()) for _i, d, _k in dms]
+    fields_schema += [pa.field(d, pa.float64()) for _i, d, _k, _dec in dms]
     fields_schema += [pa.field("_source_row", pa.int64()), pa.field("_row_hash", pa.string())]
     schema = pa.schema(fields_schema)
     out.schema_hash = schema_hash(out.columns)
@@ -189,8 +191,8 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
                 h = parsing.row_hash(names, values)
                 for i, v in enumerate(values):
                     cols[i].append(v)
-                for j, (i, _d, kind) in enumerate(dms):
-                    cols[ncols + j].append(parsing.parse_dms(fields[i], kind))
+                for j, (i, _d, kind, dec) in enumerate(dms):
+                    cols[ncols + j].append(_decimal_coordinate(fields[i], kind, values[dec] if dec is not None else None))
                 cols[-2].append(rowno)
                 cols[-1].append(h)
                 out.rows_out += 1
@@ -213,6 +215,15 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
     if progress:
         progress(out.rows_in)
     return out
+
+
+def _decimal_coordinate(dms: str, kind: str, decimal: float | None) -> float | None:
+    """NTSB's decimal column where delivered (recent DMS strings are written without zero
+    padding and cannot be read unambiguously), else the fixed-width DMS reading; never a
+    value off the globe."""
+    if decimal is not None:
+        return decimal if abs(decimal) <= (90 if kind == "lat" else 180) else None
+    return parsing.parse_dms(dms, kind)
 
 
 def _reject(rowno: int, rule: str, reason: str, column: str | None, original: dict) -> dict:

@@ -144,6 +144,30 @@ def parse_dms(text: str | None, kind: str) -> float | None:
     return round(-value if hemi in "SW" else value, 6)
 
 
+def dms_readings(text: str | None, kind: str) -> list[float]:
+    """Every reading of a DMS string whose parts were written without zero padding, as
+    CAROL-era exports do (``004700N`` is 47 deg 0 min 0 sec there, 0 deg 47 min in the
+    fixed-width form): degrees, minutes and seconds of 1-3, 1-2 and 1-2 digits. Used to
+    show that NTSB's decimal columns, where delivered, are one of these readings."""
+    if empty(text):
+        return []
+    m = re.fullmatch(r"(\d{6,7})([NSEW])", text.strip().upper())
+    if not m:
+        return []
+    stripped, hemi = m.group(1).lstrip("0"), m.group(2)
+    limit = 90 if kind == "lat" else 180
+    out = set()
+    for digits, i in [(pad + stripped, i) for pad in ("", "0", "00") for i in (1, 2, 3)]:
+        for j in range(i + 1, min(i + 2, len(digits)) + 1):
+            d, mi, se = digits[:i], digits[i:j], digits[j:]
+            if not se or len(se) > 2 or int(mi) >= 60 or int(se) >= 60:
+                continue
+            v = int(d) + int(mi) / 60 + int(se) / 3600
+            if v <= limit:
+                out.add(round(-v if hemi in "SW" else v, 6))
+    return sorted(out)
+
+
 PARSERS = {
     "string": lambda s, today: parse_string(s),
     "int": lambda s, today: parse_int(s),

@@ -1,0 +1,32 @@
+# Two commands on a fresh clone (Python 3.11 + make + bash):
+#   make demo   set up, materialize the whole asset graph on the bundled sample, open the Dagster UI
+#   make test   set up and run the full test suite (needs PostgreSQL on 127.0.0.1:5432, mdbtools)
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export DO_NOT_TRACK := 1
+export DAGSTER_DISABLE_TELEMETRY := 1
+
+.PHONY: setup demo test lint bench clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+	UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --frozen --python 3.11
+	touch $@
+
+setup: .venv/.synced
+
+demo: setup
+	.venv/bin/ntsb demo
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+bench: setup
+	.venv/bin/python benchmarks/ingest_throughput.py
+
+clean:
+	rm -rf var .venv .tools

@@ -1,0 +1,108 @@
+"""Shared fixtures: an isolated NTSB_HOME per test, a throw-away PostgreSQL database, and
+moto's standalone S3 server. Real components only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample" / "landing"
+MDB_FIXTURES = Path(__file__).parent / "fixtures" / "mdb"
+PG_ADMIN_URL = os.environ.get("NTSB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture
+def ntsb_home(tmp_path, monkeypatch) -> Path:
+    """An empty embedded deployment: NTSB_HOME and DAGSTER_HOME in a temporary directory."""
+    home = tmp_path / "var"
+    monkeypatch.setenv("NTSB_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+    return home
+
+
+def _pg_admin():
+    import psycopg2
+    conn = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database, dropped afterwards."""
+    name = f"ntsb_test_{uuid.uuid4().hex[:10]}"
+    conn = _pg_admin()
+    conn.cursor().execute(f"CREATE DATABASE {name}")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        cur = conn.cursor()
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's standalone S3 server on a free loopback port."""
+    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    port = _free_port()
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("moto_server did not start")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def production_env(ntsb_home, pg_url, s3_endpoint, monkeypatch):
+    """Production deployment: PostgreSQL warehouse, S3 lake and landing zone (moto)."""
+    bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("NTSB_WAREHOUSE_URL", pg_url)
+    monkeypatch.setenv("NTSB_LAKE_URL", f"s3://{bucket}/lake")
+    monkeypatch.setenv("NTSB_LANDING_URL", f"s3://{bucket}/landing")
+    monkeypatch.setenv("NTSB_S3_ENDPOINT", s3_endpoint)
+    monkeypatch.setenv("NTSB_S3_ACCESS_KEY", "testing")
+    monkeypatch.setenv("NTSB_S3_SECRET_KEY", "testing")
+    return {"pg_url": pg_url, "bucket": bucket}
+
+
+def copy_release(name: str, dest: Path, new_name: str | None = None) -> Path:
+    target = dest / (new_name or name)
+    shutil.copytree(SAMPLE / name, target)
+    return target
