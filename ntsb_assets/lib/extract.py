@@ -99,7 +99,7 @@ def _check_header(src: TableSource, tbl: catalog.Table, names: list[str]) -> Non
 def _infer_unknown(src: TableSource, names: list[str], unknown: list[str]) -> dict[str, str]:
     idx = {n: names.index(n) for n in unknown}
     samples: dict[str, list[str]] = {n: [] for n in unknown}
-    types = {n: "int" for n in unknown}
+    types: dict[str, str | None] = {n: None for n in unknown}
     with src.rows() as (_header, rows, _enc):
         for _rowno, fields in rows:
             if len(fields) != len(names):
@@ -107,24 +107,23 @@ def _infer_unknown(src: TableSource, names: list[str], unknown: list[str]) -> di
             for n, i in idx.items():
                 samples[n].append(fields[i])
             if len(samples[unknown[0]]) >= 10_000:
-                for n in unknown:
-                    types[n] = _widen(types[n], parsing.infer_type(samples[n]))
-                    samples[n].clear()
-    for n in unknown:
-        if samples[n]:
-            types[n] = _widen(types[n], parsing.infer_type(samples[n]))
-    return types
+                _widen_all(types, samples)
+    _widen_all(types, samples)
+    return {n: t or "string" for n, t in types.items()}
 
 
-_ORDER = ["int", "float", "timestamp", "string"]
+def _widen_all(types: dict, samples: dict[str, list[str]]) -> None:
+    for n, values in samples.items():
+        if any(v.strip() for v in values):
+            types[n] = _widen(types[n], parsing.infer_type(values))
+        values.clear()
 
 
-def _widen(a: str, b: str) -> str:
-    if {a, b} == {"int", "float"}:
-        return "float"
-    if a == b:
-        return a
-    return "string" if "string" in (a, b) or {a, b} & {"timestamp"} else max(a, b, key=_ORDER.index)
+def _widen(a: str | None, b: str) -> str:
+    """The type two chunks of one column share."""
+    if a is None or a == b:
+        return b
+    return "float" if {a, b} == {"int", "float"} else "string"
 
 
 def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.date,
@@ -252,10 +251,26 @@ def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, to
         return manifest
     lake.delete_prefix(prefix)  # leftovers of an extraction that did not finish
     today = today or dt.date.today()
+    try:
+        tables = _extract_tables(Path(path), lake, release_id, today, batch_rows, on_table, progress)
+    except BaseException:
+        lake.delete_prefix(prefix)  # no half-extracted release stays behind
+        raise
+    manifest = {
+        "release_id": release_id, "name": info.name, "sha256": info.sha256, "size": info.size,
+        "kind": info.kind, "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "tables": tables,
+        "unknown_tables": sorted(t for t, v in tables.items() if not v["known"]),
+    }
+    lake.put_json(f"{prefix}/{MANIFEST}", manifest)
+    manifest["reused"] = False
+    return manifest
+
+
+def _extract_tables(path, lake, release_id, today, batch_rows, on_table, progress) -> dict[str, dict]:
     tables: dict[str, dict] = {}
-    sources = table_sources(Path(path))
     seen: dict[str, str] = {}
-    for src in sources:
+    for src in table_sources(path):
         canon = catalog.canonical_table_name(src.name)
         if canon in seen:
             raise SourceError(src.file, canon, None, "duplicate_table",
@@ -266,12 +281,4 @@ def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, to
         result = extract_table(src, lake, release_id, today=today, batch_rows=batch_rows,
                                progress=(lambda n, c=canon: progress(c, n)) if progress else None)
         tables[result.table] = asdict(result)
-    manifest = {
-        "release_id": release_id, "name": info.name, "sha256": info.sha256, "size": info.size,
-        "kind": info.kind, "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "tables": tables,
-        "unknown_tables": sorted(t for t, v in tables.items() if not v["known"]),
-    }
-    lake.put_json(f"{prefix}/{MANIFEST}", manifest)
-    manifest["reused"] = False
-    return manifest
+    return tables
