@@ -97,7 +97,14 @@ class Lake:
             self.fs.delete_dir(path)
 
     # ------------------------------------------------------------------ bytes
+    def _object(self, key: str) -> str:
+        return posixpath.join(self.prefix, key) if self.prefix else key
+
     def put_bytes(self, key: str, data: bytes) -> None:
+        if not self.is_local:
+            import io
+            self.minio().put_object(self.bucket, self._object(key), io.BytesIO(data), len(data))
+            return
         self._atomic_write(key, lambda out: out.write(data))
 
     def get_bytes(self, key: str) -> bytes:
@@ -111,6 +118,10 @@ class Lake:
         return json.loads(self.get_bytes(key))
 
     def put_file(self, key: str, local: Path) -> None:
+        if not self.is_local:  # one PUT, or a multipart upload for large files
+            self.minio().fput_object(self.bucket, self._object(key), str(local))
+            return
+
         def copy(out):
             with open(local, "rb") as src:
                 while chunk := src.read(1 << 22):
@@ -123,23 +134,19 @@ class Lake:
                 out.write(chunk)
 
     def _atomic_write(self, key: str, write) -> None:
-        """Readers never see a half-written object: local files are renamed into place;
-        an S3 object appears only when its upload completes."""
+        """Readers never see a half-written file: it is written beside and renamed into
+        place. (An S3 object appears only when its upload completes.)"""
         target = self.full(key)
         parent = posixpath.dirname(target)
-        if self.is_local:
-            os.makedirs(parent, exist_ok=True)
-            tmp = posixpath.join(parent, f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
-            try:
-                with self.fs.open_output_stream(tmp) as out:
-                    write(out)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        else:
-            with self.fs.open_output_stream(target) as out:
+        os.makedirs(parent, exist_ok=True)
+        tmp = posixpath.join(parent, f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
+        try:
+            with self.fs.open_output_stream(tmp) as out:
                 write(out)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     # ------------------------------------------------------------------ parquet
     def parquet_writer(self, key: str, schema: pa.Schema) -> "ParquetSink":
