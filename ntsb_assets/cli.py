@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -59,22 +60,24 @@ def _run_release(release_id: str, instance) -> dict:
         instance.add_dynamic_partitions(RELEASES.name, [release_id])
     job = defs.resolve_job_def("ingest_release")
     result = job.execute_in_process(partition_key=release_id, instance=instance, raise_on_error=False,
-                                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+                                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     if not result.success:
+        failed_checks = [
+            f"check {d.check_name} on {d.asset_key.to_user_string()} failed ({d.severity.value}): "
+            + "; ".join(f"{k} {v.value}" for k, v in d.metadata.items() if k in ("added", "removed", "retyped") and v.value)
+            for d in (e.asset_check_evaluation_data for e in result.all_events
+                      if e.event_type_value == "ASSET_CHECK_EVALUATION")
+            if not d.passed and d.severity.value == "ERROR"]
+        if failed_checks:
+            raise _Failed("\n".join(["blocking check(s) failed:", *failed_checks]))
         messages = []
         for ev in result.all_events:
             if ev.is_step_failure and ev.step_failure_data and ev.step_failure_data.error:
                 err = ev.step_failure_data.error
-                while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
+                while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
                     err = err.cause
-                messages.append(err.message.strip())
-        failed_checks = [f"{e.asset_check_evaluation_data.asset_key.to_user_string()} "
-                         f"{e.asset_check_evaluation_data.check_name}"
-                         for e in result.all_events
-                         if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                         and not e.asset_check_evaluation_data.passed]
-        if failed_checks and not messages:
-            messages.append("blocking check(s) failed: " + ", ".join(failed_checks))
+                # "package.module.SomeError: message" -> "message"
+                messages.append(re.sub(r"^[\w.]+(Error|Exception): ", "", err.message.strip()))
         raise _Failed("\n".join(messages) or f"run {result.run_id} failed")
     for ev in result.all_events:
         if ev.is_step_materialization:
