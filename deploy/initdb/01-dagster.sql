@@ -1,0 +1,2 @@
+-- The Dagster instance storage lives in its own database beside the warehouse.
+CREATE DATABASE dagster OWNER ntsb;
