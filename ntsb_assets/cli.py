@@ -170,7 +170,7 @@ def build(as_json: bool):
     regs, _ = registry.scan_landing(settings.landing, settings.lake)
     for r in regs:
         if r.duplicate_of:
-            _console().print(f"{r.release.name}: same content as release {r.duplicate_of}; skipped")
+            _console().print(f"{r.name}: same content as release {r.duplicate_of}; skipped")
     loaded = _loaded_releases(settings)
     todo = [r for r in registry.all_releases(settings.lake) if r.release_id not in loaded]
     results = []

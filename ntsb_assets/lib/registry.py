@@ -68,6 +68,7 @@ class Registration:
     release: Release
     new: bool
     duplicate_of: str | None = None  # set when the content was registered under another name
+    name: str = ""                   # the name the file or folder was offered under
 
 
 def register(lake: Lake, path: Path, source_uri: str | None = None) -> Registration:
@@ -80,12 +81,12 @@ def register(lake: Lake, path: Path, source_uri: str | None = None) -> Registrat
                 lake.put_json(f"releases/_duplicates/{info.sha256[:12]}-{info.name}.json",
                               {"name": info.name, "source_uri": source_uri or str(Path(path).resolve()),
                                "duplicate_of": r.release_id, "seen_at": _now()})
-                return Registration(r, new=False, duplicate_of=r.release_id)
-            return Registration(r, new=False)
+                return Registration(r, new=False, duplicate_of=r.release_id, name=info.name)
+            return Registration(r, new=False, name=info.name)
     rel = Release(info.release_id, info.name, info.sha256, info.size, info.kind,
                   source_uri or str(Path(path).resolve()), _now())
     lake.put_json(_key(rel.release_id), asdict(rel))
-    return Registration(rel, new=True)
+    return Registration(rel, new=True, name=info.name)
 
 
 def archive_source(lake: Lake, rel: Release, local: Path) -> list[str]:

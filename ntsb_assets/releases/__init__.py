@@ -74,7 +74,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, ntsb: NtsbResource)
     new = [r.release for r in regs if r.new]
     for r in regs:
         if r.duplicate_of:
-            context.log.warning(f"{r.release.name}: same content as release {r.duplicate_of}; not ingested again")
+            context.log.warning(f"{r.name}: same content as release {r.duplicate_of}; not ingested again")
     known = set(context.instance.get_dynamic_partitions(RELEASES.name))
     missing = [r.release_id for r in registry.all_releases(settings.lake) if r.release_id not in known]
     if not new and not missing:
