@@ -99,7 +99,8 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
         plan.quarantine.append(Quarantined(source_rows[i], rule, reason, _json_row(rows, i),
                                            json.dumps(key, default=str) if key is not None else None))
 
-    candidates: dict[tuple, list[int]] = {}
+    first: dict[tuple, int] = {}          # key -> first row that passed the rules
+    repeats: dict[tuple, list[int]] = {}  # key -> every row, only for keys seen twice
     for i in range(rows.num_rows):
         key = tuple(v[i] for v in key_values)
         if not tbl.key_nullable and any(k is None for k in key):
@@ -128,19 +129,22 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
             quarantine(i, *reason, key)
             plan.quarantined_keys.add(key)
             continue
-        candidates.setdefault(key, []).append(i)
+        if key in first:
+            repeats.setdefault(key, [first[key]]).append(i)
+        else:
+            first[key] = i
 
-    for key, idx in candidates.items():
-        if len(idx) > 1:
-            if len({hashes[i] for i in idx}) > 1:
-                rows_txt = ", ".join(str(source_rows[i]) for i in idx)
-                for i in idx:
-                    quarantine(i, "duplicate_key", f"key {_fmt(keys, key)} appears in rows {rows_txt} with different content", key)
+    for key, i in first.items():
+        idx = repeats.get(key)
+        if idx:
+            if len({hashes[j] for j in idx}) > 1:
+                rows_txt = ", ".join(str(source_rows[j]) for j in idx)
+                for j in idx:
+                    quarantine(j, "duplicate_key", f"key {_fmt(keys, key)} appears in rows {rows_txt} with different content", key)
                 plan.quarantined_keys.add(key)
                 continue
-            for i in idx[1:]:
-                quarantine(i, "duplicate_row", f"exact copy of row {source_rows[idx[0]]}", key)
-        i = idx[0]
+            for j in idx[1:]:
+                quarantine(j, "duplicate_row", f"exact copy of row {source_rows[i]}", key)
         plan.accepted_keys.add(key)
         old = existing.get(key)
         if old is None:

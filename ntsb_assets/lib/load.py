@@ -146,15 +146,19 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
         out = out.append_column("_release_id", pa.array([release_id] * out.num_rows, pa.string()))
         out = out.append_column("_loaded_at", pa.array([now] * out.num_rows, pa.timestamp("us")))
         s.insert_arrow(target, out)
-        hashes = rows.column("_row_hash").to_pylist()
-        keycols = [rows.column(k).to_pylist() for k in key]
-        audit = [{"table_name": target, "key": json.dumps([c[i] for c in keycols], default=str),
-                  "operation": op, "old_hash": old, "new_hash": hashes[i], "release_id": release_id,
-                  "changed_at": now}
-                 for op, idx, olds in (("insert", plan.insert_rows, [None] * len(plan.insert_rows)),
-                                       ("update", plan.update_rows, plan.old_hashes))
-                 for i, old in zip(idx, olds)]
-        s.insert_arrow("_audit", pa.Table.from_pylist(audit, schema=_schema("_audit")))
+        idx = plan.insert_rows + plan.update_rows
+        keycols = [rows.column(k).take(idx).to_pylist() for k in key]
+        n = len(idx)
+        audit = pa.table({
+            "table_name": pa.array([target] * n, pa.string()),
+            "key": pa.array([json.dumps(list(k), default=str) for k in zip(*keycols)], pa.string()),
+            "operation": pa.array(["insert"] * len(plan.insert_rows) + ["update"] * len(plan.update_rows), pa.string()),
+            "old_hash": pa.array([None] * len(plan.insert_rows) + plan.old_hashes, pa.string()),
+            "new_hash": rows.column("_row_hash").take(idx),
+            "release_id": pa.array([release_id] * n, pa.string()),
+            "changed_at": pa.array([now] * n, pa.timestamp("us")),
+        }, schema=_schema("_audit"))
+        s.insert_arrow("_audit", audit)
     s.execute(f"DELETE FROM {RAW}._quarantine WHERE release_id = {_ph(s)} AND table_name = {_ph(s)}",
               (release_id, target))
     if plan.quarantine:

@@ -118,6 +118,8 @@ def parse_string(text: str | None) -> str | None:
     """Codes and text exactly as delivered (padding kept); only an empty field is NULL."""
     if text is None or text == "":
         return None
+    if "\x00" in text:
+        raise ValueError("contains a NUL character, which no warehouse stores")
     return text
 
 
