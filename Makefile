@@ -25,6 +25,9 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -q
 
+lint: setup
+	.venv/bin/ruff check ntsb_assets tests benchmarks
+
 bench: setup
 	.venv/bin/python benchmarks/ingest_throughput.py
 

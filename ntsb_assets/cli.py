@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -143,13 +142,14 @@ def _print_result(result: dict, as_json: bool) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+
+    from .lib.cdc import COUNTS
     t = Table(title=f"release {result['release']}")
-    cols = ["rows_in", "inserted", "updated", "unchanged", "quarantined"]
     t.add_column("table")
-    for c in cols:
+    for c in COUNTS:
         t.add_column(c.replace("_", " "), justify="right")
     for name, counts in result["tables"].items():
-        t.add_row(name, *(f"{counts[c]:,}" for c in cols))
+        t.add_row(name, *(f"{counts[c]:,}" for c in COUNTS))
     Console().print(t)
 
 

@@ -12,6 +12,7 @@ from ..lib.extract import MANIFEST, extract_release, release_prefix
 from ..lib.lake import Lake
 from ..releases import RELEASE_SOURCE, RELEASES
 from ..resources import NtsbResource
+from ..resources.markdown import md_table
 
 
 def lake_key(table: str) -> dg.AssetKey:
@@ -61,10 +62,6 @@ def schema_diff(prev: dict[str, str], cur: dict[str, str]) -> dict[str, list]:
     }
 
 
-def _columns_md(columns: dict[str, str]) -> str:
-    return "| column | type |\n|---|---|\n" + "\n".join(f"| {c} | {t} |" for c, t in columns.items())
-
-
 @dg.multi_asset(
     specs=[*TABLE_SPECS, MANIFEST_SPEC],
     check_specs=DRIFT_CHECKS,
@@ -103,7 +100,7 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
                 "rejected": dg.MetadataValue.int(t["rejected"]),
                 "bytes": dg.MetadataValue.int(t["bytes"]),
                 "schema_hash": t["schema_hash"],
-                "columns": dg.MetadataValue.md(_columns_md(t["columns"])),
+                "columns": dg.MetadataValue.md(md_table(["column", "type"], t["columns"].items(), numeric_from=2)),
                 "extra_columns": dg.MetadataValue.json(t["extra_columns"]),
                 "encoding": t["encoding"],
                 "source_file": t["file"],
@@ -118,10 +115,10 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
             "release_id": rel.release_id,
             "reused_existing_extraction": manifest.get("reused", False),
             "unknown_tables": dg.MetadataValue.json(manifest["unknown_tables"]),
-            "tables": dg.MetadataValue.md(
-                "| table | rows in | rows out | rejected | columns |\n|---|---:|---:|---:|---:|\n" + "\n".join(
-                    f"| {n}{'' if t['known'] else ' (unknown)'} | {t['rows_in']} | {t['rows_out']} | "
-                    f"{t['rejected']} | {len(t['columns'])} |" for n, t in manifest["tables"].items())),
+            "tables": dg.MetadataValue.md(md_table(
+                ["table", "rows in", "rows out", "rejected", "columns"],
+                [(n if t["known"] else f"{n} (unknown)", t["rows_in"], t["rows_out"], t["rejected"], len(t["columns"]))
+                 for n, t in manifest["tables"].items()])),
             "uri": dg.MetadataValue.path(lake.uri(f"{release_prefix(rel.release_id)}/{MANIFEST}")),
         },
         data_version=dg.DataVersion(rel.release_id),

@@ -31,6 +31,9 @@ import pyarrow as pa
 
 from . import catalog
 
+# The reconciliation of one table of one release: rows_in = the other four added up.
+COUNTS = ("rows_in", "inserted", "updated", "unchanged", "quarantined")
+
 
 @dataclass
 class Quarantined:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import catalog, cdc
-from .extract import META_COLUMNS, release_prefix
+from .extract import META_COLUMNS
 from .lake import Lake
 from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, q, sql_name
 

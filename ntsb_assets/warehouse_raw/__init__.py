@@ -7,10 +7,12 @@ import dagster as dg
 
 from ..lake_raw import MANIFEST_KEY, lake_key
 from ..lib import catalog
+from ..lib.cdc import COUNTS
 from ..lib.extract import MANIFEST, release_prefix
 from ..lib.load import load_release, warehouse_table
 from ..releases import RELEASES
 from ..resources import NtsbResource
+from ..resources.markdown import md_table
 
 WAREHOUSE_POOL = "warehouse_writer"
 
@@ -33,12 +35,6 @@ RECONCILIATION_SPEC = dg.AssetSpec(
                 "(raw._reconciliation), with raw._audit and raw._quarantine beside it.")
 
 
-def _counts_md(tables: dict[str, dict]) -> str:
-    head = "| table | rows in | inserted | updated | unchanged | quarantined |\n|---|---:|---:|---:|---:|---:|\n"
-    return head + "\n".join(f"| {t} | {c['rows_in']} | {c['inserted']} | {c['updated']} | {c['unchanged']} | "
-                            f"{c['quarantined']} |" for t, c in tables.items())
-
-
 @dg.multi_asset(
     specs=[*TABLE_SPECS, RECONCILIATION_SPEC],
     partitions_def=RELEASES,
@@ -59,7 +55,7 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         present = set(s.table_names())
         totals = {t: s.query(f'SELECT count(*) AS n FROM raw."{warehouse_table(t)}"').column(0)[0].as_py()
                   if warehouse_table(t) in present else 0 for t in catalog.TABLE_ORDER}
-    empty = {"rows_in": 0, "inserted": 0, "updated": 0, "unchanged": 0, "quarantined": 0}
+    empty = dict.fromkeys(COUNTS, 0)
     for name in catalog.TABLE_ORDER:
         counts = result["tables"].get(name, empty)
         yield dg.MaterializeResult(
@@ -74,10 +70,10 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         asset_key=RECONCILIATION_KEY,
         metadata={
             "release_id": context.partition_key,
-            "reconciliation": dg.MetadataValue.md(_counts_md(result["tables"])),
-            "quarantined_by_rule": dg.MetadataValue.md(
-                "| table | rule | rows |\n|---|---|---:|\n" +
-                "\n".join(f"| {r['table_name']} | {r['rule']} | {r['n']} |" for r in quarantine)),
+            "reconciliation": dg.MetadataValue.md(md_table(
+                ["table", *COUNTS], [(t, *(c[k] for k in COUNTS)) for t, c in result["tables"].items()])),
+            "quarantined_by_rule": dg.MetadataValue.md(md_table(
+                ["table", "rule", "rows"], [(r["table_name"], r["rule"], r["n"]) for r in quarantine], numeric_from=2)),
             "result": dg.MetadataValue.json(result),
             "unknown_tables": dg.MetadataValue.json([t for t in result["tables"] if t not in catalog.KEYS]),
         },

@@ -4,7 +4,6 @@ bucket prefix), duplicates, and the blocking schema-drift check."""
 import shutil
 
 import dagster as dg
-import pytest
 
 from ntsb_assets.definitions import defs
 from ntsb_assets.lib import registry

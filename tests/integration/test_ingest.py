@@ -10,8 +10,6 @@ from ntsb_assets.settings import get_settings
 from tests.conftest import SAMPLE, copy_release
 from tests.integration.helpers import ingest_json, ntsb, query, rewrite_csv
 
-COUNTS = ("rows_in", "inserted", "updated", "unchanged", "quarantined")
-
 
 @pytest.fixture(params=["embedded", "production"])
 def deployment(request):
