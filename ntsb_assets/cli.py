@@ -265,6 +265,7 @@ def demo(host: str, port: int, no_ui: bool):
     if no_ui:
         return
     home = _dagster_home(settings)
+    os.environ["NTSB_HOME"] = str(settings.home)  # the code server resolves the same paths
     _console().print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))

@@ -160,7 +160,7 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
     cols: list[list] = [[] for _ in schema]
 
     def flush():
-        if cols[0] or (cols and cols[-1]):
+        if cols[-1]:
             sink.write(pa.record_batch([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema))
             for c in cols:
                 c.clear()

@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import catalog, cdc
-from .extract import META_COLUMNS
+from .extract import ARROW_TYPES, META_COLUMNS
 from .lake import Lake
-from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, q, sql_name
+from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, sql_name
 
 BOOKKEEPING = {
     "_releases": {"release_id": "string", "name": "string", "sha256": "string", "size": "int",
@@ -90,13 +90,13 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
             plan = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now)
             quarantined_keys[name] = plan.quarantined_keys
             result[name] = plan.counts()
-        s.execute(f"DELETE FROM {RAW}._reconciliation WHERE release_id = {_ph(s)}", (release_id,))
+        s.execute(f"DELETE FROM {RAW}._reconciliation WHERE release_id = {s.ph}", (release_id,))
         s.insert_arrow("_reconciliation", pa.Table.from_pylist(
             [{"release_id": release_id, "table_name": t, **c, "loaded_at": now} for t, c in result.items()],
             schema=_schema("_reconciliation")))
-        prev = s.query(f"SELECT first_loaded_at, loads FROM {RAW}._releases WHERE release_id = {_ph(s)}",
+        prev = s.query(f"SELECT first_loaded_at, loads FROM {RAW}._releases WHERE release_id = {s.ph}",
                        (release_id,)).to_pylist()
-        s.execute(f"DELETE FROM {RAW}._releases WHERE release_id = {_ph(s)}", (release_id,))
+        s.execute(f"DELETE FROM {RAW}._releases WHERE release_id = {s.ph}", (release_id,))
         s.insert_arrow("_releases", pa.Table.from_pylist([{
             "release_id": release_id, "name": manifest["name"], "sha256": manifest["sha256"],
             "size": manifest["size"], "kind": manifest["kind"],
@@ -105,12 +105,7 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
     return {"release": release_id, "tables": result}
 
 
-def _ph(s: Session) -> str:
-    return "%s" if s.dialect == "postgres" else "?"
-
-
 def _schema(book: str) -> pa.Schema:
-    from .extract import ARROW_TYPES
     return pa.schema([(c, ARROW_TYPES[t]) for c, t in BOOKKEEPING[book].items()])
 
 
@@ -159,7 +154,7 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
             "changed_at": pa.array([now] * n, pa.timestamp("us")),
         }, schema=_schema("_audit"))
         s.insert_arrow("_audit", audit)
-    s.execute(f"DELETE FROM {RAW}._quarantine WHERE release_id = {_ph(s)} AND table_name = {_ph(s)}",
+    s.execute(f"DELETE FROM {RAW}._quarantine WHERE release_id = {s.ph} AND table_name = {s.ph}",
               (release_id, target))
     if plan.quarantine:
         s.insert_arrow("_quarantine", pa.Table.from_pylist(
@@ -188,4 +183,4 @@ def _conform(name: str, rows: pa.Table, have: dict[str, str]) -> pa.Table:
     return rows
 
 
-__all__ = ["load_release", "LoadError", "table_order", "warehouse_table", "ensure_bookkeeping", "q"]
+__all__ = ["load_release", "LoadError", "table_order", "warehouse_table", "ensure_bookkeeping"]

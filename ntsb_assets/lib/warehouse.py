@@ -67,6 +67,11 @@ class Session:
 
     dialect: str
 
+    @property
+    def ph(self) -> str:
+        """The driver's parameter placeholder."""
+        return "%s" if self.dialect == "postgres" else "?"
+
     def execute(self, sql: str, params: tuple | list = ()) -> None:
         raise NotImplementedError
 
@@ -84,10 +89,7 @@ class Session:
     def columns(self, table: str, schema: str = RAW) -> dict[str, str] | None:
         rows = self.query(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
-            if self.dialect == "postgres" else
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            f"WHERE table_schema = {self.ph} AND table_name = {self.ph} ORDER BY ordinal_position",
             (schema, table)).to_pylist()
         if not rows:
             return None
@@ -134,9 +136,8 @@ class Session:
         self.execute(f"DELETE FROM {q(schema)}.{q(table)} AS t USING {staged} AS s WHERE {cond}")
 
     def table_names(self, schema: str = RAW) -> list[str]:
-        ph = "%s" if self.dialect == "postgres" else "?"
         rows = self.query("SELECT table_name FROM information_schema.tables "
-                          f"WHERE table_schema = {ph} ORDER BY table_name", (schema,))
+                          f"WHERE table_schema = {self.ph} ORDER BY table_name", (schema,))
         return rows.column(0).to_pylist()
 
 

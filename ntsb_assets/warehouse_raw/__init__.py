@@ -49,8 +49,8 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
                           on_table=lambda t: context.log.info(f"loading {t}"))
     with settings.warehouse.session(read_only=True) as s:
         quarantine = s.query(
-            "SELECT table_name, rule, count(*) AS n FROM raw._quarantine WHERE release_id = "
-            + ("%s" if s.dialect == "postgres" else "?") + " GROUP BY table_name, rule ORDER BY table_name, rule",
+            f"SELECT table_name, rule, count(*) AS n FROM raw._quarantine WHERE release_id = {s.ph} "
+            "GROUP BY table_name, rule ORDER BY table_name, rule",
             (context.partition_key,)).to_pylist()
         present = set(s.table_names())
         totals = {t: s.query(f'SELECT count(*) AS n FROM raw."{warehouse_table(t)}"').column(0)[0].as_py()
