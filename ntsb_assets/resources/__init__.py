@@ -8,7 +8,11 @@ from ..settings import Settings, get_settings
 
 
 class NtsbResource(dg.ConfigurableResource):
-    """Project settings from ``NTSB_*`` environment variables (see ntsb_assets/settings.py)."""
+    """Project settings from ``NTSB_*`` environment variables (see ntsb_assets/settings.py),
+    checked before use: a malformed or unreachable URL fails the run at once, naming the
+    setting."""
 
     def settings(self) -> Settings:
-        return get_settings()
+        settings = get_settings()
+        settings.check()
+        return settings
