@@ -237,6 +237,54 @@ def sql(query: str, fmt: str):
 
 
 @main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--events", type=click.IntRange(min=1), help="Events in a new base release.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--defects", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+              help="Share of events given a known real defect (bad or too early date, coordinate off the "
+                   "globe) and of extra orphan rows; each is listed in synth_manifest.json.")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Newest event date (default 2026-02-01).")
+@click.option("--update-of", "update_of", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Write a monthly update of this generated base instead.")
+@click.option("--new", type=click.IntRange(min=0), default=0, help="With --update-of: new events.")
+@click.option("--changed", type=click.IntRange(min=0), default=0, help="With --update-of: changed events.")
+def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
+    """Write an NTSB-shaped synthetic release to OUT_DIR.
+
+    A folder of per-table CSV files as mdb-export writes them (all core tables, the real
+    code tables and data dictionary), values drawn from distributions fitted on real NTSB
+    files, plus synth_manifest.json saying what ingesting it must give.
+
+    \b
+      ntsb synth --events 100000 --seed 1 var/synth/base
+      ntsb synth --update-of var/synth/base --new 2000 --changed 1000 --seed 2 var/synth/up01
+    """
+    from rich.progress import Progress
+
+    from .lib import synth as gen
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise click.ClickException(f"{out_dir} is not empty")
+    if update_of is not None:
+        if events:
+            raise click.UsageError("--events and --update-of do not go together")
+        try:
+            m = gen.generate_update(update_of, out_dir, new, changed, seed)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        if not events:
+            raise click.UsageError("give --events N (or --update-of BASE_DIR)")
+        with Progress(console=_console(), transient=True) as progress:
+            task = progress.add_task("generating events", total=events)
+            m = gen.generate(out_dir, events, seed, defects=defects,
+                             as_of=as_of.date() if as_of else gen.DEFAULT_AS_OF,
+                             progress=lambda n: progress.update(task, completed=n))
+    rows = sum(m["rows"].values())
+    _console().print(f"{out_dir}: {rows:,} rows in {len(m['rows'])} tables"
+                     + (f", {len(m['defects'])} defective rows" if m["defects"] else ""))
+
+
+@main.command()
 def info():
     """Show the configuration in effect and the releases loaded."""
     settings = _settings()

@@ -24,7 +24,7 @@ TABLE_SPECS = [
     dg.AssetSpec(lake_key(t), group_name="lake_raw", deps=[RELEASE_SOURCE],
                  partitions_def=RELEASES, kinds={"parquet"},
                  description=f"NTSB table {t} of one release as typed ZSTD Parquet "
-                             f"(natural key: {', '.join(catalog.KEYS[t])}). A release that does "
+                             f"({catalog.key_description(t)}). A release that does "
                              "not deliver the table materializes an empty partition (in_release: false).")
     for t in catalog.TABLE_ORDER
 ]

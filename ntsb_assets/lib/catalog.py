@@ -43,7 +43,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "dt_Flight_Crew": ("ev_id", "Aircraft_Key", "crew_no", "col_name", "code"),
     "ct_iaids": ("ct_name", "code_iaids"),
     "ct_seqevt": ("code",),
-    "eADMSPUB_DataDictionary": ("Category of Data", "Table", "Column", "ct_name", "code_iaids"),
+    # NTSB's dictionary repeats entries with conflicting text: no natural key, keyed by content
+    "eADMSPUB_DataDictionary": (),
     "Country": ("COUNTRY_CODE",),
     "states": ("state",),
 }
@@ -129,6 +130,11 @@ class Table:
 
     def parent_key(self) -> tuple[str, ...]:
         return KEYS[self.parent] if self.parent else ()
+
+
+def key_description(table: str) -> str:
+    key = KEYS.get(table)
+    return f"natural key ({', '.join(key)})" if key else "keyed by content (no natural key)"
 
 
 def build_catalog(dictionary_csv: Path) -> dict:

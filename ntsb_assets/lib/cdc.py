@@ -14,10 +14,11 @@ out_of_range         dec_latitude/dec_longitude outside the globe, ev_date befor
                      after today
 duplicate_key        two or more rows of one release share a key with different content
                      (all of them are quarantined: the release does not say which is right)
-duplicate_row        an exact copy of a row already in the release (the first is loaded)
 parent_quarantined   the row's event or aircraft was quarantined in this release
 orphan               the row's event or aircraft is neither in this release nor loaded
 ===================  =====================================================================
+
+An exact repeat of a row inside one release is loaded once and counted ``unchanged``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from . import catalog
+from . import catalog, parsing
 
 # The reconciliation of one table of one release: rows_in = the other four added up.
 COUNTS = ("rows_in", "inserted", "updated", "unchanged", "quarantined")
@@ -84,6 +85,9 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
     plan = TablePlan(tbl.name, rows_in=rows.num_rows + len(rejects))
     for r in rejects:
         plan.quarantine.append(Quarantined(r["_source_row"], r["rule"], r["reason"], r["original"]))
+        key = _reject_key(tbl, r["original"])
+        if key is not None:  # its children go with it
+            plan.quarantined_keys.add(key)
 
     keys = key_columns(tbl)
     key_values = [rows.column(k).to_pylist() for k in keys]
@@ -146,8 +150,7 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
                     quarantine(j, "duplicate_key", f"key {_fmt(keys, key)} appears in rows {rows_txt} with different content", key)
                 plan.quarantined_keys.add(key)
                 continue
-            for j in idx[1:]:
-                quarantine(j, "duplicate_row", f"exact copy of row {source_rows[i]}", key)
+            plan.unchanged += len(idx) - 1   # exact repeats: loaded once
         plan.accepted_keys.add(key)
         old = existing.get(key)
         if old is None:
@@ -160,6 +163,18 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
     plan.quarantined_keys -= plan.accepted_keys
     assert plan.reconciles(), plan.counts()
     return plan
+
+
+def _reject_key(tbl: catalog.Table, original: str) -> tuple | None:
+    """The typed natural key of a row that did not parse, when its key fields do."""
+    if not tbl.key:
+        return None
+    try:
+        row = json.loads(original)
+        key = tuple(parsing.PARSERS[tbl.columns.get(k, "string")](row.get(k), None) for k in tbl.key)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return None if any(k is None for k in key) else key
 
 
 def _fmt(cols, values) -> str:

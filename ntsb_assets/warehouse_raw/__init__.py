@@ -26,7 +26,7 @@ TABLE_SPECS = [
     dg.AssetSpec(warehouse_key(t), group_name="warehouse_raw", deps=[lake_key(t)],
                  partitions_def=RELEASES, kinds={"sql"},
                  description=f"raw.{warehouse_table(t)}: NTSB table {t}, merged release by release "
-                             f"by content hash on ({', '.join(catalog.KEYS[t])}).")
+                             f"by content hash, {catalog.key_description(t)}.")
     for t in catalog.TABLE_ORDER
 ]
 RECONCILIATION_SPEC = dg.AssetSpec(
