@@ -310,14 +310,15 @@ class EventFactory:
 
     def _coordinates(self, ev_date, created, lat, lon) -> dict:
         rng = self.rng
+        none = dict.fromkeys(("latitude", "longitude", "dec_latitude", "dec_longitude"))
         if ev_date.year < 1990 and rng.random() < 0.7:
-            return {}
+            return none
         lat = max(-89.99, min(89.99, lat + rng.uniform(-0.2, 0.2)))
         lon = max(-179.99, min(179.99, lon + rng.uniform(-0.2, 0.2)))
         if created >= CAROL_FROM:  # recent exports: unpadded DMS strings plus decimal columns
             return {"latitude": _dms(lat, "lat", padded=False), "longitude": _dms(lon, "lon", padded=False),
                     "dec_latitude": round(lat, 6), "dec_longitude": round(lon, 6)}
-        d = {"latitude": _dms(lat, "lat"), "longitude": _dms(lon, "lon")}
+        d = none | {"latitude": _dms(lat, "lat"), "longitude": _dms(lon, "lon")}
         if rng.random() < 0.01:    # a few blank-padded strings, as in the real files
             d["latitude"] = " " + d["latitude"]
         return d

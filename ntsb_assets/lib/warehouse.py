@@ -118,7 +118,7 @@ class Session:
         if self.columns(table, schema) is None:
             return {}
         cols = ", ".join(q(k) for k in key)
-        data = self.query(f"SELECT {cols}, _row_hash FROM {q(schema)}.{q(table)}")
+        data = self.query(f"SELECT {cols}, _row_hash AS row_hash__ FROM {q(schema)}.{q(table)}")
         key_lists = [data.column(i).to_pylist() for i in range(len(key))]
         return dict(zip(zip(*key_lists), data.column(len(key)).to_pylist()))
 
@@ -187,8 +187,9 @@ class PostgresSession(Session):
         self.cur.execute(sql, tuple(params) or None)
         names = [d.name for d in self.cur.description]
         rows = self.cur.fetchall()
-        return pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)}) if rows else \
-            pa.table({n: pa.array([], pa.string()) for n in names})
+        if not rows:
+            return pa.Table.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
+        return pa.Table.from_arrays([pa.array([r[i] for r in rows]) for i in range(len(names))], names=names)
 
     def _copy(self, target: str, data: pa.Table) -> None:
         cols = ", ".join(q(c) for c in data.column_names)
