@@ -12,6 +12,7 @@ Rows stream through in batches; a release of any size needs memory for one batch
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import time
@@ -156,14 +157,15 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
     sink = lake.parquet_writer(out.parquet_key, schema)
     rejects: list[dict] = []
     parsers = [_parser(types[n], today) for n in names]
+    hasher = parsing.RowHasher(names)
     ncols = len(names)
-    cols: list[list] = [[] for _ in schema]
+    buffer: list[list] = []   # parsed rows (values + decimals + source row + hash) of one batch
 
     def flush():
-        if cols[-1]:
-            sink.write(pa.record_batch([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema))
-            for c in cols:
-                c.clear()
+        if buffer:
+            columns = zip(*buffer)
+            sink.write(pa.record_batch([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema))
+            buffer.clear()
 
     try:
         with src.rows() as (_header, rows, encoding):
@@ -187,15 +189,14 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
                     rejects.append(_reject(rowno, "type", f"column {bad[0]} ({types[bad[0]]}): {bad[1]}",
                                            bad[0], dict(zip(names, fields))))
                     continue
-                h = parsing.row_hash(names, values)
-                for i, v in enumerate(values):
-                    cols[i].append(v)
-                for j, (i, _d, kind, dec) in enumerate(dms):
-                    cols[ncols + j].append(_decimal_coordinate(fields[i], kind, values[dec] if dec is not None else None))
-                cols[-2].append(rowno)
-                cols[-1].append(h)
+                h = hasher(values)
+                for i, _d, kind, dec in dms:
+                    values.append(_decimal_coordinate(fields[i], kind, values[dec] if dec is not None else None))
+                values.append(rowno)
+                values.append(h)
+                buffer.append(values)
                 out.rows_out += 1
-                if len(cols[-1]) >= batch_rows:
+                if len(buffer) >= batch_rows:
                     flush()
                     if progress:
                         progress(out.rows_in)
@@ -231,10 +232,11 @@ def _reject(rowno: int, rule: str, reason: str, column: str | None, original: di
 
 
 def _parser(typ: str, today: dt.date):
-    if typ == "string":
-        return parsing.parse_string
-    fn = parsing.PARSERS[typ]
-    return lambda s: fn(s, today)
+    """The parser of one column, bound to today's date where dates need it."""
+    if typ in ("date", "timestamp"):
+        return functools.partial(parsing.PARSERS[typ], today=today)
+    return {"string": parsing.parse_string, "int": parsing.parse_int, "float": parsing.parse_float,
+            "bool": parsing.parse_bool}[typ]
 
 
 def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, today: dt.date | None = None,

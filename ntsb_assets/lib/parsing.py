@@ -210,15 +210,26 @@ def _canonical(value) -> str:
     return str(value)
 
 
+class RowHasher:
+    """Content hash of parsed rows of one table: column names with their non-null values,
+    in name order (so an absent column and a NULL one hash the same), each value
+    length-prefixed (so no separator inside a text can fake another row)."""
+
+    def __init__(self, columns: list[str]):
+        self.order = sorted(range(len(columns)), key=lambda i: columns[i])
+        self.prefix = [columns[i] + "\x1f" for i in self.order]
+
+    def __call__(self, values: list) -> str:
+        parts = []
+        for prefix, i in zip(self.prefix, self.order):
+            v = values[i]
+            if v is None:
+                continue
+            t = type(v)
+            text = v if t is str else str(v) if t is int else _canonical(v)
+            parts.append(f"{prefix}{len(text)}:{text}")
+        return hashlib.blake2b("\x1e".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def row_hash(columns: list[str], values: list) -> str:
-    """Content hash of a parsed row: column names with their non-null values, in name
-    order, so a column that is absent and a column that is NULL hash the same."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, value in sorted(zip(columns, values), key=lambda p: p[0]):
-        if value is None:
-            continue
-        h.update(name.encode())
-        h.update(b"\x1f")
-        h.update(_canonical(value).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1e")
-    return h.hexdigest()
+    return RowHasher(columns)(values)
