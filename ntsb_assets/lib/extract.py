@@ -15,8 +15,12 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,8 @@ REJECT_SCHEMA = pa.schema([
     ("column", pa.string()), ("original", pa.string()),
 ])
 MANIFEST = "_manifest.json"
+PARALLEL_FROM_BYTES = 32 << 20   # smaller releases are extracted in-process
+BATCH_BYTES = 16 << 20   # a batch also ends at this much source text (narratives are long)
 
 
 def release_prefix(release_id: str) -> str:
@@ -160,6 +166,7 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
     hasher = parsing.RowHasher(names)
     ncols = len(names)
     buffer: list[list] = []   # parsed rows (values + decimals + source row + hash) of one batch
+    buffered_bytes = 0
 
     def flush():
         if buffer:
@@ -195,8 +202,10 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
                 values.append(rowno)
                 values.append(h)
                 buffer.append(values)
+                buffered_bytes += sum(map(len, fields))
                 out.rows_out += 1
-                if len(buffer) >= batch_rows:
+                if len(buffer) >= batch_rows or buffered_bytes >= BATCH_BYTES:
+                    buffered_bytes = 0
                     flush()
                     if progress:
                         progress(out.rows_in)
@@ -241,7 +250,7 @@ def _parser(typ: str, today: dt.date):
 
 def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, today: dt.date | None = None,
                     batch_rows: int = 50_000, on_table: Callable[[str], None] | None = None,
-                    progress: Callable[[str, int], None] | None = None) -> dict:
+                    progress: Callable[[str, int], None] | None = None, workers: int | None = None) -> dict:
     """Extract a release unless the lake already holds it (the prefix is immutable).
     Returns the manifest: release identity and one TableExtract per table."""
     info = identify(path)
@@ -254,7 +263,8 @@ def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, to
     lake.delete_prefix(prefix)  # leftovers of an extraction that did not finish
     today = today or dt.date.today()
     try:
-        tables = _extract_tables(Path(path), lake, release_id, today, batch_rows, on_table, progress)
+        tables = _extract_tables(Path(path), lake, release_id, today, batch_rows, on_table, progress,
+                                 default_workers() if workers is None else workers)
     except BaseException:
         lake.delete_prefix(prefix)  # no half-extracted release stays behind
         raise
@@ -269,18 +279,77 @@ def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, to
     return manifest
 
 
-def _extract_tables(path, lake, release_id, today, batch_rows, on_table, progress) -> dict[str, dict]:
-    tables: dict[str, dict] = {}
+def _extract_tables(path, lake, release_id, today, batch_rows, on_table, progress, workers) -> dict[str, dict]:
+    sources = table_sources(path)
     seen: dict[str, str] = {}
-    for src in table_sources(path):
+    for src in sources:
         canon = catalog.canonical_table_name(src.name)
         if canon in seen:
             raise SourceError(src.file, canon, None, "duplicate_table",
                               f"table {canon} is delivered twice ({seen[canon]} and {src.file})")
         seen[canon] = src.file
+    results: list[TableExtract] = []
+    sizes = [_size(path, src) for src in sources]
+    if workers <= 1 or len(sources) <= 1 or sum(sizes) < PARALLEL_FROM_BYTES:
+        for src in sources:
+            if on_table:
+                on_table(catalog.canonical_table_name(src.name))
+            results.append(extract_table(src, lake, release_id, today=today, batch_rows=batch_rows,
+                                         progress=(lambda n, c=src.name: progress(c, n)) if progress else None))
+        return {r.table: asdict(r) for r in results}
+    # Tables are independent: parse them in worker processes, one per core, each taking a
+    # share of the tables balanced by size. Workers are fresh interpreters (`python -m`),
+    # so callers need no __main__ guard and none of their threads are forked.
+    bins: list[list[int]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for i in sorted(range(len(sources)), key=lambda i: -sizes[i]):
+        w = load.index(min(load))
+        bins[w].append(i)
+        load[w] += sizes[i]
+    job = {"path": str(path), "lake": lake.init_args, "release_id": release_id,
+           "today": today.isoformat(), "batch_rows": batch_rows}
+
+    def run(indices: list[int]) -> list[TableExtract]:
         if on_table:
-            on_table(canon)
-        result = extract_table(src, lake, release_id, today=today, batch_rows=batch_rows,
-                               progress=(lambda n, c=canon: progress(c, n)) if progress else None)
-        tables[result.table] = asdict(result)
-    return tables
+            for i in indices:
+                on_table(catalog.canonical_table_name(sources[i].name))
+        proc = subprocess.run([sys.executable, "-m", "ntsb_assets.lib.extract", json.dumps(job | {"indices": indices})],
+                              capture_output=True, text=True)
+        lines = proc.stdout.strip().splitlines()
+        answer = json.loads(lines[-1]) if lines else {}
+        if "error" in answer:
+            raise SourceError(*answer["error"])
+        if proc.returncode != 0 or "tables" not in answer:
+            raise RuntimeError(f"extraction worker failed: {proc.stderr.strip()[-2000:]}")
+        return [TableExtract(**t) for t in answer["tables"]]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = {r.source_name: r for rs in pool.map(run, [b for b in bins if b]) for r in rs}
+    return {done[src.name].table: asdict(done[src.name]) for src in sources}
+
+
+def _size(path: Path, src: TableSource) -> int:
+    f = Path(path) / src.file
+    return f.stat().st_size if f.is_file() else 0
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _worker(job: dict) -> dict:
+    """Some tables of a release, in a worker process (see _extract_tables)."""
+    sources = table_sources(Path(job["path"]))
+    lake = Lake(**job["lake"])
+    out = []
+    try:
+        for i in job["indices"]:
+            out.append(asdict(extract_table(sources[i], lake, job["release_id"],
+                                            today=dt.date.fromisoformat(job["today"]), batch_rows=job["batch_rows"])))
+    except SourceError as exc:
+        return {"error": [exc.file, exc.table, exc.row, exc.rule, exc.message]}
+    return {"tables": out}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_worker(json.loads(sys.argv[1]))))

@@ -28,6 +28,9 @@ class Lake:
                  secret_key: str | None = None, region: str = "us-east-1", setting: str = "NTSB_LAKE_URL"):
         self.url = url
         self.setting = setting
+        # what a worker process needs to open the same lake
+        self.init_args = dict(url=url, endpoint=endpoint, access_key=access_key, secret_key=secret_key,
+                              region=region, setting=setting)
         parsed = urlparse(url)
         if parsed.scheme == "s3":
             if not parsed.netloc:

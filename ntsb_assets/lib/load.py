@@ -117,12 +117,14 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
     target = warehouse_table(name)
     key = tuple(sql_name(k) if k not in META_COLUMNS else k for k in cdc.key_columns(tbl))
 
-    existing = s.key_hashes(target, key)
+    canon_key = cdc.key_columns(tbl)
+    existing = s.key_hashes(target, key, among=rows.select(list(canon_key)).rename_columns(list(key)))
     parent_exists = None
     parent_q: set = set()
     if tbl.parent:
         pkey = tuple(sql_name(k) for k in tbl.parent_key())
-        parent_keys = s.keys(warehouse_table(tbl.parent), pkey)
+        parent_keys = s.keys(warehouse_table(tbl.parent), pkey,
+                             among=rows.select(list(tbl.parent_key())).rename_columns(list(pkey)))
         parent_exists = parent_keys.__contains__
         parent_q = quarantined_keys.get(tbl.parent, set())
     plan = cdc.plan_table(tbl, rows, rejects=rejects, existing=existing,

@@ -30,9 +30,12 @@ class SourceError(Exception):
     """Bad input that stops a release: names the file, table, row and rule."""
 
     def __init__(self, file: str, table: str | None, row: int | None, rule: str, message: str):
-        self.file, self.table, self.row, self.rule = file, table, row, rule
+        self.file, self.table, self.row, self.rule, self.message = file, table, row, rule, message
         where = f"{file}" + (f", table {table}" if table else "") + (f", row {row}" if row is not None else "")
         super().__init__(f"{where}: [{rule}] {message}")
+
+    def __reduce__(self):  # survives the trip back from a worker process
+        return (SourceError, (self.file, self.table, self.row, self.rule, self.message))
 
 
 @dataclass(frozen=True)

@@ -114,18 +114,39 @@ class Session:
                 have[c] = t
         return have
 
-    def key_hashes(self, table: str, key: tuple[str, ...], schema: str = RAW) -> dict[tuple, str]:
+    def _restricted(self, table: str, key: tuple[str, ...], among: pa.Table | None, select: str,
+                    schema: str = RAW) -> pa.Table | None:
+        """``SELECT <select> FROM table``, limited to the keys in ``among`` when given (so an
+        update costs what the update holds, not what the warehouse holds)."""
         if self.columns(table, schema) is None:
+            return None
+        if among is None:
+            return self.query(f"SELECT {select} FROM {q(schema)}.{q(table)} AS t")
+        if among.num_rows == 0:
+            return None
+        among = among.group_by(list(among.column_names)).aggregate([])  # distinct
+        nullable = any(among.column(i).null_count for i in range(among.num_columns))
+        op = "IS NOT DISTINCT FROM" if nullable else "="
+        staged = self._stage(among)
+        cond = " AND ".join(f"t.{q(k)} {op} s.{q(k)}" for k in key)
+        return self.query(f"SELECT {select} FROM {q(schema)}.{q(table)} AS t JOIN {staged} AS s ON {cond}")
+
+    def key_hashes(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
+                   schema: str = RAW) -> dict[tuple, str]:
+        """Row hash by key, of the rows whose key is in ``among`` (all rows without it)."""
+        cols = ", ".join(f"t.{q(k)}" for k in key)
+        data = self._restricted(table, key, among, f"{cols}, t._row_hash AS row_hash__", schema)
+        if data is None:
             return {}
-        cols = ", ".join(q(k) for k in key)
-        data = self.query(f"SELECT {cols}, _row_hash AS row_hash__ FROM {q(schema)}.{q(table)}")
         key_lists = [data.column(i).to_pylist() for i in range(len(key))]
         return dict(zip(zip(*key_lists), data.column(len(key)).to_pylist()))
 
-    def keys(self, table: str, key: tuple[str, ...], schema: str = RAW) -> set[tuple]:
-        if self.columns(table, schema) is None:
+    def keys(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
+             schema: str = RAW) -> set[tuple]:
+        """The keys present, of those in ``among`` (all without it)."""
+        data = self._restricted(table, key, among, ", ".join(f"t.{q(k)}" for k in key), schema)
+        if data is None:
             return set()
-        data = self.query(f"SELECT DISTINCT {', '.join(q(k) for k in key)} FROM {q(schema)}.{q(table)}")
         return set(zip(*[data.column(i).to_pylist() for i in range(len(key))]))
 
     def delete_keys(self, table: str, key: tuple[str, ...], keys: pa.Table, schema: str = RAW) -> None:

@@ -162,3 +162,22 @@ def test_catalog_names_every_table_the_issue_lists():
 def test_table_sources_of_a_directory():
     names = [t.name for t in table_sources(SAMPLE / "00_reference_avall")]
     assert names == sorted(names) and "eADMSPUB_DataDictionary" in names
+
+
+def test_worker_processes_give_the_same_result_and_the_same_errors(tmp_path, monkeypatch):
+    from ntsb_assets.lib import extract as ex
+    monkeypatch.setattr(ex, "PARALLEL_FROM_BYTES", 0)
+    serial = extract_release(SAMPLE / "01_part121_1982_2019", Lake(str(tmp_path / "a")), today=TODAY, workers=1)
+    parallel = extract_release(SAMPLE / "01_part121_1982_2019", Lake(str(tmp_path / "b")), today=TODAY, workers=2)
+    assert serial["release_id"] == parallel["release_id"]
+    for t in serial["tables"]:
+        for k in ("rows_in", "rows_out", "rejected", "columns", "schema_hash"):
+            assert serial["tables"][t][k] == parallel["tables"][t][k], (t, k)
+    a = Lake(str(tmp_path / "a")).read_parquet(serial["tables"]["injury"]["parquet_key"])
+    b = Lake(str(tmp_path / "b")).read_parquet(parallel["tables"]["injury"]["parquet_key"])
+    assert a.equals(b)
+    rel = copy_release("03_up01DEC2025", tmp_path)
+    (rel / "events.csv").write_bytes(b"ev_id,ntsb_no\n1,2\n")
+    with pytest.raises(SourceError) as err:
+        extract_release(rel, Lake(str(tmp_path / "c")), today=TODAY, workers=2)
+    assert err.value.rule == "missing_required_column" and err.value.file == "events.csv"
