@@ -108,9 +108,11 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
 
     first: dict[tuple, int] = {}          # key -> first row that passed the rules
     repeats: dict[tuple, list[int]] = {}  # key -> every row, only for keys seen twice
-    for i in range(rows.num_rows):
-        key = tuple(v[i] for v in key_values)
-        if not tbl.key_nullable and any(k is None for k in key):
+    key_tuples = list(zip(*key_values)) if key_values else []
+    parent_tuples = list(zip(*parent_values)) if parent_values else None
+    nullable = tbl.key_nullable
+    for i, key in enumerate(key_tuples):
+        if not nullable and None in key:
             missing = [c for c, k in zip(keys, key) if k is None]
             quarantine(i, "missing_key", f"key column(s) {', '.join(missing)} empty", None)
             continue
@@ -126,8 +128,8 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
                     break
         if reason is None and dates is not None and dates[i] is not None and not earliest <= dates[i] <= today:
             reason = ("out_of_range", f"ev_date={dates[i]} outside [{earliest}, {today}]")
-        if reason is None and parent_cols:
-            pkey = tuple(v[i] for v in parent_values)
+        if reason is None and parent_tuples is not None:
+            pkey = parent_tuples[i]
             if pkey in parent_quarantined:
                 reason = ("parent_quarantined", f"{tbl.parent} {_fmt(parent_cols, pkey)} was quarantined in this release")
             elif parent_exists is not None and not parent_exists(pkey):

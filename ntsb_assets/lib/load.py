@@ -105,6 +105,15 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
     return {"release": release_id, "tables": result}
 
 
+_json_str = json.encoder.encode_basestring  # the C encoder of JSON strings
+
+
+def _key_json(key: tuple) -> str:
+    """A natural key as a JSON array (the audit's key column), quickly."""
+    return "[" + ", ".join(_json_str(v) if type(v) is str else str(v) if type(v) is int else "null" if v is None
+                           else json.dumps(v, default=str) for v in key) + "]"
+
+
 def _schema(book: str) -> pa.Schema:
     return pa.schema([(c, ARROW_TYPES[t]) for c, t in BOOKKEEPING[book].items()])
 
@@ -133,7 +142,7 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
     rows = rows.rename_columns([names[c] for c in rows.column_names])
 
     columns = {c: logical_type(rows.schema.field(c).type) for c in rows.column_names} | LOAD_COLUMNS
-    have = s.ensure_table(target, columns)
+    have = s.ensure_table(target, columns, key=key)
     rows = _conform(name, rows, have)
     changed = plan.insert_rows + plan.update_rows
     if plan.update_rows:
@@ -148,7 +157,7 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
         n = len(idx)
         audit = pa.table({
             "table_name": pa.array([target] * n, pa.string()),
-            "key": pa.array([json.dumps(list(k), default=str) for k in zip(*keycols)], pa.string()),
+            "key": pa.array([_key_json(k) for k in zip(*keycols)], pa.string()),
             "operation": pa.array(["insert"] * len(plan.insert_rows) + ["update"] * len(plan.update_rows), pa.string()),
             "old_hash": pa.array([None] * len(plan.insert_rows) + plan.old_hashes, pa.string()),
             "new_hash": rows.column("_row_hash").take(idx),

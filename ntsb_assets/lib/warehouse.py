@@ -99,14 +99,17 @@ class Session:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
 
     def ensure_table(self, table: str, columns: dict[str, str], schema: str = RAW,
-                     primary_key: tuple[str, ...] = ()) -> dict[str, str]:
-        """Create the table or add the columns it lacks; returns the table's columns."""
+                     key: tuple[str, ...] = ()) -> dict[str, str]:
+        """Create the table (indexed on ``key`` on PostgreSQL) or add the columns it lacks;
+        returns the table's columns."""
         types = SQL_TYPES[self.dialect]
         have = self.columns(table, schema)
         if have is None:
             cols = ", ".join(f"{q(c)} {types[t]}" for c, t in columns.items())
-            pk = f", PRIMARY KEY ({', '.join(q(c) for c in primary_key)})" if primary_key else ""
-            self.execute(f"CREATE TABLE {q(schema)}.{q(table)} ({cols}{pk})")
+            self.execute(f"CREATE TABLE {q(schema)}.{q(table)} ({cols})")
+            if key and self.dialect == "postgres":
+                # DuckDB's ART indexes slow bulk inserts and a scan is fast there anyway
+                self.execute(f"CREATE INDEX ON {q(schema)}.{q(table)} ({', '.join(q(k) for k in key)})")
             return dict(columns)
         for c, t in columns.items():
             if c not in have:
@@ -125,10 +128,8 @@ class Session:
         if among.num_rows == 0:
             return None
         among = among.group_by(list(among.column_names)).aggregate([])  # distinct
-        nullable = any(among.column(i).null_count for i in range(among.num_columns))
-        op = "IS NOT DISTINCT FROM" if nullable else "="
         staged = self._stage(among)
-        cond = " AND ".join(f"t.{q(k)} {op} s.{q(k)}" for k in key)
+        cond = _key_match(key, among)
         return self.query(f"SELECT {select} FROM {q(schema)}.{q(table)} AS t JOIN {staged} AS s ON {cond}")
 
     def key_hashes(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
@@ -153,13 +154,21 @@ class Session:
         if keys.num_rows == 0:
             return
         staged = self._stage(keys)
-        cond = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM s.{q(k)}" for k in key)
+        cond = _key_match(key, keys)
         self.execute(f"DELETE FROM {q(schema)}.{q(table)} AS t USING {staged} AS s WHERE {cond}")
 
     def table_names(self, schema: str = RAW) -> list[str]:
         rows = self.query("SELECT table_name FROM information_schema.tables "
                           f"WHERE table_schema = {self.ph} ORDER BY table_name", (schema,))
         return rows.column(0).to_pylist()
+
+
+def _key_match(key: tuple[str, ...], keys: pa.Table) -> str:
+    """Join condition of table t and staged keys s: plain equality (hash joins, index
+    use) unless a key part is NULL somewhere (reference tables), then NULL-safe."""
+    nullable = any(keys.column(k).null_count for k in key)
+    op = "IS NOT DISTINCT FROM" if nullable else "="
+    return " AND ".join(f"t.{q(k)} {op} s.{q(k)}" for k in key)
 
 
 class DuckDBSession(Session):
