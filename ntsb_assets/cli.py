@@ -280,8 +280,9 @@ def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
                              as_of=as_of.date() if as_of else gen.DEFAULT_AS_OF,
                              progress=lambda n: progress.update(task, completed=n))
     rows = sum(m["rows"].values())
-    _console().print(f"{out_dir}: {rows:,} rows in {len(m['rows'])} tables"
-                     + (f", {len(m['defects'])} defective rows" if m["defects"] else ""))
+    click.echo(f"{out_dir}: {rows:,} rows in {len(m['rows'])} tables, plus {len(m['reference_tables'])} "
+               f"reference tables" + (f"; {len(m['defects'])} defective rows" if m["defects"] else "")
+               + f"; see {out_dir / gen.MANIFEST}", err=True)
 
 
 @main.command()

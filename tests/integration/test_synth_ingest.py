@@ -57,3 +57,17 @@ def test_monthly_update_gives_the_manifest_counts(deployment, tmp_path):
                      {"operation": "update", "n": sum(w["updated"] for w in up["expected"].values())}]
     saved = json.loads((tmp_path / "up01" / synth.MANIFEST).read_text())
     assert saved["expected"] == up["expected"]
+
+
+def test_the_synth_command(tmp_path):
+    from tests.integration.helpers import ntsb
+    r = ntsb("synth", "--events", "300", "--seed", "5", "--defects", "0.05", str(tmp_path / "b"))
+    assert "rows in 11 tables, plus 5 reference tables" in r.output and "defective rows" in r.output
+    m = json.loads((tmp_path / "b" / synth.MANIFEST).read_text())
+    assert m["events"] == 300 and m["rows"]["events"] == 300
+    assert ntsb("synth", "--events", "10", str(tmp_path / "b"), expect_ok=False).exit_code != 0   # not empty
+    r = ntsb("synth", "--update-of", str(tmp_path / "b"), "--new", "20", "--changed", "10", "--seed", "6",
+             str(tmp_path / "u"))
+    assert json.loads((tmp_path / "u" / synth.MANIFEST).read_text())["expected"]["events"]["inserted"] == 20
+    r = ntsb("synth", "--update-of", str(tmp_path / "b"), "--changed", "100000", str(tmp_path / "v"), expect_ok=False)
+    assert r.exit_code == 1 and "only" in r.output
