@@ -14,17 +14,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import platform
-import subprocess
-import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, report, run_phase, scratch_database
+
 SOURCE = REPO / "data" / "sample" / "landing" / "01_part121_1982_2019"
 
 
@@ -50,7 +44,7 @@ def make_release(out: Path, replicas: int) -> int:
 
 
 PHASE = r"""
-import json, resource, sys, time
+import json, sys, time
 from ntsb_assets.lib.extract import extract_release
 from ntsb_assets.lib.lake import Lake
 from ntsb_assets.lib.load import load_release
@@ -65,17 +59,12 @@ else:
     m = extract_release(release, lake)            # reused: the lake prefix exists
     r = load_release(m, lake, Warehouse(wh_url))
     rows = sum(v["rows_in"] for v in r["tables"].values())
-secs = time.perf_counter() - t
-peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,      # this process, or its largest
-           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # worker (parallel extraction)
-print(json.dumps({"rows": rows, "seconds": secs, "peak_rss_mb": peak / 1024}))
+result = {"rows": rows, "seconds": time.perf_counter() - t}
 """
 
 
-def run_phase(phase: str, release: Path, lake: Path, wh_url: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", PHASE, phase, str(release), str(lake), wh_url],
-                         cwd=REPO, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run(phase: str, release: Path, lake: Path, wh_url: str) -> dict:
+    return run_phase(PHASE, phase, str(release), str(lake), wh_url)
 
 
 def main() -> int:
@@ -85,40 +74,21 @@ def main() -> int:
                     help="admin URL; a scratch database is created and dropped")
     ap.add_argument("--write", type=Path, help="append the results to this markdown file")
     args = ap.parse_args()
-    import psycopg2
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         release = tmp / "part121_x{}".format(args.replicas)
         rows = make_release(release, args.replicas)
         lake = tmp / "lake"
-        ext = run_phase("extract", release, lake, "")
+        ext = run("extract", release, lake, "")
         results.append(("extract CSV -> Parquet (local lake)", ext))
-        results.append(("load DuckDB (first load: all inserts)", run_phase("load", release, lake, f"duckdb:///{tmp}/wh.duckdb")))
-        results.append(("load DuckDB (reload: all unchanged)", run_phase("load", release, lake, f"duckdb:///{tmp}/wh.duckdb")))
-        db = f"ntsb_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg2.connect(args.pg)
-        admin.autocommit = True
-        admin.cursor().execute(f"CREATE DATABASE {db}")
-        try:
-            url = args.pg.rsplit("/", 1)[0] + "/" + db
-            results.append(("load PostgreSQL (first load: all inserts)", run_phase("load", release, lake, url)))
-            results.append(("load PostgreSQL (reload: all unchanged)", run_phase("load", release, lake, url)))
-        finally:
-            admin.cursor().execute(f"DROP DATABASE {db}")
-            admin.close()
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"### Ingest throughput, {rows:,} rows (Part 121 sample x {args.replicas})", "",
-             f"`python benchmarks/ingest_throughput.py --replicas {args.replicas}` on {machine}, "
-             f"{time.strftime('%Y-%m-%d')}.", "",
-             "| phase | rows | seconds | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
-    for name, r in results:
-        lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.2f} | {r['rows'] / r['seconds']:,.0f} | {r['peak_rss_mb']:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        with open(args.write, "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+        results.append(("load DuckDB (first load: all inserts)", run("load", release, lake, f"duckdb:///{tmp}/wh.duckdb")))
+        results.append(("load DuckDB (reload: all unchanged)", run("load", release, lake, f"duckdb:///{tmp}/wh.duckdb")))
+        with scratch_database(args.pg) as url:
+            results.append(("load PostgreSQL (first load: all inserts)", run("load", release, lake, url)))
+            results.append(("load PostgreSQL (reload: all unchanged)", run("load", release, lake, url)))
+    report(f"Ingest throughput, {rows:,} rows (Part 121 sample x {args.replicas})",
+           f"python benchmarks/ingest_throughput.py --replicas {args.replicas}", results, args.write)
     return 0
 
 

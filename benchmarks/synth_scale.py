@@ -15,19 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
-import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import report, run_phase, scratch_database
 
 PHASE = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 phase, args = sys.argv[1], json.loads(sys.argv[2])
 t = time.perf_counter()
@@ -56,18 +50,12 @@ else:
     rows = sum(v["rows_in"] for v in r["tables"].values())
     bad = {k: v for k, v in r["tables"].items() if v["quarantined"]}
     assert not bad or "eADMSPUB_DataDictionary" in bad and len(bad) == 1, bad
-peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,      # this process, or its largest
-           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # worker (parallel extraction)
-print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t, "peak_rss_mb": peak / 1024}))
+result = {"rows": rows, "seconds": time.perf_counter() - t}
 """
 
 
 def run(phase: str, **args) -> dict:
-    out = subprocess.run([sys.executable, "-c", PHASE, phase, json.dumps(args)], cwd=REPO,
-                         capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(f"{phase} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_phase(PHASE, phase, json.dumps(args))
 
 
 def main() -> int:
@@ -77,7 +65,6 @@ def main() -> int:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
-    import psycopg2
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -90,32 +77,14 @@ def main() -> int:
         duck = f"duckdb:///{tmp}/wh.duckdb"
         rows.append(("load DuckDB: base (all inserts)", run("load", release=str(base), lake=str(lake), warehouse=duck)))
         rows.append(("load DuckDB: update (CDC)", run("load", release=str(up), lake=str(lake), warehouse=duck)))
-        db = f"ntsb_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg2.connect(args.pg)
-        admin.autocommit = True
-        admin.cursor().execute(f"CREATE DATABASE {db}")
-        try:
-            pg = args.pg.rsplit("/", 1)[0] + "/" + db
+        with scratch_database(args.pg) as pg:
             rows.append(("load PostgreSQL: base (all inserts)", run("load", release=str(base), lake=str(lake), warehouse=pg)))
             rows.append(("load PostgreSQL: update (CDC)", run("load", release=str(up), lake=str(lake), warehouse=pg)))
-        finally:
-            admin.cursor().execute(f"DROP DATABASE {db}")
-            admin.close()
         if args.big:
             big = tmp / "big"
             rows.append((f"generate {args.big:,} events", run("generate", out=str(big), events=args.big, seed=3)))
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"### Generator and ingestion at scale ({args.events:,} events)", "",
-             f"`python benchmarks/synth_scale.py --events {args.events} --big {args.big}` on {machine}, "
-             f"{time.strftime('%Y-%m-%d')}.", "",
-             "| phase | rows | seconds | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
-    for name, r in rows:
-        lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['peak_rss_mb']:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        with open(args.write, "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+    report(f"Generator and ingestion at scale ({args.events:,} events)",
+           f"python benchmarks/synth_scale.py --events {args.events} --big {args.big}", rows, args.write)
     return 0
 
 

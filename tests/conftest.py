@@ -102,6 +102,13 @@ def production_env(ntsb_home, pg_url, s3_endpoint, monkeypatch):
     return {"pg_url": pg_url, "bucket": bucket}
 
 
+@pytest.fixture(params=["embedded", "production"])
+def deployment(request):
+    """Each deployment in turn: embedded, then PostgreSQL + S3."""
+    request.getfixturevalue("ntsb_home" if request.param == "embedded" else "production_env")
+    return request.param
+
+
 def copy_release(name: str, dest: Path, new_name: str | None = None) -> Path:
     target = dest / (new_name or name)
     shutil.copytree(SAMPLE / name, target)

@@ -11,15 +11,6 @@ from tests.conftest import SAMPLE, copy_release
 from tests.integration.helpers import ingest_json, ntsb, query, rewrite_csv
 
 
-@pytest.fixture(params=["embedded", "production"])
-def deployment(request):
-    if request.param == "embedded":
-        request.getfixturevalue("ntsb_home")
-    else:
-        request.getfixturevalue("production_env")
-    return request.param
-
-
 def _reconciles(result):
     for table, c in result["tables"].items():
         assert c["rows_in"] == c["inserted"] + c["updated"] + c["unchanged"] + c["quarantined"], table

@@ -4,20 +4,9 @@ exactly the manifest's inserts and updates."""
 
 import json
 
-import pytest
-
 from ntsb_assets.lib import synth
 from ntsb_assets.lib.load import warehouse_table
 from tests.integration.helpers import ingest_json, query
-
-
-@pytest.fixture(params=["embedded", "production"])
-def deployment(request):
-    if request.param == "embedded":
-        request.getfixturevalue("ntsb_home")
-    else:
-        request.getfixturevalue("production_env")
-    return request.param
 
 
 def test_clean_output_ingests_without_quarantine(ntsb_home, tmp_path):

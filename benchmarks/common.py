@@ -1,0 +1,61 @@
+"""What the benchmark scripts share: a scratch PostgreSQL database, phases run in their
+own process, and the markdown report."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# appended to every phase script: the phase's peak RSS is the larger of the process and
+# its largest worker process (parallel extraction)
+PEAK_RSS = """
+import resource as _r
+_peak = max(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss, _r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss) / 1024
+"""
+
+
+def run_phase(script: str, *args: str) -> dict:
+    """Run ``script`` (which prints one JSON line with rows and seconds) in a new process."""
+    out = subprocess.run([sys.executable, "-c", script + PEAK_RSS + "print(json.dumps(result | {'peak_rss_mb': _peak}))",
+                          *args], cwd=REPO, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"phase failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def scratch_database(admin_url: str):
+    """A PostgreSQL database for one run, dropped afterwards; yields its URL."""
+    import psycopg2
+    name = f"ntsb_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.cursor().execute(f"DROP DATABASE {name}")
+        admin.close()
+
+
+def report(title: str, command: str, rows: list[tuple[str, dict]], write: Path | None) -> str:
+    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    lines = [f"### {title}", "", f"`{command}` on {machine}, {time.strftime('%Y-%m-%d')}.", "",
+             "| phase | rows | seconds | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | "
+                     f"{r['peak_rss_mb']:.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        with open(write, "a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+    return text
