@@ -1,0 +1,53 @@
+{#
+  Staging reads raw tables that grow with the releases loaded: a table may not exist yet
+  (no release delivered it) and older releases lack newer columns. These macros let one
+  staging model work on any of those warehouses:
+
+    {%- set raw = ntsb_raw('events') -%}      relation + the columns it has right now
+    {{ ntsb_col(raw, 'dec_latitude', 'double') }}   the column, or a typed NULL
+    from {{ ntsb_from(raw) }}                 the table, or an empty row set
+#}
+{% macro ntsb_raw(table) -%}
+    {%- set rel = source('raw', table) -%}
+    {%- set found = none -%}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- set found = adapter.get_relation(database=rel.database, schema=rel.schema, identifier=rel.identifier) -%}
+        {%- if found is not none -%}
+            {%- for c in adapter.get_columns_in_relation(found) -%}
+                {%- do names.append(c.name | lower) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return({'relation': rel, 'exists': found is not none, 'columns': names}) }}
+{%- endmacro %}
+
+{% macro ntsb_col(raw, name, type) -%}
+    {%- if name | lower in raw['columns'] -%}
+        {{ adapter.quote(name) }}
+    {%- else -%}
+        cast(null as {{ ntsb_type(type) }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro ntsb_from(raw) -%}
+    {%- if raw['exists'] or not execute -%}
+        {{ raw['relation'] }}
+    {%- else -%}
+        (select 1 as no_rows_yet where 1 = 0) as missing_table
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro ntsb_type(type) -%}
+    {{ return(adapter.dispatch('ntsb_type', 'ntsb')(type)) }}
+{%- endmacro %}
+
+{% macro default__ntsb_type(type) -%}
+    {{ {'string': 'varchar', 'int': 'bigint', 'double': 'double', 'date': 'date',
+        'timestamp': 'timestamp', 'bool': 'boolean'}[type] }}
+{%- endmacro %}
+
+{% macro postgres__ntsb_type(type) -%}
+    {{ {'string': 'text', 'int': 'bigint', 'double': 'double precision', 'date': 'date',
+        'timestamp': 'timestamp', 'bool': 'boolean'}[type] }}
+{%- endmacro %}

@@ -1,0 +1,8 @@
+select
+    extract(year from event_date) as year,
+    count(*) as events,
+    sum(case when is_fatal then 1 else 0 end) as fatal_events,
+    sum(fatalities) as fatalities,
+    {{ ntsb_round(ntsb_ratio('sum(fatalities)', 'count(*)'), 3) }} as fatalities_per_event
+from {{ ref('fact_accidents') }}
+group by 1
