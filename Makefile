@@ -17,7 +17,10 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 	UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --frozen --python 3.11
 	touch $@
 
-setup: .venv/.synced
+dbt_project/target/manifest.json: .venv/.synced $(shell find dbt_project/models dbt_project/macros dbt_project/tests dbt_project/snapshots -type f 2>/dev/null) dbt_project/dbt_project.yml
+	.venv/bin/ntsb prepare
+
+setup: .venv/.synced dbt_project/target/manifest.json
 
 demo: setup
 	.venv/bin/ntsb demo

@@ -50,11 +50,19 @@ class _Failed(Exception):
     pass
 
 
+def _definitions():
+    """The Dagster definitions, with the dbt manifest they need built first."""
+    from .transform.project import prepare_manifest
+    prepare_manifest()
+    from .definitions import defs
+    return defs
+
+
 def _run_release(release_id: str, instance) -> dict:
     """Run the ingest job for one release partition in this process; return its
     reconciliation or raise _Failed with the error the run ended with."""
-    from .definitions import defs
     from .releases import RELEASES
+    defs = _definitions()
     if release_id not in instance.get_dynamic_partitions(RELEASES.name):
         instance.add_dynamic_partitions(RELEASES.name, [release_id])
     job = defs.resolve_job_def("ingest_release")
@@ -184,12 +192,29 @@ def build(as_json: bool):
                 raise click.ClickException(f"{rel.name}: ingestion failed, the warehouse keeps the "
                                            f"releases before it.\n{exc}") from None
             progress.advance(task)
+        progress.update(task, description="dbt build (staging, marts, aggregates)")
+        transform = _run_transform(instance)
     if as_json:
-        click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded)}, indent=2))
+        click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded), "transform": transform}, indent=2))
     else:
         for r in results:
             _print_result(r, False)
-        _console().print(f"{len(results)} release(s) ingested, {len(loaded)} already loaded.")
+        _console().print(f"{len(results)} release(s) ingested, {len(loaded)} already loaded; "
+                         f"dbt: {transform['models']} models, {transform['checks_passed']} checks passed, "
+                         f"{transform['checks_failed']} failed.")
+
+
+def _run_transform(instance) -> dict:
+    """Materialize the dbt models through Dagster (job ``transform``)."""
+    result = _definitions().resolve_job_def("transform").execute_in_process(
+        instance=instance, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [f"{c.asset_key.to_user_string()} {c.check_name}" for c in checks if not c.passed]
+    if not result.success:
+        raise click.ClickException("dbt build failed" + (": " + ", ".join(failed) if failed else f" (run {result.run_id})"))
+    models = sum(1 for e in result.all_events if e.is_step_materialization)
+    return {"models": models, "checks_passed": len(checks) - len(failed), "checks_failed": len(failed)}
 
 
 def _loaded_releases(settings) -> set[str]:
@@ -283,6 +308,13 @@ def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
     click.echo(f"{out_dir}: {rows:,} rows in {len(m['rows'])} tables, plus {len(m['reference_tables'])} "
                f"reference tables" + (f"; {len(m['defects'])} defective rows" if m["defects"] else "")
                + f"; see {out_dir / gen.MANIFEST}", err=True)
+
+
+@main.command()
+def prepare():
+    """Build the dbt manifest the Dagster definitions load (`dbt parse`)."""
+    from .transform.project import prepare_manifest
+    click.echo(f"dbt manifest: {prepare_manifest(force=True)}")
 
 
 @main.command()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -109,6 +110,16 @@ class Settings(BaseSettings):
             self.landing.ensure_ready()
         except (WarehouseError, LakeError) as exc:
             raise SettingsError(str(exc)) from None
+
+    def dbt_env(self) -> dict[str, str]:
+        """The variables dbt_project/profiles.yml reads: the dbt target is the warehouse."""
+        wh = self.warehouse
+        if wh.dialect == "duckdb":
+            return {"NTSB_DBT_TARGET": "duckdb", "NTSB_DBT_DUCKDB_PATH": str(wh.path)}
+        p = urlparse(wh.dsn)
+        return {"NTSB_DBT_TARGET": "postgres", "NTSB_DBT_PG_HOST": p.hostname or "127.0.0.1",
+                "NTSB_DBT_PG_PORT": str(p.port or 5432), "NTSB_DBT_PG_USER": unquote(p.username or "postgres"),
+                "NTSB_DBT_PG_PASSWORD": unquote(p.password or ""), "NTSB_DBT_PG_DATABASE": p.path.lstrip("/")}
 
     def describe(self) -> dict[str, str]:
         return {"deployment": self.deployment, "home": str(self.home),

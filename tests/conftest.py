@@ -23,6 +23,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 
+def pytest_configure(config):
+    """The Dagster definitions load a dbt manifest: build it before tests import them."""
+    from ntsb_assets.transform.project import prepare_manifest
+    prepare_manifest()
+
+
 @pytest.fixture
 def ntsb_home(tmp_path, monkeypatch) -> Path:
     """An empty embedded deployment: NTSB_HOME and DAGSTER_HOME in a temporary directory."""

@@ -1,0 +1,56 @@
+"""dbt transforms (dbt_project/) as Dagster assets: staging, marts and aggregates on the
+configured warehouse, keyed ``["warehouse", <schema>, <model>]``, downstream of the
+``warehouse_raw`` assets; dbt tests become asset checks.
+
+The dbt manifest is built ahead of loading these definitions (``ntsb prepare``, run by
+``make setup``), never at import, except under ``dagster dev`` where dagster-dbt refreshes
+it for development."""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from ..resources import NtsbResource
+from ..warehouse_raw import WAREHOUSE_POOL
+from .project import DBT_EXECUTABLE, dbt_project
+
+dbt_project.prepare_if_dev()
+
+LAYER_GROUPS = {"staging": "staging", "intermediate": "intermediate", "core": "marts", "aggregates": "aggregates"}
+
+
+class NtsbDbtTranslator(DagsterDbtTranslator):
+    """The one place that maps dbt resources to asset keys and groups."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "source":  # raw.<table>, written by warehouse_raw
+            return spec.replace_attributes(key=dg.AssetKey(["warehouse", props["source_name"], props["name"]]))
+        key = dg.AssetKey(["warehouse", props["schema"], props["name"]])
+        group = next((g for layer, g in LAYER_GROUPS.items() if layer in props["fqn"]), "transform")
+        return spec.replace_attributes(key=key, group_name=group)
+
+
+TRANSLATOR = NtsbDbtTranslator()
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TRANSLATOR,
+            pool=WAREHOUSE_POOL)
+def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource):
+    """`dbt build` of the selected models on the configured warehouse (tests included)."""
+    os.environ.update(ntsb.settings().dbt_env())
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+transform_job = dg.define_asset_job(
+    "transform",
+    selection=dg.AssetSelection.assets(ntsb_dbt_models),
+    executor_def=dg.in_process_executor,
+    description="dbt build: staging, marts and aggregates on the configured warehouse, with dbt tests as checks.",
+)
