@@ -21,7 +21,7 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     assert {"lake/raw/events", "lake/raw/Flight_Crew", "lake/raw/release_manifest"} <= keys
     assert {"warehouse/raw/events", "warehouse/raw/flight_crew", "warehouse/raw/_reconciliation"} <= keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups == {"releases", "lake_raw", "warehouse_raw", "staging", "marts", "aggregates"}
+    assert groups == {"releases", "lake_raw", "warehouse_raw", "staging", "intermediate", "marts", "aggregates"}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("lake/raw/events", "schema_drift") in checks
     assert sum(1 for _k, name in checks if name == "schema_drift") == 20

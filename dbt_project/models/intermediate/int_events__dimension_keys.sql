@@ -1,0 +1,20 @@
+-- Per event: the attributes of its location and weather, bucketed, with their surrogate keys.
+with e as (
+    select
+        ev_id, country, state, city, airport_id, airport_name,
+        {{ ntsb_round('latitude', 4) }} as latitude,
+        {{ ntsb_round('longitude', 4) }} as longitude,
+        weather_condition, weather_condition_label, light_condition, light_condition_label,
+        case when visibility_sm is null then null when visibility_sm < 1 then '<1 sm'
+             when visibility_sm < 3 then '1-3 sm' when visibility_sm < 5 then '3-5 sm' else '5+ sm' end as visibility_bucket,
+        case when wind_speed_kts is null then null when wind_speed_kts < 10 then '<10 kt'
+             when wind_speed_kts < 20 then '10-20 kt' else '20+ kt' end as wind_bucket,
+        case when temperature_c is null then null when temperature_c < 0 then 'below 0 C'
+             when temperature_c < 15 then '0-15 C' when temperature_c < 30 then '15-30 C' else '30+ C' end as temperature_bucket
+    from {{ ref('stg_ntsb__events') }}
+)
+select
+    e.*,
+    {{ ntsb_hash_key(['country', 'state', 'city', 'airport_id', 'airport_name', 'latitude', 'longitude']) }} as location_key,
+    {{ ntsb_hash_key(['weather_condition', 'light_condition', 'visibility_bucket', 'wind_bucket', 'temperature_bucket']) }} as weather_key
+from e
