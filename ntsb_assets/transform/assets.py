@@ -31,7 +31,10 @@ class NtsbDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":  # raw.<table>, written by warehouse_raw
             return spec.replace_attributes(key=dg.AssetKey(["warehouse", props["source_name"], props["name"]]))
         key = dg.AssetKey(["warehouse", props["schema"], props["name"]])
-        group = next((g for layer, g in LAYER_GROUPS.items() if layer in props["fqn"]), "transform")
+        if props["resource_type"] == "snapshot":   # the history behind dim_aircraft
+            group = "marts"
+        else:
+            group = next((g for layer, g in LAYER_GROUPS.items() if layer in props["fqn"]), "transform")
         return spec.replace_attributes(key=key, group_name=group)
 
 

@@ -44,3 +44,30 @@ def test_dbt_build_through_dagster_matches_raw(deployment):
     assert (day["day_of_week"], day["is_weekend"]) == (6, True)
     if mitu:
         assert mitu[0]["severity"] == "FATL" and mitu[0]["fatalities"] == 4
+
+
+def test_aircraft_history_is_kept_as_scd2(ntsb_home, tmp_path):
+    from tests.conftest import copy_release
+    from tests.integration.helpers import rewrite_csv
+    ingest_json(SAMPLE / "00_reference_avall")
+    ingest_json(SAMPLE / "02_up01JUL2025")
+    _transform()
+    before = query("SELECT count(*) AS n FROM marts.dim_aircraft")[0]["n"]
+    rev = copy_release("02_up01JUL2025", tmp_path, "06_up01JUL2025")
+    changed = []
+
+    def edit(h, rows):
+        for r in rows[:2]:
+            r[h.index("damage")] = "DEST" if r[h.index("damage")] != "DEST" else "SUBS"
+            changed.append((r[h.index("ev_id")], int(float(r[h.index("aircraft_key")]))))
+
+    rewrite_csv(rev / "aircraft.csv", edit)
+    assert ingest_json(rev)["tables"]["aircraft"]["updated"] == 2
+    _transform()
+    rows = query("SELECT ev_id, aircraft_key, damage, is_current, valid_to FROM marts.dim_aircraft")
+    assert len(rows) == before + 2
+    for ev_id, key in changed:
+        versions = [r for r in rows if (r["ev_id"], r["aircraft_key"]) == (ev_id, key)]
+        assert len(versions) == 2 and sorted(r["is_current"] for r in versions) == [False, True]
+        old = next(r for r in versions if not r["is_current"])
+        assert old["valid_to"] is not None

@@ -1,0 +1,19 @@
+-- Aircraft with their history (from the snapshot): one row per version, valid_from/valid_to,
+-- is_current for the version in force.
+select
+    {{ ntsb_hash_key(['ev_id', 'aircraft_key', 'dbt_valid_from']) }} as aircraft_version_key,
+    ev_id,
+    aircraft_key,
+    make,
+    model,
+    category,
+    category_label,
+    engine_count,
+    homebuilt = 'Y' as is_homebuilt,
+    year_built,
+    damage,
+    damage_label,
+    dbt_valid_from as valid_from,
+    dbt_valid_to as valid_to,
+    dbt_valid_to is null as is_current
+from {{ ref('snap_aircraft') }}
