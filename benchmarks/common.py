@@ -51,8 +51,8 @@ def report(title: str, command: str, rows: list[tuple[str, dict]], write: Path |
     lines = [f"### {title}", "", f"`{command}` on {machine}, {time.strftime('%Y-%m-%d')}.", "",
              "| phase | rows | seconds | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
     for name, r in rows:
-        lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | "
-                     f"{r['peak_rss_mb']:.0f} |")
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
+        lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {rss} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if write:
