@@ -1,4 +1,5 @@
--- Per event: the attributes of its location and weather, bucketed, with their surrogate keys.
+-- Per event: the attributes of its location, weather and pilot in command, bucketed, with
+-- their surrogate keys.
 with e as (
     select
         ev_id, country, state, city, airport_id, airport_name,
@@ -12,9 +13,28 @@ with e as (
         case when temperature_c is null then null when temperature_c < 0 then 'below 0 C'
              when temperature_c < 15 then '0-15 C' when temperature_c < 30 then '15-30 C' else '30+ C' end as temperature_bucket
     from {{ ref('stg_ntsb__events') }}
+),
+crew as (
+    select
+        ev_id,
+        crew_category,
+        certificate,
+        certificate_label,
+        medical_certificate,
+        case when total_hours is null then null when total_hours < 100 then '<100 h'
+             when total_hours < 500 then '100-500 h' when total_hours < 1500 then '500-1,500 h'
+             when total_hours < 5000 then '1,500-5,000 h' else '5,000+ h' end as experience_bucket,
+        case when age is null or age <= 0 then null when age < 25 then '<25'
+             when age < 35 then '25-34' when age < 45 then '35-44' when age < 55 then '45-54'
+             when age < 65 then '55-64' else '65+' end as age_group
+    from {{ ref('int_crew__per_event') }}
 )
 select
     e.*,
+    crew.crew_category, crew.certificate, crew.certificate_label, crew.medical_certificate,
+    crew.experience_bucket, crew.age_group,
+    {{ ntsb_hash_key(['crew.crew_category', 'crew.certificate', 'crew.medical_certificate', 'crew.experience_bucket', 'crew.age_group']) }} as crew_key,
     {{ ntsb_hash_key(['country', 'state', 'city', 'airport_id', 'airport_name', 'latitude', 'longitude']) }} as location_key,
     {{ ntsb_hash_key(['weather_condition', 'light_condition', 'visibility_bucket', 'wind_bucket', 'temperature_bucket']) }} as weather_key
 from e
+left join crew on crew.ev_id = e.ev_id

@@ -6,8 +6,8 @@ with src as (
         {{ ntsb_code(ntsb_col(raw, 'regis_no', 'string')) }} as registration,
         {{ ntsb_code(ntsb_col(raw, 'far_part', 'string')) }} as far_part,
         {{ ntsb_code(ntsb_col(raw, 'damage', 'string')) }} as damage,
-        {{ ntsb_text(ntsb_col(raw, 'acft_make', 'string')) }} as make,
-        {{ ntsb_text(ntsb_col(raw, 'acft_model', 'string')) }} as model,
+        {{ ntsb_code(ntsb_col(raw, 'acft_make', 'string')) }} as make,
+        {{ ntsb_code(ntsb_col(raw, 'acft_model', 'string')) }} as model,
         {{ ntsb_code(ntsb_col(raw, 'acft_category', 'string')) }} as category,
         {{ ntsb_col(raw, 'num_eng', 'int') }} as engine_count,
         {{ ntsb_code(ntsb_col(raw, 'homebuilt', 'string')) }} as homebuilt,
@@ -21,5 +21,6 @@ with src as (
 select
     src.*,
     {{ ntsb_label('aircraft', 'damage', 'src.damage') }} as damage_label,
-    {{ ntsb_label('aircraft', 'acft_category', 'src.category') }} as category_label
+    {{ ntsb_label('aircraft', 'acft_category', 'src.category') }} as category_label,
+    {{ ntsb_label('aircraft', 'phase_flt_spec', 'src.phase_of_flight') }} as phase_of_flight_label
 from src

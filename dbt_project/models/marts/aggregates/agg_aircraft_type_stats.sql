@@ -1,9 +1,9 @@
--- Make and model: events and the share that were fatal.
+-- Make and model of the first aircraft: events and the share that were fatal.
+{{ config(indexes=[{'columns': ['make', 'model'], 'unique': true}, {'columns': ['events']}]) }}
 select
-    a.make,
-    a.model,
+    f.make,
+    coalesce(f.model, '') as model,
     {{ ntsb_fatal_counts() }}
 from {{ ref('fact_accidents') }} as f
-join {{ ref('int_aircraft__first_per_event') }} as a on a.ev_id = f.ev_id
-where a.make is not null
+where f.make is not null
 group by 1, 2

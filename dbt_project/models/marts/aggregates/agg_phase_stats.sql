@@ -1,7 +1,8 @@
--- Phase of flight of the first aircraft, labelled from the data dictionary.
+-- Phase of flight of the first aircraft (labelled from the data dictionary).
+{{ config(indexes=[{'columns': ['phase_of_flight'], 'unique': true}]) }}
 select
-    f.phase_of_flight,
-    {{ ntsb_label('aircraft', 'phase_flt_spec', 'f.phase_of_flight') }} as phase_of_flight_label,
+    coalesce(f.phase_of_flight, '') as phase_of_flight,
+    max(f.phase_of_flight_label) as phase_of_flight_label,
     {{ ntsb_fatal_counts() }}
 from {{ ref('fact_accidents') }} as f
-group by 1, 2
+group by 1

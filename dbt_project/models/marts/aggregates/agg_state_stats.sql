@@ -1,9 +1,9 @@
 -- State heat map: events, fatal events and the centroid of their coordinates.
+{{ config(indexes=[{'columns': ['country', 'state'], 'unique': true}]) }}
 select
-    country,
+    coalesce(country, '') as country,
     state,
-    count(*) as events,
-    sum(case when is_fatal then 1 else 0 end) as fatal_events,
+    {{ ntsb_fatal_counts('is_fatal') }},
     sum(fatalities) as fatalities,
     avg(latitude) as centroid_latitude,
     avg(longitude) as centroid_longitude

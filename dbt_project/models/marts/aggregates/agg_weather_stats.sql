@@ -1,6 +1,10 @@
+-- Basic weather condition and light: events and the share that were fatal.
+{{ config(indexes=[{'columns': ['weather_condition', 'light_condition'], 'unique': true}]) }}
 select
-    w.weather_condition,
-    w.light_condition,
+    coalesce(w.weather_condition, '') as weather_condition,
+    coalesce(w.light_condition, '') as light_condition,
+    max(w.weather_condition_label) as weather_condition_label,
+    max(w.light_condition_label) as light_condition_label,
     {{ ntsb_fatal_counts() }}
 from {{ ref('fact_accidents') }} as f
 join {{ ref('dim_weather') }} as w on w.weather_key = f.weather_key

@@ -1,5 +1,7 @@
+-- Per event year: events, fatal events, fatalities, fatalities per event.
+{{ config(indexes=[{'columns': ['year'], 'unique': true}]) }}
 select
-    extract(year from event_date) as year,
+    cast(extract(year from event_date) as integer) as year,
     count(*) as events,
     sum(case when is_fatal then 1 else 0 end) as fatal_events,
     sum(fatalities) as fatalities,

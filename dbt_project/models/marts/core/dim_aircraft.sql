@@ -2,14 +2,17 @@
 -- is_current for the version in force.
 select
     {{ ntsb_hash_key(['ev_id', 'aircraft_key', 'dbt_valid_from']) }} as aircraft_version_key,
+    dbt_scd_id,
     ev_id,
     aircraft_key,
     make,
     model,
     category,
     category_label,
+    engine_type,
+    engine_type_label,
     engine_count,
-    homebuilt = 'Y' as is_homebuilt,
+    coalesce(homebuilt = 'Y', false) as is_homebuilt,
     year_built,
     damage,
     damage_label,

@@ -5,10 +5,11 @@ with days as (
 select
     {{ ntsb_date_key('date_day') }} as date_key,
     date_day,
-    extract(year from date_day) as year,
-    extract(quarter from date_day) as quarter,
-    extract(month from date_day) as month,
-    extract(day from date_day) as day_of_month,
+    cast(extract(year from date_day) as integer) as year,
+    cast(extract(quarter from date_day) as integer) as quarter,
+    cast(extract(month from date_day) as integer) as month,
+    cast(extract(day from date_day) as integer) as day_of_month,
     {{ ntsb_iso_dow('date_day') }} as day_of_week,
-    {{ ntsb_iso_dow('date_day') }} >= 6 as is_weekend
+    {{ ntsb_iso_dow('date_day') }} >= 6 as is_weekend,
+    {{ ntsb_is_us_federal_holiday('date_day') }} as is_us_federal_holiday
 from days

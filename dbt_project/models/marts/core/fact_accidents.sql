@@ -1,4 +1,6 @@
--- One row per event loaded into raw (quarantined events never reach raw).
+-- One row per event loaded into raw (quarantined events never reach raw), with a key to
+-- every dimension: time, location, weather, the pilot in command, and the version of the
+-- first aircraft in force now (bridge_accident_causes links the findings and occurrences).
 with aircraft as (
     select ev_id, count(*) as aircraft_count
     from {{ ref('stg_ntsb__aircraft') }}
@@ -11,6 +13,8 @@ select
     {{ ntsb_date_key('e.event_date') }} as date_key,
     k.location_key,
     k.weather_key,
+    k.crew_key,
+    current_aircraft.aircraft_version_key,
     first_aircraft.aircraft_key as first_aircraft_key,
     e.event_date,
     e.severity,
@@ -20,7 +24,11 @@ select
     e.minor_injuries,
     e.uninjured,
     coalesce(a.aircraft_count, 0) as aircraft_count,
+    first_aircraft.make,
+    first_aircraft.model,
+    first_aircraft.far_part,
     first_aircraft.phase_of_flight,
+    first_aircraft.phase_of_flight_label,
     e.country,
     e.state,
     e.city,
@@ -33,3 +41,6 @@ from {{ ref('stg_ntsb__events') }} as e
 join {{ ref('int_events__dimension_keys') }} as k on k.ev_id = e.ev_id
 left join aircraft as a on a.ev_id = e.ev_id
 left join {{ ref('int_aircraft__first_per_event') }} as first_aircraft on first_aircraft.ev_id = e.ev_id
+left join {{ ref('dim_aircraft') }} as current_aircraft
+  on current_aircraft.ev_id = first_aircraft.ev_id and current_aircraft.aircraft_key = first_aircraft.aircraft_key
+ and current_aircraft.is_current
