@@ -1,7 +1,6 @@
 -- Narratives and probable causes, one row per aircraft, with a full-text search document
 -- (tsvector + GIN index on PostgreSQL; probable cause ranks above the narrative).
-{{ config(unique_key=['ev_id', 'aircraft_key'],
-          indexes=[{'columns': ['ev_id']}] + ntsb_search_indexes()) }}
+{{ config(indexes=[{'columns': ['ev_id']}] + ntsb_search_indexes()) }}
 select
     n.ev_id,
     n.aircraft_key,
