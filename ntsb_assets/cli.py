@@ -334,6 +334,28 @@ def info():
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8580, show_default=True)
+def docs(host: str, port: int):
+    """Serve the dbt docs site the asset docs/dbt published to the lake."""
+    from .lib.docs_server import INDEX, make_server
+    from .transform.docs import DOCS_PREFIX
+    settings = _settings()
+    lake = settings.lake
+    if not lake.exists(f"{DOCS_PREFIX}/{INDEX}"):
+        raise click.ClickException(f"no dbt docs site at {lake.uri(DOCS_PREFIX)}: materialize the asset "
+                                   "docs/dbt first (ntsb build)")
+    server = make_server(lake, DOCS_PREFIX, host, port)
+    _console().print(f"dbt docs from {lake.uri(DOCS_PREFIX)} on http://{host}:{server.server_port}; Ctrl-C stops it.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True)
 @click.option("--no-ui", is_flag=True, help="Build only; do not start the Dagster UI.")
 def demo(host: str, port: int, no_ui: bool):

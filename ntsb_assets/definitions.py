@@ -7,10 +7,11 @@ from .lake_raw import lake_raw_tables
 from .releases import ingest_release_job, landing_zone_sensor, release_source
 from .resources import NtsbResource
 from .transform.assets import dbt_resource, ntsb_dbt_models, transform_job
+from .transform.docs import dbt_docs_site
 from .warehouse_raw import warehouse_raw_tables
 
 defs = dg.Definitions(
-    assets=[release_source, lake_raw_tables, warehouse_raw_tables, ntsb_dbt_models],
+    assets=[release_source, lake_raw_tables, warehouse_raw_tables, ntsb_dbt_models, dbt_docs_site],
     jobs=[ingest_release_job, transform_job],
     sensors=[landing_zone_sensor],
     resources={"ntsb": NtsbResource(), "dbt": dbt_resource},

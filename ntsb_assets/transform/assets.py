@@ -53,7 +53,8 @@ dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUT
 
 transform_job = dg.define_asset_job(
     "transform",
-    selection=dg.AssetSelection.assets(ntsb_dbt_models),
+    selection=dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.assets(["docs", "dbt"]),
     executor_def=dg.in_process_executor,
-    description="dbt build: staging, marts and aggregates on the configured warehouse, with dbt tests as checks.",
+    description="dbt build: staging, marts and aggregates on the configured warehouse, with dbt tests "
+                "as checks; then the dbt docs site.",
 )

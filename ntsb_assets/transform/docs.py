@@ -1,0 +1,45 @@
+"""The dbt docs site as an asset: ``dbt docs generate`` on the configured warehouse, published
+into the lake under ``docs/dbt/`` (``ntsb docs`` serves it)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from ..lib.lake import copy_tree
+from ..resources import NtsbResource
+from ..warehouse_raw import WAREHOUSE_POOL
+from .assets import ntsb_dbt_models
+
+DOCS_PREFIX = "docs/dbt"
+# What `dbt docs generate --static` writes: the single-file site, and the classic one with
+# the artifacts it loads.
+SITE_FILES = ("static_index.html", "index.html", "manifest.json", "catalog.json")
+
+
+@dg.asset(key=["docs", "dbt"], group_name="docs", deps=[ntsb_dbt_models], pool=WAREHOUSE_POOL,
+          kinds={"dbt", "html"})
+def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource) -> dg.MaterializeResult:
+    """dbt's documentation site (models, columns, tests, lineage graph, warehouse catalog),
+    generated from the warehouse the marts were just built in and published to the lake."""
+    settings = ntsb.settings()
+    os.environ.update(settings.dbt_env())
+    with tempfile.TemporaryDirectory(prefix="ntsb-dbt-docs-") as tmp:
+        target = Path(tmp)
+        dbt.cli(["docs", "generate", "--static"], target_path=target).wait()
+        missing = [f for f in SITE_FILES if not (target / f).exists()]
+        if missing:
+            raise dg.Failure(f"dbt docs generate wrote no {', '.join(missing)} in its target directory")
+        # the single-file site last: it is what `ntsb docs` serves, so readers never see a new
+        # page with old artifacts
+        keys = [k for f in SITE_FILES[::-1] for k in copy_tree(target / f, settings.lake, DOCS_PREFIX)]
+        size = sum((target / f).stat().st_size for f in SITE_FILES)
+    context.log.info(f"dbt docs published to {settings.lake.uri(DOCS_PREFIX)}")
+    return dg.MaterializeResult(metadata={
+        "site": dg.MetadataValue.path(settings.lake.uri(DOCS_PREFIX + "/static_index.html")),
+        "files": len(keys),
+        "bytes": size,
+        "serve": "ntsb docs  (http://127.0.0.1:8580)",
+    })
