@@ -1,0 +1,83 @@
+"""Headless Chromium (Debian's `chromium`) for tests that must see a page render, and a
+helper to run a server process and stop it by its process id."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-dev-shm-usage", "--disable-extensions",
+                  "--hide-scrollbars", "--window-size=1400,900"]
+
+
+def chromium() -> str:
+    """The Chromium executable; CI installs it (.ci/run), so there it must exist."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return exe
+
+
+def render(url: str, screenshot: Path | None = None, wait_ms: int = 20000) -> str:
+    """The DOM of ``url`` after its scripts ran (and a screenshot when asked)."""
+    exe = chromium()
+    base = [exe, *CHROMIUM_FLAGS, f"--virtual-time-budget={wait_ms}"]
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([*base, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120)
+    out = subprocess.run([*base, "--dump-dom", url], check=True, capture_output=True, timeout=120)
+    return out.stdout.decode("utf-8", "replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server command run in its own process group, waited for over HTTP, stopped by id."""
+
+    def __init__(self, args: list[str], url: str, env: dict | None = None, timeout: float = 120):
+        self.url = url
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{args} exited {self.proc.returncode}: {self.proc.stdout.read().decode()}")
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(f"{url} did not answer within {timeout} s") from None
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def ntsb_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ntsb_assets.cli", *args]
