@@ -3,6 +3,8 @@
 --               with their phase of flight, coded as phase + occurrence);
 --   before:     seq_of_events (subject codes, cause/factor) within Occurrences (occurrence
 --               code and phase of flight).
+-- A table: dim_causes and the bridge both read it, and its labels are looked up row by row.
+{{ config(materialized='table') }}
 with findings as (
     select
         'finding' as cause_kind,

@@ -1,11 +1,18 @@
 -- Narratives and probable causes, one row per aircraft, with a full-text search document
 -- (tsvector + GIN index on PostgreSQL; probable cause ranks above the narrative).
-{{ config(indexes=[{'columns': ['ev_id']}] + ntsb_search_indexes()) }}
+-- Where the marts are incremental (PostgreSQL), only narratives loaded since the last run
+-- are rewritten: building the search document is the costly part.
+{{ config(incremental_strategy='delete+insert', unique_key=['ev_id', 'aircraft_key'],
+          indexes=[{'columns': ['ev_id', 'aircraft_key'], 'unique': true}] + ntsb_search_indexes()) }}
 select
     n.ev_id,
     n.aircraft_key,
     n.probable_cause,
     n.narrative,
+    n.loaded_at,
     {{ ntsb_search_document(['n.probable_cause', 'n.narrative']) }} as search_document
 from {{ ref('stg_ntsb__narratives') }} as n
 join {{ ref('stg_ntsb__events') }} as e on e.ev_id = n.ev_id
+{% if is_incremental() %}
+where n.loaded_at > (select max(t.loaded_at) from {{ this }} as t)
+{% endif %}
