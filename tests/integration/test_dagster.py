@@ -21,7 +21,7 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     assert {"lake/raw/events", "lake/raw/Flight_Crew", "lake/raw/release_manifest"} <= keys
     assert {"warehouse/raw/events", "warehouse/raw/flight_crew", "warehouse/raw/_reconciliation"} <= keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups == {"releases", "lake_raw", "warehouse_raw", "staging", "intermediate", "marts", "aggregates"}
+    assert groups == {"releases", "lake_raw", "warehouse_raw", "staging", "intermediate", "marts", "aggregates", "docs"}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("lake/raw/events", "schema_drift") in checks
     assert sum(1 for _k, name in checks if name == "schema_drift") == 20
@@ -31,6 +31,7 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
         dg.AssetKey(["warehouse", "staging", "stg_ntsb__events"])).parent_keys
     assert dg.AssetKey(["warehouse", "marts", "fact_accidents"]) in graph.get(
         dg.AssetKey(["warehouse", "marts", "agg_yearly_stats"])).parent_keys
+    assert dg.AssetKey(["warehouse", "marts", "fact_accidents"]) in graph.get(dg.AssetKey(["docs", "dbt"])).parent_keys
     # lineage: releases -> lake_raw -> warehouse_raw
     assert dg.AssetKey(["lake", "raw", "events"]) in graph.get(dg.AssetKey(["warehouse", "raw", "events"])).parent_keys
     assert defs.resolve_job_def("ingest_release").partitions_def == RELEASES
