@@ -1,0 +1,365 @@
+"""Data quality gates on the warehouse's raw tables, as Great Expectations 1.x suites.
+
+Rules are generated, not typed per table: from the catalog (keys, parents, column types)
+and, at run time, from NTSB's own data dictionary in the warehouse (the code list of every
+coded column), so a new NTSB code list needs no code change here.
+
+Gates:
+
+- ``schema``: key and required columns present with their types, keys not null and unique,
+  every child row's event (and aircraft) present.
+- ``business``: coordinates on the globe, event dates in [1948-01-01, today], injury counts
+  non-negative and equal to the injury table's, coded columns in the dictionary's code
+  lists, finding and occurrence codes in their documented shapes, outliers.
+
+Each table is validated through one *validation frame*: ``SELECT`` of the raw table with
+coded columns normalised (trimmed, upper case, blank to NULL) and a few derived columns
+(``_event_exists``, ``_aircraft_exists``, the injury table's totals per event). The same SQL
+runs in DuckDB (the frame is then a pandas DataFrame) or is a PostgreSQL query asset of GE's
+PostgreSQL data source, so one set of expectations serves both deployments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import catalog
+from .warehouse import Warehouse, q, sql_name
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+GATES = ("schema", "business")
+SEVERITIES = ("error", "warn")
+RAW = "raw"
+FRAMES = "quality"   # PostgreSQL: the validation frames, as views
+SAMPLE_SIZE = 5
+
+# Logical column type -> the type names GE reports on pandas and on PostgreSQL.
+TYPE_NAMES = {
+    "string": ["object", "str", "string", "StringDtype", "TEXT", "VARCHAR"],
+    "int": ["int64", "Int64", "int32", "float64", "BIGINT", "INTEGER"],   # float64: ints with NULLs in pandas
+    "float": ["float64", "DOUBLE_PRECISION", "DOUBLE", "FLOAT"],
+    "bool": ["bool", "boolean", "object", "BOOLEAN"],
+    "date": ["datetime64[ns]", "datetime64[us]", "date", "DATE"],   # pandas holds dates as Python dates
+    "timestamp": ["datetime64[ns]", "datetime64[us]", "TIMESTAMP"],
+}
+
+# Outliers: reported, never blocking.
+MAX_ALTITUDE_FT = 50_000
+MAX_FATALITIES = 500
+
+# Documented shapes of NTSB's cause codes.
+CODE_SHAPES = {
+    ("Findings", "finding_code"): (r"^0[1-5][0-9]{8}$", "category 01-05, then 8 digits (NTSB findings since 2008)"),
+    ("Events_Sequence", "Occurrence_Code"): (r"^[56][0-9]{5}$", "phase of flight 500-699, then a 3-digit occurrence"),
+    ("Occurrences", "Occurrence_Code"): (r"^[1-4][0-9]{2}$", "100-499 (NTSB occurrences before 2008)"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation of one gate on one raw table."""
+
+    gate: str
+    table: str          # catalog table name
+    name: str           # stable and unique: "<table>.<column or scope>.<what>"
+    severity: str       # "error" blocks what is downstream; "warn" reports
+    description: str
+    kind: str           # the Great Expectations class
+    kwargs: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def expectation(self):
+        import great_expectations as gx
+        return getattr(gx.expectations, self.kind)(
+            **self.kwargs, meta={"rule": self.name, "gate": self.gate, "severity": self.severity})
+
+
+@dataclass
+class RuleResult:
+    rule: Rule
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    samples: list = field(default_factory=list)
+    observed: object = None
+
+
+@dataclass
+class TableValidation:
+    """What one table's gate found."""
+
+    table: str
+    gate: str
+    rows: int
+    results: list[RuleResult]
+    quarantined: dict[str, int] = field(default_factory=dict)   # release -> rows quarantined at load
+    docs_page: str | None = None
+
+    @property
+    def failed(self) -> list[RuleResult]:
+        return [r for r in self.results if not r.success]
+
+    @property
+    def errors(self) -> list[RuleResult]:
+        return [r for r in self.failed if r.rule.severity == "error"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+
+# ---------------------------------------------------------------------------- rules
+def code_lists(wh: Warehouse) -> dict[tuple[str, str], list[str]]:
+    """(table, column) in lower case -> the codes NTSB's data dictionary lists."""
+    d = sql_name("eADMSPUB_DataDictionary")
+    if d not in _raw_tables(wh):
+        return {}
+    with wh.session(read_only=True) as s:
+        rows = s.query(f'SELECT lower(trim("table")) AS t, lower(trim("column")) AS c, '
+                       f"upper(trim(code_iaids)) AS code FROM {RAW}.{d} "
+                       "WHERE code_iaids IS NOT NULL AND trim(code_iaids) <> ''").to_pylist()
+    out: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        out.setdefault((r["t"], r["c"]), set()).add(r["code"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _coded(table: str, columns: list[str], codes: dict) -> dict[str, list[str]]:
+    """Raw column (sql name) -> its code list, for the columns the dictionary codes."""
+    t = catalog.table(table)
+    out = {}
+    for col in t.columns:
+        name = sql_name(col)
+        if name in columns and col not in t.key:
+            found = codes.get((table.lower(), col.lower()))
+            if found:
+                out[name] = found
+    return out
+
+
+def rules_for(table: str, columns: list[str], codes: dict, today: dt.date | None = None) -> list[Rule]:
+    """Every rule of both gates for one raw table whose columns (sql names) are ``columns``."""
+    t = catalog.table(table)
+    today = today or dt.date.today()
+    rules: list[Rule] = []
+
+    def add(gate, name, severity, description, kind, **kwargs):
+        rules.append(Rule(gate, table, f"{table}.{name}", severity, description, kind, kwargs))
+
+    # --- schema gate
+    key = [sql_name(c) for c in t.key]
+    for c in [*t.key, *catalog.REQUIRED.get(table, ())]:
+        col, typ = sql_name(c), t.columns.get(c, "string")
+        typ = "date" if (table, c) in catalog.DATE_ONLY else typ
+        add("schema", f"{col}.exists", "error", f"column {c} is present", "ExpectColumnToExist", column=col)
+        if col in columns:
+            add("schema", f"{col}.type", "error", f"column {c} has type {typ}", "ExpectColumnValuesToBeInTypeList",
+                column=col, type_list=TYPE_NAMES[typ])
+    if key and not t.key_nullable:
+        for col in key:
+            add("schema", f"{col}.not_null", "error", f"key column {col} is never NULL",
+                "ExpectColumnValuesToNotBeNull", column=col)
+    if len(key) == 1:
+        add("schema", f"{key[0]}.unique", "error", f"natural key ({key[0]}) is unique",
+            "ExpectColumnValuesToBeUnique", column=key[0])
+    elif key:
+        add("schema", "key.unique", "error", f"natural key ({', '.join(key)}) is unique",
+            "ExpectCompoundColumnsToBeUnique", column_list=key)
+    if t.parent:
+        add("schema", "ev_id.in_events", "error", "every row's event is in events",
+            "ExpectColumnValuesToBeInSet", column="_event_exists", value_set=[True])
+    if t.parent == "aircraft":
+        add("schema", "aircraft_key.in_aircraft", "error", "every row's aircraft is in aircraft",
+            "ExpectColumnValuesToBeInSet", column="_aircraft_exists", value_set=[True])
+
+    # --- business gate
+    if table == "events":
+        for col, (lo, hi) in (("latitude_decimal", (-90, 90)), ("longitude_decimal", (-180, 180))):
+            if col in columns:
+                add("business", f"{col}.range", "error", f"{col} in [{lo}, {hi}]",
+                    "ExpectColumnValuesToBeBetween", column=col, min_value=lo, max_value=hi)
+        add("business", "ev_date.range", "error", f"ev_date in [{catalog.EARLIEST_EVENT_DATE}, today]",
+            "ExpectColumnValuesToBeBetween", column="ev_date",
+            min_value=catalog.EARLIEST_EVENT_DATE, max_value=today.isoformat())
+        for col, level in (("inj_tot_f", "_injury_fatal"), ("inj_tot_s", "_injury_serious"),
+                           ("inj_tot_m", "_injury_minor")):
+            if col in columns:
+                add("business", f"{col}.non_negative", "error", f"{col} >= 0",
+                    "ExpectColumnValuesToBeBetween", column=col, min_value=0)
+                add("business", f"{col}.matches_injury", "warn",
+                    f"{col} equals the people listed aboard at that level in the injury table (where listed)",
+                    "ExpectColumnPairValuesToBeEqual", column_A=col, column_B=level,
+                    ignore_row_if="either_value_is_missing")
+        if "inj_tot_f" in columns:
+            add("business", "inj_tot_f.outlier", "warn", f"at most {MAX_FATALITIES} fatalities in one event",
+                "ExpectColumnValuesToBeBetween", column="inj_tot_f", max_value=MAX_FATALITIES)
+    if table == "injury" and "inj_person_count" in columns:
+        add("business", "inj_person_count.non_negative", "error", "inj_person_count >= 0",
+            "ExpectColumnValuesToBeBetween", column="inj_person_count", min_value=0)
+    if table == "Occurrences" and "altitude" in columns:
+        add("business", "altitude.outlier", "warn", f"altitude at most {MAX_ALTITUDE_FT:,} ft",
+            "ExpectColumnValuesToBeBetween", column="altitude", max_value=MAX_ALTITUDE_FT)
+    if table == "aircraft" and "acft_year" in columns:
+        add("business", "acft_year.outlier", "warn", f"year built in [1900, {today.year + 1}]",
+            "ExpectColumnValuesToBeBetween", column="acft_year", min_value=1900, max_value=today.year + 1)
+    for (tab, col), (pattern, meaning) in CODE_SHAPES.items():
+        if tab == table and sql_name(col) in columns:
+            add("business", f"{sql_name(col)}.shape", "error", f"{col}: {meaning}",
+                "ExpectColumnValuesToMatchRegex", column=sql_name(col), regex=pattern)
+    for col, values in _coded(table, columns, codes).items():
+        add("business", f"{col}.code", "warn", f"{col} takes the {len(values)} codes NTSB's data dictionary lists",
+            "ExpectColumnValuesToBeInSet", column=col, value_set=values)
+    return rules
+
+
+# ---------------------------------------------------------------------------- frames
+def _raw_tables(wh: Warehouse) -> set[str]:
+    with wh.session(read_only=True) as s:
+        return {r["table_name"] for r in s.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").to_pylist()}
+
+
+def raw_columns(wh: Warehouse, table: str) -> list[str]:
+    with wh.session(read_only=True) as s:
+        return [r["column_name"] for r in s.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+            f"AND table_name = '{sql_name(table)}' ORDER BY ordinal_position").to_pylist()]
+
+
+def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str]) -> str:
+    """The validation frame of one raw table (see the module docstring)."""
+    t = catalog.table(table)
+    cols = [f"upper(nullif(trim(CAST(t.{q(c)} AS VARCHAR)), '')) AS {q(c)}" if c in coded else f"t.{q(c)}"
+            for c in columns if not c.startswith("_")]
+    joins = []
+    if t.parent:
+        events = sql_name("events")
+        cols.append(f"EXISTS (SELECT 1 FROM {RAW}.{events} e WHERE e.ev_id = t.ev_id) AS _event_exists"
+                    if events in present else "false AS _event_exists")
+    if t.parent == "aircraft":
+        ac = sql_name("aircraft")
+        cols.append(f"EXISTS (SELECT 1 FROM {RAW}.{ac} a WHERE a.ev_id = t.ev_id AND a.aircraft_key = t.aircraft_key) "
+                    "AS _aircraft_exists" if ac in present else "false AS _aircraft_exists")
+    if table == "events":
+        if sql_name("injury") in present:
+            joins.append(
+                "LEFT JOIN (SELECT ev_id, "
+                "sum(CASE WHEN injury_level = 'FATL' THEN inj_person_count ELSE 0 END) AS _injury_fatal, "
+                "sum(CASE WHEN injury_level = 'SERS' THEN inj_person_count ELSE 0 END) AS _injury_serious, "
+                "sum(CASE WHEN injury_level = 'MINR' THEN inj_person_count ELSE 0 END) AS _injury_minor "
+                f"FROM {RAW}.injury WHERE trim(inj_person_category) = 'ABRD' GROUP BY ev_id) i ON i.ev_id = t.ev_id")
+            cols += ["i._injury_fatal", "i._injury_serious", "i._injury_minor"]
+        else:
+            cols += ["CAST(NULL AS BIGINT) AS _injury_fatal", "CAST(NULL AS BIGINT) AS _injury_serious",
+                     "CAST(NULL AS BIGINT) AS _injury_minor"]
+    return f"SELECT {', '.join(cols)} FROM {RAW}.{sql_name(table)} t " + " ".join(joins)
+
+
+# ---------------------------------------------------------------------------- validation
+class Validator:
+    """One GE ephemeral context for one gate run over many tables; Data Docs built into a
+    local directory (``docs_dir``) that the caller publishes."""
+
+    def __init__(self, wh: Warehouse, docs_dir: Path | None = None):
+        import great_expectations as gx
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self.gx, self.wh = gx, wh
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        self.docs_dir = Path(docs_dir or tempfile.mkdtemp(prefix="ntsb-data-docs-"))
+        for site in list(self.context.list_data_docs_sites()):
+            self.context.delete_data_docs_site(site)
+        self.context.add_data_docs_site(site_name="lake", site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(self.docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+        if wh.dialect == "postgres":
+            self.source = self.context.data_sources.add_postgres("warehouse", connection_string=wh.url)
+        else:
+            self.source = self.context.data_sources.add_pandas("warehouse")
+        self.present = _raw_tables(wh)
+        self.codes = code_lists(wh)
+
+    def validate(self, table: str, gate: str, today: dt.date | None = None) -> TableValidation:
+        name = sql_name(table)
+        if name not in self.present:
+            return TableValidation(table, gate, 0, [])
+        columns = raw_columns(self.wh, table)
+        rules = [r for r in rules_for(table, columns, self.codes, today) if r.gate == gate]
+        coded = list(_coded(table, columns, self.codes)) if gate == "business" else []
+        sql = frame_sql(table, columns, coded, self.present)
+        key = [sql_name(c) for c in catalog.table(table).key if sql_name(c) in columns]
+        suite = self.context.suites.add(self.gx.ExpectationSuite(name=f"{name}.{gate}"))
+        for r in rules:
+            suite.add_expectation(r.expectation())
+        if self.wh.dialect == "postgres":
+            # a view, not a query asset: GE reads column types from a relation's catalog only
+            view = f"{name}__{gate}"
+            with self.wh.session() as s:
+                s.execute(f"CREATE SCHEMA IF NOT EXISTS {FRAMES}")
+                s.execute(f"DROP VIEW IF EXISTS {FRAMES}.{q(view)}")
+                s.execute(f"CREATE VIEW {FRAMES}.{q(view)} AS {sql}")
+            asset = self.source.add_table_asset(name=f"{name}.{gate}", table_name=view, schema_name=FRAMES)
+            batch = asset.add_batch_definition_whole_table("all")
+            params, rows = {}, None
+        else:
+            asset = self.source.add_dataframe_asset(name=f"{name}.{gate}")
+            batch = asset.add_batch_definition_whole_dataframe("all")
+            with self.wh.session(read_only=True) as s:
+                df = s.query(sql).to_pandas()
+            params, rows = {"dataframe": df}, len(df)
+        vd = self.context.validation_definitions.add(
+            self.gx.ValidationDefinition(name=f"{name}.{gate}", data=batch, suite=suite))
+        checkpoint = self.context.checkpoints.add(self.gx.Checkpoint(
+            name=f"{name}.{gate}", validation_definitions=[vd],
+            actions=[self.gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["lake"])],
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": key or None,
+                           "partial_unexpected_count": SAMPLE_SIZE, "return_unexpected_index_query": False}))
+        run = checkpoint.run(batch_parameters=params)
+        by_name = {r.name: r for r in rules}
+        results = []
+        for vr in run.run_results.values():
+            for er in vr.results:
+                rule = by_name[er.expectation_config.meta["rule"]]
+                res = er.result or {}
+                if rows is None and res.get("element_count") is not None:
+                    rows = res["element_count"]
+                samples = (res.get("unexpected_index_list") or res.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
+                results.append(RuleResult(rule, bool(er.success), res.get("element_count"), res.get("unexpected_count"),
+                                          res.get("unexpected_percent"), [_plain(s) for s in samples],
+                                          _plain(res.get("observed_value"))))
+        page = self._page(f"{name}.{gate}")
+        return TableValidation(table, gate, rows or 0, results, quarantine_counts(self.wh, name), page)
+
+    def _page(self, suite: str) -> str | None:
+        """The Data Docs page (relative to docs_dir) of the latest validation of a suite."""
+        folder = self.docs_dir / "validations" / Path(*suite.split("."))   # GE nests dotted names
+        pages = sorted(folder.glob("**/*.html"), key=lambda p: p.stat().st_mtime)
+        return pages[-1].relative_to(self.docs_dir).as_posix() if pages else None
+
+
+def quarantine_counts(wh: Warehouse, table: str) -> dict[str, int]:
+    """Rows of a table quarantined at load time, per release."""
+    with wh.session(read_only=True) as s:
+        rows = s.query(f"SELECT release_id, count(*) AS n FROM {RAW}._quarantine WHERE table_name = {s.ph} "
+                       "GROUP BY release_id ORDER BY release_id", (table,)).to_pylist()
+    return {r["release_id"]: int(r["n"]) for r in rows}
+
+
+def _plain(value):
+    """JSON-friendly values (numpy scalars, dates) for metadata."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value

@@ -1,0 +1,72 @@
+"""The schema and business gates as one multi-asset check over every raw table.
+
+Blocking: a table whose error-level rules fail stops everything downstream of it in the
+same run (the dbt models); warning-level rules report and do not block. The Data Docs of
+the run are published to the lake under ``quality/data_docs/<run id>/``."""
+
+import datetime as dt
+import json
+import shutil
+
+import dagster as dg
+
+from ..lib import catalog, quality
+from ..lib.lake import copy_tree
+from ..resources import NtsbResource
+from ..resources.markdown import md_table
+from ..warehouse_raw import warehouse_key
+
+DOCS_PREFIX = "quality/data_docs"
+CHECK_NAMES = {gate: f"{gate}_gate" for gate in quality.GATES}
+SPECS = [
+    dg.AssetCheckSpec(CHECK_NAMES[gate], asset=warehouse_key(table), blocking=True,
+                      description=f"Great Expectations, {gate} gate: "
+                                  + ("keys, types, references" if gate == "schema" else
+                                     "ranges, injury totals, data-dictionary code lists, outliers"))
+    for table in catalog.TABLE_ORDER for gate in quality.GATES
+]
+
+
+@dg.multi_asset_check(specs=SPECS, name="raw_quality_gates", can_subset=True)
+def raw_gates(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
+    settings = ntsb.settings()
+    wh, lake = settings.warehouse, settings.lake
+    validator = quality.Validator(wh)
+    prefix = f"{DOCS_PREFIX}/{context.run.run_id}"
+    results = []
+    for key in context.selected_asset_check_keys:
+        table = next(t for t in catalog.TABLE_ORDER if warehouse_key(t) == key.asset_key)
+        gate = next(g for g, n in CHECK_NAMES.items() if n == key.name)
+        results.append((key, validator.validate(table, gate, today=dt.date.today())))
+    copy_tree(validator.docs_dir, lake, prefix)
+    shutil.rmtree(validator.docs_dir, ignore_errors=True)
+    for key, v in results:
+        yield _result(key, v, lake.uri(f"{prefix}/{v.docs_page}") if v.docs_page else None)
+
+
+def _result(key: dg.AssetCheckKey, v: quality.TableValidation, page: str | None) -> dg.AssetCheckResult:
+    failed = v.failed
+    rows = [(r.rule.name, r.rule.severity, r.unexpected_count if r.unexpected_count is not None else "-",
+             f"{r.unexpected_percent:.2f}" if r.unexpected_percent is not None else "-",
+             json.dumps(r.samples[:3], default=str)[:200] if r.samples else json.dumps(r.observed, default=str))
+            for r in failed]
+    metadata = {
+        "rows": v.rows,
+        "expectations_evaluated": len(v.results),
+        "expectations_failed": len(failed),
+        "errors": len(v.errors),
+        "warnings": len(failed) - len(v.errors),
+        "unexpected_rows": sum(r.unexpected_count or 0 for r in failed),
+        "failed_rules": dg.MetadataValue.md(
+            md_table(["rule", "severity", "unexpected", "%", "samples (with keys) or observed"], rows, numeric_from=2)
+            if rows else "none"),
+        "quarantined_at_load": dg.MetadataValue.json(v.quarantined),
+        "quarantined_rows": sum(v.quarantined.values()),
+    }
+    if page:
+        metadata["data_docs"] = dg.MetadataValue.url(page)
+    return dg.AssetCheckResult(
+        asset_key=key.asset_key, check_name=key.name, passed=v.passed,
+        severity=dg.AssetCheckSeverity.ERROR if v.errors else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=f"{len(v.results)} expectations, {len(v.errors)} errors, {len(failed) - len(v.errors)} warnings")

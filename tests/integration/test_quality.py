@@ -1,0 +1,75 @@
+"""The Great Expectations gates through Dagster, on both deployments: the real sample passes
+every error-level rule; crafted bad rows fail the right rules with the right counts, and a
+blocking failure stops the dbt models downstream in the same run."""
+
+import dagster as dg
+
+from ntsb_assets.definitions import defs
+from ntsb_assets.quality import raw_gates
+from ntsb_assets.settings import get_settings
+from ntsb_assets.transform.assets import ntsb_dbt_models
+from tests.conftest import SAMPLE
+from tests.integration.helpers import ingest_json, query
+
+
+def _run_gates(models: bool):
+    """The gates alone, or the gates and the dbt models (the transform job without the docs site)."""
+    selection = dg.AssetSelection.checks(raw_gates)
+    if models:
+        selection = selection | dg.AssetSelection.assets(ntsb_dbt_models)
+    job = dg.define_asset_job("gates", selection=selection, executor_def=dg.in_process_executor)
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("gates")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    evals = {(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
+             e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    built = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
+    return result, evals, built
+
+
+def _failed_rules(evaluation) -> dict[str, int]:
+    """rule -> unexpected rows, read back from the check's markdown metadata."""
+    md = evaluation.metadata["failed_rules"].value
+    out = {}
+    for line in md.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        out[cells[0]] = int(cells[2]) if cells[2] != "-" else None
+    return out
+
+
+def test_gates_pass_on_the_real_sample_and_catch_crafted_bad_rows(deployment):
+    for rel in ("00_reference_avall", "01_part121_1982_2019", "02_up01JUL2025"):
+        ingest_json(SAMPLE / rel)
+    result, evals, built = _run_gates(models=False)
+    assert result.success
+    assert len(evals) == 2 * 20
+    errors = [k for k, e in evals.items() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    assert errors == []
+    events = evals[("warehouse/raw/events", "business_gate")]
+    assert events.metadata["expectations_evaluated"].value >= 20
+    assert events.metadata["data_docs"].value.endswith(".html")
+    quarantined = evals[("warehouse/raw/injury", "schema_gate")].metadata["quarantined_rows"].value
+    assert quarantined == query("SELECT count(*) AS n FROM raw._quarantine WHERE table_name = 'injury'")[0]["n"] > 0
+    total = sum(e.metadata["expectations_evaluated"].value for e in evals.values())
+    assert total >= 50
+
+    # crafted bad rows, written past the ingestion's own rules
+    with get_settings().warehouse.session() as s:
+        s.execute("UPDATE raw.events SET latitude_decimal = 95.5 WHERE ev_id IN "
+                  "(SELECT ev_id FROM raw.events ORDER BY ev_id LIMIT 3)")
+        s.execute("UPDATE raw.events SET light_cond = 'ZZZZ' WHERE ev_id IN "
+                  "(SELECT ev_id FROM raw.events ORDER BY ev_id DESC LIMIT 4)")
+        s.execute("INSERT INTO raw.engines (ev_id, aircraft_key, eng_no, _release_id) "
+                  "VALUES ('NO_SUCH_EVENT', 1, 1, 'by-hand'), ('NO_SUCH_EVENT', 2, 1, 'by-hand')")
+    result, evals, built = _run_gates(models=True)
+    assert not result.success
+    business = evals[("warehouse/raw/events", "business_gate")]
+    assert not business.passed and business.severity == dg.AssetCheckSeverity.ERROR
+    rules = _failed_rules(business)
+    assert rules["events.latitude_decimal.range"] == 3
+    assert rules["events.light_cond.code"] == 4            # a warning, reported beside the error
+    engines = evals[("warehouse/raw/engines", "schema_gate")]
+    assert _failed_rules(engines) == {"engines.ev_id.in_events": 2, "engines.aircraft_key.in_aircraft": 2}
+    # blocking: nothing downstream of the failed tables was built in this run
+    assert not built & {"warehouse/staging/stg_ntsb__events", "warehouse/marts/fact_accidents",
+                        "warehouse/marts/agg_yearly_stats"}, built
