@@ -14,7 +14,7 @@ from ..lib import catalog, quality
 from ..lib.lake import copy_tree
 from ..resources import NtsbResource
 from ..resources.markdown import md_table
-from ..warehouse_raw import warehouse_key
+from ..warehouse_raw import WAREHOUSE_POOL, warehouse_key
 
 DOCS_PREFIX = "quality/data_docs"
 CHECK_NAMES = {gate: f"{gate}_gate" for gate in quality.GATES}
@@ -27,7 +27,8 @@ SPECS = [
 ]
 
 
-@dg.multi_asset_check(specs=SPECS, name="raw_quality_gates", can_subset=True)
+# in the writers' pool: on DuckDB a reader cannot open the file while another process writes
+@dg.multi_asset_check(specs=SPECS, name="raw_quality_gates", can_subset=True, pool=WAREHOUSE_POOL)
 def raw_gates(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
     settings = ntsb.settings()
     wh, lake = settings.warehouse, settings.lake
