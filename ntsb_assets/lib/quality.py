@@ -33,7 +33,8 @@ from .warehouse import Warehouse, q, sql_name
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-GATES = ("schema", "business")
+GATES = ("schema", "business")      # on whole raw tables, in the transform job
+RELEASE_GATE = "statistical"        # on one release against the previous one of its source
 SEVERITIES = ("error", "warn")
 RAW = "raw"
 FRAMES = "quality"   # PostgreSQL: the validation frames, as views
@@ -48,6 +49,10 @@ TYPE_NAMES = {
     "date": ["datetime64[ns]", "datetime64[us]", "date", "DATE"],   # pandas holds dates as Python dates
     "timestamp": ["datetime64[ns]", "datetime64[us]", "TIMESTAMP"],
 }
+
+# Statistical gate: a release against the previous release of the same source.
+VOLUME_TOLERANCE = 0.4        # rows within +-40 % (half the previous volume fails)
+NULL_RATE_TOLERANCE = 0.25    # share of non-null values of each column within +-0.25
 
 # Outliers: reported, never blocking.
 MAX_ALTITUDE_FT = 50_000
@@ -100,6 +105,7 @@ class TableValidation:
     results: list[RuleResult]
     quarantined: dict[str, int] = field(default_factory=dict)   # release -> rows quarantined at load
     docs_page: str | None = None
+    compared_with: str | None = None   # statistical gate: the previous release of the source
 
     @property
     def failed(self) -> list[RuleResult]:
@@ -223,6 +229,27 @@ def rules_for(table: str, columns: list[str], codes: dict, today: dt.date | None
     return rules
 
 
+def statistical_rules(table: str, previous_rows: int, previous_non_null: dict[str, float],
+                      columns: list[str]) -> list[Rule]:
+    """Warnings on one release of a table, against the previous release of the same source
+    (its row count and each column's share of non-null values)."""
+    lo = int(previous_rows * (1 - VOLUME_TOLERANCE) + 0.999999)
+    hi = int(previous_rows * (1 + VOLUME_TOLERANCE))
+    rules = [Rule(RELEASE_GATE, table, f"{table}.release.volume", "warn",
+                  f"rows within {VOLUME_TOLERANCE:.0%} of the previous release of the same source",
+                  "ExpectTableRowCountToBeBetween", {"min_value": lo, "max_value": hi})]
+    for col in columns:
+        if col in previous_non_null and not col.startswith("_"):
+            rate = previous_non_null[col]
+            rules.append(Rule(
+                RELEASE_GATE, table, f"{table}.{col}.null_rate", "warn",
+                f"share of non-null {col} within {NULL_RATE_TOLERANCE} of the previous release's",
+                "ExpectColumnProportionOfNonNullValuesToBeBetween",
+                {"column": col, "min_value": round(max(0.0, rate - NULL_RATE_TOLERANCE), 6),
+                 "max_value": round(min(1.0, rate + NULL_RATE_TOLERANCE), 6)}))
+    return rules
+
+
 # ---------------------------------------------------------------------------- frames
 def _raw_tables(wh: Warehouse) -> set[str]:
     with wh.session(read_only=True) as s:
@@ -288,6 +315,7 @@ class Validator:
             self.source = self.context.data_sources.add_postgres("warehouse", connection_string=wh.url)
         else:
             self.source = self.context.data_sources.add_pandas("warehouse")
+        self._pandas = None   # PostgreSQL deployments: frames read from the lake
         self.present = _raw_tables(wh)
         self.codes = code_lists(wh)
 
@@ -300,9 +328,7 @@ class Validator:
         coded = list(_coded(table, columns, self.codes)) if gate == "business" else []
         sql = frame_sql(table, columns, coded, self.present)
         key = [sql_name(c) for c in catalog.table(table).key if sql_name(c) in columns]
-        suite = self.context.suites.add(self.gx.ExpectationSuite(name=f"{name}.{gate}"))
-        for r in rules:
-            suite.add_expectation(r.expectation())
+        params, rows = {}, None
         if self.wh.dialect == "postgres":
             # a view, not a query asset: GE reads column types from a relation's catalog only
             view = f"{name}__{gate}"
@@ -310,20 +336,34 @@ class Validator:
                 s.execute(f"CREATE SCHEMA IF NOT EXISTS {FRAMES}")
                 s.execute(f"DROP VIEW IF EXISTS {FRAMES}.{q(view)}")
                 s.execute(f"CREATE VIEW {FRAMES}.{q(view)} AS {sql}")
-            asset = self.source.add_table_asset(name=f"{name}.{gate}", table_name=view, schema_name=FRAMES)
-            batch = asset.add_batch_definition_whole_table("all")
-            params, rows = {}, None
+            source = {"table_name": view, "schema_name": FRAMES}
         else:
-            asset = self.source.add_dataframe_asset(name=f"{name}.{gate}")
-            batch = asset.add_batch_definition_whole_dataframe("all")
             with self.wh.session(read_only=True) as s:
                 df = s.query(sql).to_pandas()
-            params, rows = {"dataframe": df}, len(df)
-        vd = self.context.validation_definitions.add(
-            self.gx.ValidationDefinition(name=f"{name}.{gate}", data=batch, suite=suite))
-        checkpoint = self.context.checkpoints.add(self.gx.Checkpoint(
-            name=f"{name}.{gate}", validation_definitions=[vd],
-            actions=[self.gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["lake"])],
+            params, rows, source = {"dataframe": df}, len(df), None
+        results = self._run(f"{name}.{gate}", rules, params, key, table_asset=source)
+        if rows is None:
+            rows = next((r.element_count for r in results if r.element_count is not None), 0)
+        return TableValidation(table, gate, rows, results, quarantine_counts(self.wh, name), self._page(f"{name}.{gate}"))
+
+    def _run(self, suite_name: str, rules: list[Rule], params: dict, key: list[str],
+             table_asset: dict | None = None, asset_name: str | None = None) -> list[RuleResult]:
+        """Validate one batch (a DataFrame in ``params``, or a PostgreSQL relation) against the
+        rules, through a checkpoint that updates the Data Docs."""
+        gx = self.gx
+        suite = self.context.suites.add(gx.ExpectationSuite(name=suite_name))
+        for r in rules:
+            suite.add_expectation(r.expectation())
+        asset_name = asset_name or suite_name
+        if table_asset is not None:
+            batch = self.source.add_table_asset(name=asset_name, **table_asset).add_batch_definition_whole_table("all")
+        else:
+            source = self.source if self.wh.dialect != "postgres" else self._frames_source()
+            batch = source.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe("all")
+        vd = self.context.validation_definitions.add(gx.ValidationDefinition(name=asset_name, data=batch, suite=suite))
+        checkpoint = self.context.checkpoints.add(gx.Checkpoint(
+            name=asset_name, validation_definitions=[vd],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["lake"])],
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": key or None,
                            "partial_unexpected_count": SAMPLE_SIZE, "return_unexpected_index_query": False}))
         run = checkpoint.run(batch_parameters=params)
@@ -331,16 +371,37 @@ class Validator:
         results = []
         for vr in run.run_results.values():
             for er in vr.results:
-                rule = by_name[er.expectation_config.meta["rule"]]
                 res = er.result or {}
-                if rows is None and res.get("element_count") is not None:
-                    rows = res["element_count"]
                 samples = (res.get("unexpected_index_list") or res.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
-                results.append(RuleResult(rule, bool(er.success), res.get("element_count"), res.get("unexpected_count"),
-                                          res.get("unexpected_percent"), [_plain(s) for s in samples],
+                results.append(RuleResult(by_name[er.expectation_config.meta["rule"]], bool(er.success),
+                                          res.get("element_count"), res.get("unexpected_count"),
+                                          res.get("unexpected_percent"), [_plain(x) for x in samples],
                                           _plain(res.get("observed_value"))))
-        page = self._page(f"{name}.{gate}")
-        return TableValidation(table, gate, rows or 0, results, quarantine_counts(self.wh, name), page)
+        return results
+
+    def _frames_source(self):
+        """A pandas data source beside the PostgreSQL one, for frames read from the lake."""
+        if self._pandas is None:
+            self._pandas = self.context.data_sources.add_pandas("lake")
+        return self._pandas
+
+    def validate_release(self, table: str, release_id: str, previous_id: str | None, lake) -> TableValidation:
+        """The statistical gate: one release's extracted table (the lake's Parquet) against the
+        previous release of the same source."""
+        from .extract import release_prefix
+        key = f"{release_prefix(release_id)}/{table}.parquet"
+        prev_key = f"{release_prefix(previous_id)}/{table}.parquet" if previous_id else None
+        if not lake.exists(key) or prev_key is None or not lake.exists(prev_key):
+            return TableValidation(table, RELEASE_GATE, 0, [])
+        current, previous = lake.read_parquet(key), lake.read_parquet(prev_key)
+        non_null = {c: (1 - previous.column(c).null_count / previous.num_rows) if previous.num_rows else 0.0
+                    for c in previous.column_names}
+        rules = statistical_rules(table, previous.num_rows, non_null, current.column_names)
+        name = f"{sql_name(table)}.{RELEASE_GATE}"
+        df = current.to_pandas()
+        results = self._run(name, rules, {"dataframe": df}, [c for c in catalog.table(table).key if c in df.columns])
+        return TableValidation(table, RELEASE_GATE, current.num_rows, results,
+                               quarantine_counts(self.wh, sql_name(table)), self._page(name), previous_id)
 
     def _page(self, suite: str) -> str | None:
         """The Data Docs page (relative to docs_dir) of the latest validation of a suite."""
@@ -379,7 +440,7 @@ def catalog_columns(table: str) -> list[str]:
     decimal coordinates extraction derives from DMS strings."""
     cols = [*catalog.table(table).columns, *catalog.EXTRA_COLUMNS.get(table, {})]
     cols += [d for c, d in catalog.DMS_COLUMNS.items() if c in cols]
-    return [sql_name(c) for c in cols]
+    return list(dict.fromkeys(sql_name(c) for c in cols))
 
 
 def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
@@ -390,6 +451,10 @@ def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
         codes = _code_sets((r["Table"], r["Column"], r["code_iaids"]) for r in csv.DictReader(fh))
     rules = [r for table in catalog.TABLE_ORDER
              for r in rules_for(table, catalog_columns(table), codes, today=dt.date(2000, 1, 1))]
+    # the statistical gate's rules, for a previous release that had every column
+    stats = [r for table in catalog.TABLE_ORDER
+             for r in statistical_rules(table, 100, dict.fromkeys(catalog_columns(table), 1.0),
+                                        catalog_columns(table))]
     lines = [
         "# Data quality rules",
         "",
@@ -399,11 +464,17 @@ def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
         "release being checked: this book lists them for every column the catalog knows, with the",
         "code lists of the bundled dictionary. `today` is the day of the run.",
         "",
-        "Each gate is a blocking Dagster asset check on every `warehouse/raw/<table>` asset",
-        "(`schema_gate`, `business_gate`), run by the `transform` job before the dbt models:",
-        "a failing **error** rule stops the models downstream in the same run; a failing **warn**",
-        "rule is reported (check severity WARN) and does not block. Rows that broke a hard rule at",
-        "load time are already in `raw._quarantine`; each check reports their count per release.",
+        "The schema and business gates are blocking Dagster asset checks on every",
+        "`warehouse/raw/<table>` asset (`schema_gate`, `business_gate`), run by the `transform`",
+        "job over whole tables before the dbt models: a failing **error** rule stops the models",
+        "downstream in the same run; a failing **warn** rule is reported (check severity WARN) and",
+        "does not block. The statistical gate (`statistical_gate`) runs in each `ingest_release`",
+        "run: the release's extracted tables against the previous release of the same source",
+        f"(rows within {VOLUME_TOLERANCE:.0%}, each column's share of non-null values within",
+        f"{NULL_RATE_TOLERANCE}); its rules are warnings. Rows that broke a hard rule at load time",
+        "are already in `raw._quarantine`; each check reports their count per release. Every run",
+        "publishes its Great Expectations Data Docs to the lake (`quality/data_docs/<run id>/`);",
+        "each check's metadata links its page.",
         "",
         "Why some rules are warnings: NTSB's data dictionary lags its data. On the bundled real",
         "sample, coded columns hold codes the dictionary does not list (for example `BASC`,",
@@ -412,17 +483,17 @@ def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
         "the injury table's aboard counts for about 1 event in 25. These rows are valid NTSB",
         "records, so they are reported, not quarantined.",
         "",
-        "Not built yet: the statistical gate (row volume and null rates of a release against the",
-        "previous release of the same source) and the checks on the core marts.",
+        "Not built yet: Great Expectations checks on the core marts (the marts have their dbt",
+        "tests, docs/architecture.md).",
         "",
-        f"{len(rules)} rules ({len({r.kind for r in rules})} kinds of expectation) over "
-        f"{len(catalog.TABLE_ORDER)} tables.",
+        f"{len(rules)} schema and business rules ({len({r.kind for r in rules})} kinds of expectation) over "
+        f"{len(catalog.TABLE_ORDER)} tables, and {len(stats)} statistical rules.",
         "",
         "| gate | severity | rule | expectation | what it checks |",
         "|---|---|---|---|---|",
     ]
-    for gate in GATES:
-        for r in rules:
+    for gate in (*GATES, RELEASE_GATE):
+        for r in rules + stats:
             if r.gate == gate:
                 lines.append(f"| {gate} | {r.severity} | `{r.name}` | {r.kind} | {r.description} |")
     return "\n".join(lines) + "\n"

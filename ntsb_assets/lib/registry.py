@@ -47,6 +47,18 @@ def source_family(name: str) -> str:
     return re.sub(r"\d+", "#", stem)
 
 
+def previous_of(lake: Lake, release_id: str) -> Release | None:
+    """The release of the same source family registered just before this one."""
+    releases = all_releases(lake)
+    mine = next((r for r in releases if r.release_id == release_id), None)
+    if mine is None:
+        return None
+    family = source_family(mine.name)
+    earlier = [r for r in releases if r.release_id != release_id and source_family(r.name) == family
+               and (r.registered_at, r.release_id) < (mine.registered_at, mine.release_id)]
+    return earlier[-1] if earlier else None
+
+
 def _key(release_id: str) -> str:
     return f"releases/{release_id}/release.json"
 

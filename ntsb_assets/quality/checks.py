@@ -1,8 +1,12 @@
-"""The schema and business gates as one multi-asset check over every raw table.
+"""The quality gates as multi-asset checks over every raw table.
 
-Blocking: a table whose error-level rules fail stops everything downstream of it in the
-same run (the dbt models); warning-level rules report and do not block. The Data Docs of
-the run are published to the lake under ``quality/data_docs/<run id>/``."""
+- ``schema_gate`` and ``business_gate`` (check ``raw_quality_gates``, job ``transform``):
+  whole tables, blocking: a table whose error-level rules fail stops everything downstream of
+  it in the same run (the dbt models); warning-level rules report and do not block.
+- ``statistical_gate`` (check ``release_statistics``, job ``ingest_release``): the release
+  just loaded against the previous release of the same source; warnings only.
+
+The Data Docs of every run are published to the lake under ``quality/data_docs/<run id>/``."""
 
 import datetime as dt
 import json
@@ -10,7 +14,7 @@ import shutil
 
 import dagster as dg
 
-from ..lib import catalog, quality
+from ..lib import catalog, quality, registry
 from ..lib.lake import copy_tree
 from ..resources import NtsbResource
 from ..resources.markdown import md_table
@@ -36,20 +40,58 @@ def raw_gates(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
     prefix = f"{DOCS_PREFIX}/{context.run.run_id}"
     results = []
     for key in context.selected_asset_check_keys:
-        table = next(t for t in catalog.TABLE_ORDER if warehouse_key(t) == key.asset_key)
         gate = next(g for g, n in CHECK_NAMES.items() if n == key.name)
-        results.append((key, validator.validate(table, gate, today=dt.date.today())))
+        results.append((key, validator.validate(_table(key), gate, today=dt.date.today())))
+    yield from _publish(validator, results, lake, prefix)
+
+
+RELEASE_SPECS = [
+    dg.AssetCheckSpec(f"{quality.RELEASE_GATE}_gate", asset=warehouse_key(table), blocking=False,
+                      description="Great Expectations, statistical gate: the release's rows and each column's "
+                                  "null rate against the previous release of the same source (warnings)")
+    for table in catalog.TABLE_ORDER
+]
+
+
+@dg.multi_asset_check(specs=RELEASE_SPECS, name="release_statistics", can_subset=True, pool=WAREHOUSE_POOL)
+def release_statistics(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
+    """Runs in the ingest_release job, whose runs are one release (partition) each."""
+    if not context.has_partition_key:
+        raise dg.Failure("the statistical gate checks one release: run it in the ingest_release job")
+    settings = ntsb.settings()
+    lake = settings.lake
+    release_id = context.partition_key
+    previous = registry.previous_of(lake, release_id)
+    validator = quality.Validator(settings.warehouse)
+    results = [(key, validator.validate_release(_table(key), release_id, previous.release_id if previous else None, lake))
+               for key in context.selected_asset_check_keys]
+    yield from _publish(validator, results, lake, f"{DOCS_PREFIX}/{context.run.run_id}")
+
+
+def _table(key: dg.AssetCheckKey) -> str:
+    return next(t for t in catalog.TABLE_ORDER if warehouse_key(t) == key.asset_key)
+
+
+def _publish(validator: quality.Validator, results, lake, prefix: str):
     copy_tree(validator.docs_dir, lake, prefix)
     shutil.rmtree(validator.docs_dir, ignore_errors=True)
     for key, v in results:
         yield _result(key, v, lake.uri(f"{prefix}/{v.docs_page}") if v.docs_page else None)
 
 
+def _evidence(r: quality.RuleResult) -> str:
+    """A few unexpected values with their keys, or the observed value against its bounds."""
+    if r.samples:
+        return json.dumps(r.samples[:3], default=str)[:200]
+    bounds = [r.rule.kwargs.get("min_value"), r.rule.kwargs.get("max_value")]
+    return f"observed {json.dumps(r.observed, default=str)}" + (
+        f", expected [{bounds[0]}, {bounds[1]}]" if bounds != [None, None] else "")
+
+
 def _result(key: dg.AssetCheckKey, v: quality.TableValidation, page: str | None) -> dg.AssetCheckResult:
     failed = v.failed
     rows = [(r.rule.name, r.rule.severity, r.unexpected_count if r.unexpected_count is not None else "-",
-             f"{r.unexpected_percent:.2f}" if r.unexpected_percent is not None else "-",
-             json.dumps(r.samples[:3], default=str)[:200] if r.samples else json.dumps(r.observed, default=str))
+             f"{r.unexpected_percent:.2f}" if r.unexpected_percent is not None else "-", _evidence(r))
             for r in failed]
     metadata = {
         "rows": v.rows,
@@ -64,6 +106,8 @@ def _result(key: dg.AssetCheckKey, v: quality.TableValidation, page: str | None)
         "quarantined_at_load": dg.MetadataValue.json(v.quarantined),
         "quarantined_rows": sum(v.quarantined.values()),
     }
+    if v.gate == quality.RELEASE_GATE:
+        metadata["compared_with_release"] = v.compared_with or "none (first release of its source)"
     if page:
         metadata["data_docs"] = dg.MetadataValue.url(page)
     return dg.AssetCheckResult(

@@ -48,21 +48,11 @@ def release_source(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.
     )
 
 
-ingest_release_job = dg.define_asset_job(
-    "ingest_release",
-    # the quality gates on warehouse/raw/* run in the transform job, over whole tables
-    selection=(dg.AssetSelection.groups("releases", "lake_raw", "warehouse_raw").without_checks()
-               | dg.AssetSelection.groups("lake_raw")),   # with the lake's schema-drift checks
-    partitions_def=RELEASES,
-    executor_def=dg.in_process_executor,
-    tags={WAREHOUSE_WRITER_TAG: "raw"},
-    description="Ingest one release: archive the source, extract every table to the lake, "
-                "load the warehouse raw schema with change data capture.",
-)
+INGEST_JOB = "ingest_release"   # defined in ntsb_assets/jobs.py
 
 
 @dg.sensor(
-    job=ingest_release_job,
+    job_name=INGEST_JOB,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers new files in the landing zone (NTSB_LANDING_URL) as releases and "

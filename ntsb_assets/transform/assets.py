@@ -13,7 +13,6 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from ..quality import raw_gates
 from ..resources import NtsbResource
 from ..warehouse_raw import WAREHOUSE_POOL
 from .project import DBT_EXECUTABLE, dbt_project
@@ -51,12 +50,3 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
 
 
 dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
-
-transform_job = dg.define_asset_job(
-    "transform",
-    selection=(dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.assets(["docs", "dbt"])
-               | dg.AssetSelection.checks(raw_gates)),
-    executor_def=dg.in_process_executor,
-    description="dbt build: staging, marts and aggregates on the configured warehouse, with dbt tests "
-                "as checks; then the dbt docs site.",
-)

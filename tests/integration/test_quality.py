@@ -73,3 +73,36 @@ def test_gates_pass_on_the_real_sample_and_catch_crafted_bad_rows(deployment):
     # blocking: nothing downstream of the failed tables was built in this run
     assert not built & {"warehouse/staging/stg_ntsb__events", "warehouse/marts/fact_accidents",
                         "warehouse/marts/agg_yearly_stats"}, built
+
+
+def test_statistical_gate_flags_a_release_with_half_the_volume(deployment, tmp_path):
+    from tests.conftest import copy_release
+    from tests.integration.helpers import rewrite_csv
+    ingest_json(SAMPLE / "00_reference_avall")
+    ingest_json(SAMPLE / "02_up01JUL2025")
+    half = copy_release("02_up01JUL2025", tmp_path, "06_up01MAR2026")
+    kept = []
+
+    def keep_half(h, rows):
+        del rows[len(rows) // 2:]
+        kept.extend(r[h.index("ev_id")] for r in rows)
+
+    rewrite_csv(half / "events.csv", keep_half)
+    for child in ("aircraft", "engines", "flight_crew", "injury", "narratives"):
+        rewrite_csv(half / f"{child}.csv", lambda h, rows: rows.__setitem__(
+            slice(None), [r for r in rows if r[h.index("ev_id")] in set(kept)]))
+    ingest_json(half)
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION),
+                                             limit=1000)
+    evals = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    events = [e for e in evals if e.check_name == "statistical_gate" and e.asset_key.to_user_string() == "warehouse/raw/events"
+              and e.metadata["compared_with_release"].value.startswith("02_up01JUL2025")]
+    assert len(events) == 1
+    gate = events[0]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN   # reported, not blocking
+    previous = query("SELECT count(*) AS n FROM raw.events WHERE _release_id LIKE '02_up01JUL2025%'")[0]["n"]
+    md = gate.metadata["failed_rules"].value
+    volume = next(line for line in md.splitlines() if "events.release.volume" in line)
+    low, high = int(previous * 0.6 + 0.999999), int(previous * 1.4)
+    assert f"observed {len(kept)}, expected [{low}, {high}]" in volume, (volume, previous)

@@ -19,9 +19,19 @@ def test_rule_book_is_generated_from_the_code():
 
 def test_rules_cover_the_gates_with_at_least_fifty_expectations():
     book = quality.rule_book()
-    rules = [line for line in book.splitlines() if line.startswith("| schema |") or line.startswith("| business |")]
+    rules = [line for line in book.splitlines() if line.startswith(("| schema |", "| business |", "| statistical |"))]
     assert len(rules) >= 50 and len(set(rules)) == len(rules)
     assert {line.split("|")[2].strip() for line in rules} == {"error", "warn"}
+    assert {line.split("|")[1].strip() for line in rules} == {"schema", "business", "statistical"}
+
+
+def test_statistical_rules_bound_volume_and_null_rates():
+    rules = {r.name: r for r in quality.statistical_rules("events", 83, {"ev_id": 1.0, "latitude": 0.1},
+                                                          ["ev_id", "latitude", "ev_date", "_release_id"])}
+    assert rules["events.release.volume"].kwargs == {"min_value": 50, "max_value": 116}
+    assert rules["events.latitude.null_rate"].kwargs == {"column": "latitude", "min_value": 0.0, "max_value": 0.35}
+    assert "events.ev_date.null_rate" not in rules          # not in the previous release
+    assert all(r.severity == "warn" for r in rules.values())
 
 
 def test_event_rules():

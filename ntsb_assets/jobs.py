@@ -1,0 +1,30 @@
+"""The jobs: one place, since they select across the groups."""
+
+import dagster as dg
+
+from .quality import raw_gates, release_statistics
+from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
+from .transform.assets import ntsb_dbt_models
+from .transform.docs import dbt_docs_site
+
+ingest_release_job = dg.define_asset_job(
+    INGEST_JOB,
+    selection=(dg.AssetSelection.groups("releases", "lake_raw", "warehouse_raw").without_checks()
+               | dg.AssetSelection.groups("lake_raw")            # with the lake's schema-drift checks
+               | dg.AssetSelection.checks(release_statistics)),  # the statistical gate of the release
+    partitions_def=RELEASES,
+    executor_def=dg.in_process_executor,
+    tags={WAREHOUSE_WRITER_TAG: "raw"},
+    description="Ingest one release: archive the source, extract every table to the lake, "
+                "load the warehouse raw schema with change data capture, compare it with the "
+                "previous release of its source.",
+)
+
+transform_job = dg.define_asset_job(
+    "transform",
+    selection=(dg.AssetSelection.checks(raw_gates)               # blocking quality gates first
+               | dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.assets(dbt_docs_site)),
+    executor_def=dg.in_process_executor,
+    description="Quality gates on the raw tables, then dbt build (staging, marts, aggregates, "
+                "with dbt tests as checks), then the dbt docs site.",
+)
