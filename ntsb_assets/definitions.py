@@ -5,7 +5,7 @@ import dagster as dg
 
 from .jobs import ingest_release_job, transform_job
 from .lake_raw import lake_raw_tables
-from .quality import raw_gates, release_statistics
+from .quality import marts_gate, raw_gates, release_statistics
 from .releases import landing_zone_sensor, release_source
 from .resources import NtsbResource
 from .transform.assets import dbt_resource, ntsb_dbt_models
@@ -14,7 +14,7 @@ from .warehouse_raw import warehouse_raw_tables
 
 defs = dg.Definitions(
     assets=[release_source, lake_raw_tables, warehouse_raw_tables, ntsb_dbt_models, dbt_docs_site],
-    asset_checks=[raw_gates, release_statistics],
+    asset_checks=[raw_gates, release_statistics, marts_gate],
     jobs=[ingest_release_job, transform_job],
     sensors=[landing_zone_sensor],
     resources={"ntsb": NtsbResource(), "dbt": dbt_resource},

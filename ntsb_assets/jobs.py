@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .quality import raw_gates, release_statistics
+from .quality import marts_gate, raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
 from .transform.assets import ntsb_dbt_models
 from .transform.docs import dbt_docs_site
@@ -23,7 +23,8 @@ ingest_release_job = dg.define_asset_job(
 transform_job = dg.define_asset_job(
     "transform",
     selection=(dg.AssetSelection.checks(raw_gates)               # blocking quality gates first
-               | dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.assets(dbt_docs_site)),
+               | dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.checks(marts_gate)
+               | dg.AssetSelection.assets(dbt_docs_site)),
     executor_def=dg.in_process_executor,
     description="Quality gates on the raw tables, then dbt build (staging, marts, aggregates, "
                 "with dbt tests as checks), then the dbt docs site.",

@@ -5,6 +5,8 @@
   it in the same run (the dbt models); warning-level rules report and do not block.
 - ``statistical_gate`` (check ``release_statistics``, job ``ingest_release``): the release
   just loaded against the previous release of the same source; warnings only.
+- ``marts_gate`` (check ``marts_quality_gate``, job ``transform``): the core marts after
+  ``dbt build``; blocking what runs after them (the docs site).
 
 The Data Docs of every run are published to the lake under ``quality/data_docs/<run id>/``."""
 
@@ -66,6 +68,22 @@ def release_statistics(context: dg.AssetCheckExecutionContext, ntsb: NtsbResourc
     results = [(key, validator.validate_release(_table(key), release_id, previous.release_id if previous else None, lake))
                for key in context.selected_asset_check_keys]
     yield from _publish(validator, results, lake, f"{DOCS_PREFIX}/{context.run.run_id}")
+
+
+MART_SPECS = [
+    dg.AssetCheckSpec("marts_gate", asset=dg.AssetKey(["warehouse", quality.MARTS, model]), blocking=True,
+                      description="Great Expectations on the core mart after dbt build: keys, ranges, code sets")
+    for model in dict.fromkeys(r.table for r in quality.mart_rules())
+]
+
+
+@dg.multi_asset_check(specs=MART_SPECS, name="marts_quality_gate", can_subset=True, pool=WAREHOUSE_POOL)
+def marts_gate(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
+    settings = ntsb.settings()
+    validator = quality.Validator(settings.warehouse)
+    results = [(key, validator.validate_mart(key.asset_key.path[-1], today=dt.date.today()))
+               for key in context.selected_asset_check_keys]
+    yield from _publish(validator, results, settings.lake, f"{DOCS_PREFIX}/{context.run.run_id}")
 
 
 def _table(key: dg.AssetCheckKey) -> str:
