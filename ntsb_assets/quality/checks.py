@@ -64,8 +64,12 @@ def release_statistics(context: dg.AssetCheckExecutionContext, ntsb: NtsbResourc
     lake = settings.lake
     release_id = context.partition_key
     previous = registry.previous_of(lake, release_id)
+    if previous is None:   # the first release of its source: nothing to compare with
+        for key in context.selected_asset_check_keys:
+            yield _result(key, quality.TableValidation(_table(key), quality.RELEASE_GATE, 0, []), None)
+        return
     validator = quality.Validator(settings.warehouse)
-    results = [(key, validator.validate_release(_table(key), release_id, previous.release_id if previous else None, lake))
+    results = [(key, validator.validate_release(_table(key), release_id, previous.release_id, lake))
                for key in context.selected_asset_check_keys]
     yield from _publish(validator, results, lake, f"{DOCS_PREFIX}/{context.run.run_id}")
 
