@@ -67,7 +67,7 @@ def _run_release(release_id: str, instance) -> dict:
         instance.add_dynamic_partitions(RELEASES.name, [release_id])
     job = defs.resolve_job_def("ingest_release")
     result = job.execute_in_process(partition_key=release_id, instance=instance, raise_on_error=False,
-                                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+                                    run_config=QUIET)
     if not result.success:
         failed_checks = [
             f"check {d.check_name} on {d.asset_key.to_user_string()} failed ({d.severity.value}): "
@@ -77,21 +77,29 @@ def _run_release(release_id: str, instance) -> dict:
             if not d.passed and d.severity.value == "ERROR"]
         if failed_checks:
             raise _Failed("\n".join(["blocking check(s) failed:", *failed_checks]))
-        messages = []
-        for ev in result.all_events:
-            if ev.is_step_failure and ev.step_failure_data and ev.step_failure_data.error:
-                err = ev.step_failure_data.error
-                while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
-                    err = err.cause
-                # "package.module.SomeError: message" -> "message"
-                messages.append(re.sub(r"^[\w.]+(Error|Exception): ", "", err.message.strip()))
-        raise _Failed("\n".join(messages) or f"run {result.run_id} failed")
+        raise _Failed(_step_errors(result))
     for ev in result.all_events:
         if ev.is_step_materialization:
             mat = ev.step_materialization_data.materialization
             if mat.asset_key.path == ["warehouse", "raw", "_reconciliation"]:
                 return mat.metadata["result"].value
     raise _Failed(f"run {result.run_id} did not load the warehouse")
+
+
+def _step_errors(result) -> str:
+    """The errors a failed in-process run ended with, without Dagster's wrapping."""
+    messages = []
+    for ev in result.all_events:
+        if ev.is_step_failure and ev.step_failure_data and ev.step_failure_data.error:
+            err = ev.step_failure_data.error
+            while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
+                err = err.cause
+            # "package.module.SomeError: message" -> "message"
+            messages.append(re.sub(r"^[\w.]+(Error|Exception): ", "", err.message.strip()))
+    return "\n".join(messages) or f"run {result.run_id} failed"
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -194,14 +202,22 @@ def build(as_json: bool):
             progress.advance(task)
         progress.update(task, description="dbt build (staging, marts, aggregates)")
         transform = _run_transform(instance)
+        progress.update(task, description="Parquet archive and analytics")
+        published = _run_archive_and_analytics(instance, settings)
     if as_json:
-        click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded), "transform": transform}, indent=2))
+        click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded), "transform": transform,
+                               **published}, indent=2))
     else:
         for r in results:
             _print_result(r, False)
         _console().print(f"{len(results)} release(s) ingested, {len(loaded)} already loaded; "
                          f"dbt: {transform['models']} models, {transform['checks_passed']} checks passed, "
                          f"{transform['checks_warned']} warned, {transform['checks_failed']} failed.")
+        years = published["archive"]["years"]
+        _console().print(f"archive: {len(years)} event year(s) rewritten"
+                         + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else "")
+                         + f" in {published['archive']['runs']} run(s); analytics: "
+                         + ", ".join(published["analytics"]) + ".")
 
 
 def _run_transform(instance) -> dict:
@@ -209,17 +225,44 @@ def _run_transform(instance) -> dict:
     import dagster as dg
 
     result = _definitions().resolve_job_def("transform").execute_in_process(
-        instance=instance, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        instance=instance, raise_on_error=False, run_config=QUIET)
     checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed = [f"{c.asset_key.to_user_string()} {c.check_name}" for c in checks
               if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     warned = sum(1 for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.WARN)
     if not result.success:
         raise click.ClickException("dbt build failed" + (": " + ", ".join(failed) if failed else f" (run {result.run_id})"))
-    models = sum(1 for e in result.all_events if e.is_step_materialization)
+    models = sum(1 for e in result.all_events if e.is_step_materialization and e.asset_key.path[0] == "warehouse")
     return {"models": models, "checks_passed": len(checks) - len(failed) - warned,
             "checks_warned": warned, "checks_failed": len(failed)}
+
+
+def _run_archive_and_analytics(instance, settings) -> dict:
+    """Archive the event years that changed (job ``archive``, one run per range of years),
+    then the analytics (job ``analytics``)."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from .archive import archive_runs
+    from .lib.archive import ArchiveError
+    defs = _definitions()
+    try:
+        runs = archive_runs(settings)
+    except ArchiveError as exc:
+        raise click.ClickException(f"archive: {exc}") from None
+    years = []
+    for tags in runs:
+        first, last = (int(tags[t]) for t in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG))
+        result = defs.resolve_job_def("archive").execute_in_process(instance=instance, tags=tags,
+                                                                     raise_on_error=False, run_config=QUIET)
+        if not result.success:
+            raise click.ClickException(f"archive of years {first}-{last} failed:\n{_step_errors(result)}")
+        years += range(first, last + 1)
+    result = defs.resolve_job_def("analytics").execute_in_process(instance=instance, raise_on_error=False,
+                                                                  run_config=QUIET)
+    if not result.success:
+        raise click.ClickException(f"analytics failed:\n{_step_errors(result)}")
+    done = sorted(e.asset_key.path[-1] for e in result.all_events if e.is_step_materialization)
+    return {"archive": {"runs": len(runs), "years": years}, "analytics": done}
 
 
 def _loaded_releases(settings) -> set[str]:

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from .analytics import analytics_assets
+from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
 from .transform.assets import ntsb_dbt_models
@@ -24,8 +26,25 @@ transform_job = dg.define_asset_job(
     "transform",
     selection=(dg.AssetSelection.checks(raw_gates)               # blocking quality gates first
                | dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.checks(marts_gate)
-               | dg.AssetSelection.assets(dbt_docs_site)),
+               | dg.AssetSelection.assets(dbt_docs_site, archive_tables)),
     executor_def=dg.in_process_executor,
     description="Quality gates on the raw tables, then dbt build (staging, marts, aggregates, "
-                "with dbt tests as checks), then the dbt docs site.",
+                "with dbt tests as checks), then the dbt docs site and the archive of the tables "
+                "without an event year.",
+)
+
+archive_job = dg.define_asset_job(
+    ARCHIVE_JOB,
+    selection=dg.AssetSelection.assets(archive_years),
+    partitions_def=YEARS,
+    executor_def=dg.in_process_executor,
+    description="Write event years of the marts to the Parquet archive (runs over a range of years "
+                "are one process); the archive sensor requests the years that changed.",
+)
+
+analytics_job = dg.define_asset_job(
+    "analytics",
+    selection=dg.AssetSelection.assets(*analytics_assets),
+    executor_def=dg.in_process_executor,
+    description="Trends, make/model risk, geospatial clusters and correlations, DuckDB over the archive.",
 )

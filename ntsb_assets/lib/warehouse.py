@@ -46,6 +46,7 @@ _LOGICAL = {
     "varchar": "string", "text": "string", "character varying": "string",
     "bigint": "int", "integer": "int", "smallint": "int",
     "double": "float", "double precision": "float", "real": "float", "float": "float",
+    "hugeint": "int", "numeric": "float", "decimal": "float",
     "boolean": "bool", "date": "date",
     "timestamp": "timestamp", "timestamp without time zone": "timestamp",
     "timestamp with time zone": "timestamp", "timestamp_ns": "timestamp", "timestamp_us": "timestamp",
@@ -93,7 +94,7 @@ class Session:
             (schema, table)).to_pylist()
         if not rows:
             return None
-        return {r["column_name"]: _LOGICAL.get(r["data_type"].lower(), "string") for r in rows}
+        return {r["column_name"]: _LOGICAL.get(re.sub(r"\(.*", "", r["data_type"].lower()), "string") for r in rows}
 
     def ensure_schema(self, schema: str = RAW) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")

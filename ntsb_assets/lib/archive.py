@@ -1,0 +1,236 @@
+"""The Parquet archive of the marts: ZSTD Parquet in the lake, Hive layout.
+
+Event-level marts (and the yearly aggregate) are partitioned by event year,
+``archive/<table>/year=YYYY/part-0.parquet``; tables without an event year (dimensions,
+all-time aggregates) are one file, ``archive/<table>/part-0.parquet``. The ``year`` column
+lives in the path, not in the files.
+
+Each file carries, in its Parquet footer, the fingerprint (row count and an order-free sum
+of row hashes, computed by the warehouse) of the rows it was written from. Planning compares
+the warehouse's fingerprint of every year with the archived one, so a release that touches
+three years rewrites three partitions, and a rewrite of unchanged rows writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .lake import Lake
+from .warehouse import Session, q
+
+MARTS = "marts"
+PREFIX = "archive"
+PART = "part-0.parquet"
+FINGERPRINT = b"ntsb.fingerprint"
+SOURCE = b"ntsb.source"
+
+# event-level tables: how each row finds its event year
+_FACT_YEAR = "CAST(EXTRACT(YEAR FROM f.event_date) AS INTEGER)"
+_VIA_FACT = f"JOIN {MARTS}.fact_accidents AS f ON f.ev_id = t.ev_id"
+YEAR_TABLES: dict[str, tuple[str, str]] = {   # table -> (year expression, join)
+    "fact_accidents": ("CAST(EXTRACT(YEAR FROM t.event_date) AS INTEGER)", ""),
+    "narratives": (_FACT_YEAR, _VIA_FACT),
+    "bridge_accident_causes": (_FACT_YEAR, _VIA_FACT),
+    "agg_yearly_stats": ("t.year", ""),
+}
+WHOLE_TABLES = ("dim_time", "dim_location", "dim_weather", "dim_crew", "dim_aircraft", "dim_causes",
+                "agg_state_stats", "agg_aircraft_type_stats", "agg_phase_stats", "agg_weather_stats")
+# warehouse-specific search material (a tsvector on PostgreSQL), rebuilt from the text
+EXCLUDED = {"narratives": ("search_document",)}
+YEAR = "year"
+
+ARROW = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+         "date": pa.date32(), "timestamp": pa.timestamp("us")}
+
+
+class ArchiveError(Exception):
+    pass
+
+
+def table_key(table: str, year: int | None = None) -> str:
+    return posixpath.join(PREFIX, table, f"{YEAR}={year}", PART) if year is not None \
+        else posixpath.join(PREFIX, table, PART)
+
+
+def year_prefix(table: str, year: int) -> str:
+    return posixpath.join(PREFIX, table, f"{YEAR}={year}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The rows of one mart as the archive stores them, as SQL."""
+    table: str
+    columns: dict[str, str]            # archived column -> logical type
+    year_sql: str | None               # expression of the event year, None for whole tables
+    join: str = ""
+
+    def select(self, year: int | None = None, session: Session | None = None) -> tuple[str, tuple]:
+        cols = ", ".join(f"t.{q(c)}" for c in self.columns)
+        sql = f"SELECT {cols} FROM {MARTS}.{q(self.table)} AS t {self.join}"
+        if year is None:
+            return sql, ()
+        return f"{sql} WHERE {self.year_sql} = {session.ph}", (year,)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(c, ARROW[t]) for c, t in self.columns.items()])
+
+
+def source(session: Session, table: str) -> Source:
+    columns = session.columns(table, MARTS)
+    if columns is None:
+        raise ArchiveError(f"{MARTS}.{table} does not exist in the warehouse: build the marts first (ntsb build)")
+    columns = {c: t for c, t in columns.items() if c not in EXCLUDED.get(table, ())}
+    year_sql, join = YEAR_TABLES.get(table, (None, ""))
+    if year_sql is not None:
+        columns.pop(YEAR, None)   # in the path
+    return Source(table, columns, year_sql, join)
+
+
+def _row_hash(session: Session) -> str:
+    """An order-free fingerprint of the rows of subquery ``s``, as text."""
+    if session.dialect == "duckdb":
+        return "CAST(count(*) AS VARCHAR) || ':' || CAST(coalesce(sum(hash(s)), 0) AS VARCHAR)"
+    return "count(*)::text || ':' || coalesce(sum(hashtextextended(s::text, 0)), 0)::text"
+
+
+def warehouse_fingerprints(session: Session, src: Source, year: int | None = None) -> dict[int | None, str]:
+    """Fingerprint of the mart's rows per event year (of one year when given; key None for a
+    whole table). Years without rows are absent."""
+    sql, params = src.select()
+    if src.year_sql is None:
+        fp = session.query(f"SELECT {_row_hash(session)} AS fp FROM ({sql}) AS s", params).column(0)[0].as_py()
+        return {} if fp.startswith("0:") else {None: fp}
+    cols = ", ".join(f"t.{q(c)}" for c in src.columns)
+    where, params = (f" WHERE {src.year_sql} = {session.ph}", (year,)) if year is not None else ("", ())
+    inner = f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join}{where}"
+    rows = session.query(f"SELECT s.year__ AS year, {_row_hash(session)} AS fp FROM ({inner}) AS s "
+                         "GROUP BY s.year__", params).to_pylist()
+    return {r["year"]: r["fp"] for r in rows}
+
+
+def archived_fingerprints(lake: Lake, table: str) -> dict[int | None, str]:
+    """Fingerprint written in the footer of each archived file of a table."""
+    out: dict[int | None, str] = {}
+    for key in lake.list(posixpath.join(PREFIX, table)):
+        if not key.endswith("/" + PART):
+            continue
+        part = key.split("/")[-2]
+        year = int(part.split("=", 1)[1]) if part.startswith(f"{YEAR}=") else None
+        meta = lake.parquet_schema(key).metadata or {}
+        out[year] = meta.get(FINGERPRINT, b"").decode()
+    return out
+
+
+@dataclass
+class Plan:
+    """Which event years differ between the warehouse and the archive."""
+    changed: dict[str, list[int]]       # table -> years whose rows differ (or vanished)
+    years: list[int]                    # the union, sorted
+
+    def ranges(self, partition_keys: list[str]) -> list[tuple[int, int]]:
+        """The changed years as runs of consecutive partitions (one Dagster run each)."""
+        order = {int(k): i for i, k in enumerate(partition_keys)}
+        out: list[tuple[int, int]] = []
+        for y in self.years:
+            if out and order[y] == order[out[-1][1]] + 1:
+                out[-1] = (out[-1][0], y)
+            else:
+                out.append((y, y))
+        return out
+
+
+def plan(session: Session, lake: Lake, valid_years: range) -> Plan:
+    """Compare the warehouse with the archive, year by year, for every partitioned table.
+    Rows without an event year, or with one outside ``valid_years``, fail the plan: the
+    archive would lose them."""
+    changed = {}
+    for table in YEAR_TABLES:
+        src = source(session, table)
+        current = warehouse_fingerprints(session, src)
+        bad = sorted((y for y in current if y is None or y not in valid_years), key=lambda y: (y is not None, y))
+        if bad:
+            fp = current[bad[0]]
+            raise ArchiveError(f"{MARTS}.{table}: {fp.split(':')[0]} row(s) have event year {bad[0]}, outside the "
+                               f"archive's partitions {valid_years.start}-{valid_years.stop - 1} "
+                               f"(rule: every archived row has an event year in range)")
+        archived = archived_fingerprints(lake, table)
+        changed[table] = sorted(y for y in set(current) | set(archived) if current.get(y) != archived.get(y))
+    return Plan(changed, sorted({y for ys in changed.values() for y in ys}))
+
+
+@dataclass
+class Written:
+    table: str
+    year: int | None
+    rows: int
+    status: str        # written | unchanged | removed | empty
+    fingerprint: str
+    bytes: int = 0
+
+
+def write(session: Session, lake: Lake, table: str, year: int | None = None) -> Written:
+    """Archive one table (or one event year of it) when the warehouse's rows differ from the
+    archived file; a year the warehouse no longer has is removed."""
+    src = source(session, table)
+    if (year is None) != (src.year_sql is None):
+        raise ArchiveError(f"{MARTS}.{table}: " + ("partitioned by event year: give a year" if year is None
+                                                   else "not partitioned by year"))
+    key = table_key(table, year)
+    fp = warehouse_fingerprints(session, src, year).get(year)
+    old = (lake.parquet_schema(key).metadata or {}).get(FINGERPRINT, b"").decode() if lake.exists(key) else None
+    if fp is None:
+        if old is None:
+            return Written(table, year, 0, "empty", "")
+        lake.delete_prefix(year_prefix(table, year) if year is not None else posixpath.dirname(key))
+        return Written(table, year, 0, "removed", "")
+    if old == fp:
+        return Written(table, year, int(fp.split(":")[0]), "unchanged", fp, lake.size(key))
+    sql, params = src.select(year, session)
+    order = ", ".join(str(i + 1) for i in range(len(src.columns)))
+    data = session.query(f"{sql} ORDER BY {order}", params)
+    schema = src.schema.with_metadata({FINGERPRINT: fp.encode(), SOURCE: f"{MARTS}.{table}".encode()})
+    try:
+        data = data.select(list(src.columns)).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ArchiveError(f"{MARTS}.{table}" + (f" year {year}" if year is not None else "")
+                           + f": rows do not fit the archive schema: {exc}") from None
+    size = _put_parquet(lake, key, data)
+    return Written(table, year, data.num_rows, "written", fp, size)
+
+
+def _put_parquet(lake: Lake, key: str, data: pa.Table) -> int:
+    fd, tmp = tempfile.mkstemp(suffix=".parquet")
+    os.close(fd)
+    try:
+        pq.write_table(data, tmp, compression="zstd")
+        lake.put_file(key, Path(tmp))
+        return os.path.getsize(tmp)
+    finally:
+        os.unlink(tmp)
+
+
+def dataset(lake: Lake, table: str):
+    """The archived files of a table as a pyarrow dataset (``year`` from the path for the
+    partitioned ones); works on the local lake and on S3."""
+    import pyarrow.dataset as ds
+    partitioning = (ds.partitioning(pa.schema([(YEAR, pa.int32())]), flavor="hive")
+                    if table in YEAR_TABLES else None)
+    return ds.dataset(lake.full(posixpath.join(PREFIX, table)), filesystem=lake.fs, format="parquet",
+                      partitioning=partitioning)
+
+
+def read(lake: Lake, table: str) -> pa.Table:
+    """Every archived row of a table."""
+    return dataset(lake, table).to_table()
+
+
+__all__ = ["ArchiveError", "Plan", "Written", "YEAR_TABLES", "WHOLE_TABLES", "plan", "write", "read", "dataset",
+           "table_key", "source", "warehouse_fingerprints", "archived_fingerprints"]
