@@ -228,7 +228,9 @@ def dataset(lake: Lake, table: str):
 
 
 def read(lake: Lake, table: str) -> pa.Table:
-    """Every archived row of a table."""
+    """Every archived row of a table (an empty table when nothing is archived)."""
+    if not lake.list(posixpath.join(PREFIX, table)):
+        return pa.table({})
     return dataset(lake, table).to_table()
 
 

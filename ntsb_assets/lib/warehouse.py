@@ -88,10 +88,17 @@ class Session:
 
     # ---------------------------------------------------------- shared SQL
     def columns(self, table: str, schema: str = RAW) -> dict[str, str] | None:
-        rows = self.query(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            f"WHERE table_schema = {self.ph} AND table_name = {self.ph} ORDER BY ordinal_position",
-            (schema, table)).to_pylist()
+        """Column -> logical type of a table or view (materialized views included), None if
+        there is no such relation."""
+        sql = ("SELECT column_name, data_type FROM information_schema.columns "
+               f"WHERE table_schema = {self.ph} AND table_name = {self.ph} ORDER BY ordinal_position")
+        if self.dialect == "postgres":   # information_schema does not list materialized views
+            sql = ("SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type "
+                   "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                   "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
+                   "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') ORDER BY a.attnum")
+        rows = self.query(sql, (schema, table)).to_pylist()
         if not rows:
             return None
         return {r["column_name"]: _LOGICAL.get(re.sub(r"\(.*", "", r["data_type"].lower()), "string") for r in rows}
