@@ -38,6 +38,7 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per archived table. On a local lake DuckDB reads the
     files itself; on S3 it scans pyarrow datasets (DuckDB's httpfs extension is not needed)."""
     con = duckdb.connect()
+    con.execute("SET parquet_metadata_cache = true")   # footers read once per connection
     for table in (*archive.YEAR_TABLES, *archive.WHOLE_TABLES):
         prefix = posixpath.join(archive.PREFIX, table)
         if not lake.list(prefix):
