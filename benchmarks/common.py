@@ -14,11 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# appended to every phase script: the phase's peak RSS is the larger of the process and
-# its largest worker process (parallel extraction)
+# appended to every phase script: the phase's peak RSS is the larger of the process's high
+# water mark (VmHWM: its own address space; getrusage's RUSAGE_SELF would carry over the
+# launching process's peak) and its largest worker process (parallel extraction)
 PEAK_RSS = """
 import resource as _r
-_peak = max(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss, _r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss) / 1024
+_hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+_peak = max(_hwm, _r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss) / 1024
 """
 
 

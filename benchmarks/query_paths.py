@@ -16,6 +16,9 @@ both, writes the Parquet archive from the DuckDB warehouse, then times the same 
 
 Each query runs once cold (first after connecting), then ``--repeat`` times; the median and
 the 95th percentile of the repeats are reported. Every path must return the same counts.
+
+A second table times, on the same data, writing the whole archive (from each warehouse),
+planning when nothing changed, and each analytics function in its own process (peak RSS).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, scratch_database
+from common import REPO, report, run_phase, scratch_database
 from dbt_build import dbt, load
 
 SEVERITY_COLUMNS = {"FATL": "fatal_events", "SERS": "serious_events", "MINR": "minor_events", "NONE": "no_injury_events"}
@@ -108,12 +111,18 @@ def main() -> int:
         for url, lake in ((duck_url, tmp / "lake"), (pg_url, tmp / "lake_pg")):
             load(lake, url, [synth])
             dbt(url, "build")
-        lake = Lake(str(tmp / "lake"))
+        stages = []
+        for label, url in (("PostgreSQL", pg_url), ("DuckDB", duck_url)):
+            stages.append((f"archive everything from {label}", write_archive(url, Lake(str(tmp / f"archive_{label}")))))
+        lake = Lake(str(tmp / "archive_DuckDB"))
+        t = time.perf_counter()
         with Warehouse(duck_url).session(read_only=True) as s:
-            plan = archive.plan(s, lake, range(1900, 2100))
-            for year in plan.years:
-                archive.write(s, lake, "fact_accidents", year)
+            assert not archive.plan(s, lake, range(1900, 2100)).years
+        stages.append(("plan the archive when nothing changed (DuckDB)",
+                       {"rows": args.events, "seconds": time.perf_counter() - t, "peak_rss_mb": None}))
         files = lake.list("archive/fact_accidents")
+        for name, call in ANALYTICS.items():
+            stages.append((f"analytics: {name}", run_phase(ANALYTICS_PHASE, str(lake.root), call)))
 
         pg = psycopg2.connect(pg_url)
         pg.set_session(readonly=True, autocommit=True)
@@ -149,7 +158,38 @@ def main() -> int:
     if args.write:
         with open(args.write, "a", encoding="utf-8") as fh:
             fh.write("\n" + text)
+    report(f"Archive and analytics, {args.events:,} events; rows = events",
+           f"python benchmarks/query_paths.py --events {args.events}", stages, args.write)
     return 0
+
+
+def write_archive(url: str, lake) -> dict:
+    """Every table, every year, from the warehouse at ``url`` into ``lake``."""
+    from ntsb_assets.lib import archive
+    from ntsb_assets.lib.warehouse import Warehouse
+    t = time.perf_counter()
+    with Warehouse(url).session(read_only=True) as s:
+        plan = archive.plan(s, lake, range(1900, 2100))
+        written = [archive.write(s, lake, table, year) for year in plan.years for table in archive.YEAR_TABLES]
+        written += [archive.write(s, lake, table) for table in archive.WHOLE_TABLES]
+    rows = sum(w.rows for w in written if w.table == "fact_accidents")
+    return {"rows": rows, "seconds": time.perf_counter() - t, "peak_rss_mb": None}
+
+
+ANALYTICS = {"trends": "an.trends(con)", "make/model risk": "an.make_model_risk(con, 10)",
+             "geospatial clusters (DBSCAN)": "an.geo_clusters(con, 25.0)",
+             "correlations": "an.correlations(con, 30)"}
+ANALYTICS_PHASE = r"""
+import json, sys, time
+from contextlib import closing
+from ntsb_assets.lib import analytics as an
+from ntsb_assets.lib.lake import Lake
+t = time.perf_counter()
+with closing(an.connect(Lake(sys.argv[1]))) as con:
+    eval(sys.argv[2])
+    rows = con.execute("SELECT count(*) FROM fact_accidents").fetchone()[0]
+result = {"rows": rows, "seconds": time.perf_counter() - t}
+"""
 
 
 def _pg(conn, sql):

@@ -73,7 +73,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """moto's standalone S3 server on a free loopback port."""
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    # the locked moto next to this interpreter, before any other on PATH
+    local = Path(sys.executable).with_name("moto_server")
+    exe = str(local) if local.exists() else shutil.which("moto_server")
     port = _free_port()
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -207,6 +207,11 @@ def write(session: Session, lake: Lake, table: str, year: int | None = None) -> 
 
 
 def _put_parquet(lake: Lake, key: str, data: pa.Table) -> int:
+    """Write through pyarrow: straight to S3 (the object appears when its upload completes),
+    or beside the target and renamed into place on a local lake."""
+    if not lake.is_local:
+        pq.write_table(data, lake.full(key), filesystem=lake.fs, compression="zstd")
+        return lake.size(key)
     fd, tmp = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
     try:
