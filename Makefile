@@ -33,6 +33,9 @@ lint: setup
 
 bench: setup
 	.venv/bin/python benchmarks/ingest_throughput.py
+	.venv/bin/python benchmarks/synth_scale.py --events 100000 --big 0
+	.venv/bin/python benchmarks/dbt_build.py --events 100000
+	.venv/bin/python benchmarks/query_paths.py --events 100000
 
 clean:
 	rm -rf var .venv .tools

@@ -175,7 +175,9 @@ def build(as_json: bool):
     """Materialize the whole asset graph.
 
     Scans the landing zone (NTSB_LANDING_URL) for new releases, then ingests, in
-    registration order, every release the warehouse has not loaded yet.
+    registration order, every release the warehouse has not loaded yet; then dbt build
+    with its checks and the docs site, the Parquet archive of the event years whose rows
+    changed, and the analytics.
     """
     from dagster import DagsterInstance
     from rich.progress import Progress
