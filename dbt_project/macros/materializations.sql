@@ -20,3 +20,30 @@
 {% macro postgres__refresh_materialized_view(relation) -%}
     refresh materialized view concurrently {{ relation }}
 {%- endmacro %}
+
+{#
+  dbt compares an existing materialized view's indexes with the model, not its query: a
+  changed model would keep serving the old definition until someone runs --full-refresh
+  (dbt-labs/docs.getdbt.com#5215). The aggregates record the hash of their compiled query as
+  the view's comment (post-hook ntsb_record_query_hash); a different or missing hash makes
+  the next run replace the view.
+#}
+{% macro ntsb_query_hash() -%}
+    ntsb-query-md5:{{ local_md5(model.compiled_code or '') }}
+{%- endmacro %}
+
+{% macro ntsb_record_query_hash() -%}
+    {%- if target.type == 'postgres' and model.config.materialized == 'materialized_view' -%}
+        comment on materialized view {{ this }} is '{{ ntsb_query_hash() }}'
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro postgres__get_materialized_view_configuration_changes(existing_relation, new_config) -%}
+    {%- set stored = run_query("select obj_description('" ~ existing_relation ~ "'::regclass, 'pg_class')").columns[0].values()[0] -%}
+    {%- if stored != ntsb_query_hash() -%}
+        {{- log("the query of " ~ existing_relation ~ " changed: replacing the materialized view", info=true) -}}
+        {%- do return({'requires_full_refresh': true, 'indexes': []}) -%}
+    {%- endif -%}
+    {%- set existing = postgres__describe_materialized_view(existing_relation) -%}
+    {%- do return(existing_relation.get_materialized_view_config_change_collection(existing, new_config.model)) -%}
+{%- endmacro %}

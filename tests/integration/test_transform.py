@@ -1,9 +1,14 @@
 """dbt through Dagster on both targets, from the bundled sample: marts agree with raw."""
 
+import os
+import shutil
+import subprocess
+
 import dagster as dg
 
 from ntsb_assets.definitions import defs
 from ntsb_assets.settings import get_settings
+from ntsb_assets.transform.project import DBT_DIR, DBT_EXECUTABLE
 from tests.conftest import SAMPLE
 from tests.integration.browser import ARTIFACTS, Server, free_port, ntsb_command, render
 from tests.integration.helpers import ingest_json, query
@@ -22,7 +27,7 @@ def _transform(docs: bool = True):
     return keys
 
 
-def test_dbt_build_through_dagster_matches_raw(deployment):
+def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     for rel in ("00_reference_avall", "01_part121_1982_2019", "02_up01JUL2025", "03_up01DEC2025"):
         ingest_json(SAMPLE / rel)
     keys = _transform()
@@ -81,7 +86,7 @@ def test_dbt_build_through_dagster_matches_raw(deployment):
     lake = get_settings().lake
     assert lake.exists("docs/dbt/static_index.html") and lake.exists("docs/dbt/catalog.json")
     if deployment == "production":
-        _assert_postgres_serving_objects()
+        _assert_postgres_serving_objects(tmp_path)
     else:
         _assert_docs_site_renders()
 
@@ -102,7 +107,7 @@ def _assert_docs_site_renders():
     assert shot.stat().st_size > 30_000   # a blank page is a few KB; the drawn graph is far more
 
 
-def _assert_postgres_serving_objects():
+def _assert_postgres_serving_objects(tmp_path):
     """Aggregates are materialized views with unique indexes; a second run refreshes them in
     place; narratives have a GIN-indexed tsvector that ranks full-text matches."""
     aggregates = {"agg_yearly_stats", "agg_state_stats", "agg_aircraft_type_stats", "agg_phase_stats", "agg_weather_stats"}
@@ -131,6 +136,25 @@ def _assert_postgres_serving_objects():
     agg = {r["year"]: r["events"] for r in query("SELECT year, events FROM marts.agg_yearly_stats")}
     direct = {int(r["y"]): r["n"] for r in query("SELECT extract(year FROM ev_date) AS y, count(*) AS n FROM raw.events GROUP BY 1")}
     assert agg == direct
+
+    # the model's query changes: the next run replaces that view (dbt alone would keep refreshing
+    # the old query), and only that one
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    model = project / "models" / "marts" / "aggregates" / "agg_yearly_stats.sql"
+    model.write_text(model.read_text().replace("sum(fatalities) as fatalities,",
+                                               "sum(fatalities) as fatalities,\n    max(fatalities) as max_fatalities,"))
+    env = os.environ | get_settings().dbt_env()
+    run = subprocess.run([DBT_EXECUTABLE, "run", "-s", "agg_yearly_stats", "--project-dir",
+                          str(project), "--profiles-dir", str(project)], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "replacing the materialized view" in run.stdout
+    replaced = views()
+    assert replaced["agg_yearly_stats"]["oid"] != after["agg_yearly_stats"]["oid"]
+    assert {k: v["oid"] for k, v in replaced.items() if k != "agg_yearly_stats"} == \
+        {k: v["oid"] for k, v in after.items() if k != "agg_yearly_stats"}
+    top = query("SELECT max(max_fatalities) AS m FROM marts.agg_yearly_stats")[0]["m"]
+    assert top == query("SELECT max(coalesce(inj_tot_f, 0)) AS m FROM raw.events")[0]["m"]
 
 
 def test_aircraft_history_is_kept_as_scd2(ntsb_home, tmp_path):
