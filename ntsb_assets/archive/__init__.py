@@ -57,11 +57,10 @@ def archive_years(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     fingerprint equals the warehouse's is left alone; a year without rows is removed)."""
     settings = ntsb.settings()
     years = [int(k) for k in context.partition_keys]
-    written: dict[str, list[archive.Written]] = {t: [] for t in archive.YEAR_TABLES}
+    written: dict[str, list[archive.Written]] = {}
     with settings.warehouse.session(read_only=True) as s:
-        for year in years:
-            for table in archive.YEAR_TABLES:
-                written[table].append(archive.write(s, settings.lake, table, year))
+        for table in archive.YEAR_TABLES:
+            written[table] = archive.write(s, settings.lake, table, years)
     context.log.info(f"archived years {years[0]}-{years[-1]}: "
                      + ", ".join(f"{t} {sum(w.status == 'written' for w in ws)} written" for t, ws in written.items()))
     for table, ws in written.items():
@@ -73,7 +72,7 @@ def archive_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     """Dimensions and all-time aggregates, whole (rewritten only when their rows changed)."""
     settings = ntsb.settings()
     with settings.warehouse.session(read_only=True) as s:
-        written = [archive.write(s, settings.lake, t) for t in archive.WHOLE_TABLES]
+        written = [w for t in archive.WHOLE_TABLES for w in archive.write(s, settings.lake, t)]
     for w in written:
         yield dg.MaterializeResult(asset_key=archive_key(w.table), metadata=_metadata(settings, w.table, [w]))
 

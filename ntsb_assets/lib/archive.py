@@ -59,10 +59,6 @@ def table_key(table: str, year: int | None = None) -> str:
         else posixpath.join(PREFIX, table, PART)
 
 
-def year_prefix(table: str, year: int) -> str:
-    return posixpath.join(PREFIX, table, f"{YEAR}={year}")
-
-
 @dataclass(frozen=True)
 class Source:
     """The rows of one mart as the archive stores them, as SQL."""
@@ -71,12 +67,9 @@ class Source:
     year_sql: str | None               # expression of the event year, None for whole tables
     join: str = ""
 
-    def select(self, year: int | None = None, session: Session | None = None) -> tuple[str, tuple]:
+    def select(self) -> str:
         cols = ", ".join(f"t.{q(c)}" for c in self.columns)
-        sql = f"SELECT {cols} FROM {MARTS}.{q(self.table)} AS t {self.join}"
-        if year is None:
-            return sql, ()
-        return f"{sql} WHERE {self.year_sql} = {session.ph}", (year,)
+        return f"SELECT {cols} FROM {MARTS}.{q(self.table)} AS t {self.join}"
 
     @property
     def schema(self) -> pa.Schema:
@@ -101,18 +94,16 @@ def _row_hash(session: Session) -> str:
     return "count(*)::text || ':' || coalesce(sum(hashtextextended(s::text, 0)), 0)::text"
 
 
-def warehouse_fingerprints(session: Session, src: Source, year: int | None = None) -> dict[int | None, str]:
-    """Fingerprint of the mart's rows per event year (of one year when given; key None for a
-    whole table). Years without rows are absent."""
-    sql, params = src.select()
+def warehouse_fingerprints(session: Session, src: Source) -> dict[int | None, str]:
+    """Fingerprint of the mart's rows per event year (key None for a whole table), in one
+    query. Years without rows are absent."""
     if src.year_sql is None:
-        fp = session.query(f"SELECT {_row_hash(session)} AS fp FROM ({sql}) AS s", params).column(0)[0].as_py()
+        fp = session.query(f"SELECT {_row_hash(session)} AS fp FROM ({src.select()}) AS s").column(0)[0].as_py()
         return {} if fp.startswith("0:") else {None: fp}
     cols = ", ".join(f"t.{q(c)}" for c in src.columns)
-    where, params = (f" WHERE {src.year_sql} = {session.ph}", (year,)) if year is not None else ("", ())
-    inner = f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join}{where}"
+    inner = f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join}"
     rows = session.query(f"SELECT s.year__ AS year, {_row_hash(session)} AS fp FROM ({inner}) AS s "
-                         "GROUP BY s.year__", params).to_pylist()
+                         "GROUP BY s.year__").to_pylist()
     return {r["year"]: r["fp"] for r in rows}
 
 
@@ -176,34 +167,84 @@ class Written:
     bytes: int = 0
 
 
-def write(session: Session, lake: Lake, table: str, year: int | None = None) -> Written:
-    """Archive one table (or one event year of it) when the warehouse's rows differ from the
-    archived file; a year the warehouse no longer has is removed."""
+CHUNK_ROWS = 250_000   # rows read from the warehouse per query when writing many years
+
+
+def write(session: Session, lake: Lake, table: str, years: list[int] | None = None) -> list[Written]:
+    """Archive a whole table (``years`` None) or the given event years of a partitioned one,
+    rewriting only the files whose rows differ from the warehouse's; a year the warehouse no
+    longer has is removed. The years' rows are read in a few queries, not one per year."""
     src = source(session, table)
-    if (year is None) != (src.year_sql is None):
-        raise ArchiveError(f"{MARTS}.{table}: " + ("partitioned by event year: give a year" if year is None
+    if (years is None) != (src.year_sql is None):
+        raise ArchiveError(f"{MARTS}.{table}: " + ("partitioned by event year: give the years" if years is None
                                                    else "not partitioned by year"))
-    key = table_key(table, year)
-    fp = warehouse_fingerprints(session, src, year).get(year)
-    old = (lake.parquet_schema(key).metadata or {}).get(FINGERPRINT, b"").decode() if lake.exists(key) else None
-    if fp is None:
-        if old is None:
-            return Written(table, year, 0, "empty", "")
-        lake.delete_prefix(year_prefix(table, year) if year is not None else posixpath.dirname(key))
-        return Written(table, year, 0, "removed", "")
-    if old == fp:
-        return Written(table, year, int(fp.split(":")[0]), "unchanged", fp, lake.size(key))
-    sql, params = src.select(year, session)
-    order = ", ".join(str(i + 1) for i in range(len(src.columns)))
-    data = session.query(f"{sql} ORDER BY {order}", params)
-    schema = src.schema.with_metadata({FINGERPRINT: fp.encode(), SOURCE: f"{MARTS}.{table}".encode()})
-    try:
-        data = data.select(list(src.columns)).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ArchiveError(f"{MARTS}.{table}" + (f" year {year}" if year is not None else "")
-                           + f": rows do not fit the archive schema: {exc}") from None
-    size = _put_parquet(lake, key, data)
-    return Written(table, year, data.num_rows, "written", fp, size)
+    current = warehouse_fingerprints(session, src)
+    out, todo = [], []
+    for year in ([None] if years is None else sorted(set(years))):
+        key = table_key(table, year)
+        fp = current.get(year)
+        old = _footer_fingerprint(lake, key)
+        if fp is None:
+            if old is None:
+                out.append(Written(table, year, 0, "empty", ""))
+            else:
+                lake.delete_prefix(posixpath.dirname(key))
+                out.append(Written(table, year, 0, "removed", ""))
+        elif old == fp:
+            out.append(Written(table, year, int(fp.split(":")[0]), "unchanged", fp, lake.size(key)))
+        else:
+            todo.append(year)
+    for chunk in _chunks(todo, current):
+        for year, data in _read(session, src, chunk):
+            fp = current[year]
+            schema = src.schema.with_metadata({FINGERPRINT: fp.encode(), SOURCE: f"{MARTS}.{table}".encode()})
+            try:
+                data = data.select(list(src.columns)).cast(schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ArchiveError(f"{MARTS}.{table}" + (f" year {year}" if year is not None else "")
+                                   + f": rows do not fit the archive schema: {exc}") from None
+            size = _put_parquet(lake, table_key(table, year), data)
+            out.append(Written(table, year, data.num_rows, "written", fp, size))
+    return sorted(out, key=lambda w: (w.year is not None, w.year))
+
+
+def _footer_fingerprint(lake: Lake, key: str) -> str | None:
+    if not lake.exists(key):
+        return None
+    return (lake.parquet_schema(key).metadata or {}).get(FINGERPRINT, b"").decode()
+
+
+def _chunks(years: list, fingerprints: dict) -> list[list]:
+    """Consecutive groups of years of at most CHUNK_ROWS rows (a bigger year stands alone)."""
+    chunks, rows = [], 0
+    for year in years:
+        n = int(fingerprints[year].split(":")[0])
+        if not chunks or rows + n > CHUNK_ROWS:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(year)
+        rows += n
+    return chunks
+
+
+def _read(session: Session, src: Source, years: list):
+    """(year, rows) for each year, in the archive's row order."""
+    order = ", ".join(str(i + 1) for i in range(len(src.columns) + (src.year_sql is not None)))
+    cols = ", ".join(f"t.{q(c)}" for c in src.columns)
+    if src.year_sql is None:
+        yield None, session.query(f"SELECT {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} ORDER BY {order}")
+        return
+    marks = ", ".join([session.ph] * len(years))
+    data = session.query(f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} "
+                         f"WHERE {src.year_sql} IN ({marks}) ORDER BY {order}", tuple(years))
+    found = data.column("year__").to_pylist()
+    start = 0
+    for year in years:   # the rows are sorted by year: one slice each
+        end = start
+        while end < len(found) and found[end] == year:
+            end += 1
+        yield year, data.slice(start, end - start)
+        start = end
 
 
 def _put_parquet(lake: Lake, key: str, data: pa.Table) -> int:

@@ -36,7 +36,7 @@ def _mart_rows(settings, table: str) -> list[dict]:
     """The mart's rows as the archive stores them (its columns and types)."""
     with settings.warehouse.session(read_only=True) as s:
         src = archive.source(s, table)
-        sql, _ = src.select()
+        sql = src.select()
         if src.year_sql:
             sql = sql.replace(" FROM ", f", {src.year_sql} AS year FROM ", 1)
         data = s.query(sql)
