@@ -14,6 +14,7 @@ with src as (
         {{ ntsb_col(raw, 'acft_year', 'int') }} as year_built,
         {{ ntsb_code(ntsb_col(raw, 'phase_flt_spec', 'string')) }} as phase_of_flight,
         {{ ntsb_code(ntsb_col(raw, 'oper_sched', 'string')) }} as scheduled,
+        {{ ntsb_code(ntsb_col(raw, 'type_fly', 'string')) }} as flight_purpose,
         {{ ntsb_col(raw, '_release_id', 'string') }} as release_id,
         {{ ntsb_col(raw, '_loaded_at', 'timestamp') }} as loaded_at
     from {{ ntsb_from(raw) }}
@@ -22,5 +23,6 @@ select
     src.*,
     {{ ntsb_label('aircraft', 'damage', 'src.damage') }} as damage_label,
     {{ ntsb_label('aircraft', 'acft_category', 'src.category') }} as category_label,
-    {{ ntsb_label('aircraft', 'phase_flt_spec', 'src.phase_of_flight') }} as phase_of_flight_label
+    {{ ntsb_label('aircraft', 'phase_flt_spec', 'src.phase_of_flight') }} as phase_of_flight_label,
+    {{ ntsb_label('aircraft', 'type_fly', 'src.flight_purpose') }} as flight_purpose_label
 from src

@@ -1,6 +1,9 @@
 -- One row per event loaded into raw (quarantined events never reach raw), with a key to
 -- every dimension: time, location, weather, the pilot in command, and the version of the
--- first aircraft in force now (bridge_accident_causes links the findings and occurrences).
+-- first aircraft in force now (bridge_accident_causes links the findings and occurrences),
+-- and what was known when the flight began or at the occurrence: local hour, distance to
+-- the airport, weather measurements, purpose and schedule of the flight, the pilot in
+-- command's hours and age.
 with aircraft as (
     select ev_id, count(*) as aircraft_count
     from {{ ref('stg_ntsb__aircraft') }}
@@ -36,11 +39,23 @@ select
     e.longitude,
     e.weather_condition,
     e.light_condition,
+    case when e.event_time_hhmm between 0 and 2359 and mod(e.event_time_hhmm, 100) < 60
+         then cast(floor(e.event_time_hhmm / 100.0) as integer) end as event_hour,
+    e.airport_distance_sm,
+    e.visibility_sm,
+    e.wind_speed_kts,
+    e.temperature_c,
+    first_aircraft.flight_purpose,
+    first_aircraft.flight_purpose_label,
+    case first_aircraft.scheduled when 'SCHD' then true when 'UNSC' then false end as is_scheduled,
+    pic.total_hours as pilot_total_hours,
+    pic.age as pilot_age,
     e.release_id
 from {{ ref('stg_ntsb__events') }} as e
 join {{ ref('int_events__dimension_keys') }} as k on k.ev_id = e.ev_id
 left join aircraft as a on a.ev_id = e.ev_id
 left join {{ ref('int_aircraft__first_per_event') }} as first_aircraft on first_aircraft.ev_id = e.ev_id
+left join {{ ref('int_crew__per_event') }} as pic on pic.ev_id = e.ev_id
 left join {{ ref('dim_aircraft') }} as current_aircraft
   on current_aircraft.ev_id = first_aircraft.ev_id and current_aircraft.aircraft_key = first_aircraft.aircraft_key
  and current_aircraft.is_current
