@@ -218,7 +218,7 @@ def build(as_json: bool):
         years = published["archive"]["years"]
         _console().print(f"archive: {len(years)} event year(s) rewritten"
                          + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else "")
-                         + f" in {published['archive']['runs']} run(s); analytics: "
+                         + f" in {published['archive']['runs']} run(s); then "
                          + ", ".join(published["analytics"]) + ".")
 
 
@@ -241,7 +241,7 @@ def _run_transform(instance) -> dict:
 
 def _run_archive_and_analytics(instance, settings) -> dict:
     """Archive the event years that changed (job ``archive``, one run per range of years),
-    then the analytics (job ``analytics``)."""
+    then the analytics and the model's features (job ``analytics``)."""
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from .archive import archive_runs
@@ -263,7 +263,7 @@ def _run_archive_and_analytics(instance, settings) -> dict:
                                                                   run_config=QUIET)
     if not result.success:
         raise click.ClickException(f"analytics failed:\n{_step_errors(result)}")
-    done = sorted(e.asset_key.path[-1] for e in result.all_events if e.is_step_materialization)
+    done = sorted(e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization)
     return {"archive": {"runs": len(runs), "years": years}, "analytics": done}
 
 

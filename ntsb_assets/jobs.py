@@ -4,6 +4,7 @@ import dagster as dg
 
 from .analytics import analytics_assets
 from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
+from .ml import ml_features
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
 from .transform.assets import ntsb_dbt_models
@@ -44,7 +45,8 @@ archive_job = dg.define_asset_job(
 
 analytics_job = dg.define_asset_job(
     "analytics",
-    selection=dg.AssetSelection.assets(*analytics_assets),
+    selection=dg.AssetSelection.assets(*analytics_assets, ml_features),
     executor_def=dg.in_process_executor,
-    description="Trends, make/model risk, geospatial clusters and correlations, DuckDB over the archive.",
+    description="Trends, make/model risk, geospatial clusters and correlations, and the severity "
+                "model's features: DuckDB over the archive.",
 )

@@ -253,12 +253,12 @@ def md_image(data: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode()})"
 
 
-def put_frame(lake: Lake, key: str, df: pd.DataFrame) -> None:
+def put_frame(lake: Lake, key: str, df: pd.DataFrame, metadata: dict[str, str] | None = None) -> int:
     import pyarrow as pa
-    import pyarrow.parquet as pq
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), buf, compression="zstd")
-    lake.put_bytes(key, buf.getvalue())
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    return lake.write_parquet(key, table)
 
 
 def put_geojson(lake: Lake, key: str, geojson: dict) -> None:

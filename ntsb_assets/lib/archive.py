@@ -13,14 +13,10 @@ three years rewrites three partitions, and a rewrite of unchanged rows writes no
 
 from __future__ import annotations
 
-import os
 import posixpath
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .lake import Lake
 from .warehouse import Session, q
@@ -203,7 +199,7 @@ def write(session: Session, lake: Lake, table: str, years: list[int] | None = No
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise ArchiveError(f"{MARTS}.{table}" + (f" year {year}" if year is not None else "")
                                    + f": rows do not fit the archive schema: {exc}") from None
-            size = _put_parquet(lake, table_key(table, year), data)
+            size = lake.write_parquet(table_key(table, year), data)
             out.append(Written(table, year, data.num_rows, "written", fp, size))
     return sorted(out, key=lambda w: (w.year is not None, w.year))
 
@@ -245,22 +241,6 @@ def _read(session: Session, src: Source, years: list):
             end += 1
         yield year, data.slice(start, end - start)
         start = end
-
-
-def _put_parquet(lake: Lake, key: str, data: pa.Table) -> int:
-    """Write through pyarrow: straight to S3 (the object appears when its upload completes),
-    or beside the target and renamed into place on a local lake."""
-    if not lake.is_local:
-        pq.write_table(data, lake.full(key), filesystem=lake.fs, compression="zstd")
-        return lake.size(key)
-    fd, tmp = tempfile.mkstemp(suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(data, tmp, compression="zstd")
-        lake.put_file(key, Path(tmp))
-        return os.path.getsize(tmp)
-    finally:
-        os.unlink(tmp)
 
 
 def dataset(lake: Lake, table: str):

@@ -155,6 +155,22 @@ class Lake:
     def parquet_writer(self, key: str, schema: pa.Schema) -> "ParquetSink":
         return ParquetSink(self, key, schema)
 
+    def write_parquet(self, key: str, data: pa.Table) -> int:
+        """Write a table as ZSTD Parquet through pyarrow: straight to S3 (the object appears
+        when its upload completes), or beside the target and renamed into place on a local
+        lake. Returns the bytes written."""
+        if not self.is_local:
+            pq.write_table(data, self.full(key), filesystem=self.fs, compression="zstd")
+            return self.size(key)
+        fd, tmp = tempfile.mkstemp(suffix=".parquet")
+        os.close(fd)
+        try:
+            pq.write_table(data, tmp, compression="zstd")
+            self.put_file(key, Path(tmp))
+            return os.path.getsize(tmp)
+        finally:
+            os.unlink(tmp)
+
     def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(self.full(key), filesystem=self.fs, columns=columns)
 

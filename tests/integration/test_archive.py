@@ -15,7 +15,7 @@ from ntsb_assets.archive import FACT, archive_runs, archive_sensor
 from ntsb_assets.cli import _run_archive_and_analytics
 from ntsb_assets.definitions import defs
 from ntsb_assets.lib import analytics as an
-from ntsb_assets.lib import archive
+from ntsb_assets.lib import archive, features
 from ntsb_assets.resources import NtsbResource
 from ntsb_assets.settings import get_settings
 from tests.conftest import SAMPLE
@@ -66,7 +66,8 @@ def test_archive_round_trip_changed_years_and_analytics(deployment):
 
         published = _run_archive_and_analytics(instance, settings)
         assert sorted(published["archive"]["years"]) == sorted(years)
-        assert published["analytics"] == ["correlations", "geo_clusters", "make_model_risk", "trends"]
+        assert published["analytics"] == ["analytics/correlations", "analytics/geo_clusters",
+                                          "analytics/make_model_risk", "analytics/trends", "ml/features"]
         # the sensor has seen this build: nothing more to ask
         again = archive_sensor(dg.build_sensor_context(instance=instance, resources=resources,
                                                       cursor=str(instance.fetch_materializations(
@@ -118,6 +119,21 @@ def test_archive_round_trip_changed_years_and_analytics(deployment):
             if r["ev_id"] == changed_ev} == {"ARCHIVE TEST"}
 
     _analytics_match_direct_computation(settings)
+    _features_match_the_marts(settings)
+
+
+def _features_match_the_marts(settings):
+    """ml/features: one row per event with a severity, targets from the marts, no refused column."""
+    df = _frame(settings.lake, "ml/features/features.parquet")
+    fact = {r["ev_id"]: r for r in query("SELECT ev_id, severity, far_part FROM marts.fact_accidents "
+                                          "WHERE severity IS NOT NULL")}
+    assert sorted(df.ev_id) == sorted(fact)
+    features.assert_allowed(c for c in df.columns if not c.startswith("target_"))
+    assert int(df.target_fatal.sum()) == sum(r["severity"] == "FATL" for r in fact.values())
+    row = df.set_index("ev_id").loc["20140507X51410"]    # a real event: a Part 121 flight
+    assert (row.target_severity, row.far_part) == ("SERS", fact["20140507X51410"]["far_part"])
+    assert [c for c in df.columns if c not in ("ev_id", "event_date", "target_fatal", "target_severity")] == \
+        [f.name for f in features.FEATURES]
 
 
 def _codec(lake, key):

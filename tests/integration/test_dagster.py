@@ -22,7 +22,7 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     assert {"warehouse/raw/events", "warehouse/raw/flight_crew", "warehouse/raw/_reconciliation"} <= keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {"releases", "lake_raw", "warehouse_raw", "staging", "intermediate", "marts", "aggregates", "docs",
-                      "archive", "analytics"}
+                      "archive", "analytics", "ml"}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("lake/raw/events", "schema_drift") in checks
     assert sum(1 for _k, name in checks if name == "schema_drift") == 20
@@ -44,7 +44,8 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     assert fact_archive.partitions_def.get_partition_keys()[0] == "1948"
     assert graph.get(dg.AssetKey(["archive", "dim_aircraft"])).partitions_def is None
     assert {k.to_user_string() for k in graph.get(dg.AssetKey(["archive", "fact_accidents"])).child_keys} == {
-        "analytics/trends", "analytics/make_model_risk", "analytics/geo_clusters", "analytics/correlations"}
+        "analytics/trends", "analytics/make_model_risk", "analytics/geo_clusters", "analytics/correlations",
+        "ml/features"}
     assert defs.resolve_job_def("archive").partitions_def == fact_archive.partitions_def
     assert defs.resolve_job_def("analytics") and defs.resolve_sensor_def("archive_sensor")
 

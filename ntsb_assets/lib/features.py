@@ -1,0 +1,206 @@
+"""Leakage-safe features for the severity model, from the archived marts (DuckDB over the
+Parquet archive, see :mod:`.analytics`).
+
+Only what is known when the flight begins or at the moment of the occurrence is a feature.
+Every feature says where it comes from and why it is allowed; ``docs/ml.md``'s leakage audit
+is generated from this list (``python -m ntsb_assets.lib.features docs/ml.md`` rewrites the
+marked section). Anything the investigation writes (damage, injuries, findings, probable
+cause, narratives, report status) is refused by :func:`assert_allowed`, whoever asks.
+
+A feature whose table or column is missing from the archive (older releases lack some)
+becomes a missing value, not an error.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+
+class LeakageError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    sql: str                           # DuckDB expression over f, a, c, t (see FROM_SQL)
+    kind: str                          # numeric | category | flag
+    group: str
+    why: str
+    needs: tuple[tuple[str, str], ...]  # (table, column) the expression reads
+
+
+# the tables the expressions read, by alias
+TABLES = {"f": "fact_accidents", "a": "dim_aircraft", "c": "dim_crew", "t": "dim_time"}
+JOIN_KEYS = {"a": "aircraft_version_key", "c": "crew_key", "t": "date_key"}
+FROM_SQL = """
+FROM fact_accidents AS f
+LEFT JOIN {a} AS a ON a.aircraft_version_key = f.aircraft_version_key
+LEFT JOIN {c} AS c ON c.crew_key = f.crew_key
+LEFT JOIN {t} AS t ON t.date_key = f.date_key
+"""
+
+_REGIONS = {  # US Census Bureau regions
+    "Northeast": "CT ME MA NH RI VT NJ NY PA",
+    "Midwest": "IL IN MI OH WI IA KS MN MO NE ND SD",
+    "South": "DE FL GA MD NC SC VA DC WV AL KY MS TN AR LA OK TX",
+    "West": "AZ CO ID MT NV NM UT WY AK CA HI OR WA",
+}
+_REGION_SQL = "CASE " + " ".join(
+    f"WHEN f.state IN ({', '.join(repr(s) for s in states.split())}) THEN '{region}'"
+    for region, states in _REGIONS.items()) + " WHEN f.state IS NOT NULL THEN 'Other' END"
+
+
+def _f(name, sql, kind, group, why, *needs):
+    return Feature(name, sql, kind, group, why, tuple(tuple(n.split(".")) for n in needs))
+
+
+FEATURES: tuple[Feature, ...] = (
+    _f("make", "upper(trim(f.make))", "category", "aircraft", "the aircraft's type, registered before the flight",
+       "f.make"),
+    _f("model", "upper(trim(f.model))", "category", "aircraft", "the aircraft's type, registered before the flight",
+       "f.model"),
+    _f("aircraft_category", "a.category", "category", "aircraft", "airplane, helicopter, glider...: the type",
+       "a.category"),
+    _f("engine_count", "a.engine_count", "numeric", "aircraft", "the type's engines", "a.engine_count"),
+    _f("engine_type", "a.engine_type", "category", "aircraft", "the type's engines", "a.engine_type"),
+    _f("is_homebuilt", "a.is_homebuilt", "flag", "aircraft", "registration fact", "a.is_homebuilt"),
+    _f("aircraft_age", "CASE WHEN a.year_built BETWEEN 1900 AND year(f.event_date) "
+                       "THEN year(f.event_date) - a.year_built END", "numeric", "aircraft",
+       "year built, from the registration", "a.year_built", "f.event_date"),
+    _f("aircraft_count", "f.aircraft_count", "numeric", "aircraft",
+       "aircraft involved: a collision is known at the occurrence", "f.aircraft_count"),
+    _f("far_part", "f.far_part", "category", "operation", "the rules the flight operated under (91, 121, 135...)",
+       "f.far_part"),
+    _f("flight_purpose", "f.flight_purpose", "category", "operation", "planned purpose of the flight",
+       "f.flight_purpose"),
+    _f("is_scheduled", "f.is_scheduled", "flag", "operation", "scheduled or not, planned", "f.is_scheduled"),
+    _f("pilot_total_hours", "f.pilot_total_hours", "numeric", "crew", "the pilot's logged hours before the flight",
+       "f.pilot_total_hours"),
+    _f("pilot_age", "f.pilot_age", "numeric", "crew", "the pilot's age", "f.pilot_age"),
+    _f("pilot_certificate", "c.certificate", "category", "crew", "highest certificate held before the flight",
+       "c.certificate"),
+    _f("pilot_medical_certificate", "c.medical_certificate", "category", "crew", "medical class held",
+       "c.medical_certificate"),
+    _f("weather_condition", "f.weather_condition", "category", "environment",
+       "VMC/IMC at the time and place of the occurrence", "f.weather_condition"),
+    _f("light_condition", "f.light_condition", "category", "environment", "daylight, dusk, night at the occurrence",
+       "f.light_condition"),
+    _f("visibility_sm", "f.visibility_sm", "numeric", "environment", "weather observation", "f.visibility_sm"),
+    _f("wind_speed_kts", "f.wind_speed_kts", "numeric", "environment", "weather observation", "f.wind_speed_kts"),
+    _f("temperature_c", "f.temperature_c", "numeric", "environment", "weather observation", "f.temperature_c"),
+    _f("year", "year(f.event_date)", "numeric", "time", "calendar", "f.event_date"),
+    _f("month", "month(f.event_date)", "numeric", "time", "calendar", "f.event_date"),
+    _f("hour", "f.event_hour", "numeric", "time", "local time of the occurrence", "f.event_hour"),
+    _f("weekday", "isodow(f.event_date)", "numeric", "time", "calendar", "f.event_date"),
+    _f("is_us_federal_holiday", "t.is_us_federal_holiday", "flag", "time", "calendar",
+       "t.is_us_federal_holiday"),
+    _f("state", "f.state", "category", "location", "where it happened", "f.state"),
+    _f("region", _REGION_SQL, "category", "location", "US Census region of the state", "f.state"),
+    _f("latitude", "f.latitude", "numeric", "location", "where it happened", "f.latitude"),
+    _f("longitude", "f.longitude", "numeric", "location", "where it happened", "f.longitude"),
+    _f("airport_distance_sm", "f.airport_distance_sm", "numeric", "location", "distance to the nearest airport",
+       "f.airport_distance_sm"),
+    _f("phase_of_flight", "f.phase_of_flight", "category", "flight", "what the aircraft was doing at the occurrence",
+       "f.phase_of_flight"),
+)
+
+# What the investigation writes after the occurrence, or the outcome itself: never a feature.
+DENYLIST = {
+    "damage": "aircraft damage is assessed after the accident",
+    "injur": "injury counts are the outcome",
+    "fatal": "fatalities are the outcome",
+    "uninjured": "injury counts are the outcome",
+    "severity": "the outcome",
+    "finding": "findings are written by the investigation",
+    "cause": "probable cause is written by the investigation",
+    "narrative": "narratives are written by the investigation",
+    "report": "report status and dates are investigation bookkeeping",
+    "event_type": "accident vs incident is classified from the injuries and damage",
+    "ntsb_no": "assigned by the investigation",
+    "search_document": "built from the narratives",
+}
+TARGETS = {"target_fatal": "f.severity = 'FATL'", "target_severity": "f.severity"}
+SEVERITY_CLASSES = ("FATL", "SERS", "MINR", "NONE")
+
+
+def assert_allowed(columns) -> None:
+    """Refuse any column whose name matches the denylist, naming the column and the rule."""
+    for col in columns:
+        for pattern, why in DENYLIST.items():
+            if pattern in col.lower():
+                raise LeakageError(f"feature {col!r} is not allowed: matches {pattern!r} ({why})")
+
+
+assert_allowed(f.name for f in FEATURES)
+
+
+def _available(con) -> dict[str, set[str]]:
+    out = {}
+    for alias, table in TABLES.items():
+        try:
+            out[alias] = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+        except Exception:   # not archived (yet): every feature from it is missing
+            out[alias] = set()
+    return out
+
+
+def build(con) -> pd.DataFrame:
+    """One row per event with a known severity: ev_id, event_date, the features (a feature
+    whose source is missing is all NULL) and the two targets."""
+    have = _available(con)
+    if "severity" not in have["f"]:
+        raise LeakageError("fact_accidents is not archived: no events to build features from")
+    cols = []
+    for feat in FEATURES:
+        ok = all(col in have[alias] for alias, col in feat.needs)
+        cols.append(f"{feat.sql if ok else 'NULL'} AS {feat.name}")
+    # a dimension not archived joins as an empty table: its features are NULL
+    tables = {alias: TABLES[alias] if have[alias] else f"(SELECT NULL AS {JOIN_KEYS[alias]} WHERE false)"
+              for alias in ("a", "c", "t")}
+    targets = ", ".join(f"{sql} AS {name}" for name, sql in TARGETS.items())
+    sql = (f"SELECT f.ev_id, f.event_date, {', '.join(cols)}, {targets} {FROM_SQL.format(**tables)} "
+           "WHERE f.severity IS NOT NULL ORDER BY f.ev_id")
+    df = con.execute(sql).df()
+    for feat in FEATURES:   # stable dtypes whatever the archive held
+        if feat.kind == "category":
+            df[feat.name] = df[feat.name].astype("string")
+        elif feat.kind == "flag":
+            df[feat.name] = df[feat.name].astype("boolean")
+        else:
+            df[feat.name] = pd.to_numeric(df[feat.name], errors="coerce").astype("float64")
+    return df
+
+
+# --------------------------------------------------------------------------- the audit
+AUDIT_START, AUDIT_END = "<!-- leakage audit: generated -->", "<!-- end of leakage audit -->"
+
+
+def audit() -> str:
+    lines = [AUDIT_START, "", "| feature | group | kind | source | why it is allowed |", "|---|---|---|---|---|"]
+    for feat in FEATURES:
+        source = ", ".join(f"{TABLES[a]}.{c}" for a, c in feat.needs)
+        lines.append(f"| `{feat.name}` | {feat.group} | {feat.kind} | {source} | {feat.why} |")
+    lines += ["", "Refused, by name (`ntsb_assets/lib/features.py`, `DENYLIST`): any column containing",
+              "", "| pattern | why |", "|---|---|"]
+    lines += [f"| `{p}` | {why} |" for p, why in DENYLIST.items()]
+    lines += ["", AUDIT_END]
+    return "\n".join(lines)
+
+
+def write_audit(doc: Path) -> None:
+    text = doc.read_text(encoding="utf-8")
+    start, end = text.index(AUDIT_START), text.index(AUDIT_END) + len(AUDIT_END)
+    doc.write_text(text[:start] + audit() + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_audit(Path(sys.argv[1]))
+    print(f"{sys.argv[1]}: leakage audit of {len(FEATURES)} features rewritten")
+
+
+__all__ = ["FEATURES", "DENYLIST", "TARGETS", "LeakageError", "assert_allowed", "build", "audit"]
