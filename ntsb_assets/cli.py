@@ -206,6 +206,8 @@ def build(as_json: bool):
         transform = _run_transform(instance)
         progress.update(task, description="Parquet archive and analytics")
         published = _run_archive_and_analytics(instance, settings)
+        progress.update(task, description="severity model")
+        published["ml"] = _run_ml(instance, settings)
     if as_json:
         click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded), "transform": transform,
                                **published}, indent=2))
@@ -220,6 +222,12 @@ def build(as_json: bool):
                          + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else "")
                          + f" in {published['archive']['runs']} run(s); then "
                          + ", ".join(published["analytics"]) + ".")
+        ml = published["ml"]
+        failed = [c for c, ok in ml["checks"].items() if not ok]
+        _console().print(f"model: {ml['model']} version {ml['version']} registered; "
+                         + (f"checks failed ({', '.join(failed)}): " if failed else "checks passed; ")
+                         + f"champion is version {ml['champion'] or 'none'}; "
+                         + f"{ml['predictions']} event(s) predicted by the champion.")
 
 
 def _run_transform(instance) -> dict:
@@ -267,11 +275,66 @@ def _run_archive_and_analytics(instance, settings) -> dict:
     return {"archive": {"runs": len(runs), "years": years}, "analytics": done}
 
 
+def _run_ml(instance, settings) -> dict:
+    """The ``ml`` job: features, training with its blocking checks, promotion, batch
+    predictions. A model that fails its checks is not an error of the build: it stays
+    registered without the champion alias, and the previous champion keeps predicting."""
+    from .lib import tracking
+    from .ml import PREDICTIONS_TABLE
+    result = _definitions().resolve_job_def("ml").execute_in_process(instance=instance, raise_on_error=False,
+                                                                     run_config=QUIET)
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    versions = [e.step_materialization_data.materialization.metadata["version"].value for e in result.all_events
+                if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]]
+    if not versions or (not result.success and all(checks.values())):
+        raise click.ClickException(f"severity model failed:\n{_step_errors(result)}")
+    with tracking.session(tracking.Store.from_settings(settings)) as client:
+        champion = tracking.champion_version(client)
+    predicted = 0
+    if champion:
+        with settings.warehouse.session(read_only=settings.warehouse.dialect == "duckdb") as s:
+            if s.columns(PREDICTIONS_TABLE[1], PREDICTIONS_TABLE[0]) is not None:
+                predicted = s.query(f"SELECT count(*) AS n FROM {'.'.join(PREDICTIONS_TABLE)}").column(0)[0].as_py()
+    return {"model": tracking.MODEL_NAME, "version": versions[0], "checks": checks, "champion": champion,
+            "predictions": predicted}
+
+
 def _loaded_releases(settings) -> set[str]:
     with settings.warehouse.session(read_only=settings.warehouse.dialect == "postgres") as s:
         if s.columns("_releases") is None:
             return set()
         return set(s.query("SELECT release_id FROM raw._releases").column(0).to_pylist())
+
+
+@main.group()
+def model():
+    """The severity model in the MLflow registry (NTSB_MLFLOW_URI)."""
+
+
+@model.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def model_info(as_json: bool):
+    """The champion: name, version, alias, split years, and its test metrics next to both
+    baselines'."""
+    from .lib import model as M
+    from .lib import tracking
+    settings = _settings()
+    try:
+        with tracking.session(tracking.Store.from_settings(settings)) as client:
+            info = tracking.info(client)
+    except tracking.TrackingError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    split, sizes = info["split"], info["sizes"]
+    click.echo(f"{info['name']} version {info['version']} (alias {info['alias']}), data version "
+               f"{info['data_version']}, checks {info['checks']}\n"
+               f"split by event year: train {split['train']} ({sizes['train']} events), validation "
+               f"{split['valid']} ({sizes['valid']}), test {split['test']} ({sizes['test']})\n"
+               "metrics on the test years:\n")
+    click.echo(M.metrics_markdown(info["metrics"]))
 
 
 @main.command()

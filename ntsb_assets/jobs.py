@@ -4,7 +4,7 @@ import dagster as dg
 
 from .analytics import analytics_assets
 from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
-from .ml import ml_features
+from .ml import ml_assets
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
 from .transform.assets import ntsb_dbt_models
@@ -45,8 +45,15 @@ archive_job = dg.define_asset_job(
 
 analytics_job = dg.define_asset_job(
     "analytics",
-    selection=dg.AssetSelection.assets(*analytics_assets, ml_features),
+    selection=dg.AssetSelection.assets(*analytics_assets),
     executor_def=dg.in_process_executor,
-    description="Trends, make/model risk, geospatial clusters and correlations, and the severity "
-                "model's features: DuckDB over the archive.",
+    description="Trends, make/model risk, geospatial clusters and correlations: DuckDB over the archive.",
+)
+
+ml_job = dg.define_asset_job(
+    "ml",
+    selection=dg.AssetSelection.assets(*ml_assets),
+    executor_def=dg.in_process_executor,
+    description="The severity model: features from the archive, training with its blocking checks, "
+                "promotion to champion, batch predictions into the warehouse.",
 )

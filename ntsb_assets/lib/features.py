@@ -150,8 +150,9 @@ def _available(con) -> dict[str, set[str]]:
 
 
 def build(con) -> pd.DataFrame:
-    """One row per event with a known severity: ev_id, event_date, the features (a feature
-    whose source is missing is all NULL) and the two targets."""
+    """One row per event: ev_id, event_date, the features (a feature whose source is missing
+    is all NULL) and the two targets (NULL where the highest injury is not known yet: such
+    events are predicted, not trained on)."""
     have = _available(con)
     if "severity" not in have["f"]:
         raise LeakageError("fact_accidents is not archived: no events to build features from")
@@ -163,9 +164,10 @@ def build(con) -> pd.DataFrame:
     tables = {alias: TABLES[alias] if have[alias] else f"(SELECT NULL AS {JOIN_KEYS[alias]} WHERE false)"
               for alias in ("a", "c", "t")}
     targets = ", ".join(f"{sql} AS {name}" for name, sql in TARGETS.items())
-    sql = (f"SELECT f.ev_id, f.event_date, {', '.join(cols)}, {targets} {FROM_SQL.format(**tables)} "
-           "WHERE f.severity IS NOT NULL ORDER BY f.ev_id")
+    sql = f"SELECT f.ev_id, f.event_date, {', '.join(cols)}, {targets} {FROM_SQL.format(**tables)} ORDER BY f.ev_id"
     df = con.execute(sql).df()
+    df["target_fatal"] = df["target_fatal"].astype("boolean")
+    df["target_severity"] = df["target_severity"].astype("string")
     for feat in FEATURES:   # stable dtypes whatever the archive held
         if feat.kind == "category":
             df[feat.name] = df[feat.name].astype("string")

@@ -1,19 +1,31 @@
-"""The ml group: the severity model's features (training, registry and predictions are to
-come). Built from the archived marts, like the analytics; see docs/ml.md."""
+"""The ml group: features from the archived marts, the severity model (trained, tracked and
+registered in MLflow, with blocking checks), its promotion to ``champion`` and the batch
+predictions in the warehouse. The work is in ``lib/features.py``, ``lib/model.py`` and
+``lib/tracking.py``; see docs/ml.md."""
 
 import hashlib
 import json
 from contextlib import closing
+from datetime import datetime, timezone
 
 import dagster as dg
+import pandas as pd
+import pyarrow as pa
 
 from ..archive import archive_key
 from ..lib import analytics as an
 from ..lib import archive, features
+from ..lib import model as M
+from ..lib import tracking as T
+from ..lib.warehouse import logical_type
 from ..resources import NtsbResource
 from ..resources.markdown import md_table
+from ..warehouse_raw import WAREHOUSE_POOL
 
 FEATURES_KEY = "ml/features/features.parquet"
+MODEL_KEY = dg.AssetKey(["ml", "severity_model"])
+CHAMPION_KEY = dg.AssetKey(["ml", "champion"])
+PREDICTIONS_TABLE = ("ml", "batch_predictions")
 
 
 def data_version(lake, con) -> dict:
@@ -28,7 +40,8 @@ def data_version(lake, con) -> dict:
 @dg.asset(key=["ml", "features"], group_name="ml", kinds={"duckdb", "parquet"},
           deps=[archive_key(t) for t in ("fact_accidents", "dim_aircraft", "dim_crew", "dim_time")])
 def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
-    """Leakage-safe features, one row per event with a known severity, and both targets."""
+    """Leakage-safe features and both targets, one row per event (targets missing where the
+    highest injury is not known yet)."""
     lake = ntsb.settings().lake
     with closing(an.connect(lake)) as con:
         df = features.build(con)
@@ -37,14 +50,180 @@ def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
     size = an.put_frame(lake, FEATURES_KEY, df, {"ntsb.data_version": version["version"],
                                                  "ntsb.releases": json.dumps(version["releases"])})
     missing = [(f.name, f.group, f"{df[f.name].isna().mean():.0%}") for f in features.FEATURES]
-    balance = df["target_severity"].value_counts()
+    balance = df["target_severity"].fillna("(not known yet)").value_counts()
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version["version"]),
         metadata={
             "dagster/row_count": len(df), "features": len(features.FEATURES), "bytes": size,
             "path": dg.MetadataValue.path(lake.uri(FEATURES_KEY)),
             "data version": version["version"], "releases": ", ".join(version["releases"]),
-            "fatal share": float(df["target_fatal"].mean()) if len(df) else 0.0,
+            "fatal share": float(df["target_fatal"].mean()) if df["target_fatal"].notna().any() else 0.0,
             "classes": dg.MetadataValue.md(md_table(["highest injury", "events"], balance.items())),
             "missing values": dg.MetadataValue.md(md_table(["feature", "group", "missing"], missing, numeric_from=2)),
         })
+
+
+def read_features(lake) -> tuple[pd.DataFrame, dict]:
+    table = lake.read_parquet(FEATURES_KEY)
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items() if k.startswith(b"ntsb.")}
+    return table.to_pandas(), meta
+
+
+class SeverityModelConfig(dg.Config):
+    """Training and check settings (the defaults are what docs/ml.md reports)."""
+    valid_share: float = 0.15
+    test_share: float = 0.15
+    max_rounds: int = 1500
+    auc_margin: float = 0.01   # check: XGBoost's ROC-AUC must beat the logistic baseline's by this
+    max_ece: float = 0.05      # check: the fatal head's expected calibration error on the test years
+
+
+CHECKS = {
+    "beats_logistic_baseline": "ROC-AUC on the test years above the logistic baseline's by the margin, both heads",
+    "calibrated": "expected calibration error of P(fatal) on the test years under the bound",
+    "no_denylisted_feature": "no input of the registered model matches the leakage denylist",
+}
+
+
+def evaluate_checks(trained: M.Trained, inputs: list[str], cfg: SeverityModelConfig) -> dict[str, tuple[bool, dict]]:
+    """Each check's outcome and the numbers it saw."""
+    out = {}
+    auc = {h: (trained.metrics[h]["xgboost"]["roc_auc"], trained.metrics[h]["logistic"]["roc_auc"])
+           for h in M.HEADS}
+    ok = all(x is not None and b is not None and x >= b + cfg.auc_margin for x, b in auc.values())
+    out["beats_logistic_baseline"] = (ok, {"margin": cfg.auc_margin, **{
+        f"{h} ROC-AUC (xgboost / logistic)": f"{_fmt(x)} / {_fmt(b)}" for h, (x, b) in auc.items()}})
+    e = trained.metrics["fatal"]["xgboost"]["ece"]
+    out["calibrated"] = (e <= cfg.max_ece, {"ECE": round(e, 4), "bound": cfg.max_ece})
+    try:
+        features.assert_allowed(inputs)
+        out["no_denylisted_feature"] = (True, {"inputs": len(inputs)})
+    except features.LeakageError as exc:
+        out["no_denylisted_feature"] = (False, {"refused": str(exc)})
+    return out
+
+
+def _fmt(x):
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+@dg.asset(key=MODEL_KEY, group_name="ml", kinds={"xgboost", "mlflow"}, deps=[dg.AssetKey(["ml", "features"])],
+          check_specs=[dg.AssetCheckSpec(name, asset=MODEL_KEY, blocking=True, description=d)
+                       for name, d in CHECKS.items()])
+def severity_model(context: dg.AssetExecutionContext, config: SeverityModelConfig, ntsb: NtsbResource):
+    """XGBoost (fatal or not; highest injury in four classes) on a time-based split, with
+    the majority and logistic baselines; tracked and registered in MLflow. The champion
+    alias is given by ``ml/champion``, which the blocking checks stop when they fail."""
+    settings = ntsb.settings()
+    df, meta = read_features(settings.lake)
+    labelled = df[df["target_severity"].notna()]
+    trained = M.train(labelled, params=M.Params(max_rounds=config.max_rounds), valid_share=config.valid_share,
+                      test_share=config.test_share, data_version=meta.get("ntsb.data_version", ""))
+    store = T.Store.from_settings(settings)
+    summary = M.summary(trained)
+    with T.session(store) as client:
+        import mlflow
+        with mlflow.start_run(experiment_id=T.experiment_id(client, store),
+                              run_name=f"severity {trained.model.split.describe()['test']}") as run:
+            mlflow.log_params({"data_version": trained.model.data_version,
+                               "releases": meta.get("ntsb.releases", "[]")[:500],
+                               **{f"split.{k}": v for k, v in trained.model.split.describe().items()},
+                               **{f"events.{k}": v for k, v in trained.sizes.items()},
+                               **{f"xgb.{k}": v for k, v in vars(M.Params(max_rounds=config.max_rounds)).items()},
+                               **{f"{h}.trees": trained.model.heads[h].best_iteration + 1 for h in M.HEADS},
+                               **{f"{h}.max_depth": trained.model.heads[h].shape[0] for h in M.HEADS},
+                               "features": len(trained.model.features)})
+            mlflow.log_metrics(M.flat_metrics(trained))
+            mlflow.log_metric("training_seconds", trained.seconds)
+            mlflow.log_dict(summary, "metrics.json")
+            figures = {"reliability.png": M.plot_reliability(trained), "confusion.png": M.plot_confusion(trained),
+                       "importance.png": M.plot_importance(trained.model), "shap_summary.png": M.plot_shap(trained)}
+            pngs = {name: an.png(fig) for name, fig in figures.items()}
+            for name, data in pngs.items():
+                mlflow.log_image(_image(data), f"plots/{name}")
+            mlflow.log_text(M.importance(trained.model).to_csv(index=False), "feature_importance.csv")
+            version = T.log_model(client, trained.model, labelled.head(5), {"ntsb.data_version": trained.model.data_version})
+            card = M.card(trained, T.MODEL_NAME, version, meta.get("ntsb.releases", "[]"))
+            mlflow.log_text(card, "model_card.md")
+        inputs = T.signature_inputs(version)
+        results = evaluate_checks(trained, inputs, config)
+        T.set_checks(client, version, {k: ok for k, (ok, _) in results.items()})
+        champion = T.champion_version(client)
+    yield dg.MaterializeResult(metadata={
+        "model": T.MODEL_NAME, "version": version, "run id": run.info.run_id,
+        "champion before": champion or "none",
+        "split": json.dumps(trained.model.split.describe()), **{f"events {k}": v for k, v in trained.sizes.items()},
+        "training seconds": round(trained.seconds, 1),
+        "metrics": dg.MetadataValue.md(M.metrics_table(trained)),
+        "reliability": dg.MetadataValue.md(an.md_image(pngs["reliability.png"], "reliability")),
+        "SHAP summary": dg.MetadataValue.md(an.md_image(pngs["shap_summary.png"], "SHAP summary")),
+        "tracking": store.tracking_uri.split("@")[-1],
+    })
+    for name, (ok, details) in results.items():
+        yield dg.AssetCheckResult(check_name=name, asset_key=MODEL_KEY, passed=ok,
+                                  severity=dg.AssetCheckSeverity.ERROR,
+                                  metadata={"version": version, **{k: str(v) for k, v in details.items()}})
+
+
+def _image(data: bytes):
+    import io
+
+    from PIL import Image
+    return Image.open(io.BytesIO(data))
+
+
+def _latest_version(context) -> str:
+    event = context.instance.get_latest_materialization_event(MODEL_KEY)
+    if event is None or event.asset_materialization is None:
+        raise dg.Failure("ml/severity_model has never been materialized")
+    return str(event.asset_materialization.metadata["version"].value)
+
+
+@dg.asset(key=CHAMPION_KEY, group_name="ml", kinds={"mlflow"}, deps=[MODEL_KEY])
+def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.MaterializeResult:
+    """Give the latest trained version the registry alias ``champion``. Runs only after the
+    model's blocking checks pass, and refuses a version the registry records as failed."""
+    store = T.Store.from_settings(ntsb.settings())
+    version = _latest_version(context)
+    with T.session(store) as client:
+        before = T.champion_version(client)
+        try:
+            T.promote(client, version)
+        except T.TrackingError as exc:
+            raise dg.Failure(str(exc)) from None
+    return dg.MaterializeResult(metadata={"model": T.MODEL_NAME, "alias": T.CHAMPION, "version": version,
+                                          "previous champion": before or "none"})
+
+
+@dg.asset(key=["ml", "batch_predictions"], group_name="ml", kinds={"xgboost", "sql"}, deps=[CHAMPION_KEY],
+          pool=WAREHOUSE_POOL)
+def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
+    """The champion's prediction for every event, replacing ``ml.batch_predictions`` in
+    the warehouse in one transaction."""
+    settings = ntsb.settings()
+    df, _ = read_features(settings.lake)
+    model, version = T.load_champion(T.Store.from_settings(settings))
+    table = prediction_table(model, version, df)
+    schema, name = PREDICTIONS_TABLE
+    with settings.warehouse.session() as s:
+        s.ensure_schema(schema)
+        s.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
+        s.ensure_table(name, {f.name: logical_type(f.type) for f in table.schema}, schema=schema, key=("ev_id",))
+        s.insert_arrow(name, table, schema=schema)
+    counts = pd.Series(table.column("predicted_class").to_pylist()).value_counts()
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": table.num_rows, "model version": version, "table": f"{schema}.{name}",
+        "predicted classes": dg.MetadataValue.md(md_table(["class", "events"], counts.items())),
+    })
+
+
+def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame) -> pa.Table:
+    pred = model.predict(df).reset_index(drop=True)
+    pred.insert(0, "ev_id", df["ev_id"].reset_index(drop=True))
+    pred["model_name"] = T.MODEL_NAME
+    pred["model_version"] = version
+    pred["predicted_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
+    return pa.Table.from_pandas(pred, preserve_index=False)
+
+
+ml_assets = [ml_features, severity_model, champion, batch_predictions]

@@ -4,6 +4,7 @@ from archived marts that lack tables or columns (in-memory DuckDB)."""
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ntsb_assets.lib import features
@@ -48,12 +49,13 @@ def test_build_without_dimensions_or_columns_gives_missing_values():
     con = duckdb.connect()
     _fact(con, with_hour=False)
     df = features.build(con)
-    assert df.ev_id.tolist() == ["20140507X51410", "20200821X74853"]   # no severity, no row
-    assert df.target_fatal.tolist() == [False, True]
-    assert df.target_severity.tolist() == ["SERS", "FATL"]
-    assert df.make.tolist() == ["BOEING", "AIR TRACTOR"]
-    assert df.region.tolist() == ["West", "South"]
-    assert df.year.tolist() == [2014.0, 2020.0] and df.weekday.tolist() == [3.0, 5.0]
+    # every event; no severity yet: no target (predicted, not trained on)
+    assert df.ev_id.tolist() == ["20140507X51410", "20200821X74853", "20990101X00000"]
+    assert df.target_fatal.tolist()[:2] == [False, True] and df.target_fatal.isna().tolist() == [False, False, True]
+    assert df.target_severity.tolist()[:2] == ["SERS", "FATL"] and pd.isna(df.target_severity.iloc[2])
+    assert df.make.tolist() == ["BOEING", "AIR TRACTOR", "CESSNA"]
+    assert df.region.tolist()[:2] == ["West", "South"] and pd.isna(df.region.iloc[2])
+    assert df.year.tolist() == [2014.0, 2020.0, 2021.0] and df.weekday.tolist() == [3.0, 5.0, 5.0]
     # no dim_aircraft, no dim_crew, no event_hour column: missing, not an error
     assert df.hour.isna().all() and df.engine_count.isna().all() and df.pilot_certificate.isna().all()
     assert str(df.pilot_certificate.dtype) == "string" and str(df.is_homebuilt.dtype) == "boolean"
@@ -68,4 +70,4 @@ def test_build_reads_the_dimensions_when_archived():
     df = features.build(con).set_index("ev_id")
     assert df.loc["20140507X51410", "aircraft_age"] == 15 and df.loc["20140507X51410", "engine_type"] == "TF"
     assert df.loc["20200821X74853", "pilot_certificate"] == "COMM"
-    assert df.hour.tolist() == [13.0, 13.0]
+    assert df.hour.tolist() == [13.0, 13.0, 13.0]
