@@ -35,7 +35,7 @@ def ntsb_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "var"
     monkeypatch.setenv("NTSB_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT"):
+    for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT", "NTSB_MLFLOW_URI"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
     return home
@@ -102,6 +102,7 @@ def production_env(ntsb_home, pg_url, s3_endpoint, monkeypatch):
     """Production deployment: PostgreSQL warehouse, S3 lake and landing zone (moto)."""
     bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("NTSB_WAREHOUSE_URL", pg_url)
+    monkeypatch.setenv("NTSB_MLFLOW_URI", pg_url)   # MLflow's tables go to the public schema
     monkeypatch.setenv("NTSB_LAKE_URL", f"s3://{bucket}/lake")
     monkeypatch.setenv("NTSB_LANDING_URL", f"s3://{bucket}/landing")
     monkeypatch.setenv("NTSB_S3_ENDPOINT", s3_endpoint)

@@ -51,7 +51,11 @@ class Store:
                 "MLFLOW_S3_ENDPOINT_URL": init["endpoint"], "AWS_ACCESS_KEY_ID": init["access_key"],
                 "AWS_SECRET_ACCESS_KEY": init["secret_key"], "AWS_DEFAULT_REGION": init["region"]}.items() if v}
         root = lake.full("mlflow") if lake.is_local else lake.uri("mlflow")
-        return cls(settings.mlflow_uri_effective, root, env)
+        uri = settings.mlflow_uri_effective
+        for plain in ("postgresql://", "postgres://"):   # MLflow would pick psycopg 3; the project ships psycopg2
+            if uri.startswith(plain):
+                uri = "postgresql+psycopg2://" + uri[len(plain):]
+        return cls(uri, root, env)
 
 
 @contextmanager

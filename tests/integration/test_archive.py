@@ -1,5 +1,5 @@
-"""The Parquet archive and the analytics over it, on both deployments (local lake + DuckDB,
-S3 through moto + PostgreSQL), from the bundled sample."""
+"""The Parquet archive, the analytics and the severity model over it, on both deployments
+(local lake + DuckDB, S3 through moto + PostgreSQL), from the bundled sample."""
 
 import hashlib
 import json
@@ -20,6 +20,7 @@ from ntsb_assets.resources import NtsbResource
 from ntsb_assets.settings import get_settings
 from tests.conftest import SAMPLE
 from tests.integration.helpers import ingest_json, query
+from tests.integration.test_model import severity_model_end_to_end
 
 
 def _build_marts(instance):
@@ -44,7 +45,7 @@ def _mart_rows(settings, table: str) -> list[dict]:
     return data.select(schema.names).cast(schema).to_pylist()
 
 
-def test_archive_round_trip_changed_years_and_analytics(deployment):
+def test_archive_round_trip_changed_years_analytics_and_model(deployment):
     for rel in ("00_reference_avall", "01_part121_1982_2019", "02_up01JUL2025"):
         ingest_json(SAMPLE / rel)
     settings = get_settings()
@@ -67,7 +68,7 @@ def test_archive_round_trip_changed_years_and_analytics(deployment):
         published = _run_archive_and_analytics(instance, settings)
         assert sorted(published["archive"]["years"]) == sorted(years)
         assert published["analytics"] == ["analytics/correlations", "analytics/geo_clusters",
-                                          "analytics/make_model_risk", "analytics/trends", "ml/features"]
+                                          "analytics/make_model_risk", "analytics/trends"]
         # the sensor has seen this build: nothing more to ask
         again = archive_sensor(dg.build_sensor_context(instance=instance, resources=resources,
                                                       cursor=str(instance.fetch_materializations(
@@ -119,6 +120,7 @@ def test_archive_round_trip_changed_years_and_analytics(deployment):
             if r["ev_id"] == changed_ev} == {"ARCHIVE TEST"}
 
     _analytics_match_direct_computation(settings)
+    severity_model_end_to_end(settings, deployment)   # trains from this archive: tests/integration/test_model.py
     _features_match_the_marts(settings)
 
 
