@@ -113,14 +113,16 @@ FEATURES: tuple[Feature, ...] = (
 DENYLIST = {
     "damage": "aircraft damage is assessed after the accident",
     "injur": "injury counts are the outcome",
+    "inj_": "NTSB's injury count columns (inj_tot_f, inj_f_grnd...) are the outcome",
     "fatal": "fatalities are the outcome",
     "uninjured": "injury counts are the outcome",
     "severity": "the outcome",
     "finding": "findings are written by the investigation",
     "cause": "probable cause is written by the investigation",
-    "narrative": "narratives are written by the investigation",
+    "narr": "narratives (narr_accp, narr_cause...) are written by the investigation",
     "report": "report status and dates are investigation bookkeeping",
     "event_type": "accident vs incident is classified from the injuries and damage",
+    "ev_type": "NTSB's name for the same classification",
     "ntsb_no": "assigned by the investigation",
     "search_document": "built from the narratives",
 }

@@ -21,7 +21,10 @@ def test_leakage_audit_in_the_docs_is_generated_from_the_code():
 
 @pytest.mark.parametrize("column", ["damage", "damage_label", "fatalities", "serious_injuries", "uninjured",
                                     "severity", "is_fatal", "finding_code", "probable_cause", "narrative",
-                                    "report_status", "event_type", "search_document"])
+                                    "report_status", "event_type", "search_document",
+                                    # NTSB's own column names (eADMSPUB data dictionary)
+                                    "inj_tot_f", "inj_f_grnd", "ev_highest_injury", "acft_damage", "ev_type",
+                                    "narr_cause", "narr_accp", "cause_factor", "ntsb_no"])
 def test_denylist_refuses_what_the_investigation_writes(column):
     with pytest.raises(features.LeakageError, match=column):
         features.assert_allowed(["make", column])

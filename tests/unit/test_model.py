@@ -1,0 +1,133 @@
+"""The severity model's library: the time-based split, encoding, calibration, metrics,
+training with its leakage guard, persistence and explanations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+from ntsb_assets.lib import features
+from ntsb_assets.lib import model as M
+from ntsb_assets.ml import SeverityModelConfig, evaluate_checks
+
+KINDS = {"pilot_total_hours": "numeric", "phase_of_flight": "category", "is_homebuilt": "flag", "year": "numeric"}
+
+
+def _frame(n=3000, seed=0):
+    """Events whose outcome depends on the phase of flight and the pilot's hours; years
+    1990-2019, the later years a little more numerous."""
+    rng = np.random.default_rng(seed)
+    year = rng.choice(np.arange(1990, 2020), size=n, p=np.linspace(1, 2, 30) / np.linspace(1, 2, 30).sum())
+    phase = rng.choice(["TAXI", "CRUISE", "MANEUVERING", "LANDING"], size=n, p=[0.2, 0.3, 0.2, 0.3])
+    hours = np.where(rng.random(n) < 0.1, np.nan, rng.lognormal(6, 1, n))
+    risk = -2.2 + 1.8 * (phase == "MANEUVERING") - 1.5 * (phase == "TAXI") - 0.3 * np.nan_to_num(np.log(hours) - 6)
+    fatal = rng.random(n) < 1 / (1 + np.exp(-risk))
+    other = rng.choice(["SERS", "MINR", "NONE"], size=n, p=[0.25, 0.25, 0.5])
+    return pd.DataFrame({
+        "ev_id": [f"E{i:06d}" for i in range(n)],
+        "event_date": pd.to_datetime([f"{y}-06-15" for y in year]),
+        "pilot_total_hours": hours, "phase_of_flight": pd.array(phase, dtype="string"),
+        "is_homebuilt": pd.array(rng.random(n) < 0.1, dtype="boolean"), "year": year.astype(float),
+        "target_fatal": pd.array(fatal, dtype="boolean"),
+        "target_severity": pd.array(np.where(fatal, "FATL", other), dtype="string"),
+    })
+
+
+def test_time_split_cuts_whole_years_from_the_data():
+    years = pd.Series([2000] * 50 + [2001] * 30 + [2002] * 10 + [2003] * 5 + [2004] * 5)
+    split = M.time_split(years, valid_share=0.15, test_share=0.15)
+    # from the latest year back: 2004+2003+2002 reach 20% >= 15% -> test; 2001 -> validation
+    assert split.test_years == (2002, 2003, 2004) and split.valid_years == (2001,) and split.train_years == (2000,)
+    assert split.describe() == {"train": "2000", "valid": "2001", "test": "2002-2004"}
+    assert split.label(pd.Series([2000, 2001, 2004])).tolist() == ["train", "valid", "test"]
+    with pytest.raises(M.ModelError, match="at least 3 years"):
+        M.time_split(pd.Series([2000, 2001]))
+
+
+def test_encoder_keeps_training_levels_and_maps_rare_or_unseen_to_other():
+    df = pd.DataFrame({"c": ["A"] * 6 + ["B"] * 2 + [None], "x": [1.0] * 9, "f": [True] * 9})
+    enc = M.Encoder.fit(df, {"c": "category", "x": "numeric", "f": "flag"})
+    assert enc.categories["c"] == ["A", M.OTHER]          # B seen twice: below MIN_LEVEL
+    X = enc.transform(pd.DataFrame({"c": ["A", "B", "Z", None], "x": ["2", None, 3, "bad"], "f": [True, False, None, True]}))
+    assert X.c.astype(object).tolist()[:3] == ["A", M.OTHER, M.OTHER] and pd.isna(X.c.iloc[3])
+    assert X.x.tolist()[0] == 2.0 and np.isnan(X.x.iloc[1]) and np.isnan(X.x.iloc[3])
+    assert X.f.tolist()[:2] == [1.0, 0.0] and np.isnan(X.f.iloc[2])
+    with pytest.raises(M.ModelError, match="lacks"):
+        enc.transform(pd.DataFrame({"c": ["A"]}))
+
+
+def test_ece_and_metrics_against_direct_computation():
+    y = np.array([0, 0, 1, 1, 1, 0, 1, 0])
+    p1 = np.array([0.1, 0.15, 0.8, 0.85, 0.35, 0.3, 0.9, 0.2])
+    proba = np.column_stack([1 - p1, p1])
+    # bins of 0.1: {0.1, 0.15} mean .125 observed 0; {0.2} observed 0; {0.3, 0.35} mean .325
+    # observed .5; {0.8, 0.85} mean .825 observed 1; {0.9} observed 1
+    want = (2 * 0.125 + 0.2 + 2 * 0.175 + 2 * 0.175 + 0.1) / 8
+    assert M.ece(y, proba) == pytest.approx(want)
+    pred = (p1 > 0.5).astype(int)
+    m = M.evaluate(y, proba, pred, ("NOT_FATAL", "FATAL"))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p1))
+    assert m["pr_auc"] == pytest.approx(average_precision_score(y, p1))
+    assert m["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"))
+    assert m["recall"] == {"NOT_FATAL": 1.0, "FATAL": 0.75} and m["confusion"] == [[4, 0], [1, 3]]
+    # a class absent from the test years: no recall, AUC over the classes present
+    y4 = np.array([0, 1, 3, 3])
+    p4 = np.array([[.7, .1, .1, .1], [.1, .7, .1, .1], [.1, .1, .1, .7], [.2, .2, .1, .5]])
+    m4 = M.evaluate(y4, p4, p4.argmax(axis=1), features.SEVERITY_CLASSES)
+    assert m4["recall"]["MINR"] is None and m4["roc_auc"] == 1.0
+
+
+def test_calibrator_fixes_probabilities_pushed_by_class_weights():
+    rng = np.random.default_rng(3)
+    p_true = rng.uniform(0.01, 0.4, 20000)
+    y = (rng.random(20000) < p_true).astype(int)
+    odds = p_true / (1 - p_true) * 4                 # what balanced weights do: odds inflated
+    inflated = np.column_stack([1 / (1 + odds), odds / (1 + odds)])
+    cal = M.Calibrator.fit(inflated, y, 2)
+    assert M.ece(y, inflated) > 0.15 and M.ece(y, cal.apply(inflated)) < 0.02
+
+
+def test_training_beats_the_baselines_on_a_learnable_signal_and_round_trips(tmp_path):
+    df = _frame()
+    trained = M.train(df, features=KINDS, params=M.Params(max_rounds=300))
+    s = trained.model.split
+    assert max(s.train_years) < min(s.valid_years) and max(s.valid_years) < min(s.test_years)
+    assert sum(trained.sizes.values()) == len(df)
+    fatal = trained.metrics["fatal"]
+    assert fatal["majority"]["roc_auc"] == 0.5 and fatal["majority"]["recall"]["FATAL"] == 0.0
+    assert fatal["xgboost"]["roc_auc"] > 0.7 and fatal["xgboost"]["ece"] < 0.1
+    assert trained.metrics["severity"]["xgboost"]["recall"]["FATL"] > 0.3
+    # saved and loaded: the same predictions
+    rows = df.head(50)
+    before = trained.model.predict(rows)
+    again = M.SeverityModel.load(trained.model.save(tmp_path / "m")).predict(rows)
+    pd.testing.assert_frame_equal(before, again)
+    assert np.allclose(before[["p_fatl", "p_sers", "p_minr", "p_none"]].sum(axis=1), 1)
+    # explanations: TreeSHAP adds up to the fatal head's log-odds
+    row = rows.iloc[0].to_dict()
+    ex = trained.model.explain(row, top=2)
+    assert len(ex["contributions"]) == 2 and ex["contributions"][0]["feature"] in KINDS
+    X = trained.model.frame(row)
+    raw = trained.model.heads["fatal"].raw(X)[0, 1]
+    assert trained.model.heads["fatal"].contributions(X)[0].sum() == pytest.approx(np.log(raw / (1 - raw)), abs=1e-4)
+
+
+def test_training_refuses_a_denylisted_column():
+    df = _frame(600)
+    df["aircraft_damage"] = "SUBS"
+    with pytest.raises(features.LeakageError, match="aircraft_damage.*damage"):
+        M.train(df, features={**KINDS, "aircraft_damage": "category"})
+    # and the model refuses it at prediction time as well
+    trained = M.train(df, features=KINDS, params=M.Params(max_rounds=20))
+    trained.model.features["inj_tot_f"] = "numeric"
+    with pytest.raises(features.LeakageError):
+        trained.model.frame(df.assign(inj_tot_f=1.0).head(1))
+
+
+def test_checks_see_the_registered_inputs_and_thresholds():
+    trained = M.train(_frame(), features=KINDS, params=M.Params(max_rounds=100))
+    ok = evaluate_checks(trained, list(KINDS), SeverityModelConfig(auc_margin=-1.0, max_ece=1.0))
+    assert {k: v[0] for k, v in ok.items()} == dict.fromkeys(ok, True)
+    bad = evaluate_checks(trained, [*KINDS, "ev_highest_injury"], SeverityModelConfig(auc_margin=1.0, max_ece=0.0))
+    assert {k: v[0] for k, v in bad.items()} == dict.fromkeys(bad, False)
+    assert "injur" in bad["no_denylisted_feature"][1]["refused"]
