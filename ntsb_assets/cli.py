@@ -337,6 +337,31 @@ def model_info(as_json: bool):
     click.echo(M.metrics_markdown(info["metrics"]))
 
 
+@model.command("card")
+@click.option("--write", "doc", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Replace the generated model-card section of this markdown file (docs/ml.md).")
+def model_card(doc: Path | None):
+    """The champion's model card (the MLflow artifact model_card.md)."""
+    from .lib import tracking
+    settings = _settings()
+    try:
+        with tracking.session(tracking.Store.from_settings(settings)) as client:
+            card = tracking.card(client)
+    except tracking.TrackingError as exc:
+        raise click.ClickException(str(exc)) from None
+    if doc is None:
+        click.echo(card)
+        return
+    start, end = "<!-- model card: generated -->", "<!-- end of model card -->"
+    text = doc.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        raise click.ClickException(f"{doc}: no {start} ... {end} section to replace")
+    body = card.replace("# Model card", "### Model card", 1).replace("\n## ", "\n#### ")
+    doc.write_text(text[:text.index(start) + len(start)] + "\n\n" + body.strip() + "\n\n" + text[text.index(end):],
+                   encoding="utf-8")
+    click.echo(f"{doc}: model card rewritten")
+
+
 @main.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)

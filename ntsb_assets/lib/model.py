@@ -88,9 +88,10 @@ def time_split(years: pd.Series, valid_share: float = 0.15, test_share: float = 
 # --------------------------------------------------------------------------- encoding
 @dataclass
 class Encoder:
-    """Raw feature values -> the frame XGBoost and the logistic baseline read: numbers and
-    flags as float (NaN missing), categories as pandas categoricals over the training levels
-    (rare or unseen levels -> OTHER)."""
+    """Raw feature values -> the float matrix XGBoost and the logistic baseline read:
+    numbers and flags as themselves, categories as the index of their level among the
+    training levels (rare or unseen levels -> OTHER, the last); NaN is missing. XGBoost is
+    told which columns are categorical (feature type "c")."""
     numeric: list[str]
     categories: dict[str, list[str]]
 
@@ -108,27 +109,60 @@ class Encoder:
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categories]
 
-    def transform(self, df: pd.DataFrame) -> pd.DataFrame:
+    @property
+    def types(self) -> list[str]:
+        return ["q"] * len(self.numeric) + ["c"] * len(self.categories)
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.columns if c not in df.columns]
         if missing:
             raise ModelError(f"feature row lacks {missing}")
-        out = {}
-        for c in self.numeric:
-            out[c] = pd.to_numeric(df[c].astype("object"), errors="coerce").astype("float64").to_numpy()
-        for c, levels in self.categories.items():
-            raw = df[c].astype("object")
-            known = set(levels)
-            vals = [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
-                    else (str(v) if str(v) in known else OTHER) for v in raw]
-            out[c] = pd.Categorical(vals, categories=levels)
-        return pd.DataFrame(out, index=df.index)[self.columns]
+        out = np.empty((len(df), len(self.columns)))
+        for j, c in enumerate(self.numeric):
+            out[:, j] = pd.to_numeric(df[c].astype("object"), errors="coerce").astype("float64").to_numpy()
+        for j, (c, levels) in enumerate(self.categories.items(), start=len(self.numeric)):
+            raw = df[c].astype("string")
+            raw = raw.where(raw.isna() | raw.isin(levels), OTHER)
+            codes = pd.Categorical(raw.astype("object").where(raw.notna(), None), categories=levels).codes
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        return out
 
-    def numeric_view(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Categories as their codes (NaN missing): for plots that need numbers."""
-        Y = X.copy()
-        for c in self.categories:
-            Y[c] = X[c].cat.codes.replace(-1, np.nan).astype("float64")
-        return Y
+    def row(self, values: dict) -> np.ndarray:
+        """One feature row (a mapping) as a 1 x features matrix, without pandas: the API's path."""
+        missing = [c for c in self.columns if c not in values]
+        if missing:
+            raise ModelError(f"feature row lacks {missing}")
+        if not hasattr(self, "_index"):
+            self._index = {c: {v: i for i, v in enumerate(levels)} for c, levels in self.categories.items()}
+        out = []
+        for c in self.numeric:
+            out.append(_number(values[c]))
+        for c, index in self._index.items():
+            v = values[c]
+            out.append(np.nan if _missing(v) else float(index.get(str(v), len(index) - 1)))
+        return np.array([out])
+
+    def display(self, X: np.ndarray, j: int, i: int = 0):
+        """The raw value behind cell (i, j): a level for categories, a number otherwise."""
+        v = X[i, j]
+        if np.isnan(v):
+            return None
+        if j < len(self.numeric):
+            return float(v)
+        return self.categories[self.columns[j]][int(v)]
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def _number(v) -> float:
+    if _missing(v):
+        return np.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return np.nan
 
 
 # --------------------------------------------------------------------------- calibration
@@ -233,21 +267,20 @@ class Head:
     best_iteration: int = 0
     shape: tuple = ()                     # (max_depth, min_child_weight) chosen on validation
 
-    def raw(self, X: pd.DataFrame) -> np.ndarray:
-        import xgboost as xgb
-        m = self.booster.predict(xgb.DMatrix(X, enable_categorical=True),
-                                 iteration_range=(0, self.best_iteration + 1))
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        m = self.booster.inplace_predict(X, iteration_range=(0, self.best_iteration + 1))
         return np.column_stack([1 - m, m]) if m.ndim == 1 else m
 
-    def proba(self, X: pd.DataFrame) -> np.ndarray:
+    def proba(self, X: np.ndarray) -> np.ndarray:
         return self.calibrator.apply(self.raw(X))
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+    def contributions(self, X: np.ndarray) -> np.ndarray:
         """Exact TreeSHAP values in the booster's margin (log-odds for two classes); the last
         column is the bias. For more classes: (rows, classes, features + 1)."""
         import xgboost as xgb
-        return self.booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True,
-                                    iteration_range=(0, self.best_iteration + 1))
+        d = xgb.DMatrix(X, feature_names=self.booster.feature_names, feature_types=self.booster.feature_types,
+                        enable_categorical=True)
+        return self.booster.predict(d, pred_contribs=True, iteration_range=(0, self.best_iteration + 1))
 
 
 def decide(proba: np.ndarray, prior) -> np.ndarray:
@@ -282,7 +315,7 @@ class Params:
     seed: int = 7
 
 
-def _fit_head(name: str, Xtr, ytr, Xva, yva, params: Params, threads: int) -> Head:
+def _fit_head(name: str, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threads: int) -> Head:
     import xgboost as xgb
     target, classes = HEADS[name]
     k = len(classes)
@@ -295,8 +328,9 @@ def _fit_head(name: str, Xtr, ytr, Xva, yva, params: Params, threads: int) -> He
         **({"objective": "binary:logistic", "eval_metric": "logloss"} if k == 2 else
            {"objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}),
     }
-    dtr = xgb.DMatrix(Xtr, label=ytr, weight=_balanced(ytr, k), enable_categorical=True)
-    dva = xgb.DMatrix(Xva, label=yva, weight=_balanced(yva, k), enable_categorical=True)
+    kw = {"feature_names": enc.columns, "feature_types": enc.types, "enable_categorical": True}
+    dtr = xgb.DMatrix(Xtr, label=ytr, weight=_balanced(ytr, k), **kw)
+    dva = xgb.DMatrix(Xva, label=yva, weight=_balanced(yva, k), **kw)
     best = None
     for depth, mcw in params.shapes:
         booster = xgb.train({**base, "max_depth": depth, "min_child_weight": mcw}, dtr,
@@ -320,20 +354,23 @@ class Logistic:
     def __init__(self, encoder: Encoder):
         self.encoder = encoder
 
-    def _design(self, X: pd.DataFrame) -> np.ndarray:
-        num = X[self.encoder.numeric].to_numpy(dtype="float64")
-        parts = [np.nan_to_num((num - self.center) / self.scale), np.isnan(num).astype(float)]
-        for c, levels in self.encoder.categories.items():
-            codes = X[c].cat.codes.to_numpy()
-            onehot = np.zeros((len(X), len(levels)))
-            ok = codes >= 0
-            onehot[np.flatnonzero(ok), codes[ok]] = 1.0
-            parts.append(onehot)
-        return np.hstack(parts)
+    def _design(self, X: np.ndarray):
+        """Scaled numbers, missing indicators and one-hot categories, as a sparse matrix."""
+        from scipy import sparse
+        n, m = X.shape[0], len(self.encoder.numeric)
+        num = X[:, :m]
+        parts = [sparse.csr_matrix(np.nan_to_num((num - self.center) / self.scale)),
+                 sparse.csr_matrix(np.isnan(num).astype(float))]
+        for j, levels in enumerate(self.encoder.categories.values(), start=m):
+            codes = X[:, j]
+            ok = ~np.isnan(codes)
+            parts.append(sparse.csr_matrix((np.ones(ok.sum()), (np.flatnonzero(ok), codes[ok].astype(int))),
+                                           shape=(n, len(levels))))
+        return sparse.hstack(parts, format="csr")
 
     def fit(self, Xtr, ytr, Xva, yva, k: int) -> Logistic:
         from sklearn.linear_model import LogisticRegression
-        num = Xtr[self.encoder.numeric].to_numpy(dtype="float64")
+        num = Xtr[:, :len(self.encoder.numeric)]
         with warnings.catch_warnings():   # a feature missing in every training year: all-NaN column
             warnings.simplefilter("ignore", RuntimeWarning)
             self.center = np.nanmedian(num, axis=0)
@@ -365,40 +402,43 @@ class SeverityModel:
     split: Split
     data_version: str = ""
 
-    def frame(self, rows: pd.DataFrame | list[dict] | dict) -> pd.DataFrame:
+    def frame(self, rows: pd.DataFrame | list[dict] | dict) -> np.ndarray:
+        """Rows (a frame, a list of mappings, or one mapping) -> the encoded matrix; refuses
+        a denylisted column among the model's features."""
         if isinstance(rows, dict):
-            rows = [rows]
+            F.assert_allowed(c for c in rows if c in self.features)
+            return self.encoder.row(rows)
         df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows
         F.assert_allowed(c for c in df.columns if c in self.features)
         return self.encoder.transform(df)
 
+    def _predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        sev, fat = self.heads["severity"], self.heads["fatal"]
+        p = sev.proba(X)
+        out = {"predicted_class": np.asarray(sev.classes, dtype=object)[decide(p, sev.prior)]}
+        out.update({f"p_{c.lower()}": p[:, i] for i, c in enumerate(sev.classes)})
+        out["p_fatal_outcome"] = fat.proba(X)[:, 1]
+        return out
+
     def predict(self, rows) -> pd.DataFrame:
         """Predicted class (four classes), its calibrated probabilities, and the fatal head's
         probability."""
-        X = self.frame(rows)
-        sev, fat = self.heads["severity"], self.heads["fatal"]
-        p = sev.proba(X)
-        out = pd.DataFrame({f"p_{c.lower()}": p[:, i] for i, c in enumerate(sev.classes)}, index=X.index)
-        out.insert(0, "predicted_class", [sev.classes[i] for i in decide(p, sev.prior)])
-        out["p_fatal_outcome"] = fat.proba(X)[:, 1]
-        return out
+        index = rows.index if isinstance(rows, pd.DataFrame) else None
+        return pd.DataFrame(self._predict(self.frame(rows)), index=index)
 
     def explain(self, row: dict, top: int = 5) -> dict:
         """One feature row in: the four-class probabilities, the predicted class, the fatal
         head's probability and the ``top`` features pushing it (TreeSHAP, log-odds of a
         fatal outcome; positive pushes toward fatal)."""
-        X = self.frame(row)
-        pred = self.predict(row).iloc[0]
-        fat = self.heads["fatal"]
-        contrib = fat.contributions(X)[0]
+        X = self.frame(dict(row))
+        pred = self._predict(X)
+        contrib = self.heads["fatal"].contributions(X)[0]
         order = np.argsort(-np.abs(contrib[:-1]))[:top]
-        value = X.iloc[0]
         return {
-            "predicted_class": pred["predicted_class"],
-            "probabilities": {c: float(pred[f"p_{c.lower()}"]) for c in self.heads["severity"].classes},
-            "p_fatal_outcome": float(pred["p_fatal_outcome"]),
-            "contributions": [{"feature": self.encoder.columns[j],
-                               "value": _plain(value.iloc[j]),
+            "predicted_class": str(pred["predicted_class"][0]),
+            "probabilities": {c: float(pred[f"p_{c.lower()}"][0]) for c in self.heads["severity"].classes},
+            "p_fatal_outcome": float(pred["p_fatal_outcome"][0]),
+            "contributions": [{"feature": self.encoder.columns[j], "value": self.encoder.display(X, j),
                                "shap_log_odds": float(contrib[j])} for j in order],
             "base_log_odds": float(contrib[-1]),
         }
@@ -430,12 +470,6 @@ class SeverityModel:
         return cls(meta["features"], Encoder(**meta["encoder"]), heads, split, meta["data_version"])
 
 
-def _plain(v):
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
-    return v.item() if hasattr(v, "item") else v
-
-
 # --------------------------------------------------------------------------- training
 @dataclass
 class Trained:
@@ -443,7 +477,7 @@ class Trained:
     metrics: dict                      # head -> model name -> metrics on the test years
     sizes: dict                        # train / valid / test events
     seconds: float
-    test: pd.DataFrame = field(repr=False)     # encoded test features
+    test: np.ndarray = field(repr=False)       # encoded test features
     test_y: dict = field(repr=False)           # head -> codes
     test_proba: dict = field(repr=False)       # head -> model name -> probabilities
 
@@ -473,7 +507,7 @@ def train(df: pd.DataFrame, *, params: Params | None = None, valid_share: float 
     for name, (target, classes) in HEADS.items():
         ytr, yva, yte = (_codes(d[target], classes) for d in (tr, va, te))
         k = len(classes)
-        head = _fit_head(name, Xtr, ytr, Xva, yva, params, threads)
+        head = _fit_head(name, encoder, Xtr, ytr, Xva, yva, params, threads)
         heads[name] = head
         logistic = Logistic(encoder).fit(Xtr, ytr, Xva, yva, k)
         majority = np.tile(head.prior, (len(Xte), 1))
@@ -553,9 +587,10 @@ def plot_shap(trained: Trained, head: str = "fatal", rows: int = 2000):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import shap
-    X = trained.test.head(rows)
+    X = trained.test[:rows]
     values = trained.model.heads[head].contributions(X)[:, :-1]
-    shap.summary_plot(values, trained.model.encoder.numeric_view(X), show=False, max_display=15,
+    # colour: the value for numbers, the level's index for categories
+    shap.summary_plot(values, X, feature_names=trained.model.encoder.columns, show=False, max_display=15,
                       plot_size=(7, 5.5))
     fig = plt.gcf()
     fig.suptitle("SHAP values, log-odds of a fatal outcome (test years)", fontsize=10)

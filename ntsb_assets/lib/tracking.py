@@ -173,12 +173,24 @@ def info(client) -> dict:
                             "ml/severity_model (its checks must pass)")
     mv = client.get_model_version(MODEL_NAME, version)
     run = client.get_run(mv.run_id)
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = json.loads(Path(client.download_artifacts(mv.run_id, "metrics.json", tmp)).read_text("utf-8"))
+    summary = json.loads(_artifact_text(client, mv.run_id, "metrics.json"))
     return {"name": MODEL_NAME, "version": version, "alias": CHAMPION, "run_id": mv.run_id,
             "created": mv.creation_timestamp, "checks": mv.tags.get(CHECKS_TAG),
             "data_version": run.data.params.get("data_version"),
             "split": summary["split"], "sizes": summary["sizes"], "metrics": summary["metrics"]}
+
+
+def card(client) -> str:
+    """The champion's model card, as logged with its run."""
+    version = champion_version(client)
+    if version is None:
+        raise TrackingError(f"no {MODEL_NAME} version has the alias {CHAMPION!r} yet")
+    return _artifact_text(client, client.get_model_version(MODEL_NAME, version).run_id, "model_card.md")
+
+
+def _artifact_text(client, run_id: str, path: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(client.download_artifacts(run_id, path, tmp)).read_text("utf-8")
 
 
 _CACHE: dict = {}

@@ -48,12 +48,19 @@ def test_encoder_keeps_training_levels_and_maps_rare_or_unseen_to_other():
     df = pd.DataFrame({"c": ["A"] * 6 + ["B"] * 2 + [None], "x": [1.0] * 9, "f": [True] * 9})
     enc = M.Encoder.fit(df, {"c": "category", "x": "numeric", "f": "flag"})
     assert enc.categories["c"] == ["A", M.OTHER]          # B seen twice: below MIN_LEVEL
-    X = enc.transform(pd.DataFrame({"c": ["A", "B", "Z", None], "x": ["2", None, 3, "bad"], "f": [True, False, None, True]}))
-    assert X.c.astype(object).tolist()[:3] == ["A", M.OTHER, M.OTHER] and pd.isna(X.c.iloc[3])
-    assert X.x.tolist()[0] == 2.0 and np.isnan(X.x.iloc[1]) and np.isnan(X.x.iloc[3])
-    assert X.f.tolist()[:2] == [1.0, 0.0] and np.isnan(X.f.iloc[2])
+    assert enc.columns == ["x", "f", "c"] and enc.types == ["q", "q", "c"]
+    rows = pd.DataFrame({"c": ["A", "B", "Z", None], "x": ["2", None, 3, "bad"], "f": [True, False, None, True]})
+    X = enc.transform(rows)
+    want = np.array([[2.0, 1.0, 0.0], [np.nan, 0.0, 1.0], [3.0, np.nan, 1.0], [np.nan, 1.0, np.nan]])
+    assert np.array_equal(X, want, equal_nan=True)
+    # the one-row path (no pandas) encodes the same
+    for i, r in enumerate(rows.astype(object).where(rows.notna(), None).to_dict("records")):
+        assert np.array_equal(enc.row(r)[0], want[i], equal_nan=True)
+    assert [enc.display(X, j, 0) for j in range(3)] == [2.0, 1.0, "A"]
     with pytest.raises(M.ModelError, match="lacks"):
         enc.transform(pd.DataFrame({"c": ["A"]}))
+    with pytest.raises(M.ModelError, match="lacks"):
+        enc.row({"c": "A"})
 
 
 def test_ece_and_metrics_against_direct_computation():
