@@ -36,6 +36,7 @@ bench: setup
 	.venv/bin/python benchmarks/synth_scale.py --events 100000 --big 0
 	.venv/bin/python benchmarks/dbt_build.py --events 100000
 	.venv/bin/python benchmarks/query_paths.py --events 100000
+	.venv/bin/python benchmarks/model.py --events 100000
 
 clean:
 	rm -rf var .venv .tools

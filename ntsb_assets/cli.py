@@ -337,6 +337,24 @@ def model_info(as_json: bool):
     click.echo(M.metrics_markdown(info["metrics"]))
 
 
+@model.command("promote")
+@click.argument("version")
+def model_promote(version: str):
+    """Give VERSION the champion alias (a rollback, say); refuses a version whose checks
+    did not pass. Batch predictions follow at the next `ntsb build`."""
+    from .lib import tracking
+    settings = _settings()
+    try:
+        with tracking.session(tracking.Store.from_settings(settings)) as client:
+            before = tracking.champion_version(client)
+            tracking.promote(client, version)
+    except tracking.TrackingError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:   # MLflow's "no such version"
+        raise click.ClickException(f"{tracking.MODEL_NAME} version {version}: {exc}") from None
+    click.echo(f"{tracking.MODEL_NAME}: champion is version {version} (was {before or 'none'})")
+
+
 @model.command("card")
 @click.option("--write", "doc", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Replace the generated model-card section of this markdown file (docs/ml.md).")

@@ -310,7 +310,7 @@ class Params:
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
     max_rounds: int = 1500
-    early_stopping_rounds: int = 60
+    early_stopping_rounds: int = 60    # 0: no early stopping, every round kept
     max_cat_to_onehot: int = 8
     seed: int = 7
 
@@ -333,14 +333,18 @@ def _fit_head(name: str, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threa
     dva = xgb.DMatrix(Xva, label=yva, weight=_balanced(yva, k), **kw)
     best = None
     for depth, mcw in params.shapes:
+        history: dict = {}
         booster = xgb.train({**base, "max_depth": depth, "min_child_weight": mcw}, dtr,
-                            num_boost_round=params.max_rounds, evals=[(dva, "valid")],
-                            early_stopping_rounds=params.early_stopping_rounds, verbose_eval=False)
-        if best is None or booster.best_score < best[0].best_score:
-            best = booster, (depth, mcw)
+                            num_boost_round=params.max_rounds, evals=[(dva, "valid")], evals_result=history,
+                            early_stopping_rounds=params.early_stopping_rounds or None, verbose_eval=False)
+        if params.early_stopping_rounds:
+            score, last = booster.best_score, booster.best_iteration
+        else:   # every round kept
+            score, last = next(iter(history["valid"].values()))[-1], booster.num_boosted_rounds() - 1
+        if best is None or score < best[0]:
+            best = score, booster, int(last), (depth, mcw)
     prior = (np.bincount(ytr, minlength=k) / len(ytr)).tolist()
-    head = Head(target, tuple(classes), prior, Calibrator([[1.0]], [0.0]), best[0], int(best[0].best_iteration),
-                best[1])
+    head = Head(target, tuple(classes), prior, Calibrator([[1.0]], [0.0]), best[1], best[2], best[3])
     head.calibrator = Calibrator.fit(head.raw(Xva), yva, k)
     return head
 
@@ -480,6 +484,7 @@ class Trained:
     test: np.ndarray = field(repr=False)       # encoded test features
     test_y: dict = field(repr=False)           # head -> codes
     test_proba: dict = field(repr=False)       # head -> model name -> probabilities
+    example: pd.DataFrame = field(repr=False, default=None)   # a few raw training rows (MLflow's input example)
 
 
 MODELS = ("xgboost", "logistic", "majority")
@@ -519,10 +524,17 @@ def train(df: pd.DataFrame, *, params: Params | None = None, valid_share: float 
         test_y[name], test_proba[name] = yte, probas
     model = SeverityModel(dict(kinds), encoder, heads, split, data_version)
     return Trained(model, metrics, {"train": len(tr), "valid": len(va), "test": len(te)},
-                   time.perf_counter() - started, Xte, test_y, test_proba)
+                   time.perf_counter() - started, Xte, test_y, test_proba, tr[list(kinds)].head(5))
 
 
 # --------------------------------------------------------------------------- plots
+def plots(trained: Trained) -> dict[str, bytes]:
+    """Every plot of a training, as PNG: reliability, confusion matrix, importance, SHAP summary."""
+    from .analytics import png
+    return {"reliability.png": png(plot_reliability(trained)), "confusion.png": png(plot_confusion(trained)),
+            "importance.png": png(plot_importance(trained.model)), "shap_summary.png": png(plot_shap(trained))}
+
+
 def plot_reliability(trained: Trained, head: str = "fatal"):
     import matplotlib
     matplotlib.use("Agg")

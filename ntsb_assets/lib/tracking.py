@@ -134,6 +134,34 @@ def log_model(client, model: SeverityModel, example: pd.DataFrame, tags: dict[st
     return version
 
 
+def log_training(client, store: Store, trained, releases: str, params: dict, plots: dict[str, bytes]) -> tuple[str, str]:
+    """One MLflow run for one training: parameters (data version, releases, split years,
+    sizes, settings, trees and depth per head), every metric, the plots, feature importance,
+    ``metrics.json``, the model card and the registered model. Returns (run id, version)."""
+    import mlflow
+
+    from . import model as M
+    m = trained.model
+    with mlflow.start_run(experiment_id=experiment_id(client, store),
+                          run_name=f"severity {m.split.describe()['test']}") as run:
+        mlflow.log_params({"data_version": m.data_version, "releases": releases[:500], "features": len(m.features),
+                           **{f"split.{k}": v for k, v in m.split.describe().items()},
+                           **{f"events.{k}": v for k, v in trained.sizes.items()},
+                           **{f"xgb.{k}": v for k, v in params.items()},
+                           **{f"{h}.trees": m.heads[h].best_iteration + 1 for h in M.HEADS},
+                           **{f"{h}.max_depth": m.heads[h].shape[0] for h in M.HEADS}})
+        mlflow.log_metrics({**M.flat_metrics(trained), "training_seconds": trained.seconds})
+        mlflow.log_dict(M.summary(trained), "metrics.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in plots.items():
+                (Path(tmp) / name).write_bytes(data)
+            mlflow.log_artifacts(tmp, "plots")
+        mlflow.log_text(M.importance(m).to_csv(index=False), "feature_importance.csv")
+        version = log_model(client, m, trained.example, {"ntsb.data_version": m.data_version})
+        mlflow.log_text(M.card(trained, MODEL_NAME, version, releases), "model_card.md")
+    return run.info.run_id, version
+
+
 def _requirements() -> list[str]:
     from importlib.metadata import version
     pins = [f"{p}=={version(p)}" for p in ("xgboost-cpu", "pandas", "numpy", "scikit-learn", "mlflow")]

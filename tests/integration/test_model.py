@@ -125,6 +125,9 @@ def severity_model_end_to_end(settings, deployment: str):
         except tracking.TrackingError as exc:
             assert "checks failed" in str(exc) and f"champion stays {v1}" in str(exc)
     assert set(_predictions().model_version) == {v1}
+    refused = ntsb("model", "promote", v2, expect_ok=False)
+    assert refused.exit_code == 1 and "checks failed" in refused.output
+    assert f"champion is version {v1}" in ntsb("model", "promote", v1).output
 
     out = json.loads(ntsb("model", "info", "--json").stdout)
     assert (out["version"], out["alias"], out["checks"]) == (v1, "champion", "passed")
