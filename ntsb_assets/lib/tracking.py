@@ -192,13 +192,18 @@ def champion_version(client) -> str | None:
         return None
 
 
-def info(client) -> dict:
-    """The champion: name, version, alias, run, split years, data version and the test
-    metrics of the model next to both baselines'."""
+def _champion(client) -> str:
     version = champion_version(client)
     if version is None:
         raise TrackingError(f"no {MODEL_NAME} version has the alias {CHAMPION!r} yet: materialize "
                             "ml/severity_model (its checks must pass)")
+    return version
+
+
+def info(client) -> dict:
+    """The champion: name, version, alias, run, split years, data version and the test
+    metrics of the model next to both baselines'."""
+    version = _champion(client)
     mv = client.get_model_version(MODEL_NAME, version)
     run = client.get_run(mv.run_id)
     summary = json.loads(_artifact_text(client, mv.run_id, "metrics.json"))
@@ -210,10 +215,7 @@ def info(client) -> dict:
 
 def card(client) -> str:
     """The champion's model card, as logged with its run."""
-    version = champion_version(client)
-    if version is None:
-        raise TrackingError(f"no {MODEL_NAME} version has the alias {CHAMPION!r} yet")
-    return _artifact_text(client, client.get_model_version(MODEL_NAME, version).run_id, "model_card.md")
+    return _artifact_text(client, client.get_model_version(MODEL_NAME, _champion(client)).run_id, "model_card.md")
 
 
 def _artifact_text(client, run_id: str, path: str) -> str:
@@ -228,12 +230,10 @@ def load_champion(store: Store) -> tuple[SeverityModel, str]:
     """The champion's model and version, cached per process until the alias moves."""
     import mlflow
     with session(store) as client:
-        version = champion_version(client)
-        if version is None:
-            raise TrackingError(f"no {MODEL_NAME} version has the alias {CHAMPION!r}")
+        version = _champion(client)
         key = (store.tracking_uri, version)
-        if key not in _CACHE:
-            loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+        if key not in _CACHE:   # by version: the alias may move meanwhile
+            loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
             _CACHE.clear()
             _CACHE[key] = loaded.unwrap_python_model().model
     return _CACHE[key], version
