@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -289,7 +290,7 @@ def _run_ml(instance, settings) -> dict:
                 if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]]
     if not versions or (not result.success and all(checks.values())):
         raise click.ClickException(f"severity model failed:\n{_step_errors(result)}")
-    with tracking.session(tracking.Store.from_settings(settings)) as client:
+    with _registry(settings) as client:
         champion = tracking.champion_version(client)
     predicted = 0
     if champion:
@@ -307,6 +308,17 @@ def _loaded_releases(settings) -> set[str]:
         return set(s.query("SELECT release_id FROM raw._releases").column(0).to_pylist())
 
 
+@contextmanager
+def _registry(settings=None):
+    """An MLflow client on the configured store; its errors become command errors."""
+    from .lib import tracking
+    try:
+        with tracking.session(tracking.Store.from_settings(settings or _settings())) as client:
+            yield client
+    except tracking.TrackingError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.group()
 def model():
     """The severity model in the MLflow registry (NTSB_MLFLOW_URI)."""
@@ -319,12 +331,8 @@ def model_info(as_json: bool):
     baselines'."""
     from .lib import model as M
     from .lib import tracking
-    settings = _settings()
-    try:
-        with tracking.session(tracking.Store.from_settings(settings)) as client:
-            info = tracking.info(client)
-    except tracking.TrackingError as exc:
-        raise click.ClickException(str(exc)) from None
+    with _registry() as client:
+        info = tracking.info(client)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -342,16 +350,15 @@ def model_info(as_json: bool):
 def model_promote(version: str):
     """Give VERSION the champion alias (a rollback, say); refuses a version whose checks
     did not pass. Batch predictions follow at the next `ntsb build`."""
+    from mlflow.exceptions import MlflowException
+
     from .lib import tracking
-    settings = _settings()
-    try:
-        with tracking.session(tracking.Store.from_settings(settings)) as client:
-            before = tracking.champion_version(client)
+    with _registry() as client:
+        before = tracking.champion_version(client)
+        try:
             tracking.promote(client, version)
-    except tracking.TrackingError as exc:
-        raise click.ClickException(str(exc)) from None
-    except Exception as exc:   # MLflow's "no such version"
-        raise click.ClickException(f"{tracking.MODEL_NAME} version {version}: {exc}") from None
+        except MlflowException as exc:   # no such version
+            raise click.ClickException(f"{tracking.MODEL_NAME} version {version}: {exc.message}") from None
     click.echo(f"{tracking.MODEL_NAME}: champion is version {version} (was {before or 'none'})")
 
 
@@ -361,12 +368,8 @@ def model_promote(version: str):
 def model_card(doc: Path | None):
     """The champion's model card (the MLflow artifact model_card.md)."""
     from .lib import tracking
-    settings = _settings()
-    try:
-        with tracking.session(tracking.Store.from_settings(settings)) as client:
-            card = tracking.card(client)
-    except tracking.TrackingError as exc:
-        raise click.ClickException(str(exc)) from None
+    with _registry() as client:
+        card = tracking.card(client)
     if doc is None:
         click.echo(card)
         return
