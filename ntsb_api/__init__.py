@@ -1,2 +1,2 @@
-"""The HTTP API over materialized outputs (FastAPI). Not built yet: see the API issue.
-It will read only what the asset graph materialized, never the raw sources."""
+"""The HTTP API over what the asset graph materialized (FastAPI): ``create_app`` in
+``app.py``, the routes in ``routers/``, the data backends in ``store.py``."""

@@ -209,6 +209,8 @@ def build(as_json: bool):
         published = _run_archive_and_analytics(instance, settings)
         progress.update(task, description="severity model")
         published["ml"] = _run_ml(instance, settings)
+        progress.update(task, description="serving snapshot")
+        published["serving"] = _run_serving(instance)
     if as_json:
         click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded), "transform": transform,
                                **published}, indent=2))
@@ -229,6 +231,7 @@ def build(as_json: bool):
                          + (f"checks failed ({', '.join(failed)}): " if failed else "checks passed; ")
                          + f"champion is version {ml['champion'] or 'none'}; "
                          + f"{ml['predictions']} event(s) predicted by the champion.")
+        _console().print(f"serving: {published['serving']}")
 
 
 def _run_transform(instance) -> dict:
@@ -299,6 +302,16 @@ def _run_ml(instance, settings) -> dict:
                 predicted = s.query(f"SELECT count(*) AS n FROM {'.'.join(PREDICTIONS_TABLE)}").column(0)[0].as_py()
     return {"model": tracking.MODEL_NAME, "version": versions[0], "checks": checks, "champion": champion,
             "predictions": predicted}
+
+
+def _run_serving(instance) -> str:
+    """The ``serving`` job; returns the data version the API now serves."""
+    result = _definitions().resolve_job_def("serving").execute_in_process(instance=instance, raise_on_error=False,
+                                                                          run_config=QUIET)
+    if not result.success:
+        raise click.ClickException(f"serving snapshot failed:\n{_step_errors(result)}")
+    mats = [e.step_materialization_data.materialization for e in result.all_events if e.is_step_materialization]
+    return mats[0].metadata["data version"].value
 
 
 def _loaded_releases(settings) -> set[str]:
@@ -381,6 +394,50 @@ def model_card(doc: Path | None):
     doc.write_text(text[:text.index(start) + len(start)] + "\n\n" + body.strip() + "\n\n" + text[text.index(end):],
                    encoding="utf-8")
     click.echo(f"{doc}: model card rewritten")
+
+
+@main.group()
+def token():
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice(["viewer", "analyst", "admin"]), default="viewer", show_default=True)
+@click.option("--ttl", default="1d", show_default=True, help="Lifetime: seconds, or a number with s, m, h or d.")
+@click.option("--subject", default="ntsb", show_default=True, help="Who the token is for (the 'sub' claim).")
+def token_create(role: str, ttl: str, subject: str):
+    """Print a JWT for the API, signed with NTSB_API_SECRET (embedded: the generated secret)."""
+    from ntsb_api.auth import create_token
+
+    from .settings import SettingsError, get_settings
+    match = re.fullmatch(r"(\d+)([smhd]?)", ttl.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise click.BadParameter(f"{ttl!r}: use a positive number of seconds, or e.g. 30m, 12h, 7d", param_hint="--ttl")
+    seconds = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    try:
+        secret = get_settings().api_secret_effective()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(create_token(secret, role, seconds, subject))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="uvicorn worker processes.")
+def api(host: str, port: int, workers: int):
+    """Serve the HTTP API (docs at /docs) with uvicorn."""
+    import uvicorn
+
+    from .settings import SettingsError, get_settings
+    settings = get_settings()
+    try:
+        settings.api_secret_effective()   # refuse to start without a proper secret in production
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    _console().print(f"API on http://{host}:{port} ({settings.deployment}; docs at /docs)")
+    uvicorn.run("ntsb_api.main:app", host=host, port=port, workers=workers, log_level="warning",
+                access_log=False)
 
 
 @main.command()

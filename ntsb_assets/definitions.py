@@ -5,21 +5,22 @@ import dagster as dg
 
 from .analytics import analytics_assets
 from .archive import archive_sensor, archive_tables, archive_years
-from .jobs import analytics_job, archive_job, ingest_release_job, ml_job, transform_job
+from .jobs import analytics_job, archive_job, ingest_release_job, ml_job, serving_job, transform_job
 from .lake_raw import lake_raw_tables
 from .ml import ml_assets
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import landing_zone_sensor, release_source
 from .resources import NtsbResource
+from .serving import serving_assets
 from .transform.assets import dbt_resource, ntsb_dbt_models
 from .transform.docs import dbt_docs_site
 from .warehouse_raw import warehouse_raw_tables
 
 defs = dg.Definitions(
     assets=[release_source, lake_raw_tables, warehouse_raw_tables, ntsb_dbt_models, dbt_docs_site,
-            archive_years, archive_tables, *analytics_assets, *ml_assets],
+            archive_years, archive_tables, *analytics_assets, *ml_assets, *serving_assets],
     asset_checks=[raw_gates, release_statistics, marts_gate],
-    jobs=[ingest_release_job, transform_job, archive_job, analytics_job, ml_job],
+    jobs=[ingest_release_job, transform_job, archive_job, analytics_job, ml_job, serving_job],
     sensors=[landing_zone_sensor, archive_sensor],
     resources={"ntsb": NtsbResource(), "dbt": dbt_resource},
 )

@@ -7,6 +7,7 @@ from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
 from .ml import ml_assets
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
+from .serving import serving_assets
 from .transform.assets import ntsb_dbt_models
 from .transform.docs import dbt_docs_site
 
@@ -56,4 +57,11 @@ ml_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="The severity model: features from the archive, training with its blocking checks, "
                 "promotion to champion, batch predictions into the warehouse.",
+)
+
+serving_job = dg.define_asset_job(
+    "serving",
+    selection=dg.AssetSelection.assets(*serving_assets),
+    executor_def=dg.in_process_executor,
+    description="What the API reads: the embedded deployment's snapshot (on PostgreSQL the API reads the marts).",
 )

@@ -14,6 +14,9 @@ NTSB_S3_ACCESS_KEY    -                                           ...
 NTSB_S3_SECRET_KEY    -                                           ...
 NTSB_S3_REGION        us-east-1                                   us-east-1
 NTSB_MLFLOW_URI       sqlite:///$NTSB_HOME/mlflow.db              postgresql://ntsb@db/mlflow
+NTSB_API_SECRET       generated in $NTSB_HOME/api_secret          (required: 32+ characters)
+NTSB_API_RATE_LIMIT   600 requests per minute per token           600
+NTSB_REDIS_URL        - (rate limits in process)                  redis://redis:6379/0
 ====================  ==========================================  ===============================
 
 ``DAGSTER_HOME`` is ``$NTSB_HOME/dagster`` unless set.
@@ -49,6 +52,9 @@ class Settings(BaseSettings):
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
     mlflow_uri: str | None = None
+    api_secret: str | None = None
+    api_rate_limit: int = Field(default=600, ge=1, description="Requests per minute per token or client.")
+    redis_url: str | None = None
 
     @field_validator("home")
     @classmethod
@@ -75,6 +81,31 @@ class Settings(BaseSettings):
     @property
     def mlflow_uri_effective(self) -> str:
         return self.mlflow_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def serving_dir(self) -> Path:
+        """Embedded: where the serving snapshots and their pointer live."""
+        return self.home / "serving"
+
+    def api_secret_effective(self) -> str:
+        """The JWT signing secret. Production: NTSB_API_SECRET, 32 characters or more, or an
+        error. Embedded: that, or a random secret generated once in $NTSB_HOME/api_secret."""
+        if self.api_secret:
+            if len(self.api_secret) < 32:
+                raise SettingsError("NTSB_API_SECRET must be at least 32 characters")
+            return self.api_secret
+        if self.deployment == "production":
+            raise SettingsError("NTSB_API_SECRET is not set: the API refuses to start in production "
+                                "without a secret of its own (32+ characters)")
+        path = self.home / "api_secret"
+        if not path.exists():
+            import secrets
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        return path.read_text(encoding="utf-8").strip()
 
     @property
     def deployment(self) -> str:

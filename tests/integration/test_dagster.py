@@ -22,7 +22,7 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     assert {"warehouse/raw/events", "warehouse/raw/flight_crew", "warehouse/raw/_reconciliation"} <= keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {"releases", "lake_raw", "warehouse_raw", "staging", "intermediate", "marts", "aggregates", "docs",
-                      "archive", "analytics", "ml"}
+                      "archive", "analytics", "ml", "serving"}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("lake/raw/events", "schema_drift") in checks
     assert sum(1 for _k, name in checks if name == "schema_drift") == 20
@@ -48,6 +48,14 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
         "ml/features"}
     assert defs.resolve_job_def("archive").partitions_def == fact_archive.partitions_def
     assert defs.resolve_job_def("analytics") and defs.resolve_sensor_def("archive_sensor")
+    # and on: features -> model (with its blocking checks) -> champion -> predictions -> serving
+    for child, parent in (("ml/severity_model", "ml/features"), ("ml/champion", "ml/severity_model"),
+                          ("ml/batch_predictions", "ml/champion"), ("serving/snapshot", "ml/batch_predictions"),
+                          ("serving/snapshot", "warehouse/marts/fact_accidents")):
+        assert dg.AssetKey(parent.split("/")) in graph.get(dg.AssetKey(child.split("/"))).parent_keys
+    assert {name for k, name in checks if k == "ml/severity_model"} == {
+        "beats_logistic_baseline", "calibrated", "no_denylisted_feature"}
+    assert defs.resolve_job_def("ml") and defs.resolve_job_def("serving")
 
 
 def _evaluate(instance, cursor=None):

@@ -1,0 +1,190 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Every ``/api/v1`` route needs a bearer token (viewer or above; predictions need analyst),
+is rate limited per token, and answers with ``X-Data-Version`` (the releases and the model
+version the data came from). ``/health``, ``/ready`` and ``/metrics`` are anonymous and rate
+limited per client address. Errors are RFC 9457 problem details, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ntsb_assets.lib import serving
+from ntsb_assets.settings import Settings, get_settings
+
+from . import auth
+from .ratelimit import InProcessLimiter, RedisLimiter
+from .store import Store, StoreUnavailable, open_store
+
+log = logging.getLogger("ntsb_api")
+PROBLEM = "application/problem+json"
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str = "", headers: dict | None = None):
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
+
+
+def problem(status: int, title: str, detail: str = "", headers: dict | None = None, **extra) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, **({"detail": detail} if detail else {}), **extra}
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM)
+
+
+class Services:
+    """What the routes share: settings, the store, the limiter, the metrics, the champion."""
+
+    def __init__(self, settings: Settings):
+        from .metrics import Metrics
+        self.settings = settings
+        self.secret = settings.api_secret_effective()
+        self.limiter = (RedisLimiter(settings.redis_url, settings.api_rate_limit) if settings.redis_url
+                        else InProcessLimiter(settings.api_rate_limit))
+        self.metrics = Metrics()
+        self._store = None
+
+    @property
+    def store(self):
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+    def close(self):
+        if self._store is not None and hasattr(self._store, "close"):
+            self._store.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    services = Services(settings)    # refuses a production start without a proper secret
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        services.close()
+
+    app = FastAPI(title="NTSB aviation accidents API", version="1", lifespan=lifespan,
+                  description="Reads only what the Dagster asset graph materialized. Bearer JWT (HS256) on every "
+                              "/api/v1 route; `ntsb token create --role viewer|analyst|admin` prints one.")
+    app.state.services = services
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:   # anything the handlers did not turn into a problem
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = problem(500, "Internal Server Error", "the error was logged")
+        services.metrics.observe(request.method, _route(app, request.scope), response.status_code,
+                                 time.perf_counter() - started)
+        version = getattr(request.state, "data_version", None)
+        if version is not None:
+            response.headers["X-Data-Version"] = serving.header(version)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, exc: StarletteHTTPException):
+        return problem(exc.status_code, _reason(exc.status_code), str(exc.detail) if exc.detail else "",
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc: RequestValidationError):
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        return problem(422, "Unprocessable Content", "the request does not match the API's schema", errors=errors)
+
+    @app.exception_handler(Problem)
+    async def known(request, exc: Problem):
+        return problem(exc.status, exc.title, exc.detail, headers=exc.headers)
+
+    @app.exception_handler(auth.AuthError)
+    async def denied(request, exc: auth.AuthError):
+        headers = {"WWW-Authenticate": 'Bearer realm="ntsb"' + (', error="invalid_token"' if exc.status == 401 else "")}
+        return problem(exc.status, "Unauthorized" if exc.status == 401 else "Forbidden", exc.detail, headers=headers)
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request, exc: StoreUnavailable):
+        return problem(503, "Service Unavailable", str(exc), headers={"Retry-After": "30"})
+
+    from .routers import analytics, events, meta, predictions, stats
+    app.include_router(meta.router)
+    for r in (events.router, stats.router, analytics.router, predictions.router):
+        app.include_router(r, prefix="/api/v1", dependencies=[Depends(viewer)])
+    return app
+
+
+def _route(app: FastAPI, scope) -> str:
+    """The route template a request matched, from the OpenAPI paths (a bounded label set
+    for the metrics)."""
+    import re
+    templates = getattr(app.state, "route_templates", None)
+    if templates is None:
+        templates = [(re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(p)) + "$"), p)
+                     for p in app.openapi()["paths"]]
+        app.state.route_templates = templates
+    path = scope.get("path", "")
+    return next((template for pattern, template in templates if pattern.match(path)), "unmatched")
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# ---------------------------------------------------------------------------- dependencies
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _limit(services: Services, key: str) -> None:
+    allowed, retry = services.limiter.hit(key)
+    if not allowed:
+        raise Problem(429, "Too Many Requests", f"at most {services.settings.api_rate_limit} requests per minute",
+                      headers={"Retry-After": str(max(1, int(retry + 0.999)))})
+
+
+def principal(role: str):
+    def dependency(request: Request) -> auth.Principal:
+        services = services_of(request)
+        who = auth.authenticate(services.secret, request.headers.get("authorization"))
+        auth.authorize(who, role)
+        _limit(services, "token:" + (who.token_id or who.subject))
+        request.state.principal = who
+        return who
+    return dependency
+
+
+viewer = principal("viewer")
+analyst = principal("analyst")
+
+
+def anonymous(request: Request) -> None:
+    _limit(services_of(request), "addr:" + (request.client.host if request.client else "unknown"))
+
+
+def view(request: Request):
+    """The data one request reads; its data version goes into X-Data-Version."""
+    store = services_of(request).store.pin()
+    request.state.data_version = store.version()
+    return store
+
+
+def metrics_response(services: Services) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+Data = Annotated[Store, Depends(view)]

@@ -1,0 +1,63 @@
+"""JWT bearer tokens (HS256) and roles: viewer < analyst < admin.
+
+A missing, malformed, badly signed or expired token is 401 (with ``WWW-Authenticate:
+Bearer``); a valid token whose role is below what the route needs is 403."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+ROLES = {"viewer": 1, "analyst": 2, "admin": 3}
+ALGORITHM = "HS256"
+ISSUER = "ntsb-lakehouse"
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+    token_id: str
+
+
+def create_token(secret: str, role: str, ttl_seconds: int, subject: str = "ntsb") -> str:
+    if role not in ROLES:
+        raise ValueError(f"role {role!r}: use one of {', '.join(ROLES)}")
+    if ttl_seconds <= 0:
+        raise ValueError("the time to live must be positive")
+    now = int(time.time())
+    claims = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds, "iss": ISSUER,
+              "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def authenticate(secret: str, authorization: str | None) -> Principal:
+    if not authorization:
+        raise AuthError(401, "missing bearer token (Authorization: Bearer <token>)")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(401, "the Authorization header must be 'Bearer <token>'")
+    try:
+        claims = jwt.decode(token.strip(), secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                            options={"require": ["exp", "iat", "sub", "role"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthError(401, "the token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(401, f"invalid token: {exc}") from None
+    if claims.get("role") not in ROLES:
+        raise AuthError(401, f"invalid token: unknown role {claims.get('role')!r}")
+    return Principal(str(claims["sub"]), claims["role"], str(claims.get("jti", "")))
+
+
+def authorize(principal: Principal, needed: str) -> None:
+    if ROLES[principal.role] < ROLES[needed]:
+        raise AuthError(403, f"role {principal.role!r} may not do this: it needs {needed!r} or above")

@@ -1,0 +1,48 @@
+"""Events: a filtered, sorted, paginated list; one event in full; full-text search."""
+
+import datetime as dt
+from typing import Literal
+
+from fastapi import APIRouter, Path, Query
+
+from ..app import Data, Problem
+from ..schemas import EventDetail, EventPage, SearchResults, Severity
+from ..store import SORTS
+
+router = APIRouter(tags=["events"])
+MAX_PAGE_SIZE = 100
+
+
+@router.get("/events", response_model=EventPage)
+def list_events(store: Data, date_from: dt.date | None = None, date_to: dt.date | None = None,
+    state: str | None = Query(None, min_length=2, max_length=2, pattern="^[A-Za-z]{2}$"),
+    severity: Severity | None = None,
+    make: str | None = Query(None, max_length=64), model: str | None = Query(None, max_length=64),
+    phase: str | None = Query(None, max_length=16, description="phase of flight code"),
+    weather: Literal["VMC", "IMC", "UNK"] | None = None,
+    sort: Literal[tuple(SORTS)] = "-event_date",   # type: ignore[valid-type]
+    page: int = Query(1, ge=1, le=1_000_000), page_size: int = Query(25, ge=1, le=MAX_PAGE_SIZE),
+    ):
+    """Events matching every filter given; `total` counts them all."""
+    if date_from and date_to and date_from > date_to:
+        raise Problem(422, "Unprocessable Content", "date_from is after date_to")
+    filters = {"date_from": date_from, "date_to": date_to, "state": state.upper() if state else None,
+               "severity": severity, "make": make, "model": model, "phase": phase, "weather": weather}
+    items, total = store.events(filters, sort, page, page_size)
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+@router.get("/events/{ev_id}", response_model=EventDetail, responses={404: {"description": "no such event"}})
+def get_event(store: Data, ev_id: str = Path(min_length=1, max_length=20, pattern="^[A-Za-z0-9]+$")):
+    """One event with its aircraft, crew, findings, narratives and the champion's prediction."""
+    event = store.event(ev_id)
+    if event is None:
+        raise Problem(404, "Not Found", f"no event {ev_id!r}")
+    return event
+
+
+@router.get("/search", response_model=SearchResults)
+def search(store: Data, q: str = Query(min_length=1, max_length=200), limit: int = Query(20, ge=1, le=100)):
+    """Ranked full-text search over the narratives and probable causes, with highlighted
+    snippets (PostgreSQL full-text index; BM25 over the snapshot's index embedded)."""
+    return {"query": q, "items": store.search(q, limit)}

@@ -1,0 +1,150 @@
+"""What the API reads, and the embedded deployment's serving snapshot.
+
+PostgreSQL: the API reads the marts, the aggregate materialized views and
+``ml.batch_predictions`` directly. Embedded: the DuckDB warehouse admits one writer, so
+:func:`publish` copies what the API needs into a new DuckDB file (with a full-text index of
+the narratives, see :func:`tokens`), then switches ``current.json`` to it with an atomic
+rename. A reader holding the previous file keeps a consistent view; the API reopens when
+the pointer changes. A file is never written after the pointer names it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVED = {
+    "marts": ("fact_accidents", "dim_aircraft", "dim_crew", "narratives", "bridge_accident_causes", "dim_causes",
+              "agg_yearly_stats", "agg_state_stats", "agg_aircraft_type_stats", "agg_phase_stats",
+              "agg_weather_stats"),
+    "ml": ("batch_predictions",),
+}
+EXCLUDED = {("marts", "narratives"): {"search_document"}}   # the snapshot has its own index
+POINTER = "current.json"
+KEEP = 3                  # snapshot files kept: the current one and the two before it
+
+STOPWORDS = frozenset("""a an and are as at be been but by for from had has have he her his in into is it its
+of on or that the their there they this to was were which while with""".split())
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class ServingError(Exception):
+    pass
+
+
+def tokens(text: str | None) -> list[str]:
+    """Lower-case words of two or more characters, stop words out: the same rule for the
+    index and for queries."""
+    return [t for t in _TOKEN.findall((text or "").lower()) if len(t) > 1 and t not in STOPWORDS]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    version: dict            # releases, model version, created
+
+
+def data_version(session) -> dict:
+    """The releases the warehouse holds and the model version of its predictions."""
+    releases = sorted(session.query("SELECT release_id FROM raw._releases").column(0).to_pylist()) \
+        if session.columns("_releases") is not None else []
+    model = None
+    if session.columns("batch_predictions", "ml") is not None:
+        rows = session.query("SELECT DISTINCT model_version FROM ml.batch_predictions").column(0).to_pylist()
+        model = rows[0] if len(rows) == 1 else (",".join(sorted(map(str, rows))) or None)
+    return {"releases": releases, "model_version": model}
+
+
+def header(version: dict) -> str:
+    """The X-Data-Version value: release ids, then the model version."""
+    rel = ",".join(version.get("releases") or []) or "none"
+    return f"releases={rel}; model={version.get('model_version') or 'none'}"
+
+
+def publish(warehouse_path: Path, directory: Path) -> Snapshot:
+    """Copy what the API reads from the DuckDB warehouse into a new file under
+    ``directory``, index the narratives, then point ``current.json`` at it."""
+    import duckdb
+
+    from .warehouse import Warehouse
+    directory.mkdir(parents=True, exist_ok=True)
+    with Warehouse(f"duckdb:///{warehouse_path}").session(read_only=True) as s:
+        version = data_version(s) | {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        present = {(schema, t) for schema, tables in SERVED.items() for t in tables if s.columns(t, schema) is not None}
+    if ("marts", "fact_accidents") not in present:
+        raise ServingError(f"{warehouse_path}: no marts.fact_accidents to serve: build the marts first")
+    name = f"snapshot-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.duckdb"
+    tmp = directory / (name + ".tmp")
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(f"ATTACH '{warehouse_path}' AS src (READ_ONLY)")
+        for schema, table in sorted(present):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            cols = [r[0] for r in con.execute(f"DESCRIBE src.{schema}.{table}").fetchall()
+                    if r[0] not in EXCLUDED.get((schema, table), set())]
+            order = " ORDER BY ev_id" if "ev_id" in cols else ""
+            con.execute(f"CREATE TABLE {schema}.{table} AS SELECT {', '.join(cols)} FROM src.{schema}.{table}{order}")
+        con.execute("DETACH src")
+        _index_narratives(con, ("marts", "narratives") in present)
+        con.execute("CREATE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    final = directory / name
+    os.replace(tmp, final)
+    pointer_tmp = directory / f".{POINTER}.{uuid.uuid4().hex[:8]}"
+    pointer_tmp.write_text(json.dumps({"file": name, "version": version}), encoding="utf-8")
+    os.replace(pointer_tmp, directory / POINTER)          # the switch
+    _prune(directory, keep=name)
+    return Snapshot(final, version)
+
+
+def _index_narratives(con, have: bool) -> None:
+    """An inverted index: search_terms(term, ev_id, tf) with the probable cause counting
+    twice, search_docs(ev_id, length), search_df(term, df). BM25 runs over these."""
+    src = ("SELECT ev_id, probable_cause, narrative FROM marts.narratives" if have
+           else "SELECT NULL::VARCHAR AS ev_id, NULL::VARCHAR AS probable_cause, NULL::VARCHAR AS narrative WHERE false")
+    split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"   # = tokens()
+    stop = ", ".join(f"'{w}'" for w in sorted(STOPWORDS))
+    con.execute(f"""
+        CREATE TEMP TABLE _tok AS
+        SELECT * FROM (SELECT ev_id, {split.format('probable_cause')} AS term, 2 AS w FROM ({src})
+                       UNION ALL
+                       SELECT ev_id, {split.format('narrative')} AS term, 1 AS w FROM ({src}))
+        WHERE length(term) > 1 AND term NOT IN ({stop})""")
+    con.execute("CREATE TABLE search_terms AS SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok "
+                "GROUP BY ALL ORDER BY term, ev_id")
+    con.execute("CREATE TABLE search_docs AS SELECT ev_id, sum(w)::INTEGER AS length FROM _tok GROUP BY ALL")
+    con.execute("CREATE TABLE search_df AS SELECT term, count(*)::INTEGER AS df FROM search_terms GROUP BY ALL ORDER BY term")
+    con.execute("DROP TABLE _tok")
+
+
+def _prune(directory: Path, keep: str) -> None:
+    files = sorted(directory.glob("snapshot-*.duckdb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[KEEP:]:
+        if old.name != keep:
+            old.unlink(missing_ok=True)
+
+
+def current(directory: Path) -> tuple[Path, dict] | None:
+    """The file ``current.json`` names, and its data version; None before the first publish."""
+    try:
+        pointer = json.loads((directory / POINTER).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return directory / pointer["file"], pointer["version"]
+
+
+def bm25(tf: float, df: float, docs: int, length: float, avg_length: float, k1: float = 1.2, b: float = 0.75) -> float:
+    """Okapi BM25 of one term in one document (the formula the SQL ranking uses)."""
+    idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
+    return idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_length))

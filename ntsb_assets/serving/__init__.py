@@ -1,0 +1,35 @@
+"""The serving group: what the API reads. Embedded, ``serving/snapshot`` publishes an
+immutable DuckDB snapshot and switches the pointer the API follows; on PostgreSQL the API
+reads the marts directly and the asset records the data version it sees."""
+
+import dagster as dg
+
+from ..lib import serving
+from ..resources import NtsbResource
+from ..warehouse_raw import WAREHOUSE_POOL
+
+SNAPSHOT_KEY = dg.AssetKey(["serving", "snapshot"])
+
+
+@dg.asset(key=SNAPSHOT_KEY, group_name="serving", kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+          deps=[dg.AssetKey(["warehouse", "marts", t]) for t in serving.SERVED["marts"]]
+          + [dg.AssetKey(["ml", "batch_predictions"])])
+def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
+    """Embedded: copy the marts and predictions the API reads (with a full-text index of the
+    narratives) into a new read-only DuckDB file and switch ``current.json`` to it. The
+    API picks it up at its next request; the files before it stay untouched."""
+    settings = ntsb.settings()
+    wh = settings.warehouse
+    if wh.dialect == "postgres":
+        with wh.session(read_only=True) as s:
+            version = serving.data_version(s)
+        return dg.MaterializeResult(metadata={"mode": "direct: the API reads the marts on PostgreSQL",
+                                              "data version": serving.header(version)})
+    snap = serving.publish(wh.path, settings.serving_dir)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(serving.header(snap.version)),
+        metadata={"mode": "snapshot", "path": dg.MetadataValue.path(str(snap.path)),
+                  "bytes": snap.path.stat().st_size, "data version": serving.header(snap.version)})
+
+
+serving_assets = [serving_snapshot]
