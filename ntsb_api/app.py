@@ -58,6 +58,14 @@ class Services:
             self._store = open_store(self.settings)
         return self._store
 
+    def warm(self) -> None:
+        """Load the champion model once in the background; a missing one is /ready's business."""
+        from ntsb_assets.lib import tracking
+        try:
+            tracking.load_champion(tracking.Store.from_settings(self.settings))
+        except Exception as exc:   # no champion yet, registry unreachable: logged, served as 503 later
+            log.warning("champion model not loaded at start: %s", exc)
+
     def close(self):
         if self._store is not None and hasattr(self._store, "close"):
             self._store.close()
@@ -69,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app):
+        import threading
+        threading.Thread(target=services.warm, daemon=True).start()   # the first prediction need not wait
         yield
         services.close()
 
@@ -120,7 +130,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router)
     for r in (events.router, stats.router, analytics.router, predictions.router):
         app.include_router(r, prefix="/api/v1", dependencies=[Depends(viewer)])
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+PROBLEM_SCHEMA = {
+    "type": "object", "required": ["type", "title", "status"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                   "detail": {"type": "string"}, "errors": {"type": "array", "items": {"type": "object"}}},
+}
+ERRORS = {"400": "the body could not be read", "401": "missing, malformed or expired token", "403": "the token's role is not enough",
+          "422": "the request does not match the schema", "429": "rate limit exceeded (see Retry-After)",
+          "503": "nothing to serve yet, or the warehouse is unreachable"}
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document, with every error documented as it is sent: problem details
+    (application/problem+json)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in doc["paths"].items():
+        for op in operations.values():
+            responses = op.setdefault("responses", {})
+            codes = ["429"] + ([] if not path.startswith("/api/") else ["401", "403", "422", "503"]) \
+                + (["400"] if "requestBody" in op else [])
+            for code in codes:
+                responses.setdefault(code, {"description": ERRORS[code]})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = problem_content
+    app.openapi_schema = doc
+    return doc
 
 
 def _route(app: FastAPI, scope) -> str:

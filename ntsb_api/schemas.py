@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from ntsb_assets.lib import features
 
@@ -59,6 +59,11 @@ class Prediction(BaseModel):
     model_name: str
     model_version: str
     predicted_at: dt.datetime | None = None
+
+    @field_validator("predicted_at")
+    @classmethod
+    def _utc(cls, v):   # stored as UTC without a zone; RFC 3339 wants the offset
+        return v.replace(tzinfo=dt.timezone.utc) if v is not None and v.tzinfo is None else v
 
 
 class EventDetail(EventSummary):
@@ -117,12 +122,13 @@ RANGES = {
 
 
 def _field(f: features.Feature):
+    """Strict types: a JSON boolean is not a number, a number is not a string."""
     if f.kind == "category":
-        return (str | None, Field(default=None, max_length=64, description=f"{f.group}: {f.why}"))
+        return (str | None, Field(default=None, max_length=64, strict=True, description=f"{f.group}: {f.why}"))
     if f.kind == "flag":
-        return (bool | None, Field(default=None, description=f"{f.group}: {f.why}"))
+        return (bool | None, Field(default=None, strict=True, description=f"{f.group}: {f.why}"))
     lo, hi = RANGES[f.name]
-    return (float | None, Field(default=None, ge=lo, le=hi, description=f"{f.group}: {f.why}"))
+    return (float | None, Field(default=None, ge=lo, le=hi, strict=True, description=f"{f.group}: {f.why}"))
 
 
 FeatureRow = create_model("FeatureRow", __config__=ConfigDict(extra="forbid"),

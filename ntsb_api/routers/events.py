@@ -11,10 +11,21 @@ from ..store import SORTS
 
 router = APIRouter(tags=["events"])
 MAX_PAGE_SIZE = 100
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Problem(422, "Unprocessable Content", f"{name}={value!r} is not a calendar date") from None
 
 
 @router.get("/events", response_model=EventPage)
-def list_events(store: Data, date_from: dt.date | None = None, date_to: dt.date | None = None,
+def list_events(store: Data, date_from: str | None = Query(None, pattern=DATE, description="YYYY-MM-DD", json_schema_extra={"format": "date"}),
+                date_to: str | None = Query(None, pattern=DATE, description="YYYY-MM-DD", json_schema_extra={"format": "date"}),
     state: str | None = Query(None, min_length=2, max_length=2, pattern="^[A-Za-z]{2}$"),
     severity: Severity | None = None,
     make: str | None = Query(None, max_length=64), model: str | None = Query(None, max_length=64),
@@ -23,10 +34,9 @@ def list_events(store: Data, date_from: dt.date | None = None, date_to: dt.date 
     sort: Literal[tuple(SORTS)] = "-event_date",   # type: ignore[valid-type]
     page: int = Query(1, ge=1, le=1_000_000), page_size: int = Query(25, ge=1, le=MAX_PAGE_SIZE),
     ):
-    """Events matching every filter given; `total` counts them all."""
-    if date_from and date_to and date_from > date_to:
-        raise Problem(422, "Unprocessable Content", "date_from is after date_to")
-    filters = {"date_from": date_from, "date_to": date_to, "state": state.upper() if state else None,
+    """Events matching every filter given (a reversed date range matches none); `total`
+    counts them all."""
+    filters = {"date_from": _date(date_from, "date_from"), "date_to": _date(date_to, "date_to"), "state": state.upper() if state else None,
                "severity": severity, "make": make, "model": model, "phase": phase, "weather": weather}
     items, total = store.events(filters, sort, page, page_size)
     return {"items": items, "total": total, "page": page, "page_size": page_size}
