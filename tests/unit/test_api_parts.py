@@ -1,0 +1,97 @@
+"""The API's parts that need no server: tokens and roles, the sliding window, search
+tokens, BM25 over a real snapshot index, snippets."""
+
+import json
+import time
+
+import duckdb
+import jwt
+import pytest
+
+from ntsb_api import auth
+from ntsb_api.ratelimit import InProcessLimiter
+from ntsb_api.store import SnapshotStore, highlight
+from ntsb_assets.lib import serving
+
+SECRET = "unit-test-secret-that-is-long-enough-0123"
+
+
+def test_tokens_roles_and_their_errors():
+    token = auth.create_token(SECRET, "analyst", 60, subject="alice")
+    who = auth.authenticate(SECRET, f"Bearer {token}")
+    assert (who.subject, who.role) == ("alice", "analyst") and who.token_id
+    auth.authorize(who, "viewer")
+    auth.authorize(who, "analyst")
+    with pytest.raises(auth.AuthError) as exc:
+        auth.authorize(who, "admin")
+    assert exc.value.status == 403
+    for header, message in ((None, "missing"), ("Basic abc", "must be 'Bearer"), ("Bearer x.y.z", "invalid token"),
+                            (f"Bearer {auth.create_token('another-secret-long-enough-000000000', 'admin', 60)}",
+                             "invalid token")):
+        with pytest.raises(auth.AuthError, match=message) as exc:
+            auth.authenticate(SECRET, header)
+        assert exc.value.status == 401
+    expired = jwt.encode({"sub": "a", "role": "viewer", "iat": 1, "exp": int(time.time()) - 5, "iss": auth.ISSUER},
+                         SECRET, algorithm="HS256")
+    with pytest.raises(auth.AuthError, match="expired"):
+        auth.authenticate(SECRET, f"Bearer {expired}")
+    bad_role = jwt.encode({"sub": "a", "role": "root", "iat": 1, "exp": int(time.time()) + 60, "iss": auth.ISSUER},
+                          SECRET, algorithm="HS256")
+    with pytest.raises(auth.AuthError, match="unknown role"):
+        auth.authenticate(SECRET, f"Bearer {bad_role}")
+    with pytest.raises(ValueError):
+        auth.create_token(SECRET, "root", 60)
+
+
+def test_sliding_window_counts_per_key_and_frees_slots_as_they_age():
+    limiter = InProcessLimiter(limit=3, window=0.5)
+    assert [limiter.hit("a")[0] for _ in range(4)] == [True, True, True, False]
+    allowed, retry = limiter.hit("a")
+    assert not allowed and 0 < retry <= 0.5
+    assert limiter.hit("b")[0]                       # another key has its own window
+    time.sleep(retry + 0.01)
+    assert limiter.hit("a")[0]                       # the oldest request left the window
+
+
+def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
+    """The snapshot's index built from two real NTSB texts; the SQL ranking equals the
+    BM25 formula computed by hand."""
+    texts = {
+        "20190118X92207": ("The loss of engine power due to fatigue failure of the crankshaft.",
+                           "The pilot reported a loss of engine power shortly after takeoff."),
+        "20180308X30039": ("An engine malfunction for undetermined reasons and the subsequent loss of control.",
+                           "Witnesses saw the airplane descend; no fire was reported."),
+    }
+    assert serving.tokens("The loss of ENGINE power, 2x!") == ["loss", "engine", "power", "2x"]
+    path = tmp_path / "snapshot-test.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA marts")
+    con.execute("CREATE TABLE marts.narratives (ev_id VARCHAR, probable_cause VARCHAR, narrative VARCHAR)")
+    con.executemany("INSERT INTO marts.narratives VALUES (?, ?, ?)", [(k, *v) for k, v in texts.items()])
+    con.execute("CREATE TABLE marts.fact_accidents AS SELECT ev_id, DATE '2019-01-17' AS event_date, 'FATL' AS severity, "
+                "'BEECH' AS make, '36' AS model FROM marts.narratives")
+    serving._index_narratives(con, True)
+    tf = dict(con.execute("SELECT ev_id, tf FROM search_terms WHERE term = 'power'").fetchall())
+    assert tf == {"20190118X92207": 2 * 1 + 1}        # once in the probable cause (x2), once in the narrative
+    lengths = dict(con.execute("SELECT ev_id, length FROM search_docs").fetchall())
+    want = {ev: 2 * len(serving.tokens(pc)) + len(serving.tokens(n)) for ev, (pc, n) in texts.items()}
+    assert lengths == want
+    con.close()
+    (tmp_path / serving.POINTER).write_text(json.dumps({"file": path.name, "version": {"releases": ["r1"]}}))
+    hits = SnapshotStore(tmp_path).search("engine power", 10)
+    avg = sum(want.values()) / 2
+
+    def score(ev):
+        pc, n = texts[ev]
+        words = serving.tokens(pc) * 2 + serving.tokens(n)
+        return sum(serving.bm25(tf=words.count(t), df=sum(t in (serving.tokens(" ".join(v))) for v in texts.values()),
+                                docs=2, length=want[ev], avg_length=avg) for t in ("engine", "power") if t in words)
+    assert [h["ev_id"] for h in hits] == ["20190118X92207", "20180308X30039"]
+    assert [h["score"] for h in hits] == pytest.approx([score(h["ev_id"]) for h in hits])
+    assert "<mark>engine</mark>" in hits[0]["snippet"].lower()
+
+
+def test_snippets_escape_the_text_and_mark_every_hit():
+    text = "Loss of engine power <b>after</b> takeoff; the engine   stopped."
+    out = highlight(text, ["engine"], width=60)
+    assert out.count("<mark>engine</mark>") == 2 and "&lt;b&gt;" in out and "<b>" not in out
