@@ -62,6 +62,10 @@ class Store:
             return [dict(zip(names, r)) for r in cur.fetchall()]
 
     def has(self, schema: str, table: str) -> bool:
+        """Whether a table or (materialized) view exists; remembered by the subclass."""
+        return self._exists(schema, table)
+
+    def _exists(self, schema: str, table: str) -> bool:
         return bool(self.rows("SELECT 1 AS x FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
                               "UNION ALL SELECT 1 FROM pg_catalog.pg_matviews WHERE schemaname = ? AND matviewname = ?"
                               if self.dialect == "postgres" else
@@ -142,7 +146,7 @@ class Store:
 class PostgresStore(Store):
     dialect = "postgres"
 
-    def __init__(self, dsn: str, minconn: int = 1, maxconn: int = 8, version_ttl: float = 5.0):
+    def __init__(self, dsn: str, minconn: int = 1, maxconn: int = 16, version_ttl: float = 5.0):
         from psycopg2.pool import ThreadedConnectionPool
         try:
             self.pool = ThreadedConnectionPool(minconn, maxconn, dsn, connect_timeout=5,
@@ -151,19 +155,29 @@ class PostgresStore(Store):
             raise StoreUnavailable(f"warehouse not reachable: {exc}") from None
         self._version, self._version_at, self._ttl = None, 0.0, version_ttl
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(maxconn)   # wait for a connection, never fail for lack of one
+        self._tables: dict = {}
 
     @contextmanager
     def _cursor(self):
-        conn = self.pool.getconn()
-        try:
-            with conn.cursor() as cur:
-                yield cur
-            conn.rollback()   # read-only: end the transaction, keep the connection clean
-        except Exception:
-            conn.rollback()
-            raise
-        finally:
-            self.pool.putconn(conn)
+        with self._slots:
+            conn = self.pool.getconn()
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+                conn.rollback()   # read-only: end the transaction, keep the connection clean
+            except Exception:
+                conn.rollback()
+                raise
+            finally:
+                self.pool.putconn(conn)
+
+    def has(self, schema: str, table: str) -> bool:
+        key = (schema, table)
+        hit = self._tables.get(key)
+        if hit is None or time.monotonic() - hit[1] > self._ttl:   # a build may create it meanwhile
+            hit = self._tables[key] = (self._exists(schema, table), time.monotonic())
+        return hit[0]
 
     def version(self) -> dict:
         with self._lock:
@@ -214,7 +228,9 @@ class SnapshotStore(Store):
                 import duckdb
                 path, version = serving.current(self.directory)
                 con = duckdb.connect(str(path), read_only=True)
-                self._state = (mtime, con, version, path)   # the old connection closes when unused
+                tables = {tuple(r) for r in con.execute("SELECT table_schema, table_name FROM information_schema.tables")
+                          .fetchall()}
+                self._state = (mtime, con, version, tables)   # the old connection closes when unused
             return self._state
 
     def pin(self) -> Store:
@@ -232,6 +248,9 @@ class SnapshotStore(Store):
 
     def version(self) -> dict:
         return self._current()[2]
+
+    def has(self, schema: str, table: str) -> bool:   # a snapshot never changes: its tables are known
+        return (schema, table) in self._current()[3]
 
     def search(self, q: str, limit: int) -> list[dict]:
         terms = sorted(set(serving.tokens(q)))

@@ -568,10 +568,11 @@ def docs(host: str, port: int):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True)
-@click.option("--no-ui", is_flag=True, help="Build only; do not start the Dagster UI.")
-def demo(host: str, port: int, no_ui: bool):
+@click.option("--api-port", default=8000, show_default=True)
+@click.option("--no-ui", is_flag=True, help="Build only; do not start the Dagster UI and the API.")
+def demo(host: str, port: int, api_port: int, no_ui: bool):
     """Put the bundled real NTSB sample in the landing zone, build everything, then serve
-    the Dagster UI (webserver and daemon)."""
+    the Dagster UI (webserver and daemon) and the HTTP API."""
     settings = _settings()
     sample = REPO / "data" / "sample" / "landing"
     if settings.landing.is_local and sample.exists():
@@ -585,7 +586,17 @@ def demo(host: str, port: int, no_ui: bool):
         return
     home = _dagster_home(settings)
     os.environ["NTSB_HOME"] = str(settings.home)  # the code server resolves the same paths
-    _console().print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
+    # dagster-dbt validates `dbt` on PATH when the code server loads the definitions: put this
+    # environment's scripts first (`make demo` runs without an activated virtualenv)
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    import subprocess
+
+    from ntsb_api.auth import create_token
+    # the API beside the UI, in the same process group: Ctrl-C stops both
+    subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "api", "--host", host, "--port", str(api_port)])
+    token = create_token(settings.api_secret_effective(), "analyst", 12 * 3600, subject="demo")
+    _console().print(f"API on http://{host}:{api_port}/docs; an analyst token for 12 hours:\n{token}")
+    _console().print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops both.")
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     os.execv(dagster, [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", host, "-p", str(port)])

@@ -1,0 +1,205 @@
+"""The HTTP API under load, per deployment: p50/p95/p99 latency and requests/s.
+
+    python benchmarks/api.py [--events 100000] [--seconds 10] [--connections 16] [--workers 2]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--write docs/benchmarks.md]
+
+Needs ``wrk`` (Debian: ``apt-get install wrk``). Generates N events and, for each
+deployment (embedded: DuckDB + the serving snapshot; production: PostgreSQL marts), loads
+them, runs dbt build, archives, builds the features, trains the severity model and
+registers it in a scratch MLflow store, writes the batch predictions and (embedded)
+publishes the snapshot. The model trained on generated outcomes cannot pass its checks
+(they are at chance level), so the benchmark records them as passed and promotes it by
+hand: what is measured here is serving, not model quality.
+
+Then ``ntsb api`` runs with ``--workers`` uvicorn processes, and wrk drives each endpoint
+for ``--seconds`` with ``--connections`` open connections (closed loop: as fast as the
+server answers), a random event, search word or feature row per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import REPO, scratch_database
+from dbt_build import dbt, load
+from query_paths import write_archive
+
+WRK_SCRIPT = r"""
+math.randomseed(%(seed)d)
+local ids = {%(ids)s}
+local words = {%(words)s}
+local rows = {%(rows)s}
+local kind = "%(kind)s"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+request = function()
+  if kind == "detail" then
+    return wrk.format("GET", "/api/v1/events/" .. ids[math.random(#ids)])
+  elseif kind == "search" then
+    return wrk.format("GET", "/api/v1/search?limit=10&q=" .. words[math.random(#words)])
+  elseif kind == "predict" then
+    wrk.headers["Content-Type"] = "application/json"
+    return wrk.format("POST", "/api/v1/predictions/severity", nil, rows[math.random(#rows)])
+  end
+  return wrk.format("GET", "/api/v1/stats/summary")
+end
+local errors = 0
+response = function(status, headers, body)
+  if status ~= 200 then errors = errors + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%f %%f %%f %%d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
+end
+"""
+ENDPOINTS = {"stats": "GET /api/v1/stats/summary", "detail": "GET /api/v1/events/{ev_id}",
+             "search": "GET /api/v1/search?q=", "predict": "POST /api/v1/predictions/severity (with SHAP)"}
+
+
+def prepare(url: str, synth: Path, home: Path) -> dict:
+    """Warehouse, archive, features, a promoted model, predictions and (DuckDB) the snapshot."""
+    import numpy as np
+    import pandas as pd
+
+    from ntsb_assets.lib import analytics as an
+    from ntsb_assets.lib import features, serving, tracking
+    from ntsb_assets.lib import model as M
+    from ntsb_assets.lib.lake import Lake
+    from ntsb_assets.lib.warehouse import Warehouse, logical_type
+    from ntsb_assets.ml import prediction_table
+    from ntsb_assets.settings import Settings
+    load(home / "lake", url, [synth])
+    dbt(url, "build")
+    lake = Lake(str(home / "lake"))
+    write_archive(url, lake)
+    con = an.connect(lake)
+    df = features.build(con)
+    con.close()
+    settings = Settings(home=home, warehouse_url=url, lake_url=str(home / "lake"))
+    trained = M.train(df[df["target_severity"].notna()], params=M.Params(max_rounds=200))
+    store = tracking.Store.from_settings(settings)
+    with tracking.session(store) as client:
+        _, version = tracking.log_training(client, store, trained, "[]", {}, {})
+        tracking.set_checks(client, version, {"recorded as passed by benchmarks/api.py": True})
+        tracking.promote(client, version)
+    table = prediction_table(trained.model, version, df)
+    with Warehouse(url).session() as s:
+        s.ensure_schema("ml")
+        s.execute("DROP TABLE IF EXISTS ml.batch_predictions")
+        s.ensure_table("batch_predictions", {f.name: logical_type(f.type) for f in table.schema}, schema="ml",
+                       key=("ev_id",))
+        s.insert_arrow("batch_predictions", table, schema="ml")
+    if url.startswith("duckdb"):
+        serving.publish(Warehouse(url).path, settings.serving_dir)
+    rows = df.drop(columns=["ev_id", "event_date", "target_fatal", "target_severity"]).sample(200, random_state=1)
+    rows = [json.dumps({k: (None if pd.isna(v) else (bool(v) if isinstance(v, (bool, np.bool_)) else v))
+                        for k, v in r.items()}, default=float) for r in rows.to_dict("records")]
+    return {"settings": settings, "ids": df["ev_id"].sample(2000, random_state=1).tolist(), "rows": rows}
+
+
+def run_wrk(base: str, kind: str, token: str, data: dict, words: list[str], seconds: int, connections: int) -> dict:
+    script = WRK_SCRIPT % {"seed": 7, "kind": kind, "token": token,
+                           "ids": ",".join(json.dumps(i) for i in data["ids"]),
+                           "words": ",".join(json.dumps(w) for w in words),
+                           "rows": ",".join(json.dumps(r, ensure_ascii=False) for r in data["rows"])}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", fh.name, base],
+                         capture_output=True, text=True)
+    os.unlink(fh.name)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), None)
+    if line is None:
+        raise SystemExit(f"wrk failed: {out.stdout}\n{out.stderr}")
+    n, duration, p50, p95, p99, errors = line.split()[1:]
+    return {"requests": int(n), "rps": int(n) / (int(duration) / 1e6), "p50": float(p50) / 1000,
+            "p95": float(p95) / 1000, "p99": float(p99) / 1000, "errors": int(errors)}
+
+
+def serve(settings, env: dict, workers: int) -> tuple[subprocess.Popen, str]:
+    import httpx
+    port = random.randint(20000, 40000)
+    proc = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "api", "--port", str(port),
+                             "--workers", str(workers)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/ready", timeout=5).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the API did not become ready")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    import platform
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.pg) as pg_url:
+        tmp = Path(tmp)
+        synth = tmp / "synth"
+        subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
+                        "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
+        words = ["engine", "fuel", "landing", "stall", "icing", "turbulence", "runway", "weather", "power", "gear"]
+        for name, url in (("embedded", f"duckdb:///{tmp}/embedded/warehouse.duckdb"), ("PostgreSQL", pg_url)):
+            home = tmp / name
+            data = prepare(url, synth, home)
+            env = {**os.environ, "NTSB_HOME": str(home), "NTSB_WAREHOUSE_URL": url, "NTSB_LAKE_URL": str(home / "lake"),
+                   "NTSB_API_RATE_LIMIT": "100000000",
+                   "NTSB_API_SECRET": "benchmark-secret-that-is-long-enough-0123456789"}
+            from ntsb_api.auth import create_token
+            token = create_token(env["NTSB_API_SECRET"], "analyst", 3600)
+            proc, base = serve(data["settings"], env, args.workers)
+            try:
+                for kind in ENDPOINTS:
+                    run_wrk(base, kind, token, data, words, 2, args.connections)          # warm-up
+                    results.append((name, kind, run_wrk(base, kind, token, data, words, args.seconds,
+                                                        args.connections)))
+            finally:
+                proc.terminate()
+                proc.wait(20)
+    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    lines = [f"### API under load, {args.events:,} generated events", "",
+             f"`python benchmarks/api.py --events {args.events} --seconds {args.seconds} --connections "
+             f"{args.connections} --workers {args.workers}` on {machine}, {time.strftime('%Y-%m-%d')}; wrk "
+             f"{_wrk_version()} on the same machine (2 threads, {args.connections} connections, closed loop).", "",
+             "| deployment | endpoint | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | non-200 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, kind, r in results:
+        lines.append(f"| {name} | {ENDPOINTS[kind]} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+                     f"{r['p99']:.1f} | {r['errors']} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        with open(args.write, "a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+    return 0
+
+
+def _wrk_version() -> str:
+    out = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    m = re.search(r"wrk ([\d.]+)", out.stdout + out.stderr)
+    return m.group(1) if m else "?"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
