@@ -201,7 +201,7 @@ def _limit(services: Services, key: str) -> None:
 
 
 def principal(role: str):
-    def dependency(request: Request) -> auth.Principal:
+    async def dependency(request: Request) -> auth.Principal:   # no I/O: on the event loop, no thread hop
         services = services_of(request)
         who = auth.authenticate(services.secret, request.headers.get("authorization"))
         auth.authorize(who, role)
@@ -215,12 +215,13 @@ viewer = principal("viewer")
 analyst = principal("analyst")
 
 
-def anonymous(request: Request) -> None:
+async def anonymous(request: Request) -> None:
     _limit(services_of(request), "addr:" + (request.client.host if request.client else "unknown"))
 
 
-def view(request: Request):
-    """The data one request reads; its data version goes into X-Data-Version."""
+async def view(request: Request):
+    """The data one request reads; its data version goes into X-Data-Version (a stat of
+    the snapshot pointer, or the PostgreSQL version cached for 5 s)."""
     store = services_of(request).store.pin()
     request.state.data_version = store.version()
     return store
