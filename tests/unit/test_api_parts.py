@@ -95,3 +95,16 @@ def test_snippets_escape_the_text_and_mark_every_hit():
     text = "Loss of engine power <b>after</b> takeoff; the engine   stopped."
     out = highlight(text, ["engine"], width=60)
     assert out.count("<mark>engine</mark>") == 2 and "&lt;b&gt;" in out and "<b>" not in out
+
+
+def test_the_secret_is_required_in_production_and_generated_once_embedded(tmp_path, monkeypatch):
+    from ntsb_assets.settings import Settings, SettingsError
+    monkeypatch.delenv("NTSB_API_SECRET", raising=False)
+    with pytest.raises(SettingsError, match="refuses to start in production"):
+        Settings(home=tmp_path, warehouse_url="postgresql://ntsb@db/ntsb").api_secret_effective()
+    with pytest.raises(SettingsError, match="at least 32"):
+        Settings(home=tmp_path, warehouse_url="postgresql://ntsb@db/ntsb", api_secret="short").api_secret_effective()
+    embedded = Settings(home=tmp_path)
+    first = embedded.api_secret_effective()
+    assert len(first) >= 32 and (tmp_path / "api_secret").stat().st_mode & 0o777 == 0o600
+    assert Settings(home=tmp_path).api_secret_effective() == first      # the same secret next time
