@@ -9,6 +9,7 @@ limited per client address. Errors are RFC 9457 problem details, never a stack t
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -22,11 +23,12 @@ from ntsb_assets.lib import serving
 from ntsb_assets.settings import Settings, get_settings
 
 from . import auth
-from .ratelimit import InProcessLimiter, RedisLimiter
+from .ratelimit import InProcessLimiter, LimiterUnavailable, RedisLimiter
 from .store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("ntsb_api")
 PROBLEM = "application/problem+json"
+CHAMPION_TTL = 10.0   # seconds between looks at the registry's champion alias
 
 
 class Problem(Exception):
@@ -51,6 +53,8 @@ class Services:
                         else InProcessLimiter(settings.api_rate_limit))
         self.metrics = Metrics()
         self._store = None
+        self._champion = None          # (model, version, loaded at)
+        self._champion_lock = threading.Lock()
 
     @property
     def store(self):
@@ -58,11 +62,34 @@ class Services:
             self._store = open_store(self.settings)
         return self._store
 
+    def champion(self):
+        """(model, version) of the registry's champion. The alias is looked up again every
+        CHAMPION_TTL seconds by one request; meanwhile, and while the registry is
+        unreachable, the model in hand serves. Raises TrackingError when there is none."""
+        from ntsb_assets.lib import tracking
+        held = self._champion
+        if held is not None and time.monotonic() - held[2] <= CHAMPION_TTL:
+            return held[:2]
+        if not self._champion_lock.acquire(blocking=held is None):
+            return held[:2]
+        try:
+            model, version = tracking.load_champion(tracking.Store.from_settings(self.settings))
+            if held is None or held[1] != version:
+                model.threads(1)   # one row per request: XGBoost's thread team costs more than it gains
+            self._champion = (model, version, time.monotonic())
+        except Exception as exc:
+            if held is None:
+                raise
+            log.warning("champion alias not refreshed, version %s still serves: %s", held[1], exc)
+            self._champion = (*held[:2], time.monotonic())
+        finally:
+            self._champion_lock.release()
+        return self._champion[:2]
+
     def warm(self) -> None:
         """Load the champion model once in the background; a missing one is /ready's business."""
-        from ntsb_assets.lib import tracking
         try:
-            tracking.load_champion(tracking.Store.from_settings(self.settings))
+            self.champion()
         except Exception as exc:   # no champion yet, registry unreachable: logged, served as 503 later
             log.warning("champion model not loaded at start: %s", exc)
 
@@ -77,7 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app):
-        import threading
         threading.Thread(target=services.warm, daemon=True).start()   # the first prediction need not wait
         yield
         services.close()
@@ -87,20 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "/api/v1 route; `ntsb token create --role viewer|analyst|admin` prints one.")
     app.state.services = services
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:   # anything the handlers did not turn into a problem
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            response = problem(500, "Internal Server Error", "the error was logged")
-        services.metrics.observe(request.method, _route(app, request.scope), response.status_code,
-                                 time.perf_counter() - started)
-        version = getattr(request.state, "data_version", None)
-        if version is not None:
-            response.headers["X-Data-Version"] = serving.header(version)
-        return response
+    app.add_middleware(Observe, services=services)
+
+    @app.exception_handler(Exception)
+    async def unhandled(request, exc: Exception):   # logged by the server; the client gets no trace
+        log.error("unhandled error on %s %s: %r", request.method, request.url.path, exc)
+        return problem(500, "Internal Server Error", "the error was logged")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):
@@ -132,6 +150,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(r, prefix="/api/v1", dependencies=[Depends(viewer)])
     app.openapi = lambda: _openapi(app)
     return app
+
+
+class Observe:
+    """ASGI middleware: request count and latency by route template and status, and the
+    X-Data-Version header of the data version the request read (``request.state``)."""
+
+    def __init__(self, app, services: Services):
+        self.app, self.services = app, services
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        status = 500
+
+        async def send_observed(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                version = state.get("data_version")
+                if version is not None:
+                    message["headers"] = [*message.get("headers", ()),
+                                          (b"x-data-version", serving.header(version).encode("latin-1"))]
+            await send(message)
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            self.services.metrics.observe(scope["method"], _template(scope), status, time.perf_counter() - started)
+
+
+def _template(scope) -> str:
+    """The matched route's template with its router prefixes (a bounded label set for the
+    metrics): the route knows its own path, the request path gives the prefix."""
+    path = getattr(scope.get("route"), "path", None)
+    if path is None:
+        return "unmatched"
+    rendered = path
+    for name, value in (scope.get("path_params") or {}).items():
+        rendered = rendered.replace("{" + name + "}", str(value))
+    return scope["path"].removesuffix(rendered) + path if scope["path"].endswith(rendered) else path
 
 
 PROBLEM_SCHEMA = {
@@ -167,19 +226,6 @@ def _openapi(app: FastAPI) -> dict:
     return doc
 
 
-def _route(app: FastAPI, scope) -> str:
-    """The route template a request matched, from the OpenAPI paths (a bounded label set
-    for the metrics)."""
-    import re
-    templates = getattr(app.state, "route_templates", None)
-    if templates is None:
-        templates = [(re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(p)) + "$"), p)
-                     for p in app.openapi()["paths"]]
-        app.state.route_templates = templates
-    path = scope.get("path", "")
-    return next((template for pattern, template in templates if pattern.match(path)), "unmatched")
-
-
 def _reason(status: int) -> str:
     from http import HTTPStatus
     try:
@@ -193,20 +239,28 @@ def services_of(request: Request) -> Services:
     return request.app.state.services
 
 
-def _limit(services: Services, key: str) -> None:
-    allowed, retry = services.limiter.hit(key)
+async def _limit(services: Services, key: str, fail_open: bool = False) -> None:
+    try:
+        allowed, retry = await services.limiter.hit(key)
+    except LimiterUnavailable as exc:
+        if fail_open:   # liveness, readiness and metrics serve no data: they answer without the limiter
+            log.warning("%s", exc)
+            return
+        raise Problem(503, "Service Unavailable", str(exc), headers={"Retry-After": "5"}) from None
     if not allowed:
         raise Problem(429, "Too Many Requests", f"at most {services.settings.api_rate_limit} requests per minute",
                       headers={"Retry-After": str(max(1, int(retry + 0.999)))})
 
 
 def principal(role: str):
-    async def dependency(request: Request) -> auth.Principal:   # no I/O: on the event loop, no thread hop
-        services = services_of(request)
-        who = auth.authenticate(services.secret, request.headers.get("authorization"))
+    async def dependency(request: Request) -> auth.Principal:   # on the event loop, no thread hop
+        who = getattr(request.state, "principal", None)
+        if who is None:   # once per request, however many role checks the route has
+            services = services_of(request)
+            who = auth.authenticate(services.secret, request.headers.get("authorization"))
+            await _limit(services, "token:" + (who.token_id or who.subject))
+            request.state.principal = who
         auth.authorize(who, role)
-        _limit(services, "token:" + (who.token_id or who.subject))
-        request.state.principal = who
         return who
     return dependency
 
@@ -216,7 +270,8 @@ analyst = principal("analyst")
 
 
 async def anonymous(request: Request) -> None:
-    _limit(services_of(request), "addr:" + (request.client.host if request.client else "unknown"))
+    await _limit(services_of(request), "addr:" + (request.client.host if request.client else "unknown"),
+                 fail_open=True)
 
 
 async def view(request: Request):
@@ -233,3 +288,12 @@ def metrics_response(services: Services) -> Response:
 
 
 Data = Annotated[Store, Depends(view)]
+
+
+def cached(store: Store, key: tuple, build) -> Response:
+    """The JSON body for ``key`` in the data version ``store`` reads: ``build()`` (a
+    response model instance, or JSON bytes) runs, and is serialized, once per version."""
+    def serialized() -> bytes:
+        built = build()
+        return built if isinstance(built, bytes) else built.model_dump_json().encode()
+    return Response(store.cache.get_or_build(key, serialized), media_type="application/json")

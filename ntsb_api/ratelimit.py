@@ -16,7 +16,13 @@ class InProcessLimiter:
         self._hits: dict[str, deque] = {}
         self._lock = threading.Lock()
 
-    def hit(self, key: str) -> tuple[bool, float]:
+    async def hit(self, key: str) -> tuple[bool, float]:
+        return self.hit_now(key)
+
+    async def ping(self) -> bool:
+        return True
+
+    def hit_now(self, key: str) -> tuple[bool, float]:
         """(allowed, seconds until the next request would be allowed)."""
         now = time.monotonic()
         with self._lock:
@@ -43,17 +49,43 @@ return {0, tostring(tonumber(oldest[2]) + window - now)}
 """
 
 
-class RedisLimiter:
-    def __init__(self, url: str, limit: int, window: float = 60.0, prefix: str = "ntsb:ratelimit:"):
-        import redis
-        self.limit, self.window, self.prefix = limit, window, prefix
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._script = self.client.register_script(_SCRIPT)
+class LimiterUnavailable(Exception):
+    """The shared counter (Redis) cannot be reached."""
 
-    def hit(self, key: str) -> tuple[bool, float]:
-        allowed, retry = self._script(keys=[self.prefix + key],
-                                      args=[time.time(), self.window, self.limit, uuid.uuid4().hex])
+
+class RedisLimiter:
+    """One asyncio client per process (the event loop never waits on a socket)."""
+
+    def __init__(self, url: str, limit: int, window: float = 60.0, prefix: str = "ntsb:ratelimit:"):
+        self.url, self.limit, self.window, self.prefix = url, limit, window, prefix
+        self._client = None
+
+    def _script(self):
+        if self._client is None:
+            import redis.asyncio as aioredis
+            self._client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            self._call = self._client.register_script(_SCRIPT)
+        return self._call
+
+    async def hit(self, key: str) -> tuple[bool, float]:
+        from redis.exceptions import RedisError
+        try:
+            allowed, retry = await self._script()(keys=[self.prefix + key],
+                                                  args=[time.time(), self.window, self.limit, uuid.uuid4().hex])
+        except (RedisError, OSError) as exc:
+            raise LimiterUnavailable(f"rate limiter (Redis at {_safe(self.url)}) unavailable: {exc}") from None
         return bool(int(allowed)), float(retry)
 
-    def ping(self) -> bool:
-        return bool(self.client.ping())
+    async def ping(self) -> bool:
+        from redis.exceptions import RedisError
+        self._script()
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError) as exc:
+            raise LimiterUnavailable(f"rate limiter (Redis at {_safe(self.url)}) unavailable: {exc}") from None
+
+
+def _safe(url: str) -> str:
+    """The URL without a password."""
+    import re
+    return re.sub(r"//[^@/]*@", "//***@", url)

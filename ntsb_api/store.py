@@ -13,6 +13,7 @@ differs: PostgreSQL's tsvector + GIN index, and BM25 over the snapshot's inverte
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -23,9 +24,6 @@ from ntsb_assets.lib import serving
 
 SORTS = {"event_date": "event_date", "-event_date": "event_date DESC", "ev_id": "ev_id",
          "-fatalities": "fatalities DESC NULLS LAST", "state": "state", "make": "make"}
-EVENT_COLUMNS = ("ev_id", "event_date", "severity", "fatalities", "serious_injuries", "make", "model", "far_part",
-                 "phase_of_flight", "phase_of_flight_label", "weather_condition", "light_condition", "country", "state",
-                 "city", "latitude", "longitude")
 FILTERS = {  # query parameter -> SQL with one placeholder
     "date_from": "event_date >= ?", "date_to": "event_date <= ?", "state": "state = ?", "severity": "severity = ?",
     "make": "upper(make) = upper(?)", "model": "upper(model) = upper(?)", "phase": "phase_of_flight = ?",
@@ -35,6 +33,52 @@ FILTERS = {  # query parameter -> SQL with one placeholder
 
 class StoreUnavailable(Exception):
     """Nothing to serve yet (no snapshot, no marts), or the warehouse cannot be reached."""
+
+
+class ResponseCache:
+    """Response bodies of one data version, least recently used out first (bounded by
+    entries and bytes). What a data version holds never changes, so nothing expires: a new
+    version gets a new cache."""
+
+    def __init__(self, max_entries: int = 20_000, max_bytes: int = 64 << 20):
+        from collections import OrderedDict
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._building: dict = {}   # key -> lock: concurrent misses of one key build it once
+
+    def get(self, key):
+        with self._lock:
+            body = self._items.get(key)
+            if body is not None:
+                self._items.move_to_end(key)
+            return body
+
+    def get_or_build(self, key, build) -> bytes:
+        """The body for ``key``; on a miss ``build()`` makes it while other requests for the
+        same key wait for it (a popular query reaches the warehouse once)."""
+        body = self.get(key)
+        if body is not None:
+            return body
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        try:
+            with building:
+                body = self.get(key)
+                return body if body is not None else self.put(key, build())
+        finally:
+            with self._lock:
+                self._building.pop(key, None)
+
+    def put(self, key, body: bytes) -> bytes:
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = body
+                self._bytes += len(body)
+                while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
+                    self._bytes -= len(self._items.popitem(last=False)[1])
+            return body
 
 
 class Store:
@@ -51,6 +95,11 @@ class Store:
     def pin(self) -> Store:
         """What one request reads (the same store, or a fixed snapshot)."""
         return self
+
+    @property
+    def cache(self) -> ResponseCache:
+        """The response cache of the data version this store reads."""
+        raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgres" else sql
@@ -81,38 +130,15 @@ class Store:
                 params.append(value)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self.rows(f"SELECT count(*) AS n FROM marts.fact_accidents{clause}", params)[0]["n"]
-        items = self.rows(f"SELECT {', '.join(EVENT_COLUMNS)} FROM marts.fact_accidents{clause} "
+        items = self.rows(f"SELECT {', '.join(serving.EVENT_COLUMNS)} FROM marts.fact_accidents{clause} "
                           f"ORDER BY {SORTS[sort]}, ev_id LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size])
         return items, int(total)
 
-    def event(self, ev_id: str) -> dict | None:
-        found = self.rows(f"SELECT {', '.join(EVENT_COLUMNS)}, ntsb_no, event_type, aircraft_count, event_hour, "
-                          "flight_purpose, flight_purpose_label, is_scheduled, pilot_total_hours, pilot_age, crew_key, "
-                          "release_id FROM marts.fact_accidents WHERE ev_id = ?", (ev_id,))
-        if not found:
-            return None
-        event = found[0]
-        crew_key = event.pop("crew_key")
-        event["aircraft"] = self.rows(
-            "SELECT aircraft_key, make, model, category, category_label, engine_type, engine_type_label, engine_count, "
-            "is_homebuilt, year_built, damage, damage_label FROM marts.dim_aircraft WHERE ev_id = ? AND is_current "
-            "ORDER BY aircraft_key", (ev_id,))
-        crew = self.rows("SELECT certificate, certificate_label, medical_certificate, experience_bucket, age_group "
-                         "FROM marts.dim_crew WHERE crew_key = ?", (crew_key,)) if crew_key else []
-        event["crew"] = {**(crew[0] if crew else {}), "pilot_total_hours": event.pop("pilot_total_hours"),
-                         "pilot_age": event.pop("pilot_age")}
-        event["findings"] = self.rows(
-            "SELECT b.aircraft_key, b.cause_kind, b.occurrence_no, b.seq_no, c.cause_code, c.cause_description, "
-            "c.category, c.cause_factor, b.in_probable_cause FROM marts.bridge_accident_causes b "
-            "JOIN marts.dim_causes c ON c.cause_key = b.cause_key WHERE b.ev_id = ? "
-            "ORDER BY b.aircraft_key, b.occurrence_no, b.seq_no", (ev_id,))
-        event["narratives"] = self.rows("SELECT aircraft_key, probable_cause, narrative FROM marts.narratives "
-                                        "WHERE ev_id = ? ORDER BY aircraft_key", (ev_id,))
-        prediction = self.rows("SELECT predicted_class, p_fatl, p_sers, p_minr, p_none, p_fatal_outcome, model_name, "
-                               "model_version, predicted_at FROM ml.batch_predictions WHERE ev_id = ?", (ev_id,)) \
-            if self.has("ml", "batch_predictions") else []
-        event["prediction"] = prediction[0] if prediction else None
-        return event
+    def event(self, ev_id: str) -> str | None:
+        """The event's JSON document (see ``serving.event_document_sql``), or None."""
+        found = self.rows(serving.event_document_sql(self.dialect, self.has("ml", "batch_predictions"))
+                          + " WHERE f.ev_id = ?", (ev_id,))
+        return found[0]["doc"] if found else None
 
     # ---- statistics (the aggregate marts)
     def summary(self) -> dict:
@@ -146,31 +172,27 @@ class Store:
 class PostgresStore(Store):
     dialect = "postgres"
 
-    def __init__(self, dsn: str, minconn: int = 1, maxconn: int = 16, version_ttl: float = 5.0):
-        from psycopg2.pool import ThreadedConnectionPool
-        try:
-            self.pool = ThreadedConnectionPool(minconn, maxconn, dsn, connect_timeout=5,
-                                               options="-c default_transaction_read_only=on")
-        except Exception as exc:
-            raise StoreUnavailable(f"warehouse not reachable: {exc}") from None
+    def __init__(self, dsn: str, size: int = 16, version_ttl: float = 5.0):
+        self.pool = _Pool(dsn, size)
+        self.pool.put(self.pool.get())   # reachable now, or StoreUnavailable
         self._version, self._version_at, self._ttl = None, 0.0, version_ttl
+        self._cache = ResponseCache()
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(maxconn)   # wait for a connection, never fail for lack of one
         self._tables: dict = {}
+        import weakref
+        self._prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # connection -> statement names
 
     @contextmanager
     def _cursor(self):
-        with self._slots:
-            conn = self.pool.getconn()
-            try:
-                with conn.cursor() as cur:
-                    yield cur
-                conn.rollback()   # read-only: end the transaction, keep the connection clean
-            except Exception:
-                conn.rollback()
-                raise
-            finally:
-                self.pool.putconn(conn)
+        import psycopg2
+        conn = self.pool.get()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+        except psycopg2.OperationalError as exc:   # the server went away: 503, and the connection is dropped
+            raise StoreUnavailable(f"warehouse not reachable: {exc}".strip()) from None
+        finally:
+            self.pool.put(conn)
 
     def has(self, schema: str, table: str) -> bool:
         key = (schema, table)
@@ -179,16 +201,64 @@ class PostgresStore(Store):
             hit = self._tables[key] = (self._exists(schema, table), time.monotonic())
         return hit[0]
 
+    _pinned = None   # (version, cache) of one request
+
+    def pin(self) -> Store:
+        """This store with the data version (and its cache) fixed for one request."""
+        import copy
+        view = copy.copy(self)
+        view._pinned = (self.version(), self._cache)
+        return view
+
     def version(self) -> dict:
-        with self._lock:
-            if self._version is None or time.monotonic() - self._version_at > self._ttl:
-                releases = [r["release_id"] for r in self.rows("SELECT release_id FROM raw._releases ORDER BY 1")] \
-                    if self.has("raw", "_releases") else []
-                models = [r["model_version"] for r in self.rows(
-                    "SELECT DISTINCT model_version FROM ml.batch_predictions")] if self.has("ml", "batch_predictions") else []
-                self._version = {"releases": releases, "model_version": ",".join(sorted(map(str, models))) or None}
-                self._version_at = time.monotonic()
+        """What serving/snapshot recorded in ``serving.published`` (or, before it ran, the
+        releases and model versions in the warehouse), read again every few seconds by one
+        request while the others go on with the version they have."""
+        if self._pinned is not None:
+            return self._pinned[0]
+        if self._version is not None and time.monotonic() - self._version_at <= self._ttl:
             return self._version
+        if not self._lock.acquire(blocking=self._version is None):
+            return self._version   # another request is reading it
+        try:
+            if self._version is None or time.monotonic() - self._version_at > self._ttl:
+                version = self._read_version()
+                if version != self._version:
+                    self._cache = ResponseCache()
+                self._version, self._version_at = version, time.monotonic()
+            return self._version
+        finally:
+            self._lock.release()
+
+    def _read_version(self) -> dict:
+        if self.has("serving", "published"):
+            row = self.rows("SELECT version FROM serving.published")
+            if row:
+                return json.loads(row[0]["version"])
+        releases = [r["release_id"] for r in self.rows("SELECT release_id FROM raw._releases ORDER BY 1")] \
+            if self.has("raw", "_releases") else []
+        models = [r["model_version"] for r in self.rows("SELECT DISTINCT model_version FROM ml.batch_predictions")] \
+            if self.has("ml", "batch_predictions") else []
+        return {"releases": releases, "model_version": ",".join(sorted(map(str, models))) or None}
+
+    @property
+    def cache(self) -> ResponseCache:
+        return self._pinned[1] if self._pinned is not None else self.pin().cache
+
+    def event(self, ev_id: str) -> str | None:
+        """A prepared statement per connection: planning the document's query costs more
+        than running it."""
+        predictions = self.has("ml", "batch_predictions")
+        name = "ntsb_event_document" + ("_with_prediction" if predictions else "")
+        with self._cursor() as cur:
+            prepared = self._prepared.setdefault(cur.connection, set())
+            if name not in prepared:   # session-level: survives the transaction's rollback
+                cur.execute(f"PREPARE {name}(text) AS {serving.event_document_sql(self.dialect, predictions)} "
+                            "WHERE f.ev_id = $1")
+                prepared.add(name)
+            cur.execute(f"EXECUTE {name}(%s)", (ev_id,))
+            row = cur.fetchone()
+        return row[1] if row else None
 
     def search(self, q: str, limit: int) -> list[dict]:
         return self.rows(
@@ -201,7 +271,76 @@ class PostgresStore(Store):
             "WHERE n.search_document @@ query ORDER BY score DESC, n.ev_id LIMIT ?", (q, limit))
 
     def close(self):
-        self.pool.closeall()
+        self.pool.close()
+
+
+class _Pool:
+    """At most ``size`` read-only connections, opened when first needed and kept open (a
+    connection keeps its prepared statements); a caller waits for a free one rather than
+    fail. Each use ends with a rollback; a broken connection is dropped."""
+
+    def __init__(self, dsn: str, size: int):
+        import queue
+        self.dsn, self._idle, self._slots = dsn, queue.LifoQueue(), threading.BoundedSemaphore(size)
+
+    def get(self):
+        import queue
+
+        import psycopg2
+        self._slots.acquire()
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            return psycopg2.connect(self.dsn, connect_timeout=5, options="-c default_transaction_read_only=on")
+        except Exception as exc:
+            self._slots.release()
+            raise StoreUnavailable(f"warehouse not reachable: {exc}".strip()) from None
+
+    def put(self, conn) -> None:
+        try:
+            if not conn.closed:
+                conn.rollback()   # read-only: end the transaction, keep the connection clean
+                self._idle.put(conn)
+        except Exception:
+            conn.close()
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        import queue
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class _Snapshot:
+    """One published snapshot, open: the DuckDB file, its documents (SQLite, one
+    connection per thread), its version, its tables and its response cache."""
+
+    def __init__(self, mtime: int, path: Path, version: dict):
+        import duckdb
+        if version.get("format") != serving.FORMAT:
+            raise StoreUnavailable(f"{path.name} has snapshot format {version.get('format')}, this API reads "
+                                   f"{serving.FORMAT}: materialize serving/snapshot again (ntsb build)")
+        self.mtime, self.version, self.cache = mtime, version, ResponseCache()
+        self.con = duckdb.connect(str(path), read_only=True)
+        self.tables = {tuple(r) for r in self.con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+        self.documents = serving.documents_path(path)
+        self._local = threading.local()
+
+    def document(self, ev_id: str) -> str | None:
+        import sqlite3
+        db = getattr(self._local, "db", None)
+        if db is None:   # immutable: SQLite takes no locks and keeps no journal
+            db = self._local.db = sqlite3.connect(f"file:{self.documents}?mode=ro&immutable=1", uri=True,
+                                                  check_same_thread=False)
+        row = db.execute("SELECT doc FROM documents WHERE ev_id = ?", (ev_id,)).fetchone()
+        return row[0] if row else None
 
 
 class SnapshotStore(Store):
@@ -211,26 +350,22 @@ class SnapshotStore(Store):
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self._pointer = self.directory / serving.POINTER
-        self._state = None            # (pointer mtime_ns, connection, version, path)
+        self._state: _Snapshot | None = None
         self._lock = threading.Lock()
 
-    def _current(self):
+    def _current(self) -> _Snapshot:
         try:
             mtime = self._pointer.stat().st_mtime_ns
         except FileNotFoundError:
             raise StoreUnavailable(f"no serving snapshot under {self.directory}: materialize serving/snapshot "
                                    "(ntsb build)") from None
         state = self._state
-        if state is not None and state[0] == mtime:
+        if state is not None and state.mtime == mtime:
             return state
         with self._lock:
-            if self._state is None or self._state[0] != mtime:
-                import duckdb
+            if self._state is None or self._state.mtime != mtime:
                 path, version = serving.current(self.directory)
-                con = duckdb.connect(str(path), read_only=True)
-                tables = {tuple(r) for r in con.execute("SELECT table_schema, table_name FROM information_schema.tables")
-                          .fetchall()}
-                self._state = (mtime, con, version, tables)   # the old connection closes when unused
+                self._state = _Snapshot(mtime, path, version)   # the old one closes when unused
             return self._state
 
     def pin(self) -> Store:
@@ -240,17 +375,24 @@ class SnapshotStore(Store):
 
     @contextmanager
     def _cursor(self):
-        cur = self._current()[1].cursor()
+        cur = self._current().con.cursor()
         try:
             yield cur
         finally:
             cur.close()
 
     def version(self) -> dict:
-        return self._current()[2]
+        return self._current().version
 
     def has(self, schema: str, table: str) -> bool:   # a snapshot never changes: its tables are known
-        return (schema, table) in self._current()[3]
+        return (schema, table) in self._current().tables
+
+    @property
+    def cache(self) -> ResponseCache:
+        return self._current().cache
+
+    def event(self, ev_id: str) -> str | None:
+        return self._current().document(ev_id)
 
     def search(self, q: str, limit: int) -> list[dict]:
         terms = sorted(set(serving.tokens(q)))
@@ -258,27 +400,19 @@ class SnapshotStore(Store):
             return []
         marks = ", ".join("?" * len(terms))
         hits = self.rows(
-            f"""WITH stats AS (SELECT count(*) AS docs, avg(length) AS avg_len FROM search_docs),
-                     q AS (SELECT term, ln(1 + ((SELECT docs FROM stats) - df + 0.5) / (df + 0.5)) AS idf
+            f"""WITH q AS (SELECT term, ln(1 + ((SELECT count(*) FROM search_docs) - df + 0.5) / (df + 0.5)) AS idf
                            FROM search_df WHERE term IN ({marks}))
-                SELECT t.ev_id, sum(q.idf * t.tf * 2.2 / (t.tf + 1.2 * (0.25 + 0.75 * d.length / s.avg_len))) AS score
-                FROM search_terms t JOIN q ON q.term = t.term JOIN search_docs d ON d.ev_id = t.ev_id, stats s
-                WHERE t.term IN ({marks})
+                SELECT t.ev_id, sum(q.idf * t.weight) AS score
+                FROM search_terms t JOIN q ON q.term = t.term WHERE t.term IN ({marks})
                 GROUP BY t.ev_id ORDER BY score DESC, t.ev_id LIMIT ?""", [*terms, *terms, limit])
         if not hits:
             return []
-        ids = [h["ev_id"] for h in hits]
-        info = {r["ev_id"]: r for r in self.rows(
-            f"SELECT f.ev_id, f.event_date, f.severity, f.make, f.model, "
-            f"string_agg(coalesce(n.probable_cause, '') || ' ' || coalesce(n.narrative, ''), ' ') AS text "
-            f"FROM marts.fact_accidents f LEFT JOIN marts.narratives n ON n.ev_id = f.ev_id "
-            f"WHERE f.ev_id IN ({', '.join('?' * len(ids))}) GROUP BY ALL", ids)}
         out = []
-        for h in hits:
-            row = info.get(h["ev_id"], {"ev_id": h["ev_id"]})
-            out.append({"ev_id": h["ev_id"], "event_date": row.get("event_date"), "severity": row.get("severity"),
-                        "make": row.get("make"), "model": row.get("model"), "score": float(h["score"]),
-                        "snippet": highlight(row.get("text") or "", terms)})
+        for h in hits:   # what the hit shows comes from its document (SQLite), not from a scan of the narratives
+            doc = json.loads(self.event(h["ev_id"]) or "{}")
+            text = " ".join(f"{n.get('probable_cause') or ''} {n.get('narrative') or ''}" for n in doc.get("narratives", ()))
+            out.append({"ev_id": h["ev_id"], **{k: doc.get(k) for k in ("event_date", "severity", "make", "model")},
+                        "score": float(h["score"]), "snippet": highlight(text, terms)})
         return out
 
 

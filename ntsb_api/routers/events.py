@@ -5,7 +5,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Path, Query
 
-from ..app import Data, Problem
+from ..app import Data, Problem, cached
 from ..schemas import EventDetail, EventPage, SearchResults, Severity
 from ..store import SORTS
 
@@ -38,21 +38,27 @@ def list_events(store: Data, date_from: str | None = Query(None, pattern=DATE, d
     counts them all."""
     filters = {"date_from": _date(date_from, "date_from"), "date_to": _date(date_to, "date_to"), "state": state.upper() if state else None,
                "severity": severity, "make": make, "model": model, "phase": phase, "weather": weather}
-    items, total = store.events(filters, sort, page, page_size)
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+    def build():
+        items, total = store.events(filters, sort, page, page_size)
+        return EventPage(items=items, total=total, page=page, page_size=page_size)
+    return cached(store, ("events", *filters.values(), sort, page, page_size), build)
 
 
 @router.get("/events/{ev_id}", response_model=EventDetail, responses={404: {"description": "no such event"}})
 def get_event(store: Data, ev_id: str = Path(min_length=1, max_length=20, pattern="^[A-Za-z0-9]+$")):
     """One event with its aircraft, crew, findings, narratives and the champion's prediction."""
-    event = store.event(ev_id)
-    if event is None:
-        raise Problem(404, "Not Found", f"no event {ev_id!r}")
-    return event
+
+    def build():
+        doc = store.event(ev_id)
+        if doc is None:
+            raise Problem(404, "Not Found", f"no event {ev_id!r}")
+        return EventDetail.model_validate_json(doc)
+    return cached(store, ("event", ev_id), build)
 
 
 @router.get("/search", response_model=SearchResults)
 def search(store: Data, q: str = Query(min_length=1, max_length=200), limit: int = Query(20, ge=1, le=100)):
     """Ranked full-text search over the narratives and probable causes, with highlighted
     snippets (PostgreSQL full-text index; BM25 over the snapshot's index embedded)."""
-    return {"query": q, "items": store.search(q, limit)}
+    return cached(store, ("search", q, limit), lambda: SearchResults(query=q, items=store.search(q, limit)))

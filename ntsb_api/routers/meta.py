@@ -16,11 +16,24 @@ def health():
 
 
 @router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
-def ready(request: Request):
-    """The warehouse (or the serving snapshot) is reachable and holds the marts, and the
-    champion model loads."""
-    from ntsb_assets.lib import serving, tracking
+async def ready(request: Request):
+    """The warehouse (or the serving snapshot) is reachable and holds the marts, the
+    champion model loads and the rate limiter answers."""
+    from starlette.concurrency import run_in_threadpool
     services = services_of(request)
+    body, ok = await run_in_threadpool(_ready, services)
+    try:
+        await services.limiter.ping()
+        body["checks"]["rate_limiter"] = "ok"
+    except Exception as exc:
+        body["checks"]["rate_limiter"] = str(exc)
+        ok = False
+    body["status"] = "ready" if ok else "not ready"
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _ready(services) -> tuple[dict, bool]:
+    from ntsb_assets.lib import serving
     checks = {}
     version = None
     try:
@@ -30,14 +43,12 @@ def ready(request: Request):
     except Exception as exc:   # not reachable, no snapshot: the reason is the answer
         checks["data"] = str(exc)
     try:
-        _, v = tracking.load_champion(tracking.Store.from_settings(services.settings))
+        _, v = services.champion()
         checks["model"] = f"ok (version {v})"
     except Exception as exc:
         checks["model"] = str(exc)
     ok = checks["data"] == "ok" and checks["model"].startswith("ok")
-    body = {"status": "ready" if ok else "not ready", "checks": checks,
-            "data_version": serving.header(version) if version else None}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    return {"checks": checks, "data_version": serving.header(version) if version else None}, ok
 
 
 @router.get("/metrics", response_class=JSONResponse, responses={200: {"content": {"text/plain": {}}}})

@@ -12,9 +12,9 @@ router = APIRouter(tags=["predictions"])
 
 def _champion(request: Request):
     try:
-        return tracking.load_champion(tracking.Store.from_settings(services_of(request).settings))
-    except tracking.TrackingError as exc:
-        raise Problem(503, "Service Unavailable", str(exc), headers={"Retry-After": "60"}) from None
+        return services_of(request).champion()
+    except Exception as exc:   # no champion yet, or the registry cannot be reached
+        raise Problem(503, "Service Unavailable", f"no champion model: {exc}", headers={"Retry-After": "60"}) from None
 
 
 def _row(row) -> dict:

@@ -13,6 +13,8 @@ becomes a missing value, not an error.
 
 from __future__ import annotations
 
+import re
+
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,12 +132,15 @@ TARGETS = {"target_fatal": "f.severity = 'FATL'", "target_severity": "f.severity
 SEVERITY_CLASSES = ("FATL", "SERS", "MINR", "NONE")
 
 
+_DENIED = re.compile("|".join(re.escape(p) for p in DENYLIST))
+
+
 def assert_allowed(columns) -> None:
     """Refuse any column whose name matches the denylist, naming the column and the rule."""
     for col in columns:
-        for pattern, why in DENYLIST.items():
-            if pattern in col.lower():
-                raise LeakageError(f"feature {col!r} is not allowed: matches {pattern!r} ({why})")
+        hit = _DENIED.search(col.lower())
+        if hit:
+            raise LeakageError(f"feature {col!r} is not allowed: matches {hit.group(0)!r} ({DENYLIST[hit.group(0)]})")
 
 
 assert_allowed(f.name for f in FEATURES)

@@ -430,6 +430,12 @@ class SeverityModel:
         index = rows.index if isinstance(rows, pd.DataFrame) else None
         return pd.DataFrame(self._predict(self.frame(rows)), index=index)
 
+    def threads(self, n: int) -> SeverityModel:
+        """Threads XGBoost uses per prediction (a server answering one row per request: 1)."""
+        for head in self.heads.values():
+            head.booster.set_param({"nthread": n})
+        return self
+
     def explain(self, row: dict, top: int = 5) -> dict:
         """One feature row in: the four-class probabilities, the predicted class, the fatal
         head's probability and the ``top`` features pushing it (TreeSHAP, log-odds of a

@@ -27,11 +27,61 @@ SERVED = {
 }
 EXCLUDED = {("marts", "narratives"): {"search_document"}}   # the snapshot has its own index
 POINTER = "current.json"
-KEEP = 3                  # snapshot files kept: the current one and the two before it
+K1, B = 1.2, 0.75          # BM25's parameters (the usual ones)
+FORMAT = 2                # the snapshot's layout; the API refuses another one
+KEEP = 2                  # snapshots kept: the current one and the one before it (requests in flight)
 
 STOPWORDS = frozenset("""a an and are as at be been but by for from had has have he her his in into is it its
 of on or that the their there they this to was were which while with""".split())
 _TOKEN = re.compile(r"[a-z0-9]+")
+
+
+# The event list's columns, and GET /events/{ev_id}'s document: built in one SQL statement
+# per dialect (PostgreSQL reads the marts per request; the snapshot stores one per event)
+EVENT_COLUMNS = ("ev_id", "event_date", "severity", "fatalities", "serious_injuries", "make", "model", "far_part",
+                 "phase_of_flight", "phase_of_flight_label", "weather_condition", "light_condition", "country", "state",
+                 "city", "latitude", "longitude")
+DETAIL_COLUMNS = EVENT_COLUMNS + ("ntsb_no", "event_type", "aircraft_count", "event_hour", "flight_purpose",
+                                  "flight_purpose_label", "is_scheduled", "release_id")
+DOCUMENT_PARTS = {   # name -> (table alias, table, columns, ORDER BY, extra condition)
+    "aircraft": ("a", "marts.dim_aircraft", ("aircraft_key", "make", "model", "category", "category_label",
+                                             "engine_type", "engine_type_label", "engine_count", "is_homebuilt",
+                                             "year_built", "damage", "damage_label"), "a.aircraft_key", "a.is_current"),
+    "findings": ("b", "marts.bridge_accident_causes b JOIN marts.dim_causes c ON c.cause_key = b.cause_key",
+                 ("b.aircraft_key", "b.cause_kind", "b.occurrence_no", "b.seq_no", "c.cause_code",
+                  "c.cause_description", "c.category", "c.cause_factor", "b.in_probable_cause"),
+                 "b.aircraft_key, b.occurrence_no, b.seq_no", None),
+    "narratives": ("n", "marts.narratives", ("aircraft_key", "probable_cause", "narrative"), "n.aircraft_key", None),
+}
+CREW_COLUMNS = ("certificate", "certificate_label", "medical_certificate", "experience_bucket", "age_group")
+PREDICTION_COLUMNS = ("predicted_class", "p_fatl", "p_sers", "p_minr", "p_none", "p_fatal_outcome", "model_name",
+                      "model_version", "predicted_at")
+
+
+def event_document_sql(dialect: str, predictions: bool) -> str:
+    """SELECT ev_id, doc FROM the fact table ``f`` with the event's JSON document: its
+    columns, ``aircraft``, ``crew``, ``findings``, ``narratives`` and ``prediction`` (null
+    without ``ml.batch_predictions``). Append a WHERE clause on ``f``."""
+    pg = dialect == "postgres"
+    obj = "json_build_object" if pg else "json_object"
+
+    def pairs(cols, alias):
+        return ", ".join(f"'{c.split('.')[-1]}', {c if '.' in c else alias + '.' + c}" for c in cols)
+
+    parts = []
+    for name, (alias, table, cols, order, extra) in DOCUMENT_PARTS.items():
+        table = table if " " in table else f"{table} {alias}"
+        cond = f"{alias}.ev_id = f.ev_id" + (f" AND {extra}" if extra else "")
+        items = f"{obj}({pairs(cols, alias)}) ORDER BY {order}"
+        parts.append(f"'{name}', (SELECT coalesce({f'json_agg({items})' if pg else f'to_json(list({items}))'}, "
+                     f"CAST('[]' AS JSON)) FROM {table} WHERE {cond})")
+    parts.append(f"'crew', {obj}({pairs(CREW_COLUMNS, 'c')}, 'pilot_total_hours', f.pilot_total_hours, "
+                 "'pilot_age', f.pilot_age)")
+    prediction = (f"(SELECT {obj}({pairs(PREDICTION_COLUMNS, 'p')}) FROM ml.batch_predictions p "
+                  "WHERE p.ev_id = f.ev_id)") if predictions else "NULL"
+    parts.append(f"'prediction', {prediction}")
+    return (f"SELECT f.ev_id, CAST({obj}({pairs(DETAIL_COLUMNS, 'f')}, {', '.join(parts)}) AS {'TEXT' if pg else 'VARCHAR'}) "
+            "AS doc FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key")
 
 
 class ServingError(Exception):
@@ -61,6 +111,18 @@ def data_version(session) -> dict:
     return {"releases": releases, "model_version": model}
 
 
+def record_published(warehouse) -> dict:
+    """PostgreSQL: the data version and the time now, as the one row of
+    ``serving.published`` (replaced in one transaction)."""
+    with warehouse.session() as s:
+        version = data_version(s) | {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        s.ensure_schema("serving")
+        s.execute("CREATE TABLE IF NOT EXISTS serving.published (version TEXT NOT NULL, created TEXT NOT NULL)")
+        s.execute("DELETE FROM serving.published")
+        s.execute(f"INSERT INTO serving.published VALUES ({s.ph}, {s.ph})", [json.dumps(version), version["created"]])
+    return version
+
+
 def header(version: dict) -> str:
     """The X-Data-Version value: release ids, then the model version."""
     rel = ",".join(version.get("releases") or []) or "none"
@@ -75,7 +137,7 @@ def publish(warehouse_path: Path, directory: Path) -> Snapshot:
     from .warehouse import Warehouse
     directory.mkdir(parents=True, exist_ok=True)
     with Warehouse(f"duckdb:///{warehouse_path}").session(read_only=True) as s:
-        version = data_version(s) | {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        version = data_version(s) | {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "format": FORMAT}
         present = {(schema, t) for schema, tables in SERVED.items() for t in tables if s.columns(t, schema) is not None}
     if ("marts", "fact_accidents") not in present:
         raise ServingError(f"{warehouse_path}: no marts.fact_accidents to serve: build the marts first")
@@ -91,15 +153,18 @@ def publish(warehouse_path: Path, directory: Path) -> Snapshot:
             order = " ORDER BY ev_id" if "ev_id" in cols else ""
             con.execute(f"CREATE TABLE {schema}.{table} AS SELECT {', '.join(cols)} FROM src.{schema}.{table}{order}")
         con.execute("DETACH src")
+        _write_documents(con, documents_path(tmp), ("ml", "batch_predictions") in present)
         _index_narratives(con, ("marts", "narratives") in present)
         con.execute("CREATE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
         con.execute("CHECKPOINT")
     except BaseException:
         con.close()
         tmp.unlink(missing_ok=True)
+        documents_path(tmp).unlink(missing_ok=True)
         raise
     con.close()
     final = directory / name
+    os.replace(documents_path(tmp), documents_path(final))
     os.replace(tmp, final)
     pointer_tmp = directory / f".{POINTER}.{uuid.uuid4().hex[:8]}"
     pointer_tmp.write_text(json.dumps({"file": name, "version": version}), encoding="utf-8")
@@ -108,9 +173,34 @@ def publish(warehouse_path: Path, directory: Path) -> Snapshot:
     return Snapshot(final, version)
 
 
+def documents_path(snapshot: Path) -> Path:
+    """The snapshot's event documents: a SQLite file beside it (a point lookup there takes
+    microseconds; DuckDB spends about half a millisecond on any statement)."""
+    return snapshot.with_name(snapshot.name.replace(".duckdb", ".documents.sqlite"))
+
+
+def _write_documents(con, path: Path, predictions: bool) -> None:
+    """Every event's JSON document, keyed by ev_id."""
+    import sqlite3
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("CREATE TABLE documents (ev_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        reader = con.sql(event_document_sql("duckdb", predictions) + " ORDER BY f.ev_id").to_arrow_reader(20_000)
+        for batch in reader:
+            ids, docs = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            db.executemany("INSERT INTO documents VALUES (?, ?)",
+                           zip(ids, docs))
+        db.commit()
+    finally:
+        db.close()
+
+
 def _index_narratives(con, have: bool) -> None:
-    """An inverted index: search_terms(term, ev_id, tf) with the probable cause counting
-    twice, search_docs(ev_id, length), search_df(term, df). BM25 runs over these."""
+    """An inverted index: search_terms(term, ev_id, tf, weight) with the probable cause
+    counting twice, search_docs(ev_id, length), search_df(term, df). ``weight`` is BM25's
+    term-frequency part (it depends on the document alone), so a query sums idf x weight."""
     src = ("SELECT ev_id, probable_cause, narrative FROM marts.narratives" if have
            else "SELECT NULL::VARCHAR AS ev_id, NULL::VARCHAR AS probable_cause, NULL::VARCHAR AS narrative WHERE false")
     split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"   # = tokens()
@@ -121,9 +211,13 @@ def _index_narratives(con, have: bool) -> None:
                        UNION ALL
                        SELECT ev_id, {split.format('narrative')} AS term, 1 AS w FROM ({src}))
         WHERE length(term) > 1 AND term NOT IN ({stop})""")
-    con.execute("CREATE TABLE search_terms AS SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok "
-                "GROUP BY ALL ORDER BY term, ev_id")
     con.execute("CREATE TABLE search_docs AS SELECT ev_id, sum(w)::INTEGER AS length FROM _tok GROUP BY ALL")
+    con.execute(f"""
+        CREATE TABLE search_terms AS
+        SELECT t.term, t.ev_id, t.tf, t.tf * {K1 + 1} / (t.tf + {K1} * (1 - {B} + {B} * d.length / a.avg_length)) AS weight
+        FROM (SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok GROUP BY ALL) t JOIN search_docs d USING (ev_id),
+             (SELECT avg(length) AS avg_length FROM search_docs) a
+        ORDER BY t.term, t.ev_id""")
     con.execute("CREATE TABLE search_df AS SELECT term, count(*)::INTEGER AS df FROM search_terms GROUP BY ALL ORDER BY term")
     con.execute("DROP TABLE _tok")
 
@@ -132,6 +226,7 @@ def _prune(directory: Path, keep: str) -> None:
     files = sorted(directory.glob("snapshot-*.duckdb"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[KEEP:]:
         if old.name != keep:
+            documents_path(old).unlink(missing_ok=True)
             old.unlink(missing_ok=True)
 
 
@@ -144,7 +239,7 @@ def current(directory: Path) -> tuple[Path, dict] | None:
     return directory / pointer["file"], pointer["version"]
 
 
-def bm25(tf: float, df: float, docs: int, length: float, avg_length: float, k1: float = 1.2, b: float = 0.75) -> float:
+def bm25(tf: float, df: float, docs: int, length: float, avg_length: float, k1: float = K1, b: float = B) -> float:
     """Okapi BM25 of one term in one document (the formula the SQL ranking uses)."""
     idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
     return idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_length))

@@ -13,16 +13,19 @@ SNAPSHOT_KEY = dg.AssetKey(["serving", "snapshot"])
 
 @dg.asset(key=SNAPSHOT_KEY, group_name="serving", kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           deps=[dg.AssetKey(["warehouse", "marts", t]) for t in serving.SERVED["marts"]]
-          + [dg.AssetKey(["ml", "batch_predictions"])])
+          + [dg.AssetKey(["ml", "batch_predictions"])]
+          + [dg.AssetKey(["analytics", name]) for name in ("trends", "geo_clusters", "correlations")])
 def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
     """Embedded: copy the marts and predictions the API reads (with a full-text index of the
-    narratives) into a new read-only DuckDB file and switch ``current.json`` to it. The
-    API picks it up at its next request; the files before it stay untouched."""
+    narratives and one JSON document per event) into a new read-only DuckDB file and switch
+    ``current.json`` to it. The API picks it up at its next request; the files before it
+    stay untouched. PostgreSQL: record the data version in ``serving.published``; the API
+    reads the marts directly and starts a new response cache when this changes. Runs after
+    the analytics outputs the API also serves."""
     settings = ntsb.settings()
     wh = settings.warehouse
     if wh.dialect == "postgres":
-        with wh.session(read_only=True) as s:
-            version = serving.data_version(s)
+        version = serving.record_published(wh)
         return dg.MaterializeResult(metadata={"mode": "direct: the API reads the marts on PostgreSQL",
                                               "data version": serving.header(version)})
     snap = serving.publish(wh.path, settings.serving_dir)

@@ -2,6 +2,7 @@
 tokens, BM25 over a real snapshot index, snippets."""
 
 import json
+import sqlite3
 import time
 
 import duckdb
@@ -45,12 +46,12 @@ def test_tokens_roles_and_their_errors():
 
 def test_sliding_window_counts_per_key_and_frees_slots_as_they_age():
     limiter = InProcessLimiter(limit=3, window=0.5)
-    assert [limiter.hit("a")[0] for _ in range(4)] == [True, True, True, False]
-    allowed, retry = limiter.hit("a")
+    assert [limiter.hit_now("a")[0] for _ in range(4)] == [True, True, True, False]
+    allowed, retry = limiter.hit_now("a")
     assert not allowed and 0 < retry <= 0.5
-    assert limiter.hit("b")[0]                       # another key has its own window
+    assert limiter.hit_now("b")[0]                       # another key has its own window
     time.sleep(retry + 0.01)
-    assert limiter.hit("a")[0]                       # the oldest request left the window
+    assert limiter.hit_now("a")[0]                       # the oldest request left the window
 
 
 def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
@@ -66,8 +67,9 @@ def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     path = tmp_path / "snapshot-test.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA marts")
-    con.execute("CREATE TABLE marts.narratives (ev_id VARCHAR, probable_cause VARCHAR, narrative VARCHAR)")
-    con.executemany("INSERT INTO marts.narratives VALUES (?, ?, ?)", [(k, *v) for k, v in texts.items()])
+    con.execute("CREATE TABLE marts.narratives (ev_id VARCHAR, aircraft_key INTEGER, probable_cause VARCHAR, "
+                "narrative VARCHAR)")
+    con.executemany("INSERT INTO marts.narratives VALUES (?, 1, ?, ?)", [(k, *v) for k, v in texts.items()])
     con.execute("CREATE TABLE marts.fact_accidents AS SELECT ev_id, DATE '2019-01-17' AS event_date, 'FATL' AS severity, "
                 "'BEECH' AS make, '36' AS model FROM marts.narratives")
     serving._index_narratives(con, True)
@@ -77,7 +79,13 @@ def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     want = {ev: 2 * len(serving.tokens(pc)) + len(serving.tokens(n)) for ev, (pc, n) in texts.items()}
     assert lengths == want
     con.close()
-    (tmp_path / serving.POINTER).write_text(json.dumps({"file": path.name, "version": {"releases": ["r1"]}}))
+    with sqlite3.connect(serving.documents_path(path)) as docs:   # what a hit shows comes from here
+        docs.execute("CREATE TABLE documents (ev_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        docs.executemany("INSERT INTO documents VALUES (?, ?)", [
+            (k, json.dumps({"ev_id": k, "event_date": "2019-01-17", "severity": "FATL", "make": "BEECH", "model": "36",
+                            "narratives": [{"aircraft_key": 1, "probable_cause": pc, "narrative": n}]}))
+            for k, (pc, n) in texts.items()])
+    (tmp_path / serving.POINTER).write_text(json.dumps({"file": path.name, "version": {"releases": ["r1"], "format": serving.FORMAT}}))
     hits = SnapshotStore(tmp_path).search("engine power", 10)
     avg = sum(want.values()) / 2
 
@@ -89,6 +97,7 @@ def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     assert [h["ev_id"] for h in hits] == ["20190118X92207", "20180308X30039"]
     assert [h["score"] for h in hits] == pytest.approx([score(h["ev_id"]) for h in hits])
     assert "<mark>engine</mark>" in hits[0]["snippet"].lower()
+    assert {h["make"] for h in hits} == {"BEECH"} and hits[0]["event_date"] == "2019-01-17"
 
 
 def test_snippets_escape_the_text_and_mark_every_hit():
