@@ -14,7 +14,6 @@ becomes a missing value, not an error.
 from __future__ import annotations
 
 import re
-
 import sys
 from dataclasses import dataclass
 from pathlib import Path

@@ -108,7 +108,7 @@ class Server:
 @pytest.fixture(scope="module")
 def api(deployment_built):
     name, settings, env = deployment_built
-    server = Server(env)
+    server = Server(env, NTSB_API_RATE_LIMIT=1_000_000)   # limits: test_ready_metrics_and_rate_limit's own server
     yield name, settings, env, server.url
     server.stop()
 
@@ -163,10 +163,28 @@ def test_events_stats_search_analytics_against_the_warehouse(api):
     r = _get(url + "/api/v1/events", token, state=state, severity="FATL", page_size=100)
     want = {f["ev_id"] for f in facts if f["state"] == state and f["severity"] == "FATL"}
     assert r.json()["total"] == len(want) and {e["ev_id"] for e in r.json()["items"]} == want
-    ev = next(f for f in facts if f["severity"] == "FATL")["ev_id"]
+    # one event in full: its document holds what the marts hold for it
+    ev = query("SELECT ev_id FROM marts.bridge_accident_causes ORDER BY ev_id LIMIT 1")[0]["ev_id"]   # with findings
     detail = _get(url + f"/api/v1/events/{ev}", token).json()
-    assert detail["ev_id"] == ev and detail["severity"] == "FATL" and detail["aircraft"]
+    fact = query(f"SELECT severity, make, city, aircraft_count, pilot_age FROM marts.fact_accidents WHERE ev_id = '{ev}'")[0]
+    keys = ("severity", "make", "city", "aircraft_count")
+    assert detail["ev_id"] == ev and {k: detail[k] for k in keys} == {k: fact[k] for k in keys}
+    assert (detail["crew"]["pilot_age"] is None) == (fact["pilot_age"] is None)
+    assert fact["pilot_age"] is None or float(detail["crew"]["pilot_age"]) == float(fact["pilot_age"])
+    aircraft = query(f"SELECT aircraft_key, model FROM marts.dim_aircraft WHERE ev_id = '{ev}' AND is_current ORDER BY 1")
+    assert [(a["aircraft_key"], a["model"]) for a in detail["aircraft"]] == [(a["aircraft_key"], a["model"]) for a in aircraft]
+    findings = query(f"SELECT c.cause_code FROM marts.bridge_accident_causes b JOIN marts.dim_causes c USING (cause_key) "
+                     f"WHERE b.ev_id = '{ev}' ORDER BY b.aircraft_key, b.occurrence_no, b.seq_no")
+    assert [f["cause_code"] for f in detail["findings"]] == [f["cause_code"] for f in findings] != []
+    with_text = query("SELECT ev_id FROM marts.narratives ORDER BY ev_id LIMIT 1")[0]["ev_id"]
+    narratives = query(f"SELECT narrative FROM marts.narratives WHERE ev_id = '{with_text}' ORDER BY aircraft_key")
+    assert [n["narrative"] for n in _get(url + f"/api/v1/events/{with_text}", token).json()["narratives"]] \
+        == [n["narrative"] for n in narratives]
+    predicted = query(f"SELECT predicted_class, p_fatal_outcome FROM ml.batch_predictions WHERE ev_id = '{ev}'")[0]
     assert detail["prediction"]["model_name"] == "ntsb-severity"
+    assert detail["prediction"]["predicted_class"] == predicted["predicted_class"]
+    assert abs(detail["prediction"]["p_fatal_outcome"] - predicted["p_fatal_outcome"]) < 1e-9
+    assert detail["prediction"]["predicted_at"].endswith(("Z", "+00:00"))
     assert _get(url + "/api/v1/events/NOSUCHEVENT1", token).status_code == 404
     summary = _get(url + "/api/v1/stats/summary", token).json()
     assert summary["events"] == len(facts) and summary["fatal_events"] == sum(f["severity"] == "FATL" for f in facts)
@@ -233,8 +251,41 @@ def test_ready_metrics_and_rate_limit(api):
         r = _get(limited.url + "/api/v1/stats/summary", token)
         assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
         assert _get(limited.url + "/api/v1/stats/summary", _token(env, "viewer")).status_code == 200  # per token
+        # a prediction passes two role checks and counts once
+        headers = {"Authorization": f"Bearer {_token(env, 'analyst')}"}
+        codes = [httpx.post(limited.url + "/api/v1/predictions/severity", json={"year": 2020}, headers=headers,
+                            timeout=30).status_code for _ in range(6)]
+        assert codes == [200] * 5 + [429]
     finally:
         limited.stop()
+    if name == "production":   # Redis down: data routes refuse (503) rather than go unlimited; liveness answers
+        cut = Server(env, NTSB_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
+        try:
+            r = _get(cut.url + "/api/v1/stats/summary", _token(env, "viewer"))
+            assert r.status_code == 503 and "rate limiter" in r.json()["detail"], r.text
+            assert httpx.get(cut.url + "/health").status_code == 200
+            ready = httpx.get(cut.url + "/ready", timeout=60)
+            assert ready.status_code == 503 and "unavailable" in ready.json()["checks"]["rate_limiter"]
+        finally:
+            cut.stop()
+
+
+def test_responses_are_cached_per_data_version(api):
+    """PostgreSQL: the API reads the marts directly, and caches responses per data version;
+    a new ``serving.published`` row (serving/snapshot) starts a new version."""
+    name, settings, env, url = api
+    if name != "production":
+        pytest.skip("embedded: a new snapshot is a new version (test_snapshot_switch_under_concurrent_requests)")
+    token = _token(env, "viewer")
+    before = _get(url + "/api/v1/events", token, page_size=1).json()["total"]
+    with settings.warehouse.session() as s:
+        s.execute("DELETE FROM marts.fact_accidents WHERE ev_id = (SELECT max(ev_id) FROM marts.fact_accidents)")
+    assert _get(url + "/api/v1/events", token, page_size=1).json()["total"] == before     # the same version
+    serving.record_published(settings.warehouse)
+    deadline = time.time() + 15                                                         # read again within 5 s
+    while _get(url + "/api/v1/events", token, page_size=1).json()["total"] == before and time.time() < deadline:
+        time.sleep(0.5)
+    assert _get(url + "/api/v1/events", token, page_size=1).json()["total"] == before - 1
 
 
 def test_snapshot_switch_under_concurrent_requests(api):
@@ -282,15 +333,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api):
     operation, fixed seed): no 5xx, every response matches its documented schema and
     content type, schema-violating requests are refused."""
     name, settings, env, url = api
-    server = Server(env, NTSB_API_RATE_LIMIT=1_000_000)
-    try:
-        token = _token(env, "analyst")
-        exe = str(__import__("pathlib").Path(sys.executable).with_name("schemathesis"))
-        out = subprocess.run([exe, "run", server.url + "/openapi.json", "-H", f"Authorization: Bearer {token}",
-                              "--max-examples", "10", "--seed", "7", "--checks", "all",
-                              "--phases", "examples,coverage,fuzzing", "--request-timeout", "60"],
-                             capture_output=True, text=True, timeout=900, env={**os.environ, **env})
-        assert out.returncode == 0, out.stdout[-6000:]
-        assert "Tested: 17" in out.stdout, out.stdout[-3000:]            # every operation of the document
-    finally:
-        server.stop()
+    token = _token(env, "analyst")
+    exe = str(__import__("pathlib").Path(sys.executable).with_name("schemathesis"))
+    out = subprocess.run([exe, "run", url + "/openapi.json", "-H", f"Authorization: Bearer {token}",
+                          "--max-examples", "10", "--seed", "7", "--checks", "all",
+                          "--phases", "examples,coverage,fuzzing", "--request-timeout", "60"],
+                         capture_output=True, text=True, timeout=900, env={**os.environ, **env})
+    assert out.returncode == 0, out.stdout[-6000:]
+    assert "Tested: 17" in out.stdout, out.stdout[-3000:]            # every operation of the document
