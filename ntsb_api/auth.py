@@ -5,6 +5,7 @@ Bearer``); a valid token whose role is below what the route needs is 403."""
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Principal:
     subject: str
     role: str
     token_id: str
+    expires: float = 0.0
 
 
 def create_token(secret: str, role: str, ttl_seconds: int, subject: str = "ntsb") -> str:
@@ -46,8 +48,19 @@ def authenticate(secret: str, authorization: str | None) -> Principal:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(401, "the Authorization header must be 'Bearer <token>'")
+    who = _verified(secret, token.strip())
+    if who.expires <= time.time():   # verified earlier, expired since
+        raise AuthError(401, "the token has expired")
+    return who
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret: str, token: str) -> Principal:
+    """A token's signature and claims, checked once per process (a client sends the same
+    token again and again); only valid tokens are remembered, the expiry is checked by the
+    caller on every use."""
     try:
-        claims = jwt.decode(token.strip(), secret, algorithms=[ALGORITHM], issuer=ISSUER,
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
                             options={"require": ["exp", "iat", "sub", "role"]})
     except jwt.ExpiredSignatureError:
         raise AuthError(401, "the token has expired") from None
@@ -55,7 +68,7 @@ def authenticate(secret: str, authorization: str | None) -> Principal:
         raise AuthError(401, f"invalid token: {exc}") from None
     if claims.get("role") not in ROLES:
         raise AuthError(401, f"invalid token: unknown role {claims.get('role')!r}")
-    return Principal(str(claims["sub"]), claims["role"], str(claims.get("jti", "")))
+    return Principal(str(claims["sub"]), claims["role"], str(claims.get("jti", "")), float(claims["exp"]))
 
 
 def authorize(principal: Principal, needed: str) -> None:

@@ -212,23 +212,34 @@ class PostgresStore(Store):
 
     def version(self) -> dict:
         """What serving/snapshot recorded in ``serving.published`` (or, before it ran, the
-        releases and model versions in the warehouse), read again every few seconds by one
-        request while the others go on with the version they have."""
+        releases and model versions in the warehouse). Only the first call waits for the
+        warehouse; later, every few seconds, a background thread reads it again while
+        requests go on with the version in hand (this runs on the event loop)."""
         if self._pinned is not None:
             return self._pinned[0]
-        if self._version is not None and time.monotonic() - self._version_at <= self._ttl:
-            return self._version
-        if not self._lock.acquire(blocking=self._version is None):
-            return self._version   # another request is reading it
-        try:
-            if self._version is None or time.monotonic() - self._version_at > self._ttl:
-                version = self._read_version()
-                if version != self._version:
-                    self._cache = ResponseCache()
-                self._version, self._version_at = version, time.monotonic()
-            return self._version
-        finally:
-            self._lock.release()
+        if self._version is None:
+            with self._lock:
+                if self._version is None:
+                    self._refresh()
+        elif time.monotonic() - self._version_at > self._ttl and self._lock.acquire(blocking=False):
+            self._version_at = time.monotonic()   # one refresh at a time
+
+            def refresh():
+                try:
+                    self._refresh()
+                except Exception as exc:   # unreachable for now: keep serving, the next request tells
+                    import logging
+                    logging.getLogger("ntsb_api").warning("data version not read again: %s", exc)
+                finally:
+                    self._lock.release()
+            threading.Thread(target=refresh, daemon=True).start()
+        return self._version
+
+    def _refresh(self) -> None:
+        version = self._read_version()
+        if version != self._version:
+            self._cache = ResponseCache()
+        self._version, self._version_at = version, time.monotonic()
 
     def _read_version(self) -> dict:
         if self.has("serving", "published"):
@@ -277,7 +288,8 @@ class PostgresStore(Store):
 class _Pool:
     """At most ``size`` read-only connections, opened when first needed and kept open (a
     connection keeps its prepared statements); a caller waits for a free one rather than
-    fail. Each use ends with a rollback; a broken connection is dropped."""
+    fail. Autocommit: every statement is its own read-only transaction. A broken
+    connection is dropped."""
 
     def __init__(self, dsn: str, size: int):
         import queue
@@ -293,15 +305,19 @@ class _Pool:
         except queue.Empty:
             pass
         try:
-            return psycopg2.connect(self.dsn, connect_timeout=5, options="-c default_transaction_read_only=on")
+            conn = psycopg2.connect(self.dsn, connect_timeout=5, options="-c default_transaction_read_only=on")
         except Exception as exc:
             self._slots.release()
             raise StoreUnavailable(f"warehouse not reachable: {exc}".strip()) from None
+        conn.autocommit = True   # each read its own read-only transaction: no BEGIN and ROLLBACK round trips
+        return conn
 
     def put(self, conn) -> None:
+        import psycopg2.extensions as ext
         try:
             if not conn.closed:
-                conn.rollback()   # read-only: end the transaction, keep the connection clean
+                if conn.info.transaction_status != ext.TRANSACTION_STATUS_IDLE:
+                    conn.rollback()
                 self._idle.put(conn)
         except Exception:
             conn.close()

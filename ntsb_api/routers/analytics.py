@@ -22,21 +22,21 @@ def _table(request: Request, key: str) -> Rows:
 
 
 @router.get("/time-series", response_model=Rows)
-def time_series(store: Data, request: Request, granularity: str = Query("yearly", pattern="^(yearly|monthly)$")):
+async def time_series(store: Data, request: Request, granularity: str = Query("yearly", pattern="^(yearly|monthly)$")):
     """Events by year (or month) and severity (asset analytics/trends)."""
     key = f"analytics/trends/{granularity}.parquet"
-    return cached(store, (key,), lambda: _table(request, key))
+    return await cached(store, (key,), lambda: _table(request, key))
 
 
 @router.get("/geospatial")
-def geospatial(request: Request, store: Data) -> dict:
+async def geospatial(request: Request, store: Data) -> dict:
     """DBSCAN clusters as GeoJSON (asset analytics/geo_clusters)."""
     key = "analytics/geo_clusters/clusters.geojson"
-    return cached(store, (key,), lambda: _lake(request, key).get_bytes(key))
+    return await cached(store, (key,), lambda: _lake(request, key).get_bytes(key))
 
 
 @router.get("/correlations", response_model=Rows)
-def correlations(store: Data, request: Request):
+async def correlations(store: Data, request: Request):
     """Chi-square and Cramér's V of each factor against a fatal outcome (asset analytics/correlations)."""
     key = "analytics/correlations/summary.parquet"
-    return cached(store, (key,), lambda: _table(request, key))
+    return await cached(store, (key,), lambda: _table(request, key))

@@ -24,7 +24,7 @@ def _date(value: str | None, name: str) -> dt.date | None:
 
 
 @router.get("/events", response_model=EventPage)
-def list_events(store: Data, date_from: str | None = Query(None, pattern=DATE, description="YYYY-MM-DD", json_schema_extra={"format": "date"}),
+async def list_events(store: Data, date_from: str | None = Query(None, pattern=DATE, description="YYYY-MM-DD", json_schema_extra={"format": "date"}),
                 date_to: str | None = Query(None, pattern=DATE, description="YYYY-MM-DD", json_schema_extra={"format": "date"}),
     state: str | None = Query(None, min_length=2, max_length=2, pattern="^[A-Za-z]{2}$"),
     severity: Severity | None = None,
@@ -42,11 +42,11 @@ def list_events(store: Data, date_from: str | None = Query(None, pattern=DATE, d
     def build():
         items, total = store.events(filters, sort, page, page_size)
         return EventPage(items=items, total=total, page=page, page_size=page_size)
-    return cached(store, ("events", *filters.values(), sort, page, page_size), build)
+    return await cached(store, ("events", *filters.values(), sort, page, page_size), build)
 
 
 @router.get("/events/{ev_id}", response_model=EventDetail, responses={404: {"description": "no such event"}})
-def get_event(store: Data, ev_id: str = Path(min_length=1, max_length=20, pattern="^[A-Za-z0-9]+$")):
+async def get_event(store: Data, ev_id: str = Path(min_length=1, max_length=20, pattern="^[A-Za-z0-9]+$")):
     """One event with its aircraft, crew, findings, narratives and the champion's prediction."""
 
     def build():
@@ -54,11 +54,11 @@ def get_event(store: Data, ev_id: str = Path(min_length=1, max_length=20, patter
         if doc is None:
             raise Problem(404, "Not Found", f"no event {ev_id!r}")
         return EventDetail.model_validate_json(doc)
-    return cached(store, ("event", ev_id), build)
+    return await cached(store, ("event", ev_id), build)
 
 
 @router.get("/search", response_model=SearchResults)
-def search(store: Data, q: str = Query(min_length=1, max_length=200), limit: int = Query(20, ge=1, le=100)):
+async def search(store: Data, q: str = Query(min_length=1, max_length=200), limit: int = Query(20, ge=1, le=100)):
     """Ranked full-text search over the narratives and probable causes, with highlighted
     snippets (PostgreSQL full-text index; BM25 over the snapshot's index embedded)."""
-    return cached(store, ("search", q, limit), lambda: SearchResults(query=q, items=store.search(q, limit)))
+    return await cached(store, ("search", q, limit), lambda: SearchResults(query=q, items=store.search(q, limit)))

@@ -42,6 +42,14 @@ def test_tokens_roles_and_their_errors():
         auth.authenticate(SECRET, f"Bearer {bad_role}")
     with pytest.raises(ValueError):
         auth.create_token(SECRET, "root", 60)
+    # a token is verified once per process, and it still expires on time
+    short = auth.create_token(SECRET, "viewer", 1)
+    assert auth.authenticate(SECRET, f"Bearer {short}").role == "viewer"
+    time.sleep(1.1)
+    with pytest.raises(auth.AuthError, match="expired"):
+        auth.authenticate(SECRET, f"Bearer {short}")
+    with pytest.raises(auth.AuthError, match="invalid token"):      # remembered per secret, not per token alone
+        auth.authenticate("a-rotated-secret-that-is-long-enough-00", f"Bearer {token}")
 
 
 def test_sliding_window_counts_per_key_and_frees_slots_as_they_age():
