@@ -116,6 +116,8 @@ def prepare(url: str, synth: Path, home: Path) -> dict:
         s.insert_arrow("batch_predictions", table, schema="ml")
     if url.startswith("duckdb"):
         serving.publish(Warehouse(url).path, settings.serving_dir)
+    else:
+        serving.record_published(Warehouse(url))
     from ntsb_api.schemas import FeatureRow
     rows = []   # generated values outside the API's ranges are refused (422): keep valid rows only
     for r in df.drop(columns=["ev_id", "event_date", "target_fatal", "target_severity"]).sample(
@@ -221,7 +223,7 @@ def main() -> int:
                     run_wrk(base, kind, token, data, 2, args.connections)                  # warm-up
                     results.append((name, kind, f"closed loop, {args.connections} connections",
                                     run_wrk(base, kind, token, data, args.seconds, args.connections)))
-                    results.append((name, kind, f"paced, {PACED[kind]:,}/s goal",
+                    results.append((name, kind, f"paced at {PACED[kind]:,}/s, {PACED_CONNECTIONS} connections",
                                     paced(base, kind, token, data, args.seconds)))
             finally:
                 proc.terminate()
@@ -233,8 +235,8 @@ def main() -> int:
              f"{_wrk_version()} (2 threads) on the same machine; {args.workers} API workers.", "",
              "| deployment | endpoint | load | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | non-200 |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
-    for name, kind, load, r in results:
-        lines.append(f"| {name} | {ENDPOINTS[kind]} | {load} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+    for name, kind, how, r in results:
+        lines.append(f"| {name} | {ENDPOINTS[kind]} | {how} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
                      f"{r['p99']:.1f} | {r['errors']} |")
     text = "\n".join(lines) + "\n"
     print(text)
