@@ -37,6 +37,7 @@ bench: setup
 	.venv/bin/python benchmarks/dbt_build.py --events 100000
 	.venv/bin/python benchmarks/query_paths.py --events 100000
 	.venv/bin/python benchmarks/model.py --events 100000
+	.venv/bin/python benchmarks/api.py --events 100000   # needs wrk (apt-get install wrk)
 
 clean:
 	rm -rf var .venv .tools
