@@ -248,7 +248,7 @@ def main() -> int:
 
 def _wrk_version() -> str:
     out = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    m = re.search(r"wrk ([\d.]+)", out.stdout + out.stderr)
+    m = re.search(r"wrk (\S+)", out.stdout + out.stderr)
     return m.group(1) if m else "?"
 
 

@@ -112,6 +112,9 @@ def test_snippets_escape_the_text_and_mark_every_hit():
     text = "Loss of engine power <b>after</b> takeoff; the engine   stopped."
     out = highlight(text, ["engine"], width=60)
     assert out.count("<mark>engine</mark>") == 2 and "&lt;b&gt;" in out and "<b>" not in out
+    stems = highlight("Hazardous weather; the hazards of a hazard.", ["hazard"], prefix=True)   # PostgreSQL's lexemes
+    assert stems.count("<mark>") == 3 and "<mark>Hazardous</mark>" in stems and "<mark>hazards</mark>" in stems
+    assert highlight("plain text", []) == "plain text"
 
 
 def test_the_secret_is_required_in_production_and_generated_once_embedded(tmp_path, monkeypatch):
