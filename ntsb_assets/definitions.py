@@ -1,4 +1,4 @@
-"""The Dagster code location: every asset, check, job, sensor and resource of the project."""
+"""The Dagster code location: every asset, check, job, schedule, sensor and resource of the project."""
 
 
 import dagster as dg
@@ -10,6 +10,7 @@ from .lake_raw import lake_raw_tables
 from .ml import ml_assets
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import landing_zone_sensor, release_source
+from .releases.fetch import fetch_release_job, release_schedule
 from .resources import NtsbResource
 from .serving import serving_assets
 from .transform.assets import dbt_resource, ntsb_dbt_models
@@ -20,7 +21,8 @@ defs = dg.Definitions(
     assets=[release_source, lake_raw_tables, warehouse_raw_tables, ntsb_dbt_models, dbt_docs_site,
             archive_years, archive_tables, *analytics_assets, *ml_assets, *serving_assets],
     asset_checks=[raw_gates, release_statistics, marts_gate],
-    jobs=[ingest_release_job, transform_job, archive_job, analytics_job, ml_job, serving_job],
+    jobs=[ingest_release_job, transform_job, archive_job, analytics_job, ml_job, serving_job, fetch_release_job],
+    schedules=[release_schedule],
     sensors=[landing_zone_sensor, archive_sensor],
     resources={"ntsb": NtsbResource(), "dbt": dbt_resource},
 )

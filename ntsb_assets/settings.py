@@ -17,6 +17,7 @@ NTSB_MLFLOW_URI       sqlite:///$NTSB_HOME/mlflow.db              postgresql://n
 NTSB_API_SECRET       generated in $NTSB_HOME/api_secret          (required: 32+ characters)
 NTSB_API_RATE_LIMIT   600 requests per minute per token           600
 NTSB_REDIS_URL        - (rate limits in process)                  redis://redis:6379/0
+NTSB_RELEASE_URL      - (the release schedule fetches nothing)    https://.../up{DDMON}.zip
 ====================  ==========================================  ===============================
 
 ``DAGSTER_HOME`` is ``$NTSB_HOME/dagster`` unless set.
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
     api_secret: str | None = None
     api_rate_limit: int = Field(default=600, ge=1, description="Requests per minute per token or client.")
     redis_url: str | None = None
+    release_url: str | None = Field(default=None, description="Where the release schedule downloads an update; "
+                                    "{DDMON} becomes e.g. 01JUL, {date:%Y%m%d} any strftime form.")
 
     @field_validator("home")
     @classmethod

@@ -1,0 +1,61 @@
+"""Operating it: the release schedule fetches an update on NTSB's update days into the
+landing zone (a real HTTP server on 127.0.0.1), and the landing-zone sensor takes it from
+there; without a download URL the schedule's run records that and does nothing."""
+
+import datetime as dt
+import zipfile
+
+import dagster as dg
+
+from ntsb_assets.definitions import defs
+from ntsb_assets.releases import landing_zone_sensor
+from ntsb_assets.resources import NtsbResource
+from ntsb_assets.settings import get_settings
+from tests.conftest import SAMPLE
+from tests.unit.test_fetch import _Server
+
+
+def _run(instance, request: dg.RunRequest):
+    return defs.resolve_job_def("fetch_release").execute_in_process(instance=instance, run_config=request.run_config,
+                                                                    tags=request.tags, raise_on_error=False)
+
+
+def _output(result) -> dict:
+    return result.output_for_node("fetch_update")
+
+
+def test_the_schedule_fetches_the_update_of_its_day_and_the_sensor_ingests_it(ntsb_home, tmp_path, monkeypatch):
+    schedule = defs.resolve_schedule_def("release_schedule")
+    assert schedule.cron_schedule == "0 6 1,8,15,22 * *" and schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone.utc)) as ctx:
+        request = schedule.evaluate_tick(ctx).run_requests[0]
+    assert request.run_key == "fetch-2026-01-01"                       # one run per update day
+    archive = tmp_path / "up01JAN.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted((SAMPLE / "04_up01JAN2026").iterdir()):
+            z.write(f, f.name)
+    server = _Server([(503, b"busy"), (200, archive.read_bytes())])
+    with dg.instance_for_test() as instance:
+        # no URL configured: the run succeeds, says so, and the landing zone stays empty
+        idle = _run(instance, request)
+        assert idle.success and _output(idle)["status"] == "not_configured"
+        assert get_settings().landing.list("") == []
+        monkeypatch.setenv("NTSB_RELEASE_URL", server.url + "/avdata/up{DDMON}.zip")
+        request = dg.RunRequest(run_key=request.run_key, tags=request.tags, run_config={
+            "ops": {"fetch_update": {"config": {**request.run_config["ops"]["fetch_update"]["config"],
+                                                  "backoff_seconds": 0.1}}}})
+        try:
+            fetched = _run(instance, request)
+        finally:
+            server.close()
+        assert fetched.success, fetched.all_events
+        out = _output(fetched)
+        assert (out["status"], out["key"], out["attempts"]) == ("fetched", "up01JAN.zip", 2)
+        assert server.requests == ["/avdata/up01JAN.zip"] * 2
+        # the landing-zone sensor registers it as a release and requests its ingestion
+        sensor = landing_zone_sensor(dg.build_sensor_context(instance=instance, resources={"ntsb": NtsbResource()}))
+        assert [r.partition_key.split("-")[0] for r in sensor.run_requests] == ["up01JAN"]
+        # the same day again: already in the landing zone, nothing downloaded
+        again = _run(instance, request)
+        assert again.success and _output(again)["status"] == "already_present" and len(server.requests) == 2
