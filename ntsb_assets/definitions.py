@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from .alerts import failure_alert_sensor
 from .analytics import analytics_assets
 from .archive import archive_sensor, archive_tables, archive_years
 from .jobs import analytics_job, archive_job, ingest_release_job, ml_job, serving_job, transform_job
@@ -23,6 +24,6 @@ defs = dg.Definitions(
     asset_checks=[raw_gates, release_statistics, marts_gate],
     jobs=[ingest_release_job, transform_job, archive_job, analytics_job, ml_job, serving_job, fetch_release_job],
     schedules=[release_schedule],
-    sensors=[landing_zone_sensor, archive_sensor],
+    sensors=[landing_zone_sensor, archive_sensor, failure_alert_sensor],
     resources={"ntsb": NtsbResource(), "dbt": dbt_resource},
 )

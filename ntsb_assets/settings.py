@@ -18,6 +18,7 @@ NTSB_API_SECRET       generated in $NTSB_HOME/api_secret          (required: 32+
 NTSB_API_RATE_LIMIT   600 requests per minute per token           600
 NTSB_REDIS_URL        - (rate limits in process)                  redis://redis:6379/0
 NTSB_RELEASE_URL      - (the release schedule fetches nothing)    https://.../up{DDMON}.zip
+NTSB_ALERT_WEBHOOK_URL - (alerts logged and kept in the lake)     https://hooks.example.org/...
 ====================  ==========================================  ===============================
 
 ``DAGSTER_HOME`` is ``$NTSB_HOME/dagster`` unless set.
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     api_secret: str | None = None
     api_rate_limit: int = Field(default=600, ge=1, description="Requests per minute per token or client.")
     redis_url: str | None = None
+    alert_webhook_url: str | None = Field(default=None, description="Failed runs are POSTed here as JSON.")
     release_url: str | None = Field(default=None, description="Where the release schedule downloads an update; "
                                     "{DDMON} becomes e.g. 01JUL, {date:%Y%m%d} any strftime form.")
 

@@ -1,12 +1,15 @@
 """Operating it: the release schedule fetches an update on NTSB's update days into the
 landing zone (a real HTTP server on 127.0.0.1), and the landing-zone sensor takes it from
-there; without a download URL the schedule's run records that and does nothing."""
+there; without a download URL the schedule's run records that and does nothing. A failed
+run becomes an alert naming the asset and the error, in the lake and at a webhook."""
 
 import datetime as dt
+import json
 import zipfile
 
 import dagster as dg
 
+from ntsb_assets.alerts import failure_alert_sensor
 from ntsb_assets.definitions import defs
 from ntsb_assets.releases import landing_zone_sensor
 from ntsb_assets.resources import NtsbResource
@@ -59,3 +62,30 @@ def test_the_schedule_fetches_the_update_of_its_day_and_the_sensor_ingests_it(nt
         # the same day again: already in the landing zone, nothing downloaded
         again = _run(instance, request)
         assert again.success and _output(again)["status"] == "already_present" and len(server.requests) == 2
+
+
+def test_a_failed_run_becomes_an_alert_in_the_lake_and_at_the_webhook(ntsb_home, monkeypatch):
+    hook = _Server([(200, b"ok")])
+    monkeypatch.setenv("NTSB_ALERT_WEBHOOK_URL", hook.url + "/alerts")
+    try:
+        with dg.instance_for_test() as instance:
+            # serving/snapshot before any marts exist: the asset fails
+            result = defs.resolve_job_def("serving").execute_in_process(instance=instance, raise_on_error=False)
+            assert not result.success
+            run = instance.get_run_by_id(result.run_id)
+            failure = next(e.dagster_event for e in instance.all_logs(result.run_id)
+                           if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE")
+            ctx = dg.build_run_status_sensor_context(sensor_name="failure_alert_sensor", dagster_event=failure,
+                                                     dagster_instance=instance, dagster_run=run,
+                                                     resources={"ntsb": NtsbResource()}).for_run_failure()
+            failure_alert_sensor(ctx)
+    finally:
+        hook.close()
+    lake = get_settings().lake
+    [key] = lake.list("alerts")
+    alert = lake.get_json(key)
+    assert key.endswith(f"{result.run_id}.json") and alert["job"] == "serving"
+    assert alert["assets"] == ["serving/snapshot"]
+    assert "fact_accidents" in alert["failures"][0]["error"] and "serving/snapshot" in alert["text"]
+    [(path, body)] = hook.requests
+    assert path == "/alerts" and json.loads(body) == alert              # the same alert, POSTed as JSON

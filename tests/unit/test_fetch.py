@@ -14,7 +14,8 @@ from tests.conftest import SAMPLE
 
 
 class _Server:
-    """127.0.0.1 HTTP server answering from a list of (status, body), the last one repeated."""
+    """127.0.0.1 HTTP server answering from a list of (status, body), the last one repeated;
+    it keeps the paths asked for (and POST bodies)."""
 
     def __init__(self, answers):
         self.answers, self.requests = list(answers), []
@@ -24,6 +25,14 @@ class _Server:
             def do_GET(self):
                 outer.requests.append(self.path)
                 status, body = outer.answers.pop(0) if len(outer.answers) > 1 else outer.answers[0]
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                outer.requests.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+                status, body = outer.answers[0]
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
