@@ -4,6 +4,7 @@ import dagster as dg
 
 from .analytics import analytics_assets
 from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
+from .freshness import freshness_checks
 from .ml import ml_assets
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
@@ -28,7 +29,8 @@ transform_job = dg.define_asset_job(
     "transform",
     selection=(dg.AssetSelection.checks(raw_gates)               # blocking quality gates first
                | dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.checks(marts_gate)
-               | dg.AssetSelection.assets(dbt_docs_site, archive_tables)),
+               | dg.AssetSelection.assets(dbt_docs_site, archive_tables))
+              - dg.AssetSelection.checks(*freshness_checks),   # those run from their own sensor
     executor_def=dg.in_process_executor,
     description="Quality gates on the raw tables, then dbt build (staging, marts, aggregates, "
                 "with dbt tests as checks), then the dbt docs site and the archive of the tables "
@@ -61,7 +63,7 @@ ml_job = dg.define_asset_job(
 
 serving_job = dg.define_asset_job(
     "serving",
-    selection=dg.AssetSelection.assets(*serving_assets),
+    selection=dg.AssetSelection.assets(*serving_assets) - dg.AssetSelection.checks(*freshness_checks),
     executor_def=dg.in_process_executor,
     description="What the API reads: the embedded deployment's snapshot (on PostgreSQL the API reads the marts).",
 )

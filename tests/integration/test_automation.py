@@ -1,7 +1,8 @@
 """Operating it: the release schedule fetches an update on NTSB's update days into the
 landing zone (a real HTTP server on 127.0.0.1), and the landing-zone sensor takes it from
 there; without a download URL the schedule's run records that and does nothing. A failed
-run becomes an alert naming the asset and the error, in the lake and at a webhook."""
+run becomes an alert naming the asset and the error, in the lake and at a webhook. The
+marts and the serving snapshot carry freshness checks."""
 
 import datetime as dt
 import json
@@ -11,6 +12,7 @@ import dagster as dg
 
 from ntsb_assets.alerts import failure_alert_sensor
 from ntsb_assets.definitions import defs
+from ntsb_assets.freshness import FRESH, freshness_checks
 from ntsb_assets.releases import landing_zone_sensor
 from ntsb_assets.resources import NtsbResource
 from ntsb_assets.settings import get_settings
@@ -89,3 +91,21 @@ def test_a_failed_run_becomes_an_alert_in_the_lake_and_at_the_webhook(ntsb_home,
     assert "fact_accidents" in alert["failures"][0]["error"] and "serving/snapshot" in alert["text"]
     [(path, body)] = hook.requests
     assert path == "/alerts" and json.loads(body) == alert              # the same alert, POSTed as JSON
+
+
+def test_freshness_checks_warn_until_the_marts_and_the_snapshot_are_updated(ntsb_home):
+    assert defs.resolve_sensor_def("freshness_checks_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    job = dg.define_asset_job("freshness_now", selection=dg.AssetSelection.checks(*freshness_checks))
+    run = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("freshness_now")
+
+    def evaluations(instance):
+        result = run.execute_in_process(instance=instance)
+        assert result.success                                   # WARN severity: the run itself succeeds
+        return {e.asset_check_evaluation_data.asset_key.to_user_string(): e.asset_check_evaluation_data.passed
+                for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+    with dg.instance_for_test() as instance:
+        assert evaluations(instance) == {"warehouse/marts/fact_accidents": False, "serving/snapshot": False}
+        for key in FRESH:                                       # both updated now
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+        assert evaluations(instance) == {"warehouse/marts/fact_accidents": True, "serving/snapshot": True}
