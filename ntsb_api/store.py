@@ -135,10 +135,8 @@ class Store:
         return items, int(total)
 
     def event(self, ev_id: str) -> str | None:
-        """The event's JSON document (see ``serving.event_document_sql``), or None."""
-        found = self.rows(serving.event_document_sql(self.dialect, self.has("ml", "batch_predictions"))
-                          + " WHERE f.ev_id = ?", (ev_id,))
-        return found[0]["doc"] if found else None
+        """The event's JSON document (``serving.event_document_sql``), or None."""
+        raise NotImplementedError
 
     # ---- statistics (the aggregate marts)
     def summary(self) -> dict:
@@ -263,7 +261,7 @@ class PostgresStore(Store):
         name = "ntsb_event_document" + ("_with_prediction" if predictions else "")
         with self._cursor() as cur:
             prepared = self._prepared.setdefault(cur.connection, set())
-            if name not in prepared:   # session-level: survives the transaction's rollback
+            if name not in prepared:   # a prepared statement lives as long as its connection
                 cur.execute(f"PREPARE {name}(text) AS {serving.event_document_sql(self.dialect, predictions)} "
                             "WHERE f.ev_id = $1")
                 prepared.add(name)

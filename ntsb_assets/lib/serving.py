@@ -190,8 +190,7 @@ def _write_documents(con, path: Path, predictions: bool) -> None:
         reader = con.sql(event_document_sql("duckdb", predictions) + " ORDER BY f.ev_id").to_arrow_reader(20_000)
         for batch in reader:
             ids, docs = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-            db.executemany("INSERT INTO documents VALUES (?, ?)",
-                           zip(ids, docs))
+            db.executemany("INSERT INTO documents VALUES (?, ?)", zip(ids, docs))
         db.commit()
     finally:
         db.close()
