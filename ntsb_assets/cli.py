@@ -294,12 +294,13 @@ def _run_ml(instance, settings, thresholds: dict | None = None) -> dict:
     registered without the champion alias, and the previous champion keeps predicting.
     ``thresholds`` overrides the checks' (``auc_margin``, ``max_ece``)."""
     from .lib import tracking
-    from .ml import PREDICTIONS_TABLE
+    from .ml import MODEL_KEY, PREDICTIONS_TABLE
     config = {**QUIET, **({"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {})}
     result = _definitions().resolve_job_def("ml").execute_in_process(instance=instance, raise_on_error=False,
                                                                      run_config=config)
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+              and e.asset_check_evaluation_data.asset_key == MODEL_KEY}
     versions = [e.step_materialization_data.materialization.metadata["version"].value for e in result.all_events
                 if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]]
     if not versions or (not result.success and all(checks.values())):

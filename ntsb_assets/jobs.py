@@ -9,8 +9,21 @@ from .ml import ml_assets
 from .quality import marts_gate, raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
 from .serving import serving_assets
+from .settings import Settings
 from .transform.assets import ntsb_dbt_models
 from .transform.docs import dbt_docs_site
+
+
+def executor() -> dg.ExecutorDefinition:
+    """In process (the embedded warehouse admits one writer; one process per step costs
+    seconds each), or a Kubernetes Job per step when ``NTSB_EXECUTOR=k8s``."""
+    if Settings().executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+        return k8s_job_executor
+    return dg.in_process_executor
+
+
+EXECUTOR = executor()
 
 ingest_release_job = dg.define_asset_job(
     INGEST_JOB,
@@ -18,7 +31,7 @@ ingest_release_job = dg.define_asset_job(
                | dg.AssetSelection.groups("lake_raw")            # with the lake's schema-drift checks
                | dg.AssetSelection.checks(release_statistics)),  # the statistical gate of the release
     partitions_def=RELEASES,
-    executor_def=dg.in_process_executor,
+    executor_def=EXECUTOR,
     tags={WAREHOUSE_WRITER_TAG: "raw"},
     description="Ingest one release: archive the source, extract every table to the lake, "
                 "load the warehouse raw schema with change data capture, compare it with the "
@@ -31,7 +44,7 @@ transform_job = dg.define_asset_job(
                | dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.checks(marts_gate)
                | dg.AssetSelection.assets(dbt_docs_site, archive_tables))
               - dg.AssetSelection.checks(*freshness_checks),   # those run from their own sensor
-    executor_def=dg.in_process_executor,
+    executor_def=EXECUTOR,
     description="Quality gates on the raw tables, then dbt build (staging, marts, aggregates, "
                 "with dbt tests as checks), then the dbt docs site and the archive of the tables "
                 "without an event year.",
@@ -41,7 +54,7 @@ archive_job = dg.define_asset_job(
     ARCHIVE_JOB,
     selection=dg.AssetSelection.assets(archive_years),
     partitions_def=YEARS,
-    executor_def=dg.in_process_executor,
+    executor_def=EXECUTOR,
     description="Write event years of the marts to the Parquet archive (runs over a range of years "
                 "are one process); the archive sensor requests the years that changed.",
 )
@@ -49,14 +62,14 @@ archive_job = dg.define_asset_job(
 analytics_job = dg.define_asset_job(
     "analytics",
     selection=dg.AssetSelection.assets(*analytics_assets),
-    executor_def=dg.in_process_executor,
+    executor_def=EXECUTOR,
     description="Trends, make/model risk, geospatial clusters and correlations: DuckDB over the archive.",
 )
 
 ml_job = dg.define_asset_job(
     "ml",
     selection=dg.AssetSelection.assets(*ml_assets),
-    executor_def=dg.in_process_executor,
+    executor_def=EXECUTOR,
     description="The severity model: features from the archive, training with its blocking checks, "
                 "promotion to champion, batch predictions into the warehouse.",
 )
@@ -64,6 +77,6 @@ ml_job = dg.define_asset_job(
 serving_job = dg.define_asset_job(
     "serving",
     selection=dg.AssetSelection.assets(*serving_assets) - dg.AssetSelection.checks(*freshness_checks),
-    executor_def=dg.in_process_executor,
+    executor_def=EXECUTOR,
     description="What the API reads: the embedded deployment's snapshot (on PostgreSQL the API reads the marts).",
 )

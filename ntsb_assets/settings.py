@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_validator
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(default=600, ge=1, description="Requests per minute per token or client.")
     redis_url: str | None = None
     alert_webhook_url: str | None = Field(default=None, description="Failed runs are POSTed here as JSON.")
+    retrain_threshold: float = Field(default=0.05, ge=0, le=1,
+                                     description="Share of the labelled events new, changed or gone since the "
+                                                 "latest training that retrains the model before the month ends.")
+    executor: Literal["in_process", "k8s"] = Field(
+        default="in_process", description="How a run executes its steps: in its own process, or each step in a "
+                                          "Kubernetes Job of its own (deploy/k8s).")
     release_url: str | None = Field(default=None, description="Where the release schedule downloads an update; "
                                     "{DDMON} becomes e.g. 01JUL, {date:%Y%m%d} any strftime form.")
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,12 @@ def _pg_admin():
 @pytest.fixture
 def pg_url():
     """A fresh PostgreSQL database, dropped afterwards."""
+    with pg_database() as url:
+        yield url
+
+
+@contextmanager
+def pg_database():
     name = f"ntsb_test_{uuid.uuid4().hex[:10]}"
     conn = _pg_admin()
     conn.cursor().execute(f"CREATE DATABASE {name}")

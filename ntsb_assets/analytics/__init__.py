@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from ..archive import archive_key
+from ..automation import AFTER_UPSTREAM
 from ..lib import analytics as an
 from ..resources import NtsbResource
 from ..resources.markdown import md_table
@@ -18,7 +19,7 @@ FACT = archive_key("fact_accidents")
 
 def _spec(name: str, description: str) -> dict:
     return dict(key=[PREFIX, name], deps=[FACT], group_name=PREFIX, kinds={"duckdb", "parquet"},
-                description=description)
+                description=description, automation_condition=AFTER_UPSTREAM)
 
 
 def _store(lake, name: str, frames: dict[str, pd.DataFrame]) -> dict:

@@ -10,6 +10,7 @@ all-time aggregates have no event year and are archived whole after each dbt bui
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from ..automation import AFTER_UPSTREAM
 from ..lib import archive
 from ..resources import NtsbResource
 from ..resources.markdown import md_table
@@ -29,6 +30,8 @@ def _spec(table: str, partitioned: bool) -> dg.AssetSpec:
     layout = "one file per event year, year=YYYY/" if partitioned else "one file"
     return dg.AssetSpec(archive_key(table), deps=[dg.AssetKey(["warehouse", "marts", table])], group_name="archive",
                         kinds={"parquet"}, partitions_def=YEARS if partitioned else None,
+                        # the years: archive_sensor, which knows which of them changed
+                        automation_condition=None if partitioned else AFTER_UPSTREAM,
                         description=f"marts.{table} as ZSTD Parquet in the lake ({layout}).")
 
 

@@ -184,6 +184,39 @@ def build(con) -> pd.DataFrame:
     return df
 
 
+# --------------------------------------------------------------------------- retraining
+def row_hashes(df: pd.DataFrame) -> pd.DataFrame:
+    """ev_id and a hash of the features and targets of each labelled event (what a model
+    trains on): kept at training time, compared with later features."""
+    labelled = df[df["target_severity"].notna()]
+    cols = [f.name for f in FEATURES] + list(TARGETS)
+    hashes = pd.util.hash_pandas_object(labelled[cols], index=False)
+    return pd.DataFrame({"ev_id": labelled["ev_id"].to_numpy(), "row_hash": hashes.to_numpy()})
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Labelled events since the latest training: new, changed (features or targets), gone."""
+    trained: int
+    new: int
+    changed: int
+    gone: int
+
+    @property
+    def share(self) -> float:
+        """The part of the training set that differs now (1.0 when nothing was trained yet)."""
+        return 1.0 if self.trained == 0 else (self.new + self.changed + self.gone) / self.trained
+
+
+def drift(trained: pd.DataFrame, current: pd.DataFrame) -> Drift:
+    """Compare two :func:`row_hashes` frames."""
+    both = trained.merge(current, on="ev_id", how="outer", suffixes=("_t", "_c"), indicator=True)
+    kept = both[both["_merge"] == "both"]
+    return Drift(trained=len(trained), new=int((both["_merge"] == "right_only").sum()),
+                 changed=int((kept["row_hash_t"] != kept["row_hash_c"]).sum()),
+                 gone=int((both["_merge"] == "left_only").sum()))
+
+
 # --------------------------------------------------------------------------- the audit
 AUDIT_START, AUDIT_END = "<!-- leakage audit: generated -->", "<!-- end of leakage audit -->"
 
@@ -211,4 +244,5 @@ if __name__ == "__main__":
     print(f"{sys.argv[1]}: leakage audit of {len(FEATURES)} features rewritten")
 
 
-__all__ = ["FEATURES", "DENYLIST", "TARGETS", "LeakageError", "assert_allowed", "build", "audit"]
+__all__ = ["FEATURES", "DENYLIST", "TARGETS", "Drift", "LeakageError", "assert_allowed", "audit", "build", "drift",
+           "row_hashes"]

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..archive import archive_key
+from ..automation import PREDICT, PROMOTE, RETRAIN, after
 from ..lib import analytics as an
 from ..lib import archive, features
 from ..lib import model as M
@@ -24,6 +25,8 @@ from ..resources.markdown import md_table
 from ..warehouse_raw import WAREHOUSE_POOL
 
 FEATURES_KEY = "ml/features/features.parquet"
+TRAINED_ON_KEY = "ml/features/trained_on.parquet"   # row hashes of what the latest model trained on
+FEATURES = dg.AssetKey(["ml", "features"])
 MODEL_KEY = dg.AssetKey(["ml", "severity_model"])
 CHAMPION_KEY = dg.AssetKey(["ml", "champion"])
 PREDICTIONS_TABLE = ("ml", "batch_predictions")
@@ -38,8 +41,10 @@ def data_version(lake, con) -> dict:
     return {"version": digest, "releases": releases}
 
 
-@dg.asset(key=["ml", "features"], group_name="ml", kinds={"duckdb", "parquet"},
-          deps=[archive_key(t) for t in ("fact_accidents", "dim_aircraft", "dim_crew", "dim_time")])
+@dg.asset(key=FEATURES, group_name="ml", kinds={"duckdb", "parquet"},
+          deps=[archive_key(t) for t in ("fact_accidents", "dim_aircraft", "dim_crew", "dim_time")],
+          # the dimensions are archived by the dbt run, before the years: once, after the years
+          automation_condition=after(archive_key("fact_accidents")))
 def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
     """Leakage-safe features and both targets, one row per event (targets missing where the
     highest injury is not known yet)."""
@@ -62,6 +67,21 @@ def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
             "classes": dg.MetadataValue.md(md_table(["highest injury", "events"], balance.items())),
             "missing values": dg.MetadataValue.md(md_table(["feature", "group", "missing"], missing, numeric_from=2)),
         })
+
+
+@dg.asset_check(asset=FEATURES, name="changed_since_training",
+                description="Labelled events new, changed or gone since the latest training, within "
+                            "NTSB_RETRAIN_THRESHOLD of the training set (failing retrains the model)")
+def changed_since_training(ntsb: NtsbResource) -> dg.AssetCheckResult:
+    settings = ntsb.settings()
+    current = features.row_hashes(read_features(settings.lake)[0])
+    trained = (settings.lake.read_parquet(TRAINED_ON_KEY).to_pandas() if settings.lake.exists(TRAINED_ON_KEY)
+               else current.iloc[:0])
+    d = features.drift(trained, current)
+    return dg.AssetCheckResult(
+        passed=trained.shape[0] > 0 and d.share <= settings.retrain_threshold, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"trained on": d.trained, "new": d.new, "changed": d.changed, "gone": d.gone,
+                  "share": round(d.share, 4), "threshold": settings.retrain_threshold})
 
 
 def read_features(lake) -> tuple[pd.DataFrame, dict]:
@@ -108,7 +128,7 @@ def _fmt(x):
     return "n/a" if x is None else f"{x:.3f}"
 
 
-@dg.asset(key=MODEL_KEY, group_name="ml", kinds={"xgboost", "mlflow"}, deps=[dg.AssetKey(["ml", "features"])],
+@dg.asset(key=MODEL_KEY, group_name="ml", kinds={"xgboost", "mlflow"}, deps=[FEATURES], automation_condition=RETRAIN,
           check_specs=[dg.AssetCheckSpec(name, asset=MODEL_KEY, blocking=True, description=d)
                        for name, d in CHECKS.items()])
 def severity_model(context: dg.AssetExecutionContext, config: SeverityModelConfig, ntsb: NtsbResource):
@@ -130,6 +150,7 @@ def severity_model(context: dg.AssetExecutionContext, config: SeverityModelConfi
         results = evaluate_checks(trained, T.signature_inputs(version), config)
         T.set_checks(client, version, {k: ok for k, (ok, _) in results.items()})
         champion = T.champion_version(client)
+    an.put_frame(settings.lake, TRAINED_ON_KEY, features.row_hashes(labelled))
     yield dg.MaterializeResult(metadata={
         "model": T.MODEL_NAME, "version": version, "run id": run_id, "champion": champion or "none",
         "split": json.dumps(trained.model.split.describe()), **{f"events {k}": v for k, v in trained.sizes.items()},
@@ -153,7 +174,7 @@ def _latest_version(context) -> str:
     return str(event.asset_materialization.metadata["version"].value)
 
 
-@dg.asset(key=CHAMPION_KEY, group_name="ml", kinds={"mlflow"}, deps=[MODEL_KEY])
+@dg.asset(key=CHAMPION_KEY, group_name="ml", kinds={"mlflow"}, deps=[MODEL_KEY], automation_condition=PROMOTE)
 def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.MaterializeResult:
     """Give the latest trained version the registry alias ``champion``. Runs only after the
     model's blocking checks pass, and refuses a version the registry records as failed."""
@@ -169,11 +190,12 @@ def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.Materi
                                           "previous champion": before or "none"})
 
 
-@dg.asset(key=["ml", "batch_predictions"], group_name="ml", kinds={"xgboost", "sql"}, deps=[CHAMPION_KEY],
-          pool=WAREHOUSE_POOL)
+@dg.asset(key=["ml", "batch_predictions"], group_name="ml", kinds={"xgboost", "sql"}, deps=[CHAMPION_KEY, FEATURES],
+          pool=WAREHOUSE_POOL, automation_condition=PREDICT)
 def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
     """The champion's prediction for every event, replacing ``ml.batch_predictions`` in
-    the warehouse in one transaction."""
+    the warehouse in one transaction: after a new champion, and after new features (new
+    events get the current champion's prediction)."""
     settings = ntsb.settings()
     df, _ = read_features(settings.lake)
     model, version = T.load_champion(T.Store.from_settings(settings))

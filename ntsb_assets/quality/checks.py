@@ -16,6 +16,7 @@ import shutil
 
 import dagster as dg
 
+from ..automation import AFTER_UPSTREAM
 from ..lib import catalog, quality, registry
 from ..lib.lake import copy_tree
 from ..resources import NtsbResource
@@ -26,6 +27,7 @@ DOCS_PREFIX = "quality/data_docs"
 CHECK_NAMES = {gate: f"{gate}_gate" for gate in quality.GATES}
 SPECS = [
     dg.AssetCheckSpec(CHECK_NAMES[gate], asset=warehouse_key(table), blocking=True,
+                      automation_condition=AFTER_UPSTREAM,   # in the run of the dbt models after a release
                       description=f"Great Expectations, {gate} gate: "
                                   + ("keys, types, references" if gate == "schema" else
                                      "ranges, injury totals, data-dictionary code lists, outliers"))
@@ -76,6 +78,7 @@ def release_statistics(context: dg.AssetCheckExecutionContext, ntsb: NtsbResourc
 
 MART_SPECS = [
     dg.AssetCheckSpec("marts_gate", asset=dg.AssetKey(["warehouse", quality.MARTS, model]), blocking=True,
+                      automation_condition=AFTER_UPSTREAM,   # requested with the models, so their dbt tests ride along
                       description="Great Expectations on the core mart after dbt build: keys, ranges, code sets")
     for model in dict.fromkeys(r.table for r in quality.mart_rules())
 ]

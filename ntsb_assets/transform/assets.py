@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ..automation import AFTER_UPSTREAM
 from ..resources import NtsbResource
 from ..warehouse_raw import WAREHOUSE_POOL
 from .project import DBT_EXECUTABLE, dbt_project
@@ -35,7 +36,7 @@ class NtsbDbtTranslator(DagsterDbtTranslator):
             group = "marts"
         else:
             group = next((g for layer, g in LAYER_GROUPS.items() if layer in props["fqn"]), "transform")
-        return spec.replace_attributes(key=key, group_name=group)
+        return spec.replace_attributes(key=key, group_name=group, automation_condition=AFTER_UPSTREAM)
 
 
 TRANSLATOR = NtsbDbtTranslator()

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -50,14 +51,21 @@ def free_port() -> int:
 class Server:
     """A server command run in its own process group, waited for over HTTP, stopped by id."""
 
-    def __init__(self, args: list[str], url: str, env: dict | None = None, timeout: float = 120):
+    def __init__(self, args: list[str], url: str | None, env: dict | None = None, timeout: float = 120):
+        """``url`` None: a process without HTTP (a daemon), given a few seconds to fail."""
         self.url = url
-        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        self.log = tempfile.TemporaryFile()   # a pipe nobody reads would fill and block the server
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (3 if url is None else timeout)
         while True:
+            if url is None and time.monotonic() > deadline:
+                return
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{args} exited {self.proc.returncode}: {self.proc.stdout.read().decode()}")
+                raise RuntimeError(f"{args} exited {self.proc.returncode}: {self.output()}")
+            if url is None:
+                time.sleep(0.5)
+                continue
             try:
                 with urllib.request.urlopen(url, timeout=5):
                     return
@@ -67,10 +75,15 @@ class Server:
                     raise TimeoutError(f"{url} did not answer within {timeout} s") from None
                 time.sleep(0.5)
 
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, 9)
             self.proc.wait(10)
+        self.log.close()
 
     def __enter__(self):
         return self

@@ -1,5 +1,6 @@
 """The code location's definitions against a checked-in snapshot: every asset (group,
-upstream keys, partitioned or not), check, job, schedule and sensor. An accidental change
+upstream keys, partitioned or not, automation condition), check (and its automation
+condition), job, schedule and sensor. An accidental change
 shows up here and in review; an intended one is recorded with
 
     NTSB_UPDATE_DEFINITIONS=1 .venv/bin/python -m pytest tests/integration/test_definitions_snapshot.py
@@ -22,16 +23,22 @@ def describe() -> dict:
         node = graph.get(key)
         assets[key.to_user_string()] = {"group": node.group_name,
                                         "upstream": sorted(k.to_user_string() for k in node.parent_keys),
-                                        "partitioned": node.partitions_def is not None}
+                                        "partitioned": node.partitions_def is not None,
+                                        "automation": _label(node.automation_condition)}
     repo = defs.get_repository_def()
     return {
         "groups": sorted({a["group"] for a in assets.values()}),
         "assets": assets,
-        "checks": sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys),
+        "checks": {f"{c.asset_key.to_user_string()}:{c.name}": _label(graph.get(c).automation_condition)
+                   for c in sorted(graph.asset_check_keys, key=lambda c: c.to_user_string())},
         "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
         "schedules": {s.name: s.cron_schedule for s in sorted(repo.schedule_defs, key=lambda s: s.name)},
         "sensors": sorted(s.name for s in repo.sensor_defs),
     }
+
+
+def _label(condition) -> str | None:
+    return None if condition is None else (condition.get_label() or condition.name)
 
 
 def test_definitions_match_the_checked_in_snapshot():

@@ -26,9 +26,10 @@ def run_ml(instance, margin: float, max_ece: float = 1.0):
     return defs.resolve_job_def("ml").execute_in_process(instance=instance, raise_on_error=False, run_config=cfg)
 
 
-def _checks(result) -> dict[str, bool]:
+def _checks(result, asset: str = "ml/severity_model") -> dict[str, bool]:
     return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and e.asset_check_evaluation_data.asset_key.to_user_string() == asset}
 
 
 def _materialized(result) -> dict[str, dict]:
@@ -46,6 +47,7 @@ def severity_model_end_to_end(settings, deployment: str):
         first = run_ml(instance, margin=-1.0)
         assert first.success
         assert _checks(first) == dict.fromkeys(["beats_logistic_baseline", "calibrated", "no_denylisted_feature"], True)
+        assert _checks(first, "ml/features") == {"changed_since_training": False}   # never trained: retrain
         done = _materialized(first)
         assert set(done) == {"ml/features", "ml/severity_model", "ml/champion", "ml/batch_predictions"}
         v1 = done["ml/severity_model"]["version"].value
@@ -111,6 +113,7 @@ def severity_model_end_to_end(settings, deployment: str):
         second = run_ml(instance, margin=1.0)
     assert not second.success
     assert _checks(second)["beats_logistic_baseline"] is False
+    assert _checks(second, "ml/features") == {"changed_since_training": True}   # the same features as trained on
     assert set(_materialized(second)) == {"ml/features", "ml/severity_model"}
     v2 = _materialized(second)["ml/severity_model"]["version"].value
     assert int(v2) == int(v1) + 1

@@ -74,3 +74,18 @@ def test_build_reads_the_dimensions_when_archived():
     assert df.loc["20140507X51410", "aircraft_age"] == 15 and df.loc["20140507X51410", "engine_type"] == "TF"
     assert df.loc["20200821X74853", "pilot_certificate"] == "COMM"
     assert df.hour.tolist() == [13.0, 13.0, 13.0]
+
+
+def test_drift_counts_new_changed_and_gone_labelled_events():
+    con = duckdb.connect()
+    _fact(con)
+    trained = features.row_hashes(features.build(con))
+    assert trained.ev_id.tolist() == ["20140507X51410", "20200821X74853"]   # the unlabelled event is not trained on
+    assert features.drift(trained, trained) == features.Drift(trained=2, new=0, changed=0, gone=0)
+    # a corrected event, a new labelled one, one withdrawn
+    con.execute("UPDATE fact_accidents SET far_part = '091' WHERE ev_id = '20140507X51410'")
+    con.execute("UPDATE fact_accidents SET severity = 'MINR' WHERE ev_id = '20990101X00000'")
+    con.execute("DELETE FROM fact_accidents WHERE ev_id = '20200821X74853'")
+    d = features.drift(trained, features.row_hashes(features.build(con)))
+    assert d == features.Drift(trained=2, new=1, changed=1, gone=1) and d.share == 1.5
+    assert features.drift(trained.iloc[:0], trained).share == 1.0   # nothing trained yet: retrain

@@ -1,7 +1,10 @@
 -- Aircraft with their history (from the snapshot): one row per version, valid_from/valid_to,
--- is_current for the version in force.
+-- is_current for the version in force. A version's key comes from what it is (the release
+-- that brought it and the attributes the snapshot checks), not from when the snapshot ran:
+-- rebuilding from the same releases gives the same keys.
 select
-    {{ ntsb_hash_key(['ev_id', 'aircraft_key', 'dbt_valid_from']) }} as aircraft_version_key,
+    {{ ntsb_hash_key(['ev_id', 'aircraft_key', 'release_id', 'make', 'model', 'category', 'engine_type',
+                      'engine_count', 'homebuilt', 'year_built', 'damage', 'far_part']) }} as aircraft_version_key,
     dbt_scd_id,
     ev_id,
     aircraft_key,

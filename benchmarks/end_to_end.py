@@ -1,0 +1,219 @@
+"""The whole graph end to end, from the raw release to the serving snapshot, through the
+project's Dagster jobs (in process, as the automation runs them), embedded and on PostgreSQL:
+wall time and peak RSS per stage, then one monthly update end to end.
+
+    python benchmarks/end_to_end.py [--events 100000] [--new 2000] [--changed 1000]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--skip-pg] [--write docs/benchmarks.md]
+
+Stages: extract (release archived, every table to typed Parquet in the lake), load/CDC (the
+raw schema), quality (the raw and marts gates), dbt (models, snapshot, tests), archive
+(Parquet by event year and the whole tables), analytics, ml (features, training, checks,
+promotion, batch predictions), serving (the API's snapshot or published version). Peak RSS
+is the largest sum of the resident memory of this process and its children (dbt runs as
+one) sampled every 50 ms during the stage. The releases are generated first (not timed).
+The lake is a local folder in both deployments (S3 is covered by the tests, not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from common import REPO, scratch_database
+
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+STAGES = ("extract", "load/CDC", "quality", "dbt", "archive", "analytics", "ml", "serving")
+GOALS = {"full build, embedded (s)": 300, "monthly update (s)": 60, "peak RSS (MB)": 2048}
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                total += next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
+
+
+@contextmanager
+def measured(results: dict, stage: str):
+    peak, stop = [0.0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _tree_rss_mb(os.getpid()))
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    t = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - t
+        stop.set()
+        thread.join()
+        prev = results.get(stage, {"seconds": 0.0, "peak_rss_mb": 0.0})
+        results[stage] = {"seconds": prev["seconds"] + seconds, "peak_rss_mb": max(prev["peak_rss_mb"], peak[0])}
+
+
+class Pipeline:
+    """The stages of one release, each a subset of the project's jobs run in process."""
+
+    def __init__(self, instance):
+        import dagster as dg
+
+        from ntsb_assets.definitions import defs
+        self.dg, self.defs, self.instance = dg, defs, instance
+        graph = defs.resolve_asset_graph()
+        self.keys = {k.to_user_string(): k for k in graph.get_all_asset_keys()}
+        self.checks = list(graph.asset_check_keys)
+        self.config = {"ops": {"ml__severity_model": {"config": {"auc_margin": -1.0, "max_ece": 1.0}}}}
+
+    def _assets(self, *prefixes: str) -> set:
+        return {k for s, k in self.keys.items() if s.startswith(prefixes)}
+
+    def _run(self, job_name: str, assets: set, checks: set | None = None, **kw):
+        job = self.defs.resolve_job_def(job_name)
+        assets &= set(job.asset_layer.executable_asset_keys)
+        sub = job.get_subset(asset_selection=assets, asset_check_selection=checks)
+        result = sub.execute_in_process(instance=self.instance, raise_on_error=False, **kw)
+        if not result.success:
+            failed = [e.message for e in result.all_events if e.is_failure]
+            raise SystemExit(f"{job_name} failed: {failed}")
+        return result
+
+    def release(self, path: Path, results: dict, label: str) -> None:
+        from ntsb_assets.lib import registry
+        from ntsb_assets.releases import RELEASES
+        from ntsb_assets.settings import get_settings
+        settings = get_settings()
+        pk = registry.register(settings.lake, path).release.release_id
+        self.instance.add_dynamic_partitions(RELEASES.name, [pk])
+        with measured(results, f"{label}extract"):
+            self._run("ingest_release", self._assets("releases/", "lake/raw/"), partition_key=pk)
+        with measured(results, f"{label}load/CDC"):
+            self._run("ingest_release", self._assets("warehouse/raw/"), partition_key=pk)
+        raw_gates = {c for c in self.checks if c.name in ("schema_gate", "business_gate")}
+        with measured(results, f"{label}quality"):
+            self._run("transform", set(), raw_gates)
+        models = self._assets("warehouse/") - self._assets("warehouse/raw/")
+        dbt_tests = {c for c in self.checks if c.asset_key in models and c.name != "marts_gate"
+                     and "freshness" not in c.name}
+        with measured(results, f"{label}dbt"):
+            self._run("transform", models, dbt_tests)
+        with measured(results, f"{label}quality"):
+            self._run("transform", set(), {c for c in self.checks if c.name == "marts_gate"})
+        with measured(results, f"{label}archive"):
+            self._run("transform", self._assets("archive/"), set())
+            self._archive_years(settings)
+        with measured(results, f"{label}analytics"):
+            self._run("analytics", self._assets("analytics/"))
+        with measured(results, f"{label}ml"):
+            self._run("ml", self._assets("ml/"), run_config=self.config)
+        with measured(results, f"{label}serving"):
+            self._run("serving", self._assets("serving/"), set())
+
+    def _archive_years(self, settings):
+        from ntsb_assets.archive import archive_runs
+        for tags in archive_runs(settings):
+            result = self.defs.resolve_job_def("archive").execute_in_process(instance=self.instance, tags=tags,
+                                                                             raise_on_error=False)
+            if not result.success:
+                raise SystemExit(f"archive failed: {tags}")
+
+
+def deployment(name: str, base: Path, update: Path, env: dict) -> dict:
+    import dagster as dg
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix=f"ntsb-e2e-{name}-") as tmp:
+        os.environ.update({"NTSB_HOME": f"{tmp}/var", "DAGSTER_HOME": f"{tmp}/var/dagster", **env})
+        os.makedirs(f"{tmp}/var/dagster")
+        shutil.copy(REPO / "dagster.yaml", f"{tmp}/var/dagster/dagster.yaml")   # the embedded instance
+        with dg.DagsterInstance.local_temp(f"{tmp}/var/dagster") as instance:
+            p = Pipeline(instance)
+            t = time.perf_counter()
+            p.release(base, results, "")
+            results["full build"] = {"seconds": time.perf_counter() - t,
+                                     "peak_rss_mb": max(r["peak_rss_mb"] for r in results.values())}
+            t = time.perf_counter()
+            p.release(update, results, "update: ")
+            results["monthly update"] = {"seconds": time.perf_counter() - t,
+                                         "peak_rss_mb": max(v["peak_rss_mb"] for k, v in results.items()
+                                                            if k.startswith("update: "))}
+        for k in env:
+            os.environ.pop(k, None)
+    return results
+
+
+def table(title: str, command: str, runs: dict[str, dict]) -> str:
+    import platform
+    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    names = list(runs)
+    lines = [f"### {title}", "", f"`{command}` on {machine}, {time.strftime('%Y-%m-%d')}.", "",
+             "| stage | " + " | ".join(f"{n} s | {n} peak RSS (MB)" for n in names) + " |",
+             "|---|" + "---:|---:|" * len(names)]
+    for stage in [*STAGES, "full build", *(f"update: {s}" for s in STAGES), "monthly update"]:
+        cells = []
+        for n in names:
+            r = runs[n].get(stage)
+            cells += [f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}"] if r else ["-", "-"]
+        bold = "**" if stage in ("full build", "monthly update") else ""
+        lines.append(f"| {bold}{stage}{bold} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--new", type=int, default=2000)
+    ap.add_argument("--changed", type=int, default=1000)
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--skip-pg", action="store_true")
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args()
+    from ntsb_assets.lib import synth
+    with tempfile.TemporaryDirectory(prefix="ntsb-e2e-releases-") as tmp:
+        base, update = Path(tmp) / f"synth{args.events}", Path(tmp) / "up01"
+        synth.generate(base, args.events, seed=1)
+        synth.generate_update(base, update, args.new, args.changed, seed=2)
+        runs = {"embedded": deployment("embedded", base, update, {})}
+        if not args.skip_pg:
+            with scratch_database(args.pg) as url:
+                runs["PostgreSQL"] = deployment("postgres", base, update,
+                                                {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url})
+    command = "python benchmarks/end_to_end.py " + " ".join(sys.argv[1:]).replace(str(args.write or ""), "").strip()
+    text = table(f"End to end, {args.events:,} generated events, then {args.new:,} new + {args.changed:,} changed",
+                 command.replace("--write", "").strip(), runs)
+    emb = runs["embedded"]
+    peak = max(r["peak_rss_mb"] for run in runs.values() for r in run.values())
+    text += (f"\nGoals: full build embedded {emb['full build']['seconds']:.0f} s (goal < {GOALS['full build, embedded (s)']} s); "
+             f"monthly update {max(r['monthly update']['seconds'] for r in runs.values()):.0f} s at most "
+             f"(goal < {GOALS['monthly update (s)']} s); peak RSS {peak:.0f} MB (goal < {GOALS['peak RSS (MB)']} MB).\n")
+    print(text)
+    if args.write:
+        with open(args.write, "a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
