@@ -203,9 +203,10 @@ def main() -> None:
             with scratch_database(args.pg) as url:
                 runs["PostgreSQL"] = deployment("postgres", base, update,
                                                 {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url})
-    command = "python benchmarks/end_to_end.py " + " ".join(sys.argv[1:]).replace(str(args.write or ""), "").strip()
+    shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--write" and (i == 0 or sys.argv[i] != "--write")]
+    command = " ".join(["python benchmarks/end_to_end.py", *shown])
     text = table(f"End to end, {args.events:,} generated events, then {args.new:,} new + {args.changed:,} changed",
-                 command.replace("--write", "").strip(), runs)
+                 command, runs)
     emb = runs["embedded"]
     peak = max(r["peak_rss_mb"] for run in runs.values() for r in run.values())
     text += (f"\nGoals: full build embedded {emb['full build']['seconds']:.0f} s (goal < {GOALS['full build, embedded (s)']} s); "
