@@ -37,7 +37,8 @@ GATES = ("schema", "business")      # on whole raw tables, in the transform job
 RELEASE_GATE = "statistical"        # on one release against the previous one of its source
 SEVERITIES = ("error", "warn")
 RAW = "raw"
-FRAMES = "quality"   # PostgreSQL: the validation frames, as views
+FRAMES = "quality"   # PostgreSQL: the validation frames, as views; both: the gates' watermarks
+WATERMARKS = "raw_gate_watermarks"
 SAMPLE_SIZE = 5
 
 # Logical column type -> the type names GE reports on pandas and on PostgreSQL.
@@ -104,8 +105,11 @@ class TableValidation:
     rows: int
     results: list[RuleResult]
     quarantined: dict[str, int] = field(default_factory=dict)   # release -> rows quarantined at load
-    docs_page: str | None = None
+    suite: str | None = None           # its Great Expectations suite (and Data Docs page)
     compared_with: str | None = None   # statistical gate: the previous release of the source
+    since: dt.datetime | None = None   # raw gates: only rows loaded after this (None: the whole table)
+    through: dt.datetime | None = None # raw gates: the latest load the table holds
+    fingerprint: str | None = None     # raw gates: the rules validated (see rules_fingerprint)
 
     @property
     def failed(self) -> list[RuleResult]:
@@ -229,6 +233,22 @@ def rules_for(table: str, columns: list[str], codes: dict, today: dt.date | None
     return rules
 
 
+# Upper bounds that follow today's date only ever widen: a row they passed passes again, so
+# the bound's value does not make a table's rules new (see rules_fingerprint).
+MOVING_BOUNDS = {"events.ev_date.range", "aircraft.acft_year.outlier"}
+
+
+def rules_fingerprint(rules: list[Rule]) -> str:
+    """What a table's rules check, as a hash: a new rule, severity, code list or bound (other
+    than the moving ones) changes it, and the next gate validates the whole table again."""
+    import hashlib
+    import json
+    spec = [(r.name, r.kind, r.severity,
+             {k: v for k, v in r.kwargs.items() if not (r.name in MOVING_BOUNDS and k == "max_value")})
+            for r in sorted(rules, key=lambda r: r.name)]
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def statistical_rules(table: str, previous_rows: int, previous_non_null: dict[str, float],
                       columns: list[str]) -> list[Rule]:
     """Warnings on one release of a table, against the previous release of the same source
@@ -300,15 +320,42 @@ def _raw_tables(wh: Warehouse) -> set[str]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").to_pylist()}
 
 
-def raw_columns(wh: Warehouse, table: str) -> list[str]:
-    with wh.session(read_only=True) as s:
-        return [r["column_name"] for r in s.query(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
-            f"AND table_name = '{sql_name(table)}' ORDER BY ordinal_position").to_pylist()]
+def raw_columns(s, table: str) -> list[str]:
+    return [r["column_name"] for r in s.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+        f"AND table_name = '{sql_name(table)}' ORDER BY ordinal_position").to_pylist()]
 
 
-def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str]) -> str:
-    """The validation frame of one raw table (see the module docstring)."""
+def changed_rows(table: str, columns: list[str], present: set[str], since: dt.datetime) -> str:
+    """The WHERE clause of a frame on the rows a gate has not validated yet: rows loaded after
+    ``since``, the rows sharing a key with one of them (a duplicate key involves a new row), and
+    for events the events whose injury rows changed (their totals are compared). Every rule of
+    the raw gates is about one row or one key, so these rows are all a later load can break: a
+    load inserts and replaces rows, it never deletes one."""
+    t, ts = catalog.table(table), f"TIMESTAMP '{since.isoformat(sep=' ')}'"
+    key = [q(sql_name(c)) for c in t.key if sql_name(c) in columns]
+    cond = [f"t._loaded_at > {ts}"]
+    if key:
+        same = " AND ".join(f"c.{k} = t.{k}" for k in key)
+        cond.append(f"EXISTS (SELECT 1 FROM {RAW}.{sql_name(table)} c WHERE c._loaded_at > {ts} AND {same})")
+    if table == "events" and sql_name("injury") in present:
+        cond.append(f"t.ev_id IN (SELECT ev_id FROM {RAW}.injury WHERE _loaded_at > {ts})")
+    return " WHERE " + " OR ".join(cond)
+
+
+def _watermark(s, table: str, gate: str, fingerprint: str) -> dt.datetime | None:
+    """The latest load of ``table`` that ``gate`` validated without errors by these rules."""
+    if s.columns(WATERMARKS, FRAMES) is None:
+        return None
+    rows = s.query(f"SELECT loaded_through FROM {FRAMES}.{WATERMARKS} WHERE table_name = {s.ph} "
+                   f"AND gate = {s.ph} AND fingerprint = {s.ph}", (table, gate, fingerprint)).to_pylist()
+    return rows[0]["loaded_through"] if rows else None
+
+
+def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str],
+              since: dt.datetime | None = None) -> str:
+    """The validation frame of one raw table (see the module docstring); with ``since``, of
+    the rows changed after it only (:func:`changed_rows`)."""
     t = catalog.table(table)
     cols = [f"upper(nullif(trim(CAST(t.{q(c)} AS VARCHAR)), '')) AS {q(c)}" if c in coded else f"t.{q(c)}"
             for c in columns if not c.startswith("_")]
@@ -325,15 +372,16 @@ def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str
         if sql_name("injury") in present:
             joins.append(
                 "LEFT JOIN (SELECT ev_id, "
-                "sum(CASE WHEN injury_level = 'FATL' THEN inj_person_count ELSE 0 END) AS _injury_fatal, "
-                "sum(CASE WHEN injury_level = 'SERS' THEN inj_person_count ELSE 0 END) AS _injury_serious, "
-                "sum(CASE WHEN injury_level = 'MINR' THEN inj_person_count ELSE 0 END) AS _injury_minor "
+                "CAST(sum(CASE WHEN injury_level = 'FATL' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_fatal, "
+                "CAST(sum(CASE WHEN injury_level = 'SERS' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_serious, "
+                "CAST(sum(CASE WHEN injury_level = 'MINR' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_minor "
                 f"FROM {RAW}.injury WHERE trim(inj_person_category) = 'ABRD' GROUP BY ev_id) i ON i.ev_id = t.ev_id")
             cols += ["i._injury_fatal", "i._injury_serious", "i._injury_minor"]
         else:
             cols += ["CAST(NULL AS BIGINT) AS _injury_fatal", "CAST(NULL AS BIGINT) AS _injury_serious",
                      "CAST(NULL AS BIGINT) AS _injury_minor"]
-    return f"SELECT {', '.join(cols)} FROM {RAW}.{sql_name(table)} t " + " ".join(joins)
+    where = changed_rows(table, columns, present, since) if since is not None else ""
+    return f"SELECT {', '.join(cols)} FROM {RAW}.{sql_name(table)} t " + " ".join(joins) + where
 
 
 # ---------------------------------------------------------------------------- validation
@@ -362,32 +410,60 @@ class Validator:
         self.present = _raw_tables(wh)
         self.codes = code_lists(wh)
 
-    def validate(self, table: str, gate: str, today: dt.date | None = None) -> TableValidation:
+    def validate(self, table: str, gate: str, today: dt.date | None = None,
+                 incremental: bool = True) -> TableValidation:
+        """One raw gate on one table: the rows changed since the table's last validation
+        without errors by the same rules (its watermark), or the whole table (the first time,
+        after new rules, or with ``incremental=False``)."""
         name = sql_name(table)
         if name not in self.present:
             return TableValidation(table, gate, 0, [])
-        columns = raw_columns(self.wh, table)
-        rules = [r for r in rules_for(table, columns, self.codes, today) if r.gate == gate]
-        coded = list(_coded(table, columns, self.codes)) if gate == "business" else []
-        sql = frame_sql(table, columns, coded, self.present)
+        with self.wh.session(read_only=True) as s:
+            columns = raw_columns(s, table)
+            rules = [r for r in rules_for(table, columns, self.codes, today) if r.gate == gate]
+            fingerprint = rules_fingerprint(rules)
+            through = s.query(f"SELECT max(_loaded_at) AS t FROM {RAW}.{q(name)}").column(0)[0].as_py() \
+                if "_loaded_at" in columns else None
+            since = _watermark(s, name, gate, fingerprint) if incremental and through is not None else None
+            quarantined = quarantine_counts(s, name)
+            scope = dict(since=since, through=through, fingerprint=fingerprint)
+            if since is not None and since >= through:   # nothing loaded since: nothing to validate
+                return TableValidation(table, gate, 0, [], quarantined, **scope)
+            coded = list(_coded(table, columns, self.codes)) if gate == "business" else []
+            sql = frame_sql(table, columns, coded, self.present, since)
+            df = s.query(sql).to_pandas() if self.wh.dialect == "duckdb" else None
         key = [sql_name(c) for c in catalog.table(table).key if sql_name(c) in columns]
-        params, rows = {}, None
-        if self.wh.dialect == "postgres":
+        if df is None:
             # a view, not a query asset: GE reads column types from a relation's catalog only
             view = f"{name}__{gate}"
             with self.wh.session() as s:
                 s.execute(f"CREATE SCHEMA IF NOT EXISTS {FRAMES}")
                 s.execute(f"DROP VIEW IF EXISTS {FRAMES}.{q(view)}")
                 s.execute(f"CREATE VIEW {FRAMES}.{q(view)} AS {sql}")
-            source = {"table_name": view, "schema_name": FRAMES}
-        else:
-            with self.wh.session(read_only=True) as s:
-                df = s.query(sql).to_pandas()
-            params, rows, source = {"dataframe": df}, len(df), None
-        results = self._run(f"{name}.{gate}", rules, params, key, table_asset=source)
-        if rows is None:
+            results = self._run(f"{name}.{gate}", rules, {}, key,
+                                table_asset={"table_name": view, "schema_name": FRAMES})
             rows = next((r.element_count for r in results if r.element_count is not None), 0)
-        return TableValidation(table, gate, rows, results, quarantine_counts(self.wh, name), self._page(f"{name}.{gate}"))
+        else:
+            results, rows = self._run(f"{name}.{gate}", rules, {"dataframe": df}, key), len(df)
+        return TableValidation(table, gate, rows, results, quarantined, suite=f"{name}.{gate}", **scope)
+
+    def record(self, validations: list[TableValidation], run_id: str) -> None:
+        """Move the watermark of every raw-gate validation without errors to its table's
+        latest load; one with errors leaves it, so its rows are validated (and block) again."""
+        done = [v for v in validations if v.through is not None and v.fingerprint and not v.errors]
+        if not done:
+            return
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        with self.wh.session() as s:
+            s.ensure_schema(FRAMES)
+            s.ensure_table(WATERMARKS, {"table_name": "string", "gate": "string", "fingerprint": "string",
+                                        "loaded_through": "timestamp", "run_id": "string",
+                                        "validated_at": "timestamp"}, schema=FRAMES)
+            for v in done:
+                s.execute(f"DELETE FROM {FRAMES}.{WATERMARKS} WHERE table_name = {s.ph} AND gate = {s.ph}",
+                          (sql_name(v.table), v.gate))
+                s.execute(f"INSERT INTO {FRAMES}.{WATERMARKS} VALUES ({', '.join([s.ph] * 6)})",
+                          (sql_name(v.table), v.gate, v.fingerprint, v.through, run_id, now))
 
     def validate_mart(self, model: str, today: dt.date | None = None) -> TableValidation:
         """The marts gate on one core mart (the whole table)."""
@@ -401,12 +477,13 @@ class Validator:
             with self.wh.session(read_only=True) as s:
                 df = s.query(f"SELECT * FROM {MARTS}.{q(model)}").to_pandas()
             results, rows = self._run(suite, rules, {"dataframe": df}, key), len(df)
-        return TableValidation(model, MART_GATE, rows, results, {}, self._page(suite))
+        return TableValidation(model, MART_GATE, rows, results, {}, suite)
 
     def _run(self, suite_name: str, rules: list[Rule], params: dict, key: list[str],
              table_asset: dict | None = None, asset_name: str | None = None) -> list[RuleResult]:
         """Validate one batch (a DataFrame in ``params``, or a PostgreSQL relation) against the
-        rules, through a checkpoint that updates the Data Docs."""
+        rules, through a checkpoint. The Data Docs are built once for all of them
+        (:meth:`build_docs`): a checkpoint's docs action rebuilds the whole site each time."""
         gx = self.gx
         suite = self.context.suites.add(gx.ExpectationSuite(name=suite_name))
         for r in rules:
@@ -419,9 +496,9 @@ class Validator:
             batch = source.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe("all")
         vd = self.context.validation_definitions.add(gx.ValidationDefinition(name=asset_name, data=batch, suite=suite))
         checkpoint = self.context.checkpoints.add(gx.Checkpoint(
-            name=asset_name, validation_definitions=[vd],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["lake"])],
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": key or None,
+            name=asset_name, validation_definitions=[vd], actions=[],
+            # SUMMARY: a few unexpected values with their keys; COMPLETE would serialise every one
+            result_format={"result_format": "SUMMARY", "unexpected_index_column_names": key or None,
                            "partial_unexpected_count": SAMPLE_SIZE, "return_unexpected_index_query": False}))
         run = checkpoint.run(batch_parameters=params)
         by_name = {r.name: r for r in rules}
@@ -429,7 +506,7 @@ class Validator:
         for vr in run.run_results.values():
             for er in vr.results:
                 res = er.result or {}
-                samples = (res.get("unexpected_index_list") or res.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
+                samples = (res.get("partial_unexpected_index_list") or res.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]
                 results.append(RuleResult(by_name[er.expectation_config.meta["rule"]], bool(er.success),
                                           res.get("element_count"), res.get("unexpected_count"),
                                           res.get("unexpected_percent"), [_plain(x) for x in samples],
@@ -458,20 +535,27 @@ class Validator:
         df = current.to_pandas()
         results = self._run(name, rules, {"dataframe": df}, [c for c in catalog.table(table).key if c in df.columns])
         return TableValidation(table, RELEASE_GATE, current.num_rows, results,
-                               quarantine_counts(self.wh, sql_name(table)), self._page(name), previous_id)
+                               self._quarantined(sql_name(table)), name, previous_id)
 
-    def _page(self, suite: str) -> str | None:
+    def _quarantined(self, table: str) -> dict[str, int]:
+        with self.wh.session(read_only=True) as s:
+            return quarantine_counts(s, table)
+
+    def build_docs(self) -> None:
+        """The Data Docs site of every validation this validator ran, into ``docs_dir``."""
+        self.context.build_data_docs(site_names=["lake"])
+
+    def page(self, suite: str) -> str | None:
         """The Data Docs page (relative to docs_dir) of the latest validation of a suite."""
         folder = self.docs_dir / "validations" / Path(*suite.split("."))   # GE nests dotted names
         pages = sorted(folder.glob("**/*.html"), key=lambda p: p.stat().st_mtime)
         return pages[-1].relative_to(self.docs_dir).as_posix() if pages else None
 
 
-def quarantine_counts(wh: Warehouse, table: str) -> dict[str, int]:
+def quarantine_counts(s, table: str) -> dict[str, int]:
     """Rows of a table quarantined at load time, per release."""
-    with wh.session(read_only=True) as s:
-        rows = s.query(f"SELECT release_id, count(*) AS n FROM {RAW}._quarantine WHERE table_name = {s.ph} "
-                       "GROUP BY release_id ORDER BY release_id", (table,)).to_pylist()
+    rows = s.query(f"SELECT release_id, count(*) AS n FROM {RAW}._quarantine WHERE table_name = {s.ph} "
+                   "GROUP BY release_id ORDER BY release_id", (table,)).to_pylist()
     return {r["release_id"]: int(r["n"]) for r in rows}
 
 
@@ -523,9 +607,16 @@ def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
         "",
         "The schema and business gates are blocking Dagster asset checks on every",
         "`warehouse/raw/<table>` asset (`schema_gate`, `business_gate`), run by the `transform`",
-        "job over whole tables before the dbt models: a failing **error** rule stops the models",
-        "downstream in the same run; a failing **warn** rule is reported (check severity WARN) and",
-        "does not block. The statistical gate (`statistical_gate`) runs in each `ingest_release`",
+        "job before the dbt models: a failing **error** rule stops the models downstream in the",
+        "same run; a failing **warn** rule is reported (check severity WARN) and does not block.",
+        "Each gate validates the rows of its table loaded since its last run without errors, with",
+        "the rows sharing their keys and, for events, the events whose injury rows changed: every",
+        "rule is about one row or one key, and a load inserts or replaces rows, never deletes",
+        f"one. The watermark is kept in `{FRAMES}.{WATERMARKS}` with a fingerprint of the rules.",
+        "A run with errors leaves it where it was, so the same rows fail again until fixed. The",
+        "whole table is validated the first time, when the rules change (a new code list, say),",
+        "and on request (`whole_tables: true` in the check's run config).",
+        "The statistical gate (`statistical_gate`) runs in each `ingest_release`",
         "run: the release's extracted tables against the previous release of the same source",
         f"(rows within {VOLUME_TOLERANCE:.0%}, each column's share of non-null values within",
         f"{NULL_RATE_TOLERANCE}); its rules are warnings. Rows that broke a hard rule at load time",

@@ -1,8 +1,10 @@
 """The quality gates as multi-asset checks over every raw table.
 
 - ``schema_gate`` and ``business_gate`` (check ``raw_quality_gates``, job ``transform``):
-  whole tables, blocking: a table whose error-level rules fail stops everything downstream of
-  it in the same run (the dbt models); warning-level rules report and do not block.
+  blocking: a table whose error-level rules fail stops everything downstream of it in the same
+  run (the dbt models); warning-level rules report and do not block. Each validates the rows
+  loaded since its last run without errors (the whole table the first time or when its rules
+  change; a run with errors validates the same rows again next time).
 - ``statistical_gate`` (check ``release_statistics``, job ``ingest_release``): the release
   just loaded against the previous release of the same source; warnings only.
 - ``marts_gate`` (check ``marts_quality_gate``, job ``transform``): the core marts after
@@ -35,9 +37,13 @@ SPECS = [
 ]
 
 
+class GateConfig(dg.Config):
+    whole_tables: bool = False   # validate every row again, not only the rows loaded since the last run
+
+
 # in the writers' pool: on DuckDB a reader cannot open the file while another process writes
 @dg.multi_asset_check(specs=SPECS, name="raw_quality_gates", can_subset=True, pool=WAREHOUSE_POOL)
-def raw_gates(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
+def raw_gates(context: dg.AssetCheckExecutionContext, config: GateConfig, ntsb: NtsbResource):
     settings = ntsb.settings()
     wh, lake = settings.warehouse, settings.lake
     validator = quality.Validator(wh)
@@ -45,7 +51,9 @@ def raw_gates(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
     results = []
     for key in context.selected_asset_check_keys:
         gate = next(g for g, n in CHECK_NAMES.items() if n == key.name)
-        results.append((key, validator.validate(_table(key), gate, today=dt.date.today())))
+        results.append((key, validator.validate(_table(key), gate, today=dt.date.today(),
+                                                     incremental=not config.whole_tables)))
+    validator.record([v for _, v in results], context.run.run_id)
     yield from _publish(validator, results, lake, prefix)
 
 
@@ -98,10 +106,13 @@ def _table(key: dg.AssetCheckKey) -> str:
 
 
 def _publish(validator: quality.Validator, results, lake, prefix: str):
+    validator.build_docs()
+    pages = {v.suite: validator.page(v.suite) for _, v in results if v.suite}
     copy_tree(validator.docs_dir, lake, prefix)
     shutil.rmtree(validator.docs_dir, ignore_errors=True)
     for key, v in results:
-        yield _result(key, v, lake.uri(f"{prefix}/{v.docs_page}") if v.docs_page else None)
+        page = pages.get(v.suite)
+        yield _result(key, v, lake.uri(f"{prefix}/{page}") if page else None)
 
 
 def _evidence(r: quality.RuleResult) -> str:
@@ -131,6 +142,10 @@ def _result(key: dg.AssetCheckKey, v: quality.TableValidation, page: str | None)
         "quarantined_at_load": dg.MetadataValue.json(v.quarantined),
         "quarantined_rows": sum(v.quarantined.values()),
     }
+    if v.gate in quality.GATES:
+        metadata["validated"] = ("whole table" if v.since is None else
+                                 f"rows loaded after {v.since.isoformat(sep=' ')} and rows sharing their keys")
+        metadata["loaded_through"] = v.through.isoformat(sep=" ") if v.through else "never loaded"
     if v.gate == quality.RELEASE_GATE:
         metadata["compared_with_release"] = v.compared_with or "none (first release of its source)"
     if page:

@@ -12,15 +12,16 @@ from tests.conftest import SAMPLE
 from tests.integration.helpers import ingest_json, query
 
 
-def _run_gates(models: bool):
+def _run_gates(models: bool, whole_tables: bool = False):
     """The gates alone, or the gates and the dbt models (the transform job without the docs site)."""
     selection = dg.AssetSelection.checks(raw_gates)
     if models:
         selection = selection | dg.AssetSelection.assets(ntsb_dbt_models)
     job = dg.define_asset_job("gates", selection=selection, executor_def=dg.in_process_executor)
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("gates")
+    config = {"ops": {"raw_quality_gates": {"config": {"whole_tables": whole_tables}}}}
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=config)
     evals = {(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
              e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     built = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
@@ -52,27 +53,43 @@ def test_gates_pass_on_the_real_sample_and_catch_crafted_bad_rows(deployment):
     assert quarantined == query("SELECT count(*) AS n FROM raw._quarantine WHERE table_name = 'injury'")[0]["n"] > 0
     total = sum(e.metadata["expectations_evaluated"].value for e in evals.values())
     assert total >= 50
+    n_events = query("SELECT count(*) AS n FROM raw.events")[0]["n"]
+    assert events.metadata["rows"].value == n_events and events.metadata["validated"].value == "whole table"
 
-    # crafted bad rows, written past the ingestion's own rules
+    # nothing loaded since: the next run validates no row and passes
+    result, evals, _ = _run_gates(models=False)
+    assert result.success and all(e.passed and e.metadata["rows"].value == 0 for e in evals.values())
+
+    # crafted bad rows, written past the ingestion's own rules, stamped as a load stamps rows
     with get_settings().warehouse.session() as s:
-        s.execute("UPDATE raw.events SET latitude_decimal = 95.5 WHERE ev_id IN "
+        stamp = "_loaded_at = CAST(now() AS TIMESTAMP)"
+        s.execute(f"UPDATE raw.events SET latitude_decimal = 95.5, {stamp} WHERE ev_id IN "
                   "(SELECT ev_id FROM raw.events ORDER BY ev_id LIMIT 3)")
-        s.execute("UPDATE raw.events SET light_cond = 'ZZZZ' WHERE ev_id IN "
+        s.execute(f"UPDATE raw.events SET light_cond = 'ZZZZ', {stamp} WHERE ev_id IN "
                   "(SELECT ev_id FROM raw.events ORDER BY ev_id DESC LIMIT 4)")
-        s.execute("INSERT INTO raw.engines (ev_id, aircraft_key, eng_no, _release_id) "
-                  "VALUES ('NO_SUCH_EVENT', 1, 1, 'by-hand'), ('NO_SUCH_EVENT', 2, 1, 'by-hand')")
-    result, evals, built = _run_gates(models=True)
-    assert not result.success
+        s.execute("INSERT INTO raw.engines (ev_id, aircraft_key, eng_no, _release_id, _loaded_at) "
+                  "VALUES ('NO_SUCH_EVENT', 1, 1, 'by-hand', now()), ('NO_SUCH_EVENT', 2, 1, 'by-hand', now())")
+    for attempt in range(2):   # a run with errors leaves the watermark: the same rows fail again
+        result, evals, built = _run_gates(models=True)
+        assert not result.success
+        business = evals[("warehouse/raw/events", "business_gate")]
+        assert not business.passed and business.severity == dg.AssetCheckSeverity.ERROR
+        assert business.metadata["rows"].value == 7, "only the changed rows are validated"
+        assert business.metadata["validated"].value.startswith("rows loaded after")
+        rules = _failed_rules(business)
+        assert rules["events.latitude_decimal.range"] == 3
+        assert rules["events.light_cond.code"] == 4            # a warning, reported beside the error
+        engines = evals[("warehouse/raw/engines", "schema_gate")]
+        assert _failed_rules(engines) == {"engines.ev_id.in_events": 2, "engines.aircraft_key.in_aircraft": 2}
+        # blocking: nothing downstream of the failed tables was built in this run
+        assert not built & {"warehouse/staging/stg_ntsb__events", "warehouse/marts/fact_accidents",
+                            "warehouse/marts/agg_yearly_stats"}, built
+
+    # whole tables on request: the same failures among every row
+    result, evals, _ = _run_gates(models=False, whole_tables=True)
     business = evals[("warehouse/raw/events", "business_gate")]
-    assert not business.passed and business.severity == dg.AssetCheckSeverity.ERROR
-    rules = _failed_rules(business)
-    assert rules["events.latitude_decimal.range"] == 3
-    assert rules["events.light_cond.code"] == 4            # a warning, reported beside the error
-    engines = evals[("warehouse/raw/engines", "schema_gate")]
-    assert _failed_rules(engines) == {"engines.ev_id.in_events": 2, "engines.aircraft_key.in_aircraft": 2}
-    # blocking: nothing downstream of the failed tables was built in this run
-    assert not built & {"warehouse/staging/stg_ntsb__events", "warehouse/marts/fact_accidents",
-                        "warehouse/marts/agg_yearly_stats"}, built
+    assert business.metadata["rows"].value == n_events and business.metadata["validated"].value == "whole table"
+    assert _failed_rules(business)["events.latitude_decimal.range"] == 3
 
 
 def test_statistical_gate_flags_a_release_with_half_the_volume(deployment, tmp_path):

@@ -75,3 +75,35 @@ def test_dictionary_code_sets_are_normalised():
     sets = quality._code_sets([("Events ", "Light_Cond", " dayl "), ("events", "light_cond", "NITE"),
                                ("events", "light_cond", ""), (None, "x", "Y")])
     assert sets == {("events", "light_cond"): ["DAYL", "NITE"]}
+
+
+def test_changed_rows_frame_selects_new_rows_their_key_twins_and_events_with_new_injuries():
+    import datetime as dt
+
+    import duckdb
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE TABLE raw.events (ev_id VARCHAR, ev_date DATE, _loaded_at TIMESTAMP)")
+    con.execute("CREATE TABLE raw.injury (ev_id VARCHAR, aircraft_key INTEGER, inj_person_category VARCHAR, "
+                "injury_level VARCHAR, inj_person_count INTEGER, _loaded_at TIMESTAMP)")
+    old, new = "2026-01-01 00:00:00", "2026-02-01 00:00:00"
+    con.execute(f"INSERT INTO raw.events VALUES ('A', '2020-01-01', '{old}'), ('B', '2020-01-02', '{new}'), "
+                f"('C', '2020-01-03', '{old}'), ('B', '2020-01-02', '{old}'), ('D', '2020-01-04', '{old}')")
+    con.execute(f"INSERT INTO raw.injury VALUES ('C', 1, 'ABRD', 'FATL', 2, '{new}'), ('D', 1, 'ABRD', 'FATL', 1, '{old}')")
+    since = dt.datetime(2026, 1, 15)
+    sql = quality.frame_sql("events", ["ev_id", "ev_date", "_loaded_at"], [], {"events", "injury"}, since)
+    got = sorted((r[0], r[-3]) for r in con.execute(sql).fetchall())
+    # B twice (new, and its older duplicate key), C (its injury row is new), not A nor D
+    assert got == [("B", None), ("B", None), ("C", 2)]
+    whole = quality.frame_sql("events", ["ev_id", "ev_date", "_loaded_at"], [], {"events", "injury"})
+    assert len(con.execute(whole).fetchall()) == 5
+
+
+def test_rules_fingerprint_ignores_bounds_that_follow_today_only():
+    cols = _columns("events")
+    today, tomorrow = quality.dt.date(2026, 1, 1), quality.dt.date(2027, 1, 1)
+    assert quality.rules_fingerprint(quality.rules_for("events", cols, CODES, today)) == \
+        quality.rules_fingerprint(quality.rules_for("events", cols, CODES, tomorrow))
+    more_codes = CODES | {("events", "light_cond"): [*CODES[("events", "light_cond")], "DAWN"]}
+    assert quality.rules_fingerprint(quality.rules_for("events", cols, CODES, today)) != \
+        quality.rules_fingerprint(quality.rules_for("events", cols, more_codes, today))
