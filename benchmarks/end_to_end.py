@@ -8,11 +8,16 @@ wall time and peak RSS per stage, then one monthly update end to end.
 Stages: extract (release archived, every table to typed Parquet in the lake, the lake's
 schema-drift checks), load/CDC (the raw schema), quality (the release's statistical gate, the
 raw gates and the marts gate: Great Expectations), dbt (models, snapshot, tests), archive
-(Parquet by event year and the whole tables), analytics, ml (features, training, checks,
-promotion, batch predictions), serving (the API's snapshot or published version). Peak RSS
-is the largest sum of the resident memory of this process and its children (dbt runs as
-one) sampled every 50 ms during the stage. The releases are generated first (not timed).
-The lake is a local folder in both deployments (S3 is covered by the tests, not timed).
+(Parquet by event year and the whole tables), analytics, ml (features and their
+changed_since_training check; training, its checks and the promotion when that check fails;
+batch predictions), serving (the API's snapshot or published version).
+
+Each stage runs in a process forked from one that has imported the code location (as a run
+worker of a long-lived code server), so its time excludes imports and its memory excludes
+every earlier stage. Its peak RSS is the process's own high-water mark (VmHWM) plus the
+largest peak of the processes it waited for (dbt): an upper bound. The releases are
+generated first (not timed). The lake is a local folder in both deployments (S3 is covered
+by the tests, not timed).
 """
 
 from __future__ import annotations
@@ -22,9 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from common import REPO, scratch_database
@@ -39,52 +42,55 @@ STAGES = ("extract", "load/CDC", "quality", "dbt", "archive", "analytics", "ml",
 GOALS = {"full build, embedded (s)": 300, "monthly update (s)": 60, "peak RSS (MB)": 2048}
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of ``root`` and all its descendants."""
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/status") as fh:
-                total += next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as fh:
-                    todo += [int(c) for c in fh.read().split()]
-        except (OSError, StopIteration):
-            continue
-    return total / 1024
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: its own address space) plus the largest
+    peak of the processes it waited for (dbt), an upper bound of the stage's peak."""
+    import resource
+    with open("/proc/self/status") as fh:
+        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return (hwm + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
-@contextmanager
-def measured(results: dict, stage: str):
-    peak, stop = [0.0], threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _tree_rss_mb(os.getpid()))
-            stop.wait(0.05)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+def stage(results: dict, name: str, body) -> dict:
+    """Run ``body()`` in a process forked from this one, as a run worker: the code location is
+    imported (not counted), and no memory of an earlier stage is. Records its wall time and
+    peak RSS under ``name``; returns what ``body`` returned (a JSON-able dict)."""
+    import json
+    read, write = os.pipe()
     t = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds = time.perf_counter() - t
-        stop.set()
-        thread.join()
-        prev = results.get(stage, {"seconds": 0.0, "peak_rss_mb": 0.0})
-        results[stage] = {"seconds": prev["seconds"] + seconds, "peak_rss_mb": max(prev["peak_rss_mb"], peak[0])}
+    pid = os.fork()
+    if pid == 0:   # the stage's process
+        os.close(read)
+        code, out = 0, {}
+        try:
+            out = {"value": body() or {}}
+        except BaseException as exc:   # noqa: BLE001 - reported to the parent, which fails
+            code, out = 1, {"error": f"{type(exc).__name__}: {exc}"}
+        out["peak_rss_mb"] = _peak_rss_mb()
+        os.write(write, json.dumps(out, default=str).encode())
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        out = json.loads(fh.read() or "{}")
+    _, status = os.waitpid(pid, 0)
+    seconds = time.perf_counter() - t
+    if status or "error" in out:
+        raise SystemExit(f"stage {name} failed: {out.get('error', status)}")
+    prev = results.get(name, {"seconds": 0.0, "peak_rss_mb": 0.0})
+    results[name] = {"seconds": prev["seconds"] + seconds, "peak_rss_mb": max(prev["peak_rss_mb"], out["peak_rss_mb"])}
+    return out["value"]
 
 
 class Pipeline:
-    """The stages of one release, each a subset of the project's jobs run in process."""
+    """The stages of one release, each a subset of the project's jobs run in process, the way
+    the automation requests them (ntsb_assets/automation.py)."""
 
-    def __init__(self, instance):
+    def __init__(self):
         import dagster as dg
+        import great_expectations  # noqa: F401 - imported by the quality stages, as the code server has it
 
         from ntsb_assets.definitions import defs
-        self.dg, self.defs, self.instance = dg, defs, instance
+        self.dg, self.defs = dg, defs
         graph = defs.resolve_asset_graph()
         self.keys = {k.to_user_string(): k for k in graph.get_all_asset_keys()}
         self.checks = list(graph.asset_check_keys)
@@ -97,11 +103,15 @@ class Pipeline:
         job = self.defs.resolve_job_def(job_name)
         assets &= set(job.asset_layer.executable_asset_keys)
         sub = job.get_subset(asset_selection=assets, asset_check_selection=checks)
-        result = sub.execute_in_process(instance=self.instance, raise_on_error=False, **kw)
+        with self.dg.DagsterInstance.get() as instance:
+            result = sub.execute_in_process(instance=instance, raise_on_error=False, **kw)
         if not result.success:
             failed = [e.message for e in result.all_events if e.is_failure]
-            raise SystemExit(f"{job_name} failed: {failed}")
+            raise RuntimeError(f"{job_name} failed: {failed}")
         return result
+
+    def _checks(self, *names: str, assets: set | None = None) -> set:
+        return {c for c in self.checks if c.name in names and (assets is None or c.asset_key in assets)}
 
     def release(self, path: Path, results: dict, label: str) -> None:
         from ntsb_assets.lib import registry
@@ -109,59 +119,68 @@ class Pipeline:
         from ntsb_assets.settings import get_settings
         settings = get_settings()
         pk = registry.register(settings.lake, path).release.release_id
-        self.instance.add_dynamic_partitions(RELEASES.name, [pk])
-        with measured(results, f"{label}extract"):
-            self._run("ingest_release", self._assets("releases/", "lake/raw/"), partition_key=pk)
-        with measured(results, f"{label}load/CDC"):
-            self._run("ingest_release", self._assets("warehouse/raw/"), set(), partition_key=pk)
-        with measured(results, f"{label}quality"):   # the statistical gate of the release, then the raw gates
-            self._run("ingest_release", set(), {c for c in self.checks if c.name == "statistical_gate"},
-                      partition_key=pk)
-            self._run("transform", set(), {c for c in self.checks if c.name in ("schema_gate", "business_gate")})
+        with self.dg.DagsterInstance.get() as instance:
+            instance.add_dynamic_partitions(RELEASES.name, [pk])
         models = self._assets("warehouse/") - self._assets("warehouse/raw/")
         dbt_tests = {c for c in self.checks if c.asset_key in models and c.name != "marts_gate"
                      and "freshness" not in c.name}
-        with measured(results, f"{label}dbt"):
-            self._run("transform", models, dbt_tests)
-        with measured(results, f"{label}quality"):
-            self._run("transform", set(), {c for c in self.checks if c.name == "marts_gate"})
-        with measured(results, f"{label}archive"):
-            self._run("transform", self._assets("archive/"), set())
-            self._archive_years(settings)
-        with measured(results, f"{label}analytics"):
-            self._run("analytics", self._assets("analytics/"))
-        with measured(results, f"{label}ml"):
-            self._run("ml", self._assets("ml/"), run_config=self.config)
-        with measured(results, f"{label}serving"):
-            self._run("serving", self._assets("serving/"), set())
+        stage(results, f"{label}extract", lambda: self._run(
+            "ingest_release", self._assets("releases/", "lake/raw/"), partition_key=pk) and None)
+        stage(results, f"{label}load/CDC", lambda: self._run(
+            "ingest_release", self._assets("warehouse/raw/"), set(), partition_key=pk) and None)
+        # the statistical gate of the release, then the raw gates
+        stage(results, f"{label}quality", lambda: self._run(
+            "ingest_release", set(), self._checks("statistical_gate"), partition_key=pk) and self._run(
+            "transform", set(), self._checks("schema_gate", "business_gate")) and None)
+        stage(results, f"{label}dbt", lambda: self._run("transform", models, dbt_tests) and None)
+        stage(results, f"{label}quality", lambda: self._run("transform", set(), self._checks("marts_gate")) and None)
+        stage(results, f"{label}archive", lambda: self._run(
+            "transform", self._assets("archive/"), set()) and self._archive_years(settings))
+        stage(results, f"{label}analytics", lambda: self._run("analytics", self._assets("analytics/")) and None)
+        retrained = stage(results, f"{label}ml", self._ml)
+        results[f"{label}ml"]["retrained"] = retrained["retrained"]
+        stage(results, f"{label}serving", lambda: self._run("serving", self._assets("serving/"), set()) and None)
+
+    def _ml(self) -> dict:
+        """The features and their changed_since_training check; when it fails (first build, or
+        more changed than the threshold), training, its checks and the promotion; then the
+        batch predictions (what the automation requests)."""
+        features = self._assets("ml/features")
+        result = self._run("ml", features, self._checks("changed_since_training"))
+        drifted = any(not e.asset_check_evaluation_data.passed for e in result.all_events
+                      if e.event_type_value == "ASSET_CHECK_EVALUATION")
+        if drifted:
+            model = self._assets("ml/severity_model", "ml/champion")
+            self._run("ml", model, {c for c in self.checks if c.asset_key in model}, run_config=self.config)
+        self._run("ml", self._assets("ml/batch_predictions"), set())
+        return {"retrained": drifted}
 
     def _archive_years(self, settings):
         from ntsb_assets.archive import archive_runs
         for tags in archive_runs(settings):
-            result = self.defs.resolve_job_def("archive").execute_in_process(instance=self.instance, tags=tags,
-                                                                             raise_on_error=False)
+            with self.dg.DagsterInstance.get() as instance:
+                result = self.defs.resolve_job_def("archive").execute_in_process(instance=instance, tags=tags,
+                                                                                 raise_on_error=False)
             if not result.success:
-                raise SystemExit(f"archive failed: {tags}")
+                raise RuntimeError(f"archive failed: {tags}")
 
 
 def deployment(name: str, base: Path, update: Path, env: dict) -> dict:
-    import dagster as dg
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix=f"ntsb-e2e-{name}-") as tmp:
         os.environ.update({"NTSB_HOME": f"{tmp}/var", "DAGSTER_HOME": f"{tmp}/var/dagster", **env})
         os.makedirs(f"{tmp}/var/dagster")
         shutil.copy(REPO / "dagster.yaml", f"{tmp}/var/dagster/dagster.yaml")   # the embedded instance
-        with dg.DagsterInstance.local_temp(f"{tmp}/var/dagster") as instance:
-            p = Pipeline(instance)
-            t = time.perf_counter()
-            p.release(base, results, "")
-            results["full build"] = {"seconds": time.perf_counter() - t,
-                                     "peak_rss_mb": max(r["peak_rss_mb"] for r in results.values())}
-            t = time.perf_counter()
-            p.release(update, results, "update: ")
-            results["monthly update"] = {"seconds": time.perf_counter() - t,
-                                         "peak_rss_mb": max(v["peak_rss_mb"] for k, v in results.items()
-                                                            if k.startswith("update: "))}
+        p = Pipeline()
+        t = time.perf_counter()
+        p.release(base, results, "")
+        results["full build"] = {"seconds": time.perf_counter() - t,
+                                 "peak_rss_mb": max(r["peak_rss_mb"] for r in results.values())}
+        t = time.perf_counter()
+        p.release(update, results, "update: ")
+        results["monthly update"] = {"seconds": time.perf_counter() - t,
+                                     "peak_rss_mb": max(v["peak_rss_mb"] for k, v in results.items()
+                                                        if k.startswith("update: "))}
         for k in env:
             os.environ.pop(k, None)
     return results
@@ -175,12 +194,14 @@ def table(title: str, command: str, runs: dict[str, dict]) -> str:
              "| stage | " + " | ".join(f"{n} s | {n} peak RSS (MB)" for n in names) + " |",
              "|---|" + "---:|---:|" * len(names)]
     for stage in [*STAGES, "full build", *(f"update: {s}" for s in STAGES), "monthly update"]:
-        cells = []
+        cells, retrained = [], []
         for n in names:
             r = runs[n].get(stage)
             cells += [f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}"] if r else ["-", "-"]
+            retrained += [n] if r and r.get("retrained") else []
         bold = "**" if stage in ("full build", "monthly update") else ""
-        lines.append(f"| {bold}{stage}{bold} | " + " | ".join(cells) + " |")
+        note = f" (retrained: {', '.join(retrained)})" if retrained else ""
+        lines.append(f"| {bold}{stage}{bold}{note} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

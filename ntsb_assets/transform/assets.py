@@ -16,7 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from ..automation import AFTER_UPSTREAM
 from ..resources import NtsbResource
 from ..warehouse_raw import WAREHOUSE_POOL
-from .project import DBT_EXECUTABLE, dbt_project
+from .project import DBT_EXECUTABLE, dbt_project, run_target
 
 dbt_project.prepare_if_dev()
 
@@ -46,8 +46,10 @@ TRANSLATOR = NtsbDbtTranslator()
             pool=WAREHOUSE_POOL)
 def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource):
     """`dbt build` of the selected models on the configured warehouse (tests included)."""
-    os.environ.update(ntsb.settings().dbt_env())
-    yield from dbt.cli(["build"], context=context).stream()
+    settings = ntsb.settings()
+    os.environ.update(settings.dbt_env())
+    with run_target(settings.home, "build") as target:
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
 
 dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

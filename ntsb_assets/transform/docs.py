@@ -2,8 +2,6 @@
 into the lake under ``docs/dbt/`` (``ntsb docs`` serves it)."""
 
 import os
-import tempfile
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -13,6 +11,7 @@ from ..lib.lake import copy_tree
 from ..resources import NtsbResource
 from ..warehouse_raw import WAREHOUSE_POOL
 from .assets import ntsb_dbt_models
+from .project import run_target
 
 DOCS_PREFIX = "docs/dbt"
 # What `dbt docs generate --static` writes: the single-file site, and the classic one with
@@ -27,8 +26,7 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: 
     generated from the warehouse the marts were just built in and published to the lake."""
     settings = ntsb.settings()
     os.environ.update(settings.dbt_env())
-    with tempfile.TemporaryDirectory(prefix="ntsb-dbt-docs-") as tmp:
-        target = Path(tmp)
+    with run_target(settings.home, "docs") as target:
         dbt.cli(["docs", "generate", "--static"], target_path=target).wait()
         missing = [f for f in SITE_FILES if not (target / f).exists()]
         if missing:

@@ -1,7 +1,12 @@
 """The dbt project and its manifest, importable before the manifest exists."""
 
+import os
+import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -19,3 +24,32 @@ def prepare_manifest(force: bool = False) -> Path:
         subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_DIR),
                         "--profiles-dir", str(DBT_DIR)], check=True, cwd=DBT_DIR)
     return manifest
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+KEEP_TARGETS = 5
+
+
+@contextmanager
+def run_target(home: Path, name: str) -> Iterator[Path]:
+    """A new dbt target directory under ``<home>/dbt/runs/``, seeded with the partial-parse
+    state the previous invocation on this deployment left. dbt's state is tied to the profile
+    (the warehouse path is part of it), so the one built by ``ntsb prepare`` is never reused
+    and every invocation would parse the whole project again (about 6 s more on two cores).
+    The newest invocations' directories are kept for inspection (run_results.json, logs)."""
+    root = Path(home).resolve() / "dbt"
+    target = root / "runs" / f"{name}-{uuid.uuid4().hex[:8]}"
+    target.mkdir(parents=True)
+    state = root / PARTIAL_PARSE
+    if state.exists():
+        shutil.copy(state, target / PARTIAL_PARSE)
+    try:
+        yield target
+    finally:
+        if (target / PARTIAL_PARSE).exists():
+            tmp = root / f".{PARTIAL_PARSE}.{uuid.uuid4().hex[:8]}"
+            shutil.copy(target / PARTIAL_PARSE, tmp)
+            os.replace(tmp, state)
+        runs = sorted((root / "runs").iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in runs[KEEP_TARGETS:]:
+            shutil.rmtree(old, ignore_errors=True)
