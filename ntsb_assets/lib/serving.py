@@ -29,6 +29,8 @@ EXCLUDED = {("marts", "narratives"): {"search_document"}}   # the snapshot has i
 POINTER = "current.json"
 K1, B = 1.2, 0.75          # BM25's parameters (the usual ones)
 FORMAT = 2                # the snapshot's layout; the API refuses another one
+DOCUMENT_CHUNK = 10_000   # event documents built at a time
+MEMORY_LIMIT = "1GB"      # DuckDB's while building a snapshot (it spills to disk beyond)
 KEEP = 2                  # snapshots kept: the current one and the one before it (requests in flight)
 
 STOPWORDS = frozenset("""a an and are as at be been but by for from had has have he her his in into is it its
@@ -143,7 +145,7 @@ def publish(warehouse_path: Path, directory: Path) -> Snapshot:
         raise ServingError(f"{warehouse_path}: no marts.fact_accidents to serve: build the marts first")
     name = f"snapshot-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.duckdb"
     tmp = directory / (name + ".tmp")
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
     try:
         con.execute(f"ATTACH '{warehouse_path}' AS src (READ_ONLY)")
         for schema, table in sorted(present):
@@ -180,17 +182,19 @@ def documents_path(snapshot: Path) -> Path:
 
 
 def _write_documents(con, path: Path, predictions: bool) -> None:
-    """Every event's JSON document, keyed by ev_id."""
+    """Every event's JSON document, keyed by ev_id; built DOCUMENT_CHUNK events at a time,
+    so the memory it takes does not grow with the number of events."""
     import sqlite3
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
+    sql = event_document_sql("duckdb", predictions) + " WHERE f.ev_id >= ? AND f.ev_id <= ? ORDER BY f.ev_id"
+    ids = con.execute("SELECT ev_id FROM marts.fact_accidents ORDER BY ev_id").fetchnumpy()["ev_id"]
     try:
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("CREATE TABLE documents (ev_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-        reader = con.sql(event_document_sql("duckdb", predictions) + " ORDER BY f.ev_id").to_arrow_reader(20_000)
-        for batch in reader:
-            ids, docs = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-            db.executemany("INSERT INTO documents VALUES (?, ?)", zip(ids, docs))
+        for i in range(0, len(ids), DOCUMENT_CHUNK):
+            chunk = ids[i:i + DOCUMENT_CHUNK]
+            db.executemany("INSERT INTO documents VALUES (?, ?)", con.execute(sql, [chunk[0], chunk[-1]]).fetchall())
         db.commit()
     finally:
         db.close()
