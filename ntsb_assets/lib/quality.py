@@ -15,8 +15,10 @@ Gates:
 Each table is validated through one *validation frame*: ``SELECT`` of the raw table with
 coded columns normalised (trimmed, upper case, blank to NULL) and a few derived columns
 (``_event_exists``, ``_aircraft_exists``, the injury table's totals per event). The same SQL
-runs in DuckDB (the frame is then a pandas DataFrame) or is a PostgreSQL query asset of GE's
-PostgreSQL data source, so one set of expectations serves both deployments.
+runs in DuckDB (the frame is then a pandas DataFrame) or fills a table in PostgreSQL's
+``quality`` schema that GE's PostgreSQL data source validates, so one set of expectations
+serves both deployments. The raw gates' frames hold only the rows loaded since the gate's
+last run without errors (``changed_rows``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ GATES = ("schema", "business")      # on whole raw tables, in the transform job
 RELEASE_GATE = "statistical"        # on one release against the previous one of its source
 SEVERITIES = ("error", "warn")
 RAW = "raw"
-FRAMES = "quality"   # PostgreSQL: the validation frames, as views; both: the gates' watermarks
+FRAMES = "quality"   # PostgreSQL: the validation frames, as tables; both: the gates' watermarks
 WATERMARKS = "raw_gate_watermarks"
 SAMPLE_SIZE = 5
 
@@ -434,12 +436,16 @@ class Validator:
             df = s.query(sql).to_pandas() if self.wh.dialect == "duckdb" else None
         key = [sql_name(c) for c in catalog.table(table).key if sql_name(c) in columns]
         if df is None:
-            # a view, not a query asset: GE reads column types from a relation's catalog only
+            # a table, not a query asset: GE reads column types from a relation's catalog only;
+            # not a view: each expectation's queries would compute the frame again
             view = f"{name}__{gate}"
             with self.wh.session() as s:
                 s.execute(f"CREATE SCHEMA IF NOT EXISTS {FRAMES}")
-                s.execute(f"DROP VIEW IF EXISTS {FRAMES}.{q(view)}")
-                s.execute(f"CREATE VIEW {FRAMES}.{q(view)} AS {sql}")
+                kind = s.query("SELECT table_type FROM information_schema.tables WHERE table_schema = %s "
+                               "AND table_name = %s", (FRAMES, view)).to_pylist()
+                if kind:   # a view where an earlier version kept the frames as views
+                    s.execute(f"DROP {'VIEW' if kind[0]['table_type'] == 'VIEW' else 'TABLE'} {FRAMES}.{q(view)}")
+                s.execute(f"CREATE TABLE {FRAMES}.{q(view)} AS {sql}")
             results = self._run(f"{name}.{gate}", rules, {}, key,
                                 table_asset={"table_name": view, "schema_name": FRAMES})
             rows = next((r.element_count for r in results if r.element_count is not None), 0)

@@ -58,7 +58,8 @@ def test_gates_pass_on_the_real_sample_and_catch_crafted_bad_rows(deployment):
 
     # nothing loaded since: the next run validates no row and passes
     result, evals, _ = _run_gates(models=False)
-    assert result.success and all(e.passed and e.metadata["rows"].value == 0 for e in evals.values())
+    assert result.success and all(e.passed and e.metadata["rows"].value == 0 for e in evals.values()), \
+        [(k, e.passed, e.metadata["rows"].value) for k, e in evals.items() if not e.passed or e.metadata["rows"].value]
 
     # crafted bad rows, written past the ingestion's own rules, stamped as a load stamps rows
     with get_settings().warehouse.session() as s:
