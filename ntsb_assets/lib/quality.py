@@ -35,7 +35,7 @@ from .warehouse import Warehouse, q, sql_name
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-GATES = ("schema", "business")      # on whole raw tables, in the transform job
+GATES = ("schema", "business")      # on the raw rows loaded since their last run, in the transform job
 RELEASE_GATE = "statistical"        # on one release against the previous one of its source
 SEVERITIES = ("error", "warn")
 RAW = "raw"
@@ -441,9 +441,9 @@ class Validator:
             view = f"{name}__{gate}"
             with self.wh.session() as s:
                 s.execute(f"CREATE SCHEMA IF NOT EXISTS {FRAMES}")
-                kind = s.query("SELECT table_type FROM information_schema.tables WHERE table_schema = %s "
-                               "AND table_name = %s", (FRAMES, view)).to_pylist()
-                if kind:   # a view where an earlier version kept the frames as views
+                kind = s.query(f"SELECT table_type FROM information_schema.tables WHERE table_schema = {s.ph} "
+                               f"AND table_name = {s.ph}", (FRAMES, view)).to_pylist()
+                if kind:   # the previous frame: a table, or a view (an earlier version kept views)
                     s.execute(f"DROP {'VIEW' if kind[0]['table_type'] == 'VIEW' else 'TABLE'} {FRAMES}.{q(view)}")
                 s.execute(f"CREATE TABLE {FRAMES}.{q(view)} AS {sql}")
             results = self._run(f"{name}.{gate}", rules, {}, key,
