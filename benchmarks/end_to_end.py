@@ -51,10 +51,11 @@ def _peak_rss_mb() -> float:
     return (hwm + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
-def stage(results: dict, name: str, body) -> dict:
-    """Run ``body()`` in a process forked from this one, as a run worker: the code location is
-    imported (not counted), and no memory of an earlier stage is. Records its wall time and
-    peak RSS under ``name``; returns what ``body`` returned (a JSON-able dict)."""
+def stage(results: dict, name: str, *steps) -> dict:
+    """Run the ``steps`` (callables) in turn in a process forked from this one, as a run
+    worker: the code location is imported (not counted), and no memory of an earlier stage
+    is. Records the wall time and peak RSS under ``name``; returns the dicts the steps
+    returned, merged (other return values are dropped)."""
     import json
     read, write = os.pipe()
     t = time.perf_counter()
@@ -63,7 +64,11 @@ def stage(results: dict, name: str, body) -> dict:
         os.close(read)
         code, out = 0, {}
         try:
-            out = {"value": body() or {}}
+            value: dict = {}
+            for step in steps:
+                returned = step()
+                value |= returned if isinstance(returned, dict) else {}
+            out = {"value": value}
         except BaseException as exc:   # noqa: BLE001 - reported to the parent, which fails
             code, out = 1, {"error": f"{type(exc).__name__}: {exc}"}
         out["peak_rss_mb"] = _peak_rss_mb()
@@ -125,21 +130,20 @@ class Pipeline:
         dbt_tests = {c for c in self.checks if c.asset_key in models and c.name != "marts_gate"
                      and "freshness" not in c.name}
         stage(results, f"{label}extract", lambda: self._run(
-            "ingest_release", self._assets("releases/", "lake/raw/"), partition_key=pk) and None)
+            "ingest_release", self._assets("releases/", "lake/raw/"), partition_key=pk))
         stage(results, f"{label}load/CDC", lambda: self._run(
-            "ingest_release", self._assets("warehouse/raw/"), set(), partition_key=pk) and None)
-        # the statistical gate of the release, then the raw gates
-        stage(results, f"{label}quality", lambda: self._run(
-            "ingest_release", set(), self._checks("statistical_gate"), partition_key=pk) and self._run(
-            "transform", set(), self._checks("schema_gate", "business_gate")) and None)
-        stage(results, f"{label}dbt", lambda: self._run("transform", models, dbt_tests) and None)
-        stage(results, f"{label}quality", lambda: self._run("transform", set(), self._checks("marts_gate")) and None)
-        stage(results, f"{label}archive", lambda: self._run(
-            "transform", self._assets("archive/"), set()) and self._archive_years(settings))
-        stage(results, f"{label}analytics", lambda: self._run("analytics", self._assets("analytics/")) and None)
+            "ingest_release", self._assets("warehouse/raw/"), set(), partition_key=pk))
+        stage(results, f"{label}quality",   # the statistical gate of the release, then the raw gates
+              lambda: self._run("ingest_release", set(), self._checks("statistical_gate"), partition_key=pk),
+              lambda: self._run("transform", set(), self._checks("schema_gate", "business_gate")))
+        stage(results, f"{label}dbt", lambda: self._run("transform", models, dbt_tests))
+        stage(results, f"{label}quality", lambda: self._run("transform", set(), self._checks("marts_gate")))
+        stage(results, f"{label}archive", lambda: self._run("transform", self._assets("archive/"), set()),
+              lambda: self._archive_years(settings))
+        stage(results, f"{label}analytics", lambda: self._run("analytics", self._assets("analytics/")))
         retrained = stage(results, f"{label}ml", self._ml)
         results[f"{label}ml"]["retrained"] = retrained["retrained"]
-        stage(results, f"{label}serving", lambda: self._run("serving", self._assets("serving/"), set()) and None)
+        stage(results, f"{label}serving", lambda: self._run("serving", self._assets("serving/"), set()))
 
     def _ml(self) -> dict:
         """The features and their changed_since_training check; when it fails (first build, or
