@@ -16,7 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from ..automation import AFTER_UPSTREAM
 from ..resources import NtsbResource
 from ..warehouse_raw import WAREHOUSE_POOL
-from .project import DBT_EXECUTABLE, dbt_project, run_target
+from .project import DBT_EXECUTABLE, NtsbDbtCliResource, dbt_project, run_target
 
 dbt_project.prepare_if_dev()
 
@@ -52,4 +52,4 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
 
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+dbt_resource = NtsbDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

@@ -1,5 +1,6 @@
 """The dbt project and its manifest, importable before the manifest exists."""
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -7,13 +8,25 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+
+
+class NtsbDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource, told the executable's version: dagster-dbt asks for it with
+    `dbt --version` (about 3 s on two cores) once per resource instance, that is once per
+    run. DBT_EXECUTABLE is this environment's dbt, so it is the installed dbt-core's."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
 
 
 def prepare_manifest(force: bool = False) -> Path:

@@ -1,7 +1,19 @@
 """The dbt target directories of a deployment carry dbt's partial-parse state from one
-invocation to the next (no dbt run: the state file is dbt's to write)."""
+invocation to the next (no dbt run: the state file is dbt's to write); the dbt resource
+knows its executable's version without asking it each run."""
 
-from ntsb_assets.transform.project import KEEP_TARGETS, PARTIAL_PARSE, run_target
+import re
+import subprocess
+
+from packaging import version
+
+from ntsb_assets.transform.assets import dbt_resource
+from ntsb_assets.transform.project import DBT_EXECUTABLE, KEEP_TARGETS, PARTIAL_PARSE, run_target
+
+
+def test_the_resource_knows_the_executables_version():
+    out = subprocess.run([DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True).stdout
+    assert dbt_resource._cli_version == version.parse(re.search(r"(\d+\.\d+\.\d+)", out).group(1))
 
 
 def test_partial_parse_state_passes_to_the_next_invocation_and_old_targets_go(tmp_path):
