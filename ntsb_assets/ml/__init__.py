@@ -10,6 +10,7 @@ from contextlib import closing
 from datetime import datetime, timezone
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -195,13 +196,15 @@ def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.Materi
 def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
     """The champion's prediction for every event, replacing ``ml.batch_predictions`` in
     the warehouse in one transaction: after a new champion, and after new features (new
-    events get the current champion's prediction)."""
+    events get the current champion's prediction). A prediction equal to the one before it
+    keeps its ``predicted_at`` (what serves it changes only where a prediction did)."""
     settings = ntsb.settings()
     df, _ = read_features(settings.lake)
     model, version = T.load_champion(T.Store.from_settings(settings))
-    table = prediction_table(model, version, df)
     schema, name = PREDICTIONS_TABLE
     with settings.warehouse.session() as s:
+        previous = s.query(f'SELECT * FROM "{schema}"."{name}"') if s.columns(name, schema) is not None else None
+        table = prediction_table(model, version, df, previous)
         s.ensure_schema(schema)
         s.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
         s.ensure_table(name, {f.name: logical_type(f.type) for f in table.schema}, schema=schema, key=("ev_id",))
@@ -213,12 +216,25 @@ def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
     })
 
 
-def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame) -> pa.Table:
+def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame,
+                     previous: pa.Table | None = None) -> pa.Table:
+    """The model's predictions for the feature rows ``df``, stamped now; a row equal to its
+    event's row in ``previous`` (same model version, class and probabilities) keeps that
+    row's ``predicted_at``."""
     pred = model.predict(df).reset_index(drop=True)
     pred.insert(0, "ev_id", df["ev_id"].reset_index(drop=True))
     pred["model_name"] = T.MODEL_NAME
     pred["model_version"] = version
     pred["predicted_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
+    if previous is not None and previous.num_rows and set(pred.columns) <= set(previous.column_names):
+        old = pred[["ev_id"]].merge(previous.select(list(pred.columns)).to_pandas(), on="ev_id", how="left")
+        same = old["predicted_at"].notna().to_numpy()
+        for col in pred.columns.drop(["ev_id", "predicted_at"]):
+            if pd.api.types.is_float_dtype(pred[col]):
+                same &= np.isclose(pred[col].to_numpy(), old[col].to_numpy(dtype=float), rtol=1e-12, atol=0)
+            else:
+                same &= (pred[col].astype(str) == old[col].astype(str)).to_numpy()
+        pred.loc[same, "predicted_at"] = old.loc[same, "predicted_at"]
     return pa.Table.from_pandas(pred, preserve_index=False)
 
 

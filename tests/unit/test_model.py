@@ -138,3 +138,29 @@ def test_checks_see_the_registered_inputs_and_thresholds():
     bad = evaluate_checks(trained, [*KINDS, "ev_highest_injury"], SeverityModelConfig(auc_margin=1.0, max_ece=0.0))
     assert {k: v[0] for k, v in bad.items()} == dict.fromkeys(bad, False)
     assert "injur" in bad["no_denylisted_feature"][1]["refused"]
+
+
+def test_an_unchanged_prediction_keeps_its_time_through_the_warehouse(tmp_path):
+    """Batch predictions read back from DuckDB, then predicted again: events whose features
+    did not change keep their predicted_at; a changed event and a new one are stamped now."""
+    import time
+
+    import duckdb
+
+    from ntsb_assets.ml import prediction_table
+    df = _frame(800)
+    model = M.train(df, features=KINDS, params=M.Params(max_rounds=20)).model
+    first = prediction_table(model, "1", df.head(600))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE TABLE p AS SELECT * FROM first")
+    stored = con.sql("SELECT * FROM p").to_arrow_table()
+    time.sleep(1.1)   # the stamp has a resolution of one second
+    again = df.head(601).copy()
+    again.loc[5, "phase_of_flight"] = "TAXI" if again.loc[5, "phase_of_flight"] != "TAXI" else "CRUISE"
+    out = prediction_table(model, "1", again, stored).to_pandas().set_index("ev_id")
+    kept = out["predicted_at"] == first.to_pandas().set_index("ev_id")["predicted_at"].reindex(out.index)
+    changed = {again.loc[5, "ev_id"], again.loc[600, "ev_id"]}
+    assert set(out.index[~kept]) == changed
+    assert len(out) == 601 and kept.sum() == 599
+    newer = prediction_table(model, "2", again, stored).to_pandas()   # another model version: all stamped now
+    assert (newer["predicted_at"] > first.column("predicted_at")[0].as_py()).all()
