@@ -423,11 +423,13 @@ class SnapshotStore(Store):
         if not terms:
             return []
         marks = ", ".join("?" * len(terms))
+        k1, b = serving.K1, serving.B   # BM25 (serving.bm25), from the index's term counts and lengths
         hits = self.rows(
-            f"""WITH q AS (SELECT term, ln(1 + ((SELECT count(*) FROM search_docs) - df + 0.5) / (df + 0.5)) AS idf
-                           FROM search_df WHERE term IN ({marks}))
-                SELECT t.ev_id, sum(q.idf * t.weight) AS score
-                FROM search_terms t JOIN q ON q.term = t.term WHERE t.term IN ({marks})
+            f"""WITH q AS (SELECT term, ln(1 + (s.docs - df + 0.5) / (df + 0.5)) AS idf
+                           FROM search_df, search_stats s WHERE term IN ({marks}))
+                SELECT t.ev_id, sum(q.idf * t.tf * {k1 + 1} / (t.tf + {k1} * (1 - {b} + {b} * t.length / s.avg_length)))
+                       AS score
+                FROM search_terms t JOIN q ON q.term = t.term, search_stats s WHERE t.term IN ({marks})
                 GROUP BY t.ev_id ORDER BY score DESC, t.ev_id LIMIT ?""", [*terms, *terms, limit])
         if not hits:
             return []

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,10 +29,11 @@ SERVED = {
 EXCLUDED = {("marts", "narratives"): {"search_document"}}   # the snapshot has its own index
 POINTER = "current.json"
 K1, B = 1.2, 0.75          # BM25's parameters (the usual ones)
-FORMAT = 2                # the snapshot's layout; the API refuses another one
+FORMAT = 3                # the snapshot's layout; the API refuses another one
 DOCUMENT_CHUNK = 10_000   # event documents built at a time
 MEMORY_LIMIT = "1GB"      # DuckDB's while building a snapshot (it spills to disk beyond)
 KEEP = 2                  # snapshots kept: the current one and the one before it (requests in flight)
+REBUILD_AFTER = 0.2       # a snapshot is built whole once the events changed since the last whole build exceed this
 
 STOPWORDS = frozenset("""a an and are as at be been but by for from had has have he her his in into is it its
 of on or that the their there they this to was were which while with""".split())
@@ -86,6 +88,22 @@ def event_document_sql(dialect: str, predictions: bool) -> str:
             "AS doc FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key")
 
 
+def event_inputs_hash_sql(predictions: bool) -> str:
+    """SELECT ev_id, hash: per event, a hash of every row its document is built from
+    (:func:`event_document_sql`: the fact and crew rows, each part's rows, the prediction),
+    whole rows, so that any change to what the document shows changes the hash. Much
+    cheaper than building the documents to compare them."""
+    parts = []
+    for alias, table, cols, _order, extra in DOCUMENT_PARTS.values():
+        table = table if " " in table else f"{table} {alias}"
+        cond = f"{alias}.ev_id = f.ev_id" + (f" AND {extra}" if extra else "")
+        row = ", ".join(c if "." in c else f"{alias}.{c}" for c in cols)
+        parts.append(f"(SELECT sum(hash({row})::HUGEINT) FROM {table} WHERE {cond})")   # sum: identical rows count
+    parts.append("(SELECT hash(p) FROM ml.batch_predictions p WHERE p.ev_id = f.ev_id)" if predictions else "NULL")
+    return (f"SELECT f.ev_id, hash(f, c, {', '.join(parts)}) AS hash "
+            "FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key")
+
+
 class ServingError(Exception):
     pass
 
@@ -100,6 +118,7 @@ def tokens(text: str | None) -> list[str]:
 class Snapshot:
     path: Path
     version: dict            # releases, model version, created
+    build: dict | None = None   # how it was built: from which snapshot, what was written again
 
 
 def data_version(session) -> dict:
@@ -131,9 +150,17 @@ def header(version: dict) -> str:
     return f"releases={rel}; model={version.get('model_version') or 'none'}"
 
 
-def publish(warehouse_path: Path, directory: Path) -> Snapshot:
+def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snapshot:
     """Copy what the API reads from the DuckDB warehouse into a new file under
-    ``directory``, index the narratives, then point ``current.json`` at it."""
+    ``directory``, with the event documents and the narrative index, then point
+    ``current.json`` at it.
+
+    The new file starts as a copy of the current snapshot (never written itself): the tables
+    are copied again, and only the documents and index entries of the events whose document
+    or narratives changed are rewritten. It is built whole the first time, when the current
+    snapshot has another layout, with ``whole``, and once the events changed since the last
+    whole build exceed REBUILD_AFTER of all events (which re-sorts the index and compacts
+    the file)."""
     import duckdb
 
     from .warehouse import Warehouse
@@ -143,21 +170,36 @@ def publish(warehouse_path: Path, directory: Path) -> Snapshot:
         present = {(schema, t) for schema, tables in SERVED.items() for t in tables if s.columns(t, schema) is not None}
     if ("marts", "fact_accidents") not in present:
         raise ServingError(f"{warehouse_path}: no marts.fact_accidents to serve: build the marts first")
+    base = None if whole else _base(directory)
     name = f"snapshot-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.duckdb"
     tmp = directory / (name + ".tmp")
+    if base is not None:
+        shutil.copyfile(base[0], tmp)
+        shutil.copyfile(documents_path(base[0]), documents_path(tmp))
     con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
     try:
         con.execute(f"ATTACH '{warehouse_path}' AS src (READ_ONLY)")
-        for schema, table in sorted(present):
+        for schema, tables in SERVED.items():
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            cols = [r[0] for r in con.execute(f"DESCRIBE src.{schema}.{table}").fetchall()
-                    if r[0] not in EXCLUDED.get((schema, table), set())]
-            order = " ORDER BY ev_id" if "ev_id" in cols else ""
-            con.execute(f"CREATE TABLE {schema}.{table} AS SELECT {', '.join(cols)} FROM src.{schema}.{table}{order}")
+            for table in tables:
+                if (schema, table) not in present:
+                    con.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
+                    continue
+                cols = [r[0] for r in con.execute(f"DESCRIBE src.{schema}.{table}").fetchall()
+                        if r[0] not in EXCLUDED.get((schema, table), set())]
+                order = " ORDER BY ev_id" if "ev_id" in cols else ""
+                con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS "
+                            f"SELECT {', '.join(cols)} FROM src.{schema}.{table}{order}")
         con.execute("DETACH src")
-        _write_documents(con, documents_path(tmp), ("ml", "batch_predictions") in present)
-        _index_narratives(con, ("marts", "narratives") in present)
-        con.execute("CREATE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
+        documents = _write_documents(con, documents_path(tmp), ("ml", "batch_predictions") in present,
+                                     incremental=base is not None)
+        narratives = _index_narratives(con, ("marts", "narratives") in present, incremental=base is not None)
+        events = con.execute("SELECT count(*) FROM marts.fact_accidents").fetchone()[0]
+        since = (base[1]["changed_since_whole"] if base else 0) + len(documents | narratives)
+        build = {"base": base[0].name if base else None, "events": events, "documents_written": len(documents),
+                 "narratives_indexed": len(narratives), "changed_since_whole": since if base else 0}
+        con.execute("CREATE OR REPLACE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
+        con.execute("CREATE OR REPLACE TABLE serving_build AS SELECT ? AS build", [json.dumps(build)])
         con.execute("CHECKPOINT")
     except BaseException:
         con.close()
@@ -172,7 +214,21 @@ def publish(warehouse_path: Path, directory: Path) -> Snapshot:
     pointer_tmp.write_text(json.dumps({"file": name, "version": version}), encoding="utf-8")
     os.replace(pointer_tmp, directory / POINTER)          # the switch
     _prune(directory, keep=name)
-    return Snapshot(final, version)
+    return Snapshot(final, version, build)
+
+
+def _base(directory: Path) -> tuple[Path, dict] | None:
+    """The current snapshot and its build record, when the next one may start from it."""
+    import duckdb
+    found = current(directory)
+    if found is None or found[1].get("format") != FORMAT or not documents_path(found[0]).exists():
+        return None
+    try:
+        with duckdb.connect(str(found[0]), read_only=True) as con:
+            build = json.loads(con.execute("SELECT build FROM serving_build").fetchone()[0])
+    except (duckdb.Error, OSError):
+        return None
+    return (found[0], build) if build["changed_since_whole"] <= REBUILD_AFTER * max(build["events"], 1) else None
 
 
 def documents_path(snapshot: Path) -> Path:
@@ -181,48 +237,88 @@ def documents_path(snapshot: Path) -> Path:
     return snapshot.with_name(snapshot.name.replace(".duckdb", ".documents.sqlite"))
 
 
-def _write_documents(con, path: Path, predictions: bool) -> None:
-    """Every event's JSON document, keyed by ev_id; built DOCUMENT_CHUNK events at a time,
-    so the memory it takes does not grow with the number of events."""
+def _changed(con, hashes_sql: str, table: str, incremental: bool) -> list[tuple[str, bool]]:
+    """(ev_id, gone) of the events whose hash in ``hashes_sql`` (ev_id, hash) differs from
+    the one stored in ``table`` (all of them when not ``incremental``); ``table`` then holds
+    the new hashes."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _hashes AS {hashes_sql}")
+    if incremental:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
+                        SELECT coalesce(n.ev_id, o.ev_id) AS ev_id, n.ev_id IS NULL AS gone
+                        FROM _hashes n FULL JOIN {table} o ON o.ev_id = n.ev_id WHERE n.hash IS DISTINCT FROM o.hash""")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT ev_id, false AS gone FROM _hashes")
+    rows = con.execute("SELECT ev_id, gone FROM _changed ORDER BY ev_id").fetchall()
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _hashes ORDER BY ev_id")
+    con.execute("DROP TABLE _hashes")
+    return rows
+
+
+def _write_documents(con, path: Path, predictions: bool, incremental: bool) -> set[str]:
+    """Every event's JSON document, keyed by ev_id, in the SQLite file ``path``: when
+    ``incremental``, only those whose inputs changed (:func:`event_inputs_hash_sql`) are deleted and written
+    again. Written DOCUMENT_CHUNK events at a time, so the memory it takes does not grow
+    with the number of events. Returns the ev_ids written or deleted."""
     import sqlite3
-    path.unlink(missing_ok=True)
+    sql = event_document_sql("duckdb", predictions)
+    changed = _changed(con, event_inputs_hash_sql(predictions), "document_hashes", incremental)
+    ids = [e for e, gone in changed if not gone]
+    if not incremental:
+        path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
-    sql = event_document_sql("duckdb", predictions) + " WHERE f.ev_id >= ? AND f.ev_id <= ? ORDER BY f.ev_id"
-    ids = con.execute("SELECT ev_id FROM marts.fact_accidents ORDER BY ev_id").fetchnumpy()["ev_id"]
     try:
         db.execute("PRAGMA journal_mode = OFF")
-        db.execute("CREATE TABLE documents (ev_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS documents (ev_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        if incremental:
+            db.executemany("DELETE FROM documents WHERE ev_id = ?", [(e,) for e, _ in changed])
+        sql += " WHERE f.ev_id IN (SELECT ev_id FROM _changed) AND f.ev_id >= ? AND f.ev_id <= ?"
         for i in range(0, len(ids), DOCUMENT_CHUNK):
             chunk = ids[i:i + DOCUMENT_CHUNK]
             db.executemany("INSERT INTO documents VALUES (?, ?)", con.execute(sql, [chunk[0], chunk[-1]]).fetchall())
         db.commit()
     finally:
         db.close()
+    return {e for e, _ in changed}
 
 
-def _index_narratives(con, have: bool) -> None:
-    """An inverted index: search_terms(term, ev_id, tf, weight) with the probable cause
-    counting twice, search_docs(ev_id, length), search_df(term, df). ``weight`` is BM25's
-    term-frequency part (it depends on the document alone), so a query sums idf x weight."""
+def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
+    """An inverted index of the narratives, the probable cause counting twice:
+    search_terms(term, ev_id, tf, length), search_docs(ev_id, length), search_df(term, df)
+    and search_stats(docs, avg_length), from which a query computes BM25 (:func:`bm25`).
+    When ``incremental``, only the events whose narratives changed (by their hash in
+    narrative_hashes) are tokenized again; their new entries follow the sorted ones.
+    Returns the ev_ids indexed again or removed."""
     src = ("SELECT ev_id, probable_cause, narrative FROM marts.narratives" if have
            else "SELECT NULL::VARCHAR AS ev_id, NULL::VARCHAR AS probable_cause, NULL::VARCHAR AS narrative WHERE false")
+    changed = _changed(con, f"SELECT ev_id, bit_xor(hash(probable_cause, narrative)) AS hash FROM ({src}) GROUP BY ev_id",
+                       "narrative_hashes", incremental)
     split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"   # = tokens()
     stop = ", ".join(f"'{w}'" for w in sorted(STOPWORDS))
+    src = f"SELECT * FROM ({src}) WHERE ev_id IN (SELECT ev_id FROM _changed)"
     con.execute(f"""
         CREATE TEMP TABLE _tok AS
         SELECT * FROM (SELECT ev_id, {split.format('probable_cause')} AS term, 2 AS w FROM ({src})
                        UNION ALL
                        SELECT ev_id, {split.format('narrative')} AS term, 1 AS w FROM ({src}))
         WHERE length(term) > 1 AND term NOT IN ({stop})""")
-    con.execute("CREATE TABLE search_docs AS SELECT ev_id, sum(w)::INTEGER AS length FROM _tok GROUP BY ALL")
-    con.execute(f"""
-        CREATE TABLE search_terms AS
-        SELECT t.term, t.ev_id, t.tf, t.tf * {K1 + 1} / (t.tf + {K1} * (1 - {B} + {B} * d.length / a.avg_length)) AS weight
-        FROM (SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok GROUP BY ALL) t JOIN search_docs d USING (ev_id),
-             (SELECT avg(length) AS avg_length FROM search_docs) a
-        ORDER BY t.term, t.ev_id""")
-    con.execute("CREATE TABLE search_df AS SELECT term, count(*)::INTEGER AS df FROM search_terms GROUP BY ALL ORDER BY term")
+    docs = "SELECT ev_id, sum(w)::INTEGER AS length FROM _tok GROUP BY ALL"
+    terms = """SELECT t.term, t.ev_id, t.tf, d.length
+               FROM (SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok GROUP BY ALL) t JOIN search_docs d USING (ev_id)
+               WHERE d.ev_id IN (SELECT ev_id FROM _changed) ORDER BY t.term, t.ev_id"""
+    if incremental:
+        for table in ("search_terms", "search_docs"):
+            con.execute(f"DELETE FROM {table} WHERE ev_id IN (SELECT ev_id FROM _changed)")
+        con.execute(f"INSERT INTO search_docs {docs}")
+        con.execute(f"INSERT INTO search_terms {terms}")
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE search_docs AS {docs}")
+        con.execute(f"CREATE OR REPLACE TABLE search_terms AS {terms}")
+    con.execute("CREATE OR REPLACE TABLE search_df AS SELECT term, count(*)::INTEGER AS df FROM search_terms "
+                "GROUP BY ALL ORDER BY term")
+    con.execute("CREATE OR REPLACE TABLE search_stats AS SELECT count(*) AS docs, avg(length) AS avg_length "
+                "FROM search_docs")
     con.execute("DROP TABLE _tok")
+    return {e for e, _ in changed}
 
 
 def _prune(directory: Path, keep: str) -> None:

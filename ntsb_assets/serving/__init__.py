@@ -23,7 +23,8 @@ ANALYTICS = ("trends", "geo_clusters", "correlations")
 def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
     """Embedded: copy the marts and predictions the API reads (with a full-text index of the
     narratives and one JSON document per event) into a new read-only DuckDB file and switch
-    ``current.json`` to it. The API picks it up at its next request; the files before it
+    ``current.json`` to it. The new file starts from the current one: only the documents and
+    index entries of changed events are written again (``serving.publish``). The API picks it up at its next request; the files before it
     stay untouched. PostgreSQL: record the data version in ``serving.published``; the API
     reads the marts directly and starts a new response cache when this changes. Runs after
     the analytics outputs the API also serves."""
@@ -34,10 +35,14 @@ def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata={"mode": "direct: the API reads the marts on PostgreSQL",
                                               "data version": serving.header(version)})
     snap = serving.publish(wh.path, settings.serving_dir)
+    build = snap.build or {}
     return dg.MaterializeResult(
         data_version=dg.DataVersion(serving.header(snap.version)),
         metadata={"mode": "snapshot", "path": dg.MetadataValue.path(str(snap.path)),
-                  "bytes": snap.path.stat().st_size, "data version": serving.header(snap.version)})
+                  "bytes": snap.path.stat().st_size, "data version": serving.header(snap.version),
+                  "started from": build.get("base") or "nothing (built whole)",
+                  "documents written": build.get("documents_written"),
+                  "narratives indexed": build.get("narratives_indexed")})
 
 
 serving_assets = [serving_snapshot]

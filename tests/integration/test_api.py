@@ -328,6 +328,50 @@ def test_snapshot_switch_under_concurrent_requests(api):
     assert _get(url + "/api/v1/stats/summary", token).headers["x-data-version"] == new_version
 
 
+def test_a_snapshot_started_from_the_current_one_equals_one_built_whole(api, tmp_path):
+    """The next snapshot starts as a copy of the current one and rewrites only the events
+    whose document or narratives changed: it holds exactly what a whole build holds."""
+    import sqlite3
+
+    import duckdb
+    name, settings, env, url = api
+    if name != "embedded":
+        pytest.skip("PostgreSQL: the API reads the marts directly, there is no snapshot")
+    token = _token(env, "viewer")
+    with settings.warehouse.session() as s:
+        row = s.query("SELECT ev_id, aircraft_key FROM marts.narratives WHERE ev_id IN "
+                      "(SELECT ev_id FROM marts.fact_accidents) ORDER BY ev_id LIMIT 1").to_pylist()[0]
+        ev_id, key = row["ev_id"], row["aircraft_key"]
+        s.execute("UPDATE marts.narratives SET narrative = narrative || ' Hydroplaning zzyzx.' "
+                  "WHERE ev_id = ? AND aircraft_key = ?", [ev_id, key])
+        gone = s.query("SELECT max(ev_id) AS e FROM marts.fact_accidents").column(0)[0].as_py()
+        s.execute("DELETE FROM marts.fact_accidents WHERE ev_id = ?", [gone])
+    before = serving.current(settings.serving_dir)[0]
+    snap = serving.publish(settings.warehouse.path, settings.serving_dir)
+    assert snap.build["base"] == before.name
+    assert snap.build["documents_written"] == 2 and snap.build["narratives_indexed"] == 1   # the edited and the gone
+    whole = serving.publish(settings.warehouse.path, tmp_path / "whole", whole=True)
+    assert whole.build["base"] is None
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{snap.path}' AS a (READ_ONLY)")
+    con.execute(f"ATTACH '{whole.path}' AS b (READ_ONLY)")
+    tables = con.execute("SELECT DISTINCT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'b' "
+                         "AND table_name NOT IN ('serving_version', 'serving_build')").fetchall()
+    assert {"main.search_terms", "main.document_hashes", "marts.narratives"} <= {t for (t,) in tables}
+    for (t,) in tables:
+        assert con.execute(f"SELECT count(*) FROM (SELECT * FROM a.{t} EXCEPT ALL SELECT * FROM b.{t})").fetchone()[0] == 0, t
+        assert con.execute(f"SELECT count(*) FROM (SELECT * FROM b.{t} EXCEPT ALL SELECT * FROM a.{t})").fetchone()[0] == 0, t
+    docs = sqlite3.connect(serving.documents_path(snap.path))
+    docs.execute(f"ATTACH '{serving.documents_path(whole.path)}' AS b")
+    assert docs.execute("SELECT count(*) FROM documents WHERE ev_id = ?", [gone]).fetchone()[0] == 0
+    for a, b in (("main", "b"), ("b", "main")):
+        assert docs.execute(f"SELECT count(*) FROM (SELECT * FROM {a}.documents EXCEPT SELECT * FROM {b}.documents)"
+                            ).fetchone()[0] == 0
+    hits = _get(url + "/api/v1/search", token, q="zzyzx").json()
+    assert [h["ev_id"] for h in hits["items"]] == [ev_id]
+    assert _get(url + f"/api/v1/events/{gone}", token).status_code == 404
+
+
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(api):
     """Property-based requests from the OpenAPI document (bounded: 10 examples per
     operation, fixed seed): no 5xx, every response matches its documented schema and

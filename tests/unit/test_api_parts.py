@@ -80,7 +80,7 @@ def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     con.executemany("INSERT INTO marts.narratives VALUES (?, 1, ?, ?)", [(k, *v) for k, v in texts.items()])
     con.execute("CREATE TABLE marts.fact_accidents AS SELECT ev_id, DATE '2019-01-17' AS event_date, 'FATL' AS severity, "
                 "'BEECH' AS make, '36' AS model FROM marts.narratives")
-    serving._index_narratives(con, True)
+    serving._index_narratives(con, True, incremental=False)
     tf = dict(con.execute("SELECT ev_id, tf FROM search_terms WHERE term = 'power'").fetchall())
     assert tf == {"20190118X92207": 2 * 1 + 1}        # once in the probable cause (x2), once in the narrative
     lengths = dict(con.execute("SELECT ev_id, length FROM search_docs").fetchall())
