@@ -522,22 +522,33 @@ def _read_rows(path: Path):
             yield header, fields
 
 
+# Real monthly updates re-deliver recent events: in the four of 2025-2026 in the project's
+# data (up01JUL2025, up01DEC, up01JAN, up01FEB; 253 events) every event dates from at most 7
+# years before the update's year, and 78 % from that year or the one before.
+CHANGED_WITHIN_YEARS = 7
+
+
 def generate_update(base_dir: Path, out_dir: Path, new: int, changed: int, seed: int) -> dict:
     """A monthly update of a generated base: ``new`` new events with their child rows, and
-    ``changed`` existing events re-delivered whole with the fields a final report changes
-    (event and admin records updated, the probable cause added to the narrative, a finding
-    added where findings belong). Returns the manifest with the expected CDC counts."""
+    ``changed`` existing events (drawn from the last CHANGED_WITHIN_YEARS years, as in real
+    updates) re-delivered whole with the fields a final report changes (event and admin
+    records updated, the probable cause added to the narrative, a finding added where
+    findings belong). Returns the manifest with the expected CDC counts."""
     base, out = Path(base_dir), Path(out_dir)
     bm = json.loads((base / MANIFEST).read_text(encoding="utf-8"))
     as_of = dt.date.fromisoformat(bm["as_of"]) + dt.timedelta(days=31)
     rng = random.Random(seed)
     sampler = Sampler(profile())
     skip = {r["ev_id"] for r in bm.get("defects", [])}
-    ids = [f[0] for _h, f in _read_rows(base / "events.csv") if f[0] not in skip]
-    if changed > len(ids):
-        raise ValueError(f"--changed {changed}: the base has only {len(ids)} events")
-    chosen = set(rng.sample(ids, changed))
-    del ids
+    events = [(parsing.parse_date(f[h.index("ev_date")]), f[0]) for h, f in _read_rows(base / "events.csv")
+              if f[0] not in skip]
+    if changed > len(events):
+        raise ValueError(f"--changed {changed}: the base has only {len(events)} events")
+    recent = [e for d, e in events if d.year >= as_of.year - CHANGED_WITHIN_YEARS]
+    if len(recent) < changed:   # a small base: its most recent events
+        recent = [e for _d, e in sorted(events, reverse=True)[:changed]]
+    chosen = set(rng.sample(recent, changed))
+    del events, recent
     out.mkdir(parents=True, exist_ok=True)
     writer = TableWriter(out, sampler.headers, sampler.types)
     expected = {t: {"inserted": 0, "updated": 0, "unchanged": 0} for t in GENERATED}
