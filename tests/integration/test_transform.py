@@ -85,10 +85,25 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
 
     lake = get_settings().lake
     assert lake.exists("docs/dbt/static_index.html") and lake.exists("docs/dbt/catalog.json")
+    _dbt_unit_tests(tmp_path)
     if deployment == "production":
         _assert_postgres_serving_objects(tmp_path)
     else:
         _assert_docs_site_renders()
+
+
+def _dbt_unit_tests(tmp_path):
+    """dbt's unit tests (static inputs; the Dagster build leaves them out), on the warehouse
+    the build made: every one of them passes."""
+    import json
+    env = {**os.environ, **get_settings().dbt_env()}
+    out = subprocess.run([DBT_EXECUTABLE, "test", "--select", "test_type:unit", "--project-dir", str(DBT_DIR),
+                          "--profiles-dir", str(DBT_DIR), "--target-path", str(tmp_path / "dbt-unit")],
+                         env=env, cwd=DBT_DIR, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-4000:]
+    results = json.loads((tmp_path / "dbt-unit" / "run_results.json").read_text())["results"]
+    unit = [r for r in results if r["unique_id"].startswith("unit_test.")]
+    assert len(unit) >= 6 and all(r["status"] == "pass" for r in unit), unit
 
 
 def _assert_docs_site_renders():
