@@ -354,13 +354,21 @@ def _watermark(s, table: str, gate: str, fingerprint: str) -> dt.datetime | None
     return rows[0]["loaded_through"] if rows else None
 
 
+def rule_columns(rules: list[Rule]) -> set[str]:
+    """The columns a list of rules reads."""
+    return {c for r in rules for c in (r.kwargs.get("column"), r.kwargs.get("column_A"), r.kwargs.get("column_B"),
+                                       *r.kwargs.get("column_list", ())) if c}
+
+
 def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str],
-              since: dt.datetime | None = None) -> str:
+              since: dt.datetime | None = None, needed: set[str] | None = None) -> str:
     """The validation frame of one raw table (see the module docstring); with ``since``, of
-    the rows changed after it only (:func:`changed_rows`)."""
+    the rows changed after it only (:func:`changed_rows`); with ``needed``, of those columns
+    only (the ones the rules read and the key: a frame of every column holds the narratives'
+    text for nothing)."""
     t = catalog.table(table)
     cols = [f"upper(nullif(trim(CAST(t.{q(c)} AS VARCHAR)), '')) AS {q(c)}" if c in coded else f"t.{q(c)}"
-            for c in columns if not c.startswith("_")]
+            for c in columns if not c.startswith("_") and (needed is None or c in needed)]
     joins = []
     if t.parent:
         events = sql_name("events")
@@ -432,9 +440,9 @@ class Validator:
             if since is not None and since >= through:   # nothing loaded since: nothing to validate
                 return TableValidation(table, gate, 0, [], quarantined, **scope)
             coded = list(_coded(table, columns, self.codes)) if gate == "business" else []
-            sql = frame_sql(table, columns, coded, self.present, since)
+            key = [sql_name(c) for c in catalog.table(table).key if sql_name(c) in columns]
+            sql = frame_sql(table, columns, coded, self.present, since, needed=rule_columns(rules) | set(key))
             df = s.query(sql).to_pandas() if self.wh.dialect == "duckdb" else None
-        key = [sql_name(c) for c in catalog.table(table).key if sql_name(c) in columns]
         if df is None:
             # a table, not a query asset: GE reads column types from a relation's catalog only;
             # not a view: each expectation's queries would compute the frame again

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -83,8 +84,20 @@ class Session:
         raise NotImplementedError
 
     def _stage(self, data: pa.Table) -> str:
-        """Make an Arrow table visible to SQL under a returned name, until the session ends."""
+        """Make an Arrow table visible to SQL under a returned name, until :meth:`_unstage`."""
         raise NotImplementedError
+
+    def _unstage(self, name: str) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def staged(self, data: pa.Table) -> Iterator[str]:
+        """An Arrow table visible to SQL under the yielded name while the block runs, then
+        let go: a release loads in one transaction, and what it staged must not pile up. (After
+        an error the session ends: it lets go of what is left, or the rollback drops it.)"""
+        name = self._stage(data)
+        yield name
+        self._unstage(name)
 
     # ---------------------------------------------------------- shared SQL
     def columns(self, table: str, schema: str = RAW) -> dict[str, str] | None:
@@ -136,9 +149,9 @@ class Session:
         if among.num_rows == 0:
             return None
         among = among.group_by(list(among.column_names)).aggregate([])  # distinct
-        staged = self._stage(among)
-        cond = _key_match(key, among)
-        return self.query(f"SELECT {select} FROM {q(schema)}.{q(table)} AS t JOIN {staged} AS s ON {cond}")
+        with self.staged(among) as staged:
+            return self.query(f"SELECT {select} FROM {q(schema)}.{q(table)} AS t JOIN {staged} AS s ON "
+                              f"{_key_match(key, among)}")
 
     def key_hashes(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
                    schema: str = RAW) -> dict[tuple, str]:
@@ -161,9 +174,8 @@ class Session:
     def delete_keys(self, table: str, key: tuple[str, ...], keys: pa.Table, schema: str = RAW) -> None:
         if keys.num_rows == 0:
             return
-        staged = self._stage(keys)
-        cond = _key_match(key, keys)
-        self.execute(f"DELETE FROM {q(schema)}.{q(table)} AS t USING {staged} AS s WHERE {cond}")
+        with self.staged(keys) as staged:
+            self.execute(f"DELETE FROM {q(schema)}.{q(table)} AS t USING {staged} AS s WHERE {_key_match(key, keys)}")
 
     def table_names(self, schema: str = RAW) -> list[str]:
         rows = self.query("SELECT table_name FROM information_schema.tables "
@@ -198,16 +210,20 @@ class DuckDBSession(Session):
         self._staged.append(name)
         return name
 
+    def _unstage(self, name):
+        self.con.unregister(name)
+        self._staged.remove(name)
+
     def insert_arrow(self, table, data, schema=RAW):
         if data.num_rows == 0:
             return
-        staged = self._stage(data)
         cols = ", ".join(q(c) for c in data.column_names)
-        self.execute(f"INSERT INTO {q(schema)}.{q(table)} ({cols}) SELECT {cols} FROM {staged}")
+        with self.staged(data) as staged:
+            self.execute(f"INSERT INTO {q(schema)}.{q(table)} ({cols}) SELECT {cols} FROM {staged}")
 
     def close(self):
-        for name in self._staged:
-            self.con.unregister(name)
+        for name in list(self._staged):
+            self._unstage(name)
 
 
 class PostgresSession(Session):
@@ -245,6 +261,9 @@ class PostgresSession(Session):
         self.execute(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
         self._copy(name, data)
         return name
+
+    def _unstage(self, name):
+        self.execute(f"DROP TABLE {name}")
 
     def insert_arrow(self, table, data, schema=RAW):
         if data.num_rows:

@@ -71,6 +71,17 @@ def test_frame_sql_normalises_codes_and_derives_parents():
     assert "false AS _event_exists" in orphan and "false AS _aircraft_exists" in orphan
 
 
+def test_a_gates_frame_holds_the_columns_its_rules_read_and_the_key():
+    columns = ["ev_id", "ev_date", "inj_tot_f", "latitude_decimal", "narr_accp", "ev_city", "_loaded_at"]
+    for gate in ("schema", "business"):
+        rules = [r for r in quality.rules_for("events", columns, CODES) if r.gate == gate]
+        needed = quality.rule_columns(rules) | {"ev_id"}
+        sql = quality.frame_sql("events", columns, [], {"events", "injury"}, needed=needed)
+        assert '"ev_id"' in sql and '"narr_accp"' not in sql and '"ev_city"' not in sql
+        assert ('"inj_tot_f"' in sql and '"latitude_decimal"' in sql) == (gate == "business")
+        assert ("_injury_fatal" in quality.rule_columns(rules)) == (gate == "business")
+
+
 def test_dictionary_code_sets_are_normalised():
     sets = quality._code_sets([("Events ", "Light_Cond", " dayl "), ("events", "light_cond", "NITE"),
                                ("events", "light_cond", ""), (None, "x", "Y")])
