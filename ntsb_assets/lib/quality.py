@@ -368,7 +368,7 @@ def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str
     text for nothing)."""
     t = catalog.table(table)
     cols = [f"upper(nullif(trim(CAST(t.{q(c)} AS VARCHAR)), '')) AS {q(c)}" if c in coded else f"t.{q(c)}"
-            for c in columns if not c.startswith("_") and (needed is None or c in needed)]
+            for c in columns if not c.startswith("_") and (needed is None or c in needed)] or ["true AS _row"]
     joins = []
     if t.parent:
         events = sql_name("events")

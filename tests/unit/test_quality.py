@@ -80,6 +80,9 @@ def test_a_gates_frame_holds_the_columns_its_rules_read_and_the_key():
         assert '"ev_id"' in sql and '"narr_accp"' not in sql and '"ev_city"' not in sql
         assert ('"inj_tot_f"' in sql and '"latitude_decimal"' in sql) == (gate == "business")
         assert ("_injury_fatal" in quality.rule_columns(rules)) == (gate == "business")
+    # a table without a rule in a gate (and without a key): its rows are still counted
+    assert quality.frame_sql("Country", ["code_iso", "country_name"], [], {"Country"}, needed=set()).startswith(
+        "SELECT true AS _row FROM")
 
 
 def test_dictionary_code_sets_are_normalised():
