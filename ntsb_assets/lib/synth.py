@@ -522,9 +522,9 @@ def _read_rows(path: Path):
             yield header, fields
 
 
-# Real monthly updates re-deliver recent events: in the four of 2025-2026 in the project's
-# data (up01JUL2025, up01DEC, up01JAN, up01FEB; 253 events) every event dates from at most 7
-# years before the update's year, and 78 % from that year or the one before.
+# Real monthly updates re-deliver recent events: in the four of the bundled sample
+# (data/sample/landing/0[2-5]_up01*, July 2025 to February 2026, 253 events) every event
+# dates from at most 7 years before the update's year, and 78 % from that year or the one before.
 CHANGED_WITHIN_YEARS = 7
 
 
