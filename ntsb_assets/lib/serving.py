@@ -195,9 +195,9 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
                                      incremental=base is not None)
         narratives = _index_narratives(con, ("marts", "narratives") in present, incremental=base is not None)
         events = con.execute("SELECT count(*) FROM marts.fact_accidents").fetchone()[0]
-        since = (base[1]["changed_since_whole"] if base else 0) + len(documents | narratives)
         build = {"base": base[0].name if base else None, "events": events, "documents_written": len(documents),
-                 "narratives_indexed": len(narratives), "changed_since_whole": since if base else 0}
+                 "narratives_indexed": len(narratives),
+                 "changed_since_whole": base[1]["changed_since_whole"] + len(documents | narratives) if base else 0}
         con.execute("CREATE OR REPLACE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
         con.execute("CREATE OR REPLACE TABLE serving_build AS SELECT ? AS build", [json.dumps(build)])
         con.execute("CHECKPOINT")
@@ -256,9 +256,9 @@ def _changed(con, hashes_sql: str, table: str, incremental: bool) -> list[tuple[
 
 def _write_documents(con, path: Path, predictions: bool, incremental: bool) -> set[str]:
     """Every event's JSON document, keyed by ev_id, in the SQLite file ``path``: when
-    ``incremental``, only those whose inputs changed (:func:`event_inputs_hash_sql`) are deleted and written
-    again. Written DOCUMENT_CHUNK events at a time, so the memory it takes does not grow
-    with the number of events. Returns the ev_ids written or deleted."""
+    ``incremental``, only those whose inputs changed (:func:`event_inputs_hash_sql`) are
+    deleted and written again. Written DOCUMENT_CHUNK events at a time, so the memory it
+    takes does not grow with the number of events. Returns the ev_ids written or deleted."""
     import sqlite3
     sql = event_document_sql("duckdb", predictions)
     changed = _changed(con, event_inputs_hash_sql(predictions), "document_hashes", incremental)
@@ -288,10 +288,11 @@ def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
     When ``incremental``, only the events whose narratives changed (by their hash in
     narrative_hashes) are tokenized again; their new entries follow the sorted ones.
     Returns the ev_ids indexed again or removed."""
-    src = ("SELECT ev_id, probable_cause, narrative FROM marts.narratives" if have
-           else "SELECT NULL::VARCHAR AS ev_id, NULL::VARCHAR AS probable_cause, NULL::VARCHAR AS narrative WHERE false")
-    changed = _changed(con, f"SELECT ev_id, bit_xor(hash(probable_cause, narrative)) AS hash FROM ({src}) GROUP BY ev_id",
-                       "narrative_hashes", incremental)
+    src = ("SELECT ev_id, aircraft_key, probable_cause, narrative FROM marts.narratives" if have
+           else "SELECT NULL::VARCHAR AS ev_id, NULL::INTEGER AS aircraft_key, NULL::VARCHAR AS probable_cause, "
+                "NULL::VARCHAR AS narrative WHERE false")
+    changed = _changed(con, f"SELECT ev_id, sum(hash(aircraft_key, probable_cause, narrative)::HUGEINT) AS hash "
+                            f"FROM ({src}) GROUP BY ev_id", "narrative_hashes", incremental)
     split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"   # = tokens()
     stop = ", ".join(f"'{w}'" for w in sorted(STOPWORDS))
     src = f"SELECT * FROM ({src}) WHERE ev_id IN (SELECT ev_id FROM _changed)"

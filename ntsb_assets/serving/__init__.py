@@ -24,8 +24,8 @@ def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
     """Embedded: copy the marts and predictions the API reads (with a full-text index of the
     narratives and one JSON document per event) into a new read-only DuckDB file and switch
     ``current.json`` to it. The new file starts from the current one: only the documents and
-    index entries of changed events are written again (``serving.publish``). The API picks it up at its next request; the files before it
-    stay untouched. PostgreSQL: record the data version in ``serving.published``; the API
+    index entries of changed events are written again (``serving.publish``). The API picks
+    it up at its next request; the files before it stay untouched. PostgreSQL: record the data version in ``serving.published``; the API
     reads the marts directly and starts a new response cache when this changes. Runs after
     the analytics outputs the API also serves."""
     settings = ntsb.settings()
