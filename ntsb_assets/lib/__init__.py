@@ -7,8 +7,8 @@ import os as _os
 import pyarrow as _pa
 
 # Arrow's default allocator here (mimalloc) keeps the pages of freed buffers: loading a
-# release, which reads one table after another, held about 0.4 GB more at its peak than with
-# the C library's allocator, which gives them back (docs/benchmarks.md). ARROW_DEFAULT_MEMORY_POOL
-# still chooses, when set.
+# release, which reads one table after another, peaked 0.16 GB higher (1.19 against 1.03 GB
+# for 100,000 generated events) than with the C library's allocator, which gives them back.
+# ARROW_DEFAULT_MEMORY_POOL still chooses, when set.
 if "ARROW_DEFAULT_MEMORY_POOL" not in _os.environ:
     _pa.set_memory_pool(_pa.system_memory_pool())

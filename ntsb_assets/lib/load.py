@@ -74,9 +74,8 @@ def ensure_bookkeeping(s: Session) -> None:
 
 # DuckDB keeps a transaction's new rows in memory up to its memory limit (80 % of RAM by
 # default) and writes the rest to the database file ahead of the commit. A release is one
-# transaction: with this limit, loading 100,000 generated events standalone peaks at 1.8 GB
-# instead of 2.1 GB (1.5 GB with the allocator lib/__init__.py picks), 1 s slower
-# (docs/benchmarks.md).
+# transaction: with this limit, loading 100,000 generated events standalone peaks at 1.0 GB
+# instead of 1.5 GB, about 1 s slower (docs/benchmarks.md).
 DUCKDB_MEMORY_LIMIT = "300MB"
 
 

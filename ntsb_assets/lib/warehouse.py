@@ -218,7 +218,9 @@ class DuckDBSession(Session):
         if data.num_rows == 0:
             return
         cols = ", ".join(q(c) for c in data.column_names)
-        with self.staged(data) as staged:
+        # as a stream, which DuckDB copies: rows appended from an Arrow table keep referring to
+        # its buffers until the transaction ends (a whole release held in memory at once)
+        with self.staged(pa.RecordBatchReader.from_batches(data.schema, data.to_batches())) as staged:
             self.execute(f"INSERT INTO {q(schema)}.{q(table)} ({cols}) SELECT {cols} FROM {staged}")
 
     def close(self):
