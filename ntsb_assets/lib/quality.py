@@ -488,8 +488,7 @@ class Validator:
             results = self._run(suite, rules, {}, key, table_asset={"table_name": model, "schema_name": MARTS})
             rows = next((r.element_count for r in results if r.element_count is not None), 0)
         else:
-            cols = [*key, *(r.kwargs.get("column") for r in rules)]   # the columns the rules read, not the mart
-            select = "*" if None in cols else ", ".join(q(c) for c in dict.fromkeys(cols))
+            select = ", ".join(q(c) for c in [*key, *sorted(rule_columns(rules) - set(key))])   # not the whole mart
             with self.wh.session(read_only=True) as s:
                 df = s.query(f"SELECT {select} FROM {MARTS}.{q(model)}").to_pandas()
             results, rows = self._run(suite, rules, {"dataframe": df}, key), len(df)
