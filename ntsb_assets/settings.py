@@ -36,7 +36,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .lib.lake import Lake, LakeError
-from .lib.warehouse import Warehouse, WarehouseError
+from .lib.warehouse import PG_OPTIONS, Warehouse, WarehouseError
 
 
 class SettingsError(Exception):
@@ -162,7 +162,8 @@ class Settings(BaseSettings):
         p = urlparse(wh.dsn)
         return {"NTSB_DBT_TARGET": "postgres", "NTSB_DBT_PG_HOST": p.hostname or "127.0.0.1",
                 "NTSB_DBT_PG_PORT": str(p.port or 5432), "NTSB_DBT_PG_USER": unquote(p.username or "postgres"),
-                "NTSB_DBT_PG_PASSWORD": unquote(p.password or ""), "NTSB_DBT_PG_DATABASE": p.path.lstrip("/")}
+                "NTSB_DBT_PG_PASSWORD": unquote(p.password or ""), "NTSB_DBT_PG_DATABASE": p.path.lstrip("/"),
+                "PGOPTIONS": PG_OPTIONS}   # read by libpq, under dbt-postgres's psycopg2
 
     def describe(self) -> dict[str, str]:
         return {"deployment": self.deployment, "home": str(self.home),

@@ -228,11 +228,12 @@ def _read(session: Session, src: Source, years: list):
     order = ", ".join(str(i + 1) for i in range(len(src.columns) + (src.year_sql is not None)))
     cols = ", ".join(f"t.{q(c)}" for c in src.columns)
     if src.year_sql is None:
-        yield None, session.query(f"SELECT {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} ORDER BY {order}")
+        yield None, session.query(f"SELECT {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} ORDER BY {order}",
+                                  stream=True)
         return
     marks = ", ".join([session.ph] * len(years))
     data = session.query(f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} "
-                         f"WHERE {src.year_sql} IN ({marks}) ORDER BY {order}", tuple(years))
+                         f"WHERE {src.year_sql} IN ({marks}) ORDER BY {order}", tuple(years), stream=True)
     found = data.column("year__").to_pylist()
     start = 0
     for year in years:   # the rows are sorted by year: one slice each

@@ -413,7 +413,7 @@ class Validator:
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(self.docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
         if wh.dialect == "postgres":
-            self.source = self.context.data_sources.add_postgres("warehouse", connection_string=wh.url)
+            self.source = self.context.data_sources.add_postgres("warehouse", connection_string=wh.session_url)
         else:
             self.source = self.context.data_sources.add_pandas("warehouse")
         self._pandas = None   # PostgreSQL deployments: frames read from the lake

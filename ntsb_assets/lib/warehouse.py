@@ -14,12 +14,18 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 RAW = "raw"
+
+# The options of every PostgreSQL session the pipeline opens (its own, dbt's through
+# PGOPTIONS, Great Expectations'). JIT off: PostgreSQL compiles a query when its estimated
+# cost passes jit_above_cost, about 0.5 s a query here, more than most of these queries take
+# at this scale; and a freshly loaded table's estimates are often high enough to trigger it.
+PG_OPTIONS = "-c jit=off"
 
 
 class WarehouseError(Exception):
@@ -77,7 +83,9 @@ class Session:
     def execute(self, sql: str, params: tuple | list = ()) -> None:
         raise NotImplementedError
 
-    def query(self, sql: str, params: tuple | list = ()) -> pa.Table:
+    def query(self, sql: str, params: tuple | list = (), *, stream: bool = False) -> pa.Table:
+        """The rows of a query as an Arrow table. ``stream``: a big SELECT, read from the
+        server in batches, so no more than one batch is ever held as Python objects."""
         raise NotImplementedError
 
     def insert_arrow(self, table: str, data: pa.Table, schema: str = RAW) -> None:
@@ -201,7 +209,7 @@ class DuckDBSession(Session):
     def execute(self, sql, params=()):
         self.con.execute(sql, list(params))
 
-    def query(self, sql, params=()):
+    def query(self, sql, params=(), *, stream=False):   # Arrow already: nothing to bound
         return self.con.sql(sql, params=list(params) or None).to_arrow_table()
 
     def _stage(self, data):
@@ -239,13 +247,24 @@ class PostgresSession(Session):
     def execute(self, sql, params=()):
         self.cur.execute(sql, tuple(params) or None)
 
-    def query(self, sql, params=()):
-        self.cur.execute(sql, tuple(params) or None)
-        names = [d.name for d in self.cur.description]
-        rows = self.cur.fetchall()
-        if not rows:
-            return pa.Table.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
-        return pa.Table.from_arrays([pa.array([r[i] for r in rows]) for i in range(len(names))], names=names)
+    def query(self, sql, params=(), *, stream=False):
+        # streamed: a server-side cursor (DECLARE, so SELECT only); otherwise libpq holds the
+        # whole result, but still only one batch at a time becomes Python objects
+        cur = self.conn.cursor(name=f"_query_{uuid.uuid4().hex[:12]}") if stream else self.cur
+        try:
+            cur.execute(sql, tuple(params) or None)
+            batches, names = [], None
+            while rows := cur.fetchmany(self.COPY_ROWS):
+                names = names or [d.name for d in cur.description]
+                batches.append(pa.Table.from_arrays([pa.array([r[i] for r in rows]) for i in range(len(names))],
+                                                    names=names))
+            if not batches:
+                names = [d.name for d in cur.description]
+                return pa.Table.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
+            return pa.concat_tables(batches, promote_options="permissive")
+        finally:
+            if stream:
+                cur.close()
 
     def _copy(self, target: str, data: pa.Table) -> None:
         cols = ", ".join(q(c) for c in data.column_names)
@@ -321,9 +340,16 @@ class Warehouse:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             return duckdb.connect(str(self.path), read_only=read_only)
         import psycopg2
-        conn = psycopg2.connect(self.dsn, connect_timeout=5,
-                                options="-c default_transaction_read_only=on" if read_only else "")
-        return conn
+        return psycopg2.connect(self.dsn, connect_timeout=5,
+                                options=PG_OPTIONS + (" -c default_transaction_read_only=on" if read_only else ""))
+
+    @property
+    def session_url(self) -> str:
+        """The PostgreSQL URL with the session options (PG_OPTIONS), for a client that
+        connects on its own (Great Expectations' SQLAlchemy engine)."""
+        p = urlparse(self.dsn)
+        query = "&".join([*filter(None, [p.query]), "options=" + quote(PG_OPTIONS)])
+        return p._replace(query=query).geturl()
 
     @contextmanager
     def session(self, read_only: bool = False):

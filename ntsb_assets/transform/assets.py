@@ -6,6 +6,7 @@ The dbt manifest is built ahead of loading these definitions (``ntsb prepare``, 
 ``make setup``), never at import, except under ``dagster dev`` where dagster-dbt refreshes
 it for development."""
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -14,9 +15,10 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from ..automation import AFTER_UPSTREAM
+from ..lib import incremental
 from ..resources import NtsbResource
 from ..warehouse_raw import WAREHOUSE_POOL
-from .project import DBT_EXECUTABLE, NtsbDbtCliResource, dbt_project, run_target
+from .project import DBT_DIR, DBT_EXECUTABLE, NtsbDbtCliResource, dbt_project, run_target
 
 dbt_project.prepare_if_dev()
 
@@ -47,12 +49,34 @@ TRANSLATOR = NtsbDbtTranslator()
 def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource):
     """`dbt build` of the selected models on the configured warehouse, with their data tests.
     dbt's unit tests are left out: their inputs are static, so they check the models' SQL,
-    not the data, and run in the test suite instead (as dbt's documentation advises)."""
+    not the data, and run in the test suite instead (as dbt's documentation advises).
+    The incremental models compute the events changed since their watermarks
+    (lib/incremental.py), which the models that succeed then move."""
     settings = ntsb.settings()
     os.environ.update(settings.dbt_env())
+    project = incremental.project_fingerprint(DBT_DIR)
+    with settings.warehouse.session() as s:
+        through = incremental.prepare(s, project)
     with run_target(settings.home, "build") as target:
-        yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context,
-                           target_path=target).stream()
+        try:
+            yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context,
+                               target_path=target).stream()
+        finally:   # also after a failure: the models that succeeded keep what they computed
+            done = _incremental_models_built(target)
+            with settings.warehouse.session() as s:
+                incremental.record(s, done, project, through)
+
+
+def _incremental_models_built(target) -> list[str]:
+    """The models of a dbt invocation that follow the changed events (they call the macro
+    ntsb_changed_events) and succeeded."""
+    results, manifest = target / "run_results.json", target / "manifest.json"
+    if not (results.exists() and manifest.exists()):
+        return []
+    nodes = json.loads(manifest.read_text())["nodes"]
+    return [nodes[r["unique_id"]]["name"] for r in json.loads(results.read_text())["results"]
+            if r["status"] == "success" and "macro.ntsb.ntsb_changed_events" in
+            nodes.get(r["unique_id"], {}).get("depends_on", {}).get("macros", [])]
 
 
 dbt_resource = NtsbDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

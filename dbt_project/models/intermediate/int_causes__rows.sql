@@ -4,7 +4,9 @@
 --   before:     seq_of_events (subject codes, cause/factor) within Occurrences (occurrence
 --               code and phase of flight).
 -- A table: dim_causes and the bridge both read it, and its labels are looked up row by row.
-{{ config(materialized='table') }}
+-- Incremental: the events changed since the last run (macros/incremental.sql).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
+{%- set changed = ntsb_changed_events() %}
 with findings as (
     select
         'finding' as cause_kind,
@@ -19,7 +21,7 @@ with findings as (
         cast(null as {{ ntsb_type('string') }}) as occurrence_label,
         cast(null as {{ ntsb_type('string') }}) as phase_of_flight,
         cast(null as {{ ntsb_type('string') }}) as phase_of_flight_label
-    from {{ ref('stg_ntsb__findings') }}
+    from {{ ntsb_changed_rows(ref('stg_ntsb__findings'), changed) }} as f
 ),
 occurrences_since_2008 as (
     select
@@ -34,7 +36,7 @@ occurrences_since_2008 as (
         regexp_replace(occurrence_description, '^[^-]*-', '') as occurrence_label,
         phase_no as phase_of_flight,
         split_part(occurrence_description, '-', 1) as phase_of_flight_label
-    from {{ ref('stg_ntsb__events_sequence') }}
+    from {{ ntsb_changed_rows(ref('stg_ntsb__events_sequence'), changed) }} as f
 ),
 occurrences_before_2008 as (
     select
@@ -46,7 +48,7 @@ occurrences_before_2008 as (
         'Occurrence' as category,
         cast(null as {{ ntsb_type('string') }}) as cause_factor,
         occurrence_code, occurrence_label, phase_of_flight, phase_of_flight_label
-    from {{ ref('stg_ntsb__occurrences') }}
+    from {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), changed) }} as o
 ),
 findings_before_2008 as (
     select
@@ -57,8 +59,8 @@ findings_before_2008 as (
         s.group_label as category,
         s.cause_factor,
         o.occurrence_code, o.occurrence_label, o.phase_of_flight, o.phase_of_flight_label
-    from {{ ref('stg_ntsb__seq_of_events') }} as s
-    left join {{ ref('stg_ntsb__occurrences') }} as o
+    from {{ ntsb_changed_rows(ref('stg_ntsb__seq_of_events'), changed) }} as s
+    left join {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), changed) }} as o
       on o.ev_id = s.ev_id and o.aircraft_key = s.aircraft_key and o.occurrence_no = s.occurrence_no
 ),
 unioned as (

@@ -1,4 +1,7 @@
 -- Accident <-> cause, many to many: one row per finding or occurrence of an event's aircraft.
+-- Incremental: the events changed since the last run (macros/incremental.sql).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
+{%- set changed = ntsb_changed_events() %}
 select
     {{ ntsb_hash_key(['c.cause_kind', 'c.ev_id', 'c.aircraft_key', 'c.occurrence_no', 'c.seq_no']) }} as bridge_key,
     c.ev_id,
@@ -8,5 +11,5 @@ select
     c.seq_no,
     c.cause_key,
     c.in_probable_cause
-from {{ ref('int_causes__rows') }} as c
-join {{ ref('fact_accidents') }} as f on f.ev_id = c.ev_id
+from {{ ntsb_changed_rows(ref('int_causes__rows'), changed) }} as c
+join {{ ntsb_changed_rows(ref('fact_accidents'), changed) }} as f on f.ev_id = c.ev_id

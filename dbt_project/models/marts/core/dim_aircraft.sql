@@ -1,7 +1,10 @@
 -- Aircraft with their history (from the snapshot): one row per version, valid_from/valid_to,
 -- is_current for the version in force. A version's key comes from what it is (the release
 -- that brought it and the attributes the snapshot checks), not from when the snapshot ran:
--- rebuilding from the same releases gives the same keys.
+-- rebuilding from the same releases gives the same keys. Incremental: the versions of the
+-- events changed since the last run (macros/incremental.sql).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
+{%- set changed = ntsb_changed_events() %}
 select
     {{ ntsb_hash_key(['ev_id', 'aircraft_key', 'release_id', 'make', 'model', 'category', 'engine_type',
                       'engine_count', 'homebuilt', 'year_built', 'damage', 'far_part']) }} as aircraft_version_key,
@@ -22,4 +25,4 @@ select
     dbt_valid_from as valid_from,
     dbt_valid_to as valid_to,
     dbt_valid_to is null as is_current
-from {{ ref('snap_aircraft') }}
+from {{ ntsb_changed_rows(ref('snap_aircraft'), changed) }} as s

@@ -4,9 +4,13 @@
 -- and what was known when the flight began or at the occurrence: local hour, distance to
 -- the airport, weather measurements, purpose and schedule of the flight, the pilot in
 -- command's hours and age.
+-- Incremental: the events changed since the last run (macros/incremental.sql).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
+{%- set changed = ntsb_changed_events() %}
 with aircraft as (
     select ev_id, count(*) as aircraft_count
     from {{ ref('stg_ntsb__aircraft') }}
+    where {{ ntsb_only(changed, 'ev_id') }}
     group by ev_id
 )
 select
@@ -51,11 +55,11 @@ select
     pic.total_hours as pilot_total_hours,
     pic.age as pilot_age,
     e.release_id
-from {{ ref('stg_ntsb__events') }} as e
-join {{ ref('int_events__dimension_keys') }} as k on k.ev_id = e.ev_id
+from {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as e
+join {{ ntsb_changed_rows(ref('int_events__dimension_keys'), changed) }} as k on k.ev_id = e.ev_id
 left join aircraft as a on a.ev_id = e.ev_id
-left join {{ ref('int_aircraft__first_per_event') }} as first_aircraft on first_aircraft.ev_id = e.ev_id
-left join {{ ref('int_crew__per_event') }} as pic on pic.ev_id = e.ev_id
-left join {{ ref('dim_aircraft') }} as current_aircraft
+left join {{ ntsb_changed_rows(ref('int_aircraft__first_per_event'), changed) }} as first_aircraft on first_aircraft.ev_id = e.ev_id
+left join {{ ntsb_changed_rows(ref('int_crew__per_event'), changed) }} as pic on pic.ev_id = e.ev_id
+left join {{ ntsb_changed_rows(ref('dim_aircraft'), changed) }} as current_aircraft
   on current_aircraft.ev_id = first_aircraft.ev_id and current_aircraft.aircraft_key = first_aircraft.aircraft_key
  and current_aircraft.is_current
