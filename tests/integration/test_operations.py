@@ -269,9 +269,11 @@ def test_webserver_and_daemon_show_the_graph(operated):
             shutil.copy(shot, SCREENSHOT)
 
 
-# when each row was loaded, snapshotted or predicted: the only columns a rebuild may change
+# when each row was loaded, snapshotted or predicted, and when the incremental models' watermarks
+# were recorded: the only columns a rebuild may change
 VOLATILE = {"_loaded_at", "loaded_at", "changed_at", "quarantined_at", "first_loaded_at", "last_loaded_at",
-            "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "valid_from", "valid_to"}
+            "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "valid_from", "valid_to",
+            "loaded_through", "recorded_at"}
 
 
 def _table_hashes(warehouse) -> dict[str, tuple[int, str]]:
