@@ -16,23 +16,14 @@
                                                       on each source, so that the filter reaches
                                                       the scans under the views
 #}
-{% macro ntsb_changed_events() -%}
+{% macro ntsb_changed_events(max_events=20000) -%}
     {%- if not execute or this is none or not is_incremental() -%}   {#- this: none in a unit test -#}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(ntsb_events_changed_since(ntsb_watermark(model.name))) }}
-{%- endmacro %}
-
-{# The watermark of a model or test (none without one). #}
-{% macro ntsb_watermark(name) -%}
-    {%- set marks = adapter.get_relation(database=target.database, schema='marts', identifier='_incremental_watermarks') -%}
-    {%- if marks is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(run_query("select max(loaded_through) from " ~ marks ~ " where model = '" ~ name ~ "'").rows[0][0]) }}
-{%- endmacro %}
-
-{% macro ntsb_events_changed_since(since, max_events=20000, quiet=false) -%}
+    {%- set marks = adapter.get_relation(database=this.database, schema='marts', identifier='_incremental_watermarks') -%}
+    {%- set found = run_query("select max(loaded_through) from " ~ marks ~ " where model = '" ~ model.name ~ "'")
+                    if marks is not none else none -%}
+    {%- set since = found.rows[0][0] if found is not none else none -%}
     {%- if since is none -%}
         {{ return(none) }}
     {%- endif -%}
@@ -51,7 +42,7 @@
             {%- do parts.append("select 1 as x from raw." ~ adapter.quote(t) ~ " where " ~ after) -%}
         {%- endfor -%}
         {%- if run_query("select count(*) from (" ~ parts | join(" union all ") ~ ") as c").rows[0][0] > 0 -%}
-            {{- log(model.name ~ ": code tables changed since " ~ since ~ ": every event", info=not quiet) -}}
+            {{- log(model.name ~ ": code tables changed since " ~ since ~ ": every event", info=true) -}}
             {{ return(none) }}
         {%- endif -%}
     {%- endif -%}
@@ -62,10 +53,10 @@
     {%- set ids = run_query("select distinct ev_id from (" ~ parts | join(" union all ") ~ ") as c "
                             ~ "where ev_id is not null order by ev_id").columns[0].values() if parts else [] -%}
     {%- if ids | length > max_events -%}
-        {{- log(model.name ~ ": " ~ ids | length ~ " events changed since " ~ since ~ ": every event", info=not quiet) -}}
+        {{- log(model.name ~ ": " ~ ids | length ~ " events changed since " ~ since ~ ": every event", info=true) -}}
         {{ return(none) }}
     {%- endif -%}
-    {{- log(model.name ~ ": " ~ ids | length ~ " events changed since " ~ since, info=not quiet) -}}
+    {{- log(model.name ~ ": " ~ ids | length ~ " events changed since " ~ since, info=true) -}}
     {{ return(ids | list) }}
 {%- endmacro %}
 
@@ -89,41 +80,4 @@
     {%- if is_incremental() -%}
         delete from {{ this }} where not exists (select 1 from {{ source }} as s where s.{{ key }} = {{ this }}.{{ key }})
     {%- endif -%}
-{%- endmacro %}
-
-{#
-  Data tests that hold row by row or event by event (not_null, accepted_values,
-  relationships, ntsb_known_code, ntsb_between, ntsb_injury_totals_match,
-  ntsb_one_current_version, and unique / ntsb_unique_combination on a key with ev_id) check
-  only the events changed since the test's last pass, on a relation with an ev_id column:
-  dbt's get_where_subquery, which applies a test's `where`, is overridden here. The rows of
-  the other events have not changed since they passed. A test that warned or failed has no
-  new watermark, so it checks every row again; and the same cases as the models' (a changed
-  project, a changed code table, too many changed events) check every row.
-#}
-{% macro get_where_subquery(relation) -%}
-    {%- set where = config.get('where') -%}
-    {%- set changed = ntsb_test_changed_events(relation) -%}
-    {%- set conditions = ([where] if where else []) + ([ntsb_only(changed, 'ev_id')] if changed is not none else []) -%}
-    {%- if conditions -%}
-        {%- do return("(select * from " ~ relation ~ " where " ~ conditions | join(" and ") ~ ") dbt_subquery") -%}
-    {%- endif -%}
-    {%- do return(relation) -%}
-{%- endmacro %}
-
-{% macro ntsb_test_changed_events(relation) -%}
-    {%- set test = model.get('test_metadata') or {} if execute and model is mapping else {} -%}
-    {%- set name, kwargs = test.get('name'), test.get('kwargs') or {} -%}
-    {%- set per_event = name in ('not_null', 'accepted_values', 'relationships', 'ntsb_known_code', 'ntsb_between',
-                                 'ntsb_injury_totals_match', 'ntsb_one_current_version')
-                        or (name == 'unique' and kwargs.get('column_name') == 'ev_id')
-                        or (name == 'ntsb_unique_combination' and 'ev_id' in (kwargs.get('columns') or [])) -%}
-    {%- if not per_event or relation.schema is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-    {%- if 'ev_id' not in columns -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(ntsb_events_changed_since(ntsb_watermark(model.name), quiet=true)) }}
 {%- endmacro %}

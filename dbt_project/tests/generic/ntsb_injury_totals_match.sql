@@ -14,7 +14,7 @@ with listed as (
     group by ev_id
 )
 select e.ev_id, e.fatalities, listed.fatal, e.serious_injuries, listed.serious, e.minor_injuries, listed.minor
-from (select * from {{ model }}) as e   {#- model may be a subquery with its own alias #}
+from {{ model }} as e
 join listed on listed.ev_id = e.ev_id
 where e.fatalities <> listed.fatal or e.serious_injuries <> listed.serious or e.minor_injuries <> listed.minor
 {% endtest %}

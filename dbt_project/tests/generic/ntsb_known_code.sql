@@ -4,7 +4,7 @@
 #}
 {% test ntsb_known_code(model, column_name, table, column) %}
 select m.{{ column_name }} as code, count(*) as row_count
-from (select * from {{ model }}) as m   {#- model may be a subquery with its own alias #}
+from {{ model }} as m
 where m.{{ column_name }} is not null
   and not exists (
       select 1 from {{ ref('stg_ntsb__code_labels') }} as l
