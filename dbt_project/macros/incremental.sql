@@ -1,8 +1,8 @@
 {#
   Core models that follow the events (int_causes__rows, dim_aircraft, fact_accidents,
-  bridge_accident_causes) are incremental on both warehouses: a run computes again only the
-  events that have a raw row loaded since that model's last run, and replaces their rows
-  (delete+insert on ev_id). A load inserts and replaces raw rows, it never deletes one, so
+  bridge_accident_causes; dim_causes by cause) are incremental on both warehouses: a run
+  computes again only the events that have a raw row loaded since that model's last run,
+  and replaces their rows (delete+insert on ev_id). A load inserts and replaces raw rows, it never deletes one, so
   the rows of the other events cannot have changed.
 
   Since when: the model's watermark in marts._incremental_watermarks, which the orchestrator

@@ -95,7 +95,7 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
         _assert_incremental_run_matches_a_full_one()
 
 
-INCREMENTAL = ("int_causes__rows", "dim_aircraft", "fact_accidents", "bridge_accident_causes")
+INCREMENTAL = ("int_causes__rows", "dim_aircraft", "fact_accidents", "bridge_accident_causes", "dim_causes")
 
 
 def _assert_incremental_run_matches_a_full_one():
