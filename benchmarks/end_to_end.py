@@ -12,9 +12,9 @@ raw gates and the marts gate: Great Expectations), dbt (models, snapshot, tests)
 changed_since_training check; training, its checks and the promotion when that check fails;
 batch predictions), serving (the API's snapshot or published version).
 
-Each stage runs in a process forked from one that has imported the code location (as a run
-worker of a long-lived code server), so its time excludes imports and its memory excludes
-every earlier stage. Its peak RSS is the process's own high-water mark (VmHWM) plus the
+Each stage runs in a process forked from one that has imported the code location and opened
+the Dagster instance once (as a run worker of a long-lived code server), so its time excludes
+imports and its memory excludes every earlier stage. Its peak RSS is the process's own high-water mark (VmHWM) plus the
 largest peak of the processes it waited for (dbt): an upper bound. The releases are
 generated first (not timed). The lake is a local folder in both deployments (S3 is covered
 by the tests, not timed).
@@ -96,6 +96,8 @@ class Pipeline:
 
         from ntsb_assets.definitions import defs
         self.dg, self.defs = dg, defs
+        with dg.DagsterInstance.get():   # its storage's modules imported here too, not in the first run of each stage
+            pass
         graph = defs.resolve_asset_graph()
         self.keys = {k.to_user_string(): k for k in graph.get_all_asset_keys()}
         self.checks = list(graph.asset_check_keys)

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from . import catalog, cdc
 from .extract import ARROW_TYPES, META_COLUMNS
 from .lake import Lake
-from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, sql_name
+from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, q, sql_name
 
 BOOKKEEPING = {
     "_releases": {"release_id": "string", "name": "string", "sha256": "string", "size": "int",
@@ -152,6 +152,8 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
 
     columns = {c: logical_type(rows.schema.field(c).type) for c in rows.column_names} | LOAD_COLUMNS
     have = s.ensure_table(target, columns, key=key)
+    if s.dialect == "postgres":   # the rows loaded since a watermark (the gates, dbt's incremental models): a range
+        s.execute(f"CREATE INDEX IF NOT EXISTS {q(target + '__loaded_at')} ON {RAW}.{q(target)} (_loaded_at)")
     rows = _conform(name, rows, have)
     changed = plan.insert_rows + plan.update_rows
     if plan.update_rows:

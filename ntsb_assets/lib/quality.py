@@ -18,7 +18,9 @@ coded columns normalised (trimmed, upper case, blank to NULL) and a few derived 
 runs in DuckDB (the frame is then a pandas DataFrame) or fills a table in PostgreSQL's
 ``quality`` schema that GE's PostgreSQL data source validates, so one set of expectations
 serves both deployments. The raw gates' frames hold only the rows loaded since the gate's
-last run without errors (``changed_rows``).
+last run without errors (``changed_rows``); on PostgreSQL such a frame, when it is small
+(``IN_MEMORY_ROWS``: a monthly release), is read into pandas like DuckDB's: one query instead
+of a table and about ten queries of Great Expectations.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ SEVERITIES = ("error", "warn")
 RAW = "raw"
 FRAMES = "quality"   # PostgreSQL: the validation frames, as tables; both: the gates' watermarks
 WATERMARKS = "raw_gate_watermarks"
+# PostgreSQL: a raw gate's frame of changed rows up to this many rows is validated in memory
+# (pandas), the way DuckDB's are; a whole table, or more changed rows, in the database
+IN_MEMORY_ROWS = 100_000
 SAMPLE_SIZE = 5
 
 # Logical column type -> the type names GE reports on pandas and on PostgreSQL.
@@ -361,31 +366,43 @@ def rule_columns(rules: list[Rule]) -> set[str]:
 
 
 def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str],
-              since: dt.datetime | None = None, needed: set[str] | None = None) -> str:
+              since: dt.datetime | None = None, needed: set[str] | None = None,
+              row_lookups: bool = False) -> str:
     """The validation frame of one raw table (see the module docstring); with ``since``, of
     the rows changed after it only (:func:`changed_rows`); with ``needed``, of those columns
     only (the ones the rules read and the key: a frame of every column holds the narratives'
-    text for nothing)."""
+    text for nothing). ``row_lookups``: the parent of each row is looked up through the
+    parent's key index, not found in a hash of every parent key (PostgreSQL's plan for
+    ``EXISTS``, which reads the whole parent table): for a frame of a few changed rows."""
     t = catalog.table(table)
     cols = [f"upper(nullif(trim(CAST(t.{q(c)} AS VARCHAR)), '')) AS {q(c)}" if c in coded else f"t.{q(c)}"
             for c in columns if not c.startswith("_") and (needed is None or c in needed)] or ["true AS _row"]
     joins = []
-    if t.parent:
+
+    def exists(parent: str, match: str, alias: str) -> str:
+        if row_lookups:
+            return f"(SELECT true FROM {RAW}.{parent} {alias} WHERE {match} LIMIT 1) IS NOT NULL"
+        return f"EXISTS (SELECT 1 FROM {RAW}.{parent} {alias} WHERE {match})"
+
+    def derived(column: str) -> bool:
+        return needed is None or column in needed
+
+    if t.parent and derived("_event_exists"):
         events = sql_name("events")
-        cols.append(f"EXISTS (SELECT 1 FROM {RAW}.{events} e WHERE e.ev_id = t.ev_id) AS _event_exists"
+        cols.append(f"{exists(events, 'e.ev_id = t.ev_id', 'e')} AS _event_exists"
                     if events in present else "false AS _event_exists")
-    if t.parent == "aircraft":
+    if t.parent == "aircraft" and derived("_aircraft_exists"):
         ac = sql_name("aircraft")
-        cols.append(f"EXISTS (SELECT 1 FROM {RAW}.{ac} a WHERE a.ev_id = t.ev_id AND a.aircraft_key = t.aircraft_key) "
-                    "AS _aircraft_exists" if ac in present else "false AS _aircraft_exists")
-    if table == "events":
+        cols.append(f"{exists(ac, 'a.ev_id = t.ev_id AND a.aircraft_key = t.aircraft_key', 'a')} AS _aircraft_exists"
+                    if ac in present else "false AS _aircraft_exists")
+    if table == "events" and derived("_injury_fatal"):
         if sql_name("injury") in present:
-            joins.append(
-                "LEFT JOIN (SELECT ev_id, "
-                "CAST(sum(CASE WHEN injury_level = 'FATL' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_fatal, "
-                "CAST(sum(CASE WHEN injury_level = 'SERS' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_serious, "
-                "CAST(sum(CASE WHEN injury_level = 'MINR' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_minor "
-                f"FROM {RAW}.injury WHERE trim(inj_person_category) = 'ABRD' GROUP BY ev_id) i ON i.ev_id = t.ev_id")
+            totals = ("CAST(sum(CASE WHEN injury_level = 'FATL' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_fatal, "
+                      "CAST(sum(CASE WHEN injury_level = 'SERS' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_serious, "
+                      "CAST(sum(CASE WHEN injury_level = 'MINR' THEN inj_person_count ELSE 0 END) AS BIGINT) AS _injury_minor "
+                      f"FROM {RAW}.injury j WHERE trim(j.inj_person_category) = 'ABRD'")
+            joins.append(f"LEFT JOIN LATERAL (SELECT {totals} AND j.ev_id = t.ev_id) i ON true" if row_lookups else
+                         f"LEFT JOIN (SELECT j.ev_id, {totals} GROUP BY j.ev_id) i ON i.ev_id = t.ev_id")
             cols += ["i._injury_fatal", "i._injury_serious", "i._injury_minor"]
         else:
             cols += ["CAST(NULL AS BIGINT) AS _injury_fatal", "CAST(NULL AS BIGINT) AS _injury_serious",
@@ -441,8 +458,15 @@ class Validator:
                 return TableValidation(table, gate, 0, [], quarantined, **scope)
             coded = list(_coded(table, columns, self.codes)) if gate == "business" else []
             key = [sql_name(c) for c in catalog.table(table).key if sql_name(c) in columns]
-            sql = frame_sql(table, columns, coded, self.present, since, needed=rule_columns(rules) | set(key))
-            df = s.query(sql).to_pandas() if self.wh.dialect == "duckdb" else None
+            few = self.wh.dialect == "postgres" and since is not None   # the rows changed since the last run
+            sql = frame_sql(table, columns, coded, self.present, since, needed=rule_columns(rules) | set(key),
+                            row_lookups=few)
+            df = None
+            if self.wh.dialect == "duckdb":
+                df = s.query(sql).to_pandas()
+            elif few:   # in memory when they are few
+                df = s.query(f"{sql} LIMIT {IN_MEMORY_ROWS + 1}").to_pandas()
+                df = df if len(df) <= IN_MEMORY_ROWS else None
         if df is None:
             # a table, not a query asset: GE reads column types from a relation's catalog only;
             # not a view: each expectation's queries would compute the frame again
@@ -500,9 +524,9 @@ class Validator:
         rules, through a checkpoint. The Data Docs are built once for all of them
         (:meth:`build_docs`): a checkpoint's docs action rebuilds the whole site each time."""
         gx = self.gx
-        suite = self.context.suites.add(gx.ExpectationSuite(name=suite_name))
-        for r in rules:
-            suite.add_expectation(r.expectation())
+        # with its expectations: one by one, each would store the whole suite again
+        suite = self.context.suites.add(gx.ExpectationSuite(name=suite_name,
+                                                            expectations=[r.expectation() for r in rules]))
         asset_name = asset_name or suite_name
         if table_asset is not None:
             batch = self.source.add_table_asset(name=asset_name, **table_asset).add_batch_definition_whole_table("all")

@@ -236,6 +236,19 @@ class DuckDBSession(Session):
             self._unstage(name)
 
 
+# PostgreSQL type OIDs -> Arrow types, for columns whose values say nothing (all NULL): the
+# rest is inferred from the Python values (numeric's Decimals, arrays, JSON)
+_ARROW_OF_OID = {16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
+                 701: pa.float64(), 25: pa.string(), 1043: pa.string(), 1082: pa.date32(),
+                 1114: pa.timestamp("us")}
+
+
+def _column(values: list, arrow_type: pa.DataType | None) -> pa.Array:
+    """One column of a batch: its values' own type, or its PostgreSQL type when all are NULL."""
+    column = pa.array(values)
+    return column.cast(arrow_type) if arrow_type is not None and pa.types.is_null(column.type) else column
+
+
 class PostgresSession(Session):
     dialect = "postgres"
     COPY_ROWS = 100_000
@@ -253,14 +266,15 @@ class PostgresSession(Session):
         cur = self.conn.cursor(name=f"_query_{uuid.uuid4().hex[:12]}") if stream else self.cur
         try:
             cur.execute(sql, tuple(params) or None)
-            batches, names = [], None
+            batches, names, types = [], None, None
             while rows := cur.fetchmany(self.COPY_ROWS):
                 names = names or [d.name for d in cur.description]
-                batches.append(pa.Table.from_arrays([pa.array([r[i] for r in rows]) for i in range(len(names))],
-                                                    names=names))
+                types = types or [_ARROW_OF_OID.get(d.type_code) for d in cur.description]
+                batches.append(pa.Table.from_arrays([_column([r[i] for r in rows], types[i])
+                                                     for i in range(len(names))], names=names))
             if not batches:
-                names = [d.name for d in cur.description]
-                return pa.Table.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
+                return pa.Table.from_arrays([pa.array([], _ARROW_OF_OID.get(d.type_code) or pa.string())
+                                             for d in cur.description], names=[d.name for d in cur.description])
             return pa.concat_tables(batches, promote_options="permissive")
         finally:
             if stream:
