@@ -1,6 +1,7 @@
 {#
-  Core models that follow the events (int_causes__rows, dim_aircraft, fact_accidents,
-  bridge_accident_causes; dim_causes by cause) are incremental on both warehouses: a run
+  Core models that follow the events (int_causes__rows, int_events__dimension_keys,
+  dim_aircraft, fact_accidents, bridge_accident_causes; dim_causes by cause) are incremental
+  on both warehouses, and the snapshot snap_aircraft reads the changed events only: a run
   computes again only the events that have a raw row loaded since that model's last run,
   and replaces their rows (delete+insert on ev_id). A load inserts and replaces raw rows, it never deletes one, so
   the rows of the other events cannot have changed.
@@ -17,7 +18,14 @@
                                                       the scans under the views
 #}
 {% macro ntsb_changed_events(max_events=20000) -%}
-    {%- if not execute or this is none or not is_incremental() -%}   {#- this: none in a unit test -#}
+    {%- if not execute or this is none -%}   {#- this: none in a unit test -#}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if model.resource_type == 'snapshot' -%}   {#- is_incremental(): models only -#}
+        {%- if adapter.get_relation(this.database, this.schema, this.identifier) is none -%}
+            {{ return(none) }}
+        {%- endif -%}
+    {%- elif not is_incremental() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set marks = adapter.get_relation(database=this.database, schema='marts', identifier='_incremental_watermarks') -%}

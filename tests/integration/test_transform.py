@@ -95,7 +95,9 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
         _assert_incremental_run_matches_a_full_one()
 
 
-INCREMENTAL = ("int_causes__rows", "dim_aircraft", "fact_accidents", "bridge_accident_causes", "dim_causes")
+INCREMENTAL = ("int_causes__rows", "int_events__dimension_keys", "snap_aircraft", "dim_aircraft", "fact_accidents",
+               "bridge_accident_causes", "dim_causes")
+DIMENSIONS = ("dim_location", "dim_weather", "dim_crew")   # tables of int_events__dimension_keys's keys
 
 
 def _assert_incremental_run_matches_a_full_one():
@@ -105,7 +107,7 @@ def _assert_incremental_run_matches_a_full_one():
     change) gives the same rows, but for the edited one."""
     marks = {r["model"] for r in query("SELECT model FROM marts._incremental_watermarks")}
     assert set(INCREMENTAL) <= marks, marks
-    schema = lambda m: "intermediate" if m.startswith("int_") else "marts"   # noqa: E731
+    schema = lambda m: {"int": "intermediate", "snap": "snapshots"}.get(m.split("_")[0], "marts")   # noqa: E731
     edited = query("SELECT min(ev_id) AS e FROM marts.fact_accidents")[0]["e"]
     with get_settings().warehouse.session() as s:
         s.execute(f"UPDATE marts.fact_accidents SET city = 'edited by hand' WHERE ev_id = '{edited}'")
@@ -118,13 +120,13 @@ def _assert_incremental_run_matches_a_full_one():
         == [{"n": brought}]
     assert query("SELECT count(*) AS n FROM marts.fact_accidents") == query("SELECT count(*) AS n FROM raw.events")
     rows = lambda m: sorted(map(repr, (sorted(r.items()) for r in query(f"SELECT * FROM {schema(m)}.{m}"))))  # noqa: E731
-    incremental = {m: rows(m) for m in INCREMENTAL}
+    incremental = {m: rows(m) for m in INCREMENTAL + DIMENSIONS}
 
     with get_settings().warehouse.session() as s:
         s.execute("DELETE FROM marts._incremental_watermarks")
     _transform(docs=False)
     assert query(f"SELECT city FROM marts.fact_accidents WHERE ev_id = '{edited}'") != [{"city": "edited by hand"}]
-    for m in INCREMENTAL:
+    for m in INCREMENTAL + DIMENSIONS:
         full = rows(m)
         differ = set(full) ^ set(incremental[m])
         assert len(full) == len(incremental[m]) and all(edited in d and m == "fact_accidents" for d in differ), \

@@ -1,5 +1,8 @@
 -- Per event: the attributes of its location, weather and pilot in command, bucketed, with
--- their surrogate keys.
+-- their surrogate keys. A table, read by fact_accidents and three dimensions. Incremental:
+-- the events changed since the last run (macros/incremental.sql).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
+{%- set changed = ntsb_changed_events() %}
 with e as (
     select
         ev_id, country, state, city, airport_id, airport_name,
@@ -12,7 +15,7 @@ with e as (
              when wind_speed_kts < 20 then '10-20 kt' else '20+ kt' end as wind_bucket,
         case when temperature_c is null then null when temperature_c < 0 then 'below 0 C'
              when temperature_c < 15 then '0-15 C' when temperature_c < 30 then '15-30 C' else '30+ C' end as temperature_bucket
-    from {{ ref('stg_ntsb__events') }}
+    from {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as events
 ),
 crew as (
     select
@@ -27,7 +30,7 @@ crew as (
         case when age is null or age <= 0 then null when age < 25 then '<25'
              when age < 35 then '25-34' when age < 45 then '35-44' when age < 55 then '45-54'
              when age < 65 then '55-64' else '65+' end as age_group
-    from {{ ref('int_crew__per_event') }}
+    from {{ ntsb_changed_rows(ref('int_crew__per_event'), changed) }} as pic
 )
 select
     e.*,
