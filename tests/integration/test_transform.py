@@ -93,6 +93,29 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     else:
         _assert_docs_site_renders()
         _assert_incremental_run_matches_a_full_one()
+    _assert_marts_gate_catches_a_broken_row()
+
+
+def _assert_marts_gate_catches_a_broken_row():
+    """The marts gate (its frame read into pandas on both warehouses) fails on a mart row
+    broken by hand, naming the rule, the count and the row's key."""
+    import json
+    broken = query("SELECT max(ev_id) AS e FROM marts.fact_accidents")[0]["e"]
+    with get_settings().warehouse.session() as s:
+        s.execute(f"UPDATE marts.fact_accidents SET severity = 'BAD', fatalities = -1 WHERE ev_id = '{broken}'")
+    job = defs.resolve_job_def("transform")
+    check = dg.AssetCheckKey(dg.AssetKey(["warehouse", "marts", "fact_accidents"]), "marts_gate")
+    with dg.DagsterInstance.get() as instance:
+        result = job.get_subset(asset_selection=set(), asset_check_selection={check}).execute_in_process(
+            instance=instance, raise_on_error=False)
+    [evaluation] = [e.asset_check_evaluation_data for e in result.all_events
+                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    table = evaluation.metadata["failed_rules"].value
+    failed = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in table.splitlines()[2:]}
+    assert failed == {"fact_accidents.severity.set": "1", "fact_accidents.fatalities.non_negative": "1"}, table
+    assert broken in json.dumps(table) and evaluation.metadata["rows"].value == query(
+        "SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]
 
 
 INCREMENTAL = ("int_causes__rows", "int_events__dimension_keys", "snap_aircraft", "dim_aircraft", "fact_accidents",
