@@ -551,7 +551,8 @@ class Validator:
         return results
 
     def _frames_source(self):
-        """A pandas data source beside the PostgreSQL one, for frames read from the lake."""
+        """A pandas data source beside the PostgreSQL one, for the frames read into memory: the
+        lake's release tables, a few changed raw rows, the marts' rule columns."""
         if self._pandas is None:
             self._pandas = self.context.data_sources.add_pandas("lake")
         return self._pandas
