@@ -14,8 +14,9 @@ batch predictions), serving (the API's snapshot or published version).
 
 Each stage runs in a process forked from one that has imported the code location and opened
 the Dagster instance once (as a run worker of a long-lived code server), so its time excludes
-imports and its memory excludes every earlier stage. Its peak RSS is the process's own high-water mark (VmHWM) plus the
-largest peak of the processes it waited for (dbt): an upper bound. The releases are
+imports and its memory excludes every earlier stage. Its peak RSS is the process's own
+high-water mark (VmHWM) plus the largest peak of the processes it waited for (dbt): an upper
+bound. The releases are
 generated first (not timed). The lake is a local folder in both deployments (S3 is covered
 by the tests, not timed).
 """
