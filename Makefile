@@ -14,7 +14,9 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.synced: pyproject.toml uv.lock | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
-	UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --frozen --python 3.11
+	# bytecode compiled at install (as pip does): imports never compile the libraries again,
+	# also where PYTHONDONTWRITEBYTECODE is set (each run and dbt process would otherwise)
+	UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --frozen --python 3.11 --compile-bytecode
 	touch $@
 
 dbt_project/target/manifest.json: .venv/.synced $(shell find dbt_project/models dbt_project/macros dbt_project/tests dbt_project/snapshots -type f 2>/dev/null) dbt_project/dbt_project.yml
