@@ -155,9 +155,9 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     ``directory``, with the event documents and the narrative index, then point
     ``current.json`` at it.
 
-    The new file starts as a copy of the current snapshot (never written itself): the tables
-    are copied again, and only the documents and index entries of the events whose document
-    or narratives changed are rewritten. It is built whole the first time, when the current
+    The new file starts as a copy of the current snapshot (never written itself): only the
+    table rows, documents and index entries of the events whose rows, document or narratives
+    changed are rewritten (:func:`_copy_table`). It is built whole the first time, when the current
     snapshot has another layout, with ``whole``, and once the events changed since the last
     whole build exceed REBUILD_AFTER of all events (which re-sorts the index and compacts
     the file)."""
@@ -179,24 +179,21 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
     try:
         con.execute(f"ATTACH '{warehouse_path}' AS src (READ_ONLY)")
+        tables_copied = {}
         for schema, tables in SERVED.items():
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             for table in tables:
                 if (schema, table) not in present:
                     con.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
                     continue
-                cols = [r[0] for r in con.execute(f"DESCRIBE src.{schema}.{table}").fetchall()
-                        if r[0] not in EXCLUDED.get((schema, table), set())]
-                order = " ORDER BY ev_id" if "ev_id" in cols else ""
-                con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS "
-                            f"SELECT {', '.join(cols)} FROM src.{schema}.{table}{order}")
+                tables_copied[f"{schema}.{table}"] = _copy_table(con, schema, table, incremental=base is not None)
         con.execute("DETACH src")
         documents = _write_documents(con, documents_path(tmp), ("ml", "batch_predictions") in present,
                                      incremental=base is not None)
         narratives = _index_narratives(con, ("marts", "narratives") in present, incremental=base is not None)
         events = con.execute("SELECT count(*) FROM marts.fact_accidents").fetchone()[0]
         build = {"base": base[0].name if base else None, "events": events, "documents_written": len(documents),
-                 "narratives_indexed": len(narratives),
+                 "narratives_indexed": len(narratives), "tables_copied": tables_copied,
                  "changed_since_whole": base[1]["changed_since_whole"] + len(documents | narratives) if base else 0}
         con.execute("CREATE OR REPLACE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
         con.execute("CREATE OR REPLACE TABLE serving_build AS SELECT ? AS build", [json.dumps(build)])
@@ -229,6 +226,45 @@ def _base(directory: Path) -> tuple[Path, dict] | None:
     except (duckdb.Error, OSError):
         return None
     return (found[0], build) if build["changed_since_whole"] <= REBUILD_AFTER * max(build["events"], 1) else None
+
+
+def _copy_table(con, schema: str, table: str, incremental: bool) -> str:
+    """Copy the served table ``src.<schema>.<table>`` into the snapshot (its columns but the
+    EXCLUDED ones); returns what was written. Whole, sorted by ev_id where it has one, unless
+    ``incremental`` and the snapshot's copy (from the base) has the same columns and types:
+    then a table with an ev_id has only the rows of events whose rows differ (by a hash of
+    each event's rows) deleted and inserted again, and a table without one is copied again
+    only when its hash differs. Rows inserted that way follow the sorted ones until the next
+    whole build."""
+    name = f"{schema}.{table}"
+    columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE src.{name}").fetchall()
+               if r[0] not in EXCLUDED.get((schema, table), set())]
+    cols = ", ".join(c for c, _ in columns)
+    keyed = "ev_id" in {c for c, _ in columns}
+    same_layout = incremental and columns == [(r[0], r[1]) for r in con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()]
+    if same_layout and keyed and not con.execute(f"SELECT count(*) FROM src.{name} WHERE ev_id IS NULL").fetchone()[0]:
+        per_event = f"SELECT ev_id, sum(hash({cols})::HUGEINT) AS hash, count(*) AS n FROM {{}} GROUP BY ev_id"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _rows_changed AS
+                        SELECT coalesce(n.ev_id, o.ev_id) AS ev_id
+                        FROM ({per_event.format('src.' + name)}) n FULL JOIN ({per_event.format(name)}) o
+                          ON o.ev_id = n.ev_id
+                        WHERE n.hash IS DISTINCT FROM o.hash OR n.n IS DISTINCT FROM o.n""")
+        changed = con.execute("SELECT count(*) FROM _rows_changed").fetchone()[0]
+        if changed:
+            con.execute(f"DELETE FROM {name} WHERE ev_id IN (SELECT ev_id FROM _rows_changed)")
+            con.execute(f"INSERT INTO {name} SELECT {cols} FROM src.{name} "
+                        f"WHERE ev_id IN (SELECT ev_id FROM _rows_changed) ORDER BY ev_id")
+        con.execute("DROP TABLE _rows_changed")
+        return f"{changed} events"
+    if same_layout and not keyed:
+        whole = f"SELECT sum(hash({cols})::HUGEINT), count(*) FROM {{}}"
+        if con.execute(whole.format("src." + name)).fetchone() == con.execute(whole.format(name)).fetchone():
+            return "unchanged"
+    order = " ORDER BY ev_id" if keyed else ""
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols} FROM src.{name}{order}")
+    return "whole"
 
 
 def documents_path(snapshot: Path) -> Path:

@@ -42,7 +42,8 @@ def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
                   "bytes": snap.path.stat().st_size, "data version": serving.header(snap.version),
                   "started from": build.get("base") or "nothing (built whole)",
                   "documents written": build.get("documents_written"),
-                  "narratives indexed": build.get("narratives_indexed")})
+                  "narratives indexed": build.get("narratives_indexed"),
+                  "tables copied": dg.MetadataValue.json(build.get("tables_copied") or {})})
 
 
 serving_assets = [serving_snapshot]

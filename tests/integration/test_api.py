@@ -346,10 +346,16 @@ def test_a_snapshot_started_from_the_current_one_equals_one_built_whole(api, tmp
                   "WHERE ev_id = ? AND aircraft_key = ?", [ev_id, key])
         gone = s.query("SELECT max(ev_id) AS e FROM marts.fact_accidents").column(0)[0].as_py()
         s.execute("DELETE FROM marts.fact_accidents WHERE ev_id = ?", [gone])
+        s.execute("UPDATE marts.agg_yearly_stats SET events = events + 1 WHERE year = (SELECT min(year) FROM "
+                  "marts.agg_yearly_stats)")   # a table without ev_id
     before = serving.current(settings.serving_dir)[0]
     snap = serving.publish(settings.warehouse.path, settings.serving_dir)
     assert snap.build["base"] == before.name
     assert snap.build["documents_written"] == 2 and snap.build["narratives_indexed"] == 1   # the edited and the gone
+    copied = snap.build["tables_copied"]   # only the rows of changed events are written again
+    assert (copied["marts.fact_accidents"], copied["marts.narratives"]) == ("1 events", "1 events")
+    assert (copied["marts.dim_aircraft"], copied["marts.dim_causes"]) == ("0 events", "unchanged")
+    assert copied["marts.agg_yearly_stats"] == "whole"
     whole = serving.publish(settings.warehouse.path, tmp_path / "whole", whole=True)
     assert whole.build["base"] is None
     con = duckdb.connect()
