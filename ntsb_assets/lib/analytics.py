@@ -139,7 +139,7 @@ def auto_min_samples(located: int) -> int:
 
 
 def geo_clusters(con, eps_km: float, min_samples: int = 0) -> dict:
-    """DBSCAN with the haversine metric over event coordinates (``min_samples`` 0: see
+    """DBSCAN with great-circle distances over event coordinates (``min_samples`` 0: see
     :func:`auto_min_samples`). Events at the same coordinates are clustered once, with their
     count as weight (exact, and far less memory). Returns the per-event labels, the cluster
     summaries (largest first, ids by size) and GeoJSON."""
@@ -152,8 +152,13 @@ def geo_clusters(con, eps_km: float, min_samples: int = 0) -> dict:
     labels = np.full(len(events), -1)
     if len(events):
         unique, inverse, counts = np.unique(coords, axis=0, return_inverse=True, return_counts=True)
-        model = DBSCAN(eps=eps_km / EARTH_RADIUS_KM, min_samples=min_samples, metric="haversine",
-                       algorithm="ball_tree").fit(unique, sample_weight=counts)
+        # the same neighbourhoods as the haversine metric, faster: points on the unit sphere
+        # are within a great-circle angle a when their straight-line (chord) distance is
+        # within 2 sin(a / 2), and a k-d tree answers that in 3 dimensions
+        lat, lon = unique[:, 0], unique[:, 1]
+        xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+        model = DBSCAN(eps=2 * math.sin(eps_km / EARTH_RADIUS_KM / 2), min_samples=min_samples,
+                       algorithm="kd_tree").fit(xyz, sample_weight=counts)
         labels = model.labels_[inverse.ravel()]
     # ids by size, largest first (ties by the smallest ev_id): stable across runs
     events["raw"] = labels

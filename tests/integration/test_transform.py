@@ -119,7 +119,7 @@ def _assert_marts_gate_catches_a_broken_row():
 
 
 INCREMENTAL = ("int_causes__rows", "int_events__dimension_keys", "snap_aircraft", "dim_aircraft", "fact_accidents",
-               "bridge_accident_causes", "dim_causes")
+               "bridge_accident_causes", "dim_causes", "narratives")
 DIMENSIONS = ("dim_location", "dim_weather", "dim_crew")   # tables of int_events__dimension_keys's keys
 
 
