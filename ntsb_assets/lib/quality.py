@@ -334,20 +334,26 @@ def raw_columns(s, table: str) -> list[str]:
 
 
 def changed_rows(table: str, columns: list[str], present: set[str], since: dt.datetime) -> str:
-    """The WHERE clause of a frame on the rows a gate has not validated yet: rows loaded after
-    ``since``, the rows sharing a key with one of them (a duplicate key involves a new row), and
-    for events the events whose injury rows changed (their totals are compared). Every rule of
-    the raw gates is about one row or one key, so these rows are all a later load can break: a
-    load inserts and replaces rows, it never deletes one."""
+    """A subquery of the rows a gate has not validated yet: rows loaded after ``since``, the
+    rows sharing a key with one of them (a duplicate key involves a new row), and for events
+    the events whose injury rows changed (their totals are compared). Every rule of the raw
+    gates is about one row or one key, so these rows are all a later load can break: a load
+    inserts and replaces rows, it never deletes one. Written as a semi-join on the keys loaded
+    since (plus the new rows with a NULL key part), not as an OR of conditions: the database
+    then finds the rows through the key and ``_loaded_at`` indexes instead of reading the
+    whole table."""
     t, ts = catalog.table(table), f"TIMESTAMP '{since.isoformat(sep=' ')}'"
+    name = f"{RAW}.{sql_name(table)}"
     key = [q(sql_name(c)) for c in t.key if sql_name(c) in columns]
-    cond = [f"t._loaded_at > {ts}"]
-    if key:
-        same = " AND ".join(f"c.{k} = t.{k}" for k in key)
-        cond.append(f"EXISTS (SELECT 1 FROM {RAW}.{sql_name(table)} c WHERE c._loaded_at > {ts} AND {same})")
+    if not key:
+        return f"(SELECT * FROM {name} WHERE _loaded_at > {ts})"
+    touched = f"SELECT {', '.join(key)} FROM {name} WHERE _loaded_at > {ts}"
     if table == "events" and sql_name("injury") in present:
-        cond.append(f"t.ev_id IN (SELECT ev_id FROM {RAW}.injury WHERE _loaded_at > {ts})")
-    return " WHERE " + " OR ".join(cond)
+        touched += f" UNION ALL SELECT ev_id FROM {RAW}.injury WHERE _loaded_at > {ts}"
+    same = " AND ".join(f"c.{k} = r.{k}" for k in key)
+    null_key = " OR ".join(f"{k} IS NULL" for k in key)
+    return (f"(SELECT * FROM {name} r WHERE EXISTS (SELECT 1 FROM ({touched}) c WHERE {same}) "
+            f"UNION ALL SELECT * FROM {name} WHERE _loaded_at > {ts} AND ({null_key}))")
 
 
 def _watermark(s, table: str, gate: str, fingerprint: str) -> dt.datetime | None:
@@ -407,8 +413,8 @@ def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str
         else:
             cols += ["CAST(NULL AS BIGINT) AS _injury_fatal", "CAST(NULL AS BIGINT) AS _injury_serious",
                      "CAST(NULL AS BIGINT) AS _injury_minor"]
-    where = changed_rows(table, columns, present, since) if since is not None else ""
-    return f"SELECT {', '.join(cols)} FROM {RAW}.{sql_name(table)} t " + " ".join(joins) + where
+    source = changed_rows(table, columns, present, since) if since is not None else f"{RAW}.{sql_name(table)}"
+    return f"SELECT {', '.join(cols)} FROM {source} t " + " ".join(joins)
 
 
 # ---------------------------------------------------------------------------- validation

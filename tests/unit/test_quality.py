@@ -102,7 +102,8 @@ def test_changed_rows_frame_selects_new_rows_their_key_twins_and_events_with_new
                 "injury_level VARCHAR, inj_person_count INTEGER, _loaded_at TIMESTAMP)")
     old, new = "2026-01-01 00:00:00", "2026-02-01 00:00:00"
     con.execute(f"INSERT INTO raw.events VALUES ('A', '2020-01-01', '{old}'), ('B', '2020-01-02', '{new}'), "
-                f"('C', '2020-01-03', '{old}'), ('B', '2020-01-02', '{old}'), ('D', '2020-01-04', '{old}')")
+                f"('C', '2020-01-03', '{old}'), ('B', '2020-01-02', '{old}'), ('D', '2020-01-04', '{old}'), "
+                f"(NULL, '2020-01-05', '{new}'), (NULL, '2020-01-06', '{old}')")
     con.execute(f"INSERT INTO raw.injury VALUES ('C', 1, 'ABRD', 'FATL', 2, '{new}'), ('D', 1, 'ABRD', 'FATL', 1, '{old}')")
     con.execute(f"CREATE TABLE raw.engines (ev_id VARCHAR, aircraft_key INTEGER, eng_no INTEGER, _loaded_at TIMESTAMP)")
     con.execute(f"INSERT INTO raw.engines VALUES ('C', 1, 1, '{new}'), ('Z', 1, 1, '{new}'), ('A', 1, 1, '{old}')")
@@ -110,14 +111,15 @@ def test_changed_rows_frame_selects_new_rows_their_key_twins_and_events_with_new
     for row_lookups in (False, True):   # hashed parents (whole tables) or looked up row by row: the same frame
         sql = quality.frame_sql("events", ["ev_id", "ev_date", "_loaded_at"], [], {"events", "injury"}, since,
                                 row_lookups=row_lookups)
-        got = sorted((r[0], r[-3]) for r in con.execute(sql).fetchall())
-        # B twice (new, and its older duplicate key), C (its injury row is new), not A nor D
-        assert got == [("B", None), ("B", None), ("C", 2)]
+        got = sorted(((r[0] or "-"), r[-3]) for r in con.execute(sql).fetchall())
+        # B twice (new, and its older duplicate key), C (its injury row is new), the new row
+        # without a key; not A nor D nor the old row without a key
+        assert got == [("-", None), ("B", None), ("B", None), ("C", 2)]
         sql = quality.frame_sql("engines", ["ev_id", "aircraft_key", "eng_no", "_loaded_at"], [], {"events", "engines"},
                                 since, row_lookups=row_lookups)
         assert sorted(con.execute(sql).fetchall()) == [("C", 1, 1, True, False), ("Z", 1, 1, False, False)]
     whole = quality.frame_sql("events", ["ev_id", "ev_date", "_loaded_at"], [], {"events", "injury"})
-    assert len(con.execute(whole).fetchall()) == 5
+    assert len(con.execute(whole).fetchall()) == 7
 
 
 def test_rules_fingerprint_ignores_bounds_that_follow_today_only():
