@@ -10,7 +10,6 @@ from contextlib import closing
 from datetime import datetime, timezone
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -194,48 +193,62 @@ def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.Materi
 @dg.asset(key=["ml", "batch_predictions"], group_name="ml", kinds={"xgboost", "sql"}, deps=[CHAMPION_KEY, FEATURES],
           pool=WAREHOUSE_POOL, automation_condition=PREDICT)
 def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
-    """The champion's prediction for every event, replacing ``ml.batch_predictions`` in
-    the warehouse in one transaction: after a new champion, and after new features (new
-    events get the current champion's prediction). A prediction equal to the one before it
-    keeps its ``predicted_at`` (what serves it changes only where a prediction did)."""
+    """The champion's prediction for every event in ``ml.batch_predictions``, in one
+    transaction: after a new champion, and after new features (new events get the current
+    champion's prediction). Only the predictions that changed are written: one equal to the
+    one before it keeps its row and its ``predicted_at`` (what serves it changes only where
+    a prediction did)."""
     settings = ntsb.settings()
     df, _ = read_features(settings.lake)
     model, version = T.load_champion(T.Store.from_settings(settings))
-    schema, name = PREDICTIONS_TABLE
+    table = prediction_table(model, version, df)
     with settings.warehouse.session() as s:
-        previous = s.query(f'SELECT * FROM "{schema}"."{name}"') if s.columns(name, schema) is not None else None
-        table = prediction_table(model, version, df, previous)
-        s.ensure_schema(schema)
-        s.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
-        s.ensure_table(name, {f.name: logical_type(f.type) for f in table.schema}, schema=schema, key=("ev_id",))
-        s.insert_arrow(name, table, schema=schema)
+        written = store_predictions(s, table)
     counts = pd.Series(table.column("predicted_class").to_pylist()).value_counts()
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": table.num_rows, "model version": version, "table": f"{schema}.{name}",
+        "dagster/row_count": table.num_rows, "model version": version, "table": ".".join(PREDICTIONS_TABLE),
+        "predictions written": written,
         "predicted classes": dg.MetadataValue.md(md_table(["class", "events"], counts.items())),
     })
 
 
-def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame,
-                     previous: pa.Table | None = None) -> pa.Table:
-    """The model's predictions for the feature rows ``df``, stamped now; a row equal to its
-    event's row in ``previous`` (same model version, class and probabilities) keeps that
-    row's ``predicted_at``."""
+def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame) -> pa.Table:
+    """The model's predictions for the feature rows ``df``, stamped now."""
     pred = model.predict(df).reset_index(drop=True)
     pred.insert(0, "ev_id", df["ev_id"].reset_index(drop=True))
     pred["model_name"] = T.MODEL_NAME
     pred["model_version"] = version
     pred["predicted_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
-    if previous is not None and previous.num_rows and set(pred.columns) <= set(previous.column_names):
-        old = pred[["ev_id"]].merge(previous.select(list(pred.columns)).to_pandas(), on="ev_id", how="left")
-        same = old["predicted_at"].notna().to_numpy()
-        for col in pred.columns.drop(["ev_id", "predicted_at"]):
-            if pd.api.types.is_float_dtype(pred[col]):
-                same &= np.isclose(pred[col].to_numpy(), old[col].to_numpy(dtype=float), rtol=1e-12, atol=0)
-            else:
-                same &= (pred[col].astype(str) == old[col].astype(str)).to_numpy()
-        pred.loc[same, "predicted_at"] = old.loc[same, "predicted_at"]
     return pa.Table.from_pandas(pred, preserve_index=False)
+
+
+def store_predictions(s, table: pa.Table) -> int:
+    """Make ``ml.batch_predictions`` hold ``table`` (session ``s``: one transaction), writing
+    only the rows that differ from the stored ones in anything but ``predicted_at``: the
+    others keep their row and stamp. The table is replaced whole when its columns differ.
+    Returns the rows written."""
+    schema, name = PREDICTIONS_TABLE
+    types = {f.name: logical_type(f.type) for f in table.schema}
+    s.ensure_schema(schema)
+    if s.columns(name, schema) != types:
+        s.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
+        s.ensure_table(name, types, schema=schema, key=("ev_id",))
+        s.insert_arrow(name, table, schema=schema)
+        return table.num_rows
+    new, cols = f"_{name}_new", ", ".join(f'"{c}"' for c in types)
+    same = " AND ".join(["o.ev_id = n.ev_id"] + [f'o."{c}" IS NOT DISTINCT FROM n."{c}"' for c in types
+                                                 if c not in ("ev_id", "predicted_at")])
+    s.execute(f'DROP TABLE IF EXISTS "{schema}"."{new}"')
+    s.ensure_table(new, types, schema=schema)
+    s.insert_arrow(new, table, schema=schema)
+    # a stored row without an equal new one goes (changed or gone); a new row without an equal stored one comes
+    s.execute(f'DELETE FROM "{schema}"."{name}" o WHERE NOT EXISTS (SELECT 1 FROM "{schema}"."{new}" n WHERE {same})')
+    written = s.query(f'SELECT count(*) AS n FROM "{schema}"."{new}" n WHERE NOT EXISTS '
+                      f'(SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)').column(0)[0].as_py()
+    s.execute(f'INSERT INTO "{schema}"."{name}" ({cols}) SELECT {cols} FROM "{schema}"."{new}" n '
+              f'WHERE NOT EXISTS (SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)')
+    s.execute(f'DROP TABLE "{schema}"."{new}"')
+    return written
 
 
 ml_assets = [ml_features, severity_model, champion, batch_predictions]

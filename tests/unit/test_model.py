@@ -140,27 +140,34 @@ def test_checks_see_the_registered_inputs_and_thresholds():
     assert "injur" in bad["no_denylisted_feature"][1]["refused"]
 
 
-def test_an_unchanged_prediction_keeps_its_time_through_the_warehouse(tmp_path):
-    """Batch predictions read back from DuckDB, then predicted again: events whose features
-    did not change keep their predicted_at; a changed event and a new one are stamped now."""
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+def test_an_unchanged_prediction_keeps_its_row_in_the_warehouse(dialect, tmp_path, request):
+    """Batch predictions stored, then predicted again: only the changed event, the new one
+    and the gone one are written; the others keep their row and predicted_at. Another
+    model version rewrites every row."""
     import time
 
-    import duckdb
-
-    from ntsb_assets.ml import prediction_table
+    from ntsb_assets.lib.warehouse import Warehouse
+    from ntsb_assets.ml import prediction_table, store_predictions
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}" if dialect == "duckdb" else request.getfixturevalue("pg_url")
+    wh = Warehouse(url)
     df = _frame(800)
     model = M.train(df, features=KINDS, params=M.Params(max_rounds=20)).model
     first = prediction_table(model, "1", df.head(600))
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("CREATE TABLE p AS SELECT * FROM first")
-    stored = con.sql("SELECT * FROM p").to_arrow_table()
+    with wh.session() as s:
+        assert store_predictions(s, first) == 600
     time.sleep(1.1)   # the stamp has a resolution of one second
-    again = df.head(601).copy()
+    again = df.iloc[1:601].copy()   # the first event gone, one new
     again.loc[5, "phase_of_flight"] = "TAXI" if again.loc[5, "phase_of_flight"] != "TAXI" else "CRUISE"
-    out = prediction_table(model, "1", again, stored).to_pandas().set_index("ev_id")
-    kept = out["predicted_at"] == first.to_pandas().set_index("ev_id")["predicted_at"].reindex(out.index)
+    second = prediction_table(model, "1", again)
     changed = {again.loc[5, "ev_id"], again.loc[600, "ev_id"]}
-    assert set(out.index[~kept]) == changed
-    assert len(out) == 601 and kept.sum() == 599
-    newer = prediction_table(model, "2", again, stored).to_pandas()   # another model version: all stamped now
-    assert (newer["predicted_at"] > first.column("predicted_at")[0].as_py()).all()
+    with wh.session() as s:
+        assert store_predictions(s, second) == 2
+        out = s.query("SELECT * FROM ml.batch_predictions").to_pandas().set_index("ev_id")
+    assert len(out) == 600 and set(out.index) == set(again["ev_id"])
+    stamped = out["predicted_at"] == second.column("predicted_at")[0].as_py()
+    assert set(out.index[stamped]) == changed
+    expected = second.to_pandas().set_index("ev_id").drop(columns="predicted_at")
+    pd.testing.assert_frame_equal(out.drop(columns="predicted_at").loc[expected.index], expected, check_dtype=False)
+    with wh.session() as s:   # another model version: every row written
+        assert store_predictions(s, prediction_table(model, "2", again)) == 600

@@ -105,7 +105,7 @@ def test_changed_rows_frame_selects_new_rows_their_key_twins_and_events_with_new
                 f"('C', '2020-01-03', '{old}'), ('B', '2020-01-02', '{old}'), ('D', '2020-01-04', '{old}'), "
                 f"(NULL, '2020-01-05', '{new}'), (NULL, '2020-01-06', '{old}')")
     con.execute(f"INSERT INTO raw.injury VALUES ('C', 1, 'ABRD', 'FATL', 2, '{new}'), ('D', 1, 'ABRD', 'FATL', 1, '{old}')")
-    con.execute(f"CREATE TABLE raw.engines (ev_id VARCHAR, aircraft_key INTEGER, eng_no INTEGER, _loaded_at TIMESTAMP)")
+    con.execute("CREATE TABLE raw.engines (ev_id VARCHAR, aircraft_key INTEGER, eng_no INTEGER, _loaded_at TIMESTAMP)")
     con.execute(f"INSERT INTO raw.engines VALUES ('C', 1, 1, '{new}'), ('Z', 1, 1, '{new}'), ('A', 1, 1, '{old}')")
     since = dt.datetime(2026, 1, 15)
     for row_lookups in (False, True):   # hashed parents (whole tables) or looked up row by row: the same frame
