@@ -245,12 +245,8 @@ def _copy_table(con, schema: str, table: str, incremental: bool) -> str:
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
         "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()]
     if same_layout and keyed and not con.execute(f"SELECT count(*) FROM src.{name} WHERE ev_id IS NULL").fetchone()[0]:
-        per_event = f"SELECT ev_id, sum(hash({cols})::HUGEINT) AS hash, count(*) AS n FROM {{}} GROUP BY ev_id"
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _rows_changed AS
-                        SELECT coalesce(n.ev_id, o.ev_id) AS ev_id
-                        FROM ({per_event.format('src.' + name)}) n FULL JOIN ({per_event.format(name)}) o
-                          ON o.ev_id = n.ev_id
-                        WHERE n.hash IS DISTINCT FROM o.hash OR n.n IS DISTINCT FROM o.n""")
+        per_event = f"(SELECT ev_id, sum(hash({cols})::HUGEINT) AS hash FROM {{}} GROUP BY ev_id)"
+        _events_differing(con, "_rows_changed", per_event.format("src." + name), per_event.format(name))
         changed = con.execute("SELECT count(*) FROM _rows_changed").fetchone()[0]
         if changed:
             con.execute(f"DELETE FROM {name} WHERE ev_id IN (SELECT ev_id FROM _rows_changed)")
@@ -273,15 +269,22 @@ def documents_path(snapshot: Path) -> Path:
     return snapshot.with_name(snapshot.name.replace(".duckdb", ".documents.sqlite"))
 
 
+def _events_differing(con, into: str, new: str, old: str) -> None:
+    """Temp table ``into`` (ev_id, gone): the events whose hash differs between the
+    (ev_id, hash) relations ``new`` and ``old``, or that only one of them has (gone: only
+    ``old``). A hash is a sum of row hashes: identical rows count."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
+                    SELECT coalesce(n.ev_id, o.ev_id) AS ev_id, n.ev_id IS NULL AS gone
+                    FROM {new} n FULL JOIN {old} o ON o.ev_id = n.ev_id WHERE n.hash IS DISTINCT FROM o.hash""")
+
+
 def _changed(con, hashes_sql: str, table: str, incremental: bool) -> list[tuple[str, bool]]:
     """(ev_id, gone) of the events whose hash in ``hashes_sql`` (ev_id, hash) differs from
     the one stored in ``table`` (all of them when not ``incremental``); ``table`` then holds
     the new hashes."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _hashes AS {hashes_sql}")
     if incremental:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
-                        SELECT coalesce(n.ev_id, o.ev_id) AS ev_id, n.ev_id IS NULL AS gone
-                        FROM _hashes n FULL JOIN {table} o ON o.ev_id = n.ev_id WHERE n.hash IS DISTINCT FROM o.hash""")
+        _events_differing(con, "_changed", "_hashes", table)
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT ev_id, false AS gone FROM _hashes")
     rows = con.execute("SELECT ev_id, gone FROM _changed ORDER BY ev_id").fetchall()
