@@ -1,15 +1,17 @@
-"""Watermarks of the incremental dbt models (dbt_project/macros/incremental.sql).
+"""Watermarks of the incremental dbt models and of the staging views' data tests
+(dbt_project/macros/incremental.sql).
 
-A watermark is the raw load time a model has computed every event through; the model
-computes again only the events with a raw row loaded after it (the macro reads the table).
-The orchestrator writes them: after a build, each model that succeeded records the latest
-load that had committed when the build began (a load that commits during the build is
-newer: the next build takes it). A build run by hand moves none, so the next one computes
-those events again: never fewer.
+A watermark is the raw load time a model has computed, or a test has checked, every event
+through; the node computes (checks) again only the events with a raw row loaded after it
+(the macros read the table). The orchestrator writes them: after a build, each model that
+succeeded and each test that passed records the latest load that had committed when the
+build began (a load that commits during the build is newer: the next build takes it). A
+test that warned or failed keeps its watermark, so it checks those events again. A build
+run by hand moves none, so the next one computes those events again: never fewer.
 
 A watermark holds for the dbt project that wrote it (a hash of its SQL and YAML): before a
 build, the watermarks of another project are dropped, so a changed model, macro or view
-makes every model compute all events once, as a build from scratch would.
+makes every model compute (every test check) all events once, as a build from scratch would.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def prepare(s: Session, project: str) -> dt.datetime | None:
 
 
 def record(s: Session, models: list[str], project: str, through: dt.datetime | None) -> None:
-    """The models (that succeeded) have computed every event loaded through ``through``."""
+    """The models (that succeeded) and tests (that passed) have computed or checked every
+    event loaded through ``through``."""
     if through is None or not models:
         return
     s.ensure_schema(SCHEMA)
@@ -60,8 +63,8 @@ def record(s: Session, models: list[str], project: str, through: dt.datetime | N
     marks = ", ".join([s.ph] * len(models))
     s.execute(f"DELETE FROM {SCHEMA}.{q(TABLE)} WHERE model IN ({marks})", tuple(models))
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    for m in models:
-        s.execute(f"INSERT INTO {SCHEMA}.{q(TABLE)} VALUES ({s.ph}, {s.ph}, {s.ph}, {s.ph})", (m, project, through, now))
+    rows = ", ".join([f"({s.ph}, {s.ph}, {s.ph}, {s.ph})"] * len(models))
+    s.execute(f"INSERT INTO {SCHEMA}.{q(TABLE)} VALUES {rows}", tuple(v for m in models for v in (m, project, through, now)))
 
 
 __all__ = ["SCHEMA", "TABLE", "project_fingerprint", "loaded_through", "prepare", "record"]

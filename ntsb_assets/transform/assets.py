@@ -50,8 +50,9 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
     """`dbt build` of the selected models on the configured warehouse, with their data tests.
     dbt's unit tests are left out: their inputs are static, so they check the models' SQL,
     not the data, and run in the test suite instead (as dbt's documentation advises).
-    The incremental models compute the events changed since their watermarks
-    (lib/incremental.py), which the models that succeed then move."""
+    The incremental models compute, and the staging views' tests check, the events changed
+    since their watermarks (lib/incremental.py), which the models that succeed and the tests
+    that pass then move."""
     settings = ntsb.settings()
     os.environ.update(settings.dbt_env())
     project = incremental.project_fingerprint(DBT_DIR)
@@ -62,21 +63,27 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
             yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context,
                                target_path=target).stream()
         finally:   # also after a failure: the models that succeeded keep what they computed
-            done = _incremental_models_built(target)
+            done = _nodes_done(target)
             with settings.warehouse.session() as s:
                 incremental.record(s, done, project, through)
 
 
-def _incremental_models_built(target) -> list[str]:
-    """The models of a dbt invocation that follow the changed events (they call the macro
-    ntsb_changed_events) and succeeded."""
+def _nodes_done(target) -> list[str]:
+    """The nodes of a dbt invocation that computed or checked every event through the
+    build's start: the models that follow the changed events (they call the macro
+    ntsb_changed_events) and succeeded, and the data tests that passed (not those that
+    warned or failed: they check the same events again next time)."""
     results, manifest = target / "run_results.json", target / "manifest.json"
     if not (results.exists() and manifest.exists()):
         return []
     nodes = json.loads(manifest.read_text())["nodes"]
-    return [nodes[r["unique_id"]]["name"] for r in json.loads(results.read_text())["results"]
-            if r["status"] == "success" and "macro.ntsb.ntsb_changed_events" in
-            nodes.get(r["unique_id"], {}).get("depends_on", {}).get("macros", [])]
+    done = []
+    for r in json.loads(results.read_text())["results"]:
+        node = nodes.get(r["unique_id"], {})
+        if (r["status"] == "pass" and node.get("resource_type") == "test") or (
+                r["status"] == "success" and "macro.ntsb.ntsb_changed_events" in node.get("depends_on", {}).get("macros", [])):
+            done.append(node["name"])
+    return done
 
 
 dbt_resource = NtsbDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

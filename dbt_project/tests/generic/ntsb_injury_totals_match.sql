@@ -4,7 +4,8 @@
   wherever the injury table has rows for the event.
 #}
 {% test ntsb_injury_totals_match(model, injury_model, person_category='ABRD') %}
-with listed as (
+with e as (select * from {{ model }}),
+listed as (
     select ev_id,
            sum(case when injury_level = 'FATL' then person_count else 0 end) as fatal,
            sum(case when injury_level = 'SERS' then person_count else 0 end) as serious,
@@ -14,7 +15,7 @@ with listed as (
     group by ev_id
 )
 select e.ev_id, e.fatalities, listed.fatal, e.serious_injuries, listed.serious, e.minor_injuries, listed.minor
-from {{ model }} as e
+from e
 join listed on listed.ev_id = e.ev_id
 where e.fatalities <> listed.fatal or e.serious_injuries <> listed.serious or e.minor_injuries <> listed.minor
 {% endtest %}

@@ -3,8 +3,9 @@
   (stg_ntsb__code_labels), so a new NTSB code list needs no change here.
 #}
 {% test ntsb_known_code(model, column_name, table, column) %}
+with m as (select * from {{ model }})
 select m.{{ column_name }} as code, count(*) as row_count
-from {{ model }} as m
+from m
 where m.{{ column_name }} is not null
   and not exists (
       select 1 from {{ ref('stg_ntsb__code_labels') }} as l
