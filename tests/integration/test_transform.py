@@ -93,6 +93,7 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     else:
         _assert_docs_site_renders()
         _assert_incremental_run_matches_a_full_one()
+    _assert_staging_tests_check_the_changed_events()
     _assert_marts_gate_catches_a_broken_row()
 
 
@@ -154,6 +155,57 @@ def _assert_incremental_run_matches_a_full_one():
         differ = set(full) ^ set(incremental[m])
         assert len(full) == len(incremental[m]) and all(edited in d and m == "fact_accidents" for d in differ), \
             (m, sorted(differ)[:4])
+
+
+def _assert_staging_tests_check_the_changed_events():
+    """A staging view's data test checks the events changed since it last passed
+    (macros/incremental.sql): a bad value a load brings fails it, and again in the next build
+    (a failed test keeps its watermark) until a load fixes it; a bad value written into raw
+    without a load is not checked again, until the test's watermark is gone (a changed
+    project), when it checks every row."""
+    import datetime as dt
+    test = "ntsb_known_code_stg_ntsb__aircraft_damage__damage__aircraft"
+    view = dg.AssetKey(["warehouse", "staging", "stg_ntsb__aircraft"])
+    graph = defs.resolve_asset_graph()
+    job = defs.resolve_job_def("transform").get_subset(
+        asset_selection={view}, asset_check_selection={c for c in graph.asset_check_keys if c.asset_key == view})
+
+    def build() -> set[str]:   # the view and its tests: the checks that failed (not those that warned)
+        with dg.DagsterInstance.get() as instance:
+            result = job.execute_in_process(instance=instance, raise_on_error=False)
+        checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        return {c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR}
+
+    def mark():   # the test's watermark, or None
+        found = query(f"SELECT loaded_through AS t FROM marts._incremental_watermarks WHERE model = '{test}'")
+        return found[0]["t"] if found else None
+
+    [row] = query("SELECT ev_id, aircraft_key, damage FROM raw.aircraft WHERE damage = 'SUBS' ORDER BY ev_id LIMIT 1")
+    where = f"ev_id = '{row['ev_id']}' AND aircraft_key = {row['aircraft_key']}"
+    latest = query("SELECT release_id FROM raw._releases ORDER BY last_loaded_at DESC LIMIT 1")[0]["release_id"]
+
+    def write(damage: str, load: bool) -> None:   # a load stamps the row and its release
+        at = mark() + dt.timedelta(minutes=1) if load else None
+        stamp = f", _loaded_at = TIMESTAMP '{at}'" if load else ""
+        with get_settings().warehouse.session() as s:
+            s.execute(f"UPDATE raw.aircraft SET damage = '{damage}'{stamp} WHERE {where}")
+            if load:
+                s.execute(f"UPDATE raw._releases SET last_loaded_at = TIMESTAMP '{at}' WHERE release_id = '{latest}'")
+
+    assert not build() and mark(), "a test that passed records its watermark"
+    before = mark()
+    write("ZZZZ", load=True)
+    assert test in build() and mark() == before
+    assert test in build() and mark() == before, "a failed test checks the same events again"
+    write(row["damage"], load=True)
+    assert not build() and mark() > before
+    write("ZZZZ", load=False)
+    assert test not in build(), "an event no load changed is not checked again"
+    with get_settings().warehouse.session() as s:
+        s.execute(f"DELETE FROM marts._incremental_watermarks WHERE model = '{test}'")
+    assert test in build() and not mark(), "without a watermark, every row"
+    write(row["damage"], load=False)
+    assert not build() and mark()
 
 
 def _dbt_unit_tests(tmp_path):
