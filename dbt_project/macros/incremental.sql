@@ -20,7 +20,7 @@
   Which events changed since each watermark is found once per dbt invocation, by the
   on-run-start hook ntsb_record_changed_events (dbt_project.yml), into marts._changed_events;
   a node reads its set there (one query). A node of an invocation that did not run the hook
-  (or whose set another invocation replaced) finds none, so it computes every event.
+  finds none, so it computes every event.
 
     {%- set changed = ntsb_changed_events() -%}   a list of ev_id, or none for every event
     from {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as e
@@ -116,8 +116,9 @@
 {%- endmacro %}
 
 {# on-run-start: for each watermark, the events with a raw row loaded after it (none written
-   when every event must be computed), as rows (invocation_id, since, ev_id) of
-   marts._changed_events, with one row of a NULL ev_id marking each set found. #}
+   when every event must be computed), as rows (invocation_id, since, ev_id, recorded_at) of
+   marts._changed_events, with one row of a NULL ev_id marking each set found. The sets of
+   other invocations are left alone (one may be running) and dropped after a day. #}
 {% macro ntsb_record_changed_events(max_events=20000) -%}
     {%- if not execute -%}
         {{ return('') }}
@@ -129,10 +130,10 @@
     {%- set scope = marks.incorporate(path={'identifier': '_changed_events'}) -%}
     {%- call statement('ntsb_changed_events', auto_begin=true) -%}
         create table if not exists {{ scope }} (invocation_id {{ ntsb_type('string') }},
-            since {{ ntsb_type('timestamp') }}, ev_id {{ ntsb_type('string') }})
+            since {{ ntsb_type('timestamp') }}, ev_id {{ ntsb_type('string') }}, recorded_at {{ ntsb_type('timestamp') }})
     {%- endcall -%}
-    {%- call statement('ntsb_changed_events', auto_begin=true) -%}
-        delete from {{ scope }}
+    {%- call statement('ntsb_changed_events', auto_begin=true) -%}   {#- not the sets of an invocation still running -#}
+        delete from {{ scope }} where recorded_at < cast(current_timestamp as timestamp) - interval '1 day'
     {%- endcall -%}
     {%- do adapter.cache_added(scope.incorporate(type='table')) -%}   {#- the nodes look it up in dbt's cache -#}
     {%- for since in run_query("select distinct loaded_through from " ~ marks).columns[0].values() -%}
@@ -142,7 +143,7 @@
                 {%- call statement('ntsb_changed_events', auto_begin=true) -%}
                     insert into {{ scope }} values
                     {%- for id in chunk %}
-                    ('{{ invocation_id }}', cast('{{ since }}' as timestamp), {{ "null" if id is none else "'" ~ id | replace("'", "''") ~ "'" }}){{ "," if not loop.last }}
+                    ('{{ invocation_id }}', cast('{{ since }}' as timestamp), {{ "null" if id is none else "'" ~ id | replace("'", "''") ~ "'" }}, cast(current_timestamp as timestamp)){{ "," if not loop.last }}
                     {%- endfor %}
                 {%- endcall -%}
             {%- endfor -%}
