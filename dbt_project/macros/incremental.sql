@@ -118,7 +118,8 @@
 {# on-run-start: for each watermark, the events with a raw row loaded after it (none written
    when every event must be computed), as rows (invocation_id, since, ev_id, recorded_at) of
    marts._changed_events, with one row of a NULL ev_id marking each set found. The sets of
-   other invocations are left alone (one may be running) and dropped after a day. #}
+   other invocations are left alone (one may be running): each deletes its own at the end
+   (ntsb_drop_changed_events), and those of a failed one are dropped after a day. #}
 {% macro ntsb_record_changed_events(max_events=20000) -%}
     {%- if not execute -%}
         {{ return('') }}
@@ -153,6 +154,20 @@
         {%- call statement('ntsb_changed_events', auto_begin=true) -%} analyze {{ scope }} {%- endcall -%}
     {%- endif -%}
     {%- do adapter.commit() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{# on-run-end: this invocation's sets are no longer needed (a failed invocation's are dropped
+   by a later one's on-run-start, after a day). #}
+{% macro ntsb_drop_changed_events() -%}
+    {%- set scope = adapter.get_relation(database=target.database, schema='marts', identifier='_changed_events')
+                    if execute else none -%}
+    {%- if scope is not none -%}
+        {%- call statement('ntsb_changed_events', auto_begin=true) -%}
+            delete from {{ scope }} where invocation_id = '{{ invocation_id }}'
+        {%- endcall -%}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
     {{ return('') }}
 {%- endmacro %}
 
