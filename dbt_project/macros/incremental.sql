@@ -19,8 +19,8 @@
 
   Which events changed since each watermark is found once per dbt invocation, by the
   on-run-start hook ntsb_record_changed_events (dbt_project.yml), into marts._changed_events;
-  a node reads its set there (one query). A node of an invocation that did not run the hook
-  finds none, so it computes every event.
+  a node reads its set there (a model in two queries, a test in one). A node of an invocation
+  that did not run the hook finds none, so it computes every event.
 
     {%- set changed = ntsb_changed_events() -%}   a list of ev_id, or none for every event
     from {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as e
