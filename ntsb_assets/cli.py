@@ -168,6 +168,15 @@ def _print_result(result: dict, as_json: bool) -> None:
     for name, counts in result["tables"].items():
         t.add_row(name, *(f"{counts[c]:,}" for c in COUNTS))
     Console().print(t)
+    lag = sorted(result.get("code_lag", []), key=lambda x: -x["row_count"])
+    if lag:
+        t = Table(title=f"dictionary lag: {len(lag)} codes no NTSB code source knows, in "
+                        f"{sum(x['row_count'] for x in lag):,} rows (loaded, labelled 'unknown code'; raw._code_lag)")
+        for c in ("table", "column", "code", "rows", "of the column's"):
+            t.add_column(c, justify="right" if c in ("rows", "of the column's") else "left")
+        for x in lag[:10]:
+            t.add_row(x["table_name"], x["column_name"], x["code"], f"{x['row_count']:,}", f"{x['column_rows']:,}")
+        Console().print(t)
 
 
 @main.command()

@@ -13,7 +13,8 @@
 
   Since when: the node's watermark in marts._incremental_watermarks, which the orchestrator
   moves after each build (ntsb_assets/lib/incremental.py). Without one (the first build, a
-  changed project), or when a code table (ct_iaids, the data dictionary...) changed since,
+  changed project), or when a code table (ct_iaids, the data dictionary..., or the merged code
+  sets raw._code_sets that label the codes) changed since,
   or when more than max_events changed, the node computes (or checks) every event: the same
   rows a build from scratch gives.
 
@@ -92,8 +93,7 @@
         {{ return(false) }}
     {%- endif -%}
     {%- set kind, args = model.test_metadata.name, model.test_metadata.kwargs -%}
-    {{ return(kind in ('not_null', 'accepted_values', 'relationships', 'ntsb_between', 'ntsb_known_code',
-                       'ntsb_injury_totals_match')
+    {{ return(kind in ('not_null', 'accepted_values', 'relationships', 'ntsb_between', 'ntsb_injury_totals_match')
               or (kind == 'unique' and args.column_name == 'ev_id')
               or (kind == 'ntsb_unique_combination' and 'ev_id' in args.columns)) }}
 {%- endmacro %}
@@ -179,7 +179,7 @@
         ~ "max(case when column_name = '_loaded_at' then 1 else 0 end) as loaded "
         ~ "from information_schema.columns where table_schema = 'raw' group by table_name") -%}
     {%- set per_event, lookups = [], [] -%}
-    {%- for row in tables.rows if row[2] == 1 and not row[0].startswith('_') -%}
+    {%- for row in tables.rows if row[2] == 1 and (not row[0].startswith('_') or row[0] == '_code_sets') -%}
         {%- do (per_event if row[1] == 1 else lookups).append(row[0]) -%}
     {%- endfor -%}
     {%- set after = "_loaded_at > cast('" ~ since ~ "' as timestamp)" -%}

@@ -11,6 +11,8 @@ Bookkeeping tables (all in ``raw``):
   JSON, rule, reason). Replaced per release on reload, so reloading changes nothing.
 - ``_reconciliation``: rows_in = inserted + updated + unchanged + quarantined, per release
   and table.
+- ``_code_sets``, ``_code_set_changes``, ``_code_lag``: NTSB's code sets merged with the
+  release's code tables, and the codes it uses that no source knows (``codes``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import catalog, cdc
+from . import catalog, cdc, codes
 from .extract import ARROW_TYPES, META_COLUMNS
 from .lake import Lake
 from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, q, sql_name
@@ -91,12 +93,17 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
         if s.dialect == "duckdb":   # the transaction's new rows go to the file beyond this, not to memory
             s.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         ensure_bookkeeping(s)
+        # the code sets first: a release's own code tables label and check its rows
+        merged = codes.merge(s, release_id, {name: lake.read_parquet(meta["parquet_key"])
+                                             for name, meta in manifest["tables"].items() if name in codes.SOURCES}, now)
+        known = codes.known_sets(s)
         quarantined_keys: dict[str, set] = {}
+        lag: dict[str, list[dict]] = {}
         for name in table_order(list(manifest["tables"])):
             if on_table:
                 on_table(name)
             meta = manifest["tables"][name]
-            plan = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now)
+            plan, lag[name] = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now, known)
             quarantined_keys[name] = plan.quarantined_keys
             result[name] = plan.counts()
         s.execute(f"DELETE FROM {RAW}._reconciliation WHERE release_id = {s.ph}", (release_id,))
@@ -111,7 +118,9 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
             "size": manifest["size"], "kind": manifest["kind"],
             "first_loaded_at": prev[0]["first_loaded_at"] if prev else now, "last_loaded_at": now,
             "loads": (prev[0]["loads"] + 1) if prev else 1}], schema=_schema("_releases")))
-    return {"release": release_id, "tables": result}
+    return {"release": release_id, "tables": result,
+            "code_sets": {"added": merged.added, "changed": merged.changed, "kept": merged.kept},
+            "code_lag": [{"table_name": t, **f} for t, found in lag.items() for f in found]}
 
 
 _json_str = json.encoder.encode_basestring  # the C encoder of JSON strings
@@ -128,9 +137,12 @@ def _schema(book: str) -> pa.Schema:
 
 
 def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
-                quarantined_keys: dict[str, set], today: dt.date, now: dt.datetime) -> cdc.TablePlan:
+                quarantined_keys: dict[str, set], today: dt.date, now: dt.datetime,
+                known: dict[tuple[str, str], set[str]]) -> tuple[cdc.TablePlan, list[dict]]:
     tbl = catalog.table(name)
     rows = lake.read_parquet(meta["parquet_key"])
+    lag = codes.lag(name, rows, known)
+    codes.record_lag(s, release_id, name, lag, now)
     rejects = lake.read_parquet(meta["rejects_key"]).to_pylist() if meta.get("rejects_key") else []
     target = warehouse_table(name)
     key = tuple(sql_name(k) if k not in META_COLUMNS else k for k in cdc.key_columns(tbl))
@@ -183,7 +195,7 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
             [{"table_name": target, "release_id": release_id, "source_row": qr.source_row,
               "original": qr.original, "rule": qr.rule, "reason": qr.reason, "quarantined_at": now}
              for qr in plan.quarantine], schema=_schema("_quarantine")))
-    return plan
+    return plan, lag
 
 
 def _conform(name: str, rows: pa.Table, have: dict[str, str]) -> pa.Table:

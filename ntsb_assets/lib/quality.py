@@ -13,7 +13,7 @@ Gates:
   lists, finding and occurrence codes in their documented shapes, outliers.
 
 Each table is validated through one *validation frame*: ``SELECT`` of the raw table with
-coded columns normalised (trimmed, upper case, blank to NULL) and a few derived columns
+coded columns normalised (trimmed, upper case, blank, UNK and UNKN to NULL) and a few derived columns
 (``_event_exists``, ``_aircraft_exists``, the injury table's totals per event). The same SQL
 runs in DuckDB (the frame is then a pandas DataFrame) or fills a table in PostgreSQL's
 ``quality`` schema that GE's PostgreSQL data source validates, so one set of expectations
@@ -61,6 +61,14 @@ TYPE_NAMES = {
 # Statistical gate: a release against the previous release of the same source.
 VOLUME_TOLERANCE = 0.4        # rows within +-40 % (half the previous volume fails)
 NULL_RATE_TOLERANCE = 0.25    # share of non-null values of each column within +-0.25
+
+# Gate policy (docs/data-quality.md): structure blocks, content blocks only above a share.
+# A code no NTSB source knows is the dictionary lagging the data: the row loads, its label is
+# "unknown code" and it is counted in raw._code_lag. The column's rule blocks only when such
+# codes are more than UNKNOWN_CODE_SHARE of the column's values in the rows checked and more
+# than UNKNOWN_CODE_MIN_ROWS rows (a small monthly update using one new code does not block).
+UNKNOWN_CODE_SHARE = 0.01
+UNKNOWN_CODE_MIN_ROWS = 20
 
 # Outliers: reported, never blocking.
 MAX_ALTITUDE_FT = 50_000
@@ -117,6 +125,24 @@ class TableValidation:
     since: dt.datetime | None = None   # raw gates: only rows loaded after this (None: the whole table)
     through: dt.datetime | None = None # raw gates: the latest load the table holds
     fingerprint: str | None = None     # raw gates: the rules validated (see rules_fingerprint)
+    code_lag: list[dict] = field(default_factory=list)   # business gate: unknown codes of the releases checked
+
+    def messages(self) -> list[str]:
+        """One line per failed error rule, naming the table, the rule and what it found."""
+        out = []
+        for r in self.errors:
+            col = r.rule.kwargs.get("column")
+            if r.rule.name.endswith(".code"):
+                codes = [f"{x['code']} ({x['row_count']})" for x in self.code_lag if x["column_name"] == col][:5]
+                share = f"{r.unexpected_percent:.1f}%" if r.unexpected_percent is not None else "?"
+                out.append(f"table {self.table}, column {col}: {share} of {r.element_count} values checked "
+                           f"({r.unexpected_count} rows) are codes no NTSB code source knows, first "
+                           f"{', '.join(codes) or r.samples}; rule {r.rule.name} blocks above "
+                           f"{UNKNOWN_CODE_SHARE:.0%} and {UNKNOWN_CODE_MIN_ROWS} rows")
+            else:
+                out.append(f"table {self.table}: rule {r.rule.name} ({r.rule.description}) failed for "
+                           f"{r.unexpected_count if r.unexpected_count is not None else '?'} rows, e.g. {r.samples[:3]}")
+        return out
 
     @property
     def failed(self) -> list[RuleResult]:
@@ -133,23 +159,11 @@ class TableValidation:
 
 # ---------------------------------------------------------------------------- rules
 def code_lists(wh: Warehouse) -> dict[tuple[str, str], list[str]]:
-    """(table, column) in lower case -> the codes NTSB's data dictionary lists."""
-    d = sql_name("eADMSPUB_DataDictionary")
-    if d not in _raw_tables(wh):
-        return {}
+    """(table, column) in lower case -> the codes the warehouse's code sets know (every NTSB
+    code source merged with the bundled baseline: ``codes``)."""
+    from . import codes
     with wh.session(read_only=True) as s:
-        rows = s.query(f'SELECT "table" AS t, "column" AS c, code_iaids AS code FROM {RAW}.{d}').to_pylist()
-    return _code_sets((r["t"], r["c"], r["code"]) for r in rows)
-
-
-def _code_sets(rows) -> dict[tuple[str, str], list[str]]:
-    """(table, column, code) rows of the dictionary -> (table, column) in lower case -> codes."""
-    out: dict[tuple[str, str], set[str]] = {}
-    for t, c, code in rows:
-        code = (code or "").strip().upper()
-        if t and c and code:
-            out.setdefault((t.strip().lower(), c.strip().lower()), set()).add(code)
-    return {k: sorted(v) for k, v in out.items()}
+        return {k: sorted(v) for k, v in codes.known_sets(s).items()}
 
 
 def _coded(table: str, columns: list[str], codes: dict) -> dict[str, list[str]]:
@@ -235,9 +249,25 @@ def rules_for(table: str, columns: list[str], codes: dict, today: dt.date | None
             add("business", f"{sql_name(col)}.shape", "error", f"{col}: {meaning}",
                 "ExpectColumnValuesToMatchRegex", column=sql_name(col), regex=pattern)
     for col, values in _coded(table, columns, codes).items():
-        add("business", f"{col}.code", "warn", f"{col} takes the {len(values)} codes NTSB's data dictionary lists",
-            "ExpectColumnValuesToBeInSet", column=col, value_set=values)
+        add("business", f"{col}.code", "error",
+            f"{col} takes the {len(values)} codes NTSB's code sets know; unknown codes block above "
+            f"{UNKNOWN_CODE_SHARE:.0%} of its values and {UNKNOWN_CODE_MIN_ROWS} rows",
+            "ExpectColumnValuesToBeInSet", column=col, value_set=values, mostly=1 - UNKNOWN_CODE_SHARE)
     return rules
+
+
+def with_row_floor(rules: list[Rule], values: dict[str, int]) -> list[Rule]:
+    """The code rules with their ``mostly`` lowered so that they fail only above
+    UNKNOWN_CODE_MIN_ROWS unknown values (``values``: column -> non-null values checked)."""
+    import dataclasses
+    out = []
+    for r in rules:
+        n = values.get(r.kwargs.get("column"), 0)
+        if r.name.endswith(".code") and "mostly" in r.kwargs and n:
+            mostly = max(0.0, min(r.kwargs["mostly"], 1 - UNKNOWN_CODE_MIN_ROWS / n))
+            r = dataclasses.replace(r, kwargs={**r.kwargs, "mostly": mostly})
+        out.append(r)
+    return out
 
 
 # Upper bounds that follow today's date only ever widen: a row they passed passes again, so
@@ -371,6 +401,14 @@ def rule_columns(rules: list[Rule]) -> set[str]:
                                        *r.kwargs.get("column_list", ())) if c}
 
 
+def _code_expr(col: str) -> str:
+    """A coded column as the staging views read it: trimmed, upper case, no code (blank,
+    UNK, UNKN: ``codes.NO_CODE``) as NULL."""
+    from .codes import NO_CODE
+    v = f"upper(trim(CAST({col} AS VARCHAR)))"
+    return f"CASE WHEN {v} IN ({', '.join(repr(x) for x in NO_CODE)}) THEN NULL ELSE {v} END"
+
+
 def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str],
               since: dt.datetime | None = None, needed: set[str] | None = None,
               row_lookups: bool = False) -> str:
@@ -381,7 +419,7 @@ def frame_sql(table: str, columns: list[str], coded: list[str], present: set[str
     parent's key index, not found in a hash of every parent key (PostgreSQL's plan for
     ``EXISTS``, which reads the whole parent table): for a frame of a few changed rows."""
     t = catalog.table(table)
-    cols = [f"upper(nullif(trim(CAST(t.{q(c)} AS VARCHAR)), '')) AS {q(c)}" if c in coded else f"t.{q(c)}"
+    cols = [f"{_code_expr(f't.{q(c)}')} AS {q(c)}" if c in coded else f"t.{q(c)}"
             for c in columns if not c.startswith("_") and (needed is None or c in needed)] or ["true AS _row"]
     joins = []
 
@@ -473,6 +511,7 @@ class Validator:
             elif few:   # in memory when they are few
                 df = s.query(f"{sql} LIMIT {IN_MEMORY_ROWS + 1}").to_pandas()
                 df = df if len(df) <= IN_MEMORY_ROWS else None
+            lag = code_lag(s, name, since) if gate == "business" else []
         if df is None:
             # a table, not a query asset: GE reads column types from a relation's catalog only;
             # not a view: each expectation's queries would compute the frame again
@@ -484,12 +523,17 @@ class Validator:
                 if kind:   # the previous frame: a table, or a view (an earlier version kept views)
                     s.execute(f"DROP {'VIEW' if kind[0]['table_type'] == 'VIEW' else 'TABLE'} {FRAMES}.{q(view)}")
                 s.execute(f"CREATE TABLE {FRAMES}.{q(view)} AS {sql}")
+                if coded:
+                    counts = s.query(f"SELECT {', '.join(f'count({q(c)}) AS {q(c)}' for c in coded)} "
+                                     f"FROM {FRAMES}.{q(view)}").to_pylist()[0]
+                    rules = with_row_floor(rules, counts)
             results = self._run(f"{name}.{gate}", rules, {}, key,
                                 table_asset={"table_name": view, "schema_name": FRAMES})
             rows = next((r.element_count for r in results if r.element_count is not None), 0)
         else:
+            rules = with_row_floor(rules, {c: int(df[c].notna().sum()) for c in coded if c in df.columns})
             results, rows = self._run(f"{name}.{gate}", rules, {"dataframe": df}, key), len(df)
-        return TableValidation(table, gate, rows, results, quarantined, suite=f"{name}.{gate}", **scope)
+        return TableValidation(table, gate, rows, results, quarantined, suite=f"{name}.{gate}", code_lag=lag, **scope)
 
     def record(self, validations: list[TableValidation], run_id: str) -> None:
         """Move the watermark of every raw-gate validation without errors to its table's
@@ -596,6 +640,19 @@ class Validator:
         return pages[-1].relative_to(self.docs_dir).as_posix() if pages else None
 
 
+def code_lag(s, table: str, since: dt.datetime | None) -> list[dict]:
+    """The dictionary-lag rows (raw._code_lag) of a table, summed over the releases loaded
+    after ``since`` (every release when None), most rows first."""
+    if s.columns("_code_lag", RAW) is None:
+        return []
+    after = "" if since is None else \
+        f" AND release_id IN (SELECT release_id FROM {RAW}._releases WHERE last_loaded_at > {s.ph})"
+    return s.query(
+        f"SELECT column_name, code, CAST(sum(row_count) AS BIGINT) AS row_count FROM {RAW}._code_lag "
+        f"WHERE table_name = {s.ph}{after} GROUP BY column_name, code ORDER BY 3 DESC, 1, 2 LIMIT 50",
+        (table,) if since is None else (table, since)).to_pylist()
+
+
 def quarantine_counts(s, table: str) -> dict[str, int]:
     """Rows of a table quarantined at load time, per release."""
     rows = s.query(f"SELECT release_id, count(*) AS n FROM {RAW}._quarantine WHERE table_name = {s.ph} "
@@ -617,9 +674,6 @@ def _plain(value):
 
 
 # ---------------------------------------------------------------------------- the rule book
-DICTIONARY_CSV = Path(__file__).resolve().parents[2] / "data/sample/landing/00_reference_avall/eADMSPUB_DataDictionary.csv"
-
-
 def catalog_columns(table: str) -> list[str]:
     """Every raw column (sql names) a table can have: the catalog's, the extra ones, and the
     decimal coordinates extraction derives from DMS strings."""
@@ -628,26 +682,81 @@ def catalog_columns(table: str) -> list[str]:
     return list(dict.fromkeys(sql_name(c) for c in cols))
 
 
-def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
+def threshold(rule: Rule) -> str:
+    """When a rule fails, in words."""
+    if rule.name.endswith(".code"):
+        return f"> {UNKNOWN_CODE_SHARE:.0%} of the values and > {UNKNOWN_CODE_MIN_ROWS} rows"
+    if "mostly" in rule.kwargs:
+        return f"> {1 - rule.kwargs['mostly']:.0%} of the rows"
+    if rule.gate == RELEASE_GATE:
+        return "outside the bounds"
+    return "any row"
+
+
+def why(rule: Rule) -> str:
+    """Why a rule has its severity (the gate policy: structure fails, lag is a finding)."""
+    name = rule.name
+    if rule.gate == "schema":
+        return "structure: the models join on keys and types"
+    if name.endswith(".code"):
+        return "content: NTSB's code tables lag its data; a column mostly of unknown codes is a broken release"
+    if name.endswith(".shape"):
+        return "structure: the cause models parse the code's parts"
+    if name.endswith((".outlier", ".matches_injury")):
+        return "content: real records (NTSB's own totals differ for about 1 event in 25)"
+    if rule.gate == RELEASE_GATE:
+        return "content: releases differ in size"
+    if rule.gate == MART_GATE:
+        return "structure: what the API and archive read" if rule.severity == "error" else "content: real records"
+    return "parse or range: a value no real event can have"
+
+
+def dbt_tests(project_dir: Path) -> list[tuple[str, str, str, str]]:
+    """(model, column, test, severity) of every data test declared in the dbt project's yml."""
+    import yaml
+    out = []
+    for path in sorted((project_dir / "models").rglob("*.yml")):
+        for m in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
+            entries = [("", t) for t in m.get("data_tests", [])] + \
+                      [(c["name"], t) for c in m.get("columns", []) for t in c.get("data_tests", [])]
+            for col, t in entries:
+                name, spec = (t, {}) if isinstance(t, str) else next(iter(t.items()))
+                sev = ((spec or {}).get("config") or {}).get("severity", "error")
+                out.append((m["name"], col, name, sev))
+    return out
+
+
+def rule_book() -> str:
     """docs/data-quality.md: every rule of every gate for every catalog table, with all its
-    columns present and the code lists of the bundled data dictionary."""
-    import csv
-    with open(dictionary_csv, newline="", encoding="utf-8-sig") as fh:
-        codes = _code_sets((r["Table"], r["Column"], r["code_iaids"]) for r in csv.DictReader(fh))
+    columns present and the code lists of the bundled baseline, and every dbt test."""
+    from . import codes
     rules = [r for table in catalog.TABLE_ORDER
-             for r in rules_for(table, catalog_columns(table), codes, today=dt.date(2000, 1, 1))]
+             for r in rules_for(table, catalog_columns(table), codes.baseline_sets(), today=dt.date(2000, 1, 1))]
     # the statistical gate's rules, for a previous release that had every column
     stats = [r for table in catalog.TABLE_ORDER
              for r in statistical_rules(table, 100, dict.fromkeys(catalog_columns(table), 1.0),
                                         catalog_columns(table))]
+    tests = dbt_tests(Path(__file__).resolve().parents[2] / "dbt_project")
     lines = [
         "# Data quality rules",
         "",
         "Generated from the code by `python -m ntsb_assets.lib.quality docs/data-quality.md`",
         "(a unit test fails when this file and the code disagree). The rules of a table are",
-        "generated from the catalog and, at run time, from the data dictionary NTSB ships in the",
-        "release being checked: this book lists them for every column the catalog knows, with the",
-        "code lists of the bundled dictionary. `today` is the day of the run.",
+        "generated from the catalog and, at run time, from NTSB's code sets in the warehouse",
+        "(`raw._code_sets`: every code table a release shipped, merged with the bundled baseline;",
+        "docs/ingestion.md): this book lists them for every column the catalog knows, with the",
+        "code lists of the bundled baseline. `today` is the day of the run.",
+        "",
+        "**The policy: structure is a failure, lag is a finding.** Blocking rules are about",
+        "structure (columns, types, keys, references, the shapes the models parse) and values no",
+        "real event can have. A content rule blocks only above a share of the rows checked: a",
+        "coded column's rule fails when codes no NTSB source knows are more than",
+        f"{UNKNOWN_CODE_SHARE:.0%} of its values and more than {UNKNOWN_CODE_MIN_ROWS} rows",
+        "(`UNKNOWN_CODE_SHARE`, `UNKNOWN_CODE_MIN_ROWS` in `ntsb_assets/lib/quality.py`, the",
+        "one place of this policy). Below that, an unknown code is NTSB's data dictionary lagging",
+        "its data: the row is loaded with the code as delivered, its label is `unknown code`, and",
+        "it is counted in the dictionary-lag report `raw._code_lag` (release, table, column,",
+        "code, rows), shown in the business gate's metadata (`dictionary_lag`).",
         "",
         "The schema and business gates are blocking Dagster asset checks on every",
         "`warehouse/raw/<table>` asset (`schema_gate`, `business_gate`), run by the `transform`",
@@ -668,12 +777,12 @@ def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
         "publishes its Great Expectations Data Docs to the lake (`quality/data_docs/<run id>/`);",
         "each check's metadata links its page.",
         "",
-        "Why some rules are warnings: NTSB's data dictionary lags its data. On the bundled real",
-        "sample, coded columns hold codes the dictionary does not list (for example `BASC`,",
-        "BasicMed, in `Flight_Crew.med_certf`; FAR part `107`; foreign state codes `FN`, `OF`; wind",
-        "and gust indicators written `T`/`F` or `SPEC`), and the events' injury totals differ from",
-        "the injury table's aboard counts for about 1 event in 25. These rows are valid NTSB",
-        "records, so they are reported, not quarantined.",
+        "Why some rules are warnings: NTSB's data dictionary lags its data. On real releases,",
+        "coded columns hold codes the dictionary does not list (for example aircraft categories",
+        "`WSFT`, `PPAR` and `RCKT`, listed only in `ct_iaids`; FAR part `107`; foreign state codes",
+        "`FN`, `OF`; wind and gust indicators written `T`/`F`), and the events' injury totals",
+        "differ from the injury table's aboard counts for about 1 event in 25. These rows are",
+        "valid NTSB records, so they are reported, not quarantined.",
         "",
         "The marts gate (`marts_gate` on `warehouse/marts/<model>`) checks the core marts after",
         "`dbt build`, in the same `transform` run; its error rules block what runs after it (the",
@@ -683,13 +792,31 @@ def rule_book(dictionary_csv: Path = DICTIONARY_CSV) -> str:
         f"{len(rules)} schema and business rules ({len({r.kind for r in rules})} kinds of expectation) over "
         f"{len(catalog.TABLE_ORDER)} tables, and {len(stats)} statistical rules.",
         "",
-        "| gate | severity | rule | expectation | what it checks |",
-        "|---|---|---|---|---|",
+        "| gate | severity | rule | expectation | what it checks | fails when | why |",
+        "|---|---|---|---|---|---|---|",
     ]
     for gate in (*GATES, RELEASE_GATE, MART_GATE):
         for r in rules + stats + mart_rules(dt.date(2000, 1, 1)):
             if r.gate == gate:
-                lines.append(f"| {gate} | {r.severity} | `{r.name}` | {r.kind} | {r.description} |")
+                lines.append(f"| {gate} | {r.severity} | `{r.name}` | {r.kind} | {r.description} | "
+                             f"{threshold(r)} | {why(r)} |")
+    lines += [
+        "",
+        "## dbt tests",
+        "",
+        "The dbt project's data tests run in `dbt build` as checks of the dbt assets; an **error**",
+        "test stops the models after it. They test what the staging views and marts compute: keys,",
+        "references between the views, severities, coordinate and hour ranges. No dbt test checks",
+        "codes against a code list: that is the business gate's rule above, with its threshold,",
+        "and the labels say `unknown code` where no source knows one. Warnings: the events'",
+        "injury totals against the injury table (real records differ).",
+        "",
+        f"{len(tests)} tests, {sum(t[3] == 'error' for t in tests)} of them errors.",
+        "",
+        "| model | column | test | severity |",
+        "|---|---|---|---|",
+        *[f"| {m} | {c or '(model)'} | {t} | {sev} |" for m, c, t, sev in tests],
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -32,7 +32,8 @@ SPECS = [
                       automation_condition=AFTER_UPSTREAM,   # in the run of the dbt models after a release
                       description=f"Great Expectations, {gate} gate: "
                                   + ("keys, types, references" if gate == "schema" else
-                                     "ranges, injury totals, data-dictionary code lists, outliers"))
+                                     "ranges, injury totals, codes against NTSB's code sets (unknown codes "
+                                     "block above a share, else reported as dictionary lag), outliers"))
     for table in catalog.TABLE_ORDER for gate in quality.GATES
 ]
 
@@ -146,6 +147,11 @@ def _result(key: dg.AssetCheckKey, v: quality.TableValidation, page: str | None)
         metadata["validated"] = ("whole table" if v.since is None else
                                  f"rows loaded after {v.since.isoformat(sep=' ')} and rows sharing their keys")
         metadata["loaded_through"] = v.through.isoformat(sep=" ") if v.through else "never loaded"
+    if v.gate == "business":
+        lag = [(x["column_name"], x["code"], x["row_count"]) for x in v.code_lag]
+        metadata["dictionary_lag"] = dg.MetadataValue.md(
+            md_table(["column", "code no NTSB source knows", "rows"], lag[:20], numeric_from=2) if lag else "none")
+        metadata["dictionary_lag_rows"] = sum(x["row_count"] for x in v.code_lag)
     if v.gate == quality.RELEASE_GATE:
         metadata["compared_with_release"] = v.compared_with or "none (first release of its source)"
     if page:
@@ -154,4 +160,5 @@ def _result(key: dg.AssetCheckKey, v: quality.TableValidation, page: str | None)
         asset_key=key.asset_key, check_name=key.name, passed=v.passed,
         severity=dg.AssetCheckSeverity.ERROR if v.errors else dg.AssetCheckSeverity.WARN,
         metadata=metadata,
-        description=f"{len(v.results)} expectations, {len(v.errors)} errors, {len(failed) - len(v.errors)} warnings")
+        description="; ".join(v.messages()) or
+                    f"{len(v.results)} expectations, {len(v.errors)} errors, {len(failed) - len(v.errors)} warnings")

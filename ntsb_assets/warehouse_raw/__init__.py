@@ -22,6 +22,7 @@ def warehouse_key(table: str) -> dg.AssetKey:
 
 
 RECONCILIATION_KEY = dg.AssetKey(["warehouse", "raw", "_reconciliation"])
+CODE_SETS_KEY = dg.AssetKey(["warehouse", "raw", "_code_sets"])
 TABLE_SPECS = [
     dg.AssetSpec(warehouse_key(t), group_name="warehouse_raw", deps=[lake_key(t)],
                  partitions_def=RELEASES, kinds={"sql"},
@@ -34,9 +35,16 @@ RECONCILIATION_SPEC = dg.AssetSpec(
     description="Per release and table: rows in = inserted + updated + unchanged + quarantined "
                 "(raw._reconciliation), with raw._audit and raw._quarantine beside it.")
 
+CODE_SETS_SPEC = dg.AssetSpec(
+    CODE_SETS_KEY, group_name="warehouse_raw", deps=[MANIFEST_KEY], partitions_def=RELEASES, kinds={"sql"},
+    description="NTSB's code sets (raw._code_sets): every code table the releases shipped (data dictionary, "
+                "ct_iaids, ct_seqevt, Country, states) merged with the bundled baseline, the newer release "
+                "winning (raw._code_set_changes); and the dictionary-lag report raw._code_lag: the codes a "
+                "release uses that no source knows.")
+
 
 @dg.multi_asset(
-    specs=[*TABLE_SPECS, RECONCILIATION_SPEC],
+    specs=[*TABLE_SPECS, RECONCILIATION_SPEC, CODE_SETS_SPEC],
     partitions_def=RELEASES,
     can_subset=False,
     pool=WAREHOUSE_POOL,
@@ -53,6 +61,7 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
             "GROUP BY table_name, rule ORDER BY table_name, rule",
             (context.partition_key,)).to_pylist()
         present = set(s.table_names())
+        code_count = s.query("SELECT count(*) AS n FROM raw._code_sets").column(0)[0].as_py()
         totals = {t: s.query(f'SELECT count(*) AS n FROM raw."{warehouse_table(t)}"').column(0)[0].as_py()
                   if warehouse_table(t) in present else 0 for t in catalog.TABLE_ORDER}
     empty = dict.fromkeys(COUNTS, 0)
@@ -78,4 +87,19 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
             "unknown_tables": dg.MetadataValue.json([t for t in result["tables"] if t not in catalog.KEYS]),
         },
         data_version=dg.DataVersion(context.partition_key),
+    )
+    sets, lag = result["code_sets"], result["code_lag"]
+    yield dg.MaterializeResult(
+        asset_key=CODE_SETS_KEY,
+        metadata={
+            "release_id": context.partition_key,
+            **{f"codes_{k}": dg.MetadataValue.int(v) for k, v in sets.items()},
+            "dagster/row_count": dg.MetadataValue.int(code_count),
+            "dictionary_lag_rows": dg.MetadataValue.int(sum(x["row_count"] for x in lag)),
+            "dictionary_lag": dg.MetadataValue.md(md_table(
+                ["table", "column", "code no NTSB source knows", "rows", "of the column's rows"],
+                [(x["table_name"], x["column_name"], x["code"], x["row_count"], x["column_rows"])
+                 for x in sorted(lag, key=lambda x: -x["row_count"])[:25]], numeric_from=3) if lag else "none"),
+        },
+        data_version=dg.DataVersion(f"{context.partition_key}:{sets['added']}:{sets['changed']}"),
     )

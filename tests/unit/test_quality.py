@@ -39,9 +39,13 @@ def test_event_rules():
     assert rules["events.ev_id.unique"].severity == "error"
     assert rules["events.latitude_decimal.range"].kwargs == {"column": "latitude_decimal", "min_value": -90, "max_value": 90}
     assert rules["events.ev_date.range"].kwargs["min_value"] == "1948-01-01"
-    # code lists come from the dictionary given, not from the code
+    # code lists come from the code sets given, not from the code; unknown codes block only above a share
     assert rules["events.light_cond.code"].kwargs["value_set"] == ["DAYL", "DUSK", "NDRK", "NITE"]
-    assert rules["events.light_cond.code"].severity == "warn"
+    assert rules["events.light_cond.code"].severity == "error"
+    assert rules["events.light_cond.code"].kwargs["mostly"] == 1 - quality.UNKNOWN_CODE_SHARE
+    # ... and above a number of rows: 10 unknown of 500 values (2 %) pass, 30 of 500 fail
+    floor = quality.with_row_floor([rules["events.light_cond.code"]], {"light_cond": 500})[0]
+    assert floor.kwargs["mostly"] == 1 - quality.UNKNOWN_CODE_MIN_ROWS / 500
     assert "events.wx_cond_basic.code" not in rules          # not in this dictionary
     assert rules["events.inj_tot_f.matches_injury"].severity == "warn"
     assert rules["events.inj_tot_f.outlier"].kwargs["max_value"] == quality.MAX_FATALITIES
@@ -65,7 +69,7 @@ def test_rules_skip_columns_a_warehouse_lacks():
 def test_frame_sql_normalises_codes_and_derives_parents():
     sql = quality.frame_sql("aircraft", ["ev_id", "aircraft_key", "damage", "_release_id"], ["damage"],
                             {"events", "aircraft"})
-    assert "upper(nullif(trim(CAST(t.\"damage\" AS VARCHAR)), ''))" in sql
+    assert "CASE WHEN upper(trim(CAST(t.\"damage\" AS VARCHAR))) IN ('', 'UNK', 'UNKN') THEN NULL" in sql
     assert "_event_exists" in sql and "_release_id" not in sql
     orphan = quality.frame_sql("engines", ["ev_id", "aircraft_key", "eng_no"], [], {"engines"})
     assert "false AS _event_exists" in orphan and "false AS _aircraft_exists" in orphan
@@ -86,9 +90,15 @@ def test_a_gates_frame_holds_the_columns_its_rules_read_and_the_key():
 
 
 def test_dictionary_code_sets_are_normalised():
-    sets = quality._code_sets([("Events ", "Light_Cond", " dayl "), ("events", "light_cond", "NITE"),
-                               ("events", "light_cond", ""), (None, "x", "Y")])
-    assert sets == {("events", "light_cond"): ["DAYL", "NITE"]}
+    from ntsb_assets.lib import codes
+    rows = [{"Table": "Events ", "Column": "Light_Cond", "code_iaids": " dayl ", "meaning": "Day  light"},
+            {"Table": "events", "Column": "light_cond", "code_iaids": "NITE", "meaning": "Night"},
+            {"Table": "events", "Column": "light_cond", "code_iaids": "", "meaning": "blank"},
+            {"Table": "events", "Column": "light_cond", "code_iaids": "UNK", "meaning": "Unknown"},
+            {"Table": None, "Column": "x", "code_iaids": "Y", "meaning": "y"}]
+    entries, _ = codes.entries_of({"eADMSPUB_DataDictionary": rows})
+    assert [(e.table, e.column, e.code, e.meaning) for e in entries] == [
+        ("events", "light_cond", "DAYL", "Day light"), ("events", "light_cond", "NITE", "Night")]
 
 
 def test_changed_rows_frame_selects_new_rows_their_key_twins_and_events_with_new_injuries():

@@ -21,6 +21,7 @@ with src as (
 )
 select
     src.*,
+    {{ ntsb_label('aircraft', 'far_part', 'src.far_part') }} as far_part_label,
     {{ ntsb_label('aircraft', 'damage', 'src.damage') }} as damage_label,
     {{ ntsb_label('aircraft', 'acft_category', 'src.category') }} as category_label,
     {{ ntsb_label('aircraft', 'phase_flt_spec', 'src.phase_of_flight') }} as phase_of_flight_label,

@@ -39,6 +39,9 @@ select
         case when fatalities > 0 then 'FATL' when serious_injuries > 0 then 'SERS'
              when minor_injuries > 0 then 'MINR' when uninjured > 0 then 'NONE' end
     ) as severity,
+    {{ ntsb_label('events', 'ev_type', 'src.event_type') }} as event_type_label,
+    {{ ntsb_label('events', 'ev_state', 'src.state') }} as state_label,
+    {{ ntsb_label('events', 'ev_country', 'src.country') }} as country_label,
     {{ ntsb_label('events', 'light_cond', 'src.light_condition') }} as light_condition_label,
     {{ ntsb_label('events', 'wx_cond_basic', 'src.weather_condition') }} as weather_condition_label
 from src
