@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -91,6 +92,13 @@ def normalise_code(value) -> str | None:
     return None if v in NO_CODE else v
 
 
+def _listed_code(value) -> str | None:
+    """A code as a code source lists it: the dictionary writes the modifiers of a finding code
+    with placeholders for the code's other digits (``XXXXXXXX01``); the data holds ``01``."""
+    v = normalise_code(value)
+    return re.sub(r"^X{4,}(?=[0-9])", "", v) if v else v
+
+
 # ---------------------------------------------------------------------------- from tables
 def _rows(tbl) -> list[dict]:
     return tbl.to_pylist() if isinstance(tbl, pa.Table) else list(tbl)
@@ -137,7 +145,7 @@ def entries_of(tables: Mapping[str, object], code_tables: Mapping[str, Iterable[
     found: dict[tuple[str, str, str, str], str] = {}
 
     def add(source: str, table: str, column: str, code, meaning) -> None:
-        code, meaning = normalise_code(code), _text(meaning)
+        code, meaning = _listed_code(code), _text(meaning)
         if code is None or not meaning:
             return
         k = (source, table, column, code)

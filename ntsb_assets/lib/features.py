@@ -36,13 +36,14 @@ class Feature:
 
 
 # the tables the expressions read, by alias
-TABLES = {"f": "fact_accidents", "a": "dim_aircraft", "c": "dim_crew", "t": "dim_time"}
-JOIN_KEYS = {"a": "aircraft_version_key", "c": "crew_key", "t": "date_key"}
+TABLES = {"f": "fact_accidents", "a": "dim_aircraft", "c": "dim_crew", "t": "dim_time", "l": "dim_location"}
+JOIN_KEYS = {"a": "aircraft_version_key", "c": "crew_key", "t": "date_key", "l": "location_key"}
 FROM_SQL = """
 FROM fact_accidents AS f
 LEFT JOIN {a} AS a ON a.aircraft_version_key = f.aircraft_version_key
 LEFT JOIN {c} AS c ON c.crew_key = f.crew_key
 LEFT JOIN {t} AS t ON t.date_key = f.date_key
+LEFT JOIN {l} AS l ON l.location_key = f.location_key
 """
 
 _REGIONS = {  # US Census Bureau regions
@@ -75,6 +76,8 @@ FEATURES: tuple[Feature, ...] = (
        "year built, from the registration", "a.year_built", "f.event_date"),
     _f("aircraft_count", "f.aircraft_count", "numeric", "aircraft",
        "aircraft involved: a collision is known at the occurrence", "f.aircraft_count"),
+    _f("is_us_registered", "CASE WHEN f.registration IS NOT NULL THEN f.registration LIKE 'N%' END", "flag",
+       "aircraft", "registration (N-number or foreign), known before the flight", "f.registration"),
     _f("far_part", "f.far_part", "category", "operation", "the rules the flight operated under (91, 121, 135...)",
        "f.far_part"),
     _f("flight_purpose", "f.flight_purpose", "category", "operation", "planned purpose of the flight",
@@ -101,6 +104,10 @@ FEATURES: tuple[Feature, ...] = (
     _f("is_us_federal_holiday", "t.is_us_federal_holiday", "flag", "time", "calendar",
        "t.is_us_federal_holiday"),
     _f("state", "f.state", "category", "location", "where it happened", "f.state"),
+    _f("country", "f.country", "category", "location", "where it happened (NTSB investigates abroad when a "
+       "US-registered or US-built aircraft is involved)", "f.country"),
+    _f("near_airport", "l.airport_id IS NOT NULL", "flag", "location",
+       "the occurrence was at or near an airport with an identifier (where it happened)", "l.airport_id"),
     _f("region", _REGION_SQL, "category", "location", "US Census region of the state", "f.state"),
     _f("latitude", "f.latitude", "numeric", "location", "where it happened", "f.latitude"),
     _f("longitude", "f.longitude", "numeric", "location", "where it happened", "f.longitude"),
@@ -109,6 +116,10 @@ FEATURES: tuple[Feature, ...] = (
     _f("phase_of_flight", "f.phase_of_flight", "category", "flight", "what the aircraft was doing at the occurrence",
        "f.phase_of_flight"),
 )
+
+# Categories with many levels that also enter the models as a number: log(1 + the training
+# years' events of the level), counted on the training years only (lib/model.py, Encoder).
+FREQUENCY_OF = ("make", "model")
 
 # What the investigation writes after the occurrence, or the outcome itself: never a feature.
 DENYLIST = {
@@ -168,7 +179,7 @@ def build(con) -> pd.DataFrame:
         cols.append(f"{feat.sql if ok else 'NULL'} AS {feat.name}")
     # a dimension not archived joins as an empty table: its features are NULL
     tables = {alias: TABLES[alias] if have[alias] else f"(SELECT NULL AS {JOIN_KEYS[alias]} WHERE false)"
-              for alias in ("a", "c", "t")}
+              for alias in JOIN_KEYS}
     targets = ", ".join(f"{sql} AS {name}" for name, sql in TARGETS.items())
     sql = f"SELECT f.ev_id, f.event_date, {', '.join(cols)}, {targets} {FROM_SQL.format(**tables)} ORDER BY f.ev_id"
     df = con.execute(sql).df()
@@ -226,6 +237,9 @@ def audit() -> str:
     for feat in FEATURES:
         source = ", ".join(f"{TABLES[a]}.{c}" for a, c in feat.needs)
         lines.append(f"| `{feat.name}` | {feat.group} | {feat.kind} | {source} | {feat.why} |")
+    for name in FREQUENCY_OF:
+        lines.append(f"| `{name}_frequency` | aircraft | numeric | `{name}` | how common the {name} is: log(1 + "
+                     f"events of that {name} in the training years), counted on the training years only |")
     lines += ["", "Refused, by name (`ntsb_assets/lib/features.py`, `DENYLIST`): any column containing",
               "", "| pattern | why |", "|---|---|"]
     lines += [f"| `{p}` | {why} |" for p, why in DENYLIST.items()]

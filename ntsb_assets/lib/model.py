@@ -1,17 +1,27 @@
-"""The severity model: a time-based split, XGBoost with two heads (fatal or not; highest
-injury in four classes), two baselines on the same split, the metrics, calibration and
-explanations. Pure Python over a features frame (:mod:`.features`); MLflow lives in
-:mod:`.tracking`, Dagster in ``ntsb_assets.ml``. See docs/ml.md.
+"""The severity model: a time-based split, candidate families trained on the same split
+(XGBoost, a random forest, a logistic regression), each with two heads (fatal or not; highest
+injury in four classes), the majority baseline, the metrics, calibration, the champion's
+choice on the validation years, and explanations. Pure Python over a features frame
+(:mod:`.features`); MLflow lives in :mod:`.tracking`, Dagster in ``ntsb_assets.ml``. See
+docs/ml.md.
 
 Decisions, each documented in docs/ml.md:
 
 - The split is by event year: the most recent years holding ``test_share`` of the events are
   the test set, the years before them holding ``valid_share`` the validation set, the rest
   trains. Never at random: that would let a model learn the years it is scored on.
-- XGBoost trains with balanced class weights and stops early on the validation loss.
-  Weighted training shifts probabilities toward rare classes, so every model's probabilities
-  are then recalibrated on the validation years (multinomial logistic regression on the
-  log-probabilities: Platt scaling for two classes, "vector scaling" for four).
+- Each family is tuned on the validation years: XGBoost's learning rate and tree shape (depth,
+  minimum child weight; trees by early stopping), the forest's depth, the logistic
+  regression's regularisation. All train with balanced class weights; every family's
+  probabilities are then recalibrated on the validation years (multinomial logistic
+  regression on the log-probabilities: Platt scaling for two classes, "vector scaling" for
+  four).
+- Validation metrics use calibrators fitted on the other half of the validation years
+  (cross-fitted), so a family's validation ECE is not scored on its own calibration data.
+- The champion family is chosen on the validation years only: among the families whose
+  heads beat the majority baseline's ROC-AUC by a margin and whose fatal head is calibrated
+  (ECE under a bound), the highest fatal ROC-AUC. The test years are reported, never used to
+  choose.
 - The predicted class is the one whose calibrated probability is highest relative to its
   share of the training events (the balanced decision rule class weighting aims at); the
   majority baseline always predicts the majority class.
@@ -86,41 +96,61 @@ def time_split(years: pd.Series, valid_share: float = 0.15, test_share: float = 
 
 
 # --------------------------------------------------------------------------- encoding
+FREQUENCY_OF = F.FREQUENCY_OF   # categories that also enter as log(1 + training events of the level)
+
+
 @dataclass
 class Encoder:
-    """Raw feature values -> the float matrix XGBoost and the logistic baseline read:
-    numbers and flags as themselves, categories as the index of their level among the
-    training levels (rare or unseen levels -> OTHER, the last); NaN is missing. XGBoost is
-    told which columns are categorical (feature type "c")."""
+    """Raw feature values -> the float matrix the models read: numbers and flags as
+    themselves, the frequency of the levels of ``FREQUENCY_OF`` on the training years,
+    categories as the index of their level among the training levels (rare or unseen levels
+    -> OTHER, the last); NaN is missing. XGBoost is told which columns are categorical
+    (feature type "c")."""
     numeric: list[str]
     categories: dict[str, list[str]]
+    frequencies: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, df: pd.DataFrame, kinds: dict[str, str]) -> Encoder:
         numeric = [c for c, k in kinds.items() if k != "category"]
-        cats = {}
+        cats, freqs = {}, {}
         for c, k in kinds.items():
             if k == "category":
                 counts = df[c].dropna().astype(str).value_counts()
                 cats[c] = sorted(counts[counts >= MIN_LEVEL].index) + [OTHER]
-        return cls(numeric, cats)
+                if c in FREQUENCY_OF:
+                    freqs[c] = {str(v): int(n) for v, n in counts.items()}
+        return cls(numeric, cats, freqs)
+
+    @property
+    def quantitative(self) -> list[str]:
+        """The numeric columns of the matrix, in order: the numbers, then the frequencies."""
+        return [*self.numeric, *(f"{c}_frequency" for c in self.frequencies)]
 
     @property
     def columns(self) -> list[str]:
-        return [*self.numeric, *self.categories]
+        return [*self.quantitative, *self.categories]
 
     @property
     def types(self) -> list[str]:
-        return ["q"] * len(self.numeric) + ["c"] * len(self.categories)
+        return ["q"] * len(self.quantitative) + ["c"] * len(self.categories)
+
+    def feature_of(self, column: str) -> str:
+        """The feature a matrix column comes from (``make_frequency`` -> ``make``)."""
+        return next((c for c in self.frequencies if column == f"{c}_frequency"), column)
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in self.columns if c not in df.columns]
+        missing = [c for c in dict.fromkeys([*self.numeric, *self.frequencies, *self.categories]) if c not in df.columns]
         if missing:
             raise ModelError(f"feature row lacks {missing}")
         out = np.empty((len(df), len(self.columns)))
         for j, c in enumerate(self.numeric):
             out[:, j] = pd.to_numeric(df[c].astype("object"), errors="coerce").astype("float64").to_numpy()
-        for j, (c, levels) in enumerate(self.categories.items(), start=len(self.numeric)):
+        for j, (c, counts) in enumerate(self.frequencies.items(), start=len(self.numeric)):
+            raw = df[c].astype("string")
+            n = raw.map(lambda v: counts.get(str(v), 0) if not pd.isna(v) else np.nan).astype("float64")
+            out[:, j] = np.log1p(n.to_numpy())
+        for j, (c, levels) in enumerate(self.categories.items(), start=len(self.quantitative)):
             raw = df[c].astype("string")
             raw = raw.where(raw.isna() | raw.isin(levels), OTHER)
             codes = pd.Categorical(raw.astype("object").where(raw.notna(), None), categories=levels).codes
@@ -129,7 +159,7 @@ class Encoder:
 
     def row(self, values: dict) -> np.ndarray:
         """One feature row (a mapping) as a 1 x features matrix, without pandas: the API's path."""
-        missing = [c for c in self.columns if c not in values]
+        missing = [c for c in dict.fromkeys([*self.numeric, *self.frequencies, *self.categories]) if c not in values]
         if missing:
             raise ModelError(f"feature row lacks {missing}")
         if not hasattr(self, "_index"):
@@ -137,6 +167,9 @@ class Encoder:
         out = []
         for c in self.numeric:
             out.append(_number(values[c]))
+        for c, counts in self.frequencies.items():
+            v = values[c]
+            out.append(np.nan if _missing(v) else float(np.log1p(counts.get(str(v), 0))))
         for c, index in self._index.items():
             v = values[c]
             out.append(np.nan if _missing(v) else float(index.get(str(v), len(index) - 1)))
@@ -147,7 +180,7 @@ class Encoder:
         v = X[i, j]
         if np.isnan(v):
             return None
-        if j < len(self.numeric):
+        if j < len(self.quantitative):
             return float(v)
         return self.categories[self.columns[j]][int(v)]
 
@@ -256,18 +289,101 @@ def evaluate(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, classes) -> dic
 
 
 # --------------------------------------------------------------------------- the heads
+FAMILIES = ("xgboost", "random_forest", "logistic")   # the candidates, trained on the same split
+MODELS = (*FAMILIES, "majority")
+
+
+@dataclass
+class Linear:
+    """A fitted logistic regression, applied with numpy: scaled numbers with missing
+    indicators and one-hot categories (the encoder's levels) times the coefficients."""
+    n_quant: int
+    levels: list[int]              # levels per category column
+    center: list[float]
+    scale: list[float]
+    coef: list[list[float]]        # one row (two classes) or one per class seen
+    intercept: list[float]
+    classes: list[int]             # the classes the rows are for
+    design_mean: list[float]       # the training rows' mean design (SHAP's baseline)
+    k: int
+
+    def design(self, X: np.ndarray):
+        """The design matrix, sparse (a category of thousands of levels is thousands of columns)."""
+        from scipy import sparse
+        m = self.n_quant
+        num = X[:, :m]
+        parts = [sparse.csr_matrix(np.nan_to_num((num - np.asarray(self.center)) / np.asarray(self.scale))),
+                 sparse.csr_matrix(np.isnan(num).astype(float))]
+        for j, n in enumerate(self.levels, start=m):
+            codes = X[:, j]
+            ok = ~np.isnan(codes)
+            parts.append(sparse.csr_matrix((np.ones(ok.sum()), (np.flatnonzero(ok), codes[ok].astype(int))),
+                                           shape=(len(X), n)))
+        return sparse.hstack(parts, format="csr")
+
+    def owner(self) -> np.ndarray:
+        """The matrix column (feature) each design column comes from."""
+        m = self.n_quant
+        return np.concatenate([np.arange(m), np.arange(m),
+                               *[np.full(n, j) for j, n in enumerate(self.levels, start=m)]]).astype(int)
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        return self.design(X) @ np.asarray(self.coef).T + np.asarray(self.intercept)
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        z = self.margin(X)
+        p = np.zeros((len(X), self.k))
+        if z.shape[1] == 1:   # two classes: the row is for the second
+            p1 = 1 / (1 + np.exp(-z[:, 0]))
+            p[:, self.classes[0]], p[:, self.classes[1]] = 1 - p1, p1
+        else:
+            z -= z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            p[:, self.classes] = e / e.sum(axis=1, keepdims=True)
+        return p
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Exact SHAP values of a linear model (features independent): coefficient times the
+        design's distance from the training mean, summed over each feature's design columns;
+        the last column is the bias. In the margin (log-odds for two classes)."""
+        from scipy import sparse
+        owner, n_feat = self.owner(), self.n_quant + len(self.levels)
+        # design column -> its feature, as a (design x features) 0/1 matrix
+        to_feature = sparse.csr_matrix((np.ones(len(owner)), (np.arange(len(owner)), owner)),
+                                       shape=(len(owner), n_feat))
+        design, mean = self.design(X), np.asarray(self.design_mean)
+        out = []
+        for w, b in zip(np.asarray(self.coef), self.intercept):
+            phi = np.zeros((len(X), n_feat + 1))
+            # sum over a feature's columns of w * (x - mean) = (x * w) grouped - (mean * w) grouped
+            phi[:, :-1] = np.asarray((design.multiply(w) @ to_feature).todense()) - (mean * w) @ to_feature
+            phi[:, -1] = b + float(mean @ w)
+            out.append(phi)
+        if len(out) == 1:
+            return out[0]
+        full = np.zeros((len(X), self.k, n_feat + 1))
+        for row, cls in enumerate(self.classes):
+            full[:, cls] = out[row]
+        return full
+
+
 @dataclass
 class Head:
-    """One target: an XGBoost booster, its calibrator and the training class shares."""
+    """One target of one family: its estimator (an XGBoost booster for the boosted trees and
+    the forest, a :class:`Linear` for the logistic regression), its calibrator and the
+    training class shares."""
     target: str
     classes: tuple[str, ...]
     prior: list[float]
     calibrator: Calibrator
-    booster: object = field(repr=False)   # xgboost.Booster
+    booster: object = field(repr=False)   # xgboost.Booster, or Linear
     best_iteration: int = 0
-    shape: tuple = ()                     # (max_depth, min_child_weight) chosen on validation
+    shape: dict = field(default_factory=dict)   # the settings chosen on the validation years
+    family: str = "xgboost"
 
     def raw(self, X: np.ndarray) -> np.ndarray:
+        if isinstance(self.booster, Linear):
+            return self.booster.raw(X)
         m = self.booster.inplace_predict(X, iteration_range=(0, self.best_iteration + 1))
         return np.column_stack([1 - m, m]) if m.ndim == 1 else m
 
@@ -275,8 +391,10 @@ class Head:
         return self.calibrator.apply(self.raw(X))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Exact TreeSHAP values in the booster's margin (log-odds for two classes); the last
-        column is the bias. For more classes: (rows, classes, features + 1)."""
+        """Exact SHAP values in the model's margin (log-odds for two classes; TreeSHAP for the
+        trees); the last column is the bias. For more classes: (rows, classes, features + 1)."""
+        if isinstance(self.booster, Linear):
+            return self.booster.contributions(X)
         import xgboost as xgb
         d = xgb.DMatrix(X, feature_names=self.booster.feature_names, feature_types=self.booster.feature_types,
                         enable_categorical=True)
@@ -302,109 +420,151 @@ def _balanced(y: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass
 class Params:
-    """XGBoost settings. The tree shape is searched: each (max_depth, min_child_weight) in
-    ``shapes`` trains with early stopping, and the lowest validation loss wins."""
-    learning_rate: float = 0.05
-    shapes: tuple = ((2, 5.0), (3, 5.0), (5, 2.0))
+    """The candidates' settings. Searched on the validation years: XGBoost's learning rate
+    and tree shape (each (max_depth, min_child_weight) in ``shapes``, trees by early
+    stopping), the forest's depth, the logistic regression's inverse regularisation C."""
+    learning_rates: tuple = (0.05, 0.1)
+    shapes: tuple = ((2, 5.0), (4, 5.0), (6, 10.0))
     subsample: float = 0.85
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
     max_rounds: int = 1500
     early_stopping_rounds: int = 60    # 0: no early stopping, every round kept
     max_cat_to_onehot: int = 8
+    forest_trees: int = 100
+    forest_depths: tuple = (8, 12)
+    logistic_c: tuple = (0.1, 1.0)
     seed: int = 7
 
 
-def _fit_head(name: str, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threads: int) -> Head:
+def _score(y: np.ndarray, proba: np.ndarray) -> float:
+    """What the search maximises on the validation years: ROC-AUC for two classes, minus the
+    log loss for more (the same as the boosted trees' early stopping)."""
+    from sklearn.metrics import log_loss, roc_auc_score
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y, proba[:, 1])) if len(np.unique(y)) == 2 else 0.5
+    return -float(log_loss(y, np.clip(proba, 1e-9, 1), labels=list(range(proba.shape[1]))))
+
+
+def _xgb_base(k: int, params: Params, threads: int) -> dict:
+    return {"tree_method": "hist", "max_cat_to_onehot": params.max_cat_to_onehot, "seed": params.seed,
+            "nthread": threads,
+            **({"objective": "binary:logistic", "eval_metric": "auc"} if k == 2 else
+               {"objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"})}
+
+
+def _matrices(enc: Encoder, k: int, Xtr, ytr, Xva, yva):
     import xgboost as xgb
+    kw = {"feature_names": enc.columns, "feature_types": enc.types, "enable_categorical": True}
+    return (xgb.DMatrix(Xtr, label=ytr, weight=_balanced(ytr, k), **kw),
+            xgb.DMatrix(Xva, label=yva, weight=_balanced(yva, k), **kw))
+
+
+def _fit_xgboost(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threads: int):
+    """Boosted trees: every learning rate and shape, trees by early stopping; the best
+    validation score wins. Returns (booster, last iteration, settings)."""
+    import xgboost as xgb
+    dtr, dva = _matrices(enc, k, Xtr, ytr, Xva, yva)
+    base = {**_xgb_base(k, params, threads), "subsample": params.subsample,
+            "colsample_bytree": params.colsample_bytree, "lambda": params.reg_lambda}
+    best = None
+    for eta in params.learning_rates:
+        for depth, mcw in params.shapes:
+            booster = xgb.train({**base, "eta": eta, "max_depth": depth, "min_child_weight": mcw}, dtr,
+                                num_boost_round=params.max_rounds, evals=[(dva, "valid")],
+                                early_stopping_rounds=params.early_stopping_rounds or None, verbose_eval=False)
+            last = booster.best_iteration if params.early_stopping_rounds else booster.num_boosted_rounds() - 1
+            p = booster.inplace_predict(Xva, iteration_range=(0, last + 1))
+            score = _score(yva, np.column_stack([1 - p, p]) if p.ndim == 1 else p)
+            if best is None or score > best[0]:
+                best = score, booster, int(last), {"learning_rate": eta, "max_depth": depth,
+                                                   "min_child_weight": mcw, "trees": int(last) + 1}
+    return best[1:]
+
+
+def _fit_forest(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threads: int):
+    """A random forest (XGBoost's: bagged, fully grown trees with features drawn per split, one
+    round, averaged), each depth in ``forest_depths``; the best validation score wins."""
+    import xgboost as xgb
+    dtr, _ = _matrices(enc, k, Xtr, ytr, Xva, yva)
+    base = {**_xgb_base(k, params, threads), "eta": 1.0, "subsample": 0.632, "colsample_bynode": 0.6,
+            "num_parallel_tree": params.forest_trees, "lambda": 1e-5, "min_child_weight": 2.0}
+    best = None
+    for depth in params.forest_depths:
+        booster = xgb.train({**base, "max_depth": depth}, dtr, num_boost_round=1)
+        p = booster.inplace_predict(Xva)
+        score = _score(yva, np.column_stack([1 - p, p]) if p.ndim == 1 else p)
+        if best is None or score > best[0]:
+            best = score, booster, 0, {"max_depth": depth, "trees": params.forest_trees}
+    return best[1:]
+
+
+def _fit_logistic(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threads: int):
+    """Median imputation with missing indicators, scaled numbers, one-hot categories,
+    balanced class weights; each C in ``logistic_c``, the best validation score wins."""
+    from sklearn.linear_model import LogisticRegression
+    m = len(enc.quantitative)
+    num = Xtr[:, :m]
+    with warnings.catch_warnings():   # a feature missing in every training year: all-NaN column
+        warnings.simplefilter("ignore", RuntimeWarning)
+        center, scale = np.nanmedian(num, axis=0), np.nanstd(num, axis=0)
+    center = np.where(np.isnan(center), 0.0, center)
+    scale = np.where(~np.isfinite(scale) | (scale == 0), 1.0, scale)
+    shell = Linear(m, [len(v) for v in enc.categories.values()], center.tolist(), scale.tolist(), [], [], [], [], k)
+    Dtr, Dva = shell.design(Xtr), shell.design(Xva)
+    best = None
+    for c in params.logistic_c:
+        lr = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(Dtr, ytr)
+        p = np.zeros((len(Xva), k))
+        p[:, lr.classes_] = lr.predict_proba(Dva)
+        score = _score(yva, p)
+        if best is None or score > best[0]:
+            best = score, lr, c
+    _, lr, c = best
+    linear = Linear(m, shell.levels, shell.center, shell.scale, lr.coef_.tolist(), lr.intercept_.tolist(),
+                    [int(x) for x in lr.classes_], Dtr.mean(axis=0).tolist(), k)
+    return linear, 0, {"C": c}
+
+
+FITS = {"xgboost": _fit_xgboost, "random_forest": _fit_forest, "logistic": _fit_logistic}
+
+
+def _fit_head(family: str, name: str, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threads: int) -> Head:
     target, classes = HEADS[name]
     k = len(classes)
     if len(np.unique(ytr)) < 2:
         raise ModelError(f"{target}: the training years hold a single class")
-    base = {
-        "tree_method": "hist", "eta": params.learning_rate, "subsample": params.subsample,
-        "colsample_bytree": params.colsample_bytree, "lambda": params.reg_lambda,
-        "max_cat_to_onehot": params.max_cat_to_onehot, "seed": params.seed, "nthread": threads,
-        **({"objective": "binary:logistic", "eval_metric": "logloss"} if k == 2 else
-           {"objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}),
-    }
-    kw = {"feature_names": enc.columns, "feature_types": enc.types, "enable_categorical": True}
-    dtr = xgb.DMatrix(Xtr, label=ytr, weight=_balanced(ytr, k), **kw)
-    dva = xgb.DMatrix(Xva, label=yva, weight=_balanced(yva, k), **kw)
-    best = None
-    for depth, mcw in params.shapes:
-        history: dict = {}
-        booster = xgb.train({**base, "max_depth": depth, "min_child_weight": mcw}, dtr,
-                            num_boost_round=params.max_rounds, evals=[(dva, "valid")], evals_result=history,
-                            early_stopping_rounds=params.early_stopping_rounds or None, verbose_eval=False)
-        if params.early_stopping_rounds:
-            score, last = booster.best_score, booster.best_iteration
-        else:   # every round kept
-            score, last = next(iter(history["valid"].values()))[-1], booster.num_boosted_rounds() - 1
-        if best is None or score < best[0]:
-            best = score, booster, int(last), (depth, mcw)
+    estimator, last, shape = FITS[family](k, enc, Xtr, ytr, Xva, yva, params, threads)
     prior = (np.bincount(ytr, minlength=k) / len(ytr)).tolist()
-    head = Head(target, tuple(classes), prior, Calibrator([[1.0]], [0.0]), best[1], best[2], best[3])
+    head = Head(target, tuple(classes), prior, Calibrator([[1.0]], [0.0]), estimator, last, shape, family)
     head.calibrator = Calibrator.fit(head.raw(Xva), yva, k)
     return head
 
 
-# --------------------------------------------------------------------------- baselines
-class Logistic:
-    """The logistic-regression baseline: median imputation with missing indicators, scaled
-    numbers, one-hot categories (the encoder's levels), balanced class weights, calibrated
-    on the validation years like the model."""
-
-    def __init__(self, encoder: Encoder):
-        self.encoder = encoder
-
-    def _design(self, X: np.ndarray):
-        """Scaled numbers, missing indicators and one-hot categories, as a sparse matrix."""
-        from scipy import sparse
-        n, m = X.shape[0], len(self.encoder.numeric)
-        num = X[:, :m]
-        parts = [sparse.csr_matrix(np.nan_to_num((num - self.center) / self.scale)),
-                 sparse.csr_matrix(np.isnan(num).astype(float))]
-        for j, levels in enumerate(self.encoder.categories.values(), start=m):
-            codes = X[:, j]
-            ok = ~np.isnan(codes)
-            parts.append(sparse.csr_matrix((np.ones(ok.sum()), (np.flatnonzero(ok), codes[ok].astype(int))),
-                                           shape=(n, len(levels))))
-        return sparse.hstack(parts, format="csr")
-
-    def fit(self, Xtr, ytr, Xva, yva, k: int) -> Logistic:
-        from sklearn.linear_model import LogisticRegression
-        num = Xtr[:, :len(self.encoder.numeric)]
-        with warnings.catch_warnings():   # a feature missing in every training year: all-NaN column
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.center = np.nanmedian(num, axis=0)
-            self.scale = np.nanstd(num, axis=0)
-        self.center = np.where(np.isnan(self.center), 0.0, self.center)
-        self.scale = np.where(~np.isfinite(self.scale) | (self.scale == 0), 1.0, self.scale)
-        self.lr = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(self._design(Xtr), ytr)
-        self.k = k
-        self.prior = (np.bincount(ytr, minlength=k) / len(ytr)).tolist()
-        self.calibrator = Calibrator.fit(self._raw(Xva), yva, k)
-        return self
-
-    def _raw(self, X) -> np.ndarray:
-        p = np.zeros((len(X), self.k))
-        p[:, self.lr.classes_] = self.lr.predict_proba(self._design(X))
-        return p
-
-    def proba(self, X) -> np.ndarray:
-        return self.calibrator.apply(self._raw(X))
+def crossfit(raw: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """Calibrated validation probabilities, each half of the rows calibrated on the other."""
+    out = np.empty_like(raw)
+    half = np.arange(len(y)) % 2
+    for h in (0, 1):
+        fit, app = half != h, half == h
+        out[app] = Calibrator.fit(raw[fit], y[fit], k).apply(raw[app]) if app.any() else raw[app]
+    return out
 
 
 # --------------------------------------------------------------------------- the model
 @dataclass
 class SeverityModel:
-    """Both heads over one encoder; what the registry stores and the API serves."""
+    """Both heads of the champion family over one encoder; what the registry stores and the
+    API serves."""
     features: dict[str, str]           # name -> kind, in order
     encoder: Encoder
     heads: dict[str, Head]
     split: Split
     data_version: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.heads["fatal"].family
 
     def frame(self, rows: pd.DataFrame | list[dict] | dict) -> np.ndarray:
         """Rows (a frame, a list of mappings, or one mapping) -> the encoded matrix; refuses
@@ -433,13 +593,14 @@ class SeverityModel:
     def threads(self, n: int) -> SeverityModel:
         """Threads XGBoost uses per prediction (a server answering one row per request: 1)."""
         for head in self.heads.values():
-            head.booster.set_param({"nthread": n})
+            if not isinstance(head.booster, Linear):
+                head.booster.set_param({"nthread": n})
         return self
 
     def explain(self, row: dict, top: int = 5) -> dict:
         """One feature row in: the four-class probabilities, the predicted class, the fatal
-        head's probability and the ``top`` features pushing it (TreeSHAP, log-odds of a
-        fatal outcome; positive pushes toward fatal)."""
+        head's probability and the ``top`` features pushing it (exact SHAP values, log-odds of
+        a fatal outcome before calibration; positive pushes toward fatal)."""
         X = self.frame(dict(row))
         pred = self._predict(X)
         contrib = self.heads["fatal"].contributions(X)[0]
@@ -453,16 +614,19 @@ class SeverityModel:
             "base_log_odds": float(contrib[-1]),
         }
 
-    # ---- persistence: a directory with model.json and one booster file per head
+    # ---- persistence: a directory with model.json and one booster file per tree head
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"features": self.features, "encoder": asdict(self.encoder), "split": asdict(self.split),
                 "data_version": self.data_version, "heads": {}}
         for name, h in self.heads.items():
-            h.booster.save_model(str(directory / f"{name}.ubj"))
-            meta["heads"][name] = {"target": h.target, "classes": list(h.classes), "prior": h.prior,
-                                   "calibrator": asdict(h.calibrator), "best_iteration": h.best_iteration,
-                                   "shape": list(h.shape)}
+            entry = {"target": h.target, "classes": list(h.classes), "prior": h.prior, "family": h.family,
+                     "calibrator": asdict(h.calibrator), "best_iteration": h.best_iteration, "shape": h.shape}
+            if isinstance(h.booster, Linear):
+                entry["linear"] = asdict(h.booster)
+            else:
+                h.booster.save_model(str(directory / f"{name}.ubj"))
+            meta["heads"][name] = entry
         (directory / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return directory
 
@@ -472,10 +636,16 @@ class SeverityModel:
         meta = json.loads((Path(directory) / "model.json").read_text(encoding="utf-8"))
         heads = {}
         for name, h in meta["heads"].items():
-            booster = xgb.Booster()
-            booster.load_model(str(Path(directory) / f"{name}.ubj"))
+            if "linear" in h:
+                estimator = Linear(**h["linear"])
+            else:
+                estimator = xgb.Booster()
+                estimator.load_model(str(Path(directory) / f"{name}.ubj"))
+            shape = h.get("shape") or {}
+            if isinstance(shape, list):   # saved before the candidates: (max_depth, min_child_weight)
+                shape = dict(zip(("max_depth", "min_child_weight"), shape))
             heads[name] = Head(h["target"], tuple(h["classes"]), h["prior"], Calibrator(**h["calibrator"]),
-                               booster, h["best_iteration"], tuple(h.get("shape", ())))
+                               estimator, h["best_iteration"], shape, h.get("family", "xgboost"))
         split = Split(*(tuple(meta["split"][k]) for k in ("train_years", "valid_years", "test_years")))
         return cls(meta["features"], Encoder(**meta["encoder"]), heads, split, meta["data_version"])
 
@@ -483,8 +653,11 @@ class SeverityModel:
 # --------------------------------------------------------------------------- training
 @dataclass
 class Trained:
-    model: SeverityModel
-    metrics: dict                      # head -> model name -> metrics on the test years
+    model: SeverityModel               # the champion family's heads
+    metrics: dict                      # head -> model (family or majority) -> metrics on the test years
+    valid_metrics: dict                # the same on the validation years (cross-fitted calibration)
+    selection: dict                    # the family chosen, why, and why not the others
+    candidates: dict                   # family -> head -> the settings the search chose
     sizes: dict                        # train / valid / test events
     seconds: float
     test: np.ndarray = field(repr=False)       # encoded test features
@@ -493,14 +666,37 @@ class Trained:
     example: pd.DataFrame = field(repr=False, default=None)   # a few raw training rows (MLflow's input example)
 
 
-MODELS = ("xgboost", "logistic", "majority")
+def select(valid_metrics: dict, auc_margin: float, max_ece: float) -> dict:
+    """The champion family, on the validation years only: among the families whose heads
+    beat the majority baseline's ROC-AUC by ``auc_margin`` and whose fatal head's ECE is at
+    most ``max_ece``, the highest fatal ROC-AUC. When none passes, the best one anyway
+    (its checks then fail and it does not become champion)."""
+    why_not, passing = {}, []
+    for fam in FAMILIES:
+        reasons = []
+        for head in HEADS:
+            auc, base = valid_metrics[head][fam]["roc_auc"], valid_metrics[head]["majority"]["roc_auc"]
+            if auc is None or base is None or auc < base + auc_margin:
+                reasons.append(f"{head} ROC-AUC {_n(auc)} under the majority baseline's {_n(base)} + {auc_margin}")
+        e = valid_metrics["fatal"][fam]["ece"]
+        if e > max_ece:
+            reasons.append(f"fatal ECE {e:.3f} over {max_ece}")
+        (why_not.__setitem__(fam, reasons) if reasons else passing.append(fam))
+    auc = {fam: valid_metrics["fatal"][fam]["roc_auc"] or 0.0 for fam in FAMILIES}
+    pool = passing or list(FAMILIES)
+    family = max(pool, key=lambda f: (auc[f], -FAMILIES.index(f)))
+    runner = max((f for f in pool if f != family), key=lambda f: auc[f], default=None)
+    return {"family": family, "passed": bool(passing), "passing": passing, "not_passing": why_not,
+            "valid_roc_auc": auc, "margin_over_next": (auc[family] - auc[runner]) if runner else None,
+            "next": runner, "auc_margin": auc_margin, "max_ece": max_ece}
 
 
 def train(df: pd.DataFrame, *, params: Params | None = None, valid_share: float = 0.15,
           test_share: float = 0.15, threads: int = 2, data_version: str = "",
-          features: dict[str, str] | None = None) -> Trained:
-    """Train both heads and both baselines on a time-based split of a features frame
-    (:func:`features.build`); metrics on the test years. Refuses a denylisted column."""
+          features: dict[str, str] | None = None, auc_margin: float = 0.05, max_ece: float = 0.05) -> Trained:
+    """Train every candidate family (both heads each) and the majority baseline on a
+    time-based split of a features frame (:func:`features.build`), choose the champion family
+    on the validation years (:func:`select`); metrics on both. Refuses a denylisted column."""
     params = params or Params()
     kinds = features or {f.name: f.kind for f in F.FEATURES}
     F.assert_allowed(kinds)
@@ -514,22 +710,30 @@ def train(df: pd.DataFrame, *, params: Params | None = None, valid_share: float 
     tr, va, te = (df[part == p] for p in ("train", "valid", "test"))
     encoder = Encoder.fit(tr, kinds)
     Xtr, Xva, Xte = (encoder.transform(d) for d in (tr, va, te))
-    heads, metrics, test_y, test_proba = {}, {}, {}, {}
+    fitted: dict[str, dict[str, Head]] = {fam: {} for fam in FAMILIES}
+    metrics, valid_metrics, test_y, test_proba = {}, {}, {}, {}
     for name, (target, classes) in HEADS.items():
         ytr, yva, yte = (_codes(d[target], classes) for d in (tr, va, te))
         k = len(classes)
-        head = _fit_head(name, encoder, Xtr, ytr, Xva, yva, params, threads)
-        heads[name] = head
-        logistic = Logistic(encoder).fit(Xtr, ytr, Xva, yva, k)
-        majority = np.tile(head.prior, (len(Xte), 1))
-        probas = {"xgboost": head.proba(Xte), "logistic": logistic.proba(Xte), "majority": majority}
-        preds = {"xgboost": decide(probas["xgboost"], head.prior),
-                 "logistic": decide(probas["logistic"], logistic.prior),
-                 "majority": np.full(len(Xte), int(np.argmax(head.prior)))}
+        prior = (np.bincount(ytr, minlength=k) / len(ytr)).tolist()
+        probas = {"majority": np.tile(prior, (len(Xte), 1))}
+        preds = {"majority": np.full(len(Xte), int(np.argmax(prior)))}
+        valid = {"majority": evaluate(yva, np.tile(prior, (len(Xva), 1)), np.full(len(Xva), int(np.argmax(prior))),
+                                      classes)}
+        for fam in FAMILIES:
+            head = fitted[fam][name] = _fit_head(fam, name, encoder, Xtr, ytr, Xva, yva, params, threads)
+            probas[fam] = head.proba(Xte)
+            preds[fam] = decide(probas[fam], head.prior)
+            pv = crossfit(head.raw(Xva), yva, k)
+            valid[fam] = evaluate(yva, pv, decide(pv, head.prior), classes)
         metrics[name] = {m: evaluate(yte, probas[m], preds[m], classes) for m in MODELS}
+        valid_metrics[name] = {m: valid[m] for m in MODELS}
         test_y[name], test_proba[name] = yte, probas
-    model = SeverityModel(dict(kinds), encoder, heads, split, data_version)
-    return Trained(model, metrics, {"train": len(tr), "valid": len(va), "test": len(te)},
+    chosen = select(valid_metrics, auc_margin, max_ece)
+    model = SeverityModel(dict(kinds), encoder, fitted[chosen["family"]], split, data_version)
+    candidates = {fam: {h: fitted[fam][h].shape for h in HEADS} for fam in FAMILIES}
+    return Trained(model, metrics, valid_metrics, chosen, candidates,
+                   {"train": len(tr), "valid": len(va), "test": len(te)},
                    time.perf_counter() - started, Xte, test_y, test_proba, tr[list(kinds)].head(5))
 
 
@@ -538,7 +742,8 @@ def plots(trained: Trained) -> dict[str, bytes]:
     """Every plot of a training, as PNG: reliability, confusion matrix, importance, SHAP summary."""
     from .analytics import png
     return {"reliability.png": png(plot_reliability(trained)), "confusion.png": png(plot_confusion(trained)),
-            "importance.png": png(plot_importance(trained.model)), "shap_summary.png": png(plot_shap(trained))}
+            "importance.png": png(plot_importance(trained.model, trained.test)),
+            "shap_summary.png": png(plot_shap(trained))}
 
 
 def plot_reliability(trained: Trained, head: str = "fatal"):
@@ -565,7 +770,7 @@ def plot_confusion(trained: Trained, head: str = "severity"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     classes = trained.model.heads[head].classes
-    cm = np.asarray(trained.metrics[head]["xgboost"]["confusion"])
+    cm = np.asarray(trained.metrics[head][trained.model.family]["confusion"])
     fig, ax = plt.subplots(figsize=(4.6, 4))
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes)
@@ -575,27 +780,29 @@ def plot_confusion(trained: Trained, head: str = "severity"):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=9)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("XGBoost, test years")
+    ax.set_title(f"{trained.model.family}, test years")
     return fig
 
 
-def importance(model: SeverityModel, head: str = "fatal") -> pd.DataFrame:
-    gain = model.heads[head].booster.get_score(importance_type="total_gain")
-    total = sum(gain.values()) or 1.0
-    rows = [(c, gain.get(c, 0.0) / total) for c in model.encoder.columns]
-    return pd.DataFrame(rows, columns=["feature", "gain_share"]).sort_values("gain_share", ascending=False,
+def importance(model: SeverityModel, X: np.ndarray, head: str = "fatal") -> pd.DataFrame:
+    """Each input's share of the mean absolute SHAP value over the rows ``X`` (any family)."""
+    contrib = model.heads[head].contributions(X[:2000])
+    mean = np.abs(contrib[..., :-1]).reshape(-1, contrib.shape[-1] - 1).mean(axis=0)
+    total = mean.sum() or 1.0
+    rows = list(zip(model.encoder.columns, mean / total))
+    return pd.DataFrame(rows, columns=["feature", "shap_share"]).sort_values("shap_share", ascending=False,
                                                                               ignore_index=True)
 
 
-def plot_importance(model: SeverityModel, head: str = "fatal", top: int = 15):
+def plot_importance(model: SeverityModel, X: np.ndarray, head: str = "fatal", top: int = 15):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    imp = importance(model, head).head(top)[::-1]
+    imp = importance(model, X, head).head(top)[::-1]
     fig, ax = plt.subplots(figsize=(5.5, 0.3 * len(imp) + 1))
-    ax.barh(imp["feature"], imp["gain_share"], color="#4c72b0")
-    ax.set_xlabel("share of total gain")
-    ax.set_title(f"Feature importance ({head} head)")
+    ax.barh(imp["feature"], imp["shap_share"], color="#4c72b0")
+    ax.set_xlabel("share of the mean |SHAP value| (test years)")
+    ax.set_title(f"Feature importance ({model.family}, {head} head)")
     return fig
 
 
@@ -620,23 +827,32 @@ HEAD_TITLES = {"fatal": "fatal vs not fatal", "severity": "highest injury (FATL/
 
 
 def summary(trained: Trained) -> dict:
-    """What the registry keeps next to the model (``metrics.json``) and ``ntsb model info`` shows."""
+    """What the registry keeps next to the model (``metrics.json``) and ``ntsb model info``
+    shows. Stable keys: ``champion_family``; ``metrics`` (test years) and ``valid_metrics``
+    as ``<head>.<model>.<metric>``; ``candidates.<family>`` with the settings chosen for each
+    head and its ``valid`` and ``test`` metrics; ``selection`` (why this family)."""
     return {"split": trained.model.split.describe(),
             "split_years": {k: list(v) for k, v in asdict(trained.model.split).items()},
             "sizes": trained.sizes, "data_version": trained.model.data_version,
-            "training_seconds": round(trained.seconds, 2), "metrics": trained.metrics}
+            "training_seconds": round(trained.seconds, 2), "champion_family": trained.model.family,
+            "selection": trained.selection, "metrics": trained.metrics, "valid_metrics": trained.valid_metrics,
+            "candidates": {fam: {"settings": trained.candidates[fam],
+                                 "valid": {h: trained.valid_metrics[h][fam] for h in HEADS},
+                                 "test": {h: trained.metrics[h][fam] for h in HEADS}} for fam in FAMILIES}}
 
 
 def flat_metrics(trained: Trained) -> dict[str, float]:
-    """``<head>.<model>.<metric>`` for MLflow (recall per class as ``recall_<class>``)."""
+    """``<head>.<model>.<metric>`` (test years) and ``valid.<head>.<model>.<metric>`` for MLflow
+    (recall per class as ``recall_<class>``)."""
     out = {}
-    for head, by_model in trained.metrics.items():
-        for m, vals in by_model.items():
-            for k, v in vals.items():
-                if k == "recall":
-                    out.update({f"{head}.{m}.recall_{c}": r for c, r in v.items() if r is not None})
-                elif isinstance(v, (int, float)) and v is not None:
-                    out[f"{head}.{m}.{k}"] = float(v)
+    for prefix, metrics in (("", trained.metrics), ("valid.", trained.valid_metrics)):
+        for head, by_model in metrics.items():
+            for m, vals in by_model.items():
+                for k, v in vals.items():
+                    if k == "recall":
+                        out.update({f"{prefix}{head}.{m}.recall_{c}": r for c, r in v.items() if r is not None})
+                    elif isinstance(v, (int, float)) and v is not None:
+                        out[f"{prefix}{head}.{m}.{k}"] = float(v)
     return out
 
 
@@ -645,7 +861,7 @@ def _n(x, digits=3):
 
 
 def metrics_markdown(metrics: dict) -> str:
-    """One table per head: the model next to both baselines on the test years."""
+    """One table per head: every candidate family next to the majority baseline."""
     parts = []
     for head, by_model in metrics.items():
         classes = list(next(iter(by_model.values()))["recall"])
@@ -665,15 +881,32 @@ def metrics_table(trained: Trained) -> str:
     return metrics_markdown(trained.metrics)
 
 
+def selection_text(trained: Trained) -> str:
+    """Which family won, by how much, on which years, and why not the others."""
+    sel, s = trained.selection, trained.model.split.describe()
+    auc = sel["valid_roc_auc"]
+    lines = [f"Champion family: **{sel['family']}**, chosen on the validation years ({s['valid']}) by the fatal "
+             f"head's ROC-AUC, {auc[sel['family']]:.3f}"
+             + (f", {sel['margin_over_next']:+.3f} over {sel['next']} ({auc[sel['next']]:.3f})" if sel["next"] else "")
+             + f"; the test years ({s['test']}) are reported, not used to choose."]
+    if not sel["passed"]:
+        lines.append("No family passed the checks (ROC-AUC over the majority baseline by "
+                     f"{sel['auc_margin']}, fatal ECE at most {sel['max_ece']}): this version is not champion.")
+    for fam, reasons in sel["not_passing"].items():
+        lines.append(f"- {fam} did not pass: {'; '.join(reasons)}")
+    return "\n".join(lines)
+
+
 def card(trained: Trained, name: str, version: str, releases: str) -> str:
-    """The model card: data version, split, metrics against the baselines, known limits."""
-    s, sizes = trained.model.split, trained.sizes
-    cm = trained.metrics["severity"]["xgboost"]["confusion"]
+    """The model card: data version, split, the candidates on the validation and test years,
+    the family chosen, known limits."""
+    s, sizes, family = trained.model.split, trained.sizes, trained.model.family
+    cm = trained.metrics["severity"][family]["confusion"]
     classes = trained.model.heads["severity"].classes
     confusion = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
     confusion += [f"| {c} | " + " | ".join(str(x) for x in row) + " |" for c, row in zip(classes, cm)]
-    heads = "; ".join(f"{h}: {trained.model.heads[h].best_iteration + 1} trees of depth "
-                      f"{trained.model.heads[h].shape[0]}" for h in HEADS)
+    settings = "; ".join(f"{fam}: " + ", ".join(f"{h} {json.dumps(trained.candidates[fam][h])}" for h in HEADS)
+                         for fam in FAMILIES)
     return "\n".join([
         f"# Model card: {name} version {version}",
         "",
@@ -686,17 +919,24 @@ def card(trained: Trained, name: str, version: str, releases: str) -> str:
         f"- split by event year: train {s.describe()['train']} ({sizes['train']} events), "
         f"validation {s.describe()['valid']} ({sizes['valid']}), test {s.describe()['test']} ({sizes['test']})",
         "",
-        "## Training",
-        f"- XGBoost (hist, native categories), balanced class weights, early stopping on the validation years: {heads}",
+        "## Candidates and the champion",
+        "- trained on the same split: XGBoost (hist, native categories, early stopping), a random forest "
+        "(XGBoost's, bagged trees), a logistic regression; all with balanced class weights, tuned on the "
+        f"validation years ({settings})",
         "- probabilities recalibrated on the validation years; predicted class = highest calibrated probability "
         "relative to the class's share of the training events",
-        "- baselines on the same split: majority class; logistic regression (balanced, calibrated the same way)",
+        "",
+        selection_text(trained),
+        "",
+        "## Metrics on the validation years (cross-fitted calibration)",
+        "",
+        metrics_markdown(trained.valid_metrics),
         "",
         "## Metrics on the test years",
         "",
         metrics_markdown(trained.metrics),
         "",
-        "Confusion matrix (XGBoost, four classes):",
+        f"Confusion matrix ({family}, four classes, test years):",
         "",
         *confusion,
         "",
@@ -705,8 +945,8 @@ def card(trained: Trained, name: str, version: str, releases: str) -> str:
         "event happened, never the risk of flying.",
         "- The most recent years are also the least complete: recent events wait for their final reports, so the "
         "test years' mix shifts as releases arrive.",
-        "- Validation years serve both early stopping and calibration, so validation scores are optimistic; only "
-        "test-year numbers are reported.",
+        "- The validation years serve tuning, early stopping, calibration and the champion's choice: validation "
+        "scores are optimistic; the test years are the honest estimate.",
         "- Missing values are informative in NTSB data (older forms, incidents): the model uses them as such.",
         "",
     ])

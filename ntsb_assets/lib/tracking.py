@@ -136,7 +136,8 @@ def log_model(client, model: SeverityModel, example: pd.DataFrame, tags: dict[st
 
 def log_training(client, store: Store, trained, releases: str, params: dict, plots: dict[str, bytes]) -> tuple[str, str]:
     """One MLflow run for one training: parameters (data version, releases, split years,
-    sizes, settings, trees and depth per head), every metric, the plots, feature importance,
+    sizes, the search's settings, the settings chosen per family and head, the champion
+    family), every candidate's metrics, the plots, feature importance,
     ``metrics.json``, the model card and the registered model. Returns (run id, version)."""
     import mlflow
 
@@ -147,16 +148,16 @@ def log_training(client, store: Store, trained, releases: str, params: dict, plo
         mlflow.log_params({"data_version": m.data_version, "releases": releases[:500], "features": len(m.features),
                            **{f"split.{k}": v for k, v in m.split.describe().items()},
                            **{f"events.{k}": v for k, v in trained.sizes.items()},
-                           **{f"xgb.{k}": v for k, v in params.items()},
-                           **{f"{h}.trees": m.heads[h].best_iteration + 1 for h in M.HEADS},
-                           **{f"{h}.max_depth": m.heads[h].shape[0] for h in M.HEADS}})
+                           **{f"search.{k}": v for k, v in params.items()}, "champion_family": m.family,
+                           **{f"{fam}.{h}.{k}": v for fam, by_head in trained.candidates.items()
+                              for h, shape in by_head.items() for k, v in shape.items()}})
         mlflow.log_metrics({**M.flat_metrics(trained), "training_seconds": trained.seconds})
         mlflow.log_dict(M.summary(trained), "metrics.json")
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in plots.items():
                 (Path(tmp) / name).write_bytes(data)
             mlflow.log_artifacts(tmp, "plots")
-        mlflow.log_text(M.importance(m).to_csv(index=False), "feature_importance.csv")
+        mlflow.log_text(M.importance(m, trained.test).to_csv(index=False), "feature_importance.csv")
         version = log_model(client, m, trained.example, {"ntsb.data_version": m.data_version})
         mlflow.log_text(M.card(trained, MODEL_NAME, version, releases), "model_card.md")
     return run.info.run_id, version
@@ -201,8 +202,9 @@ def _champion(client) -> str:
 
 
 def info(client) -> dict:
-    """The champion: name, version, alias, run, split years, data version and the test
-    metrics of the model next to both baselines'."""
+    """The champion: name, version, alias, run, split years, data version, the family chosen
+    and why, and every candidate's validation and test metrics next to the majority
+    baseline's (``candidates.<family>.valid|test.<head>.<metric>``)."""
     version = _champion(client)
     mv = client.get_model_version(MODEL_NAME, version)
     run = client.get_run(mv.run_id)
@@ -210,7 +212,10 @@ def info(client) -> dict:
     return {"name": MODEL_NAME, "version": version, "alias": CHAMPION, "run_id": mv.run_id,
             "created": mv.creation_timestamp, "checks": mv.tags.get(CHECKS_TAG),
             "data_version": run.data.params.get("data_version"),
-            "split": summary["split"], "sizes": summary["sizes"], "metrics": summary["metrics"]}
+            "split": summary["split"], "sizes": summary["sizes"], "metrics": summary["metrics"],
+            "champion_family": summary.get("champion_family", "xgboost"),
+            "valid_metrics": summary.get("valid_metrics"), "candidates": summary.get("candidates"),
+            "selection": summary.get("selection")}
 
 
 def card(client) -> str:

@@ -43,9 +43,14 @@ def test_event_rules():
     assert rules["events.light_cond.code"].kwargs["value_set"] == ["DAYL", "DUSK", "NDRK", "NITE"]
     assert rules["events.light_cond.code"].severity == "error"
     assert rules["events.light_cond.code"].kwargs["mostly"] == 1 - quality.UNKNOWN_CODE_SHARE
-    # ... and above a number of rows: 10 unknown of 500 values (2 %) pass, 30 of 500 fail
-    floor = quality.with_row_floor([rules["events.light_cond.code"]], {"light_cond": 500})[0]
-    assert floor.kwargs["mostly"] == 1 - quality.UNKNOWN_CODE_MIN_ROWS / 500
+    # ... above a number of rows (10 unknown of 500 values, 2 %, pass), and they block only with
+    # many distinct unknown values: a few new codes are lag (a warning)
+    rule = rules["events.light_cond.code"]
+    lag = quality.code_rule_bounds([rule], {"light_cond": {"DAYL": 470, "DAWN": 30}})[0]
+    assert lag.kwargs["mostly"] == 1 - quality.UNKNOWN_CODE_MIN_ROWS / 500 and lag.severity == "warn"
+    garbage = {f"X{i:03d}": 3 for i in range(quality.UNKNOWN_CODE_MAX_NEW + 1)} | {"NITE": 467}
+    broken = quality.code_rule_bounds([rule], {"light_cond": garbage})[0]
+    assert broken.severity == "error" and broken.kwargs["mostly"] == 1 - quality.UNKNOWN_CODE_MIN_ROWS / 500
     assert "events.wx_cond_basic.code" not in rules          # not in this dictionary
     assert rules["events.inj_tot_f.matches_injury"].severity == "warn"
     assert rules["events.inj_tot_f.outlier"].kwargs["max_value"] == quality.MAX_FATALITIES

@@ -32,6 +32,7 @@ select
     e.minor_injuries,
     e.uninjured,
     coalesce(a.aircraft_count, 0) as aircraft_count,
+    first_aircraft.registration,
     first_aircraft.make,
     first_aircraft.model,
     first_aircraft.far_part,
