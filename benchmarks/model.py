@@ -55,7 +55,8 @@ params = M.Params(max_rounds=rounds, early_stopping_rounds=0) if rounds else M.P
 trained = M.train(df, params=params)
 trained.model.save(__import__("pathlib").Path(sys.argv[2]))
 json.dump({"metrics": trained.metrics, "split": trained.model.split.describe(), "sizes": trained.sizes,
-           "trees": {h: [trained.model.heads[h].best_iteration + 1, trained.model.heads[h].shape[0]]
+           "family": trained.model.family,
+           "trees": {h: [trained.model.heads[h].shape.get("trees", 1), trained.model.heads[h].shape.get("max_depth", "-")]
                      for h in M.HEADS}}, open(sys.argv[3], "w"))
 result = {"rows": len(df), "seconds": trained.seconds}
 """
@@ -125,7 +126,7 @@ def main() -> int:
         shape = "; ".join(f"{n} of depth {d}" for n, d in trees.values())
         lines.append(f"| {label} | {shape} | {call_label} | {p50:.2f} | {p95:.2f} |")
     summary = summaries["early stopping"]
-    auc = {h: summary["metrics"][h]["xgboost"]["roc_auc"] for h in M.HEADS}
+    auc = {h: summary["metrics"][h][summary["family"]]["roc_auc"] for h in M.HEADS}
     lines += ["", f"Split: {summary['split']}. The generator draws outcomes independently of the features, so "
                   "early stopping ends after a few trees and the test-year ROC-AUC is chance level, as it must be "
                   f"({', '.join(f'{h} {a:.3f}' for h, a in auc.items())}); the run without early stopping "

@@ -181,4 +181,8 @@ class ModelInfo(BaseModel):
     data_version: str | None
     split: dict[str, str]
     sizes: dict[str, int]
-    metrics: dict[str, dict[str, dict[str, Any]]]
+    metrics: dict[str, dict[str, dict[str, Any]]]   # test years: head -> model -> metric
+    champion_family: str = "xgboost"
+    valid_metrics: dict[str, dict[str, dict[str, Any]]] | None = None   # validation years
+    candidates: dict[str, dict[str, Any]] | None = None   # family -> settings, valid and test metrics
+    selection: dict[str, Any] | None = None   # why the champion's family

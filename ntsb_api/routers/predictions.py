@@ -48,7 +48,8 @@ def predict_batch(body: BatchRequest, request: Request):
 
 @router.get("/models/info", response_model=ModelInfo)
 def model_info(request: Request):
-    """The champion: name, version, alias, split years and its test metrics next to the baselines'."""
+    """The champion: name, version, alias, split years, its family and why, and every candidate's
+    validation and test metrics next to the majority baseline's."""
     store = tracking.Store.from_settings(services_of(request).settings)
     try:
         with tracking.session(store) as client:

@@ -356,7 +356,7 @@ class Linear:
         for w, b in zip(np.asarray(self.coef), self.intercept):
             phi = np.zeros((len(X), n_feat + 1))
             # sum over a feature's columns of w * (x - mean) = (x * w) grouped - (mean * w) grouped
-            phi[:, :-1] = np.asarray((design.multiply(w) @ to_feature).todense()) - (mean * w) @ to_feature
+            phi[:, :-1] = np.asarray((design.multiply(w) @ to_feature).todense()) - to_feature.T @ (mean * w)
             phi[:, -1] = b + float(mean @ w)
             out.append(phi)
         if len(out) == 1:
@@ -522,7 +522,7 @@ def _fit_logistic(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, thre
             best = score, lr, c
     _, lr, c = best
     linear = Linear(m, shell.levels, shell.center, shell.scale, lr.coef_.tolist(), lr.intercept_.tolist(),
-                    [int(x) for x in lr.classes_], Dtr.mean(axis=0).tolist(), k)
+                    [int(x) for x in lr.classes_], np.asarray(Dtr.mean(axis=0)).ravel().tolist(), k)
     return linear, 0, {"C": c}
 
 

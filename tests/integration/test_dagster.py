@@ -54,7 +54,7 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
                           ("serving/snapshot", "warehouse/marts/fact_accidents")):
         assert dg.AssetKey(parent.split("/")) in graph.get(dg.AssetKey(child.split("/"))).parent_keys
     assert {name for k, name in checks if k == "ml/severity_model"} == {
-        "beats_logistic_baseline", "calibrated", "no_denylisted_feature"}
+        "beats_majority_baseline", "calibrated", "no_denylisted_feature"}
     assert defs.resolve_job_def("ml") and defs.resolve_job_def("serving")
 
 

@@ -46,7 +46,7 @@ def severity_model_end_to_end(settings, deployment: str):
     with dg.DagsterInstance.get() as instance:
         first = run_ml(instance, margin=-1.0)
         assert first.success
-        assert _checks(first) == dict.fromkeys(["beats_logistic_baseline", "calibrated", "no_denylisted_feature"], True)
+        assert _checks(first) == dict.fromkeys(["beats_majority_baseline", "calibrated", "no_denylisted_feature"], True)
         assert _checks(first, "ml/features") == {"changed_since_training": False}   # never trained: retrain
         done = _materialized(first)
         assert set(done) == {"ml/features", "ml/severity_model", "ml/champion", "ml/batch_predictions"}
@@ -61,7 +61,7 @@ def severity_model_end_to_end(settings, deployment: str):
         assert store.artifact_root.startswith("s3://")
     artifacts = lake.list("mlflow")
     for name in ("metrics.json", "model_card.md", "plots/shap_summary.png", "plots/reliability.png",
-                 "feature_importance.csv", "artifacts/MLmodel", "artifacts/severity_model/fatal.ubj"):
+                 "feature_importance.csv", "artifacts/MLmodel", "artifacts/severity_model/model.json"):
         assert any(k.endswith("/" + name) for k in artifacts), name
 
     # the registry: champion alias, checks recorded, signature = the features
@@ -72,8 +72,13 @@ def severity_model_end_to_end(settings, deployment: str):
         assert tracking.signature_inputs(v1) == [f.name for f in features.FEATURES]
     assert info["version"] == v1 and set(info["metrics"]) == set(M.HEADS)
     for head in M.HEADS:
-        assert set(info["metrics"][head]) == {"xgboost", "logistic", "majority"}
+        assert set(info["metrics"][head]) == set(info["valid_metrics"][head]) == {*M.FAMILIES, "majority"}
         assert info["metrics"][head]["majority"]["roc_auc"] == 0.5
+    # every candidate's validation and test metrics; the champion is the best on the validation years
+    assert set(info["candidates"]) == set(M.FAMILIES) and info["champion_family"] in M.FAMILIES
+    assert all(set(c["valid"]) == set(c["test"]) == set(M.HEADS) for c in info["candidates"].values())
+    best = max(M.FAMILIES, key=lambda f: info["candidates"][f]["valid"]["fatal"]["roc_auc"])
+    assert info["champion_family"] == best == info["selection"]["family"]
     assert int(info["split"]["train"][:4]) < int(info["split"]["test"][:4])
 
     # predictions for every event, from the champion
@@ -112,7 +117,7 @@ def severity_model_end_to_end(settings, deployment: str):
     with dg.DagsterInstance.get() as instance:
         second = run_ml(instance, margin=1.0)
     assert not second.success
-    assert _checks(second)["beats_logistic_baseline"] is False
+    assert _checks(second)["beats_majority_baseline"] is False
     assert _checks(second, "ml/features") == {"changed_since_training": True}   # the same features as trained on
     assert set(_materialized(second)) == {"ml/features", "ml/severity_model"}
     v2 = _materialized(second)["ml/severity_model"]["version"].value
@@ -121,7 +126,7 @@ def severity_model_end_to_end(settings, deployment: str):
         assert tracking.champion_version(client) == v1
         tags = client.get_model_version(tracking.MODEL_NAME, v2).tags
         assert tags[tracking.CHECKS_TAG] == "failed"
-        assert json.loads(tags[tracking.CHECKS_TAG + ".detail"])["beats_logistic_baseline"] is False
+        assert json.loads(tags[tracking.CHECKS_TAG + ".detail"])["beats_majority_baseline"] is False
         try:
             tracking.promote(client, v2)
             raise AssertionError("a failed version was promoted")
@@ -135,6 +140,8 @@ def severity_model_end_to_end(settings, deployment: str):
     out = json.loads(ntsb("model", "info", "--json").stdout)
     assert (out["version"], out["alias"], out["checks"]) == (v1, "champion", "passed")
     assert out["metrics"]["fatal"]["logistic"]["roc_auc"] == info["metrics"]["fatal"]["logistic"]["roc_auc"]
+    assert out["candidates"]["random_forest"]["valid"]["fatal"]["roc_auc"] == \
+        info["candidates"]["random_forest"]["valid"]["fatal"]["roc_auc"]
     with dg.DagsterInstance.get() as instance:
         assert instance.get_latest_materialization_event(MODEL_KEY).asset_materialization.metadata[
             "version"].value == v2

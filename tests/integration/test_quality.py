@@ -2,6 +2,8 @@
 every error-level rule; crafted bad rows fail the right rules with the right counts, and a
 blocking failure stops the dbt models downstream in the same run."""
 
+import re
+
 import dagster as dg
 
 from ntsb_assets.definitions import defs
@@ -66,8 +68,12 @@ def test_gates_pass_on_the_real_sample_and_catch_crafted_bad_rows(deployment):
         stamp = "_loaded_at = CAST(now() AS TIMESTAMP)"
         s.execute(f"UPDATE raw.events SET latitude_decimal = 95.5, {stamp} WHERE ev_id IN "
                   "(SELECT ev_id FROM raw.events ORDER BY ev_id LIMIT 3)")
-        s.execute(f"UPDATE raw.events SET light_cond = 'ZZZZ', {stamp} WHERE ev_id IN "
-                  "(SELECT ev_id FROM raw.events ORDER BY ev_id DESC LIMIT 4)")
+        # a new code in 25 rows: dictionary lag (a warning); 30 rows of 30 different values: a
+        # broken column (blocks)
+        s.execute(f"UPDATE raw.events SET light_cond = 'TWLT', {stamp} WHERE ev_id IN "
+                  "(SELECT ev_id FROM raw.events ORDER BY ev_id DESC LIMIT 25)")
+        s.execute(f"UPDATE raw.events SET wx_cond_basic = 'G' || substr(ev_id, 9, 6), {stamp} WHERE ev_id IN "
+                  "(SELECT ev_id FROM raw.events ORDER BY ev_id DESC LIMIT 30 OFFSET 25)")
         s.execute("INSERT INTO raw.engines (ev_id, aircraft_key, eng_no, _release_id, _loaded_at) "
                   "VALUES ('NO_SUCH_EVENT', 1, 1, 'by-hand', now()), ('NO_SUCH_EVENT', 2, 1, 'by-hand', now())")
     for attempt in range(2):   # a run with errors leaves the watermark: the same rows fail again
@@ -75,11 +81,19 @@ def test_gates_pass_on_the_real_sample_and_catch_crafted_bad_rows(deployment):
         assert not result.success
         business = evals[("warehouse/raw/events", "business_gate")]
         assert not business.passed and business.severity == dg.AssetCheckSeverity.ERROR
-        assert business.metadata["rows"].value == 7, "only the changed rows are validated"
+        assert business.metadata["rows"].value == 58, "only the changed rows are validated"
         assert business.metadata["validated"].value.startswith("rows loaded after")
         rules = _failed_rules(business)
         assert rules["events.latitude_decimal.range"] == 3
-        assert rules["events.light_cond.code"] == 4            # a warning, reported beside the error
+        assert rules["events.light_cond.code"] == 25           # lag: a warning, reported beside the errors
+        assert rules["events.wx_cond_basic.code"] == 30
+        severities = {line.split("|")[1].strip(): line.split("|")[2].strip()
+                      for line in business.metadata["failed_rules"].value.splitlines()[2:]}
+        assert severities["events.light_cond.code"] == "warn" and severities["events.wx_cond_basic.code"] == "error"
+        # the message names the table, the column, the share and the first codes
+        assert re.search(r"table events, column wx_cond_basic: \d+\.\d% of \d+ values checked \(30 rows\) are not "
+                         r"codes any NTSB code source knows, first \[\{'wx_cond_basic': 'G", business.description), \
+            business.description
         engines = evals[("warehouse/raw/engines", "schema_gate")]
         assert _failed_rules(engines) == {"engines.ev_id.in_events": 2, "engines.aircraft_key.in_aircraft": 2}
         # blocking: nothing downstream of the failed tables was built in this run

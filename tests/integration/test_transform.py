@@ -164,7 +164,7 @@ def _assert_staging_tests_check_the_changed_events():
     without a load is not checked again, until the test's watermark is gone (a changed
     project), when it checks every row."""
     import datetime as dt
-    test = "ntsb_known_code_stg_ntsb__aircraft_damage__damage__aircraft"
+    test = "relationships_stg_ntsb__aircraft_ev_id__ev_id__ref_stg_ntsb__events_"
     view = dg.AssetKey(["warehouse", "staging", "stg_ntsb__aircraft"])
     graph = defs.resolve_asset_graph()
     job = defs.resolve_job_def("transform").get_subset(
@@ -180,31 +180,31 @@ def _assert_staging_tests_check_the_changed_events():
         found = query(f"SELECT loaded_through AS t FROM marts._incremental_watermarks WHERE model = '{test}'")
         return found[0]["t"] if found else None
 
-    [row] = query("SELECT ev_id, aircraft_key, damage FROM raw.aircraft WHERE damage = 'SUBS' ORDER BY ev_id LIMIT 1")
-    where = f"ev_id = '{row['ev_id']}' AND aircraft_key = {row['aircraft_key']}"
+    [row] = query("SELECT ev_id, _row_hash FROM raw.aircraft ORDER BY ev_id LIMIT 1")
+    where = f"_row_hash = '{row['_row_hash']}'"   # the row, whatever its ev_id (a hash of what it was loaded with)
     latest = query("SELECT release_id FROM raw._releases ORDER BY last_loaded_at DESC LIMIT 1")[0]["release_id"]
 
-    def write(damage: str, load: bool) -> None:   # a load stamps the row and its release
+    def write(ev_id: str, load: bool) -> None:   # a load stamps the row and its release
         at = mark() + dt.timedelta(minutes=1) if load else None
         stamp = f", _loaded_at = TIMESTAMP '{at}'" if load else ""
         with get_settings().warehouse.session() as s:
-            s.execute(f"UPDATE raw.aircraft SET damage = '{damage}'{stamp} WHERE {where}")
+            s.execute(f"UPDATE raw.aircraft SET ev_id = '{ev_id}'{stamp} WHERE {where}")
             if load:
                 s.execute(f"UPDATE raw._releases SET last_loaded_at = TIMESTAMP '{at}' WHERE release_id = '{latest}'")
 
     assert not build() and mark(), "a test that passed records its watermark"
     before = mark()
-    write("ZZZZ", load=True)
+    write("NO_SUCH_EVENT", load=True)   # an aircraft whose event is not there
     assert test in build() and mark() == before
     assert test in build() and mark() == before, "a failed test checks the same events again"
-    write(row["damage"], load=True)
+    write(row["ev_id"], load=True)
     assert not build() and mark() > before
-    write("ZZZZ", load=False)
+    write("NO_SUCH_EVENT", load=False)
     assert test not in build(), "an event no load changed is not checked again"
     with get_settings().warehouse.session() as s:
         s.execute(f"DELETE FROM marts._incremental_watermarks WHERE model = '{test}'")
     assert test in build() and not mark(), "without a watermark, every row"
-    write(row["damage"], load=False)
+    write(row["ev_id"], load=False)
     assert not build() and mark()
 
 

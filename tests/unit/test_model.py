@@ -171,3 +171,61 @@ def test_an_unchanged_prediction_keeps_its_row_in_the_warehouse(dialect, tmp_pat
     pd.testing.assert_frame_equal(out.drop(columns="predicted_at").loc[expected.index], expected, check_dtype=False)
     with wh.session() as s:   # another model version: every row written
         assert store_predictions(s, prediction_table(model, "2", again)) == 600
+
+
+@pytest.mark.parametrize("family", M.FAMILIES)
+def test_every_family_round_trips_and_its_shap_values_add_up_to_the_margin(family, tmp_path):
+    df = _frame(1500)
+    params = M.Params(max_rounds=60, learning_rates=(0.1,), shapes=((3, 5.0),), forest_trees=20, forest_depths=(6,))
+    trained = M.train(df, features=KINDS, params=params)
+    assert set(trained.candidates) == set(M.FAMILIES)
+    # retrain the family's heads the way train() does, and check them as a model
+    years = pd.to_datetime(df["event_date"]).dt.year
+    part = trained.model.split.label(years)
+    tr, va = df[part == "train"], df[part == "valid"]
+    enc = trained.model.encoder
+    heads = {}
+    for name, (target, classes) in M.HEADS.items():
+        heads[name] = M._fit_head(family, name, enc, enc.transform(tr), M._codes(tr[target], classes),
+                                  enc.transform(va), M._codes(va[target], classes), params, 1)
+    model = M.SeverityModel(trained.model.features, enc, heads, trained.model.split)
+    assert model.family == family
+    rows = df.head(40)
+    again = M.SeverityModel.load(model.save(tmp_path / family))
+    pd.testing.assert_frame_equal(model.predict(rows), again.predict(rows))
+    X = model.frame(rows)
+    for head in (model.heads["fatal"], again.heads["fatal"]):
+        raw = head.raw(X)[:, 1]
+        assert np.allclose(head.contributions(X).sum(axis=1), np.log(raw / (1 - raw)), atol=1e-4)
+    sev = again.heads["severity"].contributions(X)
+    assert sev.shape == (len(X), 4, len(enc.columns) + 1)
+    ex = again.explain(rows.iloc[0].to_dict(), top=3)
+    assert len(ex["contributions"]) == 3 and np.isclose(sum(ex["probabilities"].values()), 1)
+
+
+def test_the_champion_family_is_chosen_on_the_validation_years_only():
+    def m(auc, ece=0.01):
+        return {"roc_auc": auc, "ece": ece}
+    valid = {h: {"xgboost": m(0.70), "random_forest": m(0.74), "logistic": m(0.72), "majority": m(0.5)}
+             for h in M.HEADS}
+    sel = M.select(valid, auc_margin=0.05, max_ece=0.05)
+    assert sel["family"] == "random_forest" and sel["next"] == "logistic"
+    assert sel["margin_over_next"] == pytest.approx(0.02) and sel["passed"]
+    # a family that is not calibrated on the validation years cannot win; nor one under the margin
+    valid["fatal"]["random_forest"]["ece"] = 0.2
+    valid["severity"]["logistic"]["roc_auc"] = 0.52
+    sel = M.select(valid, auc_margin=0.05, max_ece=0.05)
+    assert sel["family"] == "xgboost" and set(sel["not_passing"]) == {"random_forest", "logistic"}
+    assert "ECE" in sel["not_passing"]["random_forest"][0] and "severity ROC-AUC" in sel["not_passing"]["logistic"][0]
+    # none passes: the best on validation is still named, and not passed
+    sel = M.select(valid, auc_margin=0.5, max_ece=0.05)
+    assert not sel["passed"] and sel["family"] == "random_forest"
+
+
+def test_make_and_model_enter_as_their_training_frequency():
+    df = pd.DataFrame({"make": ["CESSNA"] * 7 + ["PIPER"] * 2 + [None], "x": [1.0] * 10})
+    enc = M.Encoder.fit(df, {"make": "category", "x": "numeric"})
+    assert enc.columns == ["x", "make_frequency", "make"] and enc.feature_of("make_frequency") == "make"
+    X = enc.transform(pd.DataFrame({"make": ["CESSNA", "PIPER", "NEVER SEEN", None], "x": [1.0] * 4}))
+    assert np.allclose(X[:, 1], [np.log1p(7), np.log1p(2), 0.0, np.nan], equal_nan=True)
+    assert np.array_equal(enc.row({"make": "PIPER", "x": 1.0})[0], X[1], equal_nan=True)

@@ -1,0 +1,203 @@
+"""The whole graph on real NTSB data, on both deployments: 53,193 real events of 1948-2002
+(``../shared/data/ntsb/real_1948_2002``, avall's ``mdb-export`` layout), then the real Part 121
+and 2025 update tables loaded on top. Embedded, the base release is the folder as it is, a
+core-only export (events, aircraft, narratives, no code tables: checked and labelled against
+the bundled baseline); on PostgreSQL, the same events with the avall reference tables beside
+them (data dictionary, ct_iaids, ct_seqevt, Country, states).
+
+Each deployment is built once (module fixture) through the CLI a user runs: ``ntsb ingest``,
+then ``ntsb build`` with the default checks; the tests read what it built."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ntsb_assets.lib import codes
+from ntsb_assets.settings import get_settings
+from tests.conftest import PG_ADMIN_URL, REPO, _pg_admin
+from tests.integration.helpers import ntsb, query
+from tests.integration.test_api import Server
+
+SHARED = Path(os.environ.get("NTSB_SHARED_DATA", REPO.parent / "shared" / "data")) / "ntsb"
+BASE = SHARED / "real_1948_2002"
+REFERENCE = SHARED / "avall_2008_mdbexport"
+REFERENCE_TABLES = [f"{t}.csv" for t in codes.SOURCES]
+UPDATES = [SHARED / "part121_1982_2019", SHARED / "updates_2025"]
+
+if not BASE.is_dir():   # CI has it (.ci/run sets CI): there, a missing folder is a failure
+    if os.environ.get("CI"):
+        raise RuntimeError(f"the real NTSB data is missing: {BASE} (set NTSB_SHARED_DATA)")
+    pytest.skip(f"real NTSB data not found at {BASE} (set NTSB_SHARED_DATA)", allow_module_level=True)
+
+
+def _build(stage: str) -> dict:
+    """``ntsb build`` with the default checks; what it printed as JSON."""
+    out = json.loads(ntsb("build", "--json").stdout)
+    out["stage"] = stage
+    return out
+
+
+@pytest.fixture(scope="module", params=["embedded", "production"])
+def real(request, tmp_path_factory, s3_endpoint):
+    root = tmp_path_factory.mktemp(f"real_{request.param}")
+    home = root / "var"
+    env = {"NTSB_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    db = None
+    base = BASE
+    if request.param == "production":
+        db = f"ntsb_test_{uuid.uuid4().hex[:10]}"
+        _pg_admin().cursor().execute(f"CREATE DATABASE {db}")
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
+        bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
+        env |= {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url, "NTSB_LAKE_URL": f"s3://{bucket}/lake",
+                "NTSB_LANDING_URL": f"s3://{bucket}/landing", "NTSB_S3_ENDPOINT": s3_endpoint,
+                "NTSB_S3_ACCESS_KEY": "testing", "NTSB_S3_SECRET_KEY": "testing",
+                "NTSB_API_SECRET": "a-test-secret-that-is-long-enough-0123456789",
+                "NTSB_REDIS_URL": "redis://127.0.0.1:6379/14"}
+        base = root / "real_1948_2002_with_reference"   # the same events, the code tables beside them
+        shutil.copytree(BASE, base, ignore=shutil.ignore_patterns("*.md"))
+        for name in REFERENCE_TABLES:
+            shutil.copy(REFERENCE / name, base / name)
+    with pytest.MonkeyPatch.context() as mp:
+        for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT", "NTSB_MLFLOW_URI",
+                  "NTSB_API_SECRET", "NTSB_REDIS_URL", "NTSB_API_RATE_LIMIT"):
+            mp.delenv(k, raising=False)
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.chdir(root)
+        loads = [json.loads(ntsb("ingest", str(base), "--json").stdout)]
+        builds = [_build("base")]
+        after_base = {"events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
+                      "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]}
+        for folder in UPDATES:
+            loads.append(json.loads(ntsb("ingest", str(folder), "--json").stdout))
+        builds.append(_build("updates"))
+        after_updates = {"events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
+                         "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]}
+        try:
+            yield {"deployment": request.param, "env": env, "loads": loads, "builds": builds,
+                   "after": {"base": after_base, "updates": after_updates}}
+        finally:
+            if db:
+                cur = _pg_admin().cursor()
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (db,))
+                cur.execute(f"DROP DATABASE IF EXISTS {db}")
+
+
+def _env(real, mp):
+    for k, v in real["env"].items():
+        mp.setenv(k, v)
+
+
+def test_every_row_is_accounted_for_and_every_build_passes_its_blocking_checks(real):
+    base = real["loads"][0]["tables"]
+    assert base["events"]["rows_in"] == 53_193 and base["aircraft"]["rows_in"] == 53_976
+    for load in real["loads"]:
+        for table, c in load["tables"].items():
+            assert c["rows_in"] == c["inserted"] + c["updated"] + c["unchanged"] + c["quarantined"], table
+    assert base["events"]["quarantined"] == 0 and base["aircraft"]["quarantined"] == 0
+    # fact rows = loaded events, after the base and after the updates on top (the 2025 events are
+    # new; Part 121 revises events of 1982-2002 and adds later ones)
+    assert real["after"]["base"] == {"events": 53_193, "facts": 53_193}
+    after = real["after"]["updates"]
+    assert after["events"] > 53_193 and after["facts"] == after["events"]
+    for build in real["builds"]:
+        t = build["transform"]
+        assert t["checks_failed"] == 0, (build["stage"], t)
+        ml = build["ml"]
+        assert all(ml["checks"].values()), (build["stage"], ml)
+        # a champion, and its prediction for every event
+        assert ml["champion"] is not None and ml["predictions"] == real["after"][build["stage"]]["events"]
+
+
+def test_every_coded_value_is_labelled_or_counted_in_the_lag_report(real):
+    with pytest.MonkeyPatch.context() as mp:
+        _env(real, mp)
+        settings = get_settings()
+        with settings.warehouse.session(read_only=True) as s:
+            known = codes.known_sets(s)
+            lag = {(r["table_name"], r["column_name"], r["code"]) for r in s.query(
+                "SELECT table_name, column_name, code FROM raw._code_lag").to_pylist()}
+            raw_tables = {t: set(c) for t in s.table_names() if not t.startswith("_")
+                          for c in [[r["column_name"] for r in s.query(
+                              "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+                              f"AND table_name = '{t}'").to_pylist()]]}
+            checked, unlabelled = 0, []
+            for (table, column), listed in known.items():
+                if column not in raw_tables.get(table, ()):
+                    continue
+                values = s.query(f'SELECT DISTINCT upper(trim(CAST("{column}" AS VARCHAR))) AS v FROM raw."{table}"')
+                for v in values.column("v").to_pylist():
+                    if codes.normalise_code(v) is None:
+                        continue
+                    checked += 1
+                    if v not in listed and (table, column, v) not in lag:
+                        unlabelled.append((table, column, v))
+            assert checked > 50 and unlabelled == [], unlabelled[:20]
+            # the marts: a label wherever there is a code, "unknown code" only for a code in the lag report
+            for model, code, label, table, column in (
+                    ("fact_accidents", "event_type", "event_type_label", "events", "ev_type"),
+                    ("fact_accidents", "state", "state_label", "events", "ev_state"),
+                    ("fact_accidents", "country", "country_label", "events", "ev_country"),
+                    ("fact_accidents", "far_part", "far_part_label", "aircraft", "far_part"),
+                    ("dim_aircraft", "category", "category_label", "aircraft", "acft_category"),
+                    ("dim_aircraft", "damage", "damage_label", "aircraft", "damage"),
+                    ("dim_weather", "weather_condition", "weather_condition_label", "events", "wx_cond_basic")):
+                rows = s.query(f"SELECT {code} AS code, {label} AS label, count(*) AS n FROM marts.{model} "
+                               f"WHERE {code} IS NOT NULL GROUP BY 1, 2").to_pylist()
+                assert rows, model
+                for r in rows:
+                    assert r["label"], (model, r)
+                    if r["label"] == codes.UNKNOWN_LABEL:
+                        assert (table, column, r["code"]) in lag, (model, r)
+                    else:
+                        assert r["code"] in known[(table, column)], (model, r)
+            # the labels are NTSB's wording, from the code sets
+            cats = {r["category"]: r["category_label"] for r in s.query(
+                "SELECT DISTINCT category, category_label FROM marts.dim_aircraft "
+                "WHERE category IN ('AIR', 'HELI')").to_pylist()}
+            assert cats == {"AIR": "Airplane", "HELI": "Helicopter"}
+            # the 2025 updates use injury person categories the 2008 code tables lack: lag, reported
+            assert ("injury", "inj_person_category", "FLIG") in lag
+            sources = {r["source"] for r in s.query("SELECT DISTINCT source FROM raw._code_sets").to_pylist()}
+            assert {"ct_iaids", "eADMSPUB_DataDictionary", "ct_seqevt", "Country", "states"} <= sources
+            releases = {r["release_id"] for r in s.query("SELECT DISTINCT release_id FROM raw._code_sets").to_pylist()}
+            if real["deployment"] == "embedded":   # no code tables delivered: the bundled baseline labels everything
+                assert releases == {codes.BASELINE}
+            else:   # the release's own tables list the same codes as the baseline: nothing changes
+                assert s.query("SELECT count(*) AS n FROM raw._code_set_changes").column(0)[0].as_py() == 0
+
+
+def test_the_api_answers_from_the_champion_on_real_data(real):
+    env = real["env"]
+    with pytest.MonkeyPatch.context() as mp:
+        _env(real, mp)
+        token = ntsb("token", "create", "--role", "analyst", "--ttl", "1h").stdout.strip()
+        ev = query("SELECT ev_id FROM marts.fact_accidents WHERE make IS NOT NULL ORDER BY ev_id LIMIT 1")[0]["ev_id"]
+        info = json.loads(ntsb("model", "info", "--json").stdout)
+    server = Server(env, NTSB_API_RATE_LIMIT=1_000_000)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(server.url + "/ready", timeout=30).status_code == 200
+        event = httpx.get(f"{server.url}/api/v1/events/{ev}", headers=headers, timeout=30)
+        assert event.status_code == 200 and event.json()["ev_id"] == ev
+        row = {"make": "CESSNA", "model": "172", "weather_condition": "IMC", "state": "AK", "country": "USA",
+               "near_airport": False, "is_us_registered": True, "year": 2001.0, "month": 1.0,
+               "flight_purpose": "PERS"}
+        r = httpx.post(server.url + "/api/v1/predictions/severity", json=row, headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["model"]["version"] == info["version"] and 0 < body["p_fatal_outcome"] < 1
+        assert len(body["contributions"]) == 5
+        served = httpx.get(server.url + "/api/v1/models/info", headers=headers, timeout=30).json()
+        assert served["champion_family"] == info["champion_family"]
+        assert set(served["candidates"]) == {"xgboost", "random_forest", "logistic"}
+    finally:
+        server.stop()
