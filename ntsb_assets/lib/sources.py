@@ -19,6 +19,14 @@ from pathlib import Path
 
 MDB_SUFFIXES = {".mdb", ".accdb"}
 CSV_SUFFIXES = {".csv", ".txt"}
+# Files a distribution ships beside its tables (LICENSE.txt, README.txt...): part of the
+# release (its identity and its archived original), not tables.
+DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "notice")
+
+
+def is_table_file(name: str) -> bool:
+    p = Path(name)
+    return p.suffix.lower() in CSV_SUFFIXES and not p.stem.lower().startswith(DOCUMENT_STEMS)
 CHUNK = 1 << 20
 # mdb-export options the project always passes: four-digit years, binary (OLE) as hex
 MDB_EXPORT_ARGS = ["-D", "%Y-%m-%d", "-T", "%Y-%m-%d %H:%M:%S", "-b", "hex"]
@@ -165,12 +173,11 @@ def table_sources(path: Path) -> list[TableSource]:
     path = Path(path)
     kind = release_kind(path)
     if kind == "csv_dir":
-        return [TableSource(f.stem, f.name, _file_opener(f)) for f in _csv_files(path)]
+        return [TableSource(f.stem, f.name, _file_opener(f)) for f in _csv_files(path) if is_table_file(f.name)]
     if kind == "csv_zip":
         try:
             with zipfile.ZipFile(path) as zf:
-                names = sorted(n for n in zf.namelist()
-                               if Path(n).suffix.lower() in CSV_SUFFIXES and not n.endswith("/"))
+                names = sorted(n for n in zf.namelist() if is_table_file(n) and not n.endswith("/"))
         except zipfile.BadZipFile as exc:
             raise SourceError(path.name, None, None, "bad_zip", str(exc)) from None
         return [TableSource(Path(n).stem, f"{path.name}:{n}", _zip_opener(path, n)) for n in names]

@@ -164,6 +164,23 @@ def test_table_sources_of_a_directory():
     assert names == sorted(names) and "eADMSPUB_DataDictionary" in names
 
 
+def test_a_license_or_readme_beside_the_tables_is_part_of_the_release_not_a_table(tmp_path):
+    """NTSB data as people share it: the 2025 updates come with their LICENSE.txt."""
+    import shutil
+    folder = tmp_path / "rel"
+    shutil.copytree(SAMPLE / "03_up01DEC2025", folder)
+    plain = identify(folder)
+    (folder / "LICENSE.txt").write_text('CC0 1.0 "Universal"\n"quoted, unbalanced\n', encoding="utf-8")
+    (folder / "README.md").write_text("# about\n", encoding="utf-8")
+    (folder / "readme.txt").write_text("about\n", encoding="utf-8")
+    assert [t.name for t in table_sources(folder)] == [t.name for t in table_sources(SAMPLE / "03_up01DEC2025")]
+    assert identify(folder).sha256 != plain.sha256   # the release's identity covers the file
+    with zipfile.ZipFile(tmp_path / "rel.zip", "w") as zf:
+        for f in sorted(folder.iterdir()):
+            zf.write(f, f.name)
+    assert [t.name for t in table_sources(tmp_path / "rel.zip")] == [t.name for t in table_sources(folder)]
+
+
 def test_worker_processes_give_the_same_result_and_the_same_errors(tmp_path, monkeypatch):
     from ntsb_assets.lib import extract as ex
     monkeypatch.setattr(ex, "PARALLEL_FROM_BYTES", 0)
