@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -69,6 +69,35 @@ def pg_database():
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         cur.execute(f"DROP DATABASE IF EXISTS {name}")
         conn.close()
+
+
+DEPLOYMENT_VARIABLES = ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT",
+                        "NTSB_MLFLOW_URI", "NTSB_API_SECRET", "NTSB_REDIS_URL", "NTSB_API_RATE_LIMIT")
+
+
+@contextmanager
+def deployment_home(kind: str, root: Path, s3_endpoint: str, redis_db: int):
+    """A deployment under ``root`` (NTSB_HOME ``root/var``), its environment set and ``root``
+    the working directory for the block; yields the environment. ``production``: a
+    PostgreSQL database made for it (dropped after), an S3 bucket on moto, Redis database
+    ``redis_db``; ``embedded``: nothing else."""
+    home = root / "var"
+    env = {"NTSB_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    with pg_database() if kind == "production" else nullcontext() as url:
+        if url:
+            bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
+            env |= {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url, "NTSB_LAKE_URL": f"s3://{bucket}/lake",
+                    "NTSB_LANDING_URL": f"s3://{bucket}/landing", "NTSB_S3_ENDPOINT": s3_endpoint,
+                    "NTSB_S3_ACCESS_KEY": "testing", "NTSB_S3_SECRET_KEY": "testing",
+                    "NTSB_API_SECRET": "a-test-secret-that-is-long-enough-0123456789",
+                    "NTSB_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"}
+        with pytest.MonkeyPatch.context() as mp:
+            for k in DEPLOYMENT_VARIABLES:
+                mp.delenv(k, raising=False)
+            for k, v in env.items():
+                mp.setenv(k, v)
+            mp.chdir(root)
+            yield env
 
 
 def _free_port() -> int:

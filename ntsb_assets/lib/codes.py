@@ -256,7 +256,7 @@ def stored_mapping(s) -> dict[str, set[tuple[str, str]]]:
     from .warehouse import RAW, sql_name
     mapping = {k: set(v) for k, v in baseline()[1].items()}
     d = sql_name(DICTIONARY)
-    if s.columns(d, RAW) is not None:
+    if {"ct_name", "table", "column"} <= set(s.columns(d, RAW) or ()):   # a dictionary with its ct_name column
         rows = s.query(f'SELECT DISTINCT ct_name, "table" AS "Table", "column" AS "Column" FROM {RAW}.{d}').to_pylist()
         for k, v in code_tables_of(rows).items():
             mapping.setdefault(k, set()).update(v)
@@ -319,7 +319,7 @@ def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime) ->
             apply(e, release_id, record=True)
     if writes:
         from .warehouse import q
-        keys = list(writes)
+        keys = [k for k in writes if k in have]
         for i in range(0, len(keys), 500):   # delete the replaced rows, then insert all
             chunk = keys[i:i + 500]
             cond = " OR ".join(f"(table_name = {s.ph} AND column_name = {s.ph} AND code = {s.ph})" for _ in chunk)

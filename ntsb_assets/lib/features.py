@@ -28,7 +28,7 @@ class LeakageError(Exception):
 @dataclass(frozen=True)
 class Feature:
     name: str
-    sql: str                           # DuckDB expression over f, a, c, t (see FROM_SQL)
+    sql: str                           # DuckDB expression over f, a, c, t, l (see from_sql)
     kind: str                          # numeric | category | flag
     group: str
     why: str
@@ -38,13 +38,18 @@ class Feature:
 # the tables the expressions read, by alias
 TABLES = {"f": "fact_accidents", "a": "dim_aircraft", "c": "dim_crew", "t": "dim_time", "l": "dim_location"}
 JOIN_KEYS = {"a": "aircraft_version_key", "c": "crew_key", "t": "date_key", "l": "location_key"}
-FROM_SQL = """
-FROM fact_accidents AS f
-LEFT JOIN {a} AS a ON a.aircraft_version_key = f.aircraft_version_key
-LEFT JOIN {c} AS c ON c.crew_key = f.crew_key
-LEFT JOIN {t} AS t ON t.date_key = f.date_key
-LEFT JOIN {l} AS l ON l.location_key = f.location_key
-"""
+
+
+def from_sql(have: dict[str, set[str]]) -> str:
+    """fact_accidents with each dimension joined on its key; a dimension not archived, or a
+    fact without its key (an older archive), joins as an empty table: its features are NULL."""
+    joins = []
+    for alias, key in JOIN_KEYS.items():
+        if have[alias] and key in have[alias] and key in have["f"]:
+            joins.append(f"LEFT JOIN {TABLES[alias]} AS {alias} ON {alias}.{key} = f.{key}")
+        else:
+            joins.append(f"LEFT JOIN (SELECT NULL AS {key} WHERE false) AS {alias} ON false")
+    return "FROM fact_accidents AS f\n" + "\n".join(joins)
 
 _REGIONS = {  # US Census Bureau regions
     "Northeast": "CT ME MA NH RI VT NJ NY PA",
@@ -177,11 +182,8 @@ def build(con) -> pd.DataFrame:
     for feat in FEATURES:
         ok = all(col in have[alias] for alias, col in feat.needs)
         cols.append(f"{feat.sql if ok else 'NULL'} AS {feat.name}")
-    # a dimension not archived joins as an empty table: its features are NULL
-    tables = {alias: TABLES[alias] if have[alias] else f"(SELECT NULL AS {JOIN_KEYS[alias]} WHERE false)"
-              for alias in JOIN_KEYS}
     targets = ", ".join(f"{sql} AS {name}" for name, sql in TARGETS.items())
-    sql = f"SELECT f.ev_id, f.event_date, {', '.join(cols)}, {targets} {FROM_SQL.format(**tables)} ORDER BY f.ev_id"
+    sql = f"SELECT f.ev_id, f.event_date, {', '.join(cols)}, {targets} {from_sql(have)} ORDER BY f.ev_id"
     df = con.execute(sql).df()
     df["target_fatal"] = df["target_fatal"].astype("boolean")
     df["target_severity"] = df["target_severity"].astype("string")

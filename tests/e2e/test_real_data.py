@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ import pytest
 
 from ntsb_assets.lib import codes
 from ntsb_assets.settings import get_settings
-from tests.conftest import PG_ADMIN_URL, REPO, _pg_admin
+from tests.conftest import REPO, deployment_home
 from tests.integration.helpers import ntsb, query
 from tests.integration.test_api import Server
 
@@ -47,31 +46,13 @@ def _build(stage: str) -> dict:
 @pytest.fixture(scope="module", params=["embedded", "production"])
 def real(request, tmp_path_factory, s3_endpoint):
     root = tmp_path_factory.mktemp(f"real_{request.param}")
-    home = root / "var"
-    env = {"NTSB_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    db = None
     base = BASE
-    if request.param == "production":
-        db = f"ntsb_test_{uuid.uuid4().hex[:10]}"
-        _pg_admin().cursor().execute(f"CREATE DATABASE {db}")
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
-        bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
-        env |= {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url, "NTSB_LAKE_URL": f"s3://{bucket}/lake",
-                "NTSB_LANDING_URL": f"s3://{bucket}/landing", "NTSB_S3_ENDPOINT": s3_endpoint,
-                "NTSB_S3_ACCESS_KEY": "testing", "NTSB_S3_SECRET_KEY": "testing",
-                "NTSB_API_SECRET": "a-test-secret-that-is-long-enough-0123456789",
-                "NTSB_REDIS_URL": "redis://127.0.0.1:6379/14"}
-        base = root / "real_1948_2002_with_reference"   # the same events, the code tables beside them
+    if request.param == "production":   # the same events, the code tables beside them
+        base = root / "real_1948_2002_with_reference"
         shutil.copytree(BASE, base, ignore=shutil.ignore_patterns("*.md"))
         for name in REFERENCE_TABLES:
             shutil.copy(REFERENCE / name, base / name)
-    with pytest.MonkeyPatch.context() as mp:
-        for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT", "NTSB_MLFLOW_URI",
-                  "NTSB_API_SECRET", "NTSB_REDIS_URL", "NTSB_API_RATE_LIMIT"):
-            mp.delenv(k, raising=False)
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.chdir(root)
+    with deployment_home(request.param, root, s3_endpoint, redis_db=14) as env:
         loads = [json.loads(ntsb("ingest", str(base), "--json").stdout)]
         builds = [_build("base")]
         after_base = {"events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
@@ -81,14 +62,8 @@ def real(request, tmp_path_factory, s3_endpoint):
         builds.append(_build("updates"))
         after_updates = {"events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
                          "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]}
-        try:
-            yield {"deployment": request.param, "env": env, "loads": loads, "builds": builds,
-                   "after": {"base": after_base, "updates": after_updates}}
-        finally:
-            if db:
-                cur = _pg_admin().cursor()
-                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (db,))
-                cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        yield {"deployment": request.param, "env": env, "loads": loads, "builds": builds,
+               "after": {"base": after_base, "updates": after_updates}}
 
 
 def _env(real, mp):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import dagster as dg
 import httpx
@@ -18,7 +17,7 @@ from ntsb_assets.cli import _run_archive_and_analytics
 from ntsb_assets.definitions import defs
 from ntsb_assets.lib import serving
 from ntsb_assets.settings import get_settings
-from tests.conftest import PG_ADMIN_URL, SAMPLE, _pg_admin
+from tests.conftest import SAMPLE, deployment_home
 from tests.integration.helpers import ingest_json, ntsb, query
 from tests.integration.test_archive import _build_marts
 from tests.integration.test_model import run_ml
@@ -31,26 +30,8 @@ def deployment_built(request, tmp_path_factory, s3_endpoint):
     """One built deployment for every test of the module: the sample ingested, the marts,
     archive, analytics, a champion model (checks relaxed: the sample's model does not pass
     the defaults, see docs/ml.md) and the serving snapshot."""
-    home = tmp_path_factory.mktemp(f"api_{request.param}") / "var"
-    env = {"NTSB_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    db = None
-    if request.param == "production":
-        db = f"ntsb_test_{uuid.uuid4().hex[:10]}"
-        _pg_admin().cursor().execute(f"CREATE DATABASE {db}")
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
-        bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
-        env |= {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url, "NTSB_LAKE_URL": f"s3://{bucket}/lake",
-                "NTSB_LANDING_URL": f"s3://{bucket}/landing", "NTSB_S3_ENDPOINT": s3_endpoint,
-                "NTSB_S3_ACCESS_KEY": "testing", "NTSB_S3_SECRET_KEY": "testing",
-                "NTSB_API_SECRET": "a-test-secret-that-is-long-enough-0123456789",
-                "NTSB_REDIS_URL": "redis://127.0.0.1:6379/15"}
-    with pytest.MonkeyPatch.context() as mp:
-        for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT", "NTSB_MLFLOW_URI",
-                  "NTSB_API_SECRET", "NTSB_REDIS_URL", "NTSB_API_RATE_LIMIT"):
-            mp.delenv(k, raising=False)
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.chdir(home.parent)
+    root = tmp_path_factory.mktemp(f"api_{request.param}")
+    with deployment_home(request.param, root, s3_endpoint, redis_db=15) as env:
         for rel in RELEASES:
             ingest_json(SAMPLE / rel)
         settings = get_settings()
@@ -59,13 +40,7 @@ def deployment_built(request, tmp_path_factory, s3_endpoint):
             _run_archive_and_analytics(instance, settings)
             assert run_ml(instance, margin=-1.0).success
             assert defs.resolve_job_def("serving").execute_in_process(instance=instance).success
-        try:
-            yield request.param, settings, env
-        finally:
-            if db:
-                cur = _pg_admin().cursor()
-                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (db,))
-                cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        yield request.param, settings, env
 
 
 def _free_port() -> int:
