@@ -10,7 +10,9 @@ Sources, in a release (a later one in ``SOURCES`` wins when two disagree on a co
   data dictionary names beside it (its ``ct_name`` column); the few tables the dictionary
   does not name are mapped in ``CODE_TABLE_COLUMNS`` (an ``acft_fire`` table codes
   ``aircraft.acft_fire``);
-- ``eADMSPUB_DataDictionary``: the code list of each column, with its wording.
+- ``eADMSPUB_DataDictionary``: the code list of each column, with its wording;
+- any other ``ct_*`` table a release holds (a code and a meaning column), coding the columns
+  the dictionary names beside its ct_name.
 
 A bundled baseline (``code_sets.json`` beside this module, compiled from the reference tables
 of NTSB's avall.mdb by ``python -m ntsb_assets.lib.codes compile <folder>``) holds the same
@@ -63,6 +65,15 @@ CODE_TABLE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "ct_acft_expl": (("aircraft", "acft_expl"),),
     "ct_acft_fire": (("aircraft", "acft_fire"),),
 }
+
+
+
+def is_code_table(name: str) -> bool:
+    """A table of a release that lists codes: a source above, or any other ``ct_*`` table (a
+    code table delivered on its own, with a code and a meaning column, coding the columns the
+    dictionary names beside its ct_name)."""
+    return name in SOURCES or name.lower().startswith("ct_")
+
 
 TABLES = {
     "_code_sets": {"table_name": "string", "column_name": "string", "code": "string", "meaning": "string",
@@ -138,7 +149,7 @@ def entries_of(tables: Mapping[str, object], code_tables: Mapping[str, Iterable[
     mapping: dict[str, set[tuple[str, str]]] = {k: set(v) for k, v in CODE_TABLE_COLUMNS.items()}
     for k, v in (code_tables or {}).items():
         mapping.setdefault(k, set()).update(map(tuple, v))
-    rows = {name: _rows(tables[name]) for name in SOURCES if name in tables}
+    rows = {name: _rows(tables[name]) for name in tables if is_code_table(name)}
     if DICTIONARY in rows:
         for k, v in code_tables_of(rows[DICTIONARY]).items():
             mapping.setdefault(k, set()).update(v)
@@ -164,6 +175,11 @@ def entries_of(tables: Mapping[str, object], code_tables: Mapping[str, Iterable[
     for r in rows.get("ct_iaids", ()):
         for t, c in sorted(mapping.get(_text(_get(r, "ct_name")).lower(), ())):
             add("ct_iaids", t, c, _get(r, "code_iaids"), _get(r, "meaning"))
+    for name in sorted(set(rows) - set(SOURCES)):   # other code tables: coded where the dictionary says
+        for r in rows[name]:
+            code = _get(r, "code_iaids") if _get(r, "code_iaids") is not None else _get(r, "code")
+            for t, c in sorted(mapping.get(name.lower(), ())):
+                add(name, t, c, code, _get(r, "meaning"))
     for r in rows.get(DICTIONARY, ()):
         t, c = _text(_get(r, "Table")).lower(), _text(_get(r, "Column")).lower()
         if t and c:
@@ -173,9 +189,9 @@ def entries_of(tables: Mapping[str, object], code_tables: Mapping[str, Iterable[
 
 def resolve(entries: Iterable[Entry]) -> dict[tuple[str, str, str], Entry]:
     """One entry per (table, column, code): the source latest in ``SOURCES`` wins."""
-    rank = {s: i for i, s in enumerate(SOURCES)}
+    rank = {s: i for i, s in enumerate(SOURCES)}   # another ct_* table ranks with ct_iaids
     out: dict[tuple[str, str, str], Entry] = {}
-    for e in sorted(entries, key=lambda e: rank.get(e.source, -1)):
+    for e in sorted(entries, key=lambda e: rank.get(e.source, rank["ct_iaids"])):
         out[(e.table, e.column, e.code)] = e
     return out
 
@@ -313,7 +329,7 @@ def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime) ->
     seeding = not have
     for e in baseline()[0]:
         apply(e, BASELINE, record=not seeding)
-    if any(name in tables for name in SOURCES):
+    if any(is_code_table(name) for name in tables):
         entries, _ = entries_of(tables, stored_mapping(s) | {k: set(v) for k, v in baseline()[1].items()})
         for e in resolve(entries).values():
             apply(e, release_id, record=True)

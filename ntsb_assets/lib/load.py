@@ -95,7 +95,8 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
         ensure_bookkeeping(s)
         # the code sets first: a release's own code tables label and check its rows
         merged = codes.merge(s, release_id, {name: lake.read_parquet(meta["parquet_key"])
-                                             for name, meta in manifest["tables"].items() if name in codes.SOURCES}, now)
+                                             for name, meta in manifest["tables"].items() if codes.is_code_table(name)},
+                             now)
         known = codes.known_sets(s)
         quarantined_keys: dict[str, set] = {}
         lag: dict[str, list[dict]] = {}

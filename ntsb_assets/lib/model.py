@@ -681,7 +681,10 @@ def select(valid_metrics: dict, auc_margin: float, max_ece: float) -> dict:
         e = valid_metrics["fatal"][fam]["ece"]
         if e > max_ece:
             reasons.append(f"fatal ECE {e:.3f} over {max_ece}")
-        (why_not.__setitem__(fam, reasons) if reasons else passing.append(fam))
+        if reasons:
+            why_not[fam] = reasons
+        else:
+            passing.append(fam)
     auc = {fam: valid_metrics["fatal"][fam]["roc_auc"] or 0.0 for fam in FAMILIES}
     pool = passing or list(FAMILIES)
     family = max(pool, key=lambda f: (auc[f], -FAMILIES.index(f)))

@@ -32,8 +32,9 @@ SPECS = [
                       automation_condition=AFTER_UPSTREAM,   # in the run of the dbt models after a release
                       description=f"Great Expectations, {gate} gate: "
                                   + ("keys, types, references" if gate == "schema" else
-                                     "ranges, injury totals, codes against NTSB's code sets (unknown codes "
-                                     "block above a share, else reported as dictionary lag), outliers"))
+                                     "ranges, injury totals, codes against NTSB's code sets (many distinct "
+                                     "unknown values above a share block; a few are dictionary lag, "
+                                     "reported), outliers"))
     for table in catalog.TABLE_ORDER for gate in quality.GATES
 ]
 

@@ -51,6 +51,17 @@ def test_within_a_release_the_dictionary_wording_wins_and_a_ct_table_without_one
                                                            ("aircraft", "acft_category", "WSFT")}
 
 
+def test_any_other_code_table_a_release_holds_codes_the_columns_the_dictionary_names():
+    dictionary = [{"Table": "aircraft", "Column": "acft_category", "ct_name": "ct_acft_cat", "code_iaids": "AIR",
+                   "meaning": "Airplane"}]
+    own = [{"code": "UAS", "meaning": "Unmanned Aircraft System"}, {"code": "AIR", "meaning": "Aeroplane"}]
+    assert codes.is_code_table("ct_acft_cat") and not codes.is_code_table("events")
+    entries, _ = codes.entries_of({"ct_acft_cat": own, "eADMSPUB_DataDictionary": dictionary, "events": [{"x": 1}]})
+    got = {(e.table, e.column, e.code, e.meaning) for e in codes.resolve(entries).values()}
+    assert got == {("aircraft", "acft_category", "AIR", "Airplane"),   # the dictionary's wording wins
+                   ("aircraft", "acft_category", "UAS", "Unmanned Aircraft System")}
+
+
 def _release(s, release_id: str, first: dt.datetime) -> None:
     s.ensure_table("_releases", {"release_id": "string", "first_loaded_at": "timestamp"})
     s.execute(f"INSERT INTO raw._releases (release_id, first_loaded_at) VALUES ('{release_id}', "
