@@ -3,6 +3,8 @@
 select
     coalesce(country, '') as country,
     state,
+    max(country_label) as country_label,
+    max(state_label) as state_label,
     {{ ntsb_fatal_counts('is_fatal') }},
     sum(fatalities) as fatalities,
     avg(latitude) as centroid_latitude,
