@@ -70,8 +70,9 @@ NULL_RATE_TOLERANCE = 0.25    # share of non-null values of each column within +
 # UNKNOWN_CODE_MIN_ROWS rows (a small monthly update using one new code does not fail), and
 # it blocks only when they are also more than UNKNOWN_CODE_MAX_NEW distinct values: NTSB adds
 # codes a few at a time (real releases: the 2025 updates write every injury row with four new
-# person categories, wind indicators as SPEC/T/F), while a shifted or corrupted column brings
-# many different values. With fewer, a failing rule is a warning: lag, reported.
+# person categories and 98% of wind indicators as F, the Part 121 export 85% as SPEC),
+# while a shifted or corrupted column brings many different values. With fewer, a failing
+# rule is a warning: lag, reported.
 UNKNOWN_CODE_SHARE = 0.01
 UNKNOWN_CODE_MIN_ROWS = 20
 UNKNOWN_CODE_MAX_NEW = 10
@@ -772,11 +773,12 @@ def rule_book() -> str:
         "real releases a share alone cannot tell lag from breakage. NTSB adds codes a few at a",
         "time, and a monthly update can use them in most rows: the 2025 updates write every",
         "injury row with four person categories the 2008 code tables lack (`FLIG`, `PASS`,",
-        "`CABI`, `LAPC`) and 86% of wind indicators as `SPEC`, `T` or `F`. A shifted or corrupted",
-        "column brings many different values. An unknown code is NTSB's data dictionary lagging",
-        "its data: the row is loaded with the code as delivered, its label is `unknown code`, and",
-        "it is counted in the dictionary-lag report `raw._code_lag` (release, table, column,",
-        "code, rows), shown in the business gate's metadata (`dictionary_lag`).",
+        "`CABI`, `LAPC`) and 98% of wind indicators as `F` (the Part 121 export: 85% as `SPEC`).",
+        "A shifted or corrupted column brings many different values. An unknown code is NTSB's",
+        "data dictionary lagging its data: the row is loaded with the code as delivered, its label",
+        "is `unknown code`, and it is counted in the dictionary-lag report `raw._code_lag`",
+        "(release, table, column, code, rows), shown in the business gate's metadata",
+        "(`dictionary_lag`).",
         "",
         "The schema and business gates are blocking Dagster asset checks on every",
         "`warehouse/raw/<table>` asset (`schema_gate`, `business_gate`), run by the `transform`",
