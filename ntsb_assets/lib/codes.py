@@ -330,7 +330,7 @@ def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime) ->
     for e in baseline()[0]:
         apply(e, BASELINE, record=not seeding)
     if any(is_code_table(name) for name in tables):
-        entries, _ = entries_of(tables, stored_mapping(s) | {k: set(v) for k, v in baseline()[1].items()})
+        entries, _ = entries_of(tables, stored_mapping(s))   # the baseline's mapping and every dictionary's
         for e in resolve(entries).values():
             apply(e, release_id, record=True)
     if writes:
