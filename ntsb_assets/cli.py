@@ -472,18 +472,26 @@ def api(host: str, port: int, workers: int):
 @main.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def sql(query: str, fmt: str):
-    """Run a read-only QUERY against the configured warehouse.
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
+              help="Seconds before the query is stopped (default 300).")
+def sql(query: str, fmt: str, timeout: float | None):
+    """Run one read-only QUERY against the configured warehouse.
+
+    Read-only by construction: one statement; on PostgreSQL as the read-only role
+    ntsb_reader (SELECT on the warehouse's schemas only) in a read-only transaction; on
+    DuckDB with file, network and extension access disabled.
 
     Example: ntsb sql "select ev_state, count(*) from raw.events group by 1 order by 2 desc limit 5"
     """
+    from .lib.warehouse import USER_QUERY_TIMEOUT, WarehouseError
     settings = _settings()
     wh = settings.warehouse
     if wh.dialect == "duckdb" and not wh.path.exists():
         raise click.ClickException(f"no warehouse yet at {wh.path}: run `ntsb build` or `ntsb ingest PATH` first")
     try:
-        with wh.session(read_only=True) as s:
-            data = s.query(query)
+        data = wh.user_query(query, timeout=timeout or USER_QUERY_TIMEOUT)
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from None
     except Exception as exc:  # the database's own message says what is wrong
         raise click.ClickException(f"query failed: {str(exc).strip()}") from None
     rows = data.to_pylist()

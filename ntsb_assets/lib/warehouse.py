@@ -32,6 +32,81 @@ class WarehouseError(Exception):
     pass
 
 
+# `ntsb sql` and anything else that runs SQL a user typed (Warehouse.user_query)
+READER_ROLE = "ntsb_reader"
+USER_QUERY_TIMEOUT = 300.0
+DUCKDB_LOCKED = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                 "autoload_known_extensions": False, "allow_community_extensions": False,
+                 "allow_unsigned_extensions": False, "lock_configuration": True}
+
+
+def single_statement(sql: str, dialect: str) -> str:
+    """The one statement of ``sql`` (a trailing semicolon allowed), or a WarehouseError:
+    several statements could open a transaction of their own."""
+    if dialect == "duckdb":
+        import duckdb
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"query failed: {str(exc).strip()}") from None
+        count = len(statements)
+    else:
+        count = len([p for p in _pg_split(sql) if p.strip()])   # comments are not statements
+    if count != 1:
+        raise WarehouseError(f"one statement at a time: this text holds {count}; nothing was run")
+    return sql.strip().rstrip(";").strip() if dialect == "postgres" else sql
+
+
+def _pg_split(sql: str) -> list[str]:
+    """PostgreSQL text split at the semicolons outside strings, quoted names, dollar
+    quotes and comments (nested block comments included)."""
+    parts, piece, start, i, n = [], "", 0, 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c == "-" and sql.startswith("--", i):
+            piece += sql[start:i]
+            j = sql.find("\n", i)
+            i = start = n if j < 0 else j + 1
+        elif c == "/" and sql.startswith("/*", i):
+            piece += sql[start:i]
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+            start = i
+        elif c in "'\"":
+            escapes = c == "'" and i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+            i += 1
+            while i < n:
+                if escapes and sql[i] == "\\":
+                    i += 2
+                elif sql[i] == c:
+                    if sql.startswith(c * 2, i):
+                        i += 2
+                    else:
+                        break
+                else:
+                    i += 1
+            i += 1
+        elif c == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])) and \
+                not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            tag = m.group(0)
+            j = sql.find(tag, i + len(tag))
+            i = n if j < 0 else j + len(tag)
+        elif c == ";":
+            parts.append(piece + sql[start:i])
+            piece, start = "", i + 1
+            i += 1
+        else:
+            i += 1
+    parts.append(piece + sql[start:])
+    return parts
+
+
 def sql_name(name: str) -> str:
     out = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
     if not out:
@@ -249,6 +324,20 @@ def _column(values: list, arrow_type: pa.DataType | None) -> pa.Array:
     return column.cast(arrow_type) if arrow_type is not None and pa.types.is_null(column.type) else column
 
 
+def _fetch_arrow(cur, batch_rows: int = 100_000) -> pa.Table:
+    """The rows of an executed cursor as Arrow, one batch of Python objects at a time."""
+    batches, names, types = [], None, None
+    while rows := cur.fetchmany(batch_rows):
+        names = names or [d.name for d in cur.description]
+        types = types or [_ARROW_OF_OID.get(d.type_code) for d in cur.description]
+        batches.append(pa.Table.from_arrays([_column([r[i] for r in rows], types[i])
+                                             for i in range(len(names))], names=names))
+    if not batches:
+        return pa.Table.from_arrays([pa.array([], _ARROW_OF_OID.get(d.type_code) or pa.string())
+                                     for d in cur.description], names=[d.name for d in cur.description])
+    return pa.concat_tables(batches, promote_options="permissive")
+
+
 class PostgresSession(Session):
     dialect = "postgres"
     COPY_ROWS = 100_000
@@ -266,16 +355,7 @@ class PostgresSession(Session):
         cur = self.conn.cursor(name=f"_query_{uuid.uuid4().hex[:12]}") if stream else self.cur
         try:
             cur.execute(sql, tuple(params) or None)
-            batches, names, types = [], None, None
-            while rows := cur.fetchmany(self.COPY_ROWS):
-                names = names or [d.name for d in cur.description]
-                types = types or [_ARROW_OF_OID.get(d.type_code) for d in cur.description]
-                batches.append(pa.Table.from_arrays([_column([r[i] for r in rows], types[i])
-                                                     for i in range(len(names))], names=names))
-            if not batches:
-                return pa.Table.from_arrays([pa.array([], _ARROW_OF_OID.get(d.type_code) or pa.string())
-                                             for d in cur.description], names=[d.name for d in cur.description])
-            return pa.concat_tables(batches, promote_options="permissive")
+            return _fetch_arrow(cur, self.COPY_ROWS)
         finally:
             if stream:
                 cur.close()
@@ -364,6 +444,88 @@ class Warehouse:
         p = urlparse(self.dsn)
         query = "&".join([*filter(None, [p.query]), "options=" + quote(PG_OPTIONS)])
         return p._replace(query=query).geturl()
+
+    # ------------------------------------------------------------ user SQL
+    def user_query(self, sql: str, timeout: float = USER_QUERY_TIMEOUT) -> pa.Table:
+        """Run one statement a user typed, read-only by construction (docs in the README):
+
+        - one statement only, refused before anything runs;
+        - PostgreSQL: as the role READER_ROLE (created and granted here: SELECT on the
+          database's own schemas, nothing else; no superuser, no server files, no large
+          objects), in a read-only transaction, with a statement timeout;
+        - DuckDB: the file opened read-only with external access (files, network, ATTACH,
+          COPY) and extension installing and loading disabled, the configuration locked, and
+          the query interrupted after ``timeout`` seconds.
+        """
+        statement = single_statement(sql, self.dialect)
+        if self.dialect == "duckdb":
+            return self._duckdb_user_query(statement, timeout)
+        return self._postgres_user_query(statement, timeout)
+
+    def _duckdb_user_query(self, statement: str, timeout: float) -> pa.Table:
+        import threading
+
+        import duckdb
+        con = duckdb.connect(str(self.path), read_only=True, config=DUCKDB_LOCKED)
+        timer = threading.Timer(timeout, con.interrupt)
+        timer.start()
+        try:
+            relation = con.sql(statement)   # a statement with no result has run already: None
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.InterruptException:
+            raise WarehouseError(f"the query ran longer than {timeout:g} s and was stopped") from None
+        finally:
+            timer.cancel()
+            con.close()
+
+    def _postgres_user_query(self, statement: str, timeout: float) -> pa.Table:
+        import psycopg2
+        password = self._ensure_reader()
+        conn = psycopg2.connect(self.dsn, user=READER_ROLE, password=password, connect_timeout=5,
+                                options=f"{PG_OPTIONS} -c default_transaction_read_only=on "
+                                        f"-c statement_timeout={int(timeout * 1000)}")
+        try:
+            conn.set_session(readonly=True)
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                return _fetch_arrow(cur) if cur.description is not None else pa.table({})
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def _ensure_reader(self) -> str:
+        """Create or re-grant the read-only role; give it a fresh password (returned), so no
+        secret of it is kept anywhere."""
+        import secrets
+
+        import psycopg2
+        password = secrets.token_urlsafe(24)
+        conn = self.connect_raw()
+        conn.autocommit = True
+        role = q(READER_ROLE)
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            try:
+                cur.execute(f"{verb} ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                            "NOBYPASSRLS NOINHERIT PASSWORD %s", (password,))
+            except psycopg2.errors.DuplicateObject:   # another `ntsb sql` created it meanwhile
+                cur.execute(f"ALTER ROLE {role} PASSWORD %s", (password,))
+            cur.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
+            cur.execute("SELECT nspname FROM pg_namespace WHERE left(nspname, 3) <> 'pg_' "
+                        "AND nspname <> 'information_schema'")
+            for (schema,) in cur.fetchall():
+                cur.execute(f"GRANT USAGE ON SCHEMA {q(schema)} TO {role}")
+                cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {q(schema)} TO {role}")
+        except psycopg2.Error as exc:
+            raise WarehouseError(
+                f"cannot prepare the read-only role {READER_ROLE} that `ntsb sql` connects as: "
+                f"{str(exc).strip()} (the NTSB_WAREHOUSE_URL user needs CREATEROLE, or create the role "
+                "and grant it SELECT yourself)") from None
+        finally:
+            conn.close()
+        return password
 
     @contextmanager
     def session(self, read_only: bool = False):
