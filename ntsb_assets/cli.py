@@ -25,7 +25,10 @@ def _console():
 
 
 def _settings():
+    from .lib import warehouse
     from .settings import SettingsError, get_settings
+    if not warehouse.wait_listeners:   # say why a command waits, even while Dagster's log is quiet
+        warehouse.wait_listeners.append(lambda m: _console().print(m, style="yellow", markup=False, highlight=False))
     settings = get_settings()
     try:
         settings.check()
@@ -96,6 +99,9 @@ def _step_errors(result) -> str:
             err = ev.step_failure_data.error
             while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
                 err = err.cause
+            if err.cls_name == "DagsterExecutionInterruptedError":
+                messages.append("interrupted (Ctrl-C or SIGTERM)")
+                continue
             # "package.module.SomeError: message" -> "message"
             messages.append(re.sub(r"^[\w.]+(Error|Exception): ", "", err.message.strip()))
     return "\n".join(messages) or f"run {result.run_id} failed"
@@ -167,8 +173,13 @@ def _print_result(result: dict, as_json: bool) -> None:
     for c in COUNTS:
         t.add_column(c.replace("_", " "), justify="right")
     for name, counts in result["tables"].items():
-        t.add_row(name, *(f"{counts[c]:,}" for c in COUNTS))
+        t.add_row(name, *(f"{counts.get(c, 0):,}" for c in COUNTS))
     Console().print(t)
+    superseded = sum(c.get("superseded", 0) for c in result["tables"].values())
+    if superseded:
+        _console().print(f"{superseded:,} changed rows were not applied (superseded): a release registered after "
+                         "this one had already loaded a newer version of them, which stays. Releases land in "
+                         "registration order (raw._reconciliation).", style="yellow", markup=False)
     lag = sorted(result.get("code_lag", []), key=lambda x: -x["row_count"])
     if lag:
         t = Table(title=f"dictionary lag: {len(lag)} codes no NTSB code source knows, in "

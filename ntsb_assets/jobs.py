@@ -7,7 +7,7 @@ from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
 from .freshness import freshness_checks
 from .ml import ml_assets
 from .quality import marts_gate, raw_gates, release_statistics
-from .releases import INGEST_JOB, RELEASES, WAREHOUSE_WRITER_TAG
+from .releases import INGEST_JOB, RELEASES
 from .serving import serving_assets
 from .settings import Settings
 from .transform.assets import ntsb_dbt_models
@@ -32,7 +32,6 @@ ingest_release_job = dg.define_asset_job(
                | dg.AssetSelection.checks(release_statistics)),  # the statistical gate of the release
     partitions_def=RELEASES,
     executor_def=EXECUTOR,
-    tags={WAREHOUSE_WRITER_TAG: "raw"},
     description="Ingest one release: archive the source, extract every table to the lake, "
                 "load the warehouse raw schema with change data capture, compare it with the "
                 "previous release of its source.",

@@ -12,9 +12,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from ..automation import AFTER_UPSTREAM
 from ..lib import archive
-from ..resources import NtsbResource
+from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
-from ..warehouse_raw import WAREHOUSE_POOL
 
 FIRST_YEAR = 1948   # the oldest event date in NTSB's database
 YEARS = dg.TimeWindowPartitionsDefinition(cron_schedule="0 0 1 1 *", start=str(FIRST_YEAR), fmt="%Y",
@@ -54,7 +53,8 @@ def _metadata(settings, table: str, written: list[archive.Written]) -> dict:
 
 
 @dg.multi_asset(specs=[_spec(t, True) for t in archive.YEAR_TABLES], partitions_def=YEARS,
-                backfill_policy=dg.BackfillPolicy.single_run(), pool=WAREHOUSE_POOL, name="archive_years")
+                backfill_policy=dg.BackfillPolicy.single_run(), name="archive_years")
+@warehouse_writer
 def archive_years(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     """Rewrite the year partitions of the event-level marts whose rows changed (a file whose
     fingerprint equals the warehouse's is left alone; a year without rows is removed)."""
@@ -70,7 +70,8 @@ def archive_years(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         yield dg.MaterializeResult(asset_key=archive_key(table), metadata=_metadata(settings, table, ws))
 
 
-@dg.multi_asset(specs=[_spec(t, False) for t in archive.WHOLE_TABLES], pool=WAREHOUSE_POOL, name="archive_tables")
+@dg.multi_asset(specs=[_spec(t, False) for t in archive.WHOLE_TABLES], name="archive_tables")
+@warehouse_writer
 def archive_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     """Dimensions and all-time aggregates, whole (rewritten only when their rows changed)."""
     settings = ntsb.settings()

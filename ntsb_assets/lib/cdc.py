@@ -19,6 +19,10 @@ orphan               the row's event or aircraft is neither in this release nor 
 ===================  =====================================================================
 
 An exact repeat of a row inside one release is loaded once and counted ``unchanged``.
+
+Releases land in the order they were registered, whatever order their loads commit in: a
+changed row whose key holds a row of a release registered later is not loaded, and is
+counted ``superseded`` (the newer row stays).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ import pyarrow as pa
 
 from . import catalog, parsing
 
-# The reconciliation of one table of one release: rows_in = the other four added up.
-COUNTS = ("rows_in", "inserted", "updated", "unchanged", "quarantined")
+# The reconciliation of one table of one release: rows_in = the other five added up.
+COUNTS = ("rows_in", "inserted", "updated", "unchanged", "quarantined", "superseded")
 
 
 @dataclass
@@ -53,17 +57,18 @@ class TablePlan:
     update_rows: list[int] = field(default_factory=list)
     old_hashes: list[str] = field(default_factory=list)    # parallel to update_rows
     unchanged: int = 0
+    superseded: int = 0   # changed rows whose key holds a row of a later-registered release: kept
     quarantine: list[Quarantined] = field(default_factory=list)
     accepted_keys: set = field(default_factory=set)
     quarantined_keys: set = field(default_factory=set)
 
     def counts(self) -> dict[str, int]:
         return {"rows_in": self.rows_in, "inserted": len(self.insert_rows), "updated": len(self.update_rows),
-                "unchanged": self.unchanged, "quarantined": len(self.quarantine)}
+                "unchanged": self.unchanged, "quarantined": len(self.quarantine), "superseded": self.superseded}
 
     def reconciles(self) -> bool:
         c = self.counts()
-        return c["rows_in"] == c["inserted"] + c["updated"] + c["unchanged"] + c["quarantined"]
+        return c["rows_in"] == c["inserted"] + c["updated"] + c["unchanged"] + c["quarantined"] + c["superseded"]
 
 
 def key_columns(tbl: catalog.Table) -> tuple[str, ...]:
@@ -78,9 +83,12 @@ def _json_row(rows: pa.Table, i: int) -> str:
 
 def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
                existing: dict[tuple, str], parent_exists: Callable[[tuple], bool] | None = None,
-               parent_quarantined: set | frozenset = frozenset(), today: dt.date | None = None) -> TablePlan:
+               parent_quarantined: set | frozenset = frozenset(), today: dt.date | None = None,
+               newer: Callable[[tuple], bool] | None = None) -> TablePlan:
     """Decide, for every row of one table of one release, insert / update / unchanged /
-    quarantine. ``existing`` maps keys already in the warehouse to their row hashes."""
+    quarantine / superseded. ``existing`` maps keys already in the warehouse to their row
+    hashes; ``newer(key)`` says whether the row there came from a release registered after
+    this one."""
     today = today or dt.date.today()
     plan = TablePlan(tbl.name, rows_in=rows.num_rows + len(rejects))
     for r in rejects:
@@ -157,6 +165,8 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
         old = existing.get(key)
         if old is None:
             plan.insert_rows.append(i)
+        elif old != hashes[i] and newer is not None and newer(key):
+            plan.superseded += 1
         elif old != hashes[i]:
             plan.update_rows.append(i)
             plan.old_hashes.append(old)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import catalog, parsing
+from . import catalog, faults, parsing
 from .lake import Lake
 from .sources import SourceError, TableSource, identify, table_sources
 
@@ -265,9 +265,13 @@ def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, to
     try:
         tables = _extract_tables(Path(path), lake, release_id, today, batch_rows, on_table, progress,
                                  default_workers() if workers is None else workers)
-    except BaseException:
-        lake.delete_prefix(prefix)  # no half-extracted release stays behind
+    except BaseException as exc:
+        try:
+            lake.delete_prefix(prefix)  # no half-extracted release stays behind
+        except Exception as cleanup:   # the first error is the one to show
+            exc.add_note(f"(and the half-extracted {lake.uri(prefix)} could not be removed: {cleanup})")
         raise
+    faults.point("extract")
     manifest = {
         "release_id": release_id, "name": info.name, "sha256": info.sha256, "size": info.size,
         "kind": info.kind, "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -367,4 +371,6 @@ def _worker(job: dict) -> dict:
 
 
 if __name__ == "__main__":
+    from ..lifeline import die_with_parent
+    die_with_parent()   # a killed ingest leaves no worker writing Parquet
     print(json.dumps(_worker(json.loads(sys.argv[1]))))

@@ -9,8 +9,9 @@ Bookkeeping tables (all in ``raw``):
   hash, release, time).
 - ``_quarantine``: one row per row not loaded (table, release, source row, original row as
   JSON, rule, reason). Replaced per release on reload, so reloading changes nothing.
-- ``_reconciliation``: rows_in = inserted + updated + unchanged + quarantined, per release
-  and table.
+- ``_reconciliation``: rows_in = inserted + updated + unchanged + quarantined + superseded,
+  per release and table. ``superseded``: changed rows not loaded because their key holds a
+  row of a release registered later (releases land in registration order, see ``cdc``).
 - ``_code_sets``, ``_code_set_changes``, ``_code_lag``: NTSB's code sets merged with the
   release's code tables, and the codes it uses that no source knows (``codes``).
 """
@@ -24,7 +25,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import catalog, cdc, codes
+from . import catalog, cdc, codes, faults, registry
 from .extract import ARROW_TYPES, META_COLUMNS
 from .lake import Lake
 from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, q, sql_name
@@ -39,6 +40,7 @@ BOOKKEEPING = {
                     "original": "string", "rule": "string", "reason": "string", "quarantined_at": "timestamp"},
     "_reconciliation": {"release_id": "string", "table_name": "string", "rows_in": "int",
                         "inserted": "int", "updated": "int", "unchanged": "int", "quarantined": "int",
+                        "superseded": "int",
                         "loaded_at": "timestamp"},
 }
 LOAD_COLUMNS = {"_release_id": "string", "_loaded_at": "timestamp"}
@@ -98,15 +100,18 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
                                              for name, meta in manifest["tables"].items() if codes.is_code_table(name)},
                              now)
         known = codes.known_sets(s)
+        newer = _newer_than(lake, release_id)
         quarantined_keys: dict[str, set] = {}
         lag: dict[str, list[dict]] = {}
         for name in table_order(list(manifest["tables"])):
             if on_table:
                 on_table(name)
             meta = manifest["tables"][name]
-            plan, lag[name] = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now, known)
+            plan, lag[name] = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now, known,
+                                          newer)
             quarantined_keys[name] = plan.quarantined_keys
             result[name] = plan.counts()
+            faults.point("load")
         s.execute(f"DELETE FROM {RAW}._reconciliation WHERE release_id = {s.ph}", (release_id,))
         s.insert_arrow("_reconciliation", pa.Table.from_pylist(
             [{"release_id": release_id, "table_name": t, **c, "loaded_at": now} for t, c in result.items()],
@@ -119,9 +124,23 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
             "size": manifest["size"], "kind": manifest["kind"],
             "first_loaded_at": prev[0]["first_loaded_at"] if prev else now, "last_loaded_at": now,
             "loads": (prev[0]["loads"] + 1) if prev else 1}], schema=_schema("_releases")))
+        faults.point("commit")
+    faults.point("committed")
     return {"release": release_id, "tables": result,
             "code_sets": {"added": merged.added, "changed": merged.changed, "kept": merged.kept},
             "code_lag": [{"table_name": t, **f} for t, found in lag.items() for f in found]}
+
+
+def _newer_than(lake: Lake, release_id: str) -> Callable[[str | None], bool]:
+    """Whether a release id names a release registered after this one, by the release
+    registry's order (never by when loads commit). A release the registry does not list
+    (loaded by hand, without registering) is ordered by nothing: nothing is newer than it,
+    and it is newer than nothing."""
+    order = {r.release_id: i for i, r in enumerate(registry.all_releases(lake))}
+    mine = order.get(release_id)
+    if mine is None:
+        return lambda other: False
+    return lambda other: order.get(other, -1) > mine
 
 
 _json_str = json.encoder.encode_basestring  # the C encoder of JSON strings
@@ -139,7 +158,8 @@ def _schema(book: str) -> pa.Schema:
 
 def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
                 quarantined_keys: dict[str, set], today: dt.date, now: dt.datetime,
-                known: dict[tuple[str, str], set[str]]) -> tuple[cdc.TablePlan, list[dict]]:
+                known: dict[tuple[str, str], set[str]],
+                newer: Callable[[str | None], bool]) -> tuple[cdc.TablePlan, list[dict]]:
     tbl = catalog.table(name)
     rows = lake.read_parquet(meta["parquet_key"])
     lag = codes.lag(name, rows, known)
@@ -149,7 +169,9 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
     key = tuple(sql_name(k) if k not in META_COLUMNS else k for k in cdc.key_columns(tbl))
 
     canon_key = cdc.key_columns(tbl)
-    existing = s.key_hashes(target, key, among=rows.select(list(canon_key)).rename_columns(list(key)))
+    versions = s.key_hashes(target, key, among=rows.select(list(canon_key)).rename_columns(list(key)),
+                            with_release=True)
+    existing = {k: v[0] for k, v in versions.items()}
     parent_exists = None
     parent_q: set = set()
     if tbl.parent:
@@ -159,7 +181,8 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
         parent_exists = parent_keys.__contains__
         parent_q = quarantined_keys.get(tbl.parent, set())
     plan = cdc.plan_table(tbl, rows, rejects=rejects, existing=existing,
-                          parent_exists=parent_exists, parent_quarantined=parent_q, today=today)
+                          parent_exists=parent_exists, parent_quarantined=parent_q, today=today,
+                          newer=lambda k: newer(versions[k][1]))
     names = _sql_names(name, rows.column_names)
     rows = rows.rename_columns([names[c] for c in rows.column_names])
 

@@ -32,6 +32,19 @@ class WarehouseError(Exception):
     pass
 
 
+# Who is told that this process waits for the warehouse (another process holds the DuckDB
+# file, or the writer lock of lib/writer.py), besides the caller's own callback: the CLI adds
+# its console here, so a command says why it waits even while Dagster's log is quiet.
+wait_listeners: list = []
+DUCKDB_LOCK_WAIT = 600.0   # seconds a DuckDB open waits for another process's lock
+WAIT_REPEAT_SECONDS = 30.0
+
+
+def tell_waiting(message: str, on_wait=None) -> None:
+    for tell in [*filter(None, [on_wait]), *wait_listeners]:
+        tell(message)
+
+
 # `ntsb sql` and anything else that runs SQL a user typed (Warehouse.user_query)
 READER_ROLE = "ntsb_reader"
 USER_QUERY_TIMEOUT = 300.0
@@ -237,14 +250,19 @@ class Session:
                               f"{_key_match(key, among)}")
 
     def key_hashes(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
-                   schema: str = RAW) -> dict[tuple, str]:
-        """Row hash by key, of the rows whose key is in ``among`` (all rows without it)."""
+                   schema: str = RAW, with_release: bool = False) -> dict[tuple, str]:
+        """Row hash by key, of the rows whose key is in ``among`` (all rows without it).
+        ``with_release``: (row hash, the release it was loaded from) by key."""
         cols = ", ".join(f"t.{q(k)}" for k in key)
-        data = self._restricted(table, key, among, f"{cols}, t._row_hash AS row_hash__", schema)
+        extra = ", t._release_id AS release__" if with_release else ""
+        data = self._restricted(table, key, among, f"{cols}, t._row_hash AS row_hash__{extra}", schema)
         if data is None:
             return {}
         key_lists = [data.column(i).to_pylist() for i in range(len(key))]
-        return dict(zip(zip(*key_lists), data.column(len(key)).to_pylist()))
+        values = data.column(len(key)).to_pylist()
+        if with_release:
+            values = list(zip(values, data.column(len(key) + 1).to_pylist()))
+        return dict(zip(zip(*key_lists), values))
 
     def keys(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
              schema: str = RAW) -> set[tuple]:
@@ -429,10 +447,9 @@ class Warehouse:
 
     def connect_raw(self, read_only: bool = False):
         if self.dialect == "duckdb":
-            import duckdb
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(self.path), read_only=read_only)
+            return self._duckdb_connect(read_only=read_only)
         import psycopg2
         return psycopg2.connect(self.dsn, connect_timeout=5,
                                 options=PG_OPTIONS + (" -c default_transaction_read_only=on" if read_only else ""))
@@ -462,11 +479,36 @@ class Warehouse:
             return self._duckdb_user_query(statement, timeout)
         return self._postgres_user_query(statement, timeout)
 
+    def _duckdb_connect(self, **kwargs):
+        """A DuckDB connection; while another process holds the file (a writer, or a reader
+        while this one writes), wait for it with a message instead of failing at once."""
+        import time
+
+        import duckdb
+        start = told = None
+        while True:
+            try:
+                return duckdb.connect(str(self.path), **kwargs)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                now = time.monotonic()
+                start = start or now
+                if now - start >= DUCKDB_LOCK_WAIT:
+                    raise WarehouseError(f"{self.path} is still in use by another process after "
+                                         f"{DUCKDB_LOCK_WAIT:.0f} s: {str(exc).strip()}") from None
+                if told is None or now - told >= WAIT_REPEAT_SECONDS:
+                    holder = re.search(r"\(PID \d+\)", str(exc))
+                    tell_waiting(f"waiting for {self.path}, in use by another process"
+                                 f"{' ' + holder.group(0) if holder else ''}; waited {now - start:.0f} s")
+                    told = now
+                time.sleep(0.25)
+
     def _duckdb_user_query(self, statement: str, timeout: float) -> pa.Table:
         import threading
 
         import duckdb
-        con = duckdb.connect(str(self.path), read_only=True, config=DUCKDB_LOCKED)
+        con = self._duckdb_connect(read_only=True, config=DUCKDB_LOCKED)
         timer = threading.Timer(timeout, con.interrupt)
         timer.start()
         try:

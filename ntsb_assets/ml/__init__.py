@@ -20,9 +20,8 @@ from ..lib import archive, features
 from ..lib import model as M
 from ..lib import tracking as T
 from ..lib.warehouse import logical_type
-from ..resources import NtsbResource
+from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
-from ..warehouse_raw import WAREHOUSE_POOL
 
 FEATURES_KEY = "ml/features/features.parquet"
 TRAINED_ON_KEY = "ml/features/trained_on.parquet"   # row hashes of what the latest model trained on
@@ -197,8 +196,8 @@ def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.Materi
                                           "previous champion": before or "none"})
 
 
-@dg.asset(key=["ml", "batch_predictions"], group_name="ml", kinds={"xgboost", "sql"}, deps=[CHAMPION_KEY, FEATURES],
-          pool=WAREHOUSE_POOL, automation_condition=PREDICT)
+@dg.asset(key=["ml", "batch_predictions"], group_name="ml", kinds={"xgboost", "sql"}, deps=[CHAMPION_KEY, FEATURES], automation_condition=PREDICT)
+@warehouse_writer
 def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
     """The champion's prediction for every event in ``ml.batch_predictions``, in one
     transaction: after a new champion, and after new features (new events get the current

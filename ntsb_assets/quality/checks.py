@@ -21,9 +21,9 @@ import dagster as dg
 from ..automation import AFTER_UPSTREAM
 from ..lib import catalog, quality, registry
 from ..lib.lake import copy_tree
-from ..resources import NtsbResource
+from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
-from ..warehouse_raw import WAREHOUSE_POOL, warehouse_key
+from ..warehouse_raw import warehouse_key
 
 DOCS_PREFIX = "quality/data_docs"
 CHECK_NAMES = {gate: f"{gate}_gate" for gate in quality.GATES}
@@ -43,8 +43,9 @@ class GateConfig(dg.Config):
     whole_tables: bool = False   # validate every row again, not only the rows loaded since the last run
 
 
-# in the writers' pool: on DuckDB a reader cannot open the file while another process writes
-@dg.multi_asset_check(specs=SPECS, name="raw_quality_gates", can_subset=True, pool=WAREHOUSE_POOL)
+# a writer: on DuckDB a reader cannot open the file while another process writes
+@dg.multi_asset_check(specs=SPECS, name="raw_quality_gates", can_subset=True)
+@warehouse_writer
 def raw_gates(context: dg.AssetCheckExecutionContext, config: GateConfig, ntsb: NtsbResource):
     settings = ntsb.settings()
     wh, lake = settings.warehouse, settings.lake
@@ -67,7 +68,8 @@ RELEASE_SPECS = [
 ]
 
 
-@dg.multi_asset_check(specs=RELEASE_SPECS, name="release_statistics", can_subset=True, pool=WAREHOUSE_POOL)
+@dg.multi_asset_check(specs=RELEASE_SPECS, name="release_statistics", can_subset=True)
+@warehouse_writer
 def release_statistics(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
     """Runs in the ingest_release job, whose runs are one release (partition) each."""
     if not context.has_partition_key:
@@ -94,7 +96,8 @@ MART_SPECS = [
 ]
 
 
-@dg.multi_asset_check(specs=MART_SPECS, name="marts_quality_gate", can_subset=True, pool=WAREHOUSE_POOL)
+@dg.multi_asset_check(specs=MART_SPECS, name="marts_quality_gate", can_subset=True)
+@warehouse_writer
 def marts_gate(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
     settings = ntsb.settings()
     validator = quality.Validator(settings.warehouse)

@@ -14,7 +14,6 @@ from ..resources import NtsbResource
 
 RELEASES = dg.DynamicPartitionsDefinition(name="ntsb_releases")
 RELEASE_SOURCE = dg.AssetKey(["releases", "source"])
-WAREHOUSE_WRITER_TAG = "ntsb/warehouse-writer"
 
 
 @dg.asset(

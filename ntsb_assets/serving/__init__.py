@@ -6,20 +6,20 @@ import dagster as dg
 
 from ..automation import after
 from ..lib import serving
-from ..resources import NtsbResource
-from ..warehouse_raw import WAREHOUSE_POOL
+from ..resources import NtsbResource, warehouse_writer
 
 SNAPSHOT_KEY = dg.AssetKey(["serving", "snapshot"])
 PREDICTIONS = dg.AssetKey(["ml", "batch_predictions"])
 ANALYTICS = ("trends", "geo_clusters", "correlations")
 
 
-@dg.asset(key=SNAPSHOT_KEY, group_name="serving", kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+@dg.asset(key=SNAPSHOT_KEY, group_name="serving", kinds={"duckdb"},
           deps=[dg.AssetKey(["warehouse", "marts", t]) for t in serving.SERVED["marts"]]
           + [PREDICTIONS]
           + [dg.AssetKey(["analytics", name]) for name in ANALYTICS],
           # not after each dbt build: after the analytics and predictions that follow it
           automation_condition=after(PREDICTIONS, *(dg.AssetKey(["analytics", n]) for n in ANALYTICS)))
+@warehouse_writer
 def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
     """Embedded: copy the marts and predictions the API reads (with a full-text index of the
     narratives and one JSON document per event) into a new read-only DuckDB file and switch

@@ -15,10 +15,9 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from ..automation import AFTER_UPSTREAM
-from ..lib import incremental
-from ..resources import NtsbResource
-from ..warehouse_raw import WAREHOUSE_POOL
-from .project import DBT_DIR, DBT_EXECUTABLE, NtsbDbtCliResource, dbt_project, run_target
+from ..lib import faults, incremental
+from ..resources import NtsbResource, warehouse_writer
+from .project import DBT_CHILD_EXECUTABLE, DBT_DIR, NtsbDbtCliResource, dbt_project, run_target
 
 dbt_project.prepare_if_dev()
 
@@ -44,8 +43,8 @@ class NtsbDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = NtsbDbtTranslator()
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TRANSLATOR,
-            pool=WAREHOUSE_POOL)
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TRANSLATOR)
+@warehouse_writer
 def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource):
     """`dbt build` of the selected models on the configured warehouse, with their data tests.
     dbt's unit tests are left out: their inputs are static, so they check the models' SQL,
@@ -60,8 +59,10 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
         through = incremental.prepare(s, project)
     with run_target(settings.home, "build") as target:
         try:
-            yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context,
-                               target_path=target).stream()
+            for event in dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context,
+                                 target_path=target).stream():
+                faults.point("dbt")
+                yield event
         finally:   # also after a failure: the models that succeeded keep what they computed
             done = _nodes_done(target)
             with settings.warehouse.session() as s:
@@ -86,4 +87,4 @@ def _nodes_done(target) -> list[str]:
     return done
 
 
-dbt_resource = NtsbDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+dbt_resource = NtsbDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_CHILD_EXECUTABLE)

@@ -8,8 +8,7 @@ from dagster_dbt import DbtCliResource
 
 from ..automation import AFTER_UPSTREAM
 from ..lib.lake import copy_tree
-from ..resources import NtsbResource
-from ..warehouse_raw import WAREHOUSE_POOL
+from ..resources import NtsbResource, warehouse_writer
 from .assets import ntsb_dbt_models
 from .project import run_target
 
@@ -19,8 +18,9 @@ DOCS_PREFIX = "docs/dbt"
 SITE_FILES = ("static_index.html", "index.html", "manifest.json", "catalog.json")
 
 
-@dg.asset(key=["docs", "dbt"], group_name="docs", deps=[ntsb_dbt_models], pool=WAREHOUSE_POOL,
+@dg.asset(key=["docs", "dbt"], group_name="docs", deps=[ntsb_dbt_models],
           kinds={"dbt", "html"}, automation_condition=AFTER_UPSTREAM)
+@warehouse_writer
 def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource) -> dg.MaterializeResult:
     """dbt's documentation site (models, columns, tests, lineage graph, warehouse catalog),
     generated from the warehouse the marts were just built in and published to the lake."""

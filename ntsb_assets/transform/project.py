@@ -16,6 +16,8 @@ from packaging import version
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# what the assets run: dbt, killed when the run's process dies (ntsb_assets/lifeline.py)
+DBT_CHILD_EXECUTABLE = str(Path(sys.executable).with_name("ntsb-dbt"))
 dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
 
 

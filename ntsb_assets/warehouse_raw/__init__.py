@@ -1,6 +1,6 @@
 """Group ``warehouse_raw``: a release merged into the warehouse ``raw`` schema with change
 data capture, audit, quarantine and reconciliation, in one transaction. Writers of the
-embedded DuckDB file share the ``warehouse_writer`` pool (limit 1 in dagster.yaml)."""
+warehouse hold its writer lock (``resources.warehouse_writer``, lib/writer.py)."""
 
 
 import dagster as dg
@@ -11,10 +11,8 @@ from ..lib.cdc import COUNTS
 from ..lib.extract import MANIFEST, release_prefix
 from ..lib.load import load_release, warehouse_table
 from ..releases import RELEASES
-from ..resources import NtsbResource
+from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
-
-WAREHOUSE_POOL = "warehouse_writer"
 
 
 def warehouse_key(table: str) -> dg.AssetKey:
@@ -47,9 +45,9 @@ CODE_SETS_SPEC = dg.AssetSpec(
     specs=[*TABLE_SPECS, RECONCILIATION_SPEC, CODE_SETS_SPEC],
     partitions_def=RELEASES,
     can_subset=False,
-    pool=WAREHOUSE_POOL,
     name="warehouse_raw_tables",
 )
+@warehouse_writer
 def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     settings = ntsb.settings()
     manifest = settings.lake.get_json(f"{release_prefix(context.partition_key)}/{MANIFEST}")
