@@ -16,8 +16,7 @@ from ntsb_assets.lib import registry
 from ntsb_assets.lib.extract import extract_release
 from ntsb_assets.lib.load import load_release
 from ntsb_assets.settings import get_settings
-from tests.conftest import REPO, SAMPLE
-
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +66,62 @@ def test_an_older_release_loaded_last_does_not_revert_newer_rows(warehouse_kind,
     again = load_release(m_update, s.lake, s.warehouse)
     assert state() == out_of_order
     assert {t: c["updated"] for t, c in again["tables"].items() if c["updated"]} == superseded
+
+
+def _ingest(path, fault: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`ntsb ingest PATH --json` in a process of its own, killed by itself at ``fault``."""
+    env = {**os.environ, "NTSB_FAULT": fault or ""}
+    return subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "ingest", str(path), "--json"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _row_counts() -> dict[str, int]:
+    with get_settings().warehouse.session(read_only=True) as s:
+        return {t: s.query(f"SELECT count(*) AS n FROM raw.{t}").column(0)[0].as_py()
+                for t in s.table_names() if not t.startswith("_")}
+
+
+def test_sigkill_in_every_phase_then_an_ingest_with_exact_counts(warehouse_kind, pair):
+    import json
+    base = pair[0]
+    rows = {k.lower(): v for k, v in json.loads((base / "synth_manifest.json").read_text())["rows"].items()}
+    for fault in ("extract", "load", "commit"):
+        r = _ingest(base, fault)
+        assert r.returncode == -signal.SIGKILL, (fault, r.stderr[-2000:])
+        assert _row_counts().get("events", 0) == 0, fault   # nothing of it committed
+    r = _ingest(base, "committed")   # killed after the commit, before Dagster heard of it
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    assert {t: n for t, n in _row_counts().items() if t in rows} == rows
+    # no claim, lock or half-extraction is left: the next ingest runs and counts exactly
+    r = _ingest(base)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    assert {t.lower(): c["unchanged"] for t, c in result["tables"].items() if t.lower() in rows} == rows
+    assert all(c["inserted"] == c["updated"] == c["quarantined"] == 0 for c in result["tables"].values())
+    assert {t: n for t, n in _row_counts().items() if t in rows} == rows
+
+
+@pytest.mark.parametrize("first", ["update", "base"])
+def test_concurrent_ingests_land_in_registration_order(warehouse_kind, pair, first):
+    base, update = pair
+    s = get_settings()
+    for p in (base, update):   # registered in this order: the base is the older release
+        registry.register(s.lake, p)
+    order = (update, base) if first == "update" else (base, update)
+    env = {**os.environ, "NTSB_FAULT": ""}
+    procs = []
+    for p in order:
+        procs.append(subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "ingest", str(p), "--json"],
+                                      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        time.sleep(1.0)
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    together = state()
+    # the same releases loaded one after the other, in registration order, give the same warehouse
+    with s.warehouse.session() as w:
+        for t in together:
+            w.execute(f"DROP TABLE raw.{t}")
+    for p in (base, update):
+        load_release(extract_release(p, s.lake, release_id=registry.register(s.lake, p).release.release_id),
+                     s.lake, s.warehouse)
+    assert state() == together
