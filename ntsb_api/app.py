@@ -51,6 +51,10 @@ class Services:
         self.secret = settings.api_secret_effective()
         self.limiter = (RedisLimiter(settings.redis_url, settings.api_rate_limit) if settings.redis_url
                         else InProcessLimiter(settings.api_rate_limit))
+        # failed authentications per client address: guessing tokens gets 429, not answers
+        limit = settings.api_auth_failure_limit
+        self.auth_failures = (RedisLimiter(settings.redis_url, limit, prefix="ntsb:authfail:") if settings.redis_url
+                              else InProcessLimiter(limit))
         self.metrics = Metrics()
         self._store = None
         self._champion = None          # (model, version, loaded at)
@@ -258,12 +262,29 @@ async def _limit(services: Services, key: str, fail_open: bool = False) -> None:
                       headers={"Retry-After": str(max(1, int(retry + 0.999)))})
 
 
+async def _limit_failures(services: Services, request: Request) -> None:
+    """Count a failed authentication against the client's address; past the limit, 429."""
+    address = request.client.host if request.client else "unknown"
+    try:
+        allowed, retry = await services.auth_failures.hit("addr:" + address)
+    except LimiterUnavailable as exc:
+        raise Problem(503, "Service Unavailable", str(exc), headers={"Retry-After": "5"}) from None
+    if not allowed:
+        raise Problem(429, "Too Many Requests",
+                      f"more than {services.settings.api_auth_failure_limit} failed authentications a minute "
+                      "from this address", headers={"Retry-After": str(max(1, int(retry + 0.999)))})
+
+
 def principal(role: str):
     async def dependency(request: Request) -> auth.Principal:   # on the event loop, no thread hop
         who = getattr(request.state, "principal", None)
         if who is None:   # once per request, however many role checks the route has
             services = services_of(request)
-            who = auth.authenticate(services.secret, request.headers.get("authorization"))
+            try:
+                who = auth.authenticate(services.secret, request.headers.get("authorization"))
+            except auth.AuthError:
+                await _limit_failures(services, request)
+                raise
             await _limit(services, "token:" + (who.token_id or who.subject))
             request.state.principal = who
         auth.authorize(who, role)

@@ -64,11 +64,18 @@ def _verified(secret: str, token: str) -> Principal:
                             options={"require": ["exp", "iat", "sub", "role"]})
     except jwt.ExpiredSignatureError:
         raise AuthError(401, "the token has expired") from None
-    except jwt.InvalidTokenError as exc:
+    except jwt.InvalidSignatureError:
+        raise AuthError(401, "invalid token: the signature does not verify") from None
+    except jwt.DecodeError:   # its own message quotes decoder internals
+        raise AuthError(401, "invalid token: not a well-formed JWT") from None
+    except jwt.InvalidTokenError as exc:   # a missing or invalid claim, named
         raise AuthError(401, f"invalid token: {exc}") from None
-    if claims.get("role") not in ROLES:
-        raise AuthError(401, f"invalid token: unknown role {claims.get('role')!r}")
-    return Principal(str(claims["sub"]), claims["role"], str(claims.get("jti", "")), float(claims["exp"]))
+    role, subject, token_id = claims.get("role"), claims.get("sub"), claims.get("jti", "")
+    if not isinstance(role, str) or role not in ROLES:
+        raise AuthError(401, f"invalid token: the role claim must be one of {', '.join(ROLES)}")
+    if not isinstance(subject, str) or not isinstance(token_id, str):
+        raise AuthError(401, "invalid token: the sub and jti claims must be strings")
+    return Principal(subject, role, token_id, float(claims["exp"]))
 
 
 def authorize(principal: Principal, needed: str) -> None:

@@ -217,6 +217,8 @@ def build(as_json: bool, auc_margin: float | None = None, max_ece: float | None 
     for r in regs:
         if r.duplicate_of:
             _console().print(f"{r.name}: same content as release {r.duplicate_of}; skipped")
+        if r.refused:
+            _console().print(f"{r.name}: refused, not registered: {r.refused}", style="red", markup=False)
     loaded = _loaded_releases(settings)
     todo = [r for r in registry.all_releases(settings.lake) if r.release_id not in loaded]
     results = []

@@ -16,6 +16,7 @@ NTSB_S3_REGION        us-east-1                                   us-east-1
 NTSB_MLFLOW_URI       sqlite:///$NTSB_HOME/mlflow.db              postgresql://ntsb@db/mlflow
 NTSB_API_SECRET       generated in $NTSB_HOME/api_secret          (required: 32+ characters)
 NTSB_API_RATE_LIMIT   600 requests per minute per token           600
+NTSB_API_AUTH_FAILURE_LIMIT  20 failed authentications a minute per client address: more get 429
 NTSB_REDIS_URL        - (rate limits in process)                  redis://redis:6379/0
 NTSB_RELEASE_URL      - (the release schedule fetches nothing)    https://.../up{DDMON}.zip
 NTSB_ALERT_WEBHOOK_URL - (alerts logged and kept in the lake)     https://hooks.example.org/...
@@ -57,6 +58,8 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = None
     api_secret: str | None = None
     api_rate_limit: int = Field(default=600, ge=1, description="Requests per minute per token or client.")
+    api_auth_failure_limit: int = Field(default=20, ge=1, description="Failed authentications per minute per "
+                                                                      "client address; more get 429.")
     redis_url: str | None = None
     alert_webhook_url: str | None = Field(default=None, description="Failed runs are POSTed here as JSON.")
     retrain_threshold: float = Field(default=0.05, ge=0, le=1,
@@ -93,6 +96,22 @@ class Settings(BaseSettings):
     @property
     def mlflow_uri_effective(self) -> str:
         return self.mlflow_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Temporary files (zip members spooled, Parquet before it is published, the
+        extraction workers' and dbt's): under NTSB_HOME, not the system's temporary directory."""
+        return self.home / "tmp"
+
+    def use_home_tmp(self) -> None:
+        """Make tmp_dir this process's and its children's temporary directory."""
+        import tempfile
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(f"NTSB_HOME={str(self.home)!r}: cannot create {self.tmp_dir}: "
+                                f"{exc.strerror or exc}") from None
+        tempfile.tempdir = os.environ["TMPDIR"] = str(self.tmp_dir)
 
     @property
     def serving_dir(self) -> Path:
@@ -151,6 +170,7 @@ class Settings(BaseSettings):
             self.warehouse.check()
             self.lake.ensure_ready()
             self.landing.ensure_ready()
+            self.use_home_tmp()
         except (WarehouseError, LakeError) as exc:
             raise SettingsError(str(exc)) from None
 

@@ -39,6 +39,10 @@ def ntsb_home(tmp_path, monkeypatch) -> Path:
     for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT", "NTSB_MLFLOW_URI"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+    # Settings.check() makes $NTSB_HOME/tmp the process's temporary directory: undone afterwards
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    monkeypatch.setenv("TMPDIR", os.environ.get("TMPDIR", tempfile.gettempdir()))
     return home
 
 
@@ -72,7 +76,8 @@ def pg_database():
 
 
 DEPLOYMENT_VARIABLES = ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT",
-                        "NTSB_MLFLOW_URI", "NTSB_API_SECRET", "NTSB_REDIS_URL", "NTSB_API_RATE_LIMIT")
+                        "NTSB_MLFLOW_URI", "NTSB_API_SECRET", "NTSB_REDIS_URL", "NTSB_API_RATE_LIMIT",
+                        "NTSB_API_AUTH_FAILURE_LIMIT")
 
 
 @contextmanager

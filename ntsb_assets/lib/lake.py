@@ -52,7 +52,10 @@ class Lake:
             self.is_local = False
         elif parsed.scheme in ("", "file"):
             local = Path(parsed.path if parsed.scheme == "file" else url).resolve()
-            local.mkdir(parents=True, exist_ok=True)
+            try:
+                local.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LakeError(f"{setting}={url!r}: cannot create {local}: {exc.strerror or exc}") from None
             self.fs = pafs.LocalFileSystem()
             self.root = str(local)
             self.is_local = True
@@ -65,8 +68,10 @@ class Lake:
         return Minio(**self._minio_args)
 
     def ensure_ready(self) -> None:
-        """Fail fast when the lake cannot be reached; create the bucket if missing."""
+        """Fail fast when the lake cannot be reached or written; create the bucket if missing."""
         if self.is_local:
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise LakeError(f"{self.setting}={self.url!r}: {self.root} is not writable by this user")
             return
         try:
             client = self.minio()
@@ -141,12 +146,15 @@ class Lake:
         place. (An S3 object appears only when its upload completes.)"""
         target = self.full(key)
         parent = posixpath.dirname(target)
-        os.makedirs(parent, exist_ok=True)
         tmp = posixpath.join(parent, f".{posixpath.basename(target)}.{uuid.uuid4().hex}.tmp")
         try:
+            os.makedirs(parent, exist_ok=True)
             with self.fs.open_output_stream(tmp) as out:
                 write(out)
             os.replace(tmp, target)
+        except OSError as exc:   # a lake that became unwritable or full: say which setting
+            raise LakeError(f"{self.setting}={self.url!r}: cannot write {target}: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

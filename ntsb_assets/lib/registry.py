@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .lake import Lake, copy_tree, fetch_tree
-from .sources import CSV_SUFFIXES, MDB_SUFFIXES, ReleaseInfo, identify
+from .sources import CSV_SUFFIXES, MDB_SUFFIXES, ReleaseInfo, SourceError, check_own_file, identify
 
 RELEASE_SUFFIXES = MDB_SUFFIXES | {".zip"}
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
@@ -77,10 +77,11 @@ def get_release(lake: Lake, release_id: str) -> Release:
 
 @dataclass
 class Registration:
-    release: Release
+    release: Release | None          # None when refused
     new: bool
     duplicate_of: str | None = None  # set when the content was registered under another name
     name: str = ""                   # the name the file or folder was offered under
+    refused: str | None = None       # why the landing zone's candidate was not registered
 
 
 def register(lake: Lake, path: Path, source_uri: str | None = None) -> Registration:
@@ -149,22 +150,29 @@ def landing_candidates(landing: Lake) -> dict[str, list[str]]:
 def scan_landing(landing: Lake, lake: Lake, seen: dict[str, str] | None = None) -> tuple[list[Registration], dict[str, str]]:
     """Register every landing-zone release not seen before. ``seen`` maps a candidate to a
     fingerprint of its files (sizes and modification times) so unchanged candidates are
-    not hashed again. Returns the registrations made and the new ``seen``."""
+    not hashed again. Returns the registrations made and the new ``seen``. A candidate that
+    is not the zone's own (a link, a device, a path outside it) or a hostile zip is refused,
+    reported as a registration with ``refused`` set, and not registered; the others go on."""
     seen = dict(seen or {})
     regs: list[Registration] = []
     for name, keys in landing_candidates(landing).items():
         fingerprint = ";".join(f"{k}:{landing.size(k)}:{_mtime(landing, k)}" for k in keys)
         if seen.get(name) == fingerprint:
             continue
-        if landing.is_local:
-            regs.append(register(lake, Path(landing.full(name)), landing.uri(name)))
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                for k in keys:
-                    target = Path(tmp) / k
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    landing.get_file(k, target)
-                regs.append(register(lake, Path(tmp) / name, landing.uri(name)))
+        try:
+            if landing.is_local:
+                local = Path(landing.full(name))
+                check_own_file(local, Path(landing.root))
+                regs.append(register(lake, local, landing.uri(name)))
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    for k in keys:
+                        target = Path(tmp) / k
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        landing.get_file(k, target)
+                    regs.append(register(lake, Path(tmp) / name, landing.uri(name)))
+        except SourceError as exc:
+            regs.append(Registration(None, new=False, name=name, refused=str(exc)))
         seen[name] = fingerprint
     return regs, seen
 

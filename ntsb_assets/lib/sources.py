@@ -8,8 +8,10 @@ import codecs
 import csv
 import hashlib
 import io
+import os
 import re
 import shutil
+import stat
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -32,6 +34,14 @@ CHUNK = 1 << 20
 MDB_EXPORT_ARGS = ["-D", "%Y-%m-%d", "-T", "%Y-%m-%d %H:%M:%S", "-b", "hex"]
 
 csv.field_size_limit(1 << 30)
+
+# Bounds on a zip release, checked from its directory before anything is extracted. NTSB's
+# own tables compress 2-17 times (the 2008 avall, 1948-2002 and Part 121 exports); a zip
+# bomb, thousands of times. The ratio counts for members above RATIO_FROM_BYTES only.
+ZIP_MAX_MEMBER_BYTES = 4 << 30
+ZIP_MAX_TOTAL_BYTES = 16 << 30
+ZIP_MAX_RATIO = 100
+RATIO_FROM_BYTES = 1 << 20
 
 
 class SourceError(Exception):
@@ -93,11 +103,78 @@ def identify(path: Path) -> ReleaseInfo:
             h.update(f"{f.name}\0{_file_sha256(f)}\n".encode())
             size += f.stat().st_size
         return ReleaseInfo(path.name, h.hexdigest(), size, kind)
+    if kind == "csv_zip":
+        check_zip(path)
     return ReleaseInfo(path.name, _file_sha256(path), path.stat().st_size, kind)
 
 
 def _csv_files(directory: Path) -> list[Path]:
+    check_own_files(directory)
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in CSV_SUFFIXES)
+
+
+def check_own_file(path: Path, root: Path) -> None:
+    """Refuse (SourceError) what a landing zone or a release folder must not hold: a
+    symbolic link, a hard link (a file with other names, perhaps outside), a device, pipe or
+    socket, or a path that resolves outside ``root``."""
+    name = str(path.relative_to(root)) if path != root else path.name
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise SourceError(name, None, None, "unreadable", exc.strerror or str(exc)) from None
+    if stat.S_ISLNK(st.st_mode):
+        raise SourceError(name, None, None, "symlink",
+                          f"a symbolic link (to {os.readlink(path)}): releases hold only their own files; "
+                          "copy the file in instead")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise SourceError(name, None, None, "not_a_file", "a device, pipe or socket, not a file")
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        raise SourceError(name, None, None, "hard_link",
+                          f"a hard link (the same file has {st.st_nlink} names, perhaps outside the "
+                          "landing zone); copy the file in instead")
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise SourceError(name, None, None, "outside", f"resolves to {path.resolve()}, outside {root}")
+
+
+def check_own_files(directory: Path) -> None:
+    """Every entry under a release folder, at any depth, is the folder's own (check_own_file)."""
+    check_own_file(directory, directory.parent)
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
+        for entry in [*dirnames, *filenames]:
+            check_own_file(Path(dirpath) / entry, directory)
+
+
+def check_zip(path: Path) -> list[zipfile.ZipInfo]:
+    """The members of a zip release, refused (SourceError naming the member) when a name is
+    absolute or climbs out (``..``), a member is a link, or its size or compression ratio
+    passes the bounds above: all decided from the zip's directory, before any extraction."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError(path.name, None, None, "bad_zip", str(exc)) from None
+    total = 0
+    for m in members:
+        where = f"{path.name}:{m.filename}"
+        parts = m.filename.replace("\\", "/").split("/")
+        if m.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", m.filename) or ".." in parts:
+            raise SourceError(where, None, None, "zip_path",
+                              "the member's name is absolute or climbs out of the release (..)")
+        if stat.S_ISLNK(m.external_attr >> 16):
+            raise SourceError(where, None, None, "zip_link", "the member is a symbolic link")
+        if m.file_size > ZIP_MAX_MEMBER_BYTES:
+            raise SourceError(where, None, None, "zip_size",
+                              f"{m.file_size:,} bytes uncompressed, above the limit of {ZIP_MAX_MEMBER_BYTES:,}")
+        if m.file_size > RATIO_FROM_BYTES and m.file_size > ZIP_MAX_RATIO * max(m.compress_size, 1):
+            raise SourceError(where, None, None, "zip_ratio",
+                              f"{m.file_size:,} bytes from {m.compress_size:,} compressed "
+                              f"({m.file_size / max(m.compress_size, 1):,.0f}:1), above the limit of "
+                              f"{ZIP_MAX_RATIO}:1 (a zip bomb?)")
+        total += m.file_size
+        if total > ZIP_MAX_TOTAL_BYTES:
+            raise SourceError(path.name, None, None, "zip_size",
+                              f"the members add up to more than {ZIP_MAX_TOTAL_BYTES:,} bytes uncompressed")
+    return members
 
 
 @dataclass
@@ -175,11 +252,7 @@ def table_sources(path: Path) -> list[TableSource]:
     if kind == "csv_dir":
         return [TableSource(f.stem, f.name, _file_opener(f)) for f in _csv_files(path) if is_table_file(f.name)]
     if kind == "csv_zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = sorted(n for n in zf.namelist() if is_table_file(n) and not n.endswith("/"))
-        except zipfile.BadZipFile as exc:
-            raise SourceError(path.name, None, None, "bad_zip", str(exc)) from None
+        names = sorted(m.filename for m in check_zip(path) if is_table_file(m.filename) and not m.is_dir())
         return [TableSource(Path(n).stem, f"{path.name}:{n}", _zip_opener(path, n)) for n in names]
     return mdb_table_sources(path)
 

@@ -66,6 +66,8 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, ntsb: NtsbResource)
     for r in regs:
         if r.duplicate_of:
             context.log.warning(f"{r.name}: same content as release {r.duplicate_of}; not ingested again")
+        if r.refused:
+            context.log.error(f"{r.name}: refused, not registered: {r.refused}")
     known = set(context.instance.get_dynamic_partitions(RELEASES.name))
     missing = [r.release_id for r in registry.all_releases(settings.lake) if r.release_id not in known]
     if not new and not missing:

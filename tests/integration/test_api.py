@@ -83,7 +83,8 @@ class Server:
 @pytest.fixture(scope="module")
 def api(deployment_built):
     name, settings, env = deployment_built
-    server = Server(env, NTSB_API_RATE_LIMIT=1_000_000)   # limits: test_ready_metrics_and_rate_limit's own server
+    # limits: test_ready_metrics_and_rate_limit's and test_malformed_claims_and_guessing's own servers
+    server = Server(env, NTSB_API_RATE_LIMIT=1_000_000, NTSB_API_AUTH_FAILURE_LIMIT=1_000_000)
     yield name, settings, env, server.url
     server.stop()
 
@@ -122,6 +123,39 @@ def test_auth_roles_and_problem_details(api):
     assert set(body["probabilities"]) == {"FATL", "SERS", "MINR", "NONE"}
     assert abs(sum(body["probabilities"].values()) - 1) < 1e-6 and len(body["contributions"]) == 5
     assert body["model"]["alias"] == "champion" and f"model={body['model']['version']}" in r.headers["x-data-version"]
+
+
+def test_malformed_claims_are_401_and_guessing_tokens_gets_429(api):
+    import jwt
+    name, settings, env, url = api
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        secret = get_settings().api_secret_effective()
+    now = int(time.time())
+    good = {"sub": "x", "role": "viewer", "iat": now, "exp": now + 600, "iss": "ntsb-lakehouse", "jti": "j"}
+    for bad in ({"role": ["admin"]}, {"role": {"admin": 1}}, {"role": None}, {"sub": ["x"]}, {"jti": 7}):
+        token = jwt.encode({**good, **bad}, secret, algorithm="HS256")
+        r = _get(url + "/api/v1/stats/summary", token)
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json", (bad, r.text)
+    r = _get(url + "/api/v1/stats/summary", "eyJhbGciOiJIUzI1NiJ9.t7e3.x")
+    assert r.status_code == 401 and r.json()["detail"] == "invalid token: not a well-formed JWT"
+    assert _get(url + "/api/v1/stats/summary", jwt.encode(good, secret, algorithm="HS256")).status_code == 200
+    extra = {}
+    if "NTSB_REDIS_URL" in env:   # a counter of its own: the other servers' failures count in db 15
+        import redis
+        extra["NTSB_REDIS_URL"] = env["NTSB_REDIS_URL"].rsplit("/", 1)[0] + "/14"
+        redis.Redis.from_url(extra["NTSB_REDIS_URL"]).flushdb()
+    guarded = Server(env, NTSB_API_AUTH_FAILURE_LIMIT=5, **extra)
+    try:
+        codes = [_get(guarded.url + "/api/v1/stats/summary", f"guess.{i}.x").status_code for i in range(8)]
+        assert codes == [401] * 5 + [429] * 3
+        r = _get(guarded.url + "/api/v1/stats/summary", "guess.9.x")
+        assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+        # a valid token from the same address still works
+        assert _get(guarded.url + "/api/v1/stats/summary", _token(env, "viewer")).status_code == 200
+    finally:
+        guarded.stop()
 
 
 def test_events_stats_search_analytics_against_the_warehouse(api):
