@@ -627,7 +627,7 @@ class SeverityModel:
             else:
                 h.booster.save_model(str(directory / f"{name}.ubj"))
             meta["heads"][name] = entry
-        (directory / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        (directory / "model.json").write_text(json.dumps(plain(meta), indent=1), encoding="utf-8")
         return directory
 
     @classmethod
@@ -834,14 +834,14 @@ def summary(trained: Trained) -> dict:
     shows. Stable keys: ``champion_family``; ``metrics`` (test years) and ``valid_metrics``
     as ``<head>.<model>.<metric>``; ``candidates.<family>`` with the settings chosen for each
     head and its ``valid`` and ``test`` metrics; ``selection`` (why this family)."""
-    return {"split": trained.model.split.describe(),
+    return plain({"split": trained.model.split.describe(),
             "split_years": {k: list(v) for k, v in asdict(trained.model.split).items()},
             "sizes": trained.sizes, "data_version": trained.model.data_version,
             "training_seconds": round(trained.seconds, 2), "champion_family": trained.model.family,
             "selection": trained.selection, "metrics": trained.metrics, "valid_metrics": trained.valid_metrics,
             "candidates": {fam: {"settings": trained.candidates[fam],
                                  "valid": {h: trained.valid_metrics[h][fam] for h in HEADS},
-                                 "test": {h: trained.metrics[h][fam] for h in HEADS}} for fam in FAMILIES}}
+                                 "test": {h: trained.metrics[h][fam] for h in HEADS}} for fam in FAMILIES}})
 
 
 def flat_metrics(trained: Trained) -> dict[str, float]:
@@ -857,6 +857,23 @@ def flat_metrics(trained: Trained) -> dict[str, float]:
                     elif isinstance(v, (int, float)) and v is not None:
                         out[f"{prefix}{head}.{m}.{k}"] = float(v)
     return out
+
+
+def plain(obj):
+    """``obj`` with NumPy and pandas scalars and arrays made Python's own, tuples lists: what
+    json.dumps, MLflow and Dagster metadata take. Which of them a computation returns can
+    depend on the data (a count over an empty class, a comparison of NumPy floats)."""
+    if isinstance(obj, dict):
+        return {(k.item() if isinstance(k, np.generic) else k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return obj
 
 
 def _n(x, digits=3):
@@ -908,7 +925,7 @@ def card(trained: Trained, name: str, version: str, releases: str) -> str:
     classes = trained.model.heads["severity"].classes
     confusion = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
     confusion += [f"| {c} | " + " | ".join(str(x) for x in row) + " |" for c, row in zip(classes, cm)]
-    settings = "; ".join(f"{fam}: " + ", ".join(f"{h} {json.dumps(trained.candidates[fam][h])}" for h in HEADS)
+    settings = "; ".join(f"{fam}: " + ", ".join(f"{h} {json.dumps(plain(trained.candidates[fam][h]))}" for h in HEADS)
                          for fam in FAMILIES)
     return "\n".join([
         f"# Model card: {name} version {version}",

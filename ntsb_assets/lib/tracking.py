@@ -170,6 +170,7 @@ def _requirements() -> list[str]:
 
 
 def set_checks(client, version: str, results: dict[str, bool]) -> None:
+    results = {k: bool(v) for k, v in results.items()}   # NumPy's bool_ is not JSON's
     client.set_model_version_tag(MODEL_NAME, version, CHECKS_TAG,
                                  "passed" if all(results.values()) else "failed")
     client.set_model_version_tag(MODEL_NAME, version, f"{CHECKS_TAG}.detail", json.dumps(results))

@@ -113,10 +113,10 @@ def evaluate_checks(trained: M.Trained, inputs: list[str], cfg: SeverityModelCon
     out, fam, valid = {}, trained.model.family, trained.valid_metrics
     auc = {h: (valid[h][fam]["roc_auc"], valid[h]["majority"]["roc_auc"]) for h in M.HEADS}
     ok = all(x is not None and b is not None and x >= b + cfg.auc_margin for x, b in auc.values())
-    out["beats_majority_baseline"] = (ok, {"family": fam, "margin": cfg.auc_margin, **{
+    out["beats_majority_baseline"] = (bool(ok), {"family": fam, "margin": cfg.auc_margin, **{
         f"{h} ROC-AUC ({fam} / majority)": f"{_fmt(x)} / {_fmt(b)}" for h, (x, b) in auc.items()}})
     e = valid["fatal"][fam]["ece"]
-    out["calibrated"] = (e <= cfg.max_ece, {"family": fam, "ECE": round(e, 4), "bound": cfg.max_ece})
+    out["calibrated"] = (bool(e <= cfg.max_ece), {"family": fam, "ECE": round(float(e), 4), "bound": cfg.max_ece})
     try:
         features.assert_allowed(inputs)
         out["no_denylisted_feature"] = (True, {"inputs": len(inputs)})
@@ -159,7 +159,8 @@ def severity_model(context: dg.AssetExecutionContext, config: SeverityModelConfi
         "model": T.MODEL_NAME, "version": version, "run id": run_id, "champion": champion or "none",
         "family": trained.model.family, "selection": dg.MetadataValue.md(M.selection_text(trained)),
         "validation metrics": dg.MetadataValue.md(M.metrics_markdown(trained.valid_metrics)),
-        "split": json.dumps(trained.model.split.describe()), **{f"events {k}": v for k, v in trained.sizes.items()},
+        "split": json.dumps(M.plain(trained.model.split.describe())),
+        **{f"events {k}": int(v) for k, v in trained.sizes.items()},
         "training seconds": round(trained.seconds, 1),
         "tracking seconds": round(time.perf_counter() - started - trained.seconds, 1),   # plots, MLflow, checks
         "metrics": dg.MetadataValue.md(M.metrics_table(trained)),

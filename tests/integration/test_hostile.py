@@ -84,3 +84,104 @@ def test_postgres_reader_role_is_not_privileged(loaded):
                 "FROM pg_roles WHERE rolname = 'ntsb_reader'")[0]
     assert row == {"rolsuper": False, "rolcreaterole": False, "rolcreatedb": False, "rolbypassrls": False,
                    "files": False, "can_delete": False, "can_select": True}
+
+
+# ---------------------------------------------------------------- the landing zone and zips
+def _release_dir(root, name="relx"):
+    import shutil
+    d = root / name
+    shutil.copytree(SAMPLE / "03_up01DEC2025", d)
+    return d
+
+
+def _raw_tables() -> set[str]:
+    s = get_settings()
+    if s.warehouse.dialect == "duckdb" and not s.warehouse.path.exists():
+        return set()
+    with s.warehouse.session(read_only=True) as w:
+        return set(w.table_names())
+
+
+def test_links_devices_and_outside_paths_in_the_landing_zone_are_refused(ntsb_home, tmp_path):
+    import os
+
+    from ntsb_assets.lib import registry
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text("a,b\n1,2\n")
+    landing = ntsb_home / "landing"
+    landing.mkdir(parents=True)
+    (_release_dir(landing, "rel_symlink") / "passwd.csv").symlink_to("/etc/passwd")
+    os.link(outside / "secret.csv", _release_dir(landing, "rel_hardlink") / "secret.csv")
+    os.mkfifo(_release_dir(landing, "rel_fifo") / "pipe.csv")
+    (_release_dir(landing, "rel_dirlink") / "sub").symlink_to(outside, target_is_directory=True)
+    (landing / "linked.zip").symlink_to(outside / "secret.csv")
+    _release_dir(landing, "rel_good")
+    s = get_settings()
+    regs, _ = registry.scan_landing(s.landing, s.lake)
+    refused = {r.name: r.refused for r in regs if r.refused}
+    assert set(refused) == {"rel_symlink", "rel_hardlink", "rel_fifo", "rel_dirlink", "linked.zip"}, refused
+    assert "[symlink]" in refused["rel_symlink"] and "passwd.csv" in refused["rel_symlink"]
+    assert "[hard_link]" in refused["rel_hardlink"] and "[not_a_file]" in refused["rel_fifo"]
+    assert "[symlink]" in refused["rel_dirlink"] and "[symlink]" in refused["linked.zip"]
+    assert [r.name for r in regs if r.new] == ["rel_good"]
+    assert [r.name for r in registry.all_releases(s.lake)] == ["rel_good"]
+    # the same folder handed to `ntsb ingest`: refused before anything is copied or loaded
+    r = ntsb("ingest", str(landing / "rel_symlink"), expect_ok=False)
+    assert r.exit_code == 1 and "symbolic link" in r.output and "passwd.csv" in r.output
+    assert "passwd" not in _raw_tables()
+    assert not any("passwd" in k or "secret" in k for k in s.lake.list(""))
+
+
+def _zip(path, members: dict[str, bytes], links: dict[str, str] | None = None):
+    import stat
+    import zipfile
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+@pytest.mark.parametrize("member,rule", [("../../evil.csv", "zip_path"), ("/abs/evil.csv", "zip_path"),
+                                         ("sub/../../evil.csv", "zip_path"), ("link.csv", "zip_link")])
+def test_hostile_zip_members_are_refused_by_name(ntsb_home, tmp_path, member, rule):
+    events = (SAMPLE / "03_up01DEC2025" / "events.csv").read_bytes()
+    members = {"events.csv": events}
+    links = {}
+    if rule == "zip_link":
+        links[member] = "/etc/passwd"
+    else:
+        members[member] = b"a,b\n1,2\n"
+    z = _zip(tmp_path / "up01XXX.zip", members, links)
+    r = ntsb("ingest", str(z), expect_ok=False)
+    assert r.exit_code == 1 and f"up01XXX.zip:{member}" in r.output and f"[{rule}]" in r.output, r.output
+    assert "evil" not in _raw_tables() and not get_settings().lake.list("raw")
+
+
+def test_a_zip_bomb_is_refused_before_extraction_and_nothing_spools_outside_home(ntsb_home, tmp_path, monkeypatch):
+    import tempfile
+    z = _zip(tmp_path / "bomb.zip", {"events.csv": b"ev_id,ev_date\n" + b"0" * (256 << 20)})
+    assert z.stat().st_size < 2 << 20
+    # any temporary file outside NTSB_HOME would fail: the system's temporary directory is gone
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmp"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "no-such-tmp"))
+    r = ntsb("ingest", str(z), expect_ok=False)
+    assert r.exit_code == 1 and "bomb.zip:events.csv" in r.output and "[zip_ratio]" in r.output, r.output
+    assert "zip bomb" in r.output
+    # a sound zip goes through with its temporary files under NTSB_HOME
+    good = _zip(tmp_path / "up01DEC2025.zip", {p.name: p.read_bytes() for p in (SAMPLE / "03_up01DEC2025").iterdir()})
+    r = ntsb("ingest", str(good), "--json")
+    assert '"events"' in r.output and tempfile.gettempdir() == str(ntsb_home / "tmp")
+
+
+def test_an_unwritable_lake_is_named_with_its_setting(ntsb_home, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("NTSB_LAKE_URL", str(blocker / "lake"))
+    r = ntsb("ingest", str(SAMPLE / "03_up01DEC2025"), expect_ok=False)
+    assert r.exit_code == 1 and "NTSB_LAKE_URL" in r.output and str(blocker / "lake") in r.output, r.output
+    assert "Traceback" not in r.output

@@ -229,3 +229,24 @@ def test_make_and_model_enter_as_their_training_frequency():
     X = enc.transform(pd.DataFrame({"make": ["CESSNA", "PIPER", "NEVER SEEN", None], "x": [1.0] * 4}))
     assert np.allclose(X[:, 1], [np.log1p(7), np.log1p(2), 0.0, np.nan], equal_nan=True)
     assert np.array_equal(enc.row({"make": "PIPER", "x": 1.0})[0], X[1], equal_nan=True)
+
+
+def test_what_is_written_as_json_takes_numpy_scalars(tmp_path):
+    """`ntsb build` once failed with "Object of type int64 is not JSON serializable": which
+    scalar types a computation returns can depend on the data. Everything the model writes
+    as JSON (model.json, the registry's metrics.json, the card) is made plain first."""
+    import json
+    trained = M.train(_frame(n=1500), features=KINDS, params=M.Params(max_rounds=30))
+    trained.sizes = {k: np.int64(v) for k, v in trained.sizes.items()}
+    fam = trained.model.family
+    for h in M.HEADS:
+        trained.candidates[fam][h] = {k: np.int64(v) if isinstance(v, int) else v
+                                      for k, v in trained.candidates[fam][h].items()}
+        trained.model.heads[h].shape = dict(trained.candidates[fam][h])
+        trained.model.heads[h].best_iteration = np.int64(trained.model.heads[h].best_iteration)
+    trained.selection["numpy_flag"] = np.bool_(True)
+    summary = json.loads(json.dumps(M.summary(trained)))
+    assert summary["sizes"] == {k: int(v) for k, v in trained.sizes.items()} and summary["selection"]["numpy_flag"] is True
+    again = M.SeverityModel.load(trained.model.save(tmp_path / "m"))
+    assert again.heads["fatal"].best_iteration == int(trained.model.heads["fatal"].best_iteration)
+    assert str(int(trained.sizes["train"])) in M.card(trained, "ntsb_severity", "1", [])   # renders the settings too
