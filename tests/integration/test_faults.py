@@ -125,3 +125,51 @@ def test_concurrent_ingests_land_in_registration_order(warehouse_kind, pair, fir
         load_release(extract_release(p, s.lake, release_id=registry.register(s.lake, p).release.release_id),
                      s.lake, s.warehouse)
     assert state() == together
+
+
+def test_children_die_with_their_parent(tmp_path):
+    """What the extraction workers and `ntsb-dbt` do first: a parent killed with SIGKILL
+    takes its child with it (the child would otherwise go on writing)."""
+    child = ("import time\nfrom ntsb_assets.lifeline import die_with_parent\ndie_with_parent()\n"
+             "print('ready', flush=True)\ntime.sleep(120)")
+    parent = (f"import subprocess, sys\np = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=subprocess.PIPE, "
+              "text=True)\nassert p.stdout.readline().strip() == 'ready'\nprint(p.pid, flush=True)\n"
+              "import time\ntime.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", parent], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    child_pid = int(proc.stdout.readline())
+    os.kill(child_pid, 0)   # alive
+    proc.kill()
+    proc.wait(10)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{child_pid}/stat") as fh:   # a zombie is dead, waiting to be reaped
+            if fh.read().split(")")[-1].split()[0] == "Z":
+                return
+        time.sleep(0.1)
+    os.kill(child_pid, signal.SIGKILL)
+    raise AssertionError("the child outlived its parent")
+
+
+def test_a_waiting_ingest_says_what_it_waits_for_and_stops_on_sigterm(warehouse_kind, pair):
+    from ntsb_assets.lib.writer import writer_lock
+    s = get_settings()
+    with writer_lock(s.warehouse, "a test holding the lock"):
+        proc = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "ingest", str(pair[0])], cwd=REPO,
+                                env={**os.environ, "NTSB_FAULT": ""}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        seen = ""
+        deadline = time.time() + 120
+        while "a test holding the lock" not in seen and time.time() < deadline and proc.poll() is None:
+            seen += proc.stderr.readline()
+        assert "waiting for the warehouse writer lock" in seen and "a test holding the lock" in seen, seen
+        assert str(os.getpid()) in seen or warehouse_kind == "postgres"   # DuckDB's lock file names the process
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and "interrupted" in err, err
+    r = subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "ingest", str(pair[0]), "--json"], cwd=REPO,
+                       env={**os.environ, "NTSB_FAULT": ""}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -185,3 +185,12 @@ def test_an_unwritable_lake_is_named_with_its_setting(ntsb_home, tmp_path, monke
     r = ntsb("ingest", str(SAMPLE / "03_up01DEC2025"), expect_ok=False)
     assert r.exit_code == 1 and "NTSB_LAKE_URL" in r.output and str(blocker / "lake") in r.output, r.output
     assert "Traceback" not in r.output
+    # a lake that cannot take what a run writes (here: a file where the run's folder goes):
+    # the first error, naming the setting, not the cleanup's
+    lake = tmp_path / "lake"
+    (lake / "releases").mkdir(parents=True)
+    (lake / "raw").write_text("in the way")
+    monkeypatch.setenv("NTSB_LAKE_URL", str(lake))
+    r = ntsb("ingest", str(SAMPLE / "03_up01DEC2025"), expect_ok=False)
+    assert r.exit_code == 1 and "NTSB_LAKE_URL" in r.output and "cannot write" in r.output, r.output
+    assert "Traceback" not in r.output
