@@ -435,9 +435,21 @@ class Warehouse:
         return self.url
 
     def check(self) -> None:
-        """Fail fast, naming the setting, when the warehouse cannot be reached."""
+        """Fail fast, naming the setting, when the warehouse cannot be reached. The DuckDB
+        file is not opened: another process may be writing it (a connection would wait)."""
+        if self.dialect == "duckdb":
+            import os
+            parent = self.path.parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: cannot create {parent}: "
+                                     f"{exc.strerror or exc}") from None
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: {parent} is not writable by this user")
+            return
         try:
-            with self.session(read_only=self.dialect == "duckdb" and self.path.exists()) as s:
+            with self.session(read_only=True) as s:
                 s.query("SELECT 1")
         except WarehouseError:
             raise

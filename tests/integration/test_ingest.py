@@ -13,7 +13,7 @@ from tests.integration.helpers import ingest_json, ntsb, query, rewrite_csv
 
 def _reconciles(result):
     for table, c in result["tables"].items():
-        assert c["rows_in"] == c["inserted"] + c["updated"] + c["unchanged"] + c["quarantined"], table
+        assert c["rows_in"] == c["inserted"] + c["updated"] + c["unchanged"] + c["quarantined"] + c["superseded"], table
 
 
 def test_ingest_reingest_and_a_revised_release(deployment, tmp_path):
@@ -22,7 +22,7 @@ def test_ingest_reingest_and_a_revised_release(deployment, tmp_path):
     first = ingest_json(SAMPLE / "02_up01JUL2025")
     _reconciles(first)
     ev = first["tables"]["events"]
-    assert ev == {"rows_in": 83, "inserted": 83, "updated": 0, "unchanged": 0, "quarantined": 0}
+    assert ev == {"rows_in": 83, "inserted": 83, "updated": 0, "unchanged": 0, "quarantined": 0, "superseded": 0}
     assert query("SELECT count(*) AS n FROM raw.events")[0]["n"] == 83
     assert query("SELECT count(*) AS n FROM raw.flight_crew")[0]["n"] == 39
 
@@ -56,8 +56,8 @@ def test_ingest_reingest_and_a_revised_release(deployment, tmp_path):
     revised = ingest_json(rev)
     _reconciles(revised)
     assert revised["release"] != first["release"]
-    assert revised["tables"]["events"] == {"rows_in": 85, "inserted": 2, "updated": 3, "unchanged": 80, "quarantined": 0}
-    assert revised["tables"]["aircraft"] == {"rows_in": 85, "inserted": 2, "updated": 2, "unchanged": 81, "quarantined": 0}
+    assert revised["tables"]["events"] == {"rows_in": 85, "inserted": 2, "updated": 3, "unchanged": 80, "quarantined": 0, "superseded": 0}
+    assert revised["tables"]["aircraft"] == {"rows_in": 85, "inserted": 2, "updated": 2, "unchanged": 81, "quarantined": 0, "superseded": 0}
     for t in ("engines", "Flight_Crew", "injury", "narratives"):
         assert revised["tables"][t]["inserted"] == revised["tables"][t]["updated"] == 0, t
     audit = query("SELECT table_name, operation, count(*) AS n FROM raw._audit WHERE release_id = '"

@@ -33,7 +33,7 @@ def test_first_load_inserts_everything(release):
     ev = release["events"]
     plan = cdc.plan_table(catalog.table("events"), ev, existing={}, today=TODAY)
     assert plan.counts() == {"rows_in": ev.num_rows, "inserted": ev.num_rows, "updated": 0,
-                             "unchanged": 0, "quarantined": 0}
+                             "unchanged": 0, "quarantined": 0, "superseded": 0}
 
 
 def test_reload_is_unchanged_and_a_change_is_an_update(release):
@@ -112,4 +112,4 @@ def test_unknown_tables_are_keyed_by_content():
     assert not tbl.known and cdc.key_columns(tbl) == ("_row_hash",)
     rows = pa.table({"note": ["a", "b", "a"], "_source_row": [2, 3, 4], "_row_hash": ["h1", "h2", "h1"]})
     plan = cdc.plan_table(tbl, rows, existing={("h2",): "h2"}, today=TODAY)
-    assert plan.counts() == {"rows_in": 3, "inserted": 1, "updated": 0, "unchanged": 2, "quarantined": 0}
+    assert plan.counts() == {"rows_in": 3, "inserted": 1, "updated": 0, "unchanged": 2, "quarantined": 0, "superseded": 0}
