@@ -34,7 +34,7 @@ import datetime as dt
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -286,10 +286,12 @@ class MergeResult:
     kept: int = 0       # entries of an older release than the one that set the code: not applied
 
 
-def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime) -> MergeResult:
+def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime,
+          newer: Callable[[str], bool | None] | None = None) -> MergeResult:
     """Merge the baseline and a release's reference tables into ``raw._code_sets``, in the
     caller's transaction. Changes are recorded in ``raw._code_set_changes``; seeding the
-    baseline into an empty warehouse is not a change."""
+    baseline into an empty warehouse is not a change. A label from a newer release is kept:
+    newer by the registry's order (``newer(release_id)``), else by first load."""
     from .warehouse import RAW
     ensure_tables(s)
     have = current(s)
@@ -307,7 +309,10 @@ def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime) ->
         if old is not None:
             if old["meaning"] == entry.meaning:
                 return
-            if rel != BASELINE and old["release_id"] != BASELINE and order.get(old["release_id"], now) > mine:
+            later = newer(old["release_id"]) if newer else None
+            if later is None:
+                later = order.get(old["release_id"], now) > mine
+            if rel != BASELINE and old["release_id"] != BASELINE and later:
                 result.kept += 1
                 return
             if rel == BASELINE and old["release_id"] != BASELINE:

@@ -96,11 +96,11 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
             s.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         ensure_bookkeeping(s)
         # the code sets first: a release's own code tables label and check its rows
+        newer = _newer_than(lake, release_id)
         merged = codes.merge(s, release_id, {name: lake.read_parquet(meta["parquet_key"])
                                              for name, meta in manifest["tables"].items() if codes.is_code_table(name)},
-                             now)
+                             now, newer)
         known = codes.known_sets(s)
-        newer = _newer_than(lake, release_id)
         quarantined_keys: dict[str, set] = {}
         lag: dict[str, list[dict]] = {}
         for name in table_order(list(manifest["tables"])):
@@ -131,16 +131,17 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
             "code_lag": [{"table_name": t, **f} for t, found in lag.items() for f in found]}
 
 
-def _newer_than(lake: Lake, release_id: str) -> Callable[[str | None], bool]:
+def _newer_than(lake: Lake, release_id: str) -> Callable[[str | None], bool | None]:
     """Whether a release id names a release registered after this one, by the release
-    registry's order (never by when loads commit). A release the registry does not list
-    (loaded by hand, without registering) is ordered by nothing: nothing is newer than it,
-    and it is newer than nothing."""
+    registry's order (never by when loads commit); None when the registry does not order
+    the two (a release loaded by hand, without registering)."""
     order = {r.release_id: i for i, r in enumerate(registry.all_releases(lake))}
     mine = order.get(release_id)
-    if mine is None:
-        return lambda other: False
-    return lambda other: order.get(other, -1) > mine
+
+    def newer(other: str | None) -> bool | None:
+        theirs = order.get(other)
+        return None if mine is None or theirs is None else theirs > mine
+    return newer
 
 
 _json_str = json.encoder.encode_basestring  # the C encoder of JSON strings
@@ -159,7 +160,7 @@ def _schema(book: str) -> pa.Schema:
 def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
                 quarantined_keys: dict[str, set], today: dt.date, now: dt.datetime,
                 known: dict[tuple[str, str], set[str]],
-                newer: Callable[[str | None], bool]) -> tuple[cdc.TablePlan, list[dict]]:
+                newer: Callable[[str | None], bool | None]) -> tuple[cdc.TablePlan, list[dict]]:
     tbl = catalog.table(name)
     rows = lake.read_parquet(meta["parquet_key"])
     lag = codes.lag(name, rows, known)
@@ -182,7 +183,7 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
         parent_q = quarantined_keys.get(tbl.parent, set())
     plan = cdc.plan_table(tbl, rows, rejects=rejects, existing=existing,
                           parent_exists=parent_exists, parent_quarantined=parent_q, today=today,
-                          newer=lambda k: newer(versions[k][1]))
+                          newer=lambda k: bool(newer(versions[k][1])))
     names = _sql_names(name, rows.column_names)
     rows = rows.rename_columns([names[c] for c in rows.column_names])
 
