@@ -55,6 +55,18 @@ class _Failed(Exception):
     pass
 
 
+def _require_free_port(host: str, port: int, option: str = "--port") -> None:
+    """Fail before any banner when the address cannot be listened on."""
+    import socket
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the servers do: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                                       f"(another service there? choose another with {option})") from None
+
+
 def _definitions():
     """The Dagster definitions, with the dbt manifest they need built first."""
     from .transform.project import prepare_manifest
@@ -477,6 +489,7 @@ def api(host: str, port: int, workers: int):
         settings.api_secret_effective()   # refuse to start without a proper secret in production
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    _require_free_port(host, port)
     _console().print(f"API on http://{host}:{port} ({settings.deployment}; docs at /docs)")
     uvicorn.run("ntsb_api.main:app", host=host, port=port, workers=workers, log_level="warning",
                 access_log=False)
@@ -605,6 +618,7 @@ def docs(host: str, port: int):
     if not lake.exists(f"{DOCS_PREFIX}/{INDEX}"):
         raise click.ClickException(f"no dbt docs site at {lake.uri(DOCS_PREFIX)}: materialize the asset "
                                    "docs/dbt first (ntsb build)")
+    _require_free_port(host, port)
     server = make_server(lake, DOCS_PREFIX, host, port)
     _console().print(f"dbt docs from {lake.uri(DOCS_PREFIX)} on http://{host}:{server.server_port}; Ctrl-C stops it.")
     try:
@@ -626,6 +640,9 @@ def demo(host: str, port: int, api_port: int, no_ui: bool, auc_margin: float | N
     """Put the bundled real NTSB sample in the landing zone, build everything, then serve
     the Dagster UI (webserver and daemon) and the HTTP API."""
     settings = _settings()
+    if not no_ui:   # before minutes of building, not after
+        _require_free_port(host, port)
+        _require_free_port(host, api_port, "--api-port")
     sample = REPO / "data" / "sample" / "landing"
     if settings.landing.is_local and sample.exists():
         landing = Path(settings.landing.root)

@@ -167,7 +167,13 @@ class Settings(BaseSettings):
     def check(self) -> None:
         """Fail fast, naming the setting, when a configured component is unreachable."""
         try:
-            self.warehouse.check()
+            wh = self.warehouse
+            if wh.dialect == "duckdb" and wh.path.parent == self.home:   # the embedded default: home is ours
+                try:
+                    self.home.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise SettingsError(f"NTSB_HOME={str(self.home)!r}: cannot create it: {exc.strerror or exc}") from None
+            wh.check()
             self.lake.ensure_ready()
             self.landing.ensure_ready()
             self.use_home_tmp()

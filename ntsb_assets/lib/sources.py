@@ -97,14 +97,18 @@ def identify(path: Path) -> ReleaseInfo:
     kind = release_kind(path)
     if kind == "csv_dir":
         files = _csv_files(path)
+        if not any(is_table_file(f.name) for f in files):
+            raise SourceError(str(path), None, None, "empty_release",
+                              "the folder holds no CSV table (a release is a folder of mdb-export CSV files, "
+                              "a .zip of them, or an Access file)")
         h = hashlib.sha256()
         size = 0
         for f in files:
             h.update(f"{f.name}\0{_file_sha256(f)}\n".encode())
             size += f.stat().st_size
         return ReleaseInfo(path.name, h.hexdigest(), size, kind)
-    if kind == "csv_zip":
-        check_zip(path)
+    if kind == "csv_zip" and not any(is_table_file(m.filename) and not m.is_dir() for m in check_zip(path)):
+        raise SourceError(path.name, None, None, "empty_release", "the zip holds no CSV table")
     return ReleaseInfo(path.name, _file_sha256(path), path.stat().st_size, kind)
 
 

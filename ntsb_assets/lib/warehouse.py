@@ -436,15 +436,14 @@ class Warehouse:
 
     def check(self) -> None:
         """Fail fast, naming the setting, when the warehouse cannot be reached. The DuckDB
-        file is not opened: another process may be writing it (a connection would wait)."""
-        if self.dialect == "duckdb":
+        file is not opened (another process may be writing it: a connection would wait), and
+        nothing is created."""
+        if self.dialect == "duckdb":   # its folder must exist: a typo creates nothing
             import os
             parent = self.path.parent
-            try:
-                parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: cannot create {parent}: "
-                                     f"{exc.strerror or exc}") from None
+            if not parent.is_dir():
+                raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: the folder {parent} does not exist "
+                                     "(create it, or correct the setting)")
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: {parent} is not writable by this user")
             return
