@@ -435,9 +435,9 @@ class Warehouse:
         return self.url
 
     def check(self) -> None:
-        """Fail fast, naming the setting, when the warehouse cannot be reached. The DuckDB
-        file is not opened (another process may be writing it: a connection would wait), and
-        nothing is created."""
+        """Fail fast, naming the setting, when the warehouse cannot be reached. An existing
+        DuckDB file is not opened (another process may be writing it: a connection would
+        wait); a missing one is created empty, in a folder that must exist."""
         if self.dialect == "duckdb":   # its folder must exist: a typo creates nothing
             import os
             parent = self.path.parent
@@ -446,6 +446,8 @@ class Warehouse:
                                      "(create it, or correct the setting)")
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: {parent} is not writable by this user")
+            if not self.path.exists():   # a new deployment: an empty warehouse that readers can open
+                self._duckdb_connect().close()
             return
         try:
             with self.session(read_only=True) as s:
