@@ -39,11 +39,22 @@ def ntsb_home(tmp_path, monkeypatch) -> Path:
     for k in ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT", "NTSB_MLFLOW_URI"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
-    # Settings.check() makes $NTSB_HOME/tmp the process's temporary directory: undone afterwards
-    import tempfile
-    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
-    monkeypatch.setenv("TMPDIR", os.environ.get("TMPDIR", tempfile.gettempdir()))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _temporary_directory_restored():
+    """Settings.check() makes $NTSB_HOME/tmp the process's temporary directory (tempfile's,
+    and TMPDIR for the children): undone after every test, since its NTSB_HOME goes away
+    (a TMPDIR that does not exist stops Chromium, for one)."""
+    import tempfile
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    yield
+    tempfile.tempdir = saved[0]
+    if saved[1] is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved[1]
 
 
 def _pg_admin():
