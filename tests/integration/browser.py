@@ -31,14 +31,22 @@ def chromium() -> str:
     return exe
 
 
+def _env() -> dict:
+    """Chromium's environment: without the TMPDIR a test's NTSB_HOME gave the process. Chromium
+    puts a Unix socket in the temporary directory, and a socket's path holds at most 108
+    bytes: under a test's deep NTSB_HOME it aborts."""
+    return {k: v for k, v in os.environ.items() if k != "TMPDIR"}
+
+
 def render(url: str, screenshot: Path | None = None, wait_ms: int = 20000) -> str:
     """The DOM of ``url`` after its scripts ran (and a screenshot when asked)."""
     exe = chromium()
     base = [exe, *CHROMIUM_FLAGS, f"--virtual-time-budget={wait_ms}"]
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([*base, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120)
-    out = subprocess.run([*base, "--dump-dom", url], check=True, capture_output=True, timeout=120)
+        subprocess.run([*base, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120,
+                       env=_env())
+    out = subprocess.run([*base, "--dump-dom", url], check=True, capture_output=True, timeout=120, env=_env())
     return out.stdout.decode("utf-8", "replace")
 
 
