@@ -118,10 +118,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         services.close()
 
-    app = FastAPI(title="NTSB aviation accidents API", version="1", lifespan=lifespan,
-                  description="Reads only what the Dagster asset graph materialized. Bearer JWT (HS256) on every "
-                              "/api/v1 route; `ntsb token create --role viewer|analyst|admin` prints one.")
+    app = FastAPI(title="NTSB aviation accidents API", version="1", lifespan=lifespan, description=DESCRIPTION,
+                  openapi_tags=TAGS, docs_url=None, redoc_url=None)
     app.state.services = services
+    _offline_docs(app)
 
     app.add_middleware(Observe, services=services)
 
@@ -205,25 +205,99 @@ def _template(scope) -> str:
 
 PROBLEM_SCHEMA = {
     "type": "object", "required": ["type", "title", "status"],
-    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                   "detail": {"type": "string"}, "errors": {"type": "array", "items": {"type": "object"}}},
+    "description": "An RFC 9457 problem: what went wrong, in words a client can act on.",
+    "properties": {"type": {"type": "string", "description": "always about:blank: the status says it all"},
+                   "title": {"type": "string", "description": "the HTTP status phrase"},
+                   "status": {"type": "integer", "description": "the HTTP status code"},
+                   "detail": {"type": "string", "description": "what was wrong with this request, and what to do"},
+                   "errors": {"type": "array", "items": {"type": "object"},
+                              "description": "422 only: each field that failed validation, with its location"}},
+    "example": {"type": "about:blank", "title": "Unauthorized", "status": 401,
+                "detail": "the token has expired"},
 }
 ERRORS = {"400": "the body could not be read", "401": "missing, malformed or expired token", "403": "the token's role is not enough",
           "422": "the request does not match the schema", "429": "rate limit exceeded (see Retry-After)",
           "503": "nothing to serve yet, or the warehouse is unreachable"}
 
 
+DESCRIPTION = """\
+The NTSB aviation accident data the Dagster asset graph materialized: events with their
+aircraft, crew, findings and narratives, full-text search, statistics from the aggregate
+marts, the analytics outputs, and severity predictions from the champion model.
+
+**Authentication.** Every `/api/v1` route needs a bearer token (a JWT signed with the
+deployment's secret). Print one with `ntsb token create --role viewer` (or `analyst`, which
+predictions need), then press **Authorize** and paste it. `/health`, `/ready` and
+`/metrics` are anonymous.
+
+**Data version.** Every data response carries `X-Data-Version`: the releases it was built
+from and, for predictions, the model version. Cite it with the numbers.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`) whose `detail` says what
+to change. Requests are rate limited per token (per address for the anonymous routes); a
+429 says when to come back in `Retry-After`.
+"""
+TAGS = [
+    {"name": "events", "description": "Accidents and incidents, one event at a time or as a filtered list, "
+                                      "and full-text search over the narratives."},
+    {"name": "statistics", "description": "Counts from the aggregate marts, the same numbers as the dbt docs site's "
+                                          "`agg_*` models."},
+    {"name": "analytics", "description": "Outputs of the analytics assets: trends, geographic clusters, "
+                                         "factor correlations."},
+    {"name": "predictions", "description": "The champion severity model (analyst role). Without a champion "
+                                           "these answer 503 and the rest of the API serves on."},
+    {"name": "operations", "description": "Liveness, readiness and Prometheus metrics, for probes and scrapers."},
+]
+BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+          "description": "A token from `ntsb token create --role viewer|analyst|admin`."}
+DOCS_ASSETS = "/docs-assets"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc, their scripts served by the API itself from
+    a registry package (fastapi-offline's static folder): no CDN, no web fonts, so the
+    pages work where the API has no internet."""
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title + " (Swagger UI)",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+                                   swagger_ui_parameters={"persistAuthorization": True, "tryItOutEnabled": True,
+                                                          "displayRequestDuration": True})
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc():
+        return get_redoc_html(openapi_url=app.openapi_url, title=app.title + " (ReDoc)",
+                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+
+
 def _openapi(app: FastAPI) -> dict:
-    """FastAPI's document, with every error documented as it is sent: problem details
-    (application/problem+json)."""
+    """FastAPI's document, with every error documented as it is sent (problem details,
+    application/problem+json) and the bearer scheme on every /api/v1 operation, so that
+    "Authorize" in Swagger UI sends the token."""
     if app.openapi_schema:
         return app.openapi_schema
     from fastapi.openapi.utils import get_openapi
-    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                      tags=app.openapi_tags)
+    components = doc.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    components["securitySchemes"] = {"bearer": BEARER}
     problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, operations in doc["paths"].items():
         for op in operations.values():
+            if path.startswith("/api/"):
+                op["security"] = [{"bearer": []}]
             responses = op.setdefault("responses", {})
             codes = ["429"] + ([] if not path.startswith("/api/") else ["401", "403", "422", "503"]) \
                 + (["400"] if "requestBody" in op else [])
@@ -232,8 +306,23 @@ def _openapi(app: FastAPI) -> dict:
             for code, response in responses.items():
                 if code[0] in "45":
                     response["content"] = problem_content
+    _drop_unreferenced(doc)
     app.openapi_schema = doc
     return doc
+
+
+def _drop_unreferenced(doc: dict) -> None:
+    """Remove the component schemas nothing refers to any more (FastAPI's validation error
+    schemas, replaced by problem details)."""
+    import json
+    schemas = doc["components"]["schemas"]
+    while True:
+        text = json.dumps({k: v for k, v in doc.items() if k != "components"}) + json.dumps(schemas)
+        unused = [n for n in schemas if f'"#/components/schemas/{n}"' not in text]
+        if not unused:
+            return
+        for n in unused:
+            del schemas[n]
 
 
 def _reason(status: int) -> str:

@@ -12,53 +12,71 @@ from ntsb_assets.lib import features
 Severity = Literal["FATL", "SERS", "MINR", "NONE"]
 
 
+def D(description: str, default: Any = ..., **kw) -> Any:
+    """A field with its description (every field of the OpenAPI document has one)."""
+    return Field(default, description=description, **kw)
+
+
 class Health(BaseModel):
-    status: str
+    """The process answers."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    status: str = D("always ok")
 
 
 class Ready(BaseModel):
-    status: str
-    checks: dict[str, str]
-    data_version: str | None = None
+    """Whether the API can serve data, and what each dependency said."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "ready", "checks": {"data": "ok", "model": "ok (version 3)", "rate_limiter": "ok"},
+        "data_version": "releases=00_reference_avall:1a2b3c4d5e6f; model=3"}]})
+    status: str = D("ready or not ready: the data routes can (not) answer")
+    checks: dict[str, str] = D("data, model and rate_limiter: ok, or the reason. The model is a detail: "
+                               "without a champion only predictions answer 503")
+    data_version: str | None = D("the releases (and model version) the data comes from, as in X-Data-Version", None)
 
 
 class EventSummary(BaseModel):
-    ev_id: str
-    event_date: dt.date | None = None
-    severity: str | None = None
-    fatalities: int | None = None
-    serious_injuries: int | None = None
-    make: str | None = None
-    model: str | None = None
-    far_part: str | None = None
-    phase_of_flight: str | None = None
-    phase_of_flight_label: str | None = None
-    weather_condition: str | None = None
-    light_condition: str | None = None
-    country: str | None = None
-    state: str | None = None
-    city: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
+    """One event (accident or incident) as listed: its first aircraft's make and model."""
+    ev_id: str = D("NTSB event id, the key of every table of the event", examples=["20140507X51410"])
+    event_date: dt.date | None = D("local date of the event", None)
+    severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
+    fatalities: int | None = D("people killed, aboard and on the ground", None)
+    serious_injuries: int | None = D("people seriously injured", None)
+    make: str | None = D("first aircraft's make, as reported", None)
+    model: str | None = D("first aircraft's model, as reported", None)
+    far_part: str | None = D("regulation the flight operated under (091 general aviation, 121 airline, ...)", None)
+    phase_of_flight: str | None = D("phase of flight code of the defining event", None)
+    phase_of_flight_label: str | None = D("the phase's label from NTSB's code table", None)
+    weather_condition: str | None = D("VMC, IMC or UNK", None)
+    light_condition: str | None = D("light condition code (DAYL, NITE, DUSK, ...)", None)
+    country: str | None = D("country code", None)
+    state: str | None = D("US state or territory code", None)
+    city: str | None = D("nearest city, as reported", None)
+    latitude: float | None = D("decimal degrees, north positive (null when not located)", None)
+    longitude: float | None = D("decimal degrees, east positive (null when not located)", None)
 
 
 class EventPage(BaseModel):
-    items: list[EventSummary]
-    total: int
-    page: int
-    page_size: int
+    """One page of events matching the filters."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{"ev_id": "20140507X51410", "event_date": "2014-03-04", "severity": "NONE", "fatalities": 0,
+                                                         "make": "BOEING", "model": "737", "far_part": "121",
+                                                         "state": "CA"}], "total": 1, "page": 1, "page_size": 25}]})
+    items: list[EventSummary] = D("the events of this page, in the requested order")
+    total: int = D("events matching the filters, over all pages")
+    page: int = D("this page's number, from 1")
+    page_size: int = D("events per page asked for")
 
 
 class Prediction(BaseModel):
-    predicted_class: str
-    p_fatl: float
-    p_sers: float
-    p_minr: float
-    p_none: float
-    p_fatal_outcome: float
-    model_name: str
-    model_version: str
-    predicted_at: dt.datetime | None = None
+    """The champion model's batch prediction for the event (ml/batch_predictions)."""
+    predicted_class: str = D("the most likely highest injury: FATL, SERS, MINR or NONE")
+    p_fatl: float = D("probability of a fatal outcome class")
+    p_sers: float = D("probability of serious injury as highest")
+    p_minr: float = D("probability of minor injury as highest")
+    p_none: float = D("probability of no injury")
+    p_fatal_outcome: float = D("P(fatal), from the calibrated binary head")
+    model_name: str = D("registered model name")
+    model_version: str = D("registered model version that predicted")
+    predicted_at: dt.datetime | None = D("when the batch prediction ran (UTC)", None)
 
     @field_validator("predicted_at")
     @classmethod
@@ -67,49 +85,70 @@ class Prediction(BaseModel):
 
 
 class EventDetail(EventSummary):
-    ntsb_no: str | None = None
-    event_type: str | None = None
-    aircraft_count: int | None = None
-    event_hour: int | None = None
-    flight_purpose: str | None = None
-    flight_purpose_label: str | None = None
-    is_scheduled: bool | None = None
-    release_id: str | None = None
-    aircraft: list[dict[str, Any]]
-    crew: dict[str, Any]
-    findings: list[dict[str, Any]]
-    narratives: list[dict[str, Any]]
-    prediction: Prediction | None = None
+    """One event in full: the fact row, every aircraft, the crew, findings and narratives,
+    and the champion's prediction."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "ev_id": "20030314X00332", "ntsb_no": "ATL03LA056", "event_type": "ACC", "event_date": "2003-03-08",
+        "severity": "MINR", "fatalities": 0, "make": "PIPER", "model": "PA-28-161", "far_part": "091", "state": "GA",
+        "aircraft": [{"aircraft_key": 1, "make": "PIPER", "model": "PA-28-161", "damage": "SUBS"}],
+        "crew": {"pilot_age": 54, "pilot_total_hours": 380},
+        "findings": [{"finding_description": "Fuel system - Carburetor icing", "cause_factor": "C"}],
+        "narratives": [{"aircraft_key": 1, "probable_cause": "The pilot's failure to use carburetor heat ..."}],
+        "prediction": None}]})
+    ntsb_no: str | None = D("NTSB case number (e.g. CEN19FA123)", None)
+    event_type: str | None = D("ACC accident or INC incident", None)
+    aircraft_count: int | None = D("aircraft involved", None)
+    event_hour: int | None = D("local hour of the event, 0-23", None)
+    flight_purpose: str | None = D("purpose of flight code of the first aircraft", None)
+    flight_purpose_label: str | None = D("the purpose's label from NTSB's code table", None)
+    is_scheduled: bool | None = D("scheduled (airline or commuter) service", None)
+    release_id: str | None = D("release the event's latest version came from", None)
+    aircraft: list[dict[str, Any]] = D("every aircraft of the event (mart dim_aircraft rows)")
+    crew: dict[str, Any] = D("the pilot in command and crew summary (mart dim_crew)")
+    findings: list[dict[str, Any]] = D("the investigation's findings, cause and factor flags (bridge_accident_causes)")
+    narratives: list[dict[str, Any]] = D("the investigator's account and the probable cause, per aircraft")
+    prediction: Prediction | None = D("null where the event has no batch prediction", None)
 
 
 class SearchHit(BaseModel):
-    ev_id: str
-    event_date: dt.date | None = None
-    severity: str | None = None
-    make: str | None = None
-    model: str | None = None
-    score: float
-    snippet: str
+    """An event whose narrative matched, with the passage."""
+    ev_id: str = D("NTSB event id")
+    event_date: dt.date | None = D("local date of the event", None)
+    severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
+    make: str | None = D("first aircraft's make", None)
+    model: str | None = D("first aircraft's model", None)
+    score: float = D("relevance: higher is better (BM25 embedded, ts_rank on PostgreSQL)")
+    snippet: str = D("the best-matching passage, matches between [ and ]")
 
 
 class SearchResults(BaseModel):
-    query: str
-    items: list[SearchHit]
+    """Hits for a full-text query, best first."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{"query": "carburetor icing", "items": [{
+        "ev_id": "20030314X00332", "event_date": "2003-03-08", "severity": "MINR", "make": "PIPER", "model": "PA-28",
+        "score": 7.3, "snippet": "... consistent with [carburetor] [icing] ..."}]}]})
+    query: str = D("the query as given")
+    items: list[SearchHit] = D("hits, best first")
 
 
 class Summary(BaseModel):
-    events: int | None
-    fatal_events: int | None
-    serious_events: int | None
-    minor_events: int | None
-    no_injury_events: int | None
-    fatalities: int | None
-    first_year: int | None
-    last_year: int | None
+    """Totals over every event year in the warehouse."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "events": 2496, "fatal_events": 310, "serious_events": 402, "minor_events": 512, "no_injury_events": 1272,
+        "fatalities": 1190, "first_year": 1982, "last_year": 2025}]})
+    events: int | None = D("events")
+    fatal_events: int | None = D("events with at least one fatality")
+    serious_events: int | None = D("events whose highest injury is serious")
+    minor_events: int | None = D("events whose highest injury is minor")
+    no_injury_events: int | None = D("events with no injury")
+    fatalities: int | None = D("people killed")
+    first_year: int | None = D("oldest event year")
+    last_year: int | None = D("newest event year")
 
 
 class Rows(BaseModel):
-    items: list[dict[str, Any]]
+    """Rows of a mart or an analytics table; the route's description names the columns."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{"year": 2019, "events": 1220, "fatal_events": 233, "fatalities": 433}]}]})
+    items: list[dict[str, Any]] = D("one object per row, column name to value")
 
 
 # ---- predictions: one feature row, every feature optional (missing is allowed), ranges checked
@@ -131,58 +170,83 @@ def _field(f: features.Feature):
     return (float | None, Field(default=None, ge=lo, le=hi, strict=True, description=f"{f.group}: {f.why}"))
 
 
-FeatureRow = create_model("FeatureRow", __config__=ConfigDict(extra="forbid"),
+FeatureRow = create_model("FeatureRow", __config__=ConfigDict(extra="forbid", json_schema_extra={
+    "description": "One event's features as the model sees them (docs/ml.md); every one may be missing.",
+    "examples": [{"make": "CESSNA", "model": "172", "phase_of_flight": "570", "year": 2019, "hour": 14,
+                  "far_part": "091"}]}),
                           **{f.name: _field(f) for f in features.FEATURES})
 
 
 class Contribution(BaseModel):
-    feature: str
-    value: str | float | None
-    shap_log_odds: float
+    """One feature's push on the log-odds of a fatal outcome (SHAP)."""
+    feature: str = D("feature name (FeatureRow)")
+    value: str | float | None = D("the value the row gave (null: missing)")
+    shap_log_odds: float = D("contribution to the log-odds of a fatal outcome; positive raises it")
 
 
 class ModelRef(BaseModel):
-    name: str
-    version: str
-    alias: str
+    """The registered model version that answered."""
+    name: str = D("registered model name")
+    version: str = D("registered version")
+    alias: str = D("the alias it was reached by (champion)")
 
 
 class SeverityPrediction(BaseModel):
-    predicted_class: str
-    probabilities: dict[str, float]
-    p_fatal_outcome: float
-    contributions: list[Contribution]
-    base_log_odds: float
-    model: ModelRef
+    """The champion's prediction for one row, explained."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "predicted_class": "NONE", "probabilities": {"FATL": 0.08, "SERS": 0.07, "MINR": 0.10, "NONE": 0.75},
+        "p_fatal_outcome": 0.09, "contributions": [{"feature": "phase_of_flight", "value": "570", "shap_log_odds": -0.8}],
+        "base_log_odds": -1.6, "model": {"name": "ntsb-severity", "version": "3", "alias": "champion"}}]})
+    predicted_class: str = D("the most likely highest injury: FATL, SERS, MINR or NONE")
+    probabilities: dict[str, float] = D("probability of each class; they sum to 1")
+    p_fatal_outcome: float = D("P(fatal), from the calibrated binary head")
+    contributions: list[Contribution] = D("the five largest SHAP contributions, largest first")
+    base_log_odds: float = D("the model's expected log-odds of a fatal outcome before any feature")
+    model: ModelRef = D("the model version that answered")
 
 
 class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rows: list[FeatureRow] = Field(min_length=1, max_length=1000)   # type: ignore[valid-type]
+    """Feature rows to predict."""
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rows": [
+        {"make": "CESSNA", "model": "172", "phase_of_flight": "570", "year": 2019, "far_part": "091"},
+        {"make": "PIPER", "weather_condition": "IMC"}]}]})
+    rows: list[FeatureRow] = Field(min_length=1, max_length=1000,   # type: ignore[valid-type]
+                                   description="1 to 1,000 rows; any feature may be missing")
 
 
 class BatchItem(BaseModel):
-    predicted_class: str
-    probabilities: dict[str, float]
-    p_fatal_outcome: float
+    """The prediction for one row, in request order."""
+    predicted_class: str = D("the most likely highest injury: FATL, SERS, MINR or NONE")
+    probabilities: dict[str, float] = D("probability of each class; they sum to 1")
+    p_fatal_outcome: float = D("P(fatal), from the calibrated binary head")
 
 
 class BatchPrediction(BaseModel):
-    items: list[BatchItem]
-    model: ModelRef
+    """Predictions for every row of the request."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{"predicted_class": "NONE", "probabilities": {
+        "FATL": 0.08, "SERS": 0.07, "MINR": 0.10, "NONE": 0.75}, "p_fatal_outcome": 0.09}],
+        "model": {"name": "ntsb-severity", "version": "3", "alias": "champion"}}]})
+    items: list[BatchItem] = D("one per request row, same order")
+    model: ModelRef = D("the model version that answered")
 
 
 class ModelInfo(BaseModel):
-    name: str
-    version: str
-    alias: str
-    run_id: str
-    checks: str | None
-    data_version: str | None
-    split: dict[str, str]
-    sizes: dict[str, int]
-    metrics: dict[str, dict[str, dict[str, Any]]]   # test years: head -> model -> metric
-    champion_family: str = "xgboost"
-    valid_metrics: dict[str, dict[str, dict[str, Any]]] | None = None   # validation years
-    candidates: dict[str, dict[str, Any]] | None = None   # family -> settings, valid and test metrics
-    selection: dict[str, Any] | None = None   # why the champion's family
+    """The champion model: where it came from and how it measures against the baselines."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "ntsb-severity", "version": "3", "alias": "champion", "run_id": "0f3c...",
+        "checks": "passed", "data_version": "releases=00_reference_avall:1a2b3c4d5e6f",
+        "split": {"train": "1982-2014", "valid": "2015-2018", "test": "2019-2025"},
+        "sizes": {"train": 1800, "valid": 300, "test": 396},
+        "metrics": {"severity": {"model": {"macro_f1": 0.41}, "majority": {"macro_f1": 0.2}}}}]})
+    name: str = D("registered model name")
+    version: str = D("registered version holding the champion alias")
+    alias: str = D("champion")
+    run_id: str = D("the MLflow run that trained it")
+    checks: str | None = D("its blocking checks' outcome (passed, or what failed)")
+    data_version: str | None = D("the releases it was trained on")
+    split: dict[str, str] = D("event years of train, valid and test (split by year, never at random)")
+    sizes: dict[str, int] = D("events in train, valid and test")
+    metrics: dict[str, dict[str, dict[str, Any]]] = D("test years: head -> model or baseline -> metric")
+    champion_family: str = D("model family that won on the validation years", "xgboost")
+    valid_metrics: dict[str, dict[str, dict[str, Any]]] | None = D("validation years, as metrics", None)
+    candidates: dict[str, dict[str, Any]] | None = D("family -> settings, validation and test metrics", None)
+    selection: dict[str, Any] | None = D("why the champion's family was chosen", None)

@@ -21,21 +21,23 @@ def _table(request: Request, key: str) -> Rows:
     return Rows(items=_lake(request, key).read_parquet(key).to_pylist())
 
 
-@router.get("/time-series", response_model=Rows)
-async def time_series(store: Data, request: Request, granularity: str = Query("yearly", pattern="^(yearly|monthly)$")):
+@router.get("/time-series", response_model=Rows, summary="Events over time by severity")
+async def time_series(store: Data, request: Request,
+                      granularity: str = Query("yearly", pattern="^(yearly|monthly)$",
+                                               description="yearly or monthly buckets.", examples=["monthly"])):
     """Events by year (or month) and severity (asset analytics/trends)."""
     key = f"analytics/trends/{granularity}.parquet"
     return await cached(store, (key,), lambda: _table(request, key))
 
 
-@router.get("/geospatial")
+@router.get("/geospatial", summary="Geographic clusters (GeoJSON)")
 async def geospatial(request: Request, store: Data) -> dict:
     """DBSCAN clusters as GeoJSON (asset analytics/geo_clusters)."""
     key = "analytics/geo_clusters/clusters.geojson"
     return await cached(store, (key,), lambda: _lake(request, key).get_bytes(key))
 
 
-@router.get("/correlations", response_model=Rows)
+@router.get("/correlations", response_model=Rows, summary="Factors against a fatal outcome")
 async def correlations(store: Data, request: Request):
     """Chi-square and Cramér's V of each factor against a fatal outcome (asset analytics/correlations)."""
     key = "analytics/correlations/summary.parquet"

@@ -21,7 +21,8 @@ def _row(row) -> dict:
     return row.model_dump()
 
 
-@router.post("/predictions/severity", response_model=SeverityPrediction, dependencies=[Depends(analyst)])
+@router.post("/predictions/severity", response_model=SeverityPrediction, dependencies=[Depends(analyst)],
+             summary="Predict one event's severity")
 def predict_one(row: FeatureRow, request: Request):   # type: ignore[valid-type]
     """One feature row: predicted class, class probabilities, P(fatal) and the top SHAP
     contributions (log-odds of a fatal outcome)."""
@@ -32,7 +33,8 @@ def predict_one(row: FeatureRow, request: Request):   # type: ignore[valid-type]
     return {**out, "model": {"name": tracking.MODEL_NAME, "version": version, "alias": tracking.CHAMPION}}
 
 
-@router.post("/predictions/batch", response_model=BatchPrediction, dependencies=[Depends(analyst)])
+@router.post("/predictions/batch", response_model=BatchPrediction, dependencies=[Depends(analyst)],
+             summary="Predict many rows")
 def predict_batch(body: BatchRequest, request: Request):
     """Up to 1,000 feature rows at once (no SHAP)."""
     model, version = _champion(request)
@@ -46,7 +48,7 @@ def predict_batch(body: BatchRequest, request: Request):
     return {"items": items, "model": {"name": tracking.MODEL_NAME, "version": version, "alias": tracking.CHAMPION}}
 
 
-@router.get("/models/info", response_model=ModelInfo)
+@router.get("/models/info", response_model=ModelInfo, summary="The champion model and its metrics")
 def model_info(request: Request):
     """The champion: name, version, alias, split years, its family and why, and every candidate's
     validation and test metrics next to the majority baseline's."""

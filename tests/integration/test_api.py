@@ -400,3 +400,45 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api):
                          capture_output=True, text=True, timeout=900, env={**os.environ, **env})
     assert out.returncode == 0, out.stdout[-6000:]
     assert "Tested: 17" in out.stdout, out.stdout[-3000:]            # every operation of the document
+
+
+def test_docs_pages_work_offline_in_chromium(api):
+    """/docs and /redoc load every script and style from the API itself (no CDN, no web
+    fonts), render in headless Chromium, and show the bearer "Authorize" button."""
+    import re
+
+    from tests.integration.browser import ARTIFACTS, render
+    name, settings, env, url = api
+    for page, marker in (("/docs", "Authorize"), ("/redoc", "List events")):
+        html = httpx.get(url + page, timeout=30).text
+        external = [u for u in re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
+                    + re.findall(r"url\(([^)]+)\)", html) if "//" in u]
+        assert not external, f"{page} loads {external}"
+        for asset in re.findall(r"""(?:src|href)\s*=\s*["'](/[^"']+)""", html):
+            r = httpx.get(url + asset, timeout=30)
+            assert r.status_code == 200 and len(r.content) > 1000, (page, asset, r.status_code)
+        if name == "embedded":   # one deployment is enough for the browser
+            dom = render(url + page, screenshot=ARTIFACTS / f"api{page.replace('/', '_')}.png", wait_ms=15000)
+            assert marker in dom, f"{page} did not render: {dom[:500]}"
+
+
+def test_ready_without_a_champion_serves_data_and_predictions_say_why(api, tmp_path):
+    """Readiness is "can serve data": with no champion in the registry /ready is 200 and
+    names the missing model; the data routes answer, predictions are a clear 503."""
+    name, settings, env, url = api
+    if name != "embedded":
+        pytest.skip("the registry is the same on both deployments")
+    empty = Server(env, NTSB_MLFLOW_URI=f"sqlite:///{tmp_path / 'empty-registry.db'}")
+    try:
+        ready = httpx.get(empty.url + "/ready", timeout=120)
+        body = ready.json()
+        assert ready.status_code == 200 and body["status"] == "ready", body
+        assert body["checks"]["data"] == "ok" and body["checks"]["model"].startswith("no champion model"), body
+        token = _token(env, "analyst")
+        assert _get(empty.url + "/api/v1/stats/summary", token).status_code == 200
+        r = httpx.post(empty.url + "/api/v1/predictions/severity", json={"year": 2020},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert r.status_code == 503 and r.json()["detail"].startswith("no champion model"), r.text
+        assert r.headers["content-type"] == "application/problem+json" and "retry-after" in r.headers
+    finally:
+        empty.stop()
