@@ -152,6 +152,11 @@ ARROW_LOGICAL = {
 }
 
 
+def quote_ident(name: str) -> str:
+    """A SQL identifier, quoted (the same in DuckDB and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def logical_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_timestamp(arrow_type):
         return "timestamp"
@@ -211,6 +216,37 @@ class Session:
         if not rows:
             return None
         return {r["column_name"]: _LOGICAL.get(re.sub(r"\(.*", "", r["data_type"].lower()), "string") for r in rows}
+
+    def describe_relations(self, schemas: list[str], count_views: bool = False) -> dict[tuple[str, str], dict]:
+        """(schema, name) -> {"kind": table | view, "columns": [(name, database type)], "rows":
+        count or None} for every relation of ``schemas`` (materialized views count as
+        tables). Views are not counted unless asked: counting one runs its query."""
+        if not schemas:
+            return {}
+        marks = ", ".join([self.ph] * len(schemas))
+        if self.dialect == "postgres":
+            sql = ("SELECT n.nspname AS s, c.relname AS t, CASE WHEN c.relkind = 'v' THEN 'view' ELSE 'table' END AS kind, "
+                   "a.attname AS col, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
+                   "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   f"WHERE n.nspname IN ({marks}) AND a.attnum > 0 AND NOT a.attisdropped "
+                   "AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1, 2, a.attnum")
+        else:
+            sql = ("SELECT c.table_schema AS s, c.table_name AS t, CASE WHEN t.table_type = 'VIEW' THEN 'view' "
+                   "ELSE 'table' END AS kind, c.column_name AS col, c.data_type AS type "
+                   "FROM information_schema.columns c JOIN information_schema.tables t "
+                   "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+                   f"WHERE c.table_schema IN ({marks}) ORDER BY 1, 2, c.ordinal_position")
+        out: dict[tuple[str, str], dict] = {}
+        for r in self.query(sql, list(schemas)).to_pylist():
+            rel = out.setdefault((r["s"], r["t"]), {"kind": r["kind"], "columns": [], "rows": None})
+            rel["columns"].append((r["col"], r["type"]))
+        counted = [k for k, v in out.items() if v["kind"] == "table" or count_views]
+        for i in range(0, len(counted), 50):   # one query per 50 relations
+            union = " UNION ALL ".join(f"SELECT {j} AS i, count(*) AS n FROM {quote_ident(s_)}.{quote_ident(t)}"
+                                       for j, (s_, t) in enumerate(counted[i:i + 50]))
+            for r in self.query(union).to_pylist():
+                out[counted[i + r["i"]]]["rows"] = int(r["n"])
+        return out
 
     def ensure_schema(self, schema: str = RAW) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")

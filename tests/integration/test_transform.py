@@ -24,7 +24,13 @@ def _transform(docs: bool = True):
     failed = [c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     assert checks and not failed, failed
     keys = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
+    global OBSERVED
+    OBSERVED = {e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
+                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
     return keys
+
+
+OBSERVED: dict = {}   # the last _transform's observations: asset -> metadata
 
 
 def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
@@ -34,6 +40,8 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     assert {"warehouse/staging/stg_ntsb__events", "warehouse/marts/fact_accidents", "warehouse/marts/dim_crew",
             "warehouse/marts/dim_causes", "warehouse/marts/bridge_accident_causes",
             "warehouse/marts/agg_yearly_stats", "docs/dbt"} <= keys
+
+    _assert_every_column_is_described()
 
     # every raw table has its staging view
     raw_tables = {r["table_name"] for r in query(
@@ -45,6 +53,12 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     raw_events = query("SELECT count(*) AS n FROM raw.events")[0]["n"]
     quarantined = query("SELECT count(DISTINCT source_row) AS n FROM raw._quarantine WHERE table_name = 'events'")[0]["n"]
     assert query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"] == raw_events == 2243 + 83 + 34
+    # row counts and column types of what dbt built, on the assets in Dagster
+    fact = OBSERVED["warehouse/marts/fact_accidents"]
+    assert fact["dagster/row_count"].value == raw_events
+    columns = {c.name: c for c in fact["dagster/column_schema"].value.columns}
+    assert columns["event_date"].type == "date" and columns["ev_id"].description.startswith("Unique Identification")
+    assert "dagster/row_count" not in OBSERVED["warehouse/staging/stg_ntsb__events"]     # a view: not run to count
     assert quarantined == 0   # no sample event is quarantined: none is missing from the marts
 
     direct = {int(r["y"]): r["f"] for r in query(
@@ -95,6 +109,20 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
         _assert_incremental_run_matches_a_full_one()
     _assert_staging_tests_check_the_changed_events()
     _assert_marts_gate_catches_a_broken_row()
+
+
+def _assert_every_column_is_described():
+    """Every column of every staging view and mart the build made has a description in the
+    dbt docs (the manifest, doc blocks rendered): a new column without one fails here."""
+    import json
+    manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
+    described = {(n["schema"], n["name"]): {c for c, v in n["columns"].items() if v.get("description", "").strip()}
+                 for n in manifest["nodes"].values() if n["resource_type"] in ("model", "snapshot")}
+    columns = query("SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema IN ('staging', 'marts') AND table_name NOT LIKE '\\_%' ESCAPE '\\'")
+    missing = sorted(f"{c['table_schema']}.{c['table_name']}.{c['column_name']}" for c in columns
+                     if c["column_name"] not in described.get((c["table_schema"], c["table_name"]), set()))
+    assert columns and not missing, f"columns without a description in the dbt docs: {missing}"
 
 
 def _assert_marts_gate_catches_a_broken_row():
