@@ -177,7 +177,7 @@ def deployment(name: str, base: Path, update: Path, env: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"ntsb-e2e-{name}-") as tmp:
         os.environ.update({"NTSB_HOME": f"{tmp}/var", "DAGSTER_HOME": f"{tmp}/var/dagster", **env})
         os.makedirs(f"{tmp}/var/dagster")
-        shutil.copy(REPO / "dagster.yaml", f"{tmp}/var/dagster/dagster.yaml")   # the embedded instance
+        shutil.copy(REPO / "deploy" / "dagster.embedded.yaml", f"{tmp}/var/dagster/dagster.yaml")   # the embedded instance
         p = Pipeline()
         t = time.perf_counter()
         p.release(base, results, "")

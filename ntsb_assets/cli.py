@@ -3,13 +3,11 @@ run the demo. Every command reads the same NTSB_* settings as the Dagster code."
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import re
 import shutil
-import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +18,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _console():
-    from rich.console import Console
-    return Console(stderr=True)
+    from .console import console
+    return console()
+
+
+@contextmanager
+def _reporting(settings, as_json: bool, verbose: bool):
+    """Progress for a long command (bars, lines or JSON events: ntsb_assets/console.py) and
+    the libraries' output in the log file; yields the reporter."""
+    from .console import Reporter, is_terminal, third_party_to_log
+    mode = "json" if as_json else ("tty" if is_terminal() else "plain")
+    with Reporter(mode) as reporter, third_party_to_log(settings.home, verbose) as log:
+        reporter.log = log
+        yield reporter
 
 
 def _settings():
@@ -43,7 +52,7 @@ def _dagster_home(settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     cfg = home / "dagster.yaml"
-    src = REPO / "dagster.yaml"
+    src = REPO / "deploy" / "dagster.embedded.yaml"
     if not cfg.exists() and src.exists():
         shutil.copyfile(src, cfg)
     for k, v in (("DO_NOT_TRACK", "1"), ("DAGSTER_DISABLE_TELEMETRY", "1")):
@@ -78,29 +87,48 @@ def _definitions():
 def _run_release(release_id: str, instance) -> dict:
     """Run the ingest job for one release partition in this process; return its
     reconciliation or raise _Failed with the error the run ended with."""
+    import time
+
+    from .lib import progress
     from .releases import RELEASES
     defs = _definitions()
-    if release_id not in instance.get_dynamic_partitions(RELEASES.name):
-        instance.add_dynamic_partitions(RELEASES.name, [release_id])
-    job = defs.resolve_job_def("ingest_release")
-    result = job.execute_in_process(partition_key=release_id, instance=instance, raise_on_error=False,
-                                    run_config=QUIET)
-    if not result.success:
-        failed_checks = [
-            f"check {d.check_name} on {d.asset_key.to_user_string()} failed ({d.severity.value}): "
-            + "; ".join(f"{k} {v.value}" for k, v in d.metadata.items() if k in ("added", "removed", "retyped") and v.value)
-            for d in (e.asset_check_evaluation_data for e in result.all_events
-                      if e.event_type_value == "ASSET_CHECK_EVALUATION")
-            if not d.passed and d.severity.value == "ERROR"]
-        if failed_checks:
-            raise _Failed("\n".join(["blocking check(s) failed:", *failed_checks]))
-        raise _Failed(_step_errors(result))
-    for ev in result.all_events:
-        if ev.is_step_materialization:
-            mat = ev.step_materialization_data.materialization
-            if mat.asset_key.path == ["warehouse", "raw", "_reconciliation"]:
-                return mat.metadata["result"].value
-    raise _Failed(f"run {result.run_id} did not load the warehouse")
+    with progress.stage("ingest", release_id) as stage:
+        started = time.perf_counter()
+        if release_id not in instance.get_dynamic_partitions(RELEASES.name):
+            instance.add_dynamic_partitions(RELEASES.name, [release_id])
+        job = defs.resolve_job_def("ingest_release")
+        result = job.execute_in_process(partition_key=release_id, instance=instance, raise_on_error=False,
+                                        run_config=QUIET)
+        if not result.success:
+            failed_checks = [
+                f"check {d.check_name} on {d.asset_key.to_user_string()} failed ({d.severity.value}): "
+                + "; ".join(f"{k} {v.value}" for k, v in d.metadata.items() if k in ("added", "removed", "retyped") and v.value)
+                for d in (e.asset_check_evaluation_data for e in result.all_events
+                          if e.event_type_value == "ASSET_CHECK_EVALUATION")
+                if not d.passed and d.severity.value == "ERROR"]
+            if failed_checks:
+                raise _Failed("\n".join(["blocking check(s) failed:", *failed_checks]))
+            raise _Failed(_step_errors(result))
+        for ev in result.all_events:
+            if ev.is_step_materialization:
+                mat = ev.step_materialization_data.materialization
+                if mat.asset_key.path == ["warehouse", "raw", "_reconciliation"]:
+                    reconciliation = mat.metadata["result"].value
+                    stage["summary"] = _ingest_line(reconciliation, time.perf_counter() - started)
+                    return reconciliation
+        raise _Failed(f"run {result.run_id} did not load the warehouse")
+
+
+def _ingest_line(result: dict, seconds: float) -> str:
+    """A release's reconciliation in one line: the real totals over its tables."""
+    from .lib.cdc import COUNTS
+    tables = result["tables"]
+    total = {c: sum(t.get(c, 0) for t in tables.values()) for c in COUNTS}
+    parts = [f"{total[c]:,} {c.replace('_', ' ')}" for c in COUNTS[1:] if total[c] or c in ("inserted", "updated")]
+    lag = result.get("code_lag", [])
+    return (f"{len(tables)} tables, {total['rows_in']:,} rows in: " + ", ".join(parts)
+            + (f"; {len(lag)} codes unknown to NTSB's code sources" if lag else "")
+            + (f" ({total['rows_in'] / seconds:,.0f} rows/s)" if seconds > 0 else ""))
 
 
 def _step_errors(result) -> str:
@@ -136,10 +164,18 @@ def main():
     """
 
 
+VERBOSE = click.option("--verbose", "-v", is_flag=True,
+                       help="Show what dbt, MLflow and Dagster print (otherwise in $NTSB_HOME/logs/ntsb.log).")
+
+
 @main.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the reconciliation as JSON.")
-def ingest(path: Path, as_json: bool):
+@click.option("--json", "as_json", is_flag=True, help="Print the reconciliation as JSON (progress as JSON lines on "
+                                                       "standard error).")
+@click.option("--allow-synthetic", is_flag=True,
+              help="Load a generated (ntsb synth) release into a home that holds real ones, or the reverse.")
+@VERBOSE
+def ingest(path: Path, as_json: bool, allow_synthetic: bool = False, verbose: bool = False):
     """Ingest one release file or folder now and wait for the result.
 
     Registers PATH as a release (name + SHA-256), then runs the ingest_release job for it:
@@ -163,12 +199,13 @@ def ingest(path: Path, as_json: bool):
         if as_json:
             click.echo(json.dumps(msg, indent=2))
         return
-    with DagsterInstance.get() as instance:
-        with console.status(f"ingesting {reg.release.release_id} ({reg.release.size:,} bytes)"):
-            try:
-                result = _run_release(reg.release.release_id, instance)
-            except _Failed as exc:
-                raise click.ClickException(f"{path.name}: ingestion failed, the warehouse is unchanged.\n{exc}") from None
+    if not allow_synthetic:
+        _refuse_synthetic_mix(settings, [reg.release])
+    with _reporting(settings, as_json, verbose), DagsterInstance.get() as instance:
+        try:
+            result = _run_release(reg.release.release_id, instance)
+        except _Failed as exc:
+            raise click.ClickException(f"{path.name}: ingestion failed, the warehouse is unchanged.\n{exc}") from None
     _print_result(result, as_json)
 
 
@@ -176,17 +213,18 @@ def _print_result(result: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
+    from .console import console
     from .lib.cdc import COUNTS
+    out = console(stdout=True)
     t = Table(title=f"release {result['release']}")
     t.add_column("table")
     for c in COUNTS:
         t.add_column(c.replace("_", " "), justify="right")
     for name, counts in result["tables"].items():
         t.add_row(name, *(f"{counts.get(c, 0):,}" for c in COUNTS))
-    Console().print(t)
+    out.print(t)
     superseded = sum(c.get("superseded", 0) for c in result["tables"].values())
     if superseded:
         _console().print(f"{superseded:,} changed rows were not applied (superseded): a release registered after "
@@ -200,105 +238,152 @@ def _print_result(result: dict, as_json: bool) -> None:
             t.add_column(c, justify="right" if c in ("rows", "of the column's") else "left")
         for x in lag[:10]:
             t.add_row(x["table_name"], x["column_name"], x["code"], f"{x['row_count']:,}", f"{x['column_rows']:,}")
-        Console().print(t)
+        out.print(t)
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (progress as JSON lines on "
+                                                       "standard error).")
 @click.option("--auc-margin", type=float, default=None,
               help="Severity model check: ROC-AUC over the majority baseline needed, validation years "
                    "(default 0.05; -1 accepts any).")
 @click.option("--max-ece", type=float, default=None,
               help="Severity model check: largest calibration error allowed, validation years "
                    "(default 0.05; 1 accepts any).")
-def build(as_json: bool, auc_margin: float | None = None, max_ece: float | None = None):
+@click.option("--allow-synthetic", is_flag=True,
+              help="Load generated (ntsb synth) releases into a home that holds real ones, or the reverse.")
+@VERBOSE
+def build(as_json: bool, auc_margin: float | None = None, max_ece: float | None = None, allow_synthetic: bool = False,
+          verbose: bool = False):
     """Materialize the whole asset graph.
 
     Scans the landing zone (NTSB_LANDING_URL) for new releases, then ingests, in
     registration order, every release the warehouse has not loaded yet; then dbt build
     with its checks and the docs site, the Parquet archive of the event years whose rows
-    changed, and the analytics.
+    changed, the analytics, the severity model and the API's serving snapshot. Shows
+    progress as it goes and ends with one summary.
     """
+    import time
+
     from dagster import DagsterInstance
-    from rich.progress import Progress
 
     from .lib import registry
+    started = time.perf_counter()
     settings = _settings()
     _dagster_home(settings)
     regs, _ = registry.scan_landing(settings.landing, settings.lake)
     for r in regs:
         if r.duplicate_of:
-            _console().print(f"{r.name}: same content as release {r.duplicate_of}; skipped")
+            _console().print(f"{r.name}: same content as release {r.duplicate_of}; skipped", markup=False)
         if r.refused:
             _console().print(f"{r.name}: refused, not registered: {r.refused}", style="red", markup=False)
     loaded = _loaded_releases(settings)
     todo = [r for r in registry.all_releases(settings.lake) if r.release_id not in loaded]
+    if not allow_synthetic:
+        _refuse_synthetic_mix(settings, todo)
     results = []
-    # with --json, standard output is the JSON document alone: what the work prints (dbt's log
-    # through dagster-dbt) goes to standard error
-    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-    with quiet, DagsterInstance.get() as instance, Progress(console=_console(), transient=True) as progress:
-        task = progress.add_task("ingesting releases", total=len(todo))
+    with _reporting(settings, as_json, verbose) as reporter, DagsterInstance.get() as instance:
         for rel in todo:
-            progress.update(task, description=f"ingesting {rel.release_id}")
             try:
                 results.append(_run_release(rel.release_id, instance))
             except _Failed as exc:
                 raise click.ClickException(f"{rel.name}: ingestion failed, the warehouse keeps the "
                                            f"releases before it.\n{exc}") from None
-            progress.advance(task)
-        progress.update(task, description="dbt build (staging, marts, aggregates)")
         transform = _run_transform(instance)
-        progress.update(task, description="Parquet archive and analytics")
         published = _run_archive_and_analytics(instance, settings)
-        progress.update(task, description="severity model")
         published["ml"] = _run_ml(instance, settings, {k: v for k, v in (("auc_margin", auc_margin),
                                                                           ("max_ece", max_ece)) if v is not None})
-        progress.update(task, description="serving snapshot")
         published["serving"] = _run_serving(instance)
+        log = reporter.log
+    summary = {"releases": results, "already_loaded": sorted(loaded), "transform": transform, **published,
+               "seconds": round(time.perf_counter() - started, 1), "log": str(log) if log else None}
     if as_json:
-        click.echo(json.dumps({"releases": results, "already_loaded": sorted(loaded), "transform": transform,
-                               **published}, indent=2))
+        click.echo(json.dumps(summary, indent=2))
     else:
-        for r in results:
-            _print_result(r, False)
-        _console().print(f"{len(results)} release(s) ingested, {len(loaded)} already loaded; "
-                         f"dbt: {transform['models']} models, {transform['checks_passed']} checks passed, "
-                         f"{transform['checks_warned']} warned, {transform['checks_failed']} failed.")
-        years = published["archive"]["years"]
-        _console().print(f"archive: {len(years)} event year(s) rewritten"
-                         + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else "")
-                         + f" in {published['archive']['runs']} run(s); then "
-                         + ", ".join(published["analytics"]) + ".")
-        ml = published["ml"]
-        failed = [c for c, ok in ml["checks"].items() if not ok]
-        _console().print(f"model: {ml['model']} version {ml['version']} ({ml['family']}, the best candidate on "
-                         "the validation years) registered; "
-                         + (f"checks failed ({', '.join(failed)}): " if failed else "checks passed; ")
-                         + f"champion is version {ml['champion'] or 'none'}; "
-                         + f"{ml['predictions']} event(s) predicted by the champion.")
-        if not ml["champion"]:
-            _console().print("No champion model yet, so the API's predictions answer 503: no candidate passed "
-                             "the checks on the validation years (`ntsb model info`, docs/ml.md); to try the "
-                             "whole path anyway: ntsb build --auc-margin -1 --max-ece 1")
-        _console().print(f"serving: {published['serving']}")
+        _print_build(summary)
+
+
+def _print_build(summary: dict) -> None:
+    """The build's one summary: every number from what the runs reported."""
+    out = _console()
+    results, t = summary["releases"], summary["transform"]
+    lag = {(x["table_name"], x["column_name"], x["code"]) for r in results for x in r.get("code_lag", [])}
+    lines = [f"built in {summary['seconds']:.0f} s",
+             f"  releases   {len(results)} ingested, {len(summary['already_loaded'])} already loaded"
+             + (f"; {len(lag)} codes unknown to NTSB's code sources, loaded as 'unknown code' (raw._code_lag)" if lag
+                else ""),
+             f"  dbt        {t['models']} models and {t['snapshots']} snapshot(s) built; {t['tests']} tests: "
+             f"{t['tests_passed']} passed, {t['tests_warned']} warned, {t['tests_failed']} failed",
+             f"  checks     {t['checks']} quality checks: {t['checks_passed']} passed, {t['checks_warned']} warned, "
+             f"{t['checks_failed']} failed"]
+    years, archive = summary["archive"]["years"], summary["archive"]
+    lines.append(f"  archive    {len(years)} event year(s) rewritten in {archive['runs']} run(s)"
+                 + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else ""))
+    lines.append(f"  analytics  {', '.join(summary['analytics'])}")
+    ml = summary["ml"]
+    failed = [c for c, ok in ml["checks"].items() if not ok]
+    lines.append(f"  model      {ml['model']} version {ml['version']} ({ml['family']}) registered; "
+                 + (f"checks failed ({', '.join(failed)}), not promoted; " if failed else "checks passed; ")
+                 + f"champion {ml['champion'] or 'none'}; {ml['predictions']:,} events predicted")
+    lines.append(f"  serving    data version {summary['serving']}")
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+    if not ml["champion"]:
+        out.print("No champion model yet, so the API's predictions answer 503 (its data routes serve): no "
+                  "candidate passed the checks on the validation years (`ntsb model info`, docs/ml.md); to "
+                  "try the whole path anyway: ntsb build --auc-margin -1 --max-ece 1", style="yellow", markup=False)
+    if summary.get("log"):
+        out.print(f"per-table counts: ntsb build --json, or raw._reconciliation; what dbt, MLflow and Dagster "
+                  f"printed: {summary['log']}", markup=False, highlight=False)
+
+
+def _refuse_synthetic_mix(settings, releases) -> None:
+    """Generated releases (ntsb synth writes a marker) and real ones do not mix in one home
+    unless asked (--allow-synthetic): a synthetic event among real ones would be counted as
+    real in every statistic."""
+    from .lib import registry
+    mixed = registry.synthetic_mix(settings.lake, settings.warehouse, releases)
+    if mixed:
+        raise click.ClickException(mixed + "; use a separate NTSB_HOME, or pass --allow-synthetic")
 
 
 def _run_transform(instance) -> dict:
-    """Materialize the dbt models through Dagster (job ``transform``)."""
+    """Materialize the dbt models through Dagster (job ``transform``): the models, dbt's
+    tests and the quality checks, counted apart (dbt's tests by their names in the
+    manifest, as dbt counts them)."""
     import dagster as dg
 
-    result = _definitions().resolve_job_def("transform").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET)
-    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    failed = [f"{c.asset_key.to_user_string()} {c.check_name}" for c in checks
-              if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
-    warned = sum(1 for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.WARN)
-    if not result.success:
-        raise click.ClickException("dbt build failed" + (": " + ", ".join(failed) if failed else f" (run {result.run_id})"))
-    models = sum(1 for e in result.all_events if e.is_step_materialization and e.asset_key.path[0] == "warehouse")
-    return {"models": models, "checks_passed": len(checks) - len(failed) - warned,
-            "checks_warned": warned, "checks_failed": len(failed)}
+    from .lib import progress
+    from .transform.project import dbt_project
+    with progress.stage("dbt", "build, tests, quality checks, docs") as stage:
+        result = _definitions().resolve_job_def("transform").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET)
+        nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
+        dbt_tests = {n["name"] for n in nodes.values() if n["resource_type"] == "test"}
+        snapshots = {n["name"] for n in nodes.values() if n["resource_type"] == "snapshot"}
+        checks = [e.asset_check_evaluation_data for e in result.all_events
+                  if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+        def counts(group):
+            failed = [c for c in group if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+            warned = [c for c in group if not c.passed and c.severity == dg.AssetCheckSeverity.WARN]
+            return len(group), len(group) - len(failed) - len(warned), len(warned), failed
+        tests = counts([c for c in checks if c.check_name in dbt_tests])
+        quality = counts([c for c in checks if c.check_name not in dbt_tests])
+        failed = [f"{c.asset_key.to_user_string()} {c.check_name}" for c in tests[3] + quality[3]]
+        if not result.success:
+            raise click.ClickException("dbt build failed" + (": " + ", ".join(failed) if failed
+                                                             else f":\n{_step_errors(result)}"))
+        built = [e.asset_key.path[-1] for e in result.all_events
+                 if e.is_step_materialization and e.asset_key.path[0] == "warehouse"]
+        out = {"models": sum(1 for b in built if b not in snapshots), "snapshots": sum(1 for b in built if b in snapshots),
+               "tests": tests[0], "tests_passed": tests[1], "tests_warned": tests[2], "tests_failed": len(tests[3]),
+               "checks": quality[0], "checks_passed": quality[1], "checks_warned": quality[2],
+               "checks_failed": len(quality[3])}
+        stage["summary"] = (f"{out['models']} models, {out['snapshots']} snapshot(s); dbt tests {out['tests_passed']} "
+                            f"passed, {out['tests_warned']} warned; quality checks {out['checks_passed']} passed, "
+                            f"{out['checks_warned']} warned")
+    return out
 
 
 def _run_archive_and_analytics(instance, settings) -> dict:
@@ -307,65 +392,80 @@ def _run_archive_and_analytics(instance, settings) -> dict:
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from .archive import archive_runs
+    from .lib import progress
     from .lib.archive import ArchiveError
     defs = _definitions()
-    try:
-        runs = archive_runs(settings)
-    except ArchiveError as exc:
-        raise click.ClickException(f"archive: {exc}") from None
-    years = []
-    for tags in runs:
-        first, last = (int(tags[t]) for t in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG))
-        result = defs.resolve_job_def("archive").execute_in_process(instance=instance, tags=tags,
-                                                                     raise_on_error=False, run_config=QUIET)
+    with progress.stage("archive", "Parquet by event year") as stage:
+        try:
+            runs = archive_runs(settings)
+        except ArchiveError as exc:
+            raise click.ClickException(f"archive: {exc}") from None
+        years = []
+        for tags in runs:
+            first, last = (int(tags[t]) for t in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG))
+            progress.step("archive", f"years {first}-{last}", done=len(years), unit="years")
+            result = defs.resolve_job_def("archive").execute_in_process(instance=instance, tags=tags,
+                                                                         raise_on_error=False, run_config=QUIET)
+            if not result.success:
+                raise click.ClickException(f"archive of years {first}-{last} failed:\n{_step_errors(result)}")
+            years += range(first, last + 1)
+        stage["summary"] = f"{len(years)} event year(s) rewritten in {len(runs)} run(s)" if runs else "nothing changed"
+    with progress.stage("analytics", "trends, clusters, correlations, risk") as stage:
+        result = defs.resolve_job_def("analytics").execute_in_process(instance=instance, raise_on_error=False,
+                                                                      run_config=QUIET)
         if not result.success:
-            raise click.ClickException(f"archive of years {first}-{last} failed:\n{_step_errors(result)}")
-        years += range(first, last + 1)
-    result = defs.resolve_job_def("analytics").execute_in_process(instance=instance, raise_on_error=False,
-                                                                  run_config=QUIET)
-    if not result.success:
-        raise click.ClickException(f"analytics failed:\n{_step_errors(result)}")
-    done = sorted(e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization)
+            raise click.ClickException(f"analytics failed:\n{_step_errors(result)}")
+        done = sorted(e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization)
+        stage["summary"] = f"{len(done)} assets: " + ", ".join(d.split("/")[-1] for d in done)
     return {"archive": {"runs": len(runs), "years": years}, "analytics": done}
 
 
 def _run_ml(instance, settings, thresholds: dict | None = None) -> dict:
-    """The ``ml`` job: features, training with its blocking checks, promotion, batch
-    predictions. A model that fails its checks is not an error of the build: it stays
-    registered without the champion alias, and the previous champion keeps predicting.
-    ``thresholds`` overrides the checks' (``auc_margin``, ``max_ece``)."""
-    from .lib import tracking
+    """The ``ml`` job: features, training with its checks, promotion, batch predictions. A
+    model that fails its checks is not an error of the build: it stays registered without
+    the champion alias, and the previous champion keeps predicting. ``thresholds``
+    overrides the checks' (``auc_margin``, ``max_ece``)."""
+    from .lib import progress, tracking
     from .ml import MODEL_KEY, PREDICTIONS_TABLE
     config = {**QUIET, **({"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {})}
-    result = _definitions().resolve_job_def("ml").execute_in_process(instance=instance, raise_on_error=False,
-                                                                     run_config=config)
-    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-              and e.asset_check_evaluation_data.asset_key == MODEL_KEY}
-    trained = [e.step_materialization_data.materialization.metadata for e in result.all_events
-               if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]]
-    versions = [m["version"].value for m in trained]
-    if not versions or (not result.success and all(checks.values())):
-        raise click.ClickException(f"severity model failed:\n{_step_errors(result)}")
-    with _registry(settings) as client:
-        champion = tracking.champion_version(client)
-    predicted = 0
-    if champion:
-        with settings.warehouse.session(read_only=settings.warehouse.dialect == "duckdb") as s:
-            if s.columns(PREDICTIONS_TABLE[1], PREDICTIONS_TABLE[0]) is not None:
-                predicted = s.query(f"SELECT count(*) AS n FROM {'.'.join(PREDICTIONS_TABLE)}").column(0)[0].as_py()
+    with progress.stage("model", "train, check, promote, predict") as stage:
+        result = _definitions().resolve_job_def("ml").execute_in_process(instance=instance, raise_on_error=False,
+                                                                         run_config=config)
+        checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                  and e.asset_check_evaluation_data.asset_key == MODEL_KEY}
+        trained = [e.step_materialization_data.materialization.metadata for e in result.all_events
+                   if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]]
+        versions = [m["version"].value for m in trained]
+        if not versions or not result.success:
+            raise click.ClickException(f"severity model failed:\n{_step_errors(result)}")
+        with _registry(settings) as client:
+            champion = tracking.champion_version(client)
+        predicted = 0
+        if champion:
+            with settings.warehouse.session(read_only=settings.warehouse.dialect == "duckdb") as s:
+                if s.columns(PREDICTIONS_TABLE[1], PREDICTIONS_TABLE[0]) is not None:
+                    predicted = s.query(f"SELECT count(*) AS n FROM {'.'.join(PREDICTIONS_TABLE)}").column(0)[0].as_py()
+        failed = [c for c, ok in checks.items() if not ok]
+        stage["summary"] = (f"version {versions[0]} ({trained[0]['family'].value}); "
+                            + (f"checks failed ({', '.join(failed)}), not promoted" if failed else "checks passed")
+                            + f"; champion {champion or 'none'}")
     return {"model": tracking.MODEL_NAME, "version": versions[0], "family": trained[0]["family"].value,
             "checks": checks, "champion": champion, "predictions": predicted}
 
 
 def _run_serving(instance) -> str:
     """The ``serving`` job; returns the data version the API now serves."""
-    result = _definitions().resolve_job_def("serving").execute_in_process(instance=instance, raise_on_error=False,
-                                                                          run_config=QUIET)
-    if not result.success:
-        raise click.ClickException(f"serving snapshot failed:\n{_step_errors(result)}")
-    mats = [e.step_materialization_data.materialization for e in result.all_events if e.is_step_materialization]
-    return mats[0].metadata["data version"].value
+    from .lib import progress
+    with progress.stage("snapshot", "what the API serves") as stage:
+        result = _definitions().resolve_job_def("serving").execute_in_process(instance=instance,
+                                                                              raise_on_error=False, run_config=QUIET)
+        if not result.success:
+            raise click.ClickException(f"serving snapshot failed:\n{_step_errors(result)}")
+        mats = [e.step_materialization_data.materialization for e in result.all_events if e.is_step_materialization]
+        version = mats[0].metadata["data version"].value
+        stage["summary"] = f"data version {version}"
+    return version
 
 
 def _loaded_releases(settings) -> set[str]:
@@ -610,8 +710,11 @@ def info():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8580, show_default=True)
 def docs(host: str, port: int):
-    """Serve the dbt docs site the asset docs/dbt published to the lake."""
-    from .lib.docs_server import INDEX, make_server
+    """Serve the dbt docs site the asset docs/dbt published to the lake at /, and the Great
+    Expectations Data Docs of every quality run at /quality/ (the checks link them through
+    NTSB_DOCS_URL)."""
+    from .lib.docs_server import INDEX, QUALITY_ROUTE, make_server
+    from .quality.checks import DOCS_PREFIX as QUALITY_DOCS
     from .transform.docs import DOCS_PREFIX
     settings = _settings()
     lake = settings.lake
@@ -619,8 +722,10 @@ def docs(host: str, port: int):
         raise click.ClickException(f"no dbt docs site at {lake.uri(DOCS_PREFIX)}: materialize the asset "
                                    "docs/dbt first (ntsb build)")
     _require_free_port(host, port)
-    server = make_server(lake, DOCS_PREFIX, host, port)
-    _console().print(f"dbt docs from {lake.uri(DOCS_PREFIX)} on http://{host}:{server.server_port}; Ctrl-C stops it.")
+    server = make_server(lake, DOCS_PREFIX, host, port, quality_prefix=QUALITY_DOCS)
+    _console().print(f"dbt docs on http://{host}:{server.server_port}/ and Data Docs on "
+                     f"http://{host}:{server.server_port}/{QUALITY_ROUTE}/ (from {lake.uri('')}); Ctrl-C stops it.",
+                     markup=False, highlight=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -631,18 +736,27 @@ def docs(host: str, port: int):
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=3000, show_default=True)
+@click.option("--port", default=3000, show_default=True, help="Dagster UI.")
 @click.option("--api-port", default=8000, show_default=True)
-@click.option("--no-ui", is_flag=True, help="Build only; do not start the Dagster UI and the API.")
+@click.option("--docs-port", default=8580, show_default=True, help="dbt docs and Data Docs (ntsb docs).")
+@click.option("--no-ui", is_flag=True, help="Build only; do not start the services.")
 @click.option("--auc-margin", type=float, default=None, help="Passed to `ntsb build`.")
 @click.option("--max-ece", type=float, default=None, help="Passed to `ntsb build`.")
-def demo(host: str, port: int, api_port: int, no_ui: bool, auc_margin: float | None, max_ece: float | None):
+@VERBOSE
+def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_margin: float | None,
+         max_ece: float | None, verbose: bool = False):
     """Put the bundled real NTSB sample in the landing zone, build everything, then serve
-    the Dagster UI (webserver and daemon) and the HTTP API."""
+    the Dagster UI (webserver and daemon), the HTTP API and the docs (dbt docs, Data Docs)
+    until Ctrl-C, SIGTERM or `ntsb stop`, which stop them all."""
+    from . import services
     settings = _settings()
     if not no_ui:   # before minutes of building, not after
-        _require_free_port(host, port)
-        _require_free_port(host, api_port, "--api-port")
+        running = services.read_state(settings.home)
+        if running and services.alive(running.get("supervisor", 0)):
+            raise click.ClickException(f"the demo already runs from {settings.home} (process "
+                                       f"{running['supervisor']}): `ntsb status`, or `ntsb stop` first")
+        for p, option in ((port, "--port"), (api_port, "--api-port"), (docs_port, "--docs-port")):
+            _require_free_port(host, p, option)
     sample = REPO / "data" / "sample" / "landing"
     if settings.landing.is_local and sample.exists():
         landing = Path(settings.landing.root)
@@ -650,25 +764,85 @@ def demo(host: str, port: int, api_port: int, no_ui: bool, auc_margin: float | N
             if not (landing / rel.name).exists():
                 shutil.copytree(rel, landing / rel.name) if rel.is_dir() else shutil.copyfile(rel, landing / rel.name)
     ctx = click.get_current_context()
-    ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece)
+    ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece, verbose=verbose)
     if no_ui:
         return
-    home = _dagster_home(settings)
-    os.environ["NTSB_HOME"] = str(settings.home)  # the code server resolves the same paths
-    # dagster-dbt validates `dbt` on PATH when the code server loads the definitions: put this
-    # environment's scripts first (`make demo` runs without an activated virtualenv)
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    import subprocess
-
+    dagster_home = _dagster_home(settings)
+    # the services resolve the same paths; dagster-dbt validates `dbt` on PATH when the code
+    # server loads the definitions: this environment's scripts first (`make demo` runs
+    # without an activated virtualenv)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "NTSB_HOME": str(settings.home.resolve()), "DAGSTER_HOME": str(dagster_home),
+           "NTSB_DOCS_URL": f"http://{host}:{docs_port}",
+           "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])}
+    workspace = str(REPO / "workspace.yaml")
+    cli = [sys.executable, "-m", "ntsb_assets.cli"]
+    specs = [("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
+              f"http://{host}:{port}/server_info"),
+             ("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], None),
+             ("api", [*cli, "api", "--host", host, "--port", str(api_port)], f"http://{host}:{api_port}/health"),
+             ("docs", [*cli, "docs", "--host", host, "--port", str(docs_port)], f"http://{host}:{docs_port}/")]
+    out = _console()
+    procs = [services.start(settings.home, name, args, url, env) for name, args, url in specs]
+    services.write_state(settings.home, [s for s, _ in procs])
+    with _reporting(settings, False, True):
+        from .lib import progress
+        with progress.stage("services", "UI, daemon, API, docs") as stage:
+            failed = services.wait_until_up(procs, 180, lambda s: progress.step("services", s.name))
+            if failed:
+                services.stop_all(procs, grace=5)
+                services.state_path(settings.home).unlink(missing_ok=True)
+                logs = ", ".join(s.log for s, _ in procs if s.name in failed)
+                raise click.ClickException(f"{', '.join(failed)} did not start; see {logs}")
+            stage["summary"] = "all answer"
     from ntsb_api.auth import create_token
-    # the API beside the UI, in the same process group: Ctrl-C stops both
-    subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "api", "--host", host, "--port", str(api_port)])
     token = create_token(settings.api_secret_effective(), "analyst", 12 * 3600, subject="demo")
-    _console().print(f"API on http://{host}:{api_port}/docs; an analyst token for 12 hours:\n{token}")
-    _console().print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops both.")
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    os.execv(dagster, [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", host, "-p", str(port)])
+    for line in (f"Dagster UI    http://{host}:{port}",
+                 f"API docs      http://{host}:{api_port}/docs   (Authorize with the token below)",
+                 f"dbt docs      http://{host}:{docs_port}/   Data Docs: http://{host}:{docs_port}/quality/",
+                 f"analyst token for 12 hours:\n{token}",
+                 f"logs in {settings.home / 'logs'}; `ntsb status` shows the services, `ntsb stop` or Ctrl-C "
+                 "stops them all."):
+        out.print(line, markup=False, highlight=False)
+    status = services.supervise(settings.home, procs, lambda m: out.print(m, markup=False, highlight=False))
+    if status:
+        raise SystemExit(status)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the services as JSON.")
+def status(as_json: bool):
+    """The demo's services from this NTSB_HOME: process, URL, and whether each answers."""
+    from . import services
+    from .settings import get_settings
+    home = get_settings().home
+    state = services.read_state(home)
+    rows = []
+    if state:
+        for s in state.get("services", []):
+            up = services.alive(s["pid"])
+            rows.append({**s, "running": up, "answers": up and services.answers(s["url"]) if s["url"] else None})
+    if as_json:
+        click.echo(json.dumps({"supervisor": state and state.get("supervisor"), "services": rows}, indent=2))
+        return
+    if not rows:
+        click.echo(f"no services running from {home} (start them with `ntsb demo`)")
+        return
+    sup = state.get("supervisor")
+    click.echo(f"supervisor process {sup} ({'running' if services.alive(sup) else 'gone'}), "
+               f"started {state.get('started_at')}")
+    for r in rows:
+        health = "" if r["answers"] is None else (" answers" if r["answers"] else " does not answer")
+        click.echo(f"  {r['name']:18} pid {r['pid']:<7} {'running' if r['running'] else 'stopped'}{health}"
+                   f"{'  ' + r['url'] if r['url'] else ''}")
+
+
+@main.command()
+def stop():
+    """Stop the demo's services started from this NTSB_HOME (as Ctrl-C in the demo would)."""
+    from . import services
+    from .settings import get_settings
+    click.echo(services.stop_running(get_settings().home))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..lib import catalog, registry
+from ..lib import catalog, progress, registry
 from ..lib.extract import MANIFEST, extract_release, release_prefix
 from ..lib.lake import Lake
 from ..releases import RELEASE_SOURCE, RELEASES
@@ -77,7 +77,8 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         path = registry.source_path(lake, settings.landing, rel, Path(tmp))
         manifest = extract_release(
             path, lake, release_id=rel.release_id,
-            on_table=lambda t: context.log.info(f"extracting {t}"),
+            on_table=lambda t: (context.log.info(f"extracting {t}"), progress.step("ingest", f"extract {t}")),
+            progress=lambda t, n: progress.step("ingest", f"extract {t}", done=n, unit="rows"),
         )
     prev = previous_manifest(lake, rel.release_id)
     for name in catalog.TABLE_ORDER:

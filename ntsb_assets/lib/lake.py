@@ -99,6 +99,10 @@ class Lake:
     def size(self, key: str) -> int:
         return self.fs.get_file_info(self.full(key)).size
 
+    def modified(self, key: str):
+        """When the file was last written (a datetime, or None where the store does not say)."""
+        return self.fs.get_file_info(self.full(key)).mtime
+
     def delete_prefix(self, prefix: str) -> None:
         path = self.full(prefix)
         if self.fs.get_file_info(path).type != pafs.FileType.NotFound:

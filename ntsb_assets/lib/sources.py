@@ -62,6 +62,7 @@ class ReleaseInfo:
     sha256: str
     size: int
     kind: str  # mdb | csv_dir | csv_zip
+    synthetic: bool = False   # written by `ntsb synth` (it holds SYNTHETIC_MARKER)
 
     @property
     def release_id(self) -> str:
@@ -89,6 +90,9 @@ def release_kind(path: Path) -> str:
                       "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files")
 
 
+SYNTHETIC_MARKER = "synth_manifest.json"   # what `ntsb synth` writes beside a generated release's tables
+
+
 def identify(path: Path) -> ReleaseInfo:
     """Name and content hash. A directory hashes the sorted names and hashes of its CSVs."""
     path = Path(path)
@@ -106,10 +110,14 @@ def identify(path: Path) -> ReleaseInfo:
         for f in files:
             h.update(f"{f.name}\0{_file_sha256(f)}\n".encode())
             size += f.stat().st_size
-        return ReleaseInfo(path.name, h.hexdigest(), size, kind)
-    if kind == "csv_zip" and not any(is_table_file(m.filename) and not m.is_dir() for m in check_zip(path)):
-        raise SourceError(path.name, None, None, "empty_release", "the zip holds no CSV table")
-    return ReleaseInfo(path.name, _file_sha256(path), path.stat().st_size, kind)
+        return ReleaseInfo(path.name, h.hexdigest(), size, kind, (path / SYNTHETIC_MARKER).is_file())
+    synthetic = False
+    if kind == "csv_zip":
+        members = check_zip(path)
+        if not any(is_table_file(m.filename) and not m.is_dir() for m in members):
+            raise SourceError(path.name, None, None, "empty_release", "the zip holds no CSV table")
+        synthetic = any(Path(m.filename).name == SYNTHETIC_MARKER for m in members)
+    return ReleaseInfo(path.name, _file_sha256(path), path.stat().st_size, kind, synthetic)
 
 
 def _csv_files(directory: Path) -> list[Path]:

@@ -28,9 +28,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import catalog, parsing
+from .sources import SYNTHETIC_MARKER
 from .synth_fit import GENERATED, PROFILE_FILE, in_code_set
 
-MANIFEST = "synth_manifest.json"
+MANIFEST = SYNTHETIC_MARKER   # also what marks a release as generated (lib/sources.py)
 DEFAULT_AS_OF = dt.date(2026, 2, 1)      # the newest real update the profile was fitted on
 FIRST_YEAR = 1962
 CAROL_FROM = dt.date(2021, 1, 1)         # events created from here on get numeric ev_ids

@@ -57,7 +57,7 @@ def raw_gates(context: dg.AssetCheckExecutionContext, config: GateConfig, ntsb: 
         results.append((key, validator.validate(_table(key), gate, today=dt.date.today(),
                                                      incremental=not config.whole_tables)))
     validator.record([v for _, v in results], context.run.run_id)
-    yield from _publish(validator, results, lake, prefix)
+    yield from _publish(validator, results, lake, prefix, settings.docs_url)
 
 
 RELEASE_SPECS = [
@@ -85,7 +85,7 @@ def release_statistics(context: dg.AssetCheckExecutionContext, ntsb: NtsbResourc
     validator = quality.Validator(settings.warehouse)
     results = [(key, validator.validate_release(_table(key), release_id, previous.release_id, lake))
                for key in context.selected_asset_check_keys]
-    yield from _publish(validator, results, lake, f"{DOCS_PREFIX}/{context.run.run_id}")
+    yield from _publish(validator, results, lake, f"{DOCS_PREFIX}/{context.run.run_id}", settings.docs_url)
 
 
 MART_SPECS = [
@@ -103,21 +103,27 @@ def marts_gate(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
     validator = quality.Validator(settings.warehouse)
     results = [(key, validator.validate_mart(key.asset_key.path[-1], today=dt.date.today()))
                for key in context.selected_asset_check_keys]
-    yield from _publish(validator, results, settings.lake, f"{DOCS_PREFIX}/{context.run.run_id}")
+    yield from _publish(validator, results, settings.lake, f"{DOCS_PREFIX}/{context.run.run_id}", settings.docs_url)
 
 
 def _table(key: dg.AssetCheckKey) -> str:
     return next(t for t in catalog.TABLE_ORDER if warehouse_key(t) == key.asset_key)
 
 
-def _publish(validator: quality.Validator, results, lake, prefix: str):
+def data_docs_url(docs_url: str, prefix: str, page: str) -> str:
+    """The HTTP address of a Data Docs page under ``ntsb docs`` (NTSB_DOCS_URL), which
+    serves ``quality/data_docs/`` of the lake at ``/quality/``."""
+    return f"{docs_url.rstrip('/')}/quality/{prefix.removeprefix(DOCS_PREFIX + '/')}/{page}"
+
+
+def _publish(validator: quality.Validator, results, lake, prefix: str, docs_url: str):
     validator.build_docs()
     pages = {v.suite: validator.page(v.suite) for _, v in results if v.suite}
     copy_tree(validator.docs_dir, lake, prefix)
     shutil.rmtree(validator.docs_dir, ignore_errors=True)
     for key, v in results:
         page = pages.get(v.suite)
-        yield _result(key, v, lake.uri(f"{prefix}/{page}") if page else None)
+        yield _result(key, v, data_docs_url(docs_url, prefix, page) if page else None)
 
 
 def _evidence(r: quality.RuleResult) -> str:

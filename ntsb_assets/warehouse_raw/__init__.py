@@ -6,7 +6,7 @@ warehouse hold its writer lock (``resources.warehouse_writer``, lib/writer.py)."
 import dagster as dg
 
 from ..lake_raw import MANIFEST_KEY, lake_key
-from ..lib import catalog
+from ..lib import catalog, progress
 from ..lib.cdc import COUNTS
 from ..lib.extract import MANIFEST, release_prefix
 from ..lib.load import load_release, warehouse_table
@@ -52,7 +52,7 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     settings = ntsb.settings()
     manifest = settings.lake.get_json(f"{release_prefix(context.partition_key)}/{MANIFEST}")
     result = load_release(manifest, settings.lake, settings.warehouse,
-                          on_table=lambda t: context.log.info(f"loading {t}"))
+                          on_table=lambda t: (context.log.info(f"loading {t}"), progress.step("ingest", f"load {t}")))
     with settings.warehouse.session(read_only=True) as s:
         quarantine = s.query(
             f"SELECT table_name, rule, count(*) AS n FROM raw._quarantine WHERE release_id = {s.ph} "

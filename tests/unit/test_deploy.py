@@ -41,7 +41,7 @@ def _k8s(kind: str, name: str) -> dict:
 def test_instance_configs_validate_against_dagster_schema():
     prod = _validate_instance(yaml.safe_load((DEPLOY / "dagster.yaml").read_text()))
     assert prod["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
-    embedded = _validate_instance(yaml.safe_load((REPO / "dagster.yaml").read_text()))
+    embedded = _validate_instance(yaml.safe_load((REPO / "deploy" / "dagster.embedded.yaml").read_text()))
     assert embedded["telemetry"]["enabled"] is False
     # no pool, no run-tag limit: their claims outlive a killed writer (the writer lock does not)
     assert "pools" not in embedded["concurrency"] and "tag_concurrency_limits" not in embedded["concurrency"]["runs"]
