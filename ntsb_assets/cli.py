@@ -84,16 +84,83 @@ def _definitions():
     return defs
 
 
+IN_FLIGHT = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+def _wait_for_daemon_runs(instance, release_id: str) -> list:
+    """One writer at a time, visibly, and no release ingested twice at once: while the
+    Dagster daemon of this home runs, an ingest run of the same release that it queued or
+    runs is waited for, saying which (Ctrl-C stops the wait). Without a live daemon, or for
+    a run whose event log has been silent for STALE_RUN seconds (its process was killed),
+    nothing is waited for. Returns the runs waited for."""
+    import time
+
+    import dagster as dg
+
+    from .lib import progress
+    waited: dict = {}
+    told = 0.0
+    while True:
+        try:
+            beats = list(instance.get_daemon_heartbeats().values())
+        except Exception:   # an instance without a daemon's tables
+            beats = []
+        if not any(time.time() - b.timestamp < 120 for b in beats):
+            return list(waited.values())
+        runs = [r for r in instance.get_runs(filters=dg.RunsFilter(
+                    statuses=[dg.DagsterRunStatus[s] for s in IN_FLIGHT], job_name="ingest_release",
+                    tags={"dagster/partition": release_id})) if time.time() - _last_event(instance, r) < STALE_RUN]
+        if not runs:
+            return list(waited.values())
+        waited.update({r.run_id: r for r in runs})
+        if time.monotonic() - told >= 60:
+            progress.note(f"{release_id}: the Dagster daemon already ingests it (run {runs[0].run_id[:8]}); "
+                          "waiting for that run instead of starting another")
+            told = time.monotonic()
+        time.sleep(2)
+
+
+STALE_RUN = 600.0
+
+
+def _last_event(instance, run) -> float:
+    """When the run last logged an event (its creation when none)."""
+    records = instance.get_records_for_run(run.run_id, limit=1, ascending=False).records
+    if records:
+        return records[0].event_log_entry.timestamp
+    return instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp()
+
+
+def _reconciliation_of(settings, release_id: str) -> dict | None:
+    """What the warehouse recorded for a release it has loaded (raw._reconciliation)."""
+    from .lib.cdc import COUNTS
+    with settings.warehouse.session(read_only=settings.warehouse.dialect == "postgres") as s:
+        if s.columns("_reconciliation") is None:
+            return None
+        rows = s.query(f"SELECT * FROM raw._reconciliation WHERE release_id = {s.ph}", (release_id,)).to_pylist()
+    if not rows:
+        return None
+    return {"release": release_id, "tables": {r["table_name"]: {c: r.get(c) or 0 for c in COUNTS} for r in rows},
+            "code_lag": [], "by": "a run already on this home"}
+
+
 def _run_release(release_id: str, instance) -> dict:
     """Run the ingest job for one release partition in this process; return its
-    reconciliation or raise _Failed with the error the run ended with."""
+    reconciliation or raise _Failed with the error the run ended with. A run of the daemon
+    that already ingests it is waited for, not repeated."""
     import time
 
     from .lib import progress
     from .releases import RELEASES
+    from .settings import get_settings
     defs = _definitions()
     with progress.stage("ingest", release_id) as stage:
         started = time.perf_counter()
+        if _wait_for_daemon_runs(instance, release_id):
+            done = _reconciliation_of(get_settings(), release_id)
+            if done is not None:
+                stage["summary"] = _ingest_line(done, 0) + " (by the run waited for)"
+                return done
         if release_id not in instance.get_dynamic_partitions(RELEASES.name):
             instance.add_dynamic_partitions(RELEASES.name, [release_id])
         job = defs.resolve_job_def("ingest_release")
@@ -697,13 +764,68 @@ def prepare():
 
 
 @main.command()
-def info():
-    """Show the configuration in effect and the releases loaded."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(as_json: bool):
+    """What this home holds and runs: the configuration in effect, each release loaded (when
+    and what it brought), the data's freshness, the champion model, and the services of a
+    running demo."""
+    from . import services
     settings = _settings()
-    for k, v in settings.describe().items():
+    doc: dict = {"configuration": settings.describe(), "releases": [], "freshness": {}, "model": None,
+                 "services": []}
+    wh = settings.warehouse
+    if wh.dialect == "postgres" or wh.path.exists():
+        with wh.session(read_only=wh.dialect == "postgres") as s:
+            if s.columns("_releases") is not None:
+                doc["releases"] = s.query(
+                    "SELECT r.release_id, r.name, r.kind, r.first_loaded_at, r.last_loaded_at, r.loads, "
+                    "sum(c.rows_in) AS rows_in, sum(c.inserted) AS inserted, sum(c.updated) AS updated, "
+                    "sum(c.quarantined) AS quarantined FROM raw._releases r LEFT JOIN raw._reconciliation c "
+                    "ON c.release_id = r.release_id GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY r.first_loaded_at, 1"
+                ).to_pylist()
+            if s.columns("fact_accidents", "marts") is not None:
+                row = s.query("SELECT count(*) AS events, min(event_date) AS first_event, max(event_date) AS "
+                              "last_event FROM marts.fact_accidents").to_pylist()[0]
+                doc["freshness"] = row
+            if doc["releases"]:
+                doc["freshness"]["last_load"] = max(r["last_loaded_at"] for r in doc["releases"])
+    registry_file = settings.home / "mlflow.db"
+    if settings.mlflow_uri or registry_file.exists():   # never create an empty registry just to look
+        from .lib import tracking
+        try:
+            with tracking.session(tracking.Store.from_settings(settings)) as client:
+                version = tracking.champion_version(client)
+                doc["model"] = {"name": tracking.MODEL_NAME, "champion": version}
+        except Exception as exc:   # unreachable registry: said, not fatal
+            doc["model"] = {"name": tracking.MODEL_NAME, "error": str(exc).splitlines()[0]}
+    state = services.read_state(settings.home)
+    if state and services.alive(state.get("supervisor", 0)):
+        doc["services"] = [{"name": s["name"], "url": s["url"], "running": services.alive(s["pid"])}
+                           for s in state.get("services", [])]
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    for k, v in doc["configuration"].items():
         click.echo(f"{k:13} {v}")
-    loaded = _loaded_releases(settings) if settings.warehouse.dialect == "postgres" or settings.warehouse.path.exists() else set()
-    click.echo(f"{'releases':13} {len(loaded)} loaded")
+    fresh = doc["freshness"]
+    click.echo(f"{'releases':13} {len(doc['releases'])} loaded" + (":" if doc["releases"] else ""))
+    for r in doc["releases"]:
+        click.echo(f"  {r['release_id']:44} {r['kind']:8} loaded {str(r['last_loaded_at'])[:19]}"
+                   f"{' (' + str(r['loads']) + ' loads)' if r['loads'] > 1 else ''}: {r['rows_in'] or 0:,} rows in, "
+                   f"{r['inserted'] or 0:,} inserted, {r['updated'] or 0:,} updated, {r['quarantined'] or 0:,} quarantined")
+    if fresh.get("events"):
+        click.echo(f"{'events':13} {fresh['events']:,} in marts.fact_accidents, {fresh['first_event']} to "
+                   f"{fresh['last_event']}; last load {str(fresh.get('last_load', '-'))[:19]}")
+    model = doc["model"]
+    click.echo(f"{'model':13} " + ("no registry yet" if model is None else
+                                   f"{model['name']}: {model['error']}" if "error" in model else
+                                   f"{model['name']} champion version {model['champion'] or 'none'}"))
+    if doc["services"]:
+        for sv in doc["services"]:
+            click.echo(f"{'service':13} {sv['name']:18} {'running' if sv['running'] else 'stopped'}"
+                       f"{'  ' + sv['url'] if sv['url'] else ''}")
+    else:
+        click.echo(f"{'services':13} none running (ntsb demo starts them)")
 
 
 @main.command()
@@ -740,11 +862,12 @@ def docs(host: str, port: int):
 @click.option("--api-port", default=8000, show_default=True)
 @click.option("--docs-port", default=8580, show_default=True, help="dbt docs and Data Docs (ntsb docs).")
 @click.option("--no-ui", is_flag=True, help="Build only; do not start the services.")
+@click.option("--no-build", is_flag=True, help="Serve what this home has built, without building.")
 @click.option("--auc-margin", type=float, default=None, help="Passed to `ntsb build`.")
 @click.option("--max-ece", type=float, default=None, help="Passed to `ntsb build`.")
 @VERBOSE
 def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_margin: float | None,
-         max_ece: float | None, verbose: bool = False):
+         max_ece: float | None, verbose: bool = False, no_build: bool = False):
     """Put the bundled real NTSB sample in the landing zone, build everything, then serve
     the Dagster UI (webserver and daemon), the HTTP API and the docs (dbt docs, Data Docs)
     until Ctrl-C, SIGTERM or `ntsb stop`, which stop them all."""
@@ -757,14 +880,15 @@ def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_m
                                        f"{running['supervisor']}): `ntsb status`, or `ntsb stop` first")
         for p, option in ((port, "--port"), (api_port, "--api-port"), (docs_port, "--docs-port")):
             _require_free_port(host, p, option)
-    sample = REPO / "data" / "sample" / "landing"
-    if settings.landing.is_local and sample.exists():
-        landing = Path(settings.landing.root)
-        for rel in sorted(sample.iterdir()):
-            if not (landing / rel.name).exists():
-                shutil.copytree(rel, landing / rel.name) if rel.is_dir() else shutil.copyfile(rel, landing / rel.name)
-    ctx = click.get_current_context()
-    ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece, verbose=verbose)
+    if not no_build:
+        sample = REPO / "data" / "sample" / "landing"
+        if settings.landing.is_local and sample.exists():
+            landing = Path(settings.landing.root)
+            for rel in sorted(sample.iterdir()):
+                if not (landing / rel.name).exists():
+                    shutil.copytree(rel, landing / rel.name) if rel.is_dir() else shutil.copyfile(rel, landing / rel.name)
+        ctx = click.get_current_context()
+        ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece, verbose=verbose)
     if no_ui:
         return
     dagster_home = _dagster_home(settings)
@@ -780,14 +904,18 @@ def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_m
     specs = [("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
               f"http://{host}:{port}/server_info"),
              ("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], None),
-             ("api", [*cli, "api", "--host", host, "--port", str(api_port)], f"http://{host}:{api_port}/health"),
-             ("docs", [*cli, "docs", "--host", host, "--port", str(docs_port)], f"http://{host}:{docs_port}/")]
+             ("api", [*cli, "api", "--host", host, "--port", str(api_port)], f"http://{host}:{api_port}/health")]
+    from .lib.docs_server import INDEX
+    from .transform.docs import DOCS_PREFIX
+    has_docs = settings.lake.exists(f"{DOCS_PREFIX}/{INDEX}")
+    if has_docs:
+        specs.append(("docs", [*cli, "docs", "--host", host, "--port", str(docs_port)], f"http://{host}:{docs_port}/"))
     out = _console()
     procs = [services.start(settings.home, name, args, url, env) for name, args, url in specs]
     services.write_state(settings.home, [s for s, _ in procs])
     with _reporting(settings, False, True):
         from .lib import progress
-        with progress.stage("services", "UI, daemon, API, docs") as stage:
+        with progress.stage("services", ", ".join(s.name for s, _ in procs)) as stage:
             failed = services.wait_until_up(procs, 180, lambda s: progress.step("services", s.name))
             if failed:
                 services.stop_all(procs, grace=5)
@@ -799,7 +927,8 @@ def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_m
     token = create_token(settings.api_secret_effective(), "analyst", 12 * 3600, subject="demo")
     for line in (f"Dagster UI    http://{host}:{port}",
                  f"API docs      http://{host}:{api_port}/docs   (Authorize with the token below)",
-                 f"dbt docs      http://{host}:{docs_port}/   Data Docs: http://{host}:{docs_port}/quality/",
+                 (f"dbt docs      http://{host}:{docs_port}/   Data Docs: http://{host}:{docs_port}/quality/"
+                  if has_docs else "dbt docs      not built yet (ntsb build), so not served"),
                  f"analyst token for 12 hours:\n{token}",
                  f"logs in {settings.home / 'logs'}; `ntsb status` shows the services, `ntsb stop` or Ctrl-C "
                  "stops them all."):

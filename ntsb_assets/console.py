@@ -32,15 +32,15 @@ LOG_NAME = "ntsb.log"
 
 
 def is_terminal(stream: IO | None = None) -> bool:
-    stream = stream or sys.__stderr__
+    stream = stream or sys.stderr
     return bool(getattr(stream, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
 
 
 def console(stdout: bool = False) -> Console:
-    """A rich console on the real standard error (or output): on a terminal as rich makes
-    it; elsewhere no colour codes and no wrapping (a log line stays one line, a token one
-    word)."""
-    stream = sys.__stdout__ if stdout else sys.__stderr__
+    """A rich console on standard error (or output) as they are now: on a terminal as rich
+    makes it; elsewhere no colour codes and no wrapping (a log line stays one line, a token
+    one word)."""
+    stream = sys.stdout if stdout else sys.stderr
     if is_terminal(stream):
         return Console(file=stream)
     return Console(file=stream, width=1000, soft_wrap=True, no_color=True, highlight=False,
@@ -52,6 +52,7 @@ class Reporter:
 
     def __init__(self, mode: str):
         self.mode = mode
+        self.stream = sys.stderr    # bound now: while the work runs, sys.stderr goes to the log file
         self.out = console()
         self._bars = None
         self._tasks: dict[tuple[str, str], int] = {}
@@ -89,14 +90,16 @@ class Reporter:
     def __call__(self, e: progress.Event) -> None:
         if self.mode == "json":
             self._json(e.as_dict())
+        elif e.kind == "note":
+            self.out.print(e.what, style="yellow" if self.mode == "tty" else None, markup=False, highlight=False)
         elif self.mode == "tty":
             self._draw(e)
         elif e.kind in ("finish", "fail"):
             self.out.print(self._line(e), markup=False, highlight=False)
 
     def _json(self, doc: dict) -> None:
-        sys.__stderr__.write(json.dumps({"time": round(time.time(), 3), **doc}, default=str) + "\n")
-        sys.__stderr__.flush()
+        self.stream.write(json.dumps({"time": round(time.time(), 3), **doc}, default=str) + "\n")
+        self.stream.flush()
 
     @staticmethod
     def _line(e: progress.Event) -> str:
@@ -142,8 +145,8 @@ def log_path(home: Path) -> Path:
 def third_party_to_log(home: Path, verbose: bool) -> Iterator[Path | None]:
     """What the libraries print and log goes to ``$NTSB_HOME/logs/ntsb.log`` while the
     block runs (standard output and error of this process, Python logging, warnings);
-    with ``verbose`` it stays on the terminal. The progress and the command's own lines are
-    written to the real streams (``sys.__stderr__``), so they still show."""
+    with ``verbose`` it stays on the terminal. The progress is drawn on the streams as they
+    were before (the Reporter holds them), so it still shows."""
     if verbose:
         yield None
         return

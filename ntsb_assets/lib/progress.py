@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Event:
-    kind: str                      # start | step | finish | fail
+    kind: str                      # start | step | finish | fail | note
     stage: str                     # ingest, dbt, checks, archive, analytics, model, snapshot, ...
     what: str = ""                 # the step (a table, a model) or the stage's subject (a release)
     done: int | None = None        # units done so far (rows, models, years)
@@ -49,6 +49,12 @@ def step(stage: str, what: str = "", done: int | None = None, total: int | None 
     """Work advanced within ``stage``."""
     if listeners:
         _tell(Event("step", stage, what, done, total, unit, info=info))
+
+
+def note(text: str) -> None:
+    """A line for the reader while work waits or changes course."""
+    if listeners:
+        _tell(Event("note", "", text))
 
 
 @contextmanager

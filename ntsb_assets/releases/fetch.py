@@ -39,11 +39,20 @@ def fetch_release_job():
     fetch_release_op()
 
 
+def _configured() -> bool:
+    from ..settings import get_settings
+    return bool(get_settings().release_url)
+
+
 @dg.schedule(job=fetch_release_job, cron_schedule=fetch.CRON, execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="NTSB's update days (1st, 8th, 15th, 22nd), 06:00 UTC: fetch that day's update "
-                         "when NTSB_RELEASE_URL is set. One run per day (run key).")
+             # off where there is nothing to fetch: no run that could only record "not configured"
+             default_status=dg.DefaultScheduleStatus.RUNNING if _configured() else dg.DefaultScheduleStatus.STOPPED,
+             description="NTSB's update days (1st, 8th, 15th, 22nd), 06:00 UTC: fetch that day's update. Off "
+                         "unless NTSB_RELEASE_URL is set (and skips a tick while it is unset). One run per day "
+                         "(run key).")
 def release_schedule(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date()
+    if not _configured():
+        return dg.SkipReason(f"{day}: NTSB_RELEASE_URL is not set, nothing to fetch")
     return dg.RunRequest(run_key=f"fetch-{day}", run_config={"ops": {"fetch_update": {"config": {"day": str(day)}}}},
                          tags={"ntsb/update-day": str(day)})

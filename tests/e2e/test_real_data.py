@@ -37,8 +37,18 @@ if not BASE.is_dir():   # CI has it (.ci/run sets CI): there, a missing folder i
 
 
 def _build(stage: str) -> dict:
-    """``ntsb build`` with the default checks; what it printed as JSON."""
-    out = json.loads(ntsb("build", "--json").stdout)
+    """``ntsb build`` with the default checks; what it printed as JSON. Its progress came as
+    JSON lines on standard error: every stage started and finished, with the summary."""
+    r = ntsb("build", "--json")
+    out = json.loads(r.stdout)
+    events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
+    finished = {e["stage"] for e in events if e["kind"] == "finish"}
+    assert {"dbt", "archive", "analytics", "model", "snapshot"} <= finished, events
+    assert {e["stage"] for e in events if e["kind"] == "start"} == finished | {e["stage"] for e in events
+                                                                               if e["kind"] == "fail"}
+    dbt = next(e for e in events if e["kind"] == "finish" and e["stage"] == "dbt")
+    assert f"dbt tests {out['transform']['tests_passed']} passed" in dbt["summary"]
+    assert any(e["kind"] == "step" and e["stage"] == "dbt" and e.get("unit") == "models" for e in events)
     out["stage"] = stage
     return out
 

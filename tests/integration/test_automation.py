@@ -32,9 +32,16 @@ def _output(result) -> dict:
 def test_the_schedule_fetches_the_update_of_its_day_and_the_sensor_ingests_it(ntsb_home, tmp_path, monkeypatch):
     schedule = defs.resolve_schedule_def("release_schedule")
     assert schedule.cron_schedule == "0 6 1,8,15,22 * *" and schedule.execution_timezone == "UTC"
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    # off by default where no release URL is configured (this process has none), and a tick
+    # while it is unset starts nothing
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone.utc)) as ctx:
+        skipped = schedule.evaluate_tick(ctx)
+    assert not skipped.run_requests and "NTSB_RELEASE_URL is not set" in skipped.skip_message
+    monkeypatch.setenv("NTSB_RELEASE_URL", "http://127.0.0.1:9/avdata/up{DDMON}.zip")
     with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone.utc)) as ctx:
         request = schedule.evaluate_tick(ctx).run_requests[0]
+    monkeypatch.delenv("NTSB_RELEASE_URL")
     assert request.run_key == "fetch-2026-01-01"                       # one run per update day
     archive = tmp_path / "up01JAN.zip"
     with zipfile.ZipFile(archive, "w") as z:

@@ -1,11 +1,20 @@
 """Guardrails a new user meets first: an empty release, a warehouse folder that does not
-exist, a port already taken. Each is refused with the thing named, and nothing is created."""
+exist, a port already taken, a synthetic release among real ones. Each is refused with the
+thing named, and nothing is created. And the demo's services stop with it."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 import zipfile
 
+from ntsb_assets.settings import get_settings
+from tests.integration.browser import free_port
 from tests.integration.helpers import ntsb
 
 
@@ -38,3 +47,70 @@ def test_a_busy_port_is_refused_before_the_banner(ntsb_home):
         r = ntsb("api", "--port", str(port), expect_ok=False)
     assert r.exit_code == 1 and f"127.0.0.1:{port}" in r.output and "--port" in r.output, r.output
     assert "API on" not in r.output
+
+
+def test_a_synthetic_release_is_refused_in_a_real_home_unless_allowed(ntsb_home, tmp_path):
+    """`ntsb synth` marks what it writes; a generated release does not mix silently with
+    real ones. With --allow-synthetic it loads, and the reconciliation line says what."""
+    from tests.conftest import SAMPLE
+    real = ntsb("ingest", str(SAMPLE / "00_reference_avall"))
+    assert "✓ ingest 00_reference_avall" in real.output and "rows in" in real.output   # the stage's line
+    synthetic = tmp_path / "synth01"
+    ntsb("synth", "--events", "40", "--seed", "3", str(synthetic))
+    r = ntsb("ingest", str(synthetic), expect_ok=False)
+    assert r.exit_code == 1 and "synth01 is synthetic" in r.output and "00_reference_avall" in r.output, r.output
+    assert "--allow-synthetic" in r.output
+    with get_settings().warehouse.session(read_only=True) as s:
+        assert s.query("SELECT count(*) AS n FROM raw._releases").column(0)[0].as_py() == 1    # nothing loaded
+    done = json.loads(ntsb("ingest", str(synthetic), "--allow-synthetic", "--json").stdout)
+    assert done["tables"]["events"]["inserted"] == 40
+
+
+def test_the_demo_stops_every_service_on_sigint_and_none_is_orphaned(ntsb_home, tmp_path):
+    """`ntsb demo` supervises the Dagster webserver and daemon and the API: `ntsb status`
+    lists them while they answer; SIGINT to the demo stops them and every process under
+    them (no child left under PID 1), and the state file goes."""
+    ports = [free_port() for _ in range(3)]
+    env = {**os.environ, "NTSB_HOME": str(ntsb_home)}
+    demo = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "demo", "--no-build", "--port", str(ports[0]),
+                             "--api-port", str(ports[1]), "--docs-port", str(ports[2])], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        seen = ""
+        deadline = time.monotonic() + 240
+        while "ntsb stop" not in seen and time.monotonic() < deadline and demo.poll() is None:
+            seen += demo.stdout.readline()
+        assert f"http://127.0.0.1:{ports[0]}" in seen and f"http://127.0.0.1:{ports[1]}/docs" in seen, seen
+        assert "dbt docs      not built yet" in seen            # nothing built in this home: said, not served
+        status = json.loads(subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "status", "--json"], env=env,
+                                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout)
+        assert status["supervisor"] == demo.pid
+        by_name = {s["name"]: s for s in status["services"]}
+        assert set(by_name) == {"dagster-webserver", "dagster-daemon", "api"}
+        assert by_name["api"]["answers"] and by_name["dagster-webserver"]["answers"]
+        groups = [s["pid"] for s in status["services"]]
+        members = [int(p) for g in groups for p in subprocess.run(["pgrep", "-g", str(g)], capture_output=True,
+                                                                   text=True).stdout.split()]
+        assert len(members) > len(groups)        # the services' own children (code servers) are in their groups
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    deadline = time.monotonic() + 15     # a killed process is gone once its new parent has reaped it
+    while (left := [_running(p) for p in members if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"orphaned after SIGINT: {left}"
+    assert not (ntsb_home / "services.json").exists()
+
+
+def _running(pid: int) -> str | None:
+    """The command line of a live (not zombie) process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                return None
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f"{pid}: " + f.read().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return None
