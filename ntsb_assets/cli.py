@@ -892,6 +892,11 @@ def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_m
     if no_ui:
         return
     dagster_home = _dagster_home(settings)
+    from dagster import DagsterInstance
+    with DagsterInstance.get() as instance:   # its storages created (and migrated) here, once, before
+        instance.get_runs(limit=1)              # the webserver, the daemon and later commands race to
+        instance.all_instigator_state()
+        instance.get_daemon_heartbeats()
     # the services resolve the same paths; dagster-dbt validates `dbt` on PATH when the code
     # server loads the definitions: this environment's scripts first (`make demo` runs
     # without an activated virtualenv)

@@ -12,6 +12,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from ..automation import AFTER_UPSTREAM
 from ..lib import archive
+from ..lib.warehouse import WarehouseBusy
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
 
@@ -81,10 +82,10 @@ def archive_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         yield dg.MaterializeResult(asset_key=archive_key(w.table), metadata=_metadata(settings, w.table, [w]))
 
 
-def archive_runs(settings) -> list[dict[str, str]]:
+def archive_runs(settings, lock_wait: float | None = None) -> list[dict[str, str]]:
     """Tags of the runs of the ``archive`` job that bring the archive up to date with the
     warehouse: one run per range of consecutive changed years."""
-    with settings.warehouse.session(read_only=True) as s:
+    with settings.warehouse.session(read_only=True, lock_wait=lock_wait) as s:
         plan = archive.plan(s, settings.lake, valid_years())
     return [{ASSET_PARTITION_RANGE_START_TAG: str(a), ASSET_PARTITION_RANGE_END_TAG: str(b)}
             for a, b in plan.ranges(YEARS.get_partition_keys())]
@@ -102,11 +103,15 @@ def archive_sensor(context: dg.SensorEvaluationContext, ntsb: NtsbResource):
     latest = records[0].storage_id
     if context.cursor and int(context.cursor) >= latest:
         return dg.SkipReason("no new build of the marts")
-    try:
-        runs = archive_runs(ntsb.settings())
+    try:   # a tick does not wait for the embedded warehouse: a writer holds it, the next tick looks again
+        runs = archive_runs(ntsb.settings(), lock_wait=0)
+    except WarehouseBusy as exc:
+        context.log.info(f"the warehouse is busy (a writer holds it); looking again at the next tick: {exc}")
+        return dg.SkipReason(f"warehouse busy: {exc}")
     except archive.ArchiveError:
         raise
-    except Exception as exc:   # the embedded warehouse is busy with a writer: next tick
+    except Exception as exc:   # PostgreSQL unreachable for a moment, say: said, and the next tick tries again
+        context.log.warning(f"the warehouse cannot be read now; looking again at the next tick: {exc}")
         return dg.SkipReason(f"warehouse not readable now: {exc}")
     context.update_cursor(str(latest))
     if not runs:

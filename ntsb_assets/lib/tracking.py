@@ -125,7 +125,8 @@ def log_model(client, model: SeverityModel, example: pd.DataFrame, tags: dict[st
     with tempfile.TemporaryDirectory() as tmp:
         directory = model.save(Path(tmp) / "severity_model")
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=PyfuncModel(), artifacts={"model": str(directory)},
+            name="model", python_model=str(Path(__file__).with_name("severity_pyfunc.py")),
+            artifacts={"model": str(directory)},
             signature=signature, input_example=example, registered_model_name=MODEL_NAME,
             pip_requirements=_requirements(), await_registration_for=60)
     version = str(info.registered_model_version)

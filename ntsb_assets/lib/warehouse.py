@@ -32,6 +32,10 @@ class WarehouseError(Exception):
     pass
 
 
+class WarehouseBusy(WarehouseError):
+    """The embedded warehouse is held by another process (a writer) longer than the caller waits."""
+
+
 # Who is told that this process waits for the warehouse (another process holds the DuckDB
 # file, or the writer lock of lib/writer.py), besides the caller's own callback: the CLI adds
 # its console here, so a command says why it waits even while Dagster's log is quiet.
@@ -494,11 +498,11 @@ class Warehouse:
             raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r} is not reachable: "
                                  f"{str(exc).strip()}") from None
 
-    def connect_raw(self, read_only: bool = False):
+    def connect_raw(self, read_only: bool = False, lock_wait: float | None = None):
         if self.dialect == "duckdb":
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            return self._duckdb_connect(read_only=read_only)
+            return self._duckdb_connect(read_only=read_only, lock_wait=lock_wait)
         import psycopg2
         return psycopg2.connect(self.dsn, connect_timeout=5,
                                 options=PG_OPTIONS + (" -c default_transaction_read_only=on" if read_only else ""))
@@ -528,9 +532,12 @@ class Warehouse:
             return self._duckdb_user_query(statement, timeout)
         return self._postgres_user_query(statement, timeout)
 
-    def _duckdb_connect(self, **kwargs):
+    def _duckdb_connect(self, lock_wait: float | None = None, **kwargs):
         """A DuckDB connection; while another process holds the file (a writer, or a reader
-        while this one writes), wait for it with a message instead of failing at once."""
+        while this one writes), wait for it with a message instead of failing at once, up to
+        ``lock_wait`` seconds (DUCKDB_LOCK_WAIT by default; 0: fail at once, as a sensor's
+        tick must)."""
+        limit = DUCKDB_LOCK_WAIT if lock_wait is None else lock_wait
         import time
 
         import duckdb
@@ -543,9 +550,9 @@ class Warehouse:
                     raise
                 now = time.monotonic()
                 start = start or now
-                if now - start >= DUCKDB_LOCK_WAIT:
-                    raise WarehouseError(f"{self.path} is still in use by another process after "
-                                         f"{DUCKDB_LOCK_WAIT:.0f} s: {str(exc).strip()}") from None
+                if now - start >= limit:
+                    raise WarehouseBusy(f"{self.path} is in use by another process"
+                                        + (f" after {limit:.0f} s" if limit else "") + f": {str(exc).strip()}") from None
                 if told is None or now - told >= WAIT_REPEAT_SECONDS:
                     holder = re.search(r"\(PID \d+\)", str(exc))
                     tell_waiting(f"waiting for {self.path}, in use by another process"
@@ -619,9 +626,10 @@ class Warehouse:
         return password
 
     @contextmanager
-    def session(self, read_only: bool = False):
-        """One transaction: commits when the block ends, rolls back on any error."""
-        conn = self.connect_raw(read_only=read_only)
+    def session(self, read_only: bool = False, lock_wait: float | None = None):
+        """One transaction: commits when the block ends, rolls back on any error.
+        ``lock_wait``: seconds to wait for an embedded warehouse another process holds."""
+        conn = self.connect_raw(read_only=read_only, lock_wait=lock_wait)
         if self.dialect == "duckdb":
             s = DuckDBSession(conn)
             if not read_only:

@@ -114,3 +114,76 @@ def _running(pid: int) -> str | None:
             return f"{pid}: " + f.read().replace(b"\0", b" ").decode(errors="replace")[:200]
     except OSError:
         return None
+
+
+def test_a_sensor_meets_a_busy_warehouse_with_a_log_line_not_a_wait(ntsb_home, tmp_path):
+    """While another process writes the embedded warehouse, the archive sensor's tick does
+    not wait for it (a tick has a deadline): it skips, saying why, and the next tick looks
+    again."""
+    import dagster as dg
+
+    from ntsb_assets.archive import FACT, archive_sensor
+    from ntsb_assets.resources import NtsbResource
+    get_settings().check()                      # the empty warehouse file
+    path = get_settings().warehouse.path
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                               "print('held', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with dg.instance_for_test() as instance:
+            instance.report_runless_asset_event(dg.AssetMaterialization(FACT))
+            ctx = dg.build_sensor_context(instance=instance, resources={"ntsb": NtsbResource()})
+            started = time.monotonic()
+            result = archive_sensor(ctx)
+            assert time.monotonic() - started < 10
+            assert isinstance(result, dg.SkipReason) and "warehouse busy" in result.skip_message
+            assert str(holder.pid) in result.skip_message or "in use by another process" in result.skip_message
+            assert ctx.cursor is None                # not moved: the next tick looks again
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_cli_and_the_daemon_on_one_home_ingest_a_release_once(ntsb_home, tmp_path):
+    """The demo's daemon picks a release up from the landing zone; `ntsb ingest` of the same
+    release meanwhile waits for that run, says so, and reports its result: one ingest run
+    for the release, none failed."""
+    import shutil
+
+    import dagster as dg
+
+    from tests.conftest import SAMPLE
+    ports = [free_port() for _ in range(3)]
+    env = {**os.environ, "NTSB_HOME": str(ntsb_home)}
+    demo = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "demo", "--no-build", "--port", str(ports[0]),
+                             "--api-port", str(ports[1]), "--docs-port", str(ports[2])], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    release = "00_reference_avall"
+    try:
+        seen = ""
+        deadline = time.monotonic() + 240
+        while "ntsb stop" not in seen and time.monotonic() < deadline and demo.poll() is None:
+            seen += demo.stdout.readline()
+        assert "ntsb stop" in seen, seen
+        landing = ntsb_home / "landing" / release
+        shutil.copytree(SAMPLE / release, landing)
+        with dg.DagsterInstance.get() as instance:
+            ingest_runs = lambda: instance.get_runs(filters=dg.RunsFilter(job_name="ingest_release"))  # noqa: E731
+            deadline = time.monotonic() + 180          # the landing-zone sensor ticks every 60 s
+            while not ingest_runs() and time.monotonic() < deadline:
+                time.sleep(1)
+            assert ingest_runs(), "the daemon did not pick the release up"
+            r = ntsb("ingest", str(landing))
+            assert "already ingests it" in r.output or "(by the run waited for)" in r.output, r.output
+            runs = ingest_runs()
+            assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS, [(x.run_id, x.status) for x in runs]
+            failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+            assert not failed, [(x.job_name, x.run_id) for x in failed]
+        with get_settings().warehouse.session(read_only=True) as s:
+            assert s.query("SELECT loads FROM raw._releases").column(0).to_pylist() == [1]     # loaded once
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(60)
+        except subprocess.TimeoutExpired:
+            demo.kill()
