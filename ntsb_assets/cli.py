@@ -53,8 +53,11 @@ def _dagster_home(settings) -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     cfg = home / "dagster.yaml"
     src = REPO / "deploy" / "dagster.embedded.yaml"
-    if not cfg.exists() and src.exists():
-        shutil.copyfile(src, cfg)
+    if src.exists():   # the project's file, kept current (one it did not write is left alone)
+        template = src.read_text()
+        current = cfg.read_text() if cfg.exists() else None
+        if current is None or (current != template and current.splitlines()[:1] == template.splitlines()[:1]):
+            cfg.write_text(template)
     for k, v in (("DO_NOT_TRACK", "1"), ("DAGSTER_DISABLE_TELEMETRY", "1")):
         os.environ.setdefault(k, v)
     return home

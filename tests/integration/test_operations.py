@@ -258,15 +258,21 @@ def test_webserver_and_daemon_show_the_graph(operated):
                 break
             time.sleep(2)
         assert {"SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR"} <= healthy, health
-        # the UI's first-visit dialog (community sign-up) would cover the graph: mark it seen
-        assert _graphql(port, "mutation { setNuxSeen }")["setNuxSeen"] is True
+        # the UI's first-visit dialog (community sign-up) is off in the instance config
+        assert _graphql(port, "{ shouldShowNux }")["shouldShowNux"] is False
         shot = ARTIFACTS / "asset-graph.png"
         dom = render(f"http://127.0.0.1:{port}/asset-groups", screenshot=shot, wait_ms=30000)
         assert "Global asset lineage" in dom and "Join the Dagster community" not in dom
         assert [g for g in sorted(GROUPS) if f">{g}<" not in dom] == []   # every group drawn
+        # one group at a readable zoom: the model's lineage with its checks and kinds
+        ml_shot = ARTIFACTS / "asset-graph-ml.png"
+        dom = render(f"http://127.0.0.1:{port}/locations/ntsb/asset-groups/ml/lineage", screenshot=ml_shot,
+                     wait_ms=30000)
+        assert all(a in dom for a in ("severity_model", "champion", "batch_predictions"))
         if os.environ.get("NTSB_UPDATE_SCREENSHOT"):
             SCREENSHOT.parent.mkdir(exist_ok=True)
             shutil.copy(shot, SCREENSHOT)
+            shutil.copy(ml_shot, SCREENSHOT.with_name("asset-graph-ml.png"))
 
 
 # when each row was loaded, snapshotted or predicted, and when the incremental models' watermarks
