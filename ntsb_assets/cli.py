@@ -3,6 +3,7 @@ run the demo. Every command reads the same NTSB_* settings as the Dagster code."
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -28,7 +29,9 @@ def _reporting(settings, as_json: bool, verbose: bool):
     the libraries' output in the log file; yields the reporter."""
     from .console import Reporter, is_terminal, third_party_to_log
     mode = "json" if as_json else ("tty" if is_terminal() else "plain")
-    with Reporter(mode) as reporter, third_party_to_log(settings.home, verbose) as log:
+    # with --json, standard output is the JSON document alone: shown output goes to stderr
+    shown = contextlib.redirect_stdout(sys.stderr) if as_json and verbose else contextlib.nullcontext()
+    with Reporter(mode) as reporter, third_party_to_log(settings.home, verbose) as log, shown:
         reporter.log = log
         yield reporter
 

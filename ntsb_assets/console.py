@@ -58,16 +58,10 @@ class Reporter:
         self._tasks: dict[tuple[str, str], int] = {}
         self._step_started: dict[tuple, tuple[float, int]] = {}
         if mode == "tty":
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
             self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
-                                  MofNCompleteColumn(), TimeElapsedColumn(), console=self.out, transient=True)
+                                  TextColumn("{task.fields[count]}"), TimeElapsedColumn(), console=self.out,
+                                  transient=True)
 
     def __enter__(self):
         if self._bars is not None:
@@ -111,9 +105,11 @@ class Reporter:
     def _draw(self, e: progress.Event) -> None:
         bars, key = self._bars, (e.stage, e.what)
         if e.kind == "start":
-            self._tasks[key] = bars.add_task(f"{e.stage} {e.what}".strip(), total=e.total)
+            self._tasks[key] = bars.add_task(f"{e.stage} {e.what}".strip(), total=e.total, count="")
             return
-        task = self._tasks.get(key) or next((t for (s, _), t in reversed(self._tasks.items()) if s == e.stage), None)
+        task = self._tasks.get(key)   # a step names what it did, not the stage's subject: the stage's latest bar
+        if task is None:
+            task = next((t for (s, _), t in reversed(self._tasks.items()) if s == e.stage), None)
         if e.kind == "step" and task is not None:
             rate = ""
             if e.unit == "rows" and e.done is not None:   # rows per second of this step
@@ -123,11 +119,9 @@ class Reporter:
             detail = f"{e.what} {e.done:,} {e.unit}{rate}" if e.unit == "rows" and e.done is not None else e.what
             head = next(iter(k for k, t in self._tasks.items() if t == task))
             fields = {"description": f"{head[0]} {head[1]}: {detail}".strip()}
-            if e.unit != "rows":
-                if e.total is not None:
-                    fields["total"] = e.total
-                if e.done is not None:
-                    fields["completed"] = e.done
+            if e.unit != "rows" and e.done is not None:   # models done of total, years archived: the bar
+                fields |= {"completed": e.done, **({"total": e.total} if e.total is not None else {}),
+                           "count": f"{e.done}/{e.total} {e.unit}" if e.total is not None else f"{e.done} {e.unit}"}
             bars.update(task, **fields)
         elif e.kind in ("finish", "fail"):
             if key in self._tasks:

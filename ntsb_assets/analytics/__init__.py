@@ -111,6 +111,16 @@ def geo_clusters(config: GeoConfig, ntsb: NtsbResource) -> dg.MaterializeResult:
     ax.scatter(inside.longitude, inside.latitude, s=2, c=inside.cluster % 20, cmap="tab20")
     ax.scatter(cl.centroid_longitude, cl.centroid_latitude, s=8 + 200 * cl.events / max(cl.events.max(), 1),
                facecolors="none", edgecolors="black", linewidths=0.6)
+    # no basemap offline: the states' codes at the middle of their events, and the largest
+    # clusters' commonest place, give the map its bearings
+    for st, grp in ev.dropna(subset=["state"]).groupby("state"):
+        if len(grp) >= 5:
+            ax.text(grp.longitude.median(), grp.latitude.median(), st, fontsize=6, color="grey", alpha=0.8,
+                    ha="center", va="center")
+    for r in cl.head(8).itertuples():
+        if r.place:
+            ax.annotate(r.place, (r.centroid_longitude, r.centroid_latitude), xytext=(4, 4),
+                        textcoords="offset points", fontsize=7)
     ax.set(title=f"DBSCAN clusters (eps {config.eps_km:g} km, min samples "
                  f"{out['geojson']['properties']['min_samples']})", xlabel="longitude", ylabel="latitude")
     props = out["geojson"]["properties"]
@@ -119,9 +129,9 @@ def geo_clusters(config: GeoConfig, ntsb: NtsbResource) -> dg.MaterializeResult:
              "clusters": len(cl), "events clustered": props["clustered"], "noise events": props["noise"],
              "min samples": props["min_samples"], "dagster/row_count": len(cl),
              "largest clusters": dg.MetadataValue.md(md_table(
-                 ["cluster", "events", "centroid", "radius km", "fatal rate", "top makes"],
-                 [(r.cluster, r.events, f"{r.centroid_latitude:.3f}, {r.centroid_longitude:.3f}", r.radius_km,
-                   _fmt(r.fatal_rate), r.top_makes) for r in cl.head(15).itertuples()]))}
+                 ["cluster", "place", "events", "centroid", "radius km", "fatal rate", "top makes"],
+                 [(r.cluster, r.place or "", r.events, f"{r.centroid_latitude:.3f}, {r.centroid_longitude:.3f}",
+                   r.radius_km, _fmt(r.fatal_rate), r.top_makes) for r in cl.head(15).itertuples()]))}
     return dg.MaterializeResult(metadata=meta)
 
 

@@ -145,7 +145,8 @@ def geo_clusters(con, eps_km: float, min_samples: int = 0) -> dict:
     summaries (largest first, ids by size) and GeoJSON."""
     from sklearn.cluster import DBSCAN
     events = con.execute("""
-        SELECT ev_id, latitude, longitude, is_fatal, upper(trim(make)) AS make FROM fact_accidents
+        SELECT ev_id, latitude, longitude, is_fatal, upper(trim(make)) AS make,
+               nullif(trim(city), '') AS city, nullif(trim(state), '') AS state FROM fact_accidents
         WHERE latitude IS NOT NULL AND longitude IS NOT NULL ORDER BY ev_id""").df()
     coords = np.radians(events[["latitude", "longitude"]].to_numpy(dtype=float))
     min_samples = min_samples or auto_min_samples(len(events))
@@ -175,19 +176,22 @@ def geo_clusters(con, eps_km: float, min_samples: int = 0) -> dict:
         radius = float(haversine_km(c_lat, c_lon, grp.latitude.to_numpy(float), grp.longitude.to_numpy(float)).max())
         fatal = int(grp.is_fatal.fillna(False).sum())
         top = grp.make.dropna().value_counts().head(3)
-        row = {"cluster": int(cid), "events": len(grp), "centroid_latitude": round(c_lat, 5),
+        places = (grp.city.str.title() + ", " + grp.state).dropna().value_counts()
+        row = {"cluster": int(cid), "place": places.index[0] if len(places) else None,   # its commonest city
+               "events": len(grp), "centroid_latitude": round(c_lat, 5),
                "centroid_longitude": round(c_lon, 5), "radius_km": round(radius, 1), "fatal_events": fatal,
                "fatal_rate": fatal / len(grp), "top_makes": ", ".join(f"{m} ({n})" for m, n in top.items())}
         rows.append(row)
         features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [row["centroid_longitude"],
                                                                                           row["centroid_latitude"]]},
                          "properties": {k: v for k, v in row.items() if not k.startswith("centroid")}})
-    summary = pd.DataFrame(rows, columns=["cluster", "events", "centroid_latitude", "centroid_longitude", "radius_km",
-                                          "fatal_events", "fatal_rate", "top_makes"])
+    summary = pd.DataFrame(rows, columns=["cluster", "place", "events", "centroid_latitude", "centroid_longitude",
+                                          "radius_km", "fatal_events", "fatal_rate", "top_makes"])
     geojson = {"type": "FeatureCollection", "features": features,
                "properties": {"eps_km": eps_km, "min_samples": min_samples, "events": len(events),
                               "clustered": int((events.cluster >= 0).sum()), "noise": int((events.cluster < 0).sum())}}
-    return {"events": events[["ev_id", "latitude", "longitude", "cluster"]], "clusters": summary, "geojson": geojson}
+    return {"events": events[["ev_id", "latitude", "longitude", "cluster", "state"]], "clusters": summary,
+            "geojson": geojson}
 
 
 def haversine_km(lat1, lon1, lat2, lon2):

@@ -1,8 +1,10 @@
 """dbt through Dagster on both targets, from the bundled sample: marts agree with raw."""
 
 import os
+import re
 import shutil
 import subprocess
+import urllib.request
 
 import dagster as dg
 
@@ -24,13 +26,15 @@ def _transform(docs: bool = True):
     failed = [c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     assert checks and not failed, failed
     keys = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
-    global OBSERVED
+    global OBSERVED, CHECKED
     OBSERVED = {e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
                 for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    CHECKED = {(c.asset_key.to_user_string(), c.check_name): c for c in checks}
     return keys
 
 
 OBSERVED: dict = {}   # the last _transform's observations: asset -> metadata
+CHECKED: dict = {}    # and its check evaluations: (asset, check) -> evaluation
 
 
 def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
@@ -59,6 +63,11 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     columns = {c.name: c for c in fact["dagster/column_schema"].value.columns}
     assert columns["event_date"].type == "date" and columns["ev_id"].description.startswith("Unique Identification")
     assert "dagster/row_count" not in OBSERVED["warehouse/staging/stg_ntsb__events"]     # a view: not run to count
+    # the quality gate links its Data Docs page where `ntsb docs` serves it (NTSB_DOCS_URL); dbt's tests are
+    # checks described in words
+    gate = CHECKED[("warehouse/marts/fact_accidents", "marts_gate")]
+    assert gate.metadata["data_docs"].value.startswith("http://127.0.0.1:8580/quality/")
+    assert gate.metadata["data_docs"].value.endswith(".html")
     assert quarantined == 0   # no sample event is quarantined: none is missing from the marts
 
     direct = {int(r["y"]): r["f"] for r in query(
@@ -259,9 +268,20 @@ def _assert_docs_site_renders():
         dom = render(page, ARTIFACTS / "dbt-docs-model.png")
         for model in ("fact_accidents", "dim_crew", "dim_causes", "agg_yearly_stats", "stg_ntsb__events"):
             assert f">{model}<" in dom.replace(" ", "").replace("\n", ""), model
+        assert "Type of Event" in dom          # a column described from NTSB's data dictionary
         lineage = render(page + "?g_v=1", ARTIFACTS / "dbt-docs-lineage.png")
         assert 'data-id="layer2-node"' in lineage   # cytoscape drew the lineage nodes
         assert "Lineage Graph" in lineage
+        overview = render(f"http://127.0.0.1:{port}/#!/overview", ARTIFACTS / "dbt-docs-overview.png")
+        assert "NTSB aviation accident warehouse" in overview and "Reading it well" in overview   # ours, not dbt's default
+        exposure = render(f"http://127.0.0.1:{port}/#!/exposure/exposure.ntsb.ntsb_api")
+        assert "NTSB HTTP API" in exposure and "analytics-engineering" in exposure
+        # the Great Expectations Data Docs of the quality runs, beside the dbt docs
+        runs = urllib.request.urlopen(f"http://127.0.0.1:{port}/quality/", timeout=30).read().decode()
+        first = re.search(r'href="(/quality/[^"]+/index.html)"', runs)
+        assert first, runs
+        data_docs = render(f"http://127.0.0.1:{port}{first.group(1)}", ARTIFACTS / "data-docs.png")
+        assert "Expectation" in data_docs or "expectation" in data_docs
     shot = ARTIFACTS / "dbt-docs-lineage.png"
     assert shot.stat().st_size > 30_000   # a blank page is a few KB; the drawn graph is far more
 

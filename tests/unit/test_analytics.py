@@ -19,6 +19,8 @@ def _fact(rows):
                    phase_of_flight_label VARCHAR, far_part VARCHAR)""")
     con.executemany("INSERT INTO fact_accidents VALUES (?, ?, year(CAST(? AS DATE)), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(r[0], r[1], r[1], *r[2:]) for r in rows])
+    con.execute("ALTER TABLE fact_accidents ADD COLUMN city VARCHAR")
+    con.execute("ALTER TABLE fact_accidents ADD COLUMN state VARCHAR")
     return con
 
 
@@ -65,9 +67,13 @@ def test_dbscan_on_deduplicated_weighted_points_equals_plain_dbscan():
                          "PA-28", lat + d, lon - d, "VMC", "DAYL", "Landing", "091"))
             n += 1
     rows.append(("ev999", "2020-01-01", "NONE", False, 0, "BEECH", "35", *DEN, "VMC", "DAYL", "Cruise", "091"))
-    out = an.geo_clusters(_fact(rows), eps_km=5, min_samples=4)
+    con = _fact(rows)
+    con.execute("UPDATE fact_accidents SET city = 'LOS ANGELES', state = 'CA' WHERE latitude < 34.5")
+    con.execute("UPDATE fact_accidents SET city = 'INGLEWOOD', state = 'CA' WHERE ev_id = 'ev000'")
+    out = an.geo_clusters(con, eps_km=5, min_samples=4)
     clusters = out["clusters"]
     assert clusters.events.tolist() == [12, 8]                  # largest first
+    assert clusters.place.tolist() == ["Los Angeles, CA", None]    # the commonest place, named
     assert clusters.centroid_latitude[0] == pytest.approx(LAX[0], abs=0.02)
     assert clusters.fatal_events.tolist() == [3, 3]
     assert clusters.top_makes[0].startswith("PIPER (8)")
