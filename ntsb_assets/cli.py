@@ -40,13 +40,24 @@ def _settings():
     from .lib import warehouse
     from .settings import SettingsError, get_settings
     if not warehouse.wait_listeners:   # say why a command waits, even while Dagster's log is quiet
-        warehouse.wait_listeners.append(lambda m: _console().print(m, style="yellow", markup=False, highlight=False))
+        warehouse.wait_listeners.append(_say_waiting)
     settings = get_settings()
     try:
         settings.check()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     return settings
+
+
+def _say_waiting(message: str) -> None:
+    """A wait, told where the reader looks: through the progress reporter while one runs
+    (its streams are the terminal's; the process's own go to the log file then), else on
+    standard error."""
+    from .lib import progress
+    if progress.listeners:
+        progress.note(message)
+    else:
+        _console().print(message, style="yellow", markup=False, highlight=False)
 
 
 def _dagster_home(settings) -> Path:
