@@ -364,7 +364,7 @@ def build(as_json: bool, auc_margin: float | None = None, max_ece: float | None 
     loaded = _loaded_releases(settings)
     todo = [r for r in registry.all_releases(settings.lake) if r.release_id not in loaded]
     if not allow_synthetic:
-        _refuse_synthetic_mix(settings, todo)
+        _refuse_synthetic_mix(settings, todo, loaded)
     results = []
     with _reporting(settings, as_json, verbose) as reporter, DagsterInstance.get() as instance:
         for rel in todo:
@@ -421,12 +421,12 @@ def _print_build(summary: dict) -> None:
                   f"printed: {summary['log']}", markup=False, highlight=False)
 
 
-def _refuse_synthetic_mix(settings, releases) -> None:
+def _refuse_synthetic_mix(settings, releases, loaded: set[str] | None = None) -> None:
     """Generated releases (ntsb synth writes a marker) and real ones do not mix in one home
     unless asked (--allow-synthetic): a synthetic event among real ones would be counted as
     real in every statistic."""
     from .lib import registry
-    mixed = registry.synthetic_mix(settings.lake, settings.warehouse, releases)
+    mixed = registry.synthetic_mix(settings.lake, _loaded_releases(settings) if loaded is None else loaded, releases)
     if mixed:
         raise click.ClickException(mixed + "; use a separate NTSB_HOME, or pass --allow-synthetic")
 

@@ -103,16 +103,11 @@ def register(lake: Lake, path: Path, source_uri: str | None = None) -> Registrat
     return Registration(rel, new=True, name=info.name)
 
 
-def synthetic_mix(lake: Lake, warehouse, releases: list[Release]) -> str | None:
-    """Why loading ``releases`` would mix generated (``ntsb synth``) and real releases in one
-    warehouse, or None when it would not."""
+def synthetic_mix(lake: Lake, loaded: set[str], releases: list[Release]) -> str | None:
+    """Why loading ``releases`` into a warehouse that holds the releases ``loaded`` would
+    mix generated (``ntsb synth``) and real ones, or None when it would not."""
     if not releases:
         return None
-    loaded = set()
-    if warehouse.dialect == "postgres" or warehouse.path.exists():
-        with warehouse.session(read_only=warehouse.dialect == "postgres") as s:
-            if s.columns("_releases") is not None:
-                loaded = set(s.query("SELECT release_id FROM raw._releases").column(0).to_pylist())
     held = [r for r in all_releases(lake) if r.release_id in loaded]
     for rel in releases:
         other = next((r for r in [*held, *releases] if r.synthetic != rel.synthetic), None)
