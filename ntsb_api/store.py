@@ -30,6 +30,47 @@ FILTERS = {  # query parameter -> SQL with one placeholder
     "weather": "weather_condition = ?",
 }
 
+# The fact table ``f`` sliced by the dashboard's filters: a filter's values are a list
+# (any of them) except the years (a range) and make/model (one, any case).
+SLICES = {"state": "f.state", "far_part": "f.far_part", "phase": "f.phase_of_flight",
+          "weather": "f.weather_condition", "severity": "f.severity", "ev_id": "f.ev_id"}
+SLICE_LABELS = {  # slice filter -> (column, its label) for the choices offered
+    "state": ("f.state", "f.state_label"), "far_part": ("f.far_part", "f.far_part_label"),
+    "phase": ("f.phase_of_flight", "f.phase_of_flight_label"), "weather": ("f.weather_condition", "f.weather_condition"),
+    "severity": ("f.severity", "f.severity")}
+GROUPS = {"year": "CAST(extract(year FROM f.event_date) AS INTEGER)",
+          "month": "CAST(extract(month FROM f.event_date) AS INTEGER)", "severity": "f.severity",
+          "state": "f.state", "make": "f.make", "model": "f.model", "far_part": "f.far_part",
+          "phase": "f.phase_of_flight", "weather": "f.weather_condition"}
+
+
+def slice_where(filters: dict) -> tuple[str, list]:
+    """`` WHERE ...`` (or ``""``) and its parameters for a slice of the fact table ``f``.
+    Values only ever travel as parameters; an unknown filter name is a ValueError."""
+    import datetime as dt
+    where, params = [], []
+    for name, value in filters.items():
+        if value is None or value == "" or (isinstance(value, (list, tuple)) and not value):
+            continue
+        if name == "year_from":
+            where.append("f.event_date >= ?")
+            params.append(dt.date(int(value), 1, 1))
+        elif name == "year_to":
+            where.append("f.event_date < ?")
+            params.append(dt.date(int(value) + 1, 1, 1))
+        elif name in ("make", "model"):
+            where.append(f"upper(f.{name}) = upper(?)")
+            params.append(str(value))
+        elif name in SLICES or name == "category":
+            values = [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+            marks = ", ".join("?" * len(values))
+            where.append(f"EXISTS (SELECT 1 FROM marts.dim_aircraft a WHERE a.ev_id = f.ev_id AND a.is_current "
+                         f"AND a.category IN ({marks}))" if name == "category" else f"{SLICES[name]} IN ({marks})")
+            params += values
+        else:
+            raise ValueError(f"unknown filter {name!r}")
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
 
 class StoreUnavailable(Exception):
     """Nothing to serve yet (no snapshot, no marts), or the warehouse cannot be reached."""
@@ -165,6 +206,94 @@ class Store:
     # ---- full-text search
     def search(self, q: str, limit: int) -> list[dict]:
         raise NotImplementedError
+
+    # ---- slices of the fact table (the dashboard's filters): one WHERE builder for all of them
+    def frame(self, sql: str, params: tuple | list = ()):
+        """The rows of ``sql`` as a pandas DataFrame (no dict per row: a map reads 100K)."""
+        import pandas as pd
+        with self._cursor() as cur:
+            cur.execute(self._sql(sql), list(params))
+            if self.dialect == "duckdb":
+                return cur.df()
+            return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+    def slice_options(self) -> dict[str, list[dict]]:
+        """Each slice filter's values with their labels and events, most events first, and
+        the years the fact table spans."""
+        out = {}
+        for name, (column, label) in SLICE_LABELS.items():
+            out[name] = self.rows(f"SELECT {column} AS code, max({label}) AS label, count(*) AS events "
+                                  f"FROM marts.fact_accidents f WHERE {column} IS NOT NULL GROUP BY {column} "
+                                  f"ORDER BY events DESC, code")
+        out["category"] = self.rows(
+            "SELECT a.category AS code, max(a.category_label) AS label, count(DISTINCT a.ev_id) AS events "
+            "FROM marts.dim_aircraft a WHERE a.is_current AND a.category IS NOT NULL GROUP BY a.category "
+            "ORDER BY events DESC, code")
+        years = self.rows(f"SELECT min({GROUPS['year']}) AS first, max({GROUPS['year']}) AS last "
+                          "FROM marts.fact_accidents f")[0]
+        out["years"] = [{"code": years["first"], "label": "first"}, {"code": years["last"], "label": "last"}]
+        return out
+
+    def breakdown(self, filters: dict, by: tuple[str, ...]):
+        """Events, fatal events and fatalities of the filtered fact table, grouped by ``by``
+        (names of GROUPS), as a DataFrame."""
+        clause, params = slice_where(filters)
+        groups = ", ".join(f"{GROUPS[g]} AS {g}" for g in by)
+        order = ", ".join(str(i + 1) for i in range(len(by)))
+        return self.frame(
+            f"SELECT {groups + ', ' if by else ''}count(*) AS events, "
+            "sum(CASE WHEN f.is_fatal THEN 1 ELSE 0 END) AS fatal_events, "
+            "coalesce(sum(f.fatalities), 0) AS fatalities, "
+            "sum(CASE WHEN f.severity = 'SERS' THEN 1 ELSE 0 END) AS serious_events "
+            f"FROM marts.fact_accidents f{clause}" + (f" GROUP BY {order} ORDER BY {order}" if by else ""), params)
+
+    def points(self, filters: dict):
+        """The filtered events that have coordinates (the map's points), as a DataFrame."""
+        clause, params = slice_where(filters)
+        clause = (clause + " AND " if clause else " WHERE ") + "f.latitude IS NOT NULL AND f.longitude IS NOT NULL"
+        return self.frame("SELECT f.ev_id, f.event_date, f.severity, f.fatalities, f.make, f.model, f.state, f.city, "
+                          f"f.latitude, f.longitude FROM marts.fact_accidents f{clause} ORDER BY f.ev_id", params)
+
+    def event_list(self, filters: dict, limit: int):
+        """The filtered events, newest first, at most ``limit``, as a DataFrame."""
+        clause, params = slice_where(filters)
+        return self.frame(f"SELECT {', '.join('f.' + c for c in serving.EVENT_COLUMNS)} FROM marts.fact_accidents f"
+                          f"{clause} ORDER BY f.event_date DESC, f.ev_id LIMIT ?", [*params, limit])
+
+    def causes(self, filters: dict, kind: str, by_year: bool = False, limit: int = 10_000):
+        """The findings (or occurrences: ``kind``) of the filtered events: events and fatal
+        events per cause, most events first; ``by_year``: per cause category and year."""
+        clause, params = slice_where(filters)
+        clause = (clause + " AND " if clause else " WHERE ") + "b.cause_kind = ?"
+        joins = ("FROM marts.bridge_accident_causes b JOIN marts.dim_causes c ON c.cause_key = b.cause_key "
+                 "JOIN marts.fact_accidents f ON f.ev_id = b.ev_id")
+        counts = ("count(DISTINCT b.ev_id) AS events, "
+                  "count(DISTINCT CASE WHEN f.is_fatal THEN b.ev_id END) AS fatal_events")
+        if by_year:
+            return self.frame(f"SELECT {GROUPS['year']} AS year, coalesce(c.category, 'unknown') AS category, {counts} "
+                              f"{joins}{clause} GROUP BY 1, 2 ORDER BY 1, 2", [*params, kind])
+        return self.frame(f"SELECT c.cause_code, max(c.cause_description) AS cause_description, "
+                          f"max(c.category) AS category, {counts} {joins}{clause} GROUP BY c.cause_code "
+                          "ORDER BY events DESC, c.cause_code LIMIT ?", [*params, kind, limit])
+
+    # ---- the loads' own record (raw schema; the embedded snapshot carries a copy)
+    def quality_tables(self) -> dict:
+        """Per release: the releases, the reconciliation, the quarantine by rule, and the
+        dictionary-lag report, as DataFrames (empty where the table does not exist)."""
+        import pandas as pd
+        sql = {
+            "releases": "SELECT release_id, name, kind, size, sha256, first_loaded_at, last_loaded_at, loads "
+                        "FROM raw._releases ORDER BY first_loaded_at, release_id",
+            "reconciliation": "SELECT * FROM raw._reconciliation ORDER BY release_id, table_name",
+            "quarantine": "SELECT release_id, table_name, rule, count(*) AS rows_quarantined, min(reason) AS example "
+                          "FROM raw._quarantine GROUP BY release_id, table_name, rule "
+                          "ORDER BY release_id, rows_quarantined DESC, table_name, rule",
+            "code_lag": "SELECT release_id, table_name, column_name, code, row_count, column_rows "
+                        "FROM raw._code_lag ORDER BY release_id, row_count DESC, table_name, column_name, code",
+        }
+        table = {"releases": "_releases", "reconciliation": "_reconciliation", "quarantine": "_quarantine",
+                 "code_lag": "_code_lag"}
+        return {k: self.frame(q) if self.has("raw", table[k]) else pd.DataFrame() for k, q in sql.items()}
 
 
 class PostgresStore(Store):

@@ -873,21 +873,48 @@ def docs(host: str, port: int):
         server.server_close()
 
 
+DASHBOARD = REPO / "ntsb_dashboard" / "app.py"
+
+
+def dashboard_args(host: str, port: int) -> list[str]:
+    """``streamlit run`` of the dashboard: headless, no usage statistics, no file watcher
+    (it reads data, not its own source), one address."""
+    return [sys.executable, "-m", "streamlit", "run", str(DASHBOARD), "--server.headless", "true",
+            "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+            "--global.developmentMode", "false", "--client.toolbarMode", "viewer", "--theme.base", "light"]
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8501, show_default=True)
+def dashboard(host: str, port: int):
+    """Serve the analysts' dashboard (Streamlit): overview, trends, map, aircraft, causes,
+    event explorer, data quality and the model, over what `ntsb build` materialized."""
+    settings = _settings()
+    _require_free_port(host, port)
+    _console().print(f"dashboard on http://{host}:{port} ({settings.deployment}); Ctrl-C stops it.",
+                     markup=False, highlight=False)
+    env = {**os.environ, "NTSB_HOME": str(settings.home), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    os.execvpe(sys.executable, dashboard_args(host, port), env)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, help="Dagster UI.")
 @click.option("--api-port", default=8000, show_default=True)
 @click.option("--docs-port", default=8580, show_default=True, help="dbt docs and Data Docs (ntsb docs).")
+@click.option("--dashboard-port", default=8501, show_default=True, help="The dashboard (ntsb dashboard).")
 @click.option("--no-ui", is_flag=True, help="Build only; do not start the services.")
 @click.option("--no-build", is_flag=True, help="Serve what this home has built, without building.")
 @click.option("--auc-margin", type=float, default=None, help="Passed to `ntsb build`.")
 @click.option("--max-ece", type=float, default=None, help="Passed to `ntsb build`.")
 @VERBOSE
-def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_margin: float | None,
+def demo(host: str, port: int, api_port: int, docs_port: int, dashboard_port: int, no_ui: bool, auc_margin: float | None,
          max_ece: float | None, verbose: bool = False, no_build: bool = False):
     """Put the bundled real NTSB sample in the landing zone, build everything, then serve
-    the Dagster UI (webserver and daemon), the HTTP API and the docs (dbt docs, Data Docs)
-    until Ctrl-C, SIGTERM or `ntsb stop`, which stop them all."""
+    the Dagster UI (webserver and daemon), the HTTP API, the dashboard and the docs (dbt
+    docs, Data Docs) until Ctrl-C, SIGTERM or `ntsb stop`, which stop them all."""
     from . import services
     settings = _settings()
     if not no_ui:   # before minutes of building, not after
@@ -895,7 +922,8 @@ def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_m
         if running and services.alive(running.get("supervisor", 0)):
             raise click.ClickException(f"the demo already runs from {settings.home} (process "
                                        f"{running['supervisor']}): `ntsb status`, or `ntsb stop` first")
-        for p, option in ((port, "--port"), (api_port, "--api-port"), (docs_port, "--docs-port")):
+        for p, option in ((port, "--port"), (api_port, "--api-port"), (docs_port, "--docs-port"),
+                          (dashboard_port, "--dashboard-port")):
             _require_free_port(host, p, option)
     if not no_build:
         sample = REPO / "data" / "sample" / "landing"
@@ -926,7 +954,8 @@ def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_m
     specs = [("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
               f"http://{host}:{port}/server_info"),
              ("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], None),
-             ("api", [*cli, "api", "--host", host, "--port", str(api_port)], f"http://{host}:{api_port}/health")]
+             ("api", [*cli, "api", "--host", host, "--port", str(api_port)], f"http://{host}:{api_port}/health"),
+             ("dashboard", dashboard_args(host, dashboard_port), f"http://{host}:{dashboard_port}/_stcore/health")]
     from .lib.docs_server import INDEX
     from .transform.docs import DOCS_PREFIX
     has_docs = settings.lake.exists(f"{DOCS_PREFIX}/{INDEX}")
@@ -948,6 +977,7 @@ def demo(host: str, port: int, api_port: int, docs_port: int, no_ui: bool, auc_m
     from ntsb_api.auth import create_token
     token = create_token(settings.api_secret_effective(), "analyst", 12 * 3600, subject="demo")
     for line in (f"Dagster UI    http://{host}:{port}",
+                 f"Dashboard     http://{host}:{dashboard_port}",
                  f"API docs      http://{host}:{api_port}/docs   (Authorize with the token below)",
                  (f"dbt docs      http://{host}:{docs_port}/   Data Docs: http://{host}:{docs_port}/quality/"
                   if has_docs else "dbt docs      not built yet (ntsb build), so not served"),

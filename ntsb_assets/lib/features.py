@@ -36,6 +36,7 @@ class Feature:
 
 
 # the tables the expressions read, by alias
+FEATURES_KEY = "ml/features/features.parquet"   # where ml/features keeps them in the lake
 TABLES = {"f": "fact_accidents", "a": "dim_aircraft", "c": "dim_crew", "t": "dim_time", "l": "dim_location"}
 JOIN_KEYS = {"a": "aircraft_version_key", "c": "crew_key", "t": "date_key", "l": "location_key"}
 

@@ -850,3 +850,21 @@ if __name__ == "__main__":
         Path(sys.argv[1]).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+
+
+CHECKS_PREFIX = "quality/checks"   # the latest result of each check, one JSON document each
+
+
+def record_check(lake, result: dict) -> None:
+    """Keep ``result`` (asset, check, passed, severity, counts, Data Docs page) as the
+    latest of its check in the lake, for readers that are not Dagster (the dashboard)."""
+    name = f"{result['asset'].replace('/', '__')}__{result['check']}"
+    lake.put_json(f"{CHECKS_PREFIX}/{name}.json",
+                  {**result, "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+
+
+def read_checks(lake) -> list[dict]:
+    """Every check's latest recorded result (:func:`record_check`), by asset and check."""
+    out = [lake.get_json(key) for key in lake.list(CHECKS_PREFIX + "/") if key.endswith(".json")]
+    return sorted(out, key=lambda r: (r["asset"], r["check"]))
+

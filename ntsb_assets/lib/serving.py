@@ -25,6 +25,7 @@ SERVED = {
               "agg_yearly_stats", "agg_state_stats", "agg_aircraft_type_stats", "agg_phase_stats",
               "agg_weather_stats"),
     "ml": ("batch_predictions",),
+    "raw": ("_releases", "_reconciliation", "_quarantine", "_code_lag"),   # the dashboard's data quality page
 }
 EXCLUDED = {("marts", "narratives"): {"search_document"}}   # the snapshot has its own index
 POINTER = "current.json"

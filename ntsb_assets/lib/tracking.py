@@ -226,8 +226,13 @@ def card(client) -> str:
 
 
 def _artifact_text(client, run_id: str, path: str) -> str:
+    return artifact_bytes(client, run_id, path).decode("utf-8")
+
+
+def artifact_bytes(client, run_id: str, path: str) -> bytes:
+    """One artifact of a run (``plots/reliability.png``, ``feature_importance.csv``, ...)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return Path(client.download_artifacts(run_id, path, tmp)).read_text("utf-8")
+        return Path(client.download_artifacts(run_id, path, tmp)).read_bytes()
 
 
 _CACHE: dict = {}

@@ -23,7 +23,7 @@ from ..lib.warehouse import logical_type
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
 
-FEATURES_KEY = "ml/features/features.parquet"
+FEATURES_KEY = features.FEATURES_KEY
 TRAINED_ON_KEY = "ml/features/trained_on.parquet"   # row hashes of what the latest model trained on
 FEATURES = dg.AssetKey(["ml", "features"])
 MODEL_KEY = dg.AssetKey(["ml", "severity_model"])

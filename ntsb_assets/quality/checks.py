@@ -123,7 +123,14 @@ def _publish(validator: quality.Validator, results, lake, prefix: str, docs_url:
     shutil.rmtree(validator.docs_dir, ignore_errors=True)
     for key, v in results:
         page = pages.get(v.suite)
-        yield _result(key, v, data_docs_url(docs_url, prefix, page) if page else None)
+        result = _result(key, v, data_docs_url(docs_url, prefix, page) if page else None)
+        quality.record_check(lake, {
+            "asset": key.asset_key.to_user_string(), "check": key.name, "passed": result.passed,
+            "severity": result.severity.value, "description": result.description,
+            **{k: result.metadata[k].value for k in ("rows", "expectations_evaluated", "expectations_failed",
+                                                    "errors", "warnings", "unexpected_rows", "quarantined_rows")},
+            "data_docs": page and data_docs_url(docs_url, prefix, page), "run_id": prefix.rsplit("/", 1)[-1]})
+        yield result
 
 
 def _evidence(r: quality.RuleResult) -> str:

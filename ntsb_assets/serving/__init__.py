@@ -7,6 +7,7 @@ import dagster as dg
 from ..automation import after
 from ..lib import serving
 from ..resources import NtsbResource, warehouse_writer
+from ..warehouse_raw import RECONCILIATION_KEY
 
 SNAPSHOT_KEY = dg.AssetKey(["serving", "snapshot"])
 PREDICTIONS = dg.AssetKey(["ml", "batch_predictions"])
@@ -15,7 +16,7 @@ ANALYTICS = ("trends", "geo_clusters", "correlations")
 
 @dg.asset(key=SNAPSHOT_KEY, group_name="serving", kinds={"duckdb"},
           deps=[dg.AssetKey(["warehouse", "marts", t]) for t in serving.SERVED["marts"]]
-          + [PREDICTIONS]
+          + [PREDICTIONS, RECONCILIATION_KEY]   # the load records the dashboard's data quality page shows
           + [dg.AssetKey(["analytics", name]) for name in ANALYTICS],
           # not after each dbt build: after the analytics and predictions that follow it
           automation_condition=after(PREDICTIONS, *(dg.AssetKey(["analytics", n]) for n in ANALYTICS)))

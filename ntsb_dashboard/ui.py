@@ -1,0 +1,87 @@
+"""What every page shares: the data version it reads (or what to run when there is none),
+the version in the address, downloads, and the "no events" notice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from . import data
+
+SEVERITY_COLORS = {"FATL": "#b2182b", "SERS": "#ef8a62", "MINR": "#67a9cf", "NONE": "#2166ac", "unknown": "#999999"}
+PAGE_KEYS = ("event", "q", "min_support", "kind")   # a page's own query keys, kept beside the filters
+
+
+def start(title: str):
+    """The page's title and its data: the pinned store and the data version. Without built
+    data the page says what to run and stops."""
+    st.title(title)
+    try:
+        store, version = data.view()
+    except data.NotBuilt as exc:
+        st.warning(f"Nothing to show yet: {exc}.")
+        st.markdown("Build the data first, then reload this page:\n\n"
+                    "```\nntsb ingest data/sample/landing/00_reference_avall   # each release you have\n"
+                    "ntsb build\n```\n\nor `make demo`, which ingests the bundled sample and builds everything.")
+        st.stop()
+    linked = st.query_params.get("data")
+    if linked and linked != version.id:
+        st.info(f"This link was made on data version `{linked[:20]}`; the data has changed since. "
+                f"What follows is version `{version.id}`.")
+    st.caption(version_line(version))
+    return store, version
+
+
+def version_line(version: data.Version) -> str:
+    published = f", published {version.created}" if version.created else ""
+    return f"Data version `{version.id}`: {version.text}{published}"
+
+
+def remember_query(params: dict[str, str]) -> None:
+    """Put the view's parameters and the data version in the address (no rerun)."""
+    _, version = data.view()
+    keep = {k: st.query_params[k] for k in PAGE_KEYS if k in st.query_params and k not in params}
+    wanted = {**keep, **{k: v for k, v in params.items() if v}, "data": version.id}
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def set_param(key: str, value) -> None:
+    if value in (None, ""):
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(value)
+
+
+def downloads(df: pd.DataFrame, name: str, version: data.Version, key: str | None = None) -> None:
+    """CSV and Parquet downloads of a table (the Parquet file names its data version)."""
+    key = key or name
+    a, b, _ = st.columns([1, 1, 4])
+    stem = f"ntsb-{name}-{version.id}"
+    a.download_button("CSV", data=lambda: data.csv_bytes(df), file_name=f"{stem}.csv", mime="text/csv",
+                      key=f"csv_{key}", icon=":material/download:", on_click="ignore")
+    b.download_button("Parquet", data=lambda: data.parquet_bytes(df, version), file_name=f"{stem}.parquet",
+                      mime="application/vnd.apache.parquet", key=f"parquet_{key}", icon=":material/download:",
+                      on_click="ignore")
+
+
+def no_events(what: str = "events") -> None:
+    st.info(f"No {what} match these filters.")
+
+
+def ago(stamp: str | None) -> str:
+    if not stamp:
+        return "unknown"
+    try:
+        then = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    hours = (dt.datetime.now(dt.timezone.utc) - then).total_seconds() / 3600
+    return f"{hours * 60:.0f} minutes ago" if hours < 1 else f"{hours:.1f} hours ago" if hours < 48 \
+        else f"{hours / 24:.0f} days ago"
+
+
+def severity_label(code) -> str:
+    return data.SEVERITY_LABELS.get(code, "unknown") if isinstance(code, str) else "unknown"
