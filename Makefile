@@ -31,7 +31,7 @@ test: setup
 	.venv/bin/python -m pytest -q
 
 lint: setup
-	.venv/bin/ruff check ntsb_assets ntsb_api tests benchmarks
+	.venv/bin/ruff check ntsb_assets ntsb_api ntsb_dashboard tests benchmarks
 
 bench: setup
 	.venv/bin/python benchmarks/ingest_throughput.py

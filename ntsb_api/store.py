@@ -209,13 +209,23 @@ class Store:
 
     # ---- slices of the fact table (the dashboard's filters): one WHERE builder for all of them
     def frame(self, sql: str, params: tuple | list = ()):
-        """The rows of ``sql`` as a pandas DataFrame (no dict per row: a map reads 100K)."""
+        """The rows of ``sql`` as a pandas DataFrame (no dict per row: a map reads 100K).
+        PostgreSQL's numeric (what ``sum`` of a bigint gives) arrives as Decimal objects:
+        they become integers, or floats where a value has a fraction, as DuckDB gives them."""
+        import decimal
+
         import pandas as pd
         with self._cursor() as cur:
             cur.execute(self._sql(sql), list(params))
             if self.dialect == "duckdb":
                 return cur.df()
-            return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+            df = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+        for col in df.columns[df.dtypes == object]:
+            values = df[col].dropna()
+            if len(values) and all(isinstance(v, decimal.Decimal) for v in values):
+                whole = len(values) == len(df) and all(v == v.to_integral_value() for v in values)
+                df[col] = df[col].astype("int64" if whole else float)
+        return df
 
     def slice_options(self) -> dict[str, list[dict]]:
         """Each slice filter's values with their labels and events, most events first, and

@@ -43,14 +43,25 @@ class Version:
         return serving.header({"releases": list(self.releases), "model_version": self.model_version})
 
 
-@st.cache_resource(show_spinner=False)
-def _store() -> Store:
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _open(where: str) -> Store:
     return open_store(get_settings())
 
 
-@st.cache_resource(show_spinner=False)
-def _lake():
+def _store() -> Store:
+    """The store of the settings in effect (one per warehouse; a process normally has one)."""
+    settings = get_settings()
+    return _open(settings.warehouse_url if settings.deployment == "production" else str(settings.serving_dir))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _lake_at(where: str):
     return get_settings().lake
+
+
+def _lake():
+    settings = get_settings()
+    return _lake_at(f"{settings.lake_url}|{settings.home}")
 
 
 def view() -> tuple[Store, Version]:
@@ -62,7 +73,7 @@ def view() -> tuple[Store, Version]:
             raise NotBuilt("the warehouse has no marts yet")
         v = store.version()
     except (StoreUnavailable, NotBuilt) as exc:
-        _store.clear()   # a later build (or a warehouse that comes back) is picked up at the next run
+        _open.clear()   # a later build (or a warehouse that comes back) is picked up at the next run
         raise NotBuilt(str(exc)) from None
     digest = hashlib.sha256(json.dumps([v.get("releases"), v.get("model_version"), v.get("created")],
                                        default=str).encode()).hexdigest()[:12]

@@ -64,8 +64,11 @@ def parse(query: dict[str, str], options: dict) -> Filters:
         raw = query.get(key)
         if not raw:
             continue
+        if len(raw) > MAX_VALUE:
+            f.ignored.append(key)
+            continue
         known = {str(o["code"]) for o in options.get(key, ())}
-        values = raw.split(",") if len(raw) <= MAX_VALUE else []
+        values = raw.split(",")
         kept = tuple(dict.fromkeys(v for v in values if _CODE.match(v) and v in known))
         if len(kept) != len(values):
             f.ignored.append(key)
@@ -74,10 +77,12 @@ def parse(query: dict[str, str], options: dict) -> Filters:
     return f
 
 
-def sidebar(options: dict, only: tuple[str, ...] = tuple(FIELDS)) -> Filters:
+def sidebar(store, version, only: tuple[str, ...] = tuple(FIELDS)) -> Filters:
     """The filter widgets in the sidebar, started from the URL query, and the URL query
     kept in step with them (with the data version) so the address names the view."""
+    from . import data
     from .ui import remember_query
+    options = data.options(version.id, store)
     f = parse(st.query_params.to_dict(), options)
     first, last = options["years"][0]["code"], options["years"][1]["code"]
     bar = st.sidebar
@@ -97,5 +102,5 @@ def sidebar(options: dict, only: tuple[str, ...] = tuple(FIELDS)) -> Filters:
                                  format_func=labels.get, key=f"filter_{key}")
         if picked:
             out.values[key] = tuple(picked)
-    remember_query(out.query())
+    remember_query(out.query(), version)
     return out

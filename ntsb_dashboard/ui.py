@@ -39,9 +39,8 @@ def version_line(version: data.Version) -> str:
     return f"Data version `{version.id}`: {version.text}{published}"
 
 
-def remember_query(params: dict[str, str]) -> None:
+def remember_query(params: dict[str, str], version: data.Version) -> None:
     """Put the view's parameters and the data version in the address (no rerun)."""
-    _, version = data.view()
     keep = {k: st.query_params[k] for k in PAGE_KEYS if k in st.query_params and k not in params}
     wanted = {**keep, **{k: v for k, v in params.items() if v}, "data": version.id}
     if st.query_params.to_dict() != wanted:

@@ -64,7 +64,7 @@ def wilson(k, n, z: float = Z95):
         denom = 1 + z * z / n
         center = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return center - half, center + half
+    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)   # no -1e-17 at k = 0
 
 
 def linear_trend(x, y) -> tuple[float, float, float]:

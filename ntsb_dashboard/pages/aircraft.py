@@ -6,7 +6,7 @@ import streamlit as st
 from ntsb_dashboard import data, filters, ui
 
 store, version = ui.start("Aircraft")
-f = filters.sidebar(data.options(version.id, store))
+f = filters.sidebar(store, version)
 st.caption(f"Showing {f.describe()}. Make and model are the event's first aircraft's.")
 try:
     default_support = max(1, min(1000, int(st.query_params.get("min_support", 10))))

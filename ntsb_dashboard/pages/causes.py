@@ -7,7 +7,7 @@ import streamlit as st
 from ntsb_dashboard import data, filters, ui
 
 store, version = ui.start("Causes")
-f = filters.sidebar(data.options(version.id, store))
+f = filters.sidebar(store, version)
 st.caption(f"Showing {f.describe()}.")
 kinds = {"finding": "Findings", "occurrence": "Occurrences"}
 default = st.query_params.get("kind") if st.query_params.get("kind") in kinds else "finding"

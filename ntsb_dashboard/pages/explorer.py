@@ -16,7 +16,7 @@ MAX_QUERY = 1000
 LIMIT = 1000
 
 store, version = ui.start("Event explorer")
-f = filters.sidebar(data.options(version.id, store))
+f = filters.sidebar(store, version)
 
 
 def show_event(ev_id: str) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from ntsb_dashboard import data, filters, geo, ui
 
 store, version = ui.start("Map")
-f = filters.sidebar(data.options(version.id, store))
+f = filters.sidebar(store, version)
 st.caption(f"Showing {f.describe()}.")
 key = f.store()
 pts = data.points(version.id, key, store)

@@ -8,7 +8,7 @@ import streamlit as st
 from ntsb_dashboard import data, ui
 
 store, version = ui.start("Severity model")
-ui.remember_query({})
+ui.remember_query({}, version)
 info = data.model_info(version.model_version)
 if "error" in info:
     st.info(f"No champion model to show: {info['error'].splitlines()[0][:300]}. "

@@ -7,7 +7,7 @@ import streamlit as st
 from ntsb_dashboard import data, ui
 
 store, version = ui.start("NTSB aviation accidents")
-ui.remember_query({})
+ui.remember_query({}, version)
 totals = data.breakdown(version.id, (), (), store).iloc[0]
 yearly = data.breakdown(version.id, (), ("year",), store).dropna(subset=["year"])
 

@@ -7,7 +7,7 @@ import streamlit as st
 from ntsb_dashboard import data, ui
 
 store, version = ui.start("Data quality")
-ui.remember_query({})
+ui.remember_query({}, version)
 tables = data.quality_tables(version.id, store)
 releases = tables["releases"]
 names = list(releases.release_id) if len(releases) else list(version.releases)

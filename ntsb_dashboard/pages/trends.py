@@ -8,13 +8,20 @@ import streamlit as st
 from ntsb_dashboard import data, filters, ui
 
 store, version = ui.start("Trends")
-f = filters.sidebar(data.options(version.id, store))
+f = filters.sidebar(store, version)
 st.caption(f"Showing {f.describe()}.")
 key = f.store()
 yearly = data.breakdown(version.id, key, ("year", "severity"), store).dropna(subset=["year"])
 if yearly.empty:
     ui.no_events()
     st.stop()
+totals = data.breakdown(version.id, key, (), store).iloc[0]
+a, b, c, d = st.columns(4)
+a.metric("Events", f"{int(totals.events):,}")
+b.metric("Fatal events", f"{int(totals.fatal_events):,}")
+low, high = data.wilson(totals.fatal_events, totals.events)
+c.metric("Fatal share", f"{totals.fatal_events / totals.events:.1%}", help=f"Wilson 95% interval {low:.1%} to {high:.1%}")
+d.metric("Fatalities", f"{int(totals.fatalities):,}")
 yearly["highest_injury"] = yearly["severity"].map(ui.severity_label)
 colors = alt.Scale(domain=["fatal", "serious", "minor", "none", "unknown"], range=list(ui.SEVERITY_COLORS.values()))
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from ntsb_assets.cli import main
 from ntsb_assets.settings import get_settings
+from tests.conftest import REPO
 
 
 def ntsb(*args: str, expect_ok: bool = True):
@@ -37,3 +38,22 @@ def rewrite_csv(path: Path, edit) -> None:
     edit(header, body)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh, lineterminator="\n").writerows([header, *body])
+
+
+def dashboard_page(page: str, **params):
+    """One page in AppTest, the URL query ``params`` given as a browser would (after the
+    default page's first run, as a link to the page opens it)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    at = AppTest.from_file(str(REPO / "ntsb_dashboard" / "app.py"), default_timeout=180).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page != "overview" or params:
+        for k in list(at.query_params):
+            del at.query_params[k]
+        for k, v in params.items():
+            at.query_params[k] = v
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -18,7 +18,7 @@ from ntsb_assets.definitions import defs
 from ntsb_assets.lib import serving
 from ntsb_assets.settings import get_settings
 from tests.conftest import SAMPLE, deployment_home
-from tests.integration.helpers import ingest_json, ntsb, query
+from tests.integration.helpers import dashboard_page, ingest_json, ntsb, query
 from tests.integration.test_archive import _build_marts
 from tests.integration.test_model import run_ml
 
@@ -442,3 +442,179 @@ def test_ready_without_a_champion_serves_data_and_predictions_say_why(api, tmp_p
         assert r.headers["content-type"] == "application/problem+json" and "retry-after" in r.headers
     finally:
         empty.stop()
+
+
+# ---- the dashboard, on the same built deployment: every page in Streamlit's AppTest,
+# its numbers against the warehouse; then every page in Chromium
+
+DASHBOARD_PAGES = {   # page -> text it shows once rendered
+    "overview": "Events per year", "trends": "Events per year by highest injury", "map": "events with coordinates",
+    "aircraft": "Minimum events per make and model", "causes": "Pareto of findings", "explorer": "Search the narratives",
+    "quality": "Reconciliation", "model": "Metrics against the baselines"}
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _n(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_dashboard_pages_show_the_warehouse_numbers(api):
+    name, settings, env, url = api
+    facts = query("SELECT count(*) AS events, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal, "
+                  "coalesce(sum(fatalities), 0) AS fatalities FROM marts.fact_accidents")[0]
+    from ntsb_api.store import open_store
+    counts = open_store(settings).pin().breakdown({}, ("year", "severity"))   # numbers, on both warehouses
+    assert all(str(counts[c].dtype) in ("int32", "int64", "float64") for c in ("year", "events", "fatalities"))
+    at = dashboard_page("overview")
+    m = _metrics(at)
+    assert (_n(m["Events"]), _n(m["Fatal events"]), _n(m["Fatalities"])) == \
+        (facts["events"], facts["fatal"], facts["fatalities"])
+    assert any("Data version" in c.value for c in at.caption)
+    assert "data" in at.query_params   # the version is in the address
+
+    # filters change the numbers exactly as SQL says they must
+    state = query("SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
+                  "ORDER BY count(*) DESC, state LIMIT 1")[0]["state"]
+    for params, where in (({"state": state}, f"state = '{state}'"),
+                          ({"state": state, "years": "1990-2010"},
+                           f"state = '{state}' AND event_date >= DATE '1990-01-01' AND event_date < DATE '2011-01-01'"),
+                          ({"severity": "FATL,SERS"}, "severity IN ('FATL', 'SERS')")):
+        want = query(f"SELECT count(*) AS n, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal "
+                     f"FROM marts.fact_accidents WHERE {where}")[0]
+        m = _metrics(dashboard_page("trends", **params))
+        assert (_n(m["Events"]), _n(m["Fatal events"])) == (want["n"], want["fatal"]), (params, m)
+        mapped = dashboard_page("map", **params)
+        located = query(f"SELECT count(*) AS n FROM marts.fact_accidents WHERE {where} "
+                        "AND latitude IS NOT NULL AND longitude IS NOT NULL")[0]["n"]
+        assert any(h.value == f"{located:,} events with coordinates" for h in mapped.subheader), params
+        assert mapped.query_params.get("state") == params.get("state")   # the view stays in the address
+
+    # aircraft: every make and model with 10+ events, with its counts
+    table = dashboard_page("aircraft").dataframe[0].value
+    want = query("SELECT make, model, count(*) AS events, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal "
+                 "FROM marts.fact_accidents WHERE make IS NOT NULL GROUP BY make, model HAVING count(*) >= 10")
+    assert {(r.make, r.model, r.events, r.fatal_events) for r in table.itertuples()} == \
+        {(w["make"], w["model"], w["events"], w["fatal"]) for w in want}
+    assert (table.ci_low <= table.fatal_rate + 1e-12).all() and (table.fatal_rate <= table.ci_high + 1e-12).all()
+
+    # causes: the Pareto's table is the findings' event counts
+    causes = dashboard_page("causes").dataframe[0].value
+    want = query("SELECT c.cause_code, count(DISTINCT b.ev_id) AS n FROM marts.bridge_accident_causes b "
+                 "JOIN marts.dim_causes c ON c.cause_key = b.cause_key WHERE b.cause_kind = 'finding' GROUP BY 1")
+    assert dict(zip(causes.cause_code, causes.events)) == {w["cause_code"]: w["n"] for w in want}
+    assert list(causes.events) == sorted(causes.events, reverse=True)
+
+    # event explorer: the list, a keyword search, one event's page with the model's explanation
+    listed = dashboard_page("explorer").dataframe[0].value
+    assert len(listed) == min(1000, facts["events"]) and listed.event_date.is_monotonic_decreasing
+    word = "turbulence"
+    found = dashboard_page("explorer", q=word).dataframe[0].value
+    narr = {r["ev_id"] for r in query("SELECT ev_id FROM marts.narratives WHERE lower(coalesce(narrative, '') || ' ' "
+                                      f"|| coalesce(probable_cause, '')) LIKE '%{word}%'")}
+    assert len(found) and set(found.ev_id) <= narr
+    ev = query("SELECT b.ev_id FROM marts.bridge_accident_causes b JOIN ml.batch_predictions p ON p.ev_id = b.ev_id "
+               "ORDER BY b.ev_id LIMIT 1")[0]["ev_id"]
+    page = dashboard_page("explorer", event=ev)
+    assert page.header[0].value.startswith(ev)
+    codes = query(f"SELECT c.cause_code FROM marts.bridge_accident_causes b JOIN marts.dim_causes c "
+                  f"ON c.cause_key = b.cause_key WHERE b.ev_id = '{ev}' AND b.cause_kind = 'finding'")
+    findings = next(d.value for d in page.dataframe if "cause_code" in d.value.columns)
+    assert sorted(findings.cause_code) == sorted(c["cause_code"] for c in codes)
+    with_text = query("SELECT ev_id, narrative FROM marts.narratives WHERE narrative IS NOT NULL "
+                      "ORDER BY ev_id LIMIT 1")[0]
+    shown = [" ".join(t.value.split()) for t in dashboard_page("explorer", event=with_text["ev_id"]).text]
+    assert " ".join(with_text["narrative"].split()) in shown
+    text = " ".join(m.value for m in page.markdown)
+    predicted = query(f"SELECT predicted_class FROM ml.batch_predictions WHERE ev_id = '{ev}'")[0]["predicted_class"]
+    assert "Predicted **" + {"FATL": "fatal", "SERS": "serious", "MINR": "minor", "NONE": "none"}[predicted] in text
+    assert "SHAP contribution" in text, text
+
+    # data quality: the reconciliation's totals, every check's latest result
+    page = dashboard_page("quality")
+    m = _metrics(page)
+    rec = query("SELECT sum(rows_in) AS rows_in, sum(quarantined) AS q, count(*) AS n FROM raw._reconciliation")[0]
+    assert (_n(m["Rows in"]), _n(m["Quarantined"]), m["Tables balanced"]) == \
+        (rec["rows_in"], rec["q"], f"{rec['n']} of {rec['n']}")
+    assert _n(m["Checks"]) > 0 and _n(m["Passed"]) > 0
+
+    # the model: the registry's champion
+    from ntsb_assets.lib import tracking
+    with tracking.session(tracking.Store.from_settings(settings)) as client:
+        champion = tracking.champion_version(client)
+    assert _metrics(dashboard_page("model"))["Champion version"] == champion
+
+
+def test_dashboard_no_match_and_hostile_links(api):
+    """A filter that matches nothing says so; a hostile or broken URL query is ignored
+    (named to the reader), never reaches SQL and never raises."""
+    name, settings, env, url = api
+    if name != "embedded":
+        pytest.skip("the page code is the same on both deployments (the numbers are tested on both)")
+    empty = query("SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
+                  "HAVING sum(CASE WHEN severity = 'FATL' THEN 1 ELSE 0 END) = 0 ORDER BY state LIMIT 1")[0]["state"]
+    for page in ("trends", "map", "explorer"):
+        at = dashboard_page(page, state=empty, severity="FATL")
+        assert any("No events match these filters" in i.value for i in at.info), page
+    total = query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]
+    hostile = {"state": "CA' OR '1'='1", "years": "1900-99999", "far_part": "<script>alert(1)</script>",
+               "weather": "x" * 5000, "category": "../../etc/passwd", "unknown": "1; DROP TABLE marts.fact_accidents"}
+    at = dashboard_page("trends", **hostile)
+    assert _n(_metrics(at)["Events"]) == total   # every filter dropped
+    ignored = " ".join(c.value for c in at.sidebar.caption)
+    assert "Ignored from the link" in ignored and all(k in ignored for k in ("state", "years", "far_part", "weather"))
+    at = dashboard_page("explorer", event="../../etc/passwd", q="<script>" + "y" * 3000)
+    assert any("not one NTSB would issue" in w.value for w in at.warning)
+    assert query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"] == total
+
+
+def test_dashboard_follows_a_new_data_version_without_a_restart(api):
+    """A new build is picked up at the next page run: a new snapshot (embedded) or a new
+    ``serving.published`` row (PostgreSQL) gives a new version id, in the page and in the
+    address, and a link made on the old one says the data changed."""
+    name, settings, env, url = api
+    before = dashboard_page("overview").query_params["data"]
+    time.sleep(1.1)   # the version's publication time has whole seconds
+    if name == "embedded":
+        serving.publish(settings.warehouse.path, settings.serving_dir)
+    else:
+        serving.record_published(settings.warehouse)
+        time.sleep(6)   # the store reads serving.published again after its TTL (5 s)
+        dashboard_page("overview")   # the first run after the TTL starts the background refresh
+        time.sleep(1)
+    at = dashboard_page("trends", data=before)
+    after = at.query_params["data"]
+    assert after != before and any(f"`{after}`" in c.value for c in at.caption)
+    assert any("the data has changed since" in i.value for i in at.info)
+
+
+def test_dashboard_pages_render_in_chromium(api):
+    """`ntsb dashboard` serves every page to a real browser: the page's key text, a chart
+    or table drawn, no error box; a screenshot of each in test-artifacts/ (and, with
+    NTSB_UPDATE_SCREENSHOT=1, in docs/img/ for the README)."""
+    import shutil
+
+    from tests.conftest import REPO
+    from tests.integration.browser import ARTIFACTS, Browser, Server, free_port, ntsb_command
+    name, settings, env, url = api
+    port = free_port()
+    drawn = ("document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
+             "[data-testid=stDataFrame] canvas, [data-testid=stImage] img').length")
+    with Server(ntsb_command("dashboard", "--port", str(port)), f"http://127.0.0.1:{port}/_stcore/health",
+                env={**os.environ, **env}) as server, Browser(height=1300) as browser:
+        for page, marker in DASHBOARD_PAGES.items():
+            browser.open(f"http://127.0.0.1:{port}/{'' if page == 'overview' else page}")
+            browser.wait_for(f"document.body.innerText.includes({marker!r}) && "
+                             "!document.querySelector('[data-testid=stStatusWidget]') && " + drawn + " > 0",
+                             timeout=90)
+            text = browser.text()
+            assert "Traceback" not in text and not browser.evaluate(
+                "document.querySelectorAll('[data-testid=stException]').length"), (page, text[:2000])
+            shot = ARTIFACTS / f"dashboard-{name}-{page}.png"
+            browser.screenshot(shot, full_page=False)
+            if name == "embedded" and os.environ.get("NTSB_UPDATE_SCREENSHOT"):
+                (REPO / "docs" / "img").mkdir(exist_ok=True)
+                shutil.copy(shot, REPO / "docs" / "img" / f"dashboard-{page}.png")
+        assert server.proc.poll() is None

@@ -69,13 +69,14 @@ def test_a_synthetic_release_is_refused_in_a_real_home_unless_allowed(ntsb_home,
 
 
 def test_the_demo_stops_every_service_on_sigint_and_none_is_orphaned(ntsb_home, tmp_path):
-    """`ntsb demo` supervises the Dagster webserver and daemon and the API: `ntsb status`
+    """`ntsb demo` supervises the Dagster webserver and daemon, the API and the dashboard: `ntsb status`
     lists them while they answer; SIGINT to the demo stops them and every process under
     them (no child left under PID 1), and the state file goes."""
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     env = {**os.environ, "NTSB_HOME": str(ntsb_home)}
     demo = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "demo", "--no-build", "--port", str(ports[0]),
-                             "--api-port", str(ports[1]), "--docs-port", str(ports[2])], env=env,
+                             "--api-port", str(ports[1]), "--docs-port", str(ports[2]),
+                             "--dashboard-port", str(ports[3])], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:
         seen = ""
@@ -83,13 +84,14 @@ def test_the_demo_stops_every_service_on_sigint_and_none_is_orphaned(ntsb_home, 
         while "ntsb stop" not in seen and time.monotonic() < deadline and demo.poll() is None:
             seen += demo.stdout.readline()
         assert f"http://127.0.0.1:{ports[0]}" in seen and f"http://127.0.0.1:{ports[1]}/docs" in seen, seen
+        assert f"Dashboard     http://127.0.0.1:{ports[3]}" in seen, seen
         assert "dbt docs      not built yet" in seen            # nothing built in this home: said, not served
         status = json.loads(subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "status", "--json"], env=env,
                                            capture_output=True, text=True, cwd=tmp_path, check=True).stdout)
         assert status["supervisor"] == demo.pid
         by_name = {s["name"]: s for s in status["services"]}
-        assert set(by_name) == {"dagster-webserver", "dagster-daemon", "api"}
-        assert by_name["api"]["answers"] and by_name["dagster-webserver"]["answers"]
+        assert set(by_name) == {"dagster-webserver", "dagster-daemon", "api", "dashboard"}
+        assert by_name["api"]["answers"] and by_name["dagster-webserver"]["answers"] and by_name["dashboard"]["answers"]
         groups = [s["pid"] for s in status["services"]]
         members = [int(p) for g in groups for p in subprocess.run(["pgrep", "-g", str(g)], capture_output=True,
                                                                    text=True).stdout.split()]
@@ -155,10 +157,11 @@ def test_the_cli_and_the_daemon_on_one_home_ingest_a_release_once(ntsb_home, tmp
     import dagster as dg
 
     from tests.conftest import SAMPLE
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     env = {**os.environ, "NTSB_HOME": str(ntsb_home)}
     demo = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "demo", "--no-build", "--port", str(ports[0]),
-                             "--api-port", str(ports[1]), "--docs-port", str(ports[2])], env=env,
+                             "--api-port", str(ports[1]), "--docs-port", str(ports[2]),
+                             "--dashboard-port", str(ports[3])], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     release = "00_reference_avall"
     try:

@@ -40,6 +40,19 @@ def test_exposures_name_what_the_api_and_the_model_read():
     assert m["exposures"]["exposure.ntsb.severity_model"]["type"] == "ml"
 
 
+def test_the_dashboard_exposure_names_the_marts_its_reads_query():
+    import inspect
+    import re
+
+    from ntsb_api import store
+    dashboard = _manifest()["exposures"]["exposure.ntsb.ntsb_dashboard"]
+    reads = [store.Store.breakdown, store.Store.points, store.Store.event_list, store.Store.causes,
+             store.Store.slice_options, store.slice_where, store.PostgresStore.search]
+    queried = set(re.findall(r"marts\.(\w+)", "".join(inspect.getsource(f) for f in reads)))
+    assert dashboard["type"] == "dashboard"
+    assert {node.split(".")[-1] for node in dashboard["depends_on"]["nodes"]} == queried
+
+
 def test_dbt_tests_are_checks_described_in_words_and_models_have_owners():
     m = _manifest()
     tests = [n for n in m["nodes"].values() if n["resource_type"] == "test" and n.get("test_metadata")]

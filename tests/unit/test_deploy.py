@@ -84,6 +84,10 @@ def test_kubernetes_config_is_env_only_and_names_real_settings():
     api = _k8s("Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
     assert {"startupProbe", "readinessProbe", "livenessProbe", "resources"} <= set(api)
     assert api["readinessProbe"]["httpGet"]["path"] == "/ready" and api["livenessProbe"]["httpGet"]["path"] == "/health"
+    dashboard = _k8s("Deployment", "dashboard")["spec"]["template"]["spec"]["containers"][0]
+    assert {p: dashboard[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")} == \
+        dict.fromkeys(("startupProbe", "readinessProbe", "livenessProbe"), "/_stcore/health")
+    assert dashboard["args"][:2] == ["ntsb", "dashboard"] and _k8s("Service", "dashboard")
     hpa = _k8s("HorizontalPodAutoscaler", "api")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "api" and hpa["spec"]["minReplicas"] >= 2
 
@@ -98,10 +102,11 @@ def test_compose_runs_the_whole_stack_with_real_settings_and_image_targets():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     env = compose["x-ntsb-env"]
     assert {k for k in env if k.startswith("NTSB_")} <= SETTINGS
-    assert set(compose["services"]) == {"postgres", "minio", "redis", "mlflow", "code", "webserver", "daemon", "api"}
+    assert set(compose["services"]) == {"postgres", "minio", "redis", "mlflow", "code", "webserver", "daemon", "api",
+                                       "dashboard"}
     targets = set(re.findall(r"^FROM \S+ AS (\S+)$", (DEPLOY / "Dockerfile").read_text(), re.M))
     used = {s["build"]["target"] for s in compose["services"].values() if "build" in s}
-    assert used == {"code", "dagster", "api"} and used <= targets
+    assert used == {"code", "dagster", "api", "dashboard"} and used <= targets
     # secrets are interpolated from deploy/.env, whose template lists every one of them
     example = {line.split("=", 1)[0] for line in (DEPLOY / ".env.example").read_text().splitlines()
                if line and not line.startswith("#")}
