@@ -35,8 +35,8 @@ from api import prepare
 from common import REPO, scratch_database
 
 DRAWN = ("document.querySelector('h1') && !document.querySelector('[data-testid=stStatusWidget]') && "
-         "document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg')"
-         ".length >= {charts}")
+         "document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
+         "[data-testid=stDeckGlJsonChart] canvas').length >= {charts}")
 
 
 def analytics(home: Path) -> None:
@@ -79,7 +79,7 @@ def filter_changes(states: list[str]) -> list[float]:
     """Seconds of server time for each rerun after picking a state on the Trends page."""
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(REPO / "ntsb_dashboard" / "app.py"), default_timeout=600).run()
-    at.switch_page("pages/trends.py").run()
+    at.switch_page("views/trends.py").run()
     times = []
     for state in states:
         at.multiselect(key="filter_state").set_value([state])
@@ -90,58 +90,79 @@ def filter_changes(states: list[str]) -> list[float]:
     return times
 
 
+def measure(name: str, env: dict, runs: int) -> list[tuple[str, str, float]]:
+    """Serve one built deployment and time it."""
+    from tests.integration.browser import free_port
+    os.environ.update(env)   # this process's AppTest reads the same deployment
+    from ntsb_assets.settings import get_settings
+    with get_settings().warehouse.session(read_only=True) as s:
+        located = s.query("SELECT count(*) FROM marts.fact_accidents WHERE latitude IS NOT NULL "
+                          "AND longitude IS NOT NULL").column(0)[0].as_py()
+        states = [r["state"] for r in s.query(
+            "SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
+            "ORDER BY count(*) DESC LIMIT 20").to_pylist()]
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "dashboard", "--port", str(port)],
+                            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        import urllib.request
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        timings = browser_timings(port, runs)
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait(10)
+    changes = filter_changes(states[2:2 + runs + 3])
+    import streamlit as st
+
+    from ntsb_dashboard import data
+    store = data._store()
+    if hasattr(store, "close"):   # PostgreSQL: its connections, before the scratch database is dropped
+        store.close()
+    st.cache_resource.clear()
+    rows = [(name, what + (f" ({located:,} points)" if what.startswith("map") else ""), seconds)
+            for what, seconds in timings.items()]
+    rows.append((name, f"filter change, server time (median of {len(changes)})", statistics.median(changes)))
+    rows.append((name, f"filter change, server time (max of {len(changes)})", max(changes)))
+    print(rows, flush=True)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--only", choices=("embedded", "PostgreSQL"))
+    ap.add_argument("--workdir", type=Path, help="keep the embedded deployment here and reuse it when it exists")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    from tests.integration.browser import free_port
     rows = []
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp, scratch_database(args.pg) as pg_url:
         tmp = Path(tmp)
         synth = tmp / "synth"
-        subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
-                        "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
-        for name, url in (("embedded", f"duckdb:///{tmp}/embedded/warehouse.duckdb"), ("PostgreSQL", pg_url)):
-            home = tmp / name
-            print(f"{name}: building {args.events:,} events", flush=True)
-            prepare(url, synth, home)
-            analytics(home)
+        for name, url in (("embedded", None), ("PostgreSQL", pg_url)):
+            if args.only and name != args.only:
+                continue
+            home = (args.workdir or tmp) / name if name == "embedded" else tmp / name
+            url = url or f"duckdb:///{home}/warehouse.duckdb"
+            if not (home / "built").exists():
+                if not synth.exists():
+                    subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
+                                    "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
+                print(f"{name}: building {args.events:,} events", flush=True)
+                prepare(url, synth, home)
+                analytics(home)
+                (home / "built").touch()
             env = {"NTSB_HOME": str(home), "NTSB_WAREHOUSE_URL": url, "NTSB_LAKE_URL": str(home / "lake"),
                    "NTSB_MLFLOW_URI": f"sqlite:///{home / 'mlflow.db'}"}
-            os.environ.update(env)   # this process's AppTest reads the same deployment
-            from ntsb_assets.settings import get_settings
-            with get_settings().warehouse.session(read_only=True) as s:
-                located = s.query("SELECT count(*) FROM marts.fact_accidents WHERE latitude IS NOT NULL "
-                                  "AND longitude IS NOT NULL").column(0)[0].as_py()
-                states = [r["state"] for r in s.query(
-                    "SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
-                    "ORDER BY count(*) DESC LIMIT 12").to_pylist()]
-            port = free_port()
-            proc = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "dashboard", "--port", str(port)],
-                                    cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-            try:
-                import urllib.request
-                for _ in range(240):
-                    try:
-                        urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                        break
-                    except OSError:
-                        time.sleep(0.5)
-                timings = browser_timings(port, args.runs)
-            finally:
-                os.killpg(proc.pid, 9)
-                proc.wait(10)
-            changes = filter_changes(states[2:2 + args.runs + 3])
-            for what, seconds in timings.items():
-                rows.append((name, what + (f" ({located:,} points)" if what.startswith("map") else ""), seconds))
-            rows.append((name, f"filter change, server time (median of {len(changes)})", statistics.median(changes)))
-            rows.append((name, f"filter change, server time (max of {len(changes)})", max(changes)))
-            print(rows[-len(timings) - 2:], flush=True)
+            rows += measure(name, env, args.runs)
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     lines = [f"### Dashboard, {args.events:,} generated events", "",
              f"`python benchmarks/dashboard.py --events {args.events} --runs {args.runs}` on {machine}, "

@@ -287,13 +287,19 @@ class Store:
                           "ORDER BY events DESC, c.cause_code LIMIT ?", [*params, kind, limit])
 
     # ---- the loads' own record (raw schema; the embedded snapshot carries a copy)
+    def releases(self):
+        """The releases loaded (``raw._releases``), oldest first, as a DataFrame."""
+        import pandas as pd
+        if not self.has("raw", "_releases"):
+            return pd.DataFrame()
+        return self.frame("SELECT release_id, name, kind, size, sha256, first_loaded_at, last_loaded_at, loads "
+                          "FROM raw._releases ORDER BY first_loaded_at, release_id")
+
     def quality_tables(self) -> dict:
         """Per release: the releases, the reconciliation, the quarantine by rule, and the
         dictionary-lag report, as DataFrames (empty where the table does not exist)."""
         import pandas as pd
         sql = {
-            "releases": "SELECT release_id, name, kind, size, sha256, first_loaded_at, last_loaded_at, loads "
-                        "FROM raw._releases ORDER BY first_loaded_at, release_id",
             "reconciliation": "SELECT * FROM raw._reconciliation ORDER BY release_id, table_name",
             "quarantine": "SELECT release_id, table_name, rule, count(*) AS rows_quarantined, min(reason) AS example "
                           "FROM raw._quarantine GROUP BY release_id, table_name, rule "
@@ -301,9 +307,9 @@ class Store:
             "code_lag": "SELECT release_id, table_name, column_name, code, row_count, column_rows "
                         "FROM raw._code_lag ORDER BY release_id, row_count DESC, table_name, column_name, code",
         }
-        table = {"releases": "_releases", "reconciliation": "_reconciliation", "quarantine": "_quarantine",
-                 "code_lag": "_code_lag"}
-        return {k: self.frame(q) if self.has("raw", table[k]) else pd.DataFrame() for k, q in sql.items()}
+        table = {"reconciliation": "_reconciliation", "quarantine": "_quarantine", "code_lag": "_code_lag"}
+        return {"releases": self.releases(),
+                **{k: self.frame(q) if self.has("raw", table[k]) else pd.DataFrame() for k, q in sql.items()}}
 
 
 class PostgresStore(Store):

@@ -876,9 +876,7 @@ def docs(host: str, port: int):
 def dashboard_args(host: str, port: int) -> list[str]:
     """``streamlit run`` of the dashboard: headless, no usage statistics, no file watcher
     (it reads data, not its own source), one address."""
-    import ntsb_dashboard
-    app = Path(ntsb_dashboard.__file__).with_name("app.py")
-    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+    return [sys.executable, "-m", "ntsb_dashboard", "--server.headless", "true",
             "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--server.runOnSave", "false",
             "--global.developmentMode", "false", "--client.toolbarMode", "viewer", "--theme.base", "light"]

@@ -21,6 +21,7 @@ NTSB_REDIS_URL        - (rate limits in process)                  redis://redis:
 NTSB_RELEASE_URL      - (the release schedule fetches nothing)    https://.../up{DDMON}.zip
 NTSB_ALERT_WEBHOOK_URL - (alerts logged and kept in the lake)     https://hooks.example.org/...
 NTSB_DOCS_URL         http://127.0.0.1:8580 (`ntsb docs`)         https://docs.ntsb.example.org
+NTSB_MAP_STYLE        - (the dashboard's map has no tiles)        light (Carto's basemap, online)
 ====================  ==========================================  ===============================
 
 ``DAGSTER_HOME`` is ``$NTSB_HOME/dagster`` unless set.
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
                                           "Kubernetes Job of its own (deploy/k8s).")
     release_url: str | None = Field(default=None, description="Where the release schedule downloads an update; "
                                     "{DDMON} becomes e.g. 01JUL, {date:%Y%m%d} any strftime form.")
+    map_style: str | None = Field(default=None, description="The dashboard map's basemap (a Carto style name "
+                                  "such as light, or a style URL); none by default: the map draws offline.")
     docs_url: str = Field(default="http://127.0.0.1:8580", description="Where `ntsb docs` serves the dbt docs and "
                           "the Great Expectations Data Docs; the checks link their Data Docs page under it.")
 

@@ -127,6 +127,11 @@ def event(version: str, ev_id: str, _store: Store) -> dict | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
+def releases(version: str, _store: Store) -> pd.DataFrame:
+    return _store.releases()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
 def quality_tables(version: str, _store: Store) -> dict[str, pd.DataFrame]:
     return _store.quality_tables()
 

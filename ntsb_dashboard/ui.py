@@ -11,6 +11,8 @@ import streamlit as st
 from . import data
 
 SEVERITY_COLORS = {"FATL": "#b2182b", "SERS": "#ef8a62", "MINR": "#67a9cf", "NONE": "#2166ac", "unknown": "#999999"}
+SEVERITY_RGB = {data.SEVERITY_LABELS.get(code, code): [int(c[i:i + 2], 16) for i in (1, 3, 5)]
+                for code, c in SEVERITY_COLORS.items()}   # highest injury's label -> the same colour for WebGL
 PAGE_KEYS = ("event", "q", "min_support", "kind")   # a page's own query keys, kept beside the filters
 
 

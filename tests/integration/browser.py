@@ -159,7 +159,7 @@ class Browser:
         """Seconds until ``expression`` is truthy in the page (TimeoutError after ``timeout``)."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
-            if self.evaluate(expression):
+            if self.evaluate(f"!!({expression})"):
                 return time.monotonic() - started
             time.sleep(poll)
         raise TimeoutError(f"{expression!r} not true after {timeout} s; the page says: "

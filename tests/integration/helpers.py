@@ -54,6 +54,6 @@ def dashboard_page(page: str, **params):
             del at.query_params[k]
         for k, v in params.items():
             at.query_params[k] = v
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception, [e.value for e in at.exception]
     return at

@@ -601,7 +601,8 @@ def test_dashboard_pages_render_in_chromium(api):
     name, settings, env, url = api
     port = free_port()
     drawn = ("document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
-             "[data-testid=stDataFrame] canvas, [data-testid=stImage] img').length")
+             "[data-testid=stDataFrame] canvas, [data-testid=stImage] img, "
+             "[data-testid=stDeckGlJsonChart] canvas').length")
     with Server(ntsb_command("dashboard", "--port", str(port)), f"http://127.0.0.1:{port}/_stcore/health",
                 env={**os.environ, **env}) as server, Browser(height=1300) as browser:
         for page, marker in DASHBOARD_PAGES.items():
@@ -609,6 +610,8 @@ def test_dashboard_pages_render_in_chromium(api):
             browser.wait_for(f"document.body.innerText.includes({marker!r}) && "
                              "!document.querySelector('[data-testid=stStatusWidget]') && " + drawn + " > 0",
                              timeout=90)
+            if page == "map":   # the points are drawn with WebGL
+                browser.wait_for("document.querySelector('[data-testid=stDeckGlJsonChart] canvas')", timeout=60)
             text = browser.text()
             assert "Traceback" not in text and not browser.evaluate(
                 "document.querySelectorAll('[data-testid=stException]').length"), (page, text[:2000])

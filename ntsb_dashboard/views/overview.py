@@ -35,7 +35,7 @@ st.altair_chart(alt.Chart(yearly).mark_line(point=True).encode(
     tooltip=["year", "events", "fatal_events", "fatalities"]).properties(height=220))
 
 st.subheader("Data version")
-releases = data.quality_tables(version.id, store)["releases"]
+releases = data.releases(version.id, store)
 left, right = st.columns([1, 2])
 left.markdown(f"**Version** `{version.id}`  \n**Model** {version.model_version or 'none'}  \n"
               f"**Published** {version.created or 'not recorded'} ({ui.ago(version.created)})")
