@@ -48,16 +48,23 @@ def scratch_database(admin_url: str):
         admin.close()
 
 
-def report(title: str, command: str, rows: list[tuple[str, dict]], write: Path | None) -> str:
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"### {title}", "", f"`{command}` on {machine}, {time.strftime('%Y-%m-%d')}.", "",
-             "| phase | rows | seconds | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
-    for name, r in rows:
-        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
-        lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {rss} |")
-    text = "\n".join(lines) + "\n"
+def machine() -> str:
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def emit(text: str, write: Path | None) -> str:
+    """Print a report, and append it to ``write`` (docs/benchmarks.md) when given."""
     print(text)
     if write:
         with open(write, "a", encoding="utf-8") as fh:
             fh.write("\n" + text)
     return text
+
+
+def report(title: str, command: str, rows: list[tuple[str, dict]], write: Path | None) -> str:
+    lines = [f"### {title}", "", f"`{command}` on {machine()}, {time.strftime('%Y-%m-%d')}.", "",
+             "| phase | rows | seconds | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
+    for name, r in rows:
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
+        lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {rss} |")
+    return emit("\n".join(lines) + "\n", write)

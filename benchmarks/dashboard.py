@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 from api import prepare
-from common import REPO, scratch_database
+from common import REPO, emit, machine, scratch_database
 
 DRAWN = ("document.querySelector('h1') && !document.querySelector('[data-testid=stStatusWidget]') && "
          "document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
@@ -163,17 +162,12 @@ def main() -> int:
             env = {"NTSB_HOME": str(home), "NTSB_WAREHOUSE_URL": url, "NTSB_LAKE_URL": str(home / "lake"),
                    "NTSB_MLFLOW_URI": f"sqlite:///{home / 'mlflow.db'}"}
             rows += measure(name, env, args.runs)
-    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     lines = [f"### Dashboard, {args.events:,} generated events", "",
-             f"`python benchmarks/dashboard.py --events {args.events} --runs {args.runs}` on {machine}, "
+             f"`python benchmarks/dashboard.py --events {args.events} --runs {args.runs}` on {machine()}, "
              f"{time.strftime('%Y-%m-%d')}; headless Chromium on the same machine.", "",
              "| deployment | what | seconds |", "|---|---|---:|"]
     lines += [f"| {name} | {what} | {seconds:.2f} |" for name, what, seconds in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        with open(args.write, "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+    emit("\n".join(lines) + "\n", args.write)
     return 0
 
 

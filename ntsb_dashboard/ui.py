@@ -13,7 +13,9 @@ from . import data
 SEVERITY_COLORS = {"FATL": "#b2182b", "SERS": "#ef8a62", "MINR": "#67a9cf", "NONE": "#2166ac", "unknown": "#999999"}
 SEVERITY_RGB = {data.SEVERITY_LABELS.get(code, code): [int(c[i:i + 2], 16) for i in (1, 3, 5)]
                 for code, c in SEVERITY_COLORS.items()}   # highest injury's label -> the same colour for WebGL
-PAGE_KEYS = ("event", "q", "min_support", "kind")   # a page's own query keys, kept beside the filters
+PAGE_KEYS = ("event", "q", "min_support", "kind")
+EVENT_COLUMNS = {"event_date": st.column_config.DateColumn("event date", format="YYYY-MM-DD"),
+                 "score": st.column_config.NumberColumn("score", format="%.2f")}   # the event lists' columns   # a page's own query keys, kept beside the filters
 
 
 def start(title: str):

@@ -117,7 +117,8 @@ else:
 if events.empty:
     ui.no_events()
     st.stop()
-picked = st.dataframe(events, hide_index=True, on_select="rerun", selection_mode="single-row", key="events_table")
+picked = st.dataframe(events, hide_index=True, on_select="rerun", selection_mode="single-row", key="events_table",
+                      column_config=ui.EVENT_COLUMNS)
 ui.downloads(events, "events", version)
 rows = picked.selection.rows if picked and picked.selection else []
 if rows:

@@ -22,20 +22,29 @@ d.metric("Checks", "passed" if str(info.get("checks", "")).lower() in ("passed",
 st.caption(f"Trained on data version {info.get('data_version')}; split {info['split']}.")
 
 st.subheader("Metrics against the baselines")
-rows = []
-for family, by_split in (info.get("candidates") or {}).items():
-    for split, heads in (by_split or {}).items():
-        for head, metrics in (heads or {}).items():
-            for metric, value in (metrics or {}).items():
-                if isinstance(value, (int, float)):
-                    rows.append({"family": family, "split": split, "head": head, "metric": metric, "value": value})
-metrics = pd.DataFrame(rows)
-if metrics.empty:
+SCORES = ("roc_auc", "pr_auc", "macro_f1", "accuracy", "ece", "events")
+
+
+def table(metrics: dict | None) -> pd.DataFrame:
+    """One row per head and family (the candidates and the majority baseline)."""
+    rows = [{"head": head, "family": family, **{k: m.get(k) for k in SCORES}}
+            for head, families in (metrics or {}).items() for family, m in families.items()]
+    return pd.DataFrame(rows)
+
+
+test = table(info.get("metrics"))
+st.caption(f"Test years {info['split'].get('test')}; the champion family is **{info['champion_family']}**, chosen on "
+           f"the validation years {info['split'].get('valid')}; `majority` always predicts the commonest class.")
+if test.empty:
     st.json(info.get("metrics"))
 else:
-    wide = metrics.pivot_table(index=["head", "split", "metric"], columns="family", values="value").reset_index()
-    st.dataframe(wide, hide_index=True)
-    ui.downloads(wide, "model-metrics", version)
+    st.dataframe(test.style.apply(lambda r: ["font-weight: bold" if r.family == info["champion_family"] else ""
+                                             for _ in r], axis=1), hide_index=True)
+    ui.downloads(test, "model-test-metrics", version)
+valid = table(info.get("valid_metrics"))
+if not valid.empty:
+    with st.expander("Validation years"):
+        st.dataframe(valid, hide_index=True)
 
 left, right = st.columns(2)
 left.subheader("Calibration")
