@@ -253,8 +253,7 @@ class Store:
         return self.frame(
             f"SELECT {groups + ', ' if by else ''}count(*) AS events, "
             "sum(CASE WHEN f.is_fatal THEN 1 ELSE 0 END) AS fatal_events, "
-            "coalesce(sum(f.fatalities), 0) AS fatalities, "
-            "sum(CASE WHEN f.severity = 'SERS' THEN 1 ELSE 0 END) AS serious_events "
+            "coalesce(sum(f.fatalities), 0) AS fatalities "
             f"FROM marts.fact_accidents f{clause}" + (f" GROUP BY {order} ORDER BY {order}" if by else ""), params)
 
     def points(self, filters: dict):

@@ -44,22 +44,31 @@ def show_event(ev_id: str) -> None:
         if n.get("narrative"):
             st.text(n["narrative"])
     st.subheader("Aircraft")
-    st.dataframe(pd.DataFrame(doc.get("aircraft") or []), hide_index=True)
+    aircraft = pd.DataFrame(doc.get("aircraft") or [])
+    st.dataframe(aircraft, hide_index=True)
+    ui.downloads(aircraft, f"{ev_id}-aircraft", version)
     st.subheader("Crew")
     crew = {k: v for k, v in (doc.get("crew") or {}).items() if v is not None}
-    st.dataframe(pd.DataFrame([crew]), hide_index=True) if crew else st.caption("No crew record.")
+    if crew:
+        st.dataframe(pd.DataFrame([crew]), hide_index=True)
+        ui.downloads(pd.DataFrame([crew]), f"{ev_id}-crew", version)
+    else:
+        st.caption("No crew record.")
     findings = pd.DataFrame(doc.get("findings") or [])
     st.subheader("Findings")
     if findings.empty or not (findings.cause_kind == "finding").any():
         st.caption("No findings.")
     else:
-        st.dataframe(findings[findings.cause_kind == "finding"].drop(columns=["cause_kind"]), hide_index=True)
+        found = findings[findings.cause_kind == "finding"].drop(columns=["cause_kind"])
+        st.dataframe(found, hide_index=True)
+        ui.downloads(found, f"{ev_id}-findings", version)
     st.subheader("Sequence of events")
     if findings.empty or not (findings.cause_kind == "occurrence").any():
         st.caption("No sequence of events recorded.")
     else:
         seq = findings[findings.cause_kind == "occurrence"].sort_values(["aircraft_key", "occurrence_no", "seq_no"])
         st.dataframe(seq.drop(columns=["cause_kind"]), hide_index=True)
+        ui.downloads(seq, f"{ev_id}-sequence", version)
     st.subheader("Severity model")
     pred = doc.get("prediction")
     if pred:

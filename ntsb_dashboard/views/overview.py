@@ -42,7 +42,8 @@ left.markdown(f"**Version** `{version.id}`  \n**Model** {version.model_version o
 left.caption("Cite the version id with any number from this dashboard: it names the releases and the model "
              "these numbers come from.")
 if len(releases):
-    right.dataframe(releases[["release_id", "kind", "first_loaded_at", "last_loaded_at", "loads"]],
-                    hide_index=True)
+    with right:
+        st.dataframe(releases[["release_id", "kind", "first_loaded_at", "last_loaded_at", "loads"]], hide_index=True)
+        ui.downloads(releases, "releases", version)
 else:
     right.markdown("\n".join(f"- `{r}`" for r in version.releases) or "no releases")

@@ -45,6 +45,7 @@ if fits:
     st.dataframe(pd.DataFrame(fits), hide_index=True,
                  column_config={"slope_per_year": st.column_config.NumberColumn("events per year", format="%.2f"),
                                 "r2": st.column_config.NumberColumn("R²", format="%.3f")})
+    ui.downloads(pd.DataFrame(fits), "trend-lines", version)
 ui.downloads(yearly.drop(columns=["trend"], errors="ignore"), "yearly", version)
 
 st.subheader("Fatal share per year (Wilson 95% interval)")
