@@ -21,7 +21,7 @@ import pytest
 from ntsb_assets.lib import codes
 from ntsb_assets.settings import get_settings
 from tests.conftest import REPO, deployment_home
-from tests.integration.helpers import ntsb, query
+from tests.integration.helpers import dashboard_page, ntsb, query
 from tests.integration.test_api import Server
 
 SHARED = Path(os.environ.get("NTSB_SHARED_DATA", REPO.parent / "shared" / "data")) / "ntsb"
@@ -187,3 +187,26 @@ def test_the_api_answers_from_the_champion_on_real_data(real):
         assert set(served["candidates"]) == {"xgboost", "random_forest", "logistic"}
     finally:
         server.stop()
+
+
+def test_the_dashboard_shows_the_real_data(real):
+    """Every page renders on 53,193 real events, and its numbers are the warehouse's."""
+    with pytest.MonkeyPatch.context() as mp:
+        _env(real, mp)
+        facts = query("SELECT count(*) AS n, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal, "
+                      "coalesce(sum(fatalities), 0) AS fatalities FROM marts.fact_accidents")[0]
+        m = {x.label: x.value for x in dashboard_page("overview").metric}
+        assert [int(m[k].replace(",", "")) for k in ("Events", "Fatal events", "Fatalities")] == \
+            [facts["n"], facts["fatal"], facts["fatalities"]]
+        want = query("SELECT count(*) AS n FROM marts.fact_accidents WHERE state = 'AK' "
+                     "AND event_date >= DATE '1990-01-01' AND event_date < DATE '2000-01-01'")[0]["n"]
+        m = {x.label: x.value for x in dashboard_page("trends", state="AK", years="1990-1999").metric}
+        assert int(m["Events"].replace(",", "")) == want > 0
+        located = query("SELECT count(*) AS n FROM marts.fact_accidents WHERE latitude IS NOT NULL "
+                        "AND longitude IS NOT NULL")[0]["n"]
+        assert any(h.value == f"{located:,} events with coordinates" for h in dashboard_page("map").subheader)
+        rows_in = query("SELECT sum(rows_in) AS n FROM raw._reconciliation")[0]["n"]
+        m = {x.label: x.value for x in dashboard_page("quality").metric}
+        assert int(m["Rows in"].replace(",", "")) == rows_in
+        for page in ("aircraft", "causes", "explorer", "model"):
+            assert dashboard_page(page).title, page   # rendered, no exception (dashboard_page asserts none)
