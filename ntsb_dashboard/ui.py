@@ -4,6 +4,7 @@ the version in the address, downloads, and the "no events" notice."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
 import streamlit as st
@@ -13,9 +14,10 @@ from . import data
 SEVERITY_COLORS = {"FATL": "#b2182b", "SERS": "#ef8a62", "MINR": "#67a9cf", "NONE": "#2166ac", "unknown": "#999999"}
 SEVERITY_RGB = {data.SEVERITY_LABELS.get(code, code): [int(c[i:i + 2], 16) for i in (1, 3, 5)]
                 for code, c in SEVERITY_COLORS.items()}   # highest injury's label -> the same colour for WebGL
-PAGE_KEYS = ("event", "q", "min_support", "kind")
+PAGE_KEYS = ("event", "q", "min_support", "kind")   # a page's own query keys, kept beside the filters
 EVENT_COLUMNS = {"event_date": st.column_config.DateColumn("event date", format="YYYY-MM-DD"),
-                 "score": st.column_config.NumberColumn("score", format="%.2f")}   # the event lists' columns   # a page's own query keys, kept beside the filters
+                 "score": st.column_config.NumberColumn("score", format="%.2f")}   # the event lists' columns
+VERSION_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 def start(title: str):
@@ -31,9 +33,10 @@ def start(title: str):
                     "ntsb build\n```\n\nor `make demo`, which ingests the bundled sample and builds everything.")
         st.stop()
     linked = st.query_params.get("data")
-    if linked and linked != version.id:
-        st.info(f"This link was made on data version `{linked[:20]}`; the data has changed since. "
-                f"What follows is version `{version.id}`.")
+    if linked and linked != version.id:   # shown only when it is a version id (the address is anyone's text)
+        made_on = f"data version `{linked}`" if VERSION_ID.match(linked) else "another data version"
+        st.info(f"This link was made on {made_on}; the data has changed since. What follows is version "
+                f"`{version.id}`.")
     st.caption(version_line(version))
     return store, version
 

@@ -560,9 +560,12 @@ def test_dashboard_no_match_and_hostile_links(api):
         assert any("No events match these filters" in i.value for i in at.info), page
     total = query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]
     hostile = {"state": "CA' OR '1'='1", "years": "1900-99999", "far_part": "<script>alert(1)</script>",
-               "weather": "x" * 5000, "category": "../../etc/passwd", "unknown": "1; DROP TABLE marts.fact_accidents"}
+               "weather": "x" * 5000, "category": "../../etc/passwd", "unknown": "1; DROP TABLE marts.fact_accidents",
+               "data": "[a link](http://example.org)"}
     at = dashboard_page("trends", **hostile)
     assert _n(_metrics(at)["Events"]) == total   # every filter dropped
+    notes = " ".join(i.value for i in at.info)
+    assert "made on another data version" in notes and "example.org" not in notes   # not echoed as markdown
     ignored = " ".join(c.value for c in at.sidebar.caption)
     assert "Ignored from the link" in ignored and all(k in ignored for k in ("state", "years", "far_part", "weather"))
     at = dashboard_page("explorer", event="../../etc/passwd", q="<script>" + "y" * 3000)
