@@ -874,8 +874,9 @@ def docs(host: str, port: int):
 
 
 def dashboard_args(host: str, port: int) -> list[str]:
-    """``streamlit run`` of the dashboard: headless, no usage statistics, no file watcher
-    (it reads data, not its own source), one address."""
+    """The dashboard's server (``python -m ntsb_dashboard``, which runs ``streamlit run``):
+    headless, no usage statistics, no file watcher (it reads data, not its own source), one
+    address."""
     return [sys.executable, "-m", "ntsb_dashboard", "--server.headless", "true",
             "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--server.runOnSave", "false",

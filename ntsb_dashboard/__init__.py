@@ -1,0 +1,1 @@
+"""The analysts' dashboard (Streamlit) over what the asset graph materialized: docs/dashboard.md."""
