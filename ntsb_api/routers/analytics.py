@@ -3,7 +3,7 @@ version (serving/snapshot runs after them)."""
 
 from fastapi import APIRouter, Query, Request
 
-from ..app import Data, Problem, cached, services_of
+from ..deps import Data, Problem, cached, services_of
 from ..schemas import Rows
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])

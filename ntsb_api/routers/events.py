@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from ..app import Data, Problem, cached
+from ..deps import Data, Problem, cached
 from ..schemas import EventDetail, EventPage, SearchResults, Severity
 from ..store import SORTS
 

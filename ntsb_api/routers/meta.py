@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from ..app import anonymous, metrics_response, services_of
+from ..deps import anonymous, metrics_response, services_of
 from ..schemas import Health, Ready
 
 router = APIRouter(tags=["operations"], dependencies=[Depends(anonymous)])

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ntsb_assets.lib import tracking
 
-from ..app import Problem, analyst, services_of
+from ..deps import Problem, analyst, services_of
 from ..schemas import BatchPrediction, BatchRequest, FeatureRow, ModelInfo, SeverityPrediction
 
 router = APIRouter(tags=["predictions"])

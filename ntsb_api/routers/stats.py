@@ -3,7 +3,7 @@ version."""
 
 from fastapi import APIRouter, Query
 
-from ..app import Data, cached
+from ..deps import Data, cached
 from ..schemas import Rows, Summary
 
 router = APIRouter(prefix="/stats", tags=["statistics"])

@@ -164,3 +164,23 @@ def test_the_openapi_document_describes_everything_and_declares_the_bearer_schem
                     if not v.get("description")]
     assert not missing, "\n".join(missing)
     assert "HTTPValidationError" not in schemas      # 422 is a problem document, as every error
+
+
+def test_the_routers_and_their_dependencies_never_import_the_app():
+    """One direction only: app.py mounts the routers; the routers and deps.py import the
+    shared dependencies, never the application (no import cycle)."""
+    import ast
+    from pathlib import Path
+
+    import ntsb_api
+    root = Path(ntsb_api.__file__).parent
+    for path in [root / "deps.py", *sorted((root / "routers").glob("*.py"))]:
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported.add(("." * node.level) + (node.module or ""))
+                imported |= {("." * node.level) + (node.module or "") + "." + a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+        assert not {m for m in imported if m.rstrip(".").endswith("app") or ".app." in m
+                    or m in ("..routers", ".routers") or m.startswith("ntsb_api.app")}, (path.name, imported)
