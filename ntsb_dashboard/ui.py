@@ -73,6 +73,12 @@ def downloads(df: pd.DataFrame, name: str, version: data.Version, key: str | Non
                       on_click="ignore")
 
 
+def table(df: pd.DataFrame, name: str, version: data.Version, key: str | None = None, **options) -> None:
+    """A table and its downloads (what is shown is what downloads)."""
+    st.dataframe(df, hide_index=True, **options)
+    downloads(df, name, version, key)
+
+
 def no_events(what: str = "events") -> None:
     st.info(f"No {what} match these filters.")
 

@@ -40,8 +40,8 @@ if rows:
     make, model = table.iloc[rows[0]][["make", "model"]]
     st.subheader(f"Events: {make} {model}")
     events = data.event_list(version.id, f.store(make=make, model=model), 5000, store)
-    st.dataframe(events, hide_index=True, column_config=ui.EVENT_COLUMNS)
-    ui.downloads(events, f"events-{make}-{model}".replace(" ", "_").replace("/", "_"), version, key="drill")
+    ui.table(events, f"events-{make}-{model}".replace(" ", "_").replace("/", "_"), version, key="drill",
+             column_config=ui.EVENT_COLUMNS)
     st.caption("Open one in the Event explorer: its id in the search box, or `?event=<ev_id>` on that page.")
 else:
     st.caption("Select a row to see its events.")

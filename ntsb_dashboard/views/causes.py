@@ -33,8 +33,7 @@ else:
                                                 axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])))
     st.subheader(f"Pareto of {kinds[kind].lower()}")
     st.altair_chart(alt.layer(bars, line).resolve_scale(y="independent").properties(height=380), width="stretch")
-    st.dataframe(causes, hide_index=True)
-    ui.downloads(causes, f"{kind}s", version)
+    ui.table(causes, f"{kind}s", version)
 
     st.subheader("Cause categories over time")
     by_year = data.causes(version.id, f.store(), kind, True, store)
@@ -58,9 +57,7 @@ else:
         tooltip=["condition", "events", "levels", alt.Tooltip("chi2:Q", format=".1f"), "dof",
                  alt.Tooltip("p_value:Q", format=".2g"), alt.Tooltip("cramers_v:Q", format=".3f")]).properties(
         height=160), width="stretch")
-    st.dataframe(summary, hide_index=True)
-    ui.downloads(summary, "correlations", version)
+    ui.table(summary, "correlations", version)
     if levels is not None:
         with st.expander("Fatal rate per level, with Wilson 95% intervals"):
-            st.dataframe(levels, hide_index=True)
-            ui.downloads(levels, "correlation-levels", version)
+            ui.table(levels, "correlation-levels", version)

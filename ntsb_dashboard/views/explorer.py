@@ -45,13 +45,11 @@ def show_event(ev_id: str) -> None:
             st.text(n["narrative"])
     st.subheader("Aircraft")
     aircraft = pd.DataFrame(doc.get("aircraft") or [])
-    st.dataframe(aircraft, hide_index=True)
-    ui.downloads(aircraft, f"{ev_id}-aircraft", version)
+    ui.table(aircraft, f"{ev_id}-aircraft", version)
     st.subheader("Crew")
     crew = {k: v for k, v in (doc.get("crew") or {}).items() if v is not None}
     if crew:
-        st.dataframe(pd.DataFrame([crew]), hide_index=True)
-        ui.downloads(pd.DataFrame([crew]), f"{ev_id}-crew", version)
+        ui.table(pd.DataFrame([crew]), f"{ev_id}-crew", version)
     else:
         st.caption("No crew record.")
     findings = pd.DataFrame(doc.get("findings") or [])
@@ -60,15 +58,13 @@ def show_event(ev_id: str) -> None:
         st.caption("No findings.")
     else:
         found = findings[findings.cause_kind == "finding"].drop(columns=["cause_kind"])
-        st.dataframe(found, hide_index=True)
-        ui.downloads(found, f"{ev_id}-findings", version)
+        ui.table(found, f"{ev_id}-findings", version)
     st.subheader("Sequence of events")
     if findings.empty or not (findings.cause_kind == "occurrence").any():
         st.caption("No sequence of events recorded.")
     else:
         seq = findings[findings.cause_kind == "occurrence"].sort_values(["aircraft_key", "occurrence_no", "seq_no"])
-        st.dataframe(seq.drop(columns=["cause_kind"]), hide_index=True)
-        ui.downloads(seq, f"{ev_id}-sequence", version)
+        ui.table(seq.drop(columns=["cause_kind"]), f"{ev_id}-sequence", version)
     st.subheader("Severity model")
     pred = doc.get("prediction")
     if pred:

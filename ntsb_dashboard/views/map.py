@@ -87,5 +87,4 @@ else:
     st.caption("Clusters of every located event (the asset's own run, not these filters): centroid, size, "
                "radius, fatal rate and the commonest makes.")
     st.vega_lite_chart(spec=clusters_spec(version.id, us, _clusters=clusters), width="stretch")
-    st.dataframe(clusters, hide_index=True)
-    ui.downloads(clusters, "clusters", version)
+    ui.table(clusters, "clusters", version)

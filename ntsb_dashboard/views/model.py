@@ -44,8 +44,7 @@ else:
 valid = table(info.get("valid_metrics"))
 if not valid.empty:
     with st.expander("Validation years"):
-        st.dataframe(valid, hide_index=True)
-        ui.downloads(valid, "model-validation-metrics", version)
+        ui.table(valid, "model-validation-metrics", version)
 
 left, right = st.columns(2)
 left.subheader("Calibration")

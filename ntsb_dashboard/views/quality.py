@@ -31,8 +31,7 @@ else:
     a.metric("Rows in", f"{int(rec.rows_in.sum()):,}")
     b.metric("Quarantined", f"{int(rec.quarantined.sum()):,}")
     c.metric("Tables balanced", f"{int(rec.balanced.sum())} of {len(rec)}")
-    st.dataframe(rec, hide_index=True)
-    ui.downloads(rec, "reconciliation", version)
+    ui.table(rec, "reconciliation", version)
 
 st.subheader("Quarantine by rule")
 quarantine = of_release(tables["quarantine"])
@@ -40,8 +39,7 @@ if quarantine.empty:
     st.success("No row quarantined.")
 else:
     st.bar_chart(quarantine.groupby("rule").rows_quarantined.sum(), horizontal=True)
-    st.dataframe(quarantine, hide_index=True)
-    ui.downloads(quarantine, "quarantine", version)
+    ui.table(quarantine, "quarantine", version)
 
 st.subheader("Dictionary lag")
 st.caption("Codes that no NTSB code source knows: the rows are loaded with the code as delivered and the label "
@@ -50,8 +48,7 @@ lag = of_release(tables["code_lag"])
 if lag.empty:
     st.success("Every code is known to NTSB's code tables.")
 else:
-    st.dataframe(lag, hide_index=True)
-    ui.downloads(lag, "dictionary-lag", version)
+    ui.table(lag, "dictionary-lag", version)
 
 st.subheader("Quality checks")
 checks = data.checks(version.id)

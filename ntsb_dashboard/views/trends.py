@@ -23,7 +23,7 @@ low, high = data.wilson(totals.fatal_events, totals.events)
 c.metric("Fatal share", f"{totals.fatal_events / totals.events:.1%}", help=f"Wilson 95% interval {low:.1%} to {high:.1%}")
 d.metric("Fatalities", f"{int(totals.fatalities):,}")
 yearly["highest_injury"] = yearly["severity"].map(ui.severity_label)
-colors = alt.Scale(domain=["fatal", "serious", "minor", "none", "unknown"], range=list(ui.SEVERITY_COLORS.values()))
+colors = alt.Scale(domain=list(ui.SEVERITY_RGB), range=list(ui.SEVERITY_COLORS.values()))
 
 fits = []
 for sev, part in yearly.groupby("highest_injury"):
