@@ -30,8 +30,14 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -q
 
+PY_SOURCES := ntsb_assets ntsb_api ntsb_dashboard tests benchmarks
+
+# every linter the project holds itself to; CI runs it before the tests
 lint: setup
-	.venv/bin/ruff check ntsb_assets ntsb_api ntsb_dashboard tests benchmarks
+	.venv/bin/ruff check $(PY_SOURCES)
+	.venv/bin/ruff format --check $(PY_SOURCES)
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 bench: setup
 	.venv/bin/python benchmarks/ingest_throughput.py

@@ -19,7 +19,8 @@ Redis), and wrk drives each endpoint twice for ``--seconds``:
   the answer arrives (the most the server does);
 - paced: 64 connections, each pausing a random time between requests so that together
   they send a set rate (the goal's 1,000/s for statistics and event detail; 200/s for
-  predictions, 100/s for search); the mean pause is calibrated by short runs. wrk has no open-loop mode (wrk2 is not packaged for Debian): a slow
+  predictions, 100/s for search); the mean pause is calibrated by short runs. wrk has no
+  open-loop mode (wrk2 is not packaged for Debian): a slow
   answer delays that connection's next request instead of queueing behind it, so the
   paced percentiles are a little optimistic under overload; the closed-loop rows show the
   overload side.
@@ -58,7 +59,8 @@ request = function()
   if kind == "detail" then
     return wrk.format("GET", "/api/v1/events/" .. ids[math.random(#ids)])
   elseif kind == "search" then
-    return wrk.format("GET", "/api/v1/search?limit=10&q=" .. words[math.random(#words)] .. "+" .. words[math.random(#words)])
+    local q = words[math.random(#words)] .. "+" .. words[math.random(#words)]
+    return wrk.format("GET", "/api/v1/search?limit=10&q=" .. q)
   elseif kind == "predict" then
     wrk.headers["Content-Type"] = "application/json"
     return wrk.format("POST", "/api/v1/predictions/severity", nil, rows[math.random(#rows)])
@@ -75,9 +77,13 @@ done = function(summary, latency, requests)
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
 end
 """
-ENDPOINTS = {"stats": "GET /api/v1/stats/summary", "detail": "GET /api/v1/events/{ev_id}",
-             "search": "GET /api/v1/search?q=w1+w2", "predict": "POST /api/v1/predictions/severity (with SHAP)"}
-PACED = {"stats": 1000, "detail": 1000, "search": 100, "predict": 200}   # requests/s: the load of each paced run
+ENDPOINTS = {
+    "stats": "GET /api/v1/stats/summary",
+    "detail": "GET /api/v1/events/{ev_id}",
+    "search": "GET /api/v1/search?q=w1+w2",
+    "predict": "POST /api/v1/predictions/severity (with SHAP)",
+}
+PACED = {"stats": 1000, "detail": 1000, "search": 100, "predict": 200}  # requests/s: the load of each paced run
 PACED_CONNECTIONS = 64
 
 
@@ -87,12 +93,13 @@ def prepare(url: str, synth: Path, home: Path) -> dict:
     import pandas as pd
 
     from ntsb_assets.lib import analytics as an
-    from ntsb_assets.lib import features, serving, tracking
+    from ntsb_assets.lib import features, serving, tracking, typemap
     from ntsb_assets.lib import model as M
     from ntsb_assets.lib.lake import Lake
-    from ntsb_assets.lib.warehouse import Warehouse, logical_type
+    from ntsb_assets.lib.warehouse import Warehouse
     from ntsb_assets.ml import prediction_table
     from ntsb_assets.settings import Settings
+
     load(home / "lake", url, [synth])
     dbt(url, "build")
     lake = Lake(str(home / "lake"))
@@ -111,49 +118,72 @@ def prepare(url: str, synth: Path, home: Path) -> dict:
     with Warehouse(url).session() as s:
         s.ensure_schema("ml")
         s.execute("DROP TABLE IF EXISTS ml.batch_predictions")
-        s.ensure_table("batch_predictions", {f.name: logical_type(f.type) for f in table.schema}, schema="ml",
-                       key=("ev_id",))
+        s.ensure_table(
+            "batch_predictions", {f.name: typemap.of_arrow(f.type) for f in table.schema}, schema="ml", key=("ev_id",)
+        )
         s.insert_arrow("batch_predictions", table, schema="ml")
     if url.startswith("duckdb"):
         serving.publish(Warehouse(url).path, settings.serving_dir)
     else:
         serving.record_published(Warehouse(url))
     from ntsb_api.schemas import FeatureRow
-    rows = []   # generated values outside the API's ranges are refused (422): keep valid rows only
-    for r in df.drop(columns=["ev_id", "event_date", "target_fatal", "target_severity"]).sample(
-            400, random_state=1).to_dict("records"):
-        body = json.dumps({k: (None if pd.isna(v) else (bool(v) if isinstance(v, (bool, np.bool_)) else v))
-                           for k, v in r.items()}, default=float)
+
+    rows = []  # generated values outside the API's ranges are refused (422): keep valid rows only
+    for r in (
+        df.drop(columns=["ev_id", "event_date", "target_fatal", "target_severity"])
+        .sample(400, random_state=1)
+        .to_dict("records")
+    ):
+        body = json.dumps(
+            {k: (None if pd.isna(v) else (bool(v) if isinstance(v, (bool, np.bool_)) else v)) for k, v in r.items()},
+            default=float,
+        )
         try:
             FeatureRow.model_validate_json(body)
         except ValueError:
             continue
         rows.append(body)
     with Warehouse(url).session(read_only=True) as s:
-        text = " ".join(s.query("SELECT narrative FROM marts.narratives ORDER BY ev_id LIMIT 2000")
-                        .column(0).to_pylist())
+        text = " ".join(
+            s.query("SELECT narrative FROM marts.narratives ORDER BY ev_id LIMIT 2000").column(0).to_pylist()
+        )
     words = sorted({t for t in serving.tokens(text) if len(t) >= 4 and t.isalpha()})
-    return {"settings": settings, "ids": df["ev_id"].tolist(), "rows": rows[:200],
-            "words": random.Random(1).sample(words, min(300, len(words)))}
+    return {
+        "settings": settings,
+        "ids": df["ev_id"].tolist(),
+        "rows": rows[:200],
+        "words": random.Random(1).sample(words, min(300, len(words))),
+    }
 
 
 def run_wrk(base: str, kind: str, token: str, data: dict, seconds: int, connections: int, delay: int = 0) -> dict:
-    script = WRK_SCRIPT % {"seed": 7, "kind": kind, "token": token,
-                           "delay": f"delay = function() return math.random(0, {2 * delay}) end" if delay else "",
-                           "ids": ",".join(json.dumps(i) for i in data["ids"]),
-                           "words": ",".join(json.dumps(w) for w in data["words"]),
-                           "rows": ",".join(json.dumps(r, ensure_ascii=False) for r in data["rows"])}
+    script = WRK_SCRIPT % {
+        "seed": 7,
+        "kind": kind,
+        "token": token,
+        "delay": f"delay = function() return math.random(0, {2 * delay}) end" if delay else "",
+        "ids": ",".join(json.dumps(i) for i in data["ids"]),
+        "words": ",".join(json.dumps(w) for w in data["words"]),
+        "rows": ",".join(json.dumps(r, ensure_ascii=False) for r in data["rows"]),
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", fh.name, base],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", fh.name, base], capture_output=True, text=True
+    )
     os.unlink(fh.name)
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), None)
     if line is None:
         raise SystemExit(f"wrk failed: {out.stdout}\n{out.stderr}")
     n, duration, p50, p95, p99, errors = line.split()[1:]
-    return {"requests": int(n), "rps": int(n) / (int(duration) / 1e6), "p50": float(p50) / 1000,
-            "p95": float(p95) / 1000, "p99": float(p99) / 1000, "errors": int(errors)}
+    return {
+        "requests": int(n),
+        "rps": int(n) / (int(duration) / 1e6),
+        "p50": float(p50) / 1000,
+        "p95": float(p95) / 1000,
+        "p99": float(p99) / 1000,
+        "errors": int(errors),
+    }
 
 
 def paced(base: str, kind: str, token: str, data: dict, seconds: int) -> dict:
@@ -166,17 +196,22 @@ def paced(base: str, kind: str, token: str, data: dict, seconds: int) -> dict:
         probe = run_wrk(base, kind, token, data, 3, conns, delay)
         if abs(probe["rps"] - target) < 0.03 * target or (delay == 0 and probe["rps"] < target):
             break
-        latency = conns * 1000 / probe["rps"] - delay             # ms per request cycle beyond the pause
+        latency = conns * 1000 / probe["rps"] - delay  # ms per request cycle beyond the pause
         delay = max(0, round(conns * 1000 / target - latency))
     return run_wrk(base, kind, token, data, seconds, conns, delay) | {"delay_ms": delay}
 
 
 def serve(settings, env: dict, workers: int) -> tuple[subprocess.Popen, str]:
     import httpx
+
     port = random.randint(20000, 40000)
-    proc = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "api", "--port", str(port),
-                             "--workers", str(workers)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ntsb_assets.cli", "api", "--port", str(port), "--workers", str(workers)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -201,43 +236,72 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     import platform
+
     results = []
     with tempfile.TemporaryDirectory() as tmp, scratch_database(args.pg) as pg_url:
         tmp = Path(tmp)
         synth = tmp / "synth"
-        subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
-                        "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events), "--seed", "1", str(synth)],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
         for name, url in (("embedded", f"duckdb:///{tmp}/embedded/warehouse.duckdb"), ("PostgreSQL", pg_url)):
             home = tmp / name
             data = prepare(url, synth, home)
-            env = {**os.environ, "NTSB_HOME": str(home), "NTSB_WAREHOUSE_URL": url, "NTSB_LAKE_URL": str(home / "lake"),
-                   "NTSB_API_RATE_LIMIT": "100000000",
-                   "NTSB_API_SECRET": "benchmark-secret-that-is-long-enough-0123456789"}
-            if name == "PostgreSQL":   # production: the rate limit counts in Redis
+            env = {
+                **os.environ,
+                "NTSB_HOME": str(home),
+                "NTSB_WAREHOUSE_URL": url,
+                "NTSB_LAKE_URL": str(home / "lake"),
+                "NTSB_API_RATE_LIMIT": "100000000",
+                "NTSB_API_SECRET": "benchmark-secret-that-is-long-enough-0123456789",
+            }
+            if name == "PostgreSQL":  # production: the rate limit counts in Redis
                 env["NTSB_REDIS_URL"] = args.redis
             from ntsb_api.auth import create_token
+
             token = create_token(env["NTSB_API_SECRET"], "analyst", 3600)
             proc, base = serve(data["settings"], env, args.workers)
             try:
                 for kind in ENDPOINTS:
-                    run_wrk(base, kind, token, data, 2, args.connections)                  # warm-up
-                    results.append((name, kind, f"closed loop, {args.connections} connections",
-                                    run_wrk(base, kind, token, data, args.seconds, args.connections)))
-                    results.append((name, kind, f"paced at {PACED[kind]:,}/s, {PACED_CONNECTIONS} connections",
-                                    paced(base, kind, token, data, args.seconds)))
+                    run_wrk(base, kind, token, data, 2, args.connections)  # warm-up
+                    results.append(
+                        (
+                            name,
+                            kind,
+                            f"closed loop, {args.connections} connections",
+                            run_wrk(base, kind, token, data, args.seconds, args.connections),
+                        )
+                    )
+                    results.append(
+                        (
+                            name,
+                            kind,
+                            f"paced at {PACED[kind]:,}/s, {PACED_CONNECTIONS} connections",
+                            paced(base, kind, token, data, args.seconds),
+                        )
+                    )
             finally:
                 proc.terminate()
                 proc.wait(20)
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"### API under load, {args.events:,} generated events", "",
-             f"`python benchmarks/api.py --events {args.events} --seconds {args.seconds} --connections "
-             f"{args.connections} --workers {args.workers}` on {machine}, {time.strftime('%Y-%m-%d')}; wrk "
-             f"{_wrk_version()} (2 threads) on the same machine; {args.workers} API workers.", "",
-             "| deployment | endpoint | load | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | non-200 |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"### API under load, {args.events:,} generated events",
+        "",
+        f"`python benchmarks/api.py --events {args.events} --seconds {args.seconds} --connections "
+        f"{args.connections} --workers {args.workers}` on {machine}, {time.strftime('%Y-%m-%d')}; wrk "
+        f"{_wrk_version()} (2 threads) on the same machine; {args.workers} API workers.",
+        "",
+        "| deployment | endpoint | load | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | non-200 |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for name, kind, how, r in results:
-        lines.append(f"| {name} | {ENDPOINTS[kind]} | {how} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-                     f"{r['p99']:.1f} | {r['errors']} |")
+        lines.append(
+            f"| {name} | {ENDPOINTS[kind]} | {how} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+            f"{r['p99']:.1f} | {r['errors']} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

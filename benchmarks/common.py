@@ -26,8 +26,12 @@ _peak = max(_hwm, _r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 def run_phase(script: str, *args: str) -> dict:
     """Run ``script`` (which prints one JSON line with rows and seconds) in a new process."""
-    out = subprocess.run([sys.executable, "-c", script + PEAK_RSS + "print(json.dumps(result | {'peak_rss_mb': _peak}))",
-                          *args], cwd=REPO, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script + PEAK_RSS + "print(json.dumps(result | {'peak_rss_mb': _peak}))", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         raise SystemExit(f"phase failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -37,6 +41,7 @@ def run_phase(script: str, *args: str) -> dict:
 def scratch_database(admin_url: str):
     """A PostgreSQL database for one run, dropped afterwards; yields its URL."""
     import psycopg2
+
     name = f"ntsb_bench_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(admin_url)
     admin.autocommit = True
@@ -62,8 +67,14 @@ def emit(text: str, write: Path | None) -> str:
 
 
 def report(title: str, command: str, rows: list[tuple[str, dict]], write: Path | None) -> str:
-    lines = [f"### {title}", "", f"`{command}` on {machine()}, {time.strftime('%Y-%m-%d')}.", "",
-             "| phase | rows | seconds | rows/s | peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"### {title}",
+        "",
+        f"`{command}` on {machine()}, {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| phase | rows | seconds | rows/s | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, r in rows:
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
         lines.append(f"| {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {rss} |")

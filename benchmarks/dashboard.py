@@ -33,15 +33,18 @@ from pathlib import Path
 from api import prepare
 from common import REPO, emit, machine, scratch_database
 
-DRAWN = ("document.querySelector('h1') && !document.querySelector('[data-testid=stStatusWidget]') && "
-         "document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
-         "[data-testid=stDeckGlJsonChart] canvas').length >= {charts}")
+DRAWN = (
+    "document.querySelector('h1') && !document.querySelector('[data-testid=stStatusWidget]') && "
+    "document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
+    "[data-testid=stDeckGlJsonChart] canvas').length >= {charts}"
+)
 
 
 def analytics(home: Path) -> None:
     """The analytics tables the dashboard reads from the lake (as the assets write them)."""
     from ntsb_assets.lib import analytics as an
     from ntsb_assets.lib.lake import Lake
+
     lake = Lake(str(home / "lake"))
     con = an.connect(lake)
     for name, frames in (("trends", an.trends(con)), ("correlations", an.correlations(con, 30))):
@@ -54,6 +57,7 @@ def analytics(home: Path) -> None:
 
 def browser_timings(port: int, runs: int) -> dict:
     from tests.integration.browser import Browser
+
     out = {}
     base = f"http://127.0.0.1:{port}"
     with Browser(height=1200) as b:
@@ -66,7 +70,7 @@ def browser_timings(port: int, runs: int) -> dict:
     for page, charts in (("", 1), ("map", 2)):
         times = []
         for _ in range(runs):
-            with Browser(height=1200) as b:   # a new browser each time: a new session, nothing cached in it
+            with Browser(height=1200) as b:  # a new browser each time: a new session, nothing cached in it
                 started = b.open(f"{base}/{page}")
                 b.wait_for(DRAWN.format(charts=charts), timeout=300)
                 times.append(time.monotonic() - started)
@@ -77,6 +81,7 @@ def browser_timings(port: int, runs: int) -> dict:
 def filter_changes(states: list[str]) -> list[float]:
     """Seconds of server time for each rerun after picking a state on the Trends page."""
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(str(REPO / "ntsb_dashboard" / "app.py"), default_timeout=600).run()
     at.switch_page("views/trends.py").run()
     times = []
@@ -92,20 +97,35 @@ def filter_changes(states: list[str]) -> list[float]:
 def measure(name: str, env: dict, runs: int) -> list[tuple[str, str, float]]:
     """Serve one built deployment and time it."""
     from tests.integration.browser import free_port
-    os.environ.update(env)   # this process's AppTest reads the same deployment
+
+    os.environ.update(env)  # this process's AppTest reads the same deployment
     from ntsb_assets.settings import get_settings
+
     with get_settings().warehouse.session(read_only=True) as s:
-        located = s.query("SELECT count(*) FROM marts.fact_accidents WHERE latitude IS NOT NULL "
-                          "AND longitude IS NOT NULL").column(0)[0].as_py()
-        states = [r["state"] for r in s.query(
-            "SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
-            "ORDER BY count(*) DESC LIMIT 20").to_pylist()]
+        located = (
+            s.query("SELECT count(*) FROM marts.fact_accidents WHERE latitude IS NOT NULL AND longitude IS NOT NULL")
+            .column(0)[0]
+            .as_py()
+        )
+        states = [
+            r["state"]
+            for r in s.query(
+                "SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
+                "ORDER BY count(*) DESC LIMIT 20"
+            ).to_pylist()
+        ]
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ntsb_assets.cli", "dashboard", "--port", str(port)],
-                            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ntsb_assets.cli", "dashboard", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         import urllib.request
+
         for _ in range(240):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
@@ -116,16 +136,19 @@ def measure(name: str, env: dict, runs: int) -> list[tuple[str, str, float]]:
     finally:
         os.killpg(proc.pid, 9)
         proc.wait(10)
-    changes = filter_changes(states[2:2 + runs + 3])
+    changes = filter_changes(states[2 : 2 + runs + 3])
     import streamlit as st
 
     from ntsb_dashboard import data
+
     store = data._store()
-    if hasattr(store, "close"):   # PostgreSQL: its connections, before the scratch database is dropped
+    if hasattr(store, "close"):  # PostgreSQL: its connections, before the scratch database is dropped
         store.close()
     st.cache_resource.clear()
-    rows = [(name, what + (f" ({located:,} points)" if what.startswith("map") else ""), seconds)
-            for what, seconds in timings.items()]
+    rows = [
+        (name, what + (f" ({located:,} points)" if what.startswith("map") else ""), seconds)
+        for what, seconds in timings.items()
+    ]
     rows.append((name, f"filter change, server time (median of {len(changes)})", statistics.median(changes)))
     rows.append((name, f"filter change, server time (max of {len(changes)})", max(changes)))
     print(rows, flush=True)
@@ -153,19 +176,42 @@ def main() -> int:
             url = url or f"duckdb:///{home}/warehouse.duckdb"
             if not (home / "built").exists():
                 if not synth.exists():
-                    subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
-                                    "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "ntsb_assets.cli",
+                            "synth",
+                            "--events",
+                            str(args.events),
+                            "--seed",
+                            "1",
+                            str(synth),
+                        ],
+                        cwd=REPO,
+                        check=True,
+                        capture_output=True,
+                    )
                 print(f"{name}: building {args.events:,} events", flush=True)
                 prepare(url, synth, home)
                 analytics(home)
                 (home / "built").touch()
-            env = {"NTSB_HOME": str(home), "NTSB_WAREHOUSE_URL": url, "NTSB_LAKE_URL": str(home / "lake"),
-                   "NTSB_MLFLOW_URI": f"sqlite:///{home / 'mlflow.db'}"}
+            env = {
+                "NTSB_HOME": str(home),
+                "NTSB_WAREHOUSE_URL": url,
+                "NTSB_LAKE_URL": str(home / "lake"),
+                "NTSB_MLFLOW_URI": f"sqlite:///{home / 'mlflow.db'}",
+            }
             rows += measure(name, env, args.runs)
-    lines = [f"### Dashboard, {args.events:,} generated events", "",
-             f"`python benchmarks/dashboard.py --events {args.events} --runs {args.runs}` on {machine()}, "
-             f"{time.strftime('%Y-%m-%d')}; headless Chromium on the same machine.", "",
-             "| deployment | what | seconds |", "|---|---|---:|"]
+    lines = [
+        f"### Dashboard, {args.events:,} generated events",
+        "",
+        f"`python benchmarks/dashboard.py --events {args.events} --runs {args.runs}` on {machine()}, "
+        f"{time.strftime('%Y-%m-%d')}; headless Chromium on the same machine.",
+        "",
+        "| deployment | what | seconds |",
+        "|---|---|---:|",
+    ]
     lines += [f"| {name} | {what} | {seconds:.2f} |" for name, what, seconds in rows]
     emit("\n".join(lines) + "\n", args.write)
     return 0

@@ -40,26 +40,34 @@ def dbt(url: str, *command: str) -> dict:
     """One dbt command on the warehouse at ``url``; rows = events in fact_accidents."""
     from ntsb_assets.lib.warehouse import Warehouse
     from ntsb_assets.settings import Settings
+
     env = os.environ | Settings(warehouse_url=url).dbt_env()
     exe = str(Path(sys.executable).with_name("dbt"))
     t = time.perf_counter()
-    out = subprocess.run([exe, *command, "--quiet", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
-                         cwd=REPO, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [exe, *command, "--quiet", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - t
     if out.returncode:
         raise SystemExit(out.stdout + out.stderr)
     with Warehouse(url).session(read_only=True) as s:
         rows = s.query("SELECT count(*) AS n FROM marts.fact_accidents").column(0)[0].as_py()
-    return {"rows": rows, "seconds": seconds, "peak_rss_mb": None}   # dbt's own processes: not measured
+    return {"rows": rows, "seconds": seconds, "peak_rss_mb": None}  # dbt's own processes: not measured
 
 
 def runs(url: str, target: str, label: str, tmp: Path) -> list:
     """First build, a second build over the same data (on PostgreSQL: marts replaced in place,
     aggregate views refreshed concurrently), and the docs site."""
     docs = ["docs", "generate", "--static", "--target-path", str(tmp / "docs")]
-    return [(f"dbt build, {target}, {label}", dbt(url, "build")),
-            (f"dbt build again, {target}, {label}", dbt(url, "build")),
-            (f"dbt docs generate, {target}, {label}", dbt(url, *docs))]
+    return [
+        (f"dbt build, {target}, {label}", dbt(url, "build")),
+        (f"dbt build again, {target}, {label}", dbt(url, "build")),
+        (f"dbt docs generate, {target}, {label}", dbt(url, *docs)),
+    ]
 
 
 def main() -> int:
@@ -73,18 +81,28 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         synth = tmp / "synth"
-        subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
-                        "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
-        for label, releases in (("bundled sample (6 releases)", sample),
-                                (f"{args.events:,} generated events", [synth])):
+        subprocess.run(
+            [sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events), "--seed", "1", str(synth)],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        for label, releases in (
+            ("bundled sample (6 releases)", sample),
+            (f"{args.events:,} generated events", [synth]),
+        ):
             duck = f"duckdb:///{tmp}/{len(rows)}.duckdb"
             load(tmp / f"lake{len(rows)}", duck, releases)
             rows += runs(duck, "DuckDB", label, tmp)
             with scratch_database(args.pg) as url:
                 load(tmp / f"lake{len(rows)}", url, releases)
                 rows += runs(url, "PostgreSQL", label, tmp)
-    report("dbt build (models, snapshot, tests); rows = events in fact_accidents",
-           f"python benchmarks/dbt_build.py --events {args.events}", rows, args.write)
+    report(
+        "dbt build (models, snapshot, tests); rows = events in fact_accidents",
+        f"python benchmarks/dbt_build.py --events {args.events}",
+        rows,
+        args.write,
+    )
     return 0
 
 

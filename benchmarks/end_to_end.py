@@ -47,6 +47,7 @@ def _peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM: its own address space) plus the largest
     peak of the processes it waited for (dbt), an upper bound of the stage's peak."""
     import resource
+
     with open("/proc/self/status") as fh:
         hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
     return (hwm + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
@@ -58,10 +59,11 @@ def stage(results: dict, name: str, *steps) -> dict:
     is. Records the wall time and peak RSS under ``name``; returns the dicts the steps
     returned, merged (other return values are dropped)."""
     import json
+
     read, write = os.pipe()
     t = time.perf_counter()
     pid = os.fork()
-    if pid == 0:   # the stage's process
+    if pid == 0:  # the stage's process
         os.close(read)
         code, out = 0, {}
         try:
@@ -70,7 +72,7 @@ def stage(results: dict, name: str, *steps) -> dict:
                 returned = step()
                 value |= returned if isinstance(returned, dict) else {}
             out = {"value": value}
-        except BaseException as exc:   # noqa: BLE001 - reported to the parent, which fails
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails
             code, out = 1, {"error": f"{type(exc).__name__}: {exc}"}
         out["peak_rss_mb"] = _peak_rss_mb()
         os.write(write, json.dumps(out, default=str).encode())
@@ -96,8 +98,9 @@ class Pipeline:
         import great_expectations  # noqa: F401 - imported by the quality stages, as the code server has it
 
         from ntsb_assets.definitions import defs
+
         self.dg, self.defs = dg, defs
-        with dg.DagsterInstance.get():   # its storage's modules imported here too, not in the first run of each stage
+        with dg.DagsterInstance.get():  # its storage's modules imported here too, not in the first run of each stage
             pass
         graph = defs.resolve_asset_graph()
         self.keys = {k.to_user_string(): k for k in graph.get_all_asset_keys()}
@@ -125,24 +128,39 @@ class Pipeline:
         from ntsb_assets.lib import registry
         from ntsb_assets.releases import RELEASES
         from ntsb_assets.settings import get_settings
+
         settings = get_settings()
         pk = registry.register(settings.lake, path).release.release_id
         with self.dg.DagsterInstance.get() as instance:
             instance.add_dynamic_partitions(RELEASES.name, [pk])
         models = self._assets("warehouse/") - self._assets("warehouse/raw/")
-        dbt_tests = {c for c in self.checks if c.asset_key in models and c.name != "marts_gate"
-                     and "freshness" not in c.name}
-        stage(results, f"{label}extract", lambda: self._run(
-            "ingest_release", self._assets("releases/", "lake/raw/"), partition_key=pk))
-        stage(results, f"{label}load/CDC", lambda: self._run(
-            "ingest_release", self._assets("warehouse/raw/"), set(), partition_key=pk))
-        stage(results, f"{label}quality",   # the statistical gate of the release, then the raw gates
-              lambda: self._run("ingest_release", set(), self._checks("statistical_gate"), partition_key=pk),
-              lambda: self._run("transform", set(), self._checks("schema_gate", "business_gate")))
+        dbt_tests = {
+            c for c in self.checks if c.asset_key in models and c.name != "marts_gate" and "freshness" not in c.name
+        }
+        stage(
+            results,
+            f"{label}extract",
+            lambda: self._run("ingest_release", self._assets("releases/", "lake/raw/"), partition_key=pk),
+        )
+        stage(
+            results,
+            f"{label}load/CDC",
+            lambda: self._run("ingest_release", self._assets("warehouse/raw/"), set(), partition_key=pk),
+        )
+        stage(
+            results,
+            f"{label}quality",  # the statistical gate of the release, then the raw gates
+            lambda: self._run("ingest_release", set(), self._checks("statistical_gate"), partition_key=pk),
+            lambda: self._run("transform", set(), self._checks("schema_gate", "business_gate")),
+        )
         stage(results, f"{label}dbt", lambda: self._run("transform", models, dbt_tests))
         stage(results, f"{label}quality", lambda: self._run("transform", set(), self._checks("marts_gate")))
-        stage(results, f"{label}archive", lambda: self._run("transform", self._assets("archive/"), set()),
-              lambda: self._archive_years(settings))
+        stage(
+            results,
+            f"{label}archive",
+            lambda: self._run("transform", self._assets("archive/"), set()),
+            lambda: self._archive_years(settings),
+        )
         stage(results, f"{label}analytics", lambda: self._run("analytics", self._assets("analytics/")))
         retrained = stage(results, f"{label}ml", self._ml)
         results[f"{label}ml"]["retrained"] = retrained["retrained"]
@@ -154,8 +172,11 @@ class Pipeline:
         batch predictions (what the automation requests)."""
         features = self._assets("ml/features")
         result = self._run("ml", features, self._checks("changed_since_training"))
-        drifted = any(not e.asset_check_evaluation_data.passed for e in result.all_events
-                      if e.event_type_value == "ASSET_CHECK_EVALUATION")
+        drifted = any(
+            not e.asset_check_evaluation_data.passed
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        )
         if drifted:
             model = self._assets("ml/severity_model", "ml/champion")
             self._run("ml", model, {c for c in self.checks if c.asset_key in model}, run_config=self.config)
@@ -164,10 +185,12 @@ class Pipeline:
 
     def _archive_years(self, settings):
         from ntsb_assets.archive import archive_runs
+
         for tags in archive_runs(settings):
             with self.dg.DagsterInstance.get() as instance:
-                result = self.defs.resolve_job_def("archive").execute_in_process(instance=instance, tags=tags,
-                                                                                 raise_on_error=False)
+                result = self.defs.resolve_job_def("archive").execute_in_process(
+                    instance=instance, tags=tags, raise_on_error=False
+                )
             if not result.success:
                 raise RuntimeError(f"archive failed: {tags}")
 
@@ -177,17 +200,22 @@ def deployment(name: str, base: Path, update: Path, env: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"ntsb-e2e-{name}-") as tmp:
         os.environ.update({"NTSB_HOME": f"{tmp}/var", "DAGSTER_HOME": f"{tmp}/var/dagster", **env})
         os.makedirs(f"{tmp}/var/dagster")
-        shutil.copy(REPO / "deploy" / "dagster.embedded.yaml", f"{tmp}/var/dagster/dagster.yaml")   # the embedded instance
+        shutil.copy(
+            REPO / "deploy" / "dagster.embedded.yaml", f"{tmp}/var/dagster/dagster.yaml"
+        )  # the embedded instance
         p = Pipeline()
         t = time.perf_counter()
         p.release(base, results, "")
-        results["full build"] = {"seconds": time.perf_counter() - t,
-                                 "peak_rss_mb": max(r["peak_rss_mb"] for r in results.values())}
+        results["full build"] = {
+            "seconds": time.perf_counter() - t,
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in results.values()),
+        }
         t = time.perf_counter()
         p.release(update, results, "update: ")
-        results["monthly update"] = {"seconds": time.perf_counter() - t,
-                                     "peak_rss_mb": max(v["peak_rss_mb"] for k, v in results.items()
-                                                        if k.startswith("update: "))}
+        results["monthly update"] = {
+            "seconds": time.perf_counter() - t,
+            "peak_rss_mb": max(v["peak_rss_mb"] for k, v in results.items() if k.startswith("update: ")),
+        }
         for k in env:
             os.environ.pop(k, None)
     return results
@@ -195,11 +223,17 @@ def deployment(name: str, base: Path, update: Path, env: dict) -> dict:
 
 def table(title: str, command: str, runs: dict[str, dict]) -> str:
     import platform
+
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     names = list(runs)
-    lines = [f"### {title}", "", f"`{command}` on {machine}, {time.strftime('%Y-%m-%d')}.", "",
-             "| stage | " + " | ".join(f"{n} s | {n} peak RSS (MB)" for n in names) + " |",
-             "|---|" + "---:|---:|" * len(names)]
+    lines = [
+        f"### {title}",
+        "",
+        f"`{command}` on {machine}, {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| stage | " + " | ".join(f"{n} s | {n} peak RSS (MB)" for n in names) + " |",
+        "|---|" + "---:|---:|" * len(names),
+    ]
     for stage in [*STAGES, "full build", *(f"update: {s}" for s in STAGES), "monthly update"]:
         cells, retrained = [], []
         for n in names:
@@ -222,6 +256,7 @@ def main() -> None:
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     from ntsb_assets.lib import synth
+
     with tempfile.TemporaryDirectory(prefix="ntsb-e2e-releases-") as tmp:
         base, update = Path(tmp) / f"synth{args.events}", Path(tmp) / "up01"
         synth.generate(base, args.events, seed=1)
@@ -229,17 +264,22 @@ def main() -> None:
         runs = {"embedded": deployment("embedded", base, update, {})}
         if not args.skip_pg:
             with scratch_database(args.pg) as url:
-                runs["PostgreSQL"] = deployment("postgres", base, update,
-                                                {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url})
+                runs["PostgreSQL"] = deployment(
+                    "postgres", base, update, {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url}
+                )
     shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--write" and (i == 0 or sys.argv[i] != "--write")]
     command = " ".join(["python benchmarks/end_to_end.py", *shown])
-    text = table(f"End to end, {args.events:,} generated events, then {args.new:,} new + {args.changed:,} changed",
-                 command, runs)
+    text = table(
+        f"End to end, {args.events:,} generated events, then {args.new:,} new + {args.changed:,} changed", command, runs
+    )
     emb = runs["embedded"]
     peak = max(r["peak_rss_mb"] for run in runs.values() for r in run.values())
-    text += (f"\nGoals: full build embedded {emb['full build']['seconds']:.0f} s (goal < {GOALS['full build, embedded (s)']} s); "
-             f"monthly update {max(r['monthly update']['seconds'] for r in runs.values()):.0f} s at most "
-             f"(goal < {GOALS['monthly update (s)']} s); peak RSS {peak:.0f} MB (goal < {GOALS['peak RSS (MB)']} MB).\n")
+    text += (
+        f"\nGoals: full build embedded {emb['full build']['seconds']:.0f} s "
+        f"(goal < {GOALS['full build, embedded (s)']} s); "
+        f"monthly update {max(r['monthly update']['seconds'] for r in runs.values()):.0f} s at most "
+        f"(goal < {GOALS['monthly update (s)']} s); peak RSS {peak:.0f} MB (goal < {GOALS['peak RSS (MB)']} MB).\n"
+    )
     print(text)
     if args.write:
         with open(args.write, "a", encoding="utf-8") as fh:

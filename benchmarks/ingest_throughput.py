@@ -70,25 +70,36 @@ def run(phase: str, release: Path, lake: Path, wh_url: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--replicas", type=int, default=20)
-    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                    help="admin URL; a scratch database is created and dropped")
+    ap.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="admin URL; a scratch database is created and dropped",
+    )
     ap.add_argument("--write", type=Path, help="append the results to this markdown file")
     args = ap.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        release = tmp / "part121_x{}".format(args.replicas)
+        release = tmp / f"part121_x{args.replicas}"
         rows = make_release(release, args.replicas)
         lake = tmp / "lake"
         ext = run("extract", release, lake, "")
         results.append(("extract CSV -> Parquet (local lake)", ext))
-        results.append(("load DuckDB (first load: all inserts)", run("load", release, lake, f"duckdb:///{tmp}/wh.duckdb")))
-        results.append(("load DuckDB (reload: all unchanged)", run("load", release, lake, f"duckdb:///{tmp}/wh.duckdb")))
+        results.append(
+            ("load DuckDB (first load: all inserts)", run("load", release, lake, f"duckdb:///{tmp}/wh.duckdb"))
+        )
+        results.append(
+            ("load DuckDB (reload: all unchanged)", run("load", release, lake, f"duckdb:///{tmp}/wh.duckdb"))
+        )
         with scratch_database(args.pg) as url:
             results.append(("load PostgreSQL (first load: all inserts)", run("load", release, lake, url)))
             results.append(("load PostgreSQL (reload: all unchanged)", run("load", release, lake, url)))
-    report(f"Ingest throughput, {rows:,} rows (Part 121 sample x {args.replicas})",
-           f"python benchmarks/ingest_throughput.py --replicas {args.replicas}", results, args.write)
+    report(
+        f"Ingest throughput, {rows:,} rows (Part 121 sample x {args.replicas})",
+        f"python benchmarks/ingest_throughput.py --replicas {args.replicas}",
+        results,
+        args.write,
+    )
     return 0
 
 

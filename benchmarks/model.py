@@ -56,8 +56,9 @@ trained = M.train(df, params=params)
 trained.model.save(__import__("pathlib").Path(sys.argv[2]))
 json.dump({"metrics": trained.metrics, "split": trained.model.split.describe(), "sizes": trained.sizes,
            "family": trained.model.family,
-           "trees": {h: [trained.model.heads[h].shape.get("trees", 1), trained.model.heads[h].shape.get("max_depth", "-")]
-                     for h in M.HEADS}}, open(sys.argv[3], "w"))
+           "trees": {h: [trained.model.heads[h].shape.get("trees", 1),
+                         trained.model.heads[h].shape.get("max_depth", "-")] for h in M.HEADS}},
+          open(sys.argv[3], "w"))
 result = {"rows": len(df), "seconds": trained.seconds}
 """
 
@@ -82,13 +83,18 @@ def main() -> int:
 
     from ntsb_assets.lib import model as M
     from ntsb_assets.lib.lake import Lake
+
     warnings.filterwarnings("ignore")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         synth = tmp / "synth"
-        subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
-                        "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events), "--seed", "1", str(synth)],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
         url = f"duckdb:///{tmp}/warehouse.duckdb"
         load(tmp / "lake", url, [synth])
         dbt(url, "build")
@@ -96,18 +102,28 @@ def main() -> int:
         write_archive(url, lake)
         stages = [("features from the archive", run_phase(FEATURES_PHASE, str(lake.root), str(tmp / "f.parquet")))]
         df = pd.read_parquet(tmp / "f.parquet")
-        rows = [r._asdict() for r in df.sample(args.rows, random_state=1, replace=len(df) < args.rows)
-                .drop(columns=["target_fatal", "target_severity"]).itertuples(index=False)]
+        rows = [
+            r._asdict()
+            for r in df.sample(args.rows, random_state=1, replace=len(df) < args.rows)
+            .drop(columns=["target_fatal", "target_severity"])
+            .itertuples(index=False)
+        ]
         timings, summaries = {}, {}
-        for label, rounds in (("early stopping", 0), (f"{args.full_rounds} rounds per shape, no early stopping",
-                                                      args.full_rounds)):
+        for label, rounds in (
+            ("early stopping", 0),
+            (f"{args.full_rounds} rounds per shape, no early stopping", args.full_rounds),
+        ):
             out = tmp / f"model_{rounds}"
-            stages.append((f"train both heads and both baselines ({label})",
-                           run_phase(TRAIN_PHASE, str(tmp / "f.parquet"), str(out), str(out) + ".json", str(rounds))))
+            stages.append(
+                (
+                    f"train both heads and both baselines ({label})",
+                    run_phase(TRAIN_PHASE, str(tmp / "f.parquet"), str(out), str(out) + ".json", str(rounds)),
+                )
+            )
             summaries[label] = json.loads(Path(str(out) + ".json").read_text())
             model = M.SeverityModel.load(out)
             for call_label, call in (("predict (no SHAP)", model.predict), ("explain (with SHAP)", model.explain)):
-                for row in rows[:20]:   # warm-up
+                for row in rows[:20]:  # warm-up
                     call(row)
                 times = []
                 for row in rows:
@@ -118,19 +134,27 @@ def main() -> int:
 
     command = f"python benchmarks/model.py --events {args.events} --rows {args.rows} --full-rounds {args.full_rounds}"
     text = report(f"Severity model, {args.events:,} generated events; rows = events", command, stages, args.write)
-    lines = ["", f"Single-row inference, {args.rows:,} random events one at a time:", "",
-             "| model | trees (fatal head; four-class head, per class) | call | p50 (ms) | p95 (ms) |",
-             "|---|---|---|---:|---:|"]
+    lines = [
+        "",
+        f"Single-row inference, {args.rows:,} random events one at a time:",
+        "",
+        "| model | trees (fatal head; four-class head, per class) | call | p50 (ms) | p95 (ms) |",
+        "|---|---|---|---:|---:|",
+    ]
     for (label, call_label), (p50, p95) in timings.items():
         trees = summaries[label]["trees"]
         shape = "; ".join(f"{n} of depth {d}" for n, d in trees.values())
         lines.append(f"| {label} | {shape} | {call_label} | {p50:.2f} | {p95:.2f} |")
     summary = summaries["early stopping"]
     auc = {h: summary["metrics"][h][summary["family"]]["roc_auc"] for h in M.HEADS}
-    lines += ["", f"Split: {summary['split']}. The generator draws outcomes independently of the features, so "
-                  "early stopping ends after a few trees and the test-year ROC-AUC is chance level, as it must be "
-                  f"({', '.join(f'{h} {a:.3f}' for h, a in auc.items())}); the run without early stopping "
-                  "gives the cost of a full-size model. Model quality is reported on real data in docs/ml.md.", ""]
+    lines += [
+        "",
+        f"Split: {summary['split']}. The generator draws outcomes independently of the features, so "
+        "early stopping ends after a few trees and the test-year ROC-AUC is chance level, as it must be "
+        f"({', '.join(f'{h} {a:.3f}' for h, a in auc.items())}); the run without early stopping "
+        "gives the cost of a full-size model. Model quality is reported on real data in docs/ml.md.",
+        "",
+    ]
     extra = "\n".join(lines)
     print(extra)
     if args.write:

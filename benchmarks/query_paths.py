@@ -36,22 +36,36 @@ from pathlib import Path
 from common import REPO, report, run_phase, scratch_database
 from dbt_build import dbt, load
 
-SEVERITY_COLUMNS = {"FATL": "fatal_events", "SERS": "serious_events", "MINR": "minor_events", "NONE": "no_injury_events"}
+SEVERITY_COLUMNS = {
+    "FATL": "fatal_events",
+    "SERS": "serious_events",
+    "MINR": "minor_events",
+    "NONE": "no_injury_events",
+}
 QUERIES = {
     "PostgreSQL, raw.events": (
-        "postgres", "SELECT CAST(extract(year FROM ev_date) AS INTEGER) AS year, ev_highest_injury AS severity, "
-                    "count(*) AS events FROM raw.events GROUP BY 1, 2"),
+        "postgres",
+        "SELECT CAST(extract(year FROM ev_date) AS INTEGER) AS year, ev_highest_injury AS severity, "
+        "count(*) AS events FROM raw.events GROUP BY 1, 2",
+    ),
     "PostgreSQL, staging view": (
-        "postgres", "SELECT CAST(extract(year FROM event_date) AS INTEGER) AS year, severity, count(*) AS events "
-                    "FROM staging.stg_ntsb__events GROUP BY 1, 2"),
+        "postgres",
+        "SELECT CAST(extract(year FROM event_date) AS INTEGER) AS year, severity, count(*) AS events "
+        "FROM staging.stg_ntsb__events GROUP BY 1, 2",
+    ),
     "PostgreSQL, materialized view": (
-        "postgres", "SELECT year, fatal_events, serious_events, minor_events, no_injury_events, events "
-                    "FROM marts.agg_yearly_stats"),
+        "postgres",
+        "SELECT year, fatal_events, serious_events, minor_events, no_injury_events, events FROM marts.agg_yearly_stats",
+    ),
     "DuckDB, embedded warehouse": (
-        "duckdb", "SELECT CAST(year(event_date) AS INTEGER) AS year, severity, count(*) AS events "
-                  "FROM marts.fact_accidents GROUP BY ALL"),
+        "duckdb",
+        "SELECT CAST(year(event_date) AS INTEGER) AS year, severity, count(*) AS events "
+        "FROM marts.fact_accidents GROUP BY ALL",
+    ),
     "DuckDB over the Parquet archive": (
-        "archive", "SELECT CAST(year AS INTEGER) AS year, severity, count(*) AS events FROM fact_accidents GROUP BY ALL"),
+        "archive",
+        "SELECT CAST(year AS INTEGER) AS year, severity, count(*) AS events FROM fact_accidents GROUP BY ALL",
+    ),
 }
 
 
@@ -60,7 +74,7 @@ def normalize(name: str, rows: list[tuple]) -> dict:
     out = {}
     if "materialized" in name:
         for year, *counts, total in rows:
-            for sev, n in zip(SEVERITY_COLUMNS, counts):
+            for sev, n in zip(SEVERITY_COLUMNS, counts, strict=True):
                 if n:
                     out[(year, sev)] = n
             if total - sum(counts):
@@ -82,8 +96,12 @@ def time_query(run, repeat: int) -> dict:
         run()
         times.append(time.perf_counter() - t)
     times.sort()
-    return {"rows": rows, "cold_ms": cold * 1000, "median_ms": statistics.median(times) * 1000,
-            "p95_ms": times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))] * 1000}
+    return {
+        "rows": rows,
+        "cold_ms": cold * 1000,
+        "median_ms": statistics.median(times) * 1000,
+        "p95_ms": times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))] * 1000,
+    }
 
 
 def main() -> int:
@@ -105,8 +123,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, scratch_database(args.pg) as pg_url:
         tmp = Path(tmp)
         synth = tmp / "synth"
-        subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events),
-                        "--seed", "1", str(synth)], cwd=REPO, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ntsb_assets.cli", "synth", "--events", str(args.events), "--seed", "1", str(synth)],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
         duck_url = f"duckdb:///{tmp}/warehouse.duckdb"
         for url, lake in ((duck_url, tmp / "lake"), (pg_url, tmp / "lake_pg")):
             load(lake, url, [synth])
@@ -118,8 +140,12 @@ def main() -> int:
         t = time.perf_counter()
         with Warehouse(duck_url).session(read_only=True) as s:
             assert not archive.plan(s, lake, range(1900, 2100)).years
-        stages.append(("plan the archive when nothing changed (DuckDB)",
-                       {"rows": args.events, "seconds": time.perf_counter() - t, "peak_rss_mb": None}))
+        stages.append(
+            (
+                "plan the archive when nothing changed (DuckDB)",
+                {"rows": args.events, "seconds": time.perf_counter() - t, "peak_rss_mb": None},
+            )
+        )
         files = lake.list("archive/fact_accidents")
         for name, call in ANALYTICS.items():
             stages.append((f"analytics: {name}", run_phase(ANALYTICS_PHASE, str(lake.root), call)))
@@ -129,9 +155,9 @@ def main() -> int:
         duck = duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True)
         parquet = analytics.connect(lake)
         runners = {
-            "postgres": lambda sql: (lambda: _pg(pg, sql)),
-            "duckdb": lambda sql: (lambda: duck.execute(sql).fetchall()),
-            "archive": lambda sql: (lambda: parquet.execute(sql).fetchall()),
+            "postgres": lambda sql: lambda: _pg(pg, sql),
+            "duckdb": lambda sql: lambda: duck.execute(sql).fetchall(),
+            "archive": lambda sql: lambda: parquet.execute(sql).fetchall(),
         }
         for name, (where, sql) in QUERIES.items():
             results[name] = time_query(runners[where](sql), args.repeat)
@@ -140,17 +166,24 @@ def main() -> int:
         first = next(iter(answers.values()))
         for n, a in answers.items():
             if a != first:
-                raise SystemExit(f"{n} answers differently from {next(iter(answers))}: "
-                                 f"{sorted(set(a.items()) ^ set(first.items()))[:5]}")
+                raise SystemExit(
+                    f"{n} answers differently from {next(iter(answers))}: "
+                    f"{sorted(set(a.items()) ^ set(first.items()))[:5]}"
+                )
         pg.close()
         duck.close()
 
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"### Aggregate {args.events:,} events by year and severity",
-             "", f"`python benchmarks/query_paths.py --events {args.events} --repeat {args.repeat}` on {machine}, "
-                 f"{time.strftime('%Y-%m-%d')}. Archive: {len(files)} year files. Every path returned the same "
-                 f"{len(first)} (year, severity) counts over {next(iter(events.values())):,} events.", "",
-             "| path | cold (ms) | median (ms) | p95 (ms) |", "|---|---:|---:|---:|"]
+    lines = [
+        f"### Aggregate {args.events:,} events by year and severity",
+        "",
+        f"`python benchmarks/query_paths.py --events {args.events} --repeat {args.repeat}` on {machine}, "
+        f"{time.strftime('%Y-%m-%d')}. Archive: {len(files)} year files. Every path returned the same "
+        f"{len(first)} (year, severity) counts over {next(iter(events.values())):,} events.",
+        "",
+        "| path | cold (ms) | median (ms) | p95 (ms) |",
+        "|---|---:|---:|---:|",
+    ]
     for name, r in results.items():
         lines.append(f"| {name} | {r['cold_ms']:.1f} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} |")
     text = "\n".join(lines) + "\n"
@@ -158,8 +191,12 @@ def main() -> int:
     if args.write:
         with open(args.write, "a", encoding="utf-8") as fh:
             fh.write("\n" + text)
-    report(f"Archive and analytics, {args.events:,} events; rows = events",
-           f"python benchmarks/query_paths.py --events {args.events}", stages, args.write)
+    report(
+        f"Archive and analytics, {args.events:,} events; rows = events",
+        f"python benchmarks/query_paths.py --events {args.events}",
+        stages,
+        args.write,
+    )
     return 0
 
 
@@ -167,6 +204,7 @@ def write_archive(url: str, lake) -> dict:
     """Every table, every year, from the warehouse at ``url`` into ``lake``."""
     from ntsb_assets.lib import archive
     from ntsb_assets.lib.warehouse import Warehouse
+
     t = time.perf_counter()
     with Warehouse(url).session(read_only=True) as s:
         plan = archive.plan(s, lake, range(1900, 2100))
@@ -176,9 +214,12 @@ def write_archive(url: str, lake) -> dict:
     return {"rows": rows, "seconds": time.perf_counter() - t, "peak_rss_mb": None}
 
 
-ANALYTICS = {"trends": "an.trends(con)", "make/model risk": "an.make_model_risk(con, 10)",
-             "geospatial clusters (DBSCAN)": "an.geo_clusters(con, 25.0)",
-             "correlations": "an.correlations(con, 30)"}
+ANALYTICS = {
+    "trends": "an.trends(con)",
+    "make/model risk": "an.make_model_risk(con, 10)",
+    "geospatial clusters (DBSCAN)": "an.geo_clusters(con, 25.0)",
+    "correlations": "an.correlations(con, 30)",
+}
 ANALYTICS_PHASE = r"""
 import json, sys, time
 from contextlib import closing

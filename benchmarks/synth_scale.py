@@ -70,21 +70,33 @@ def main() -> int:
         tmp = Path(tmp)
         base, up, lake = tmp / "base", tmp / "up01", tmp / "lake"
         rows.append((f"generate {args.events:,} events", run("generate", out=str(base), events=args.events, seed=1)))
-        rows.append(("generate update (2,000 new + 1,000 changed)",
-                     run("update", base=str(base), out=str(up), new=2000, changed=1000, seed=2)))
-        rows.append((f"extract {args.events:,}-event release to Parquet", run("extract", release=str(base), lake=str(lake))))
+        rows.append(
+            (
+                "generate update (2,000 new + 1,000 changed)",
+                run("update", base=str(base), out=str(up), new=2000, changed=1000, seed=2),
+            )
+        )
+        rows.append(
+            (f"extract {args.events:,}-event release to Parquet", run("extract", release=str(base), lake=str(lake)))
+        )
         rows.append(("extract the update", run("extract", release=str(up), lake=str(lake))))
         duck = f"duckdb:///{tmp}/wh.duckdb"
         rows.append(("load DuckDB: base (all inserts)", run("load", release=str(base), lake=str(lake), warehouse=duck)))
         rows.append(("load DuckDB: update (CDC)", run("load", release=str(up), lake=str(lake), warehouse=duck)))
         with scratch_database(args.pg) as pg:
-            rows.append(("load PostgreSQL: base (all inserts)", run("load", release=str(base), lake=str(lake), warehouse=pg)))
+            rows.append(
+                ("load PostgreSQL: base (all inserts)", run("load", release=str(base), lake=str(lake), warehouse=pg))
+            )
             rows.append(("load PostgreSQL: update (CDC)", run("load", release=str(up), lake=str(lake), warehouse=pg)))
         if args.big:
             big = tmp / "big"
             rows.append((f"generate {args.big:,} events", run("generate", out=str(big), events=args.big, seed=3)))
-    report(f"Generator and ingestion at scale ({args.events:,} events)",
-           f"python benchmarks/synth_scale.py --events {args.events} --big {args.big}", rows, args.write)
+    report(
+        f"Generator and ingestion at scale ({args.events:,} events)",
+        f"python benchmarks/synth_scale.py --events {args.events} --big {args.big}",
+        rows,
+        args.write,
+    )
     return 0
 
 

@@ -30,35 +30,48 @@ log = logging.getLogger("ntsb_api")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    services = Services(settings)    # refuses a production start without a proper secret
+    services = Services(settings)  # refuses a production start without a proper secret
 
     @asynccontextmanager
     async def lifespan(app):
-        threading.Thread(target=services.warm, daemon=True).start()   # the first prediction need not wait
+        threading.Thread(target=services.warm, daemon=True).start()  # the first prediction need not wait
         yield
         services.close()
 
-    app = FastAPI(title="NTSB aviation accidents API", version="1", lifespan=lifespan, description=DESCRIPTION,
-                  openapi_tags=TAGS, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="NTSB aviation accidents API",
+        version="1",
+        lifespan=lifespan,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = services
     _offline_docs(app)
 
     app.add_middleware(Observe, services=services)
 
     @app.exception_handler(Exception)
-    async def unhandled(request, exc: Exception):   # logged by the server; the client gets no trace
+    async def unhandled(request, exc: Exception):  # logged by the server; the client gets no trace
         log.error("unhandled error on %s %s: %r", request.method, request.url.path, exc)
         return problem(500, "Internal Server Error", "the error was logged")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):
-        return problem(exc.status_code, _reason(exc.status_code), str(exc.detail) if exc.detail else "",
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code,
+            _reason(exc.status_code),
+            str(exc.detail) if exc.detail else "",
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc: RequestValidationError):
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
         return problem(422, "Unprocessable Content", "the request does not match the API's schema", errors=errors)
 
     @app.exception_handler(Problem)
@@ -77,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router)
     for r in (events.router, stats.router, analytics.router, predictions.router):
         app.include_router(r, prefix="/api/v1", dependencies=[Depends(viewer)])
-    app.openapi = lambda: _openapi(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 
@@ -101,9 +114,12 @@ class Observe:
                 status = message["status"]
                 version = state.get("data_version")
                 if version is not None:
-                    message["headers"] = [*message.get("headers", ()),
-                                          (b"x-data-version", serving.header(version).encode("latin-1"))]
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        (b"x-data-version", serving.header(version).encode("latin-1")),
+                    ]
             await send(message)
+
         try:
             await self.app(scope, receive, send_observed)
         finally:
@@ -123,20 +139,30 @@ def _template(scope) -> str:
 
 
 PROBLEM_SCHEMA = {
-    "type": "object", "required": ["type", "title", "status"],
+    "type": "object",
+    "required": ["type", "title", "status"],
     "description": "An RFC 9457 problem: what went wrong, in words a client can act on.",
-    "properties": {"type": {"type": "string", "description": "always about:blank: the status says it all"},
-                   "title": {"type": "string", "description": "the HTTP status phrase"},
-                   "status": {"type": "integer", "description": "the HTTP status code"},
-                   "detail": {"type": "string", "description": "what was wrong with this request, and what to do"},
-                   "errors": {"type": "array", "items": {"type": "object"},
-                              "description": "422 only: each field that failed validation, with its location"}},
-    "example": {"type": "about:blank", "title": "Unauthorized", "status": 401,
-                "detail": "the token has expired"},
+    "properties": {
+        "type": {"type": "string", "description": "always about:blank: the status says it all"},
+        "title": {"type": "string", "description": "the HTTP status phrase"},
+        "status": {"type": "integer", "description": "the HTTP status code"},
+        "detail": {"type": "string", "description": "what was wrong with this request, and what to do"},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "422 only: each field that failed validation, with its location",
+        },
+    },
+    "example": {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "the token has expired"},
 }
-ERRORS = {"400": "the body could not be read", "401": "missing, malformed or expired token", "403": "the token's role is not enough",
-          "422": "the request does not match the schema", "429": "rate limit exceeded (see Retry-After)",
-          "503": "nothing to serve yet, or the warehouse is unreachable"}
+ERRORS = {
+    "400": "the body could not be read",
+    "401": "missing, malformed or expired token",
+    "403": "the token's role is not enough",
+    "422": "the request does not match the schema",
+    "429": "rate limit exceeded (see Retry-After)",
+    "503": "nothing to serve yet, or the warehouse is unreachable",
+}
 
 
 DESCRIPTION = """\
@@ -157,18 +183,32 @@ to change. Requests are rate limited per token (per address for the anonymous ro
 429 says when to come back in `Retry-After`.
 """
 TAGS = [
-    {"name": "events", "description": "Accidents and incidents, one event at a time or as a filtered list, "
-                                      "and full-text search over the narratives."},
-    {"name": "statistics", "description": "Counts from the aggregate marts, the same numbers as the dbt docs site's "
-                                          "`agg_*` models."},
-    {"name": "analytics", "description": "Outputs of the analytics assets: trends, geographic clusters, "
-                                         "factor correlations."},
-    {"name": "predictions", "description": "The champion severity model (analyst role). Without a champion "
-                                           "these answer 503 and the rest of the API serves on."},
+    {
+        "name": "events",
+        "description": "Accidents and incidents, one event at a time or as a filtered list, "
+        "and full-text search over the narratives.",
+    },
+    {
+        "name": "statistics",
+        "description": "Counts from the aggregate marts, the same numbers as the dbt docs site's `agg_*` models.",
+    },
+    {
+        "name": "analytics",
+        "description": "Outputs of the analytics assets: trends, geographic clusters, factor correlations.",
+    },
+    {
+        "name": "predictions",
+        "description": "The champion severity model (analyst role). Without a champion "
+        "these answer 503 and the rest of the API serves on.",
+    },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics, for probes and scrapers."},
 ]
-BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-          "description": "A token from `ntsb token create --role viewer|analyst|admin`."}
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A token from `ntsb token create --role viewer|analyst|admin`.",
+}
 DOCS_ASSETS = "/docs-assets"
 
 
@@ -181,23 +221,33 @@ def _offline_docs(app: FastAPI) -> None:
     import fastapi_offline
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
-    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"),
-              name="docs-assets")
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def swagger():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title + " (Swagger UI)",
-                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
-                                   swagger_ui_parameters={"persistAuthorization": True, "tryItOutEnabled": True,
-                                                          "displayRequestDuration": True})
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=app.title + " (Swagger UI)",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={
+                "persistAuthorization": True,
+                "tryItOutEnabled": True,
+                "displayRequestDuration": True,
+            },
+        )
 
     @app.get("/redoc", include_in_schema=False)
     def redoc():
-        return get_redoc_html(openapi_url=app.openapi_url, title=app.title + " (ReDoc)",
-                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=app.title + " (ReDoc)",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def _openapi(app: FastAPI) -> dict:
@@ -207,8 +257,10 @@ def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema:
         return app.openapi_schema
     from fastapi.openapi.utils import get_openapi
-    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
-                      tags=app.openapi_tags)
+
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
+    )
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     components["securitySchemes"] = {"bearer": BEARER}
@@ -218,8 +270,11 @@ def _openapi(app: FastAPI) -> dict:
             if path.startswith("/api/"):
                 op["security"] = [{"bearer": []}]
             responses = op.setdefault("responses", {})
-            codes = ["429"] + ([] if not path.startswith("/api/") else ["401", "403", "422", "503"]) \
+            codes = (
+                ["429"]
+                + ([] if not path.startswith("/api/") else ["401", "403", "422", "503"])
                 + (["400"] if "requestBody" in op else [])
+            )
             for code in codes:
                 responses.setdefault(code, {"description": ERRORS[code]})
             for code, response in responses.items():
@@ -234,6 +289,7 @@ def _drop_unreferenced(doc: dict) -> None:
     """Remove the component schemas nothing refers to any more (FastAPI's validation error
     schemas, replaced by problem details)."""
     import json
+
     schemas = doc["components"]["schemas"]
     while True:
         text = json.dumps({k: v for k, v in doc.items() if k != "components"}) + json.dumps(schemas)
@@ -246,8 +302,8 @@ def _drop_unreferenced(doc: dict) -> None:
 
 def _reason(status: int) -> str:
     from http import HTTPStatus
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
-

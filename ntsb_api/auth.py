@@ -37,8 +37,14 @@ def create_token(secret: str, role: str, ttl_seconds: int, subject: str = "ntsb"
     if ttl_seconds <= 0:
         raise ValueError("the time to live must be positive")
     now = int(time.time())
-    claims = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds, "iss": ISSUER,
-              "jti": uuid.uuid4().hex}
+    claims = {
+        "sub": subject,
+        "role": role,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "iss": ISSUER,
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -49,7 +55,7 @@ def authenticate(secret: str, authorization: str | None) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(401, "the Authorization header must be 'Bearer <token>'")
     who = _verified(secret, token.strip())
-    if who.expires <= time.time():   # verified earlier, expired since
+    if who.expires <= time.time():  # verified earlier, expired since
         raise AuthError(401, "the token has expired")
     return who
 
@@ -60,15 +66,16 @@ def _verified(secret: str, token: str) -> Principal:
     token again and again); only valid tokens are remembered, the expiry is checked by the
     caller on every use."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "role"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "iat", "sub", "role"]}
+        )
     except jwt.ExpiredSignatureError:
         raise AuthError(401, "the token has expired") from None
     except jwt.InvalidSignatureError:
         raise AuthError(401, "invalid token: the signature does not verify") from None
-    except jwt.DecodeError:   # its own message quotes decoder internals
+    except jwt.DecodeError:  # its own message quotes decoder internals
         raise AuthError(401, "invalid token: not a well-formed JWT") from None
-    except jwt.InvalidTokenError as exc:   # a missing or invalid claim, named
+    except jwt.InvalidTokenError as exc:  # a missing or invalid claim, named
         raise AuthError(401, f"invalid token: {exc}") from None
     role, subject, token_id = claims.get("role"), claims.get("sub"), claims.get("jti", "")
     if not isinstance(role, str) or role not in ROLES:

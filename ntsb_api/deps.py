@@ -21,7 +21,7 @@ from .store import Store, open_store
 
 log = logging.getLogger("ntsb_api")
 PROBLEM = "application/problem+json"
-CHAMPION_TTL = 10.0   # seconds between looks at the registry's champion alias
+CHAMPION_TTL = 10.0  # seconds between looks at the registry's champion alias
 
 
 class Problem(Exception):
@@ -40,17 +40,24 @@ class Services:
 
     def __init__(self, settings: Settings):
         from .metrics import Metrics
+
         self.settings = settings
         self.secret = settings.api_secret_effective()
-        self.limiter = (RedisLimiter(settings.redis_url, settings.api_rate_limit) if settings.redis_url
-                        else InProcessLimiter(settings.api_rate_limit))
+        self.limiter = (
+            RedisLimiter(settings.redis_url, settings.api_rate_limit)
+            if settings.redis_url
+            else InProcessLimiter(settings.api_rate_limit)
+        )
         # failed authentications per client address: guessing tokens gets 429, not answers
         limit = settings.api_auth_failure_limit
-        self.auth_failures = (RedisLimiter(settings.redis_url, limit, prefix="ntsb:authfail:") if settings.redis_url
-                              else InProcessLimiter(limit))
+        self.auth_failures = (
+            RedisLimiter(settings.redis_url, limit, prefix="ntsb:authfail:")
+            if settings.redis_url
+            else InProcessLimiter(limit)
+        )
         self.metrics = Metrics()
         self._store = None
-        self._champion = None          # (model, version, loaded at)
+        self._champion = None  # (model, version, loaded at)
         self._champion_lock = threading.Lock()
 
     @property
@@ -64,6 +71,7 @@ class Services:
         CHAMPION_TTL seconds by one request; meanwhile, and while the registry is
         unreachable, the model in hand serves. Raises TrackingError when there is none."""
         from ntsb_assets.lib import tracking
+
         held = self._champion
         if held is not None and time.monotonic() - held[2] <= CHAMPION_TTL:
             return held[:2]
@@ -72,7 +80,7 @@ class Services:
         try:
             model, version = tracking.load_champion(tracking.Store.from_settings(self.settings))
             if held is None or held[1] != version:
-                model.threads(1)   # one row per request: XGBoost's thread team costs more than it gains
+                model.threads(1)  # one row per request: XGBoost's thread team costs more than it gains
             self._champion = (model, version, time.monotonic())
         except Exception as exc:
             if held is None:
@@ -89,9 +97,10 @@ class Services:
         the libraries loaded by then (MLflow, pandas, XGBoost) hold millions of objects,
         and a full collection walking them paused requests for 100-200 ms."""
         import gc
+
         try:
             self.champion()
-        except Exception as exc:   # no champion yet, registry unreachable: logged, served as 503 later
+        except Exception as exc:  # no champion yet, registry unreachable: logged, served as 503 later
             log.warning("champion model not loaded at start: %s", exc)
         gc.collect()
         gc.freeze()
@@ -110,13 +119,17 @@ async def _limit(services: Services, key: str, fail_open: bool = False) -> None:
     try:
         allowed, retry = await services.limiter.hit(key)
     except LimiterUnavailable as exc:
-        if fail_open:   # liveness, readiness and metrics serve no data: they answer without the limiter
+        if fail_open:  # liveness, readiness and metrics serve no data: they answer without the limiter
             log.warning("%s", exc)
             return
         raise Problem(503, "Service Unavailable", str(exc), headers={"Retry-After": "5"}) from None
     if not allowed:
-        raise Problem(429, "Too Many Requests", f"at most {services.settings.api_rate_limit} requests per minute",
-                      headers={"Retry-After": str(max(1, int(retry + 0.999)))})
+        raise Problem(
+            429,
+            "Too Many Requests",
+            f"at most {services.settings.api_rate_limit} requests per minute",
+            headers={"Retry-After": str(max(1, int(retry + 0.999)))},
+        )
 
 
 async def _limit_failures(services: Services, request: Request) -> None:
@@ -127,15 +140,18 @@ async def _limit_failures(services: Services, request: Request) -> None:
     except LimiterUnavailable as exc:
         raise Problem(503, "Service Unavailable", str(exc), headers={"Retry-After": "5"}) from None
     if not allowed:
-        raise Problem(429, "Too Many Requests",
-                      f"more than {services.settings.api_auth_failure_limit} failed authentications a minute "
-                      "from this address", headers={"Retry-After": str(max(1, int(retry + 0.999)))})
+        raise Problem(
+            429,
+            "Too Many Requests",
+            f"more than {services.settings.api_auth_failure_limit} failed authentications a minute from this address",
+            headers={"Retry-After": str(max(1, int(retry + 0.999)))},
+        )
 
 
 def principal(role: str):
-    async def dependency(request: Request) -> auth.Principal:   # on the event loop, no thread hop
+    async def dependency(request: Request) -> auth.Principal:  # on the event loop, no thread hop
         who = getattr(request.state, "principal", None)
-        if who is None:   # once per request, however many role checks the route has
+        if who is None:  # once per request, however many role checks the route has
             services = services_of(request)
             try:
                 who = auth.authenticate(services.secret, request.headers.get("authorization"))
@@ -146,6 +162,7 @@ def principal(role: str):
             request.state.principal = who
         auth.authorize(who, role)
         return who
+
     return dependency
 
 
@@ -154,8 +171,7 @@ analyst = principal("analyst")
 
 
 async def anonymous(request: Request) -> None:
-    await _limit(services_of(request), "addr:" + (request.client.host if request.client else "unknown"),
-                 fail_open=True)
+    await _limit(services_of(request), "addr:" + (request.client.host if request.client else "unknown"), fail_open=True)
 
 
 async def view(request: Request):
@@ -168,6 +184,7 @@ async def view(request: Request):
 
 def metrics_response(services: Services) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
+
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -183,6 +200,7 @@ async def cached(store: Store, key: tuple, build) -> Response:
     def serialized() -> bytes:
         built = build()
         return built if isinstance(built, bytes) else built.model_dump_json().encode()
+
     body = store.cache.get(key)
     if body is None:
         body = await run_in_threadpool(store.cache.get_or_build, key, serialized)

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from typing import Any
 
 
 class InProcessLimiter:
@@ -58,26 +59,30 @@ class RedisLimiter:
 
     def __init__(self, url: str, limit: int, window: float = 60.0, prefix: str = "ntsb:ratelimit:"):
         self.url, self.limit, self.window, self.prefix = url, limit, window, prefix
-        self._client = None
+        self._client: Any = None
 
     def _script(self):
         if self._client is None:
             import redis.asyncio as aioredis
+
             self._client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
             self._call = self._client.register_script(_SCRIPT)
         return self._call
 
     async def hit(self, key: str) -> tuple[bool, float]:
         from redis.exceptions import RedisError
+
         try:
-            allowed, retry = await self._script()(keys=[self.prefix + key],
-                                                  args=[time.time(), self.window, self.limit, uuid.uuid4().hex])
+            allowed, retry = await self._script()(
+                keys=[self.prefix + key], args=[time.time(), self.window, self.limit, uuid.uuid4().hex]
+            )
         except (RedisError, OSError) as exc:
             raise LimiterUnavailable(f"rate limiter (Redis at {_safe(self.url)}) unavailable: {exc}") from None
         return bool(int(allowed)), float(retry)
 
     async def ping(self) -> bool:
         from redis.exceptions import RedisError
+
         self._script()
         try:
             return bool(await self._client.ping())
@@ -88,4 +93,5 @@ class RedisLimiter:
 def _safe(url: str) -> str:
     """The URL without a password."""
     import re
+
     return re.sub(r"//[^@/]*@", "//***@", url)

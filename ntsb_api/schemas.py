@@ -19,23 +19,36 @@ def D(description: str, default: Any = ..., **kw) -> Any:
 
 class Health(BaseModel):
     """The process answers."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
     status: str = D("always ok")
 
 
 class Ready(BaseModel):
     """Whether the API can serve data, and what each dependency said."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "status": "ready", "checks": {"data": "ok", "model": "ok (version 3)", "rate_limiter": "ok"},
-        "data_version": "releases=00_reference_avall:1a2b3c4d5e6f; model=3"}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "checks": {"data": "ok", "model": "ok (version 3)", "rate_limiter": "ok"},
+                    "data_version": "releases=00_reference_avall:1a2b3c4d5e6f; model=3",
+                }
+            ]
+        }
+    )
     status: str = D("ready or not ready: the data routes can (not) answer")
-    checks: dict[str, str] = D("data, model and rate_limiter: ok, or the reason. The model is a detail: "
-                               "without a champion only predictions answer 503")
+    checks: dict[str, str] = D(
+        "data, model and rate_limiter: ok, or the reason. The model is a detail: "
+        "without a champion only predictions answer 503"
+    )
     data_version: str | None = D("the releases (and model version) the data comes from, as in X-Data-Version", None)
 
 
 class EventSummary(BaseModel):
     """One event (accident or incident) as listed: its first aircraft's make and model."""
+
     ev_id: str = D("NTSB event id, the key of every table of the event", examples=["20140507X51410"])
     event_date: dt.date | None = D("local date of the event", None)
     severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
@@ -57,9 +70,30 @@ class EventSummary(BaseModel):
 
 class EventPage(BaseModel):
     """One page of events matching the filters."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{"ev_id": "20140507X51410", "event_date": "2014-03-04", "severity": "NONE", "fatalities": 0,
-                                                         "make": "BOEING", "model": "737", "far_part": "121",
-                                                         "state": "CA"}], "total": 1, "page": 1, "page_size": 25}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "ev_id": "20140507X51410",
+                            "event_date": "2014-03-04",
+                            "severity": "NONE",
+                            "fatalities": 0,
+                            "make": "BOEING",
+                            "model": "737",
+                            "far_part": "121",
+                            "state": "CA",
+                        }
+                    ],
+                    "total": 1,
+                    "page": 1,
+                    "page_size": 25,
+                }
+            ]
+        }
+    )
     items: list[EventSummary] = D("the events of this page, in the requested order")
     total: int = D("events matching the filters, over all pages")
     page: int = D("this page's number, from 1")
@@ -68,6 +102,7 @@ class EventPage(BaseModel):
 
 class Prediction(BaseModel):
     """The champion model's batch prediction for the event (ml/batch_predictions)."""
+
     predicted_class: str = D("the most likely highest injury: FATL, SERS, MINR or NONE")
     p_fatl: float = D("probability of a fatal outcome class")
     p_sers: float = D("probability of serious injury as highest")
@@ -80,21 +115,39 @@ class Prediction(BaseModel):
 
     @field_validator("predicted_at")
     @classmethod
-    def _utc(cls, v):   # stored as UTC without a zone; RFC 3339 wants the offset
-        return v.replace(tzinfo=dt.timezone.utc) if v is not None and v.tzinfo is None else v
+    def _utc(cls, v):  # stored as UTC without a zone; RFC 3339 wants the offset
+        return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
 
 
 class EventDetail(EventSummary):
     """One event in full: the fact row, every aircraft, the crew, findings and narratives,
     and the champion's prediction."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "ev_id": "20030314X00332", "ntsb_no": "ATL03LA056", "event_type": "ACC", "event_date": "2003-03-08",
-        "severity": "MINR", "fatalities": 0, "make": "PIPER", "model": "PA-28-161", "far_part": "091", "state": "GA",
-        "aircraft": [{"aircraft_key": 1, "make": "PIPER", "model": "PA-28-161", "damage": "SUBS"}],
-        "crew": {"pilot_age": 54, "pilot_total_hours": 380},
-        "findings": [{"finding_description": "Fuel system - Carburetor icing", "cause_factor": "C"}],
-        "narratives": [{"aircraft_key": 1, "probable_cause": "The pilot's failure to use carburetor heat ..."}],
-        "prediction": None}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ev_id": "20030314X00332",
+                    "ntsb_no": "ATL03LA056",
+                    "event_type": "ACC",
+                    "event_date": "2003-03-08",
+                    "severity": "MINR",
+                    "fatalities": 0,
+                    "make": "PIPER",
+                    "model": "PA-28-161",
+                    "far_part": "091",
+                    "state": "GA",
+                    "aircraft": [{"aircraft_key": 1, "make": "PIPER", "model": "PA-28-161", "damage": "SUBS"}],
+                    "crew": {"pilot_age": 54, "pilot_total_hours": 380},
+                    "findings": [{"finding_description": "Fuel system - Carburetor icing", "cause_factor": "C"}],
+                    "narratives": [
+                        {"aircraft_key": 1, "probable_cause": "The pilot's failure to use carburetor heat ..."}
+                    ],
+                    "prediction": None,
+                }
+            ]
+        }
+    )
     ntsb_no: str | None = D("NTSB case number (e.g. CEN19FA123)", None)
     event_type: str | None = D("ACC accident or INC incident", None)
     aircraft_count: int | None = D("aircraft involved", None)
@@ -112,6 +165,7 @@ class EventDetail(EventSummary):
 
 class SearchHit(BaseModel):
     """An event whose narrative matched, with the passage."""
+
     ev_id: str = D("NTSB event id")
     event_date: dt.date | None = D("local date of the event", None)
     severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
@@ -123,18 +177,50 @@ class SearchHit(BaseModel):
 
 class SearchResults(BaseModel):
     """Hits for a full-text query, best first."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{"query": "carburetor icing", "items": [{
-        "ev_id": "20030314X00332", "event_date": "2003-03-08", "severity": "MINR", "make": "PIPER", "model": "PA-28",
-        "score": 7.3, "snippet": "... consistent with [carburetor] [icing] ..."}]}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": "carburetor icing",
+                    "items": [
+                        {
+                            "ev_id": "20030314X00332",
+                            "event_date": "2003-03-08",
+                            "severity": "MINR",
+                            "make": "PIPER",
+                            "model": "PA-28",
+                            "score": 7.3,
+                            "snippet": "... consistent with [carburetor] [icing] ...",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     query: str = D("the query as given")
     items: list[SearchHit] = D("hits, best first")
 
 
 class Summary(BaseModel):
     """Totals over every event year in the warehouse."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "events": 2496, "fatal_events": 310, "serious_events": 402, "minor_events": 512, "no_injury_events": 1272,
-        "fatalities": 1190, "first_year": 1982, "last_year": 2025}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": 2496,
+                    "fatal_events": 310,
+                    "serious_events": 402,
+                    "minor_events": 512,
+                    "no_injury_events": 1272,
+                    "fatalities": 1190,
+                    "first_year": 1982,
+                    "last_year": 2025,
+                }
+            ]
+        }
+    )
     events: int | None = D("events")
     fatal_events: int | None = D("events with at least one fatality")
     serious_events: int | None = D("events whose highest injury is serious")
@@ -147,16 +233,32 @@ class Summary(BaseModel):
 
 class Rows(BaseModel):
     """Rows of a mart or an analytics table; the route's description names the columns."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{"year": 2019, "events": 1220, "fatal_events": 233, "fatalities": 433}]}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [{"year": 2019, "events": 1220, "fatal_events": 233, "fatalities": 433}]}]
+        }
+    )
     items: list[dict[str, Any]] = D("one object per row, column name to value")
 
 
 # ---- predictions: one feature row, every feature optional (missing is allowed), ranges checked
 RANGES = {
-    "engine_count": (0, 16), "aircraft_age": (0, 150), "aircraft_count": (1, 10), "pilot_total_hours": (0, 100_000),
-    "pilot_age": (0, 120), "visibility_sm": (0, 100), "wind_speed_kts": (0, 300), "temperature_c": (-80, 60),
-    "year": (1948, 2100), "month": (1, 12), "hour": (0, 23), "weekday": (1, 7), "latitude": (-90, 90),
-    "longitude": (-180, 180), "airport_distance_sm": (0, 5_000),
+    "engine_count": (0, 16),
+    "aircraft_age": (0, 150),
+    "aircraft_count": (1, 10),
+    "pilot_total_hours": (0, 100_000),
+    "pilot_age": (0, 120),
+    "visibility_sm": (0, 100),
+    "wind_speed_kts": (0, 300),
+    "temperature_c": (-80, 60),
+    "year": (1948, 2100),
+    "month": (1, 12),
+    "hour": (0, 23),
+    "weekday": (1, 7),
+    "latitude": (-90, 90),
+    "longitude": (-180, 180),
+    "airport_distance_sm": (0, 5_000),
 }
 
 
@@ -170,15 +272,31 @@ def _field(f: features.Feature):
     return (float | None, Field(default=None, ge=lo, le=hi, strict=True, description=f"{f.group}: {f.why}"))
 
 
-FeatureRow = create_model("FeatureRow", __config__=ConfigDict(extra="forbid", json_schema_extra={
-    "description": "One event's features as the model sees them (docs/ml.md); every one may be missing.",
-    "examples": [{"make": "CESSNA", "model": "172", "phase_of_flight": "570", "year": 2019, "hour": 14,
-                  "far_part": "091"}]}),
-                          **{f.name: _field(f) for f in features.FEATURES})
+FeatureRow = create_model(
+    "FeatureRow",
+    __config__=ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "description": "One event's features as the model sees them (docs/ml.md); every one may be missing.",
+            "examples": [
+                {
+                    "make": "CESSNA",
+                    "model": "172",
+                    "phase_of_flight": "570",
+                    "year": 2019,
+                    "hour": 14,
+                    "far_part": "091",
+                }
+            ],
+        },
+    ),
+    **{f.name: _field(f) for f in features.FEATURES},
+)
 
 
 class Contribution(BaseModel):
     """One feature's push on the log-odds of a fatal outcome (SHAP)."""
+
     feature: str = D("feature name (FeatureRow)")
     value: str | float | None = D("the value the row gave (null: missing)")
     shap_log_odds: float = D("contribution to the log-odds of a fatal outcome; positive raises it")
@@ -186,6 +304,7 @@ class Contribution(BaseModel):
 
 class ModelRef(BaseModel):
     """The registered model version that answered."""
+
     name: str = D("registered model name")
     version: str = D("registered version")
     alias: str = D("the alias it was reached by (champion)")
@@ -193,10 +312,21 @@ class ModelRef(BaseModel):
 
 class SeverityPrediction(BaseModel):
     """The champion's prediction for one row, explained."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "predicted_class": "NONE", "probabilities": {"FATL": 0.08, "SERS": 0.07, "MINR": 0.10, "NONE": 0.75},
-        "p_fatal_outcome": 0.09, "contributions": [{"feature": "phase_of_flight", "value": "570", "shap_log_odds": -0.8}],
-        "base_log_odds": -1.6, "model": {"name": "ntsb-severity", "version": "3", "alias": "champion"}}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "predicted_class": "NONE",
+                    "probabilities": {"FATL": 0.08, "SERS": 0.07, "MINR": 0.10, "NONE": 0.75},
+                    "p_fatal_outcome": 0.09,
+                    "contributions": [{"feature": "phase_of_flight", "value": "570", "shap_log_odds": -0.8}],
+                    "base_log_odds": -1.6,
+                    "model": {"name": "ntsb-severity", "version": "3", "alias": "champion"},
+                }
+            ]
+        }
+    )
     predicted_class: str = D("the most likely highest injury: FATL, SERS, MINR or NONE")
     probabilities: dict[str, float] = D("probability of each class; they sum to 1")
     p_fatal_outcome: float = D("P(fatal), from the calibrated binary head")
@@ -207,15 +337,30 @@ class SeverityPrediction(BaseModel):
 
 class BatchRequest(BaseModel):
     """Feature rows to predict."""
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rows": [
-        {"make": "CESSNA", "model": "172", "phase_of_flight": "570", "year": 2019, "far_part": "091"},
-        {"make": "PIPER", "weather_condition": "IMC"}]}]})
-    rows: list[FeatureRow] = Field(min_length=1, max_length=1000,   # type: ignore[valid-type]
-                                   description="1 to 1,000 rows; any feature may be missing")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "rows": [
+                        {"make": "CESSNA", "model": "172", "phase_of_flight": "570", "year": 2019, "far_part": "091"},
+                        {"make": "PIPER", "weather_condition": "IMC"},
+                    ]
+                }
+            ]
+        },
+    )
+    rows: list[FeatureRow] = Field(  # type: ignore[valid-type]
+        min_length=1,
+        max_length=1000,
+        description="1 to 1,000 rows; any feature may be missing",
+    )
 
 
 class BatchItem(BaseModel):
     """The prediction for one row, in request order."""
+
     predicted_class: str = D("the most likely highest injury: FATL, SERS, MINR or NONE")
     probabilities: dict[str, float] = D("probability of each class; they sum to 1")
     p_fatal_outcome: float = D("P(fatal), from the calibrated binary head")
@@ -223,20 +368,47 @@ class BatchItem(BaseModel):
 
 class BatchPrediction(BaseModel):
     """Predictions for every row of the request."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{"predicted_class": "NONE", "probabilities": {
-        "FATL": 0.08, "SERS": 0.07, "MINR": 0.10, "NONE": 0.75}, "p_fatal_outcome": 0.09}],
-        "model": {"name": "ntsb-severity", "version": "3", "alias": "champion"}}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "predicted_class": "NONE",
+                            "probabilities": {"FATL": 0.08, "SERS": 0.07, "MINR": 0.10, "NONE": 0.75},
+                            "p_fatal_outcome": 0.09,
+                        }
+                    ],
+                    "model": {"name": "ntsb-severity", "version": "3", "alias": "champion"},
+                }
+            ]
+        }
+    )
     items: list[BatchItem] = D("one per request row, same order")
     model: ModelRef = D("the model version that answered")
 
 
 class ModelInfo(BaseModel):
     """The champion model: where it came from and how it measures against the baselines."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "ntsb-severity", "version": "3", "alias": "champion", "run_id": "0f3c...",
-        "checks": "passed", "data_version": "releases=00_reference_avall:1a2b3c4d5e6f",
-        "split": {"train": "1982-2014", "valid": "2015-2018", "test": "2019-2025"},
-        "sizes": {"train": 1800, "valid": 300, "test": 396},
-        "metrics": {"severity": {"model": {"macro_f1": 0.41}, "majority": {"macro_f1": 0.2}}}}]})
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "ntsb-severity",
+                    "version": "3",
+                    "alias": "champion",
+                    "run_id": "0f3c...",
+                    "checks": "passed",
+                    "data_version": "releases=00_reference_avall:1a2b3c4d5e6f",
+                    "split": {"train": "1982-2014", "valid": "2015-2018", "test": "2019-2025"},
+                    "sizes": {"train": 1800, "valid": 300, "test": 396},
+                    "metrics": {"severity": {"model": {"macro_f1": 0.41}, "majority": {"macro_f1": 0.2}}},
+                }
+            ]
+        }
+    )
     name: str = D("registered model name")
     version: str = D("registered version holding the champion alias")
     alias: str = D("champion")

@@ -22,33 +22,62 @@ from pathlib import Path
 
 from ntsb_assets.lib import serving
 
-SORTS = {"event_date": "event_date", "-event_date": "event_date DESC", "ev_id": "ev_id",
-         "-fatalities": "fatalities DESC NULLS LAST", "state": "state", "make": "make"}
+SORTS = {
+    "event_date": "event_date",
+    "-event_date": "event_date DESC",
+    "ev_id": "ev_id",
+    "-fatalities": "fatalities DESC NULLS LAST",
+    "state": "state",
+    "make": "make",
+}
 FILTERS = {  # query parameter -> SQL with one placeholder
-    "date_from": "event_date >= ?", "date_to": "event_date <= ?", "state": "state = ?", "severity": "severity = ?",
-    "make": "upper(make) = upper(?)", "model": "upper(model) = upper(?)", "phase": "phase_of_flight = ?",
+    "date_from": "event_date >= ?",
+    "date_to": "event_date <= ?",
+    "state": "state = ?",
+    "severity": "severity = ?",
+    "make": "upper(make) = upper(?)",
+    "model": "upper(model) = upper(?)",
+    "phase": "phase_of_flight = ?",
     "weather": "weather_condition = ?",
 }
 
 # The fact table ``f`` sliced by the dashboard's filters: a filter's values are a list
 # (any of them) except the years (a range) and make/model (one, any case).
-SLICES = {"state": "f.state", "far_part": "f.far_part", "phase": "f.phase_of_flight",
-          "weather": "f.weather_condition", "severity": "f.severity", "ev_id": "f.ev_id"}
+SLICES = {
+    "state": "f.state",
+    "far_part": "f.far_part",
+    "phase": "f.phase_of_flight",
+    "weather": "f.weather_condition",
+    "severity": "f.severity",
+    "ev_id": "f.ev_id",
+}
 SLICE_LABELS = {  # slice filter -> (column, its label) for the choices offered
-    "state": ("f.state", "f.state_label"), "far_part": ("f.far_part", "f.far_part_label"),
-    "phase": ("f.phase_of_flight", "f.phase_of_flight_label"), "weather": ("f.weather_condition", "f.weather_condition"),
-    "severity": ("f.severity", "f.severity")}
-GROUPS = {"year": "CAST(extract(year FROM f.event_date) AS INTEGER)",
-          "month": "CAST(extract(month FROM f.event_date) AS INTEGER)", "severity": "f.severity",
-          "state": "f.state", "make": "f.make", "model": "f.model", "far_part": "f.far_part",
-          "phase": "f.phase_of_flight", "weather": "f.weather_condition"}
+    "state": ("f.state", "f.state_label"),
+    "far_part": ("f.far_part", "f.far_part_label"),
+    "phase": ("f.phase_of_flight", "f.phase_of_flight_label"),
+    "weather": ("f.weather_condition", "f.weather_condition"),
+    "severity": ("f.severity", "f.severity"),
+}
+GROUPS = {
+    "year": "CAST(extract(year FROM f.event_date) AS INTEGER)",
+    "month": "CAST(extract(month FROM f.event_date) AS INTEGER)",
+    "severity": "f.severity",
+    "state": "f.state",
+    "make": "f.make",
+    "model": "f.model",
+    "far_part": "f.far_part",
+    "phase": "f.phase_of_flight",
+    "weather": "f.weather_condition",
+}
 
 
 def slice_where(filters: dict) -> tuple[str, list]:
     """`` WHERE ...`` (or ``""``) and its parameters for a slice of the fact table ``f``.
     Values only ever travel as parameters; an unknown filter name is a ValueError."""
     import datetime as dt
-    where, params = [], []
+
+    where: list[str] = []
+    params: list = []
     for name, value in filters.items():
         if value is None or value == "" or (isinstance(value, (list, tuple)) and not value):
             continue
@@ -64,8 +93,12 @@ def slice_where(filters: dict) -> tuple[str, list]:
         elif name in SLICES or name == "category":
             values = [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
             marks = ", ".join("?" * len(values))
-            where.append(f"EXISTS (SELECT 1 FROM marts.dim_aircraft a WHERE a.ev_id = f.ev_id AND a.is_current "
-                         f"AND a.category IN ({marks}))" if name == "category" else f"{SLICES[name]} IN ({marks})")
+            where.append(
+                f"EXISTS (SELECT 1 FROM marts.dim_aircraft a WHERE a.ev_id = f.ev_id AND a.is_current "
+                f"AND a.category IN ({marks}))"
+                if name == "category"
+                else f"{SLICES[name]} IN ({marks})"
+            )
             params += values
         else:
             raise ValueError(f"unknown filter {name!r}")
@@ -83,11 +116,12 @@ class ResponseCache:
 
     def __init__(self, max_entries: int = 20_000, max_bytes: int = 64 << 20):
         from collections import OrderedDict
+
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._items: OrderedDict = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._building: dict = {}   # key -> lock: concurrent misses of one key build it once
+        self._building: dict = {}  # key -> lock: concurrent misses of one key build it once
 
     def get(self, key):
         with self._lock:
@@ -149,30 +183,38 @@ class Store:
         with self._cursor() as cur:
             cur.execute(self._sql(sql), list(params))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def has(self, schema: str, table: str) -> bool:
         """Whether a table or (materialized) view exists; remembered by the subclass."""
         return self._exists(schema, table)
 
     def _exists(self, schema: str, table: str) -> bool:
-        return bool(self.rows("SELECT 1 AS x FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
-                              "UNION ALL SELECT 1 FROM pg_catalog.pg_matviews WHERE schemaname = ? AND matviewname = ?"
-                              if self.dialect == "postgres" else
-                              "SELECT 1 AS x FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                              (schema, table, schema, table) if self.dialect == "postgres" else (schema, table)))
+        return bool(
+            self.rows(
+                "SELECT 1 AS x FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+                "UNION ALL SELECT 1 FROM pg_catalog.pg_matviews WHERE schemaname = ? AND matviewname = ?"
+                if self.dialect == "postgres"
+                else "SELECT 1 AS x FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                (schema, table, schema, table) if self.dialect == "postgres" else (schema, table),
+            )
+        )
 
     # ---- events
     def events(self, filters: dict, sort: str, page: int, page_size: int) -> tuple[list[dict], int]:
-        where, params = [], []
+        where: list[str] = []
+        params: list = []
         for name, value in filters.items():
             if value is not None:
                 where.append(FILTERS[name])
                 params.append(value)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self.rows(f"SELECT count(*) AS n FROM marts.fact_accidents{clause}", params)[0]["n"]
-        items = self.rows(f"SELECT {', '.join(serving.EVENT_COLUMNS)} FROM marts.fact_accidents{clause} "
-                          f"ORDER BY {SORTS[sort]}, ev_id LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size])
+        items = self.rows(
+            f"SELECT {', '.join(serving.EVENT_COLUMNS)} FROM marts.fact_accidents{clause} "
+            f"ORDER BY {SORTS[sort]}, ev_id LIMIT ? OFFSET ?",
+            [*params, page_size, (page - 1) * page_size],
+        )
         return items, int(total)
 
     def event(self, ev_id: str) -> str | None:
@@ -181,27 +223,38 @@ class Store:
 
     # ---- statistics (the aggregate marts)
     def summary(self) -> dict:
-        row = self.rows("SELECT sum(events) AS events, sum(fatal_events) AS fatal_events, "
-                        "sum(serious_events) AS serious_events, sum(minor_events) AS minor_events, "
-                        "sum(no_injury_events) AS no_injury_events, sum(fatalities) AS fatalities, "
-                        "min(year) AS first_year, max(year) AS last_year FROM marts.agg_yearly_stats")[0]
+        row = self.rows(
+            "SELECT sum(events) AS events, sum(fatal_events) AS fatal_events, "
+            "sum(serious_events) AS serious_events, sum(minor_events) AS minor_events, "
+            "sum(no_injury_events) AS no_injury_events, sum(fatalities) AS fatalities, "
+            "min(year) AS first_year, max(year) AS last_year FROM marts.agg_yearly_stats"
+        )[0]
         return {k: (int(v) if v is not None else None) for k, v in row.items()}
 
     def yearly(self) -> list[dict]:
-        return self.rows("SELECT year, events, fatal_events, serious_events, minor_events, no_injury_events, "
-                         "fatalities FROM marts.agg_yearly_stats ORDER BY year")
+        return self.rows(
+            "SELECT year, events, fatal_events, serious_events, minor_events, no_injury_events, "
+            "fatalities FROM marts.agg_yearly_stats ORDER BY year"
+        )
 
     def by_state(self) -> list[dict]:
-        return self.rows("SELECT country, state, events, fatal_events, fatal_rate, fatalities, centroid_latitude, "
-                         "centroid_longitude FROM marts.agg_state_stats ORDER BY events DESC, state")
+        return self.rows(
+            "SELECT country, state, events, fatal_events, fatal_rate, fatalities, centroid_latitude, "
+            "centroid_longitude FROM marts.agg_state_stats ORDER BY events DESC, state"
+        )
 
     def by_aircraft_type(self, limit: int) -> list[dict]:
-        return self.rows("SELECT make, model, events, fatal_events, fatal_rate FROM marts.agg_aircraft_type_stats "
-                         "ORDER BY events DESC, make, model LIMIT ?", (limit,))
+        return self.rows(
+            "SELECT make, model, events, fatal_events, fatal_rate FROM marts.agg_aircraft_type_stats "
+            "ORDER BY events DESC, make, model LIMIT ?",
+            (limit,),
+        )
 
     def by_phase(self) -> list[dict]:
-        return self.rows("SELECT phase_of_flight, phase_of_flight_label, events, fatal_events, fatal_rate "
-                         "FROM marts.agg_phase_stats ORDER BY events DESC, phase_of_flight")
+        return self.rows(
+            "SELECT phase_of_flight, phase_of_flight_label, events, fatal_events, fatal_rate "
+            "FROM marts.agg_phase_stats ORDER BY events DESC, phase_of_flight"
+        )
 
     # ---- full-text search
     def search(self, q: str, limit: int) -> list[dict]:
@@ -215,12 +268,13 @@ class Store:
         import decimal
 
         import pandas as pd
+
         with self._cursor() as cur:
             cur.execute(self._sql(sql), list(params))
             if self.dialect == "duckdb":
                 return cur.df()
             df = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
-        for col in df.columns[df.dtypes == object]:
+        for col in df.columns[df.dtypes == "object"]:
             values = df[col].dropna()
             if len(values) and all(isinstance(v, decimal.Decimal) for v in values):
                 whole = len(values) == len(df) and all(v == v.to_integral_value() for v in values)
@@ -232,15 +286,19 @@ class Store:
         the years the fact table spans."""
         out = {}
         for name, (column, label) in SLICE_LABELS.items():
-            out[name] = self.rows(f"SELECT {column} AS code, max({label}) AS label, count(*) AS events "
-                                  f"FROM marts.fact_accidents f WHERE {column} IS NOT NULL GROUP BY {column} "
-                                  f"ORDER BY events DESC, code")
+            out[name] = self.rows(
+                f"SELECT {column} AS code, max({label}) AS label, count(*) AS events "
+                f"FROM marts.fact_accidents f WHERE {column} IS NOT NULL GROUP BY {column} "
+                f"ORDER BY events DESC, code"
+            )
         out["category"] = self.rows(
             "SELECT a.category AS code, max(a.category_label) AS label, count(DISTINCT a.ev_id) AS events "
             "FROM marts.dim_aircraft a WHERE a.is_current AND a.category IS NOT NULL GROUP BY a.category "
-            "ORDER BY events DESC, code")
-        years = self.rows(f"SELECT min({GROUPS['year']}) AS first, max({GROUPS['year']}) AS last "
-                          "FROM marts.fact_accidents f")[0]
+            "ORDER BY events DESC, code"
+        )
+        years = self.rows(
+            f"SELECT min({GROUPS['year']}) AS first, max({GROUPS['year']}) AS last FROM marts.fact_accidents f"
+        )[0]
         out["years"] = [{"code": years["first"], "label": "first"}, {"code": years["last"], "label": "last"}]
         return out
 
@@ -254,61 +312,84 @@ class Store:
             f"SELECT {groups + ', ' if by else ''}count(*) AS events, "
             "sum(CASE WHEN f.is_fatal THEN 1 ELSE 0 END) AS fatal_events, "
             "coalesce(sum(f.fatalities), 0) AS fatalities "
-            f"FROM marts.fact_accidents f{clause}" + (f" GROUP BY {order} ORDER BY {order}" if by else ""), params)
+            f"FROM marts.fact_accidents f{clause}" + (f" GROUP BY {order} ORDER BY {order}" if by else ""),
+            params,
+        )
 
     def points(self, filters: dict):
         """The filtered events that have coordinates (the map's points), as a DataFrame."""
         clause, params = slice_where(filters)
         clause = (clause + " AND " if clause else " WHERE ") + "f.latitude IS NOT NULL AND f.longitude IS NOT NULL"
-        return self.frame("SELECT f.ev_id, f.event_date, f.severity, f.fatalities, f.make, f.model, f.state, f.city, "
-                          f"f.latitude, f.longitude FROM marts.fact_accidents f{clause} ORDER BY f.ev_id", params)
+        return self.frame(
+            "SELECT f.ev_id, f.event_date, f.severity, f.fatalities, f.make, f.model, f.state, f.city, "
+            f"f.latitude, f.longitude FROM marts.fact_accidents f{clause} ORDER BY f.ev_id",
+            params,
+        )
 
     def event_list(self, filters: dict, limit: int):
         """The filtered events, newest first, at most ``limit``, as a DataFrame."""
         clause, params = slice_where(filters)
-        return self.frame(f"SELECT {', '.join('f.' + c for c in serving.EVENT_COLUMNS)} FROM marts.fact_accidents f"
-                          f"{clause} ORDER BY f.event_date DESC, f.ev_id LIMIT ?", [*params, limit])
+        return self.frame(
+            f"SELECT {', '.join('f.' + c for c in serving.EVENT_COLUMNS)} FROM marts.fact_accidents f"
+            f"{clause} ORDER BY f.event_date DESC, f.ev_id LIMIT ?",
+            [*params, limit],
+        )
 
     def causes(self, filters: dict, kind: str, by_year: bool = False, limit: int = 10_000):
         """The findings (or occurrences: ``kind``) of the filtered events: events and fatal
         events per cause, most events first; ``by_year``: per cause category and year."""
         clause, params = slice_where(filters)
         clause = (clause + " AND " if clause else " WHERE ") + "b.cause_kind = ?"
-        joins = ("FROM marts.bridge_accident_causes b JOIN marts.dim_causes c ON c.cause_key = b.cause_key "
-                 "JOIN marts.fact_accidents f ON f.ev_id = b.ev_id")
-        counts = ("count(DISTINCT b.ev_id) AS events, "
-                  "count(DISTINCT CASE WHEN f.is_fatal THEN b.ev_id END) AS fatal_events")
+        joins = (
+            "FROM marts.bridge_accident_causes b JOIN marts.dim_causes c ON c.cause_key = b.cause_key "
+            "JOIN marts.fact_accidents f ON f.ev_id = b.ev_id"
+        )
+        counts = (
+            "count(DISTINCT b.ev_id) AS events, count(DISTINCT CASE WHEN f.is_fatal THEN b.ev_id END) AS fatal_events"
+        )
         if by_year:
-            return self.frame(f"SELECT {GROUPS['year']} AS year, coalesce(c.category, 'unknown') AS category, {counts} "
-                              f"{joins}{clause} GROUP BY 1, 2 ORDER BY 1, 2", [*params, kind])
-        return self.frame(f"SELECT c.cause_code, max(c.cause_description) AS cause_description, "
-                          f"max(c.category) AS category, {counts} {joins}{clause} GROUP BY c.cause_code "
-                          "ORDER BY events DESC, c.cause_code LIMIT ?", [*params, kind, limit])
+            return self.frame(
+                f"SELECT {GROUPS['year']} AS year, coalesce(c.category, 'unknown') AS category, {counts} "
+                f"{joins}{clause} GROUP BY 1, 2 ORDER BY 1, 2",
+                [*params, kind],
+            )
+        return self.frame(
+            f"SELECT c.cause_code, max(c.cause_description) AS cause_description, "
+            f"max(c.category) AS category, {counts} {joins}{clause} GROUP BY c.cause_code "
+            "ORDER BY events DESC, c.cause_code LIMIT ?",
+            [*params, kind, limit],
+        )
 
     # ---- the loads' own record (raw schema; the embedded snapshot carries a copy)
     def releases(self):
         """The releases loaded (``raw._releases``), oldest first, as a DataFrame."""
         import pandas as pd
+
         if not self.has("raw", "_releases"):
             return pd.DataFrame()
-        return self.frame("SELECT release_id, name, kind, size, sha256, first_loaded_at, last_loaded_at, loads "
-                          "FROM raw._releases ORDER BY first_loaded_at, release_id")
+        return self.frame(
+            "SELECT release_id, name, kind, size, sha256, first_loaded_at, last_loaded_at, loads "
+            "FROM raw._releases ORDER BY first_loaded_at, release_id"
+        )
 
     def quality_tables(self) -> dict:
         """Per release: the releases, the reconciliation, the quarantine by rule, and the
         dictionary-lag report, as DataFrames (empty where the table does not exist)."""
         import pandas as pd
+
         sql = {
             "reconciliation": "SELECT * FROM raw._reconciliation ORDER BY release_id, table_name",
             "quarantine": "SELECT release_id, table_name, rule, count(*) AS rows_quarantined, min(reason) AS example "
-                          "FROM raw._quarantine GROUP BY release_id, table_name, rule "
-                          "ORDER BY release_id, rows_quarantined DESC, table_name, rule",
+            "FROM raw._quarantine GROUP BY release_id, table_name, rule "
+            "ORDER BY release_id, rows_quarantined DESC, table_name, rule",
             "code_lag": "SELECT release_id, table_name, column_name, code, row_count, column_rows "
-                        "FROM raw._code_lag ORDER BY release_id, row_count DESC, table_name, column_name, code",
+            "FROM raw._code_lag ORDER BY release_id, row_count DESC, table_name, column_name, code",
         }
         table = {"reconciliation": "_reconciliation", "quarantine": "_quarantine", "code_lag": "_code_lag"}
-        return {"releases": self.releases(),
-                **{k: self.frame(q) if self.has("raw", table[k]) else pd.DataFrame() for k, q in sql.items()}}
+        return {
+            "releases": self.releases(),
+            **{k: self.frame(q) if self.has("raw", table[k]) else pd.DataFrame() for k, q in sql.items()},
+        }
 
 
 class PostgresStore(Store):
@@ -316,22 +397,25 @@ class PostgresStore(Store):
 
     def __init__(self, dsn: str, size: int = 16, version_ttl: float = 5.0):
         self.pool = _Pool(dsn, size)
-        self.pool.put(self.pool.get())   # reachable now, or StoreUnavailable
-        self._version, self._version_at, self._ttl = None, 0.0, version_ttl
+        self.pool.put(self.pool.get())  # reachable now, or StoreUnavailable
+        self._version: dict | None = None
+        self._version_at, self._ttl = 0.0, version_ttl
         self._cache = ResponseCache()
         self._lock = threading.Lock()
         self._tables: dict = {}
         import weakref
-        self._prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # connection -> statement names
+
+        self._prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> statement names
 
     @contextmanager
     def _cursor(self):
         import psycopg2
+
         conn = self.pool.get()
         try:
             with conn.cursor() as cur:
                 yield cur
-        except psycopg2.OperationalError as exc:   # the server went away: 503, and the connection is dropped
+        except psycopg2.OperationalError as exc:  # the server went away: 503, and the connection is dropped
             raise StoreUnavailable(f"warehouse not reachable: {exc}".strip()) from None
         finally:
             self.pool.put(conn)
@@ -339,15 +423,16 @@ class PostgresStore(Store):
     def has(self, schema: str, table: str) -> bool:
         key = (schema, table)
         hit = self._tables.get(key)
-        if hit is None or time.monotonic() - hit[1] > self._ttl:   # a build may create it meanwhile
+        if hit is None or time.monotonic() - hit[1] > self._ttl:  # a build may create it meanwhile
             hit = self._tables[key] = (self._exists(schema, table), time.monotonic())
         return hit[0]
 
-    _pinned = None   # (version, cache) of one request
+    _pinned = None  # (version, cache) of one request
 
     def pin(self) -> Store:
         """This store with the data version (and its cache) fixed for one request."""
         import copy
+
         view = copy.copy(self)
         view._pinned = (self.version(), self._cache)
         return view
@@ -364,17 +449,20 @@ class PostgresStore(Store):
                 if self._version is None:
                     self._refresh()
         elif time.monotonic() - self._version_at > self._ttl and self._lock.acquire(blocking=False):
-            self._version_at = time.monotonic()   # one refresh at a time
+            self._version_at = time.monotonic()  # one refresh at a time
 
             def refresh():
                 try:
                     self._refresh()
-                except Exception as exc:   # unreachable for now: keep serving, the next request tells
+                except Exception as exc:  # unreachable for now: keep serving, the next request tells
                     import logging
+
                     logging.getLogger("ntsb_api").warning("data version not read again: %s", exc)
                 finally:
                     self._lock.release()
+
             threading.Thread(target=refresh, daemon=True).start()
+        assert self._version is not None  # read above, never unset
         return self._version
 
     def _refresh(self) -> None:
@@ -388,10 +476,16 @@ class PostgresStore(Store):
             row = self.rows("SELECT version FROM serving.published")
             if row:
                 return json.loads(row[0]["version"])
-        releases = [r["release_id"] for r in self.rows("SELECT release_id FROM raw._releases ORDER BY 1")] \
-            if self.has("raw", "_releases") else []
-        models = [r["model_version"] for r in self.rows("SELECT DISTINCT model_version FROM ml.batch_predictions")] \
-            if self.has("ml", "batch_predictions") else []
+        releases = (
+            [r["release_id"] for r in self.rows("SELECT release_id FROM raw._releases ORDER BY 1")]
+            if self.has("raw", "_releases")
+            else []
+        )
+        models = (
+            [r["model_version"] for r in self.rows("SELECT DISTINCT model_version FROM ml.batch_predictions")]
+            if self.has("ml", "batch_predictions")
+            else []
+        )
         return {"releases": releases, "model_version": ",".join(sorted(map(str, models))) or None}
 
     @property
@@ -405,9 +499,11 @@ class PostgresStore(Store):
         name = "ntsb_event_document" + ("_with_prediction" if predictions else "")
         with self._cursor() as cur:
             prepared = self._prepared.setdefault(cur.connection, set())
-            if name not in prepared:   # a prepared statement lives as long as its connection
-                cur.execute(f"PREPARE {name}(text) AS {serving.event_document_sql(self.dialect, predictions)} "
-                            "WHERE f.ev_id = $1")
+            if name not in prepared:  # a prepared statement lives as long as its connection
+                cur.execute(
+                    f"PREPARE {name}(text) AS {serving.event_document_sql(self.dialect, predictions)} "
+                    "WHERE f.ev_id = $1"
+                )
                 prepared.add(name)
             cur.execute(f"EXECUTE {name}(%s)", (ev_id,))
             row = cur.fetchone()
@@ -426,7 +522,9 @@ class PostgresStore(Store):
             "       (SELECT string_agg(coalesce(n.probable_cause, '') || ' ' || coalesce(n.narrative, ''), ' ' "
             "               ORDER BY n.aircraft_key) FROM marts.narratives n WHERE n.ev_id = h.ev_id) AS text, "
             "       (SELECT querytree(q) FROM query) AS lexemes "
-            "FROM hits h JOIN marts.fact_accidents f ON f.ev_id = h.ev_id ORDER BY h.score DESC, h.ev_id", (q, limit))
+            "FROM hits h JOIN marts.fact_accidents f ON f.ev_id = h.ev_id ORDER BY h.score DESC, h.ev_id",
+            (q, limit),
+        )
         for h in hits:
             stems = re.findall(r"'((?:[^']|'')+)'", h.pop("lexemes") or "")
             h["snippet"] = highlight(h.pop("text") or "", [t.replace("''", "'") for t in stems], prefix=True)
@@ -445,12 +543,15 @@ class _Pool:
 
     def __init__(self, dsn: str, size: int):
         import queue
-        self.dsn, self._idle, self._slots = dsn, queue.LifoQueue(), threading.BoundedSemaphore(size)
+
+        self.dsn, self._slots = dsn, threading.BoundedSemaphore(size)
+        self._idle: queue.LifoQueue = queue.LifoQueue()
 
     def get(self):
         import queue
 
         import psycopg2
+
         self._slots.acquire()
         try:
             return self._idle.get_nowait()
@@ -461,11 +562,12 @@ class _Pool:
         except Exception as exc:
             self._slots.release()
             raise StoreUnavailable(f"warehouse not reachable: {exc}".strip()) from None
-        conn.autocommit = True   # each read its own read-only transaction: no BEGIN and ROLLBACK round trips
+        conn.autocommit = True  # each read its own read-only transaction: no BEGIN and ROLLBACK round trips
         return conn
 
     def put(self, conn) -> None:
         import psycopg2.extensions as ext
+
         try:
             if not conn.closed:
                 if conn.info.transaction_status != ext.TRANSACTION_STATUS_IDLE:
@@ -478,6 +580,7 @@ class _Pool:
 
     def close(self) -> None:
         import queue
+
         while True:
             try:
                 self._idle.get_nowait().close()
@@ -491,28 +594,36 @@ class _Snapshot:
 
     def __init__(self, mtime: int, path: Path, version: dict):
         import duckdb
+
         if version.get("format") != serving.FORMAT:
-            raise StoreUnavailable(f"{path.name} has snapshot format {version.get('format')}, this API reads "
-                                   f"{serving.FORMAT}: materialize serving/snapshot again (ntsb build)")
+            raise StoreUnavailable(
+                f"{path.name} has snapshot format {version.get('format')}, this API reads "
+                f"{serving.FORMAT}: materialize serving/snapshot again (ntsb build)"
+            )
         self.mtime, self.version, self.cache = mtime, version, ResponseCache()
         self.con = duckdb.connect(str(path), read_only=True)
-        self.tables = {tuple(r) for r in self.con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+        self.tables = {
+            tuple(r)
+            for r in self.con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+        }
         self.documents = serving.documents_path(path)
         self._local = threading.local()
 
     def document(self, ev_id: str) -> str | None:
         import sqlite3
+
         db = getattr(self._local, "db", None)
-        if db is None:   # immutable: SQLite takes no locks and keeps no journal
-            db = self._local.db = sqlite3.connect(f"file:{self.documents}?mode=ro&immutable=1", uri=True,
-                                                  check_same_thread=False)
+        if db is None:  # immutable: SQLite takes no locks and keeps no journal
+            db = self._local.db = sqlite3.connect(
+                f"file:{self.documents}?mode=ro&immutable=1", uri=True, check_same_thread=False
+            )
         row = db.execute("SELECT doc FROM documents WHERE ev_id = ?", (ev_id,)).fetchone()
         return row[0] if row else None
 
 
 class SnapshotStore(Store):
     """The embedded deployment: the current serving snapshot, read-only."""
+
     dialect = "duckdb"
 
     def __init__(self, directory: Path):
@@ -525,15 +636,19 @@ class SnapshotStore(Store):
         try:
             mtime = self._pointer.stat().st_mtime_ns
         except FileNotFoundError:
-            raise StoreUnavailable(f"no serving snapshot under {self.directory}: materialize serving/snapshot "
-                                   "(ntsb build)") from None
+            raise StoreUnavailable(
+                f"no serving snapshot under {self.directory}: materialize serving/snapshot (ntsb build)"
+            ) from None
         state = self._state
         if state is not None and state.mtime == mtime:
             return state
         with self._lock:
             if self._state is None or self._state.mtime != mtime:
-                path, version = serving.current(self.directory)
-                self._state = _Snapshot(mtime, path, version)   # the old one closes when unused
+                found = serving.current(self.directory)
+                if found is None:  # the pointer went away since it was read
+                    raise StoreUnavailable(f"no serving snapshot under {self.directory}")
+                path, version = found
+                self._state = _Snapshot(mtime, path, version)  # the old one closes when unused
             return self._state
 
     def pin(self) -> Store:
@@ -552,7 +667,7 @@ class SnapshotStore(Store):
     def version(self) -> dict:
         return self._current().version
 
-    def has(self, schema: str, table: str) -> bool:   # a snapshot never changes: its tables are known
+    def has(self, schema: str, table: str) -> bool:  # a snapshot never changes: its tables are known
         return (schema, table) in self._current().tables
 
     @property
@@ -567,22 +682,32 @@ class SnapshotStore(Store):
         if not terms:
             return []
         marks = ", ".join("?" * len(terms))
-        k1, b = serving.K1, serving.B   # BM25 (serving.bm25), from the index's term counts and lengths
+        k1, b = serving.K1, serving.B  # BM25 (serving.bm25), from the index's term counts and lengths
         hits = self.rows(
             f"""WITH q AS (SELECT term, ln(1 + (s.docs - df + 0.5) / (df + 0.5)) AS idf
                            FROM search_df, search_stats s WHERE term IN ({marks}))
                 SELECT t.ev_id, sum(q.idf * t.tf * {k1 + 1} / (t.tf + {k1} * (1 - {b} + {b} * t.length / s.avg_length)))
                        AS score
                 FROM search_terms t JOIN q ON q.term = t.term, search_stats s WHERE t.term IN ({marks})
-                GROUP BY t.ev_id ORDER BY score DESC, t.ev_id LIMIT ?""", [*terms, *terms, limit])
+                GROUP BY t.ev_id ORDER BY score DESC, t.ev_id LIMIT ?""",
+            [*terms, *terms, limit],
+        )
         if not hits:
             return []
         out = []
-        for h in hits:   # what the hit shows comes from its document (SQLite), not from a scan of the narratives
+        for h in hits:  # what the hit shows comes from its document (SQLite), not from a scan of the narratives
             doc = json.loads(self.event(h["ev_id"]) or "{}")
-            text = " ".join(f"{n.get('probable_cause') or ''} {n.get('narrative') or ''}" for n in doc.get("narratives", ()))
-            out.append({"ev_id": h["ev_id"], **{k: doc.get(k) for k in ("event_date", "severity", "make", "model")},
-                        "score": float(h["score"]), "snippet": highlight(text, terms)})
+            text = " ".join(
+                f"{n.get('probable_cause') or ''} {n.get('narrative') or ''}" for n in doc.get("narratives", ())
+            )
+            out.append(
+                {
+                    "ev_id": h["ev_id"],
+                    **{k: doc.get(k) for k in ("event_date", "severity", "make", "model")},
+                    "score": float(h["score"]),
+                    "snippet": highlight(text, terms),
+                }
+            )
         return out
 
 
@@ -599,14 +724,16 @@ def highlight(text: str, terms: list[str], width: int = 220, prefix: bool = Fals
     the text is HTML-escaped first. ``prefix``: a term marks the words it begins (stems:
     'hazard' marks "hazardous")."""
     import html
+
     text = " ".join(text.split())
     if not terms:
         return html.escape(text[:width]) + ("..." if width < len(text) else "")
-    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + (r")\w*" if prefix else r")\b"),
-                         re.IGNORECASE)
+    pattern = re.compile(
+        r"\b(" + "|".join(re.escape(t) for t in terms) + (r")\w*" if prefix else r")\b"), re.IGNORECASE
+    )
     first = pattern.search(text)
     start = max(0, (first.start() if first else 0) - width // 3)
-    window = text[start:start + width]
+    window = text[start : start + width]
     out = html.escape(window)
     out = pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", out)
     return ("..." if start else "") + out + ("..." if start + width < len(text) else "")

@@ -31,19 +31,21 @@ AFTER_UPSTREAM = AC.eager().without(~AC.any_deps_missing()).with_label("after an
 def after(*keys: dg.AssetKey) -> dg.AutomationCondition:
     """After an update of these upstream assets only (updates of the others do not trigger it,
     but it still waits while any of them is in progress)."""
-    return (AC.any_deps_updated().allow(dg.AssetSelection.assets(*keys)).since_last_handled()
-            & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label(
-        "after an update of " + ", ".join(k.to_user_string() for k in keys))
+    return (
+        AC.any_deps_updated().allow(dg.AssetSelection.assets(*keys)).since_last_handled()
+        & ~AC.any_deps_in_progress()
+        & ~AC.in_progress()
+    ).with_label("after an update of " + ", ".join(k.to_user_string() for k in keys))
 
 
-RETRAIN_CRON = "0 6 2 * *"   # the 2nd of each month, after the release of the 1st
+RETRAIN_CRON = "0 6 2 * *"  # the 2nd of each month, after the release of the 1st
 # the features just materialized failed their changed_since_training check (the result of
 # that same run: an older failure must not retrain the model again)
 DRIFTED = AC.any_deps_match(AC.newly_updated() & AC.any_checks_match(AC.check_failed())).with_label(
-    "features changed beyond the threshold since the latest training")
+    "features changed beyond the threshold since the latest training"
+)
 RETRAIN = (
-    AC.on_cron(RETRAIN_CRON)
-    | (DRIFTED.since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress())
+    AC.on_cron(RETRAIN_CRON) | (DRIFTED.since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress())
 ).with_label("monthly, or when the features changed beyond the threshold")
 
 # the champion after a model whose blocking checks passed; predictions need a champion
@@ -51,6 +53,9 @@ PROMOTE = (AFTER_UPSTREAM & AC.all_deps_blocking_checks_passed()).with_label("af
 PREDICT = AC.eager()
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
-    "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    "automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    description="Evaluates the automation conditions of every asset (ntsb_assets/automation.py).")
+    description="Evaluates the automation conditions of every asset (ntsb_assets/automation.py).",
+)

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _console():
     from .console import console
+
     return console()
 
 
@@ -28,6 +29,7 @@ def _reporting(settings, as_json: bool, verbose: bool):
     """Progress for a long command (bars, lines or JSON events: ntsb_assets/console.py) and
     the libraries' output in the log file; yields the reporter."""
     from .console import Reporter, is_terminal, third_party_to_log
+
     mode = "json" if as_json else ("tty" if is_terminal() else "plain")
     # with --json, standard output is the JSON document alone: shown output goes to stderr
     shown = contextlib.redirect_stdout(sys.stderr) if as_json and verbose else contextlib.nullcontext()
@@ -39,7 +41,8 @@ def _reporting(settings, as_json: bool, verbose: bool):
 def _settings():
     from .lib import warehouse
     from .settings import SettingsError, get_settings
-    if not warehouse.wait_listeners:   # say why a command waits, even while Dagster's log is quiet
+
+    if not warehouse.wait_listeners:  # say why a command waits, even while Dagster's log is quiet
         warehouse.wait_listeners.append(_say_waiting)
     settings = get_settings()
     try:
@@ -54,6 +57,7 @@ def _say_waiting(message: str) -> None:
     (its streams are the terminal's; the process's own go to the log file then), else on
     standard error."""
     from .lib import progress
+
     if progress.listeners:
         progress.note(message)
     else:
@@ -67,7 +71,7 @@ def _dagster_home(settings) -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     cfg = home / "dagster.yaml"
     src = REPO / "deploy" / "dagster.embedded.yaml"
-    if src.exists():   # the project's file, kept current (one it did not write is left alone)
+    if src.exists():  # the project's file, kept current (one it did not write is left alone)
         template = src.read_text()
         current = cfg.read_text() if cfg.exists() else None
         if current is None or (current != template and current.splitlines()[:1] == template.splitlines()[:1]):
@@ -84,20 +88,25 @@ class _Failed(Exception):
 def _require_free_port(host: str, port: int, option: str = "--port") -> None:
     """Fail before any banner when the address cannot be listened on."""
     import socket
+
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the servers do: TIME_WAIT is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is free
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                                       f"(another service there? choose another with {option})") from None
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                f"(another service there? choose another with {option})"
+            ) from None
 
 
 def _definitions():
     """The Dagster definitions, with the dbt manifest they need built first."""
     from .transform.project import prepare_manifest
+
     prepare_manifest()
     from .definitions import defs
+
     return defs
 
 
@@ -115,24 +124,35 @@ def _wait_for_daemon_runs(instance, release_id: str) -> list:
     import dagster as dg
 
     from .lib import progress
+
     waited: dict = {}
     told = 0.0
     while True:
         try:
             beats = list(instance.get_daemon_heartbeats().values())
-        except Exception:   # an instance without a daemon's tables
+        except Exception:  # an instance without a daemon's tables
             beats = []
         if not any(time.time() - b.timestamp < 120 for b in beats):
             return list(waited.values())
-        runs = [r for r in instance.get_runs(filters=dg.RunsFilter(
-                    statuses=[dg.DagsterRunStatus[s] for s in IN_FLIGHT], job_name="ingest_release",
-                    tags={"dagster/partition": release_id})) if time.time() - _last_event(instance, r) < STALE_RUN]
+        runs = [
+            r
+            for r in instance.get_runs(
+                filters=dg.RunsFilter(
+                    statuses=[dg.DagsterRunStatus[s] for s in IN_FLIGHT],
+                    job_name="ingest_release",
+                    tags={"dagster/partition": release_id},
+                )
+            )
+            if time.time() - _last_event(instance, r) < STALE_RUN
+        ]
         if not runs:
             return list(waited.values())
         waited.update({r.run_id: r for r in runs})
         if time.monotonic() - told >= 60:
-            progress.note(f"{release_id}: the Dagster daemon already ingests it (run {runs[0].run_id[:8]}); "
-                          "waiting for that run instead of starting another")
+            progress.note(
+                f"{release_id}: the Dagster daemon already ingests it (run {runs[0].run_id[:8]}); "
+                "waiting for that run instead of starting another"
+            )
             told = time.monotonic()
         time.sleep(2)
 
@@ -151,14 +171,19 @@ def _last_event(instance, run) -> float:
 def _reconciliation_of(settings, release_id: str) -> dict | None:
     """What the warehouse recorded for a release it has loaded (raw._reconciliation)."""
     from .lib.cdc import COUNTS
+
     with settings.warehouse.session(read_only=settings.warehouse.dialect == "postgres") as s:
         if s.columns("_reconciliation") is None:
             return None
         rows = s.query(f"SELECT * FROM raw._reconciliation WHERE release_id = {s.ph}", (release_id,)).to_pylist()
     if not rows:
         return None
-    return {"release": release_id, "tables": {r["table_name"]: {c: r.get(c) or 0 for c in COUNTS} for r in rows},
-            "code_lag": [], "by": "a run already on this home"}
+    return {
+        "release": release_id,
+        "tables": {r["table_name"]: {c: r.get(c) or 0 for c in COUNTS} for r in rows},
+        "code_lag": [],
+        "by": "a run already on this home",
+    }
 
 
 def _run_release(release_id: str, instance) -> dict:
@@ -167,9 +192,11 @@ def _run_release(release_id: str, instance) -> dict:
     that already ingests it is waited for, not repeated."""
     import time
 
+    from . import keys
     from .lib import progress
     from .releases import RELEASES
     from .settings import get_settings
+
     defs = _definitions()
     with progress.stage("ingest", release_id) as stage:
         started = time.perf_counter()
@@ -181,22 +208,29 @@ def _run_release(release_id: str, instance) -> dict:
         if release_id not in instance.get_dynamic_partitions(RELEASES.name):
             instance.add_dynamic_partitions(RELEASES.name, [release_id])
         job = defs.resolve_job_def("ingest_release")
-        result = job.execute_in_process(partition_key=release_id, instance=instance, raise_on_error=False,
-                                        run_config=QUIET)
+        result = job.execute_in_process(
+            partition_key=release_id, instance=instance, raise_on_error=False, run_config=QUIET
+        )
         if not result.success:
             failed_checks = [
                 f"check {d.check_name} on {d.asset_key.to_user_string()} failed ({d.severity.value}): "
-                + "; ".join(f"{k} {v.value}" for k, v in d.metadata.items() if k in ("added", "removed", "retyped") and v.value)
-                for d in (e.asset_check_evaluation_data for e in result.all_events
-                          if e.event_type_value == "ASSET_CHECK_EVALUATION")
-                if not d.passed and d.severity.value == "ERROR"]
+                + "; ".join(
+                    f"{k} {v.value}" for k, v in d.metadata.items() if k in ("added", "removed", "retyped") and v.value
+                )
+                for d in (
+                    e.asset_check_evaluation_data
+                    for e in result.all_events
+                    if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                )
+                if not d.passed and d.severity.value == "ERROR"
+            ]
             if failed_checks:
                 raise _Failed("\n".join(["blocking check(s) failed:", *failed_checks]))
             raise _Failed(_step_errors(result))
         for ev in result.all_events:
             if ev.is_step_materialization:
                 mat = ev.step_materialization_data.materialization
-                if mat.asset_key.path == ["warehouse", "raw", "_reconciliation"]:
+                if mat.asset_key == keys.RECONCILIATION:
                     reconciliation = mat.metadata["result"].value
                     stage["summary"] = _ingest_line(reconciliation, time.perf_counter() - started)
                     return reconciliation
@@ -206,13 +240,17 @@ def _run_release(release_id: str, instance) -> dict:
 def _ingest_line(result: dict, seconds: float) -> str:
     """A release's reconciliation in one line: the real totals over its tables."""
     from .lib.cdc import COUNTS
+
     tables = result["tables"]
     total = {c: sum(t.get(c, 0) for t in tables.values()) for c in COUNTS}
     parts = [f"{total[c]:,} {c.replace('_', ' ')}" for c in COUNTS[1:] if total[c] or c in ("inserted", "updated")]
     lag = result.get("code_lag", [])
-    return (f"{len(tables)} tables, {total['rows_in']:,} rows in: " + ", ".join(parts)
-            + (f"; {len(lag)} codes unknown to NTSB's code sources" if lag else "")
-            + (f" ({total['rows_in'] / seconds:,.0f} rows/s)" if seconds > 0 else ""))
+    return (
+        f"{len(tables)} tables, {total['rows_in']:,} rows in: "
+        + ", ".join(parts)
+        + (f"; {len(lag)} codes unknown to NTSB's code sources" if lag else "")
+        + (f" ({total['rows_in'] / seconds:,.0f} rows/s)" if seconds > 0 else "")
+    )
 
 
 def _step_errors(result) -> str:
@@ -248,16 +286,27 @@ def main():
     """
 
 
-VERBOSE = click.option("--verbose", "-v", is_flag=True,
-                       help="Show what dbt, MLflow and Dagster print (otherwise in $NTSB_HOME/logs/ntsb.log).")
+VERBOSE = click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Show what dbt, MLflow and Dagster print (otherwise in $NTSB_HOME/logs/ntsb.log).",
+)
 
 
 @main.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the reconciliation as JSON (progress as JSON lines on "
-                                                       "standard error).")
-@click.option("--allow-synthetic", is_flag=True,
-              help="Load a generated (ntsb synth) release into a home that holds real ones, or the reverse.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the reconciliation as JSON (progress as JSON lines on standard error).",
+)
+@click.option(
+    "--allow-synthetic",
+    is_flag=True,
+    help="Load a generated (ntsb synth) release into a home that holds real ones, or the reverse.",
+)
 @VERBOSE
 def ingest(path: Path, as_json: bool, allow_synthetic: bool = False, verbose: bool = False):
     """Ingest one release file or folder now and wait for the result.
@@ -270,6 +319,7 @@ def ingest(path: Path, as_json: bool, allow_synthetic: bool = False, verbose: bo
 
     from .lib import registry
     from .lib.sources import SourceError
+
     settings = _settings()
     _dagster_home(settings)
     console = _console()
@@ -301,6 +351,7 @@ def _print_result(result: dict, as_json: bool) -> None:
 
     from .console import console
     from .lib.cdc import COUNTS
+
     out = console(stdout=True)
     t = Table(title=f"release {result['release']}")
     t.add_column("table")
@@ -311,13 +362,19 @@ def _print_result(result: dict, as_json: bool) -> None:
     out.print(t)
     superseded = sum(c.get("superseded", 0) for c in result["tables"].values())
     if superseded:
-        _console().print(f"{superseded:,} changed rows were not applied (superseded): a release registered after "
-                         "this one had already loaded a newer version of them, which stays. Releases land in "
-                         "registration order (raw._reconciliation).", style="yellow", markup=False)
+        _console().print(
+            f"{superseded:,} changed rows were not applied (superseded): a release registered after "
+            "this one had already loaded a newer version of them, which stays. Releases land in "
+            "registration order (raw._reconciliation).",
+            style="yellow",
+            markup=False,
+        )
     lag = sorted(result.get("code_lag", []), key=lambda x: -x["row_count"])
     if lag:
-        t = Table(title=f"dictionary lag: {len(lag)} codes no NTSB code source knows, in "
-                        f"{sum(x['row_count'] for x in lag):,} rows (loaded, labelled 'unknown code'; raw._code_lag)")
+        t = Table(
+            title=f"dictionary lag: {len(lag)} codes no NTSB code source knows, in "
+            f"{sum(x['row_count'] for x in lag):,} rows (loaded, labelled 'unknown code'; raw._code_lag)"
+        )
         for c in ("table", "column", "code", "rows", "of the column's"):
             t.add_column(c, justify="right" if c in ("rows", "of the column's") else "left")
         for x in lag[:10]:
@@ -326,19 +383,35 @@ def _print_result(result: dict, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (progress as JSON lines on "
-                                                       "standard error).")
-@click.option("--auc-margin", type=float, default=None,
-              help="Severity model check: ROC-AUC over the majority baseline needed, validation years "
-                   "(default 0.05; -1 accepts any).")
-@click.option("--max-ece", type=float, default=None,
-              help="Severity model check: largest calibration error allowed, validation years "
-                   "(default 0.05; 1 accepts any).")
-@click.option("--allow-synthetic", is_flag=True,
-              help="Load generated (ntsb synth) releases into a home that holds real ones, or the reverse.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the results as JSON (progress as JSON lines on standard error)."
+)
+@click.option(
+    "--auc-margin",
+    type=float,
+    default=None,
+    help="Severity model check: ROC-AUC over the majority baseline needed, validation years "
+    "(default 0.05; -1 accepts any).",
+)
+@click.option(
+    "--max-ece",
+    type=float,
+    default=None,
+    help="Severity model check: largest calibration error allowed, validation years (default 0.05; 1 accepts any).",
+)
+@click.option(
+    "--allow-synthetic",
+    is_flag=True,
+    help="Load generated (ntsb synth) releases into a home that holds real ones, or the reverse.",
+)
 @VERBOSE
-def build(as_json: bool, auc_margin: float | None = None, max_ece: float | None = None, allow_synthetic: bool = False,
-          verbose: bool = False):
+def build(
+    as_json: bool,
+    auc_margin: float | None = None,
+    max_ece: float | None = None,
+    allow_synthetic: bool = False,
+    verbose: bool = False,
+):
     """Materialize the whole asset graph.
 
     Scans the landing zone (NTSB_LANDING_URL) for new releases, then ingests, in
@@ -352,6 +425,7 @@ def build(as_json: bool, auc_margin: float | None = None, max_ece: float | None 
     from dagster import DagsterInstance
 
     from .lib import registry
+
     started = time.perf_counter()
     settings = _settings()
     _dagster_home(settings)
@@ -371,16 +445,24 @@ def build(as_json: bool, auc_margin: float | None = None, max_ece: float | None 
             try:
                 results.append(_run_release(rel.release_id, instance))
             except _Failed as exc:
-                raise click.ClickException(f"{rel.name}: ingestion failed, the warehouse keeps the "
-                                           f"releases before it.\n{exc}") from None
+                raise click.ClickException(
+                    f"{rel.name}: ingestion failed, the warehouse keeps the releases before it.\n{exc}"
+                ) from None
         transform = _run_transform(instance)
         published = _run_archive_and_analytics(instance, settings)
-        published["ml"] = _run_ml(instance, settings, {k: v for k, v in (("auc_margin", auc_margin),
-                                                                          ("max_ece", max_ece)) if v is not None})
+        published["ml"] = _run_ml(
+            instance, settings, {k: v for k, v in (("auc_margin", auc_margin), ("max_ece", max_ece)) if v is not None}
+        )
         published["serving"] = _run_serving(instance)
         log = reporter.log
-    summary = {"releases": results, "already_loaded": sorted(loaded), "transform": transform, **published,
-               "seconds": round(time.perf_counter() - started, 1), "log": str(log) if log else None}
+    summary = {
+        "releases": results,
+        "already_loaded": sorted(loaded),
+        "transform": transform,
+        **published,
+        "seconds": round(time.perf_counter() - started, 1),
+        "log": str(log) if log else None,
+    }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -392,33 +474,50 @@ def _print_build(summary: dict) -> None:
     out = _console()
     results, t = summary["releases"], summary["transform"]
     lag = {(x["table_name"], x["column_name"], x["code"]) for r in results for x in r.get("code_lag", [])}
-    lines = [f"built in {summary['seconds']:.0f} s",
-             f"  releases   {len(results)} ingested, {len(summary['already_loaded'])} already loaded"
-             + (f"; {len(lag)} codes unknown to NTSB's code sources, loaded as 'unknown code' (raw._code_lag)" if lag
-                else ""),
-             f"  dbt        {t['models']} models and {t['snapshots']} snapshot(s) built; {t['tests']} tests: "
-             f"{t['tests_passed']} passed, {t['tests_warned']} warned, {t['tests_failed']} failed",
-             f"  checks     {t['checks']} quality checks: {t['checks_passed']} passed, {t['checks_warned']} warned, "
-             f"{t['checks_failed']} failed"]
+    lines = [
+        f"built in {summary['seconds']:.0f} s",
+        f"  releases   {len(results)} ingested, {len(summary['already_loaded'])} already loaded"
+        + (
+            f"; {len(lag)} codes unknown to NTSB's code sources, loaded as 'unknown code' (raw._code_lag)"
+            if lag
+            else ""
+        ),
+        f"  dbt        {t['models']} models and {t['snapshots']} snapshot(s) built; {t['tests']} tests: "
+        f"{t['tests_passed']} passed, {t['tests_warned']} warned, {t['tests_failed']} failed",
+        f"  checks     {t['checks']} quality checks: {t['checks_passed']} passed, {t['checks_warned']} warned, "
+        f"{t['checks_failed']} failed",
+    ]
     years, archive = summary["archive"]["years"], summary["archive"]
-    lines.append(f"  archive    {len(years)} event year(s) rewritten in {archive['runs']} run(s)"
-                 + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else ""))
+    lines.append(
+        f"  archive    {len(years)} event year(s) rewritten in {archive['runs']} run(s)"
+        + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else "")
+    )
     lines.append(f"  analytics  {', '.join(summary['analytics'])}")
     ml = summary["ml"]
     failed = [c for c, ok in ml["checks"].items() if not ok]
-    lines.append(f"  model      {ml['model']} version {ml['version']} ({ml['family']}) registered; "
-                 + (f"checks failed ({', '.join(failed)}), not promoted; " if failed else "checks passed; ")
-                 + f"champion {ml['champion'] or 'none'}; {ml['predictions']:,} events predicted")
+    lines.append(
+        f"  model      {ml['model']} version {ml['version']} ({ml['family']}) registered; "
+        + (f"checks failed ({', '.join(failed)}), not promoted; " if failed else "checks passed; ")
+        + f"champion {ml['champion'] or 'none'}; {ml['predictions']:,} events predicted"
+    )
     lines.append(f"  serving    data version {summary['serving']}")
     for line in lines:
         out.print(line, markup=False, highlight=False)
     if not ml["champion"]:
-        out.print("No champion model yet, so the API's predictions answer 503 (its data routes serve): no "
-                  "candidate passed the checks on the validation years (`ntsb model info`, docs/ml.md); to "
-                  "try the whole path anyway: ntsb build --auc-margin -1 --max-ece 1", style="yellow", markup=False)
+        out.print(
+            "No champion model yet, so the API's predictions answer 503 (its data routes serve): no "
+            "candidate passed the checks on the validation years (`ntsb model info`, docs/ml.md); to "
+            "try the whole path anyway: ntsb build --auc-margin -1 --max-ece 1",
+            style="yellow",
+            markup=False,
+        )
     if summary.get("log"):
-        out.print(f"per-table counts: ntsb build --json, or raw._reconciliation; what dbt, MLflow and Dagster "
-                  f"printed: {summary['log']}", markup=False, highlight=False)
+        out.print(
+            f"per-table counts: ntsb build --json, or raw._reconciliation; what dbt, MLflow and Dagster "
+            f"printed: {summary['log']}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _refuse_synthetic_mix(settings, releases, loaded: set[str] | None = None) -> None:
@@ -426,6 +525,7 @@ def _refuse_synthetic_mix(settings, releases, loaded: set[str] | None = None) ->
     unless asked (--allow-synthetic): a synthetic event among real ones would be counted as
     real in every statistic."""
     from .lib import registry
+
     mixed = registry.synthetic_mix(settings.lake, _loaded_releases(settings) if loaded is None else loaded, releases)
     if mixed:
         raise click.ClickException(mixed + "; use a separate NTSB_HOME, or pass --allow-synthetic")
@@ -439,34 +539,54 @@ def _run_transform(instance) -> dict:
 
     from .lib import progress
     from .transform.project import dbt_project
+
     with progress.stage("dbt", "build, tests, quality checks, docs") as stage:
-        result = _definitions().resolve_job_def("transform").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET)
+        result = (
+            _definitions()
+            .resolve_job_def("transform")
+            .execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        )
         nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
         dbt_tests = {n["name"] for n in nodes.values() if n["resource_type"] == "test"}
         snapshots = {n["name"] for n in nodes.values() if n["resource_type"] == "snapshot"}
-        checks = [e.asset_check_evaluation_data for e in result.all_events
-                  if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        checks = [
+            e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
 
         def counts(group):
             failed = [c for c in group if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
             warned = [c for c in group if not c.passed and c.severity == dg.AssetCheckSeverity.WARN]
             return len(group), len(group) - len(failed) - len(warned), len(warned), failed
+
         tests = counts([c for c in checks if c.check_name in dbt_tests])
         quality = counts([c for c in checks if c.check_name not in dbt_tests])
         failed = [f"{c.asset_key.to_user_string()} {c.check_name}" for c in tests[3] + quality[3]]
         if not result.success:
-            raise click.ClickException("dbt build failed" + (": " + ", ".join(failed) if failed
-                                                             else f":\n{_step_errors(result)}"))
-        built = [e.asset_key.path[-1] for e in result.all_events
-                 if e.is_step_materialization and e.asset_key.path[0] == "warehouse"]
-        out = {"models": sum(1 for b in built if b not in snapshots), "snapshots": sum(1 for b in built if b in snapshots),
-               "tests": tests[0], "tests_passed": tests[1], "tests_warned": tests[2], "tests_failed": len(tests[3]),
-               "checks": quality[0], "checks_passed": quality[1], "checks_warned": quality[2],
-               "checks_failed": len(quality[3])}
-        stage["summary"] = (f"{out['models']} models, {out['snapshots']} snapshot(s); dbt tests {out['tests_passed']} "
-                            f"passed, {out['tests_warned']} warned; quality checks {out['checks_passed']} passed, "
-                            f"{out['checks_warned']} warned")
+            raise click.ClickException(
+                "dbt build failed" + (": " + ", ".join(failed) if failed else f":\n{_step_errors(result)}")
+            )
+        built = [
+            e.asset_key.path[-1]
+            for e in result.all_events
+            if e.is_step_materialization and e.asset_key.path[0] == "warehouse"
+        ]
+        out = {
+            "models": sum(1 for b in built if b not in snapshots),
+            "snapshots": sum(1 for b in built if b in snapshots),
+            "tests": tests[0],
+            "tests_passed": tests[1],
+            "tests_warned": tests[2],
+            "tests_failed": len(tests[3]),
+            "checks": quality[0],
+            "checks_passed": quality[1],
+            "checks_warned": quality[2],
+            "checks_failed": len(quality[3]),
+        }
+        stage["summary"] = (
+            f"{out['models']} models, {out['snapshots']} snapshot(s); dbt tests {out['tests_passed']} "
+            f"passed, {out['tests_warned']} warned; quality checks {out['checks_passed']} passed, "
+            f"{out['checks_warned']} warned"
+        )
     return out
 
 
@@ -478,6 +598,7 @@ def _run_archive_and_analytics(instance, settings) -> dict:
     from .archive import archive_runs
     from .lib import progress
     from .lib.archive import ArchiveError
+
     defs = _definitions()
     with progress.stage("archive", "Parquet by event year") as stage:
         try:
@@ -488,15 +609,17 @@ def _run_archive_and_analytics(instance, settings) -> dict:
         for tags in runs:
             first, last = (int(tags[t]) for t in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG))
             progress.step("archive", f"years {first}-{last}", done=len(years), unit="years")
-            result = defs.resolve_job_def("archive").execute_in_process(instance=instance, tags=tags,
-                                                                         raise_on_error=False, run_config=QUIET)
+            result = defs.resolve_job_def("archive").execute_in_process(
+                instance=instance, tags=tags, raise_on_error=False, run_config=QUIET
+            )
             if not result.success:
                 raise click.ClickException(f"archive of years {first}-{last} failed:\n{_step_errors(result)}")
             years += range(first, last + 1)
         stage["summary"] = f"{len(years)} event year(s) rewritten in {len(runs)} run(s)" if runs else "nothing changed"
     with progress.stage("analytics", "trends, clusters, correlations, risk") as stage:
-        result = defs.resolve_job_def("analytics").execute_in_process(instance=instance, raise_on_error=False,
-                                                                      run_config=QUIET)
+        result = defs.resolve_job_def("analytics").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET
+        )
         if not result.success:
             raise click.ClickException(f"analytics failed:\n{_step_errors(result)}")
         done = sorted(e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization)
@@ -509,17 +632,27 @@ def _run_ml(instance, settings, thresholds: dict | None = None) -> dict:
     model that fails its checks is not an error of the build: it stays registered without
     the champion alias, and the previous champion keeps predicting. ``thresholds``
     overrides the checks' (``auc_margin``, ``max_ece``)."""
+    from . import keys
     from .lib import progress, tracking
-    from .ml import MODEL_KEY, PREDICTIONS_TABLE
+    from .ml import PREDICTIONS_TABLE
+
     config = {**QUIET, **({"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {})}
     with progress.stage("model", "train, check, promote, predict") as stage:
-        result = _definitions().resolve_job_def("ml").execute_in_process(instance=instance, raise_on_error=False,
-                                                                         run_config=config)
-        checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                  and e.asset_check_evaluation_data.asset_key == MODEL_KEY}
-        trained = [e.step_materialization_data.materialization.metadata for e in result.all_events
-                   if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]]
+        result = (
+            _definitions()
+            .resolve_job_def("ml")
+            .execute_in_process(instance=instance, raise_on_error=False, run_config=config)
+        )
+        checks = {
+            e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.asset_key == keys.MODEL
+        }
+        trained = [
+            e.step_materialization_data.materialization.metadata
+            for e in result.all_events
+            if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]
+        ]
         versions = [m["version"].value for m in trained]
         if not versions or not result.success:
             raise click.ClickException(f"severity model failed:\n{_step_errors(result)}")
@@ -531,19 +664,31 @@ def _run_ml(instance, settings, thresholds: dict | None = None) -> dict:
                 if s.columns(PREDICTIONS_TABLE[1], PREDICTIONS_TABLE[0]) is not None:
                     predicted = s.query(f"SELECT count(*) AS n FROM {'.'.join(PREDICTIONS_TABLE)}").column(0)[0].as_py()
         failed = [c for c, ok in checks.items() if not ok]
-        stage["summary"] = (f"version {versions[0]} ({trained[0]['family'].value}); "
-                            + (f"checks failed ({', '.join(failed)}), not promoted" if failed else "checks passed")
-                            + f"; champion {champion or 'none'}")
-    return {"model": tracking.MODEL_NAME, "version": versions[0], "family": trained[0]["family"].value,
-            "checks": checks, "champion": champion, "predictions": predicted}
+        stage["summary"] = (
+            f"version {versions[0]} ({trained[0]['family'].value}); "
+            + (f"checks failed ({', '.join(failed)}), not promoted" if failed else "checks passed")
+            + f"; champion {champion or 'none'}"
+        )
+    return {
+        "model": tracking.MODEL_NAME,
+        "version": versions[0],
+        "family": trained[0]["family"].value,
+        "checks": checks,
+        "champion": champion,
+        "predictions": predicted,
+    }
 
 
 def _run_serving(instance) -> str:
     """The ``serving`` job; returns the data version the API now serves."""
     from .lib import progress
+
     with progress.stage("snapshot", "what the API serves") as stage:
-        result = _definitions().resolve_job_def("serving").execute_in_process(instance=instance,
-                                                                              raise_on_error=False, run_config=QUIET)
+        result = (
+            _definitions()
+            .resolve_job_def("serving")
+            .execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        )
         if not result.success:
             raise click.ClickException(f"serving snapshot failed:\n{_step_errors(result)}")
         mats = [e.step_materialization_data.materialization for e in result.all_events if e.is_step_materialization]
@@ -563,6 +708,7 @@ def _loaded_releases(settings) -> set[str]:
 def _registry(settings=None):
     """An MLflow client on the configured store; its errors become command errors."""
     from .lib import tracking
+
     try:
         with tracking.session(tracking.Store.from_settings(settings or _settings())) as client:
             yield client
@@ -582,17 +728,20 @@ def model_info(as_json: bool):
     baselines'."""
     from .lib import model as M
     from .lib import tracking
+
     with _registry() as client:
         info = tracking.info(client)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     split, sizes = info["split"], info["sizes"]
-    click.echo(f"{info['name']} version {info['version']} (alias {info['alias']}), data version "
-               f"{info['data_version']}, checks {info['checks']}\n"
-               f"split by event year: train {split['train']} ({sizes['train']} events), validation "
-               f"{split['valid']} ({sizes['valid']}), test {split['test']} ({sizes['test']})\n"
-               "metrics on the test years:\n")
+    click.echo(
+        f"{info['name']} version {info['version']} (alias {info['alias']}), data version "
+        f"{info['data_version']}, checks {info['checks']}\n"
+        f"split by event year: train {split['train']} ({sizes['train']} events), validation "
+        f"{split['valid']} ({sizes['valid']}), test {split['test']} ({sizes['test']})\n"
+        "metrics on the test years:\n"
+    )
     click.echo(M.metrics_markdown(info["metrics"]))
 
 
@@ -604,21 +753,27 @@ def model_promote(version: str):
     from mlflow.exceptions import MlflowException
 
     from .lib import tracking
+
     with _registry() as client:
         before = tracking.champion_version(client)
         try:
             tracking.promote(client, version)
-        except MlflowException as exc:   # no such version
+        except MlflowException as exc:  # no such version
             raise click.ClickException(f"{tracking.MODEL_NAME} version {version}: {exc.message}") from None
     click.echo(f"{tracking.MODEL_NAME}: champion is version {version} (was {before or 'none'})")
 
 
 @model.command("card")
-@click.option("--write", "doc", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Replace the generated model-card section of this markdown file (docs/ml.md).")
+@click.option(
+    "--write",
+    "doc",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Replace the generated model-card section of this markdown file (docs/ml.md).",
+)
 def model_card(doc: Path | None):
     """The champion's model card (the MLflow artifact model_card.md)."""
     from .lib import tracking
+
     with _registry() as client:
         card = tracking.card(client)
     if doc is None:
@@ -629,8 +784,10 @@ def model_card(doc: Path | None):
     if start not in text or end not in text:
         raise click.ClickException(f"{doc}: no {start} ... {end} section to replace")
     body = card.replace("# Model card", "### Model card", 1).replace("\n## ", "\n#### ")
-    doc.write_text(text[:text.index(start) + len(start)] + "\n\n" + body.strip() + "\n\n" + text[text.index(end):],
-                   encoding="utf-8")
+    doc.write_text(
+        text[: text.index(start) + len(start)] + "\n\n" + body.strip() + "\n\n" + text[text.index(end) :],
+        encoding="utf-8",
+    )
     click.echo(f"{doc}: model card rewritten")
 
 
@@ -648,6 +805,7 @@ def token_create(role: str, ttl: str, subject: str):
     from ntsb_api.auth import create_token
 
     from .settings import SettingsError, get_settings
+
     match = re.fullmatch(r"(\d+)([smhd]?)", ttl.strip())
     if not match or int(match.group(1)) <= 0:
         raise click.BadParameter(f"{ttl!r}: use a positive number of seconds, or e.g. 30m, 12h, 7d", param_hint="--ttl")
@@ -668,22 +826,23 @@ def api(host: str, port: int, workers: int):
     import uvicorn
 
     from .settings import SettingsError, get_settings
+
     settings = get_settings()
     try:
-        settings.api_secret_effective()   # refuse to start without a proper secret in production
+        settings.api_secret_effective()  # refuse to start without a proper secret in production
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     _require_free_port(host, port)
     _console().print(f"API on http://{host}:{port} ({settings.deployment}; docs at /docs)")
-    uvicorn.run("ntsb_api.main:app", host=host, port=port, workers=workers, log_level="warning",
-                access_log=False)
+    uvicorn.run("ntsb_api.main:app", host=host, port=port, workers=workers, log_level="warning", access_log=False)
 
 
 @main.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
-              help="Seconds before the query is stopped (default 300).")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=None, help="Seconds before the query is stopped (default 300)."
+)
 def sql(query: str, fmt: str, timeout: float | None):
     """Run one read-only QUERY against the configured warehouse.
 
@@ -694,6 +853,7 @@ def sql(query: str, fmt: str, timeout: float | None):
     Example: ntsb sql "select ev_state, count(*) from raw.events group by 1 order by 2 desc limit 5"
     """
     from .lib.warehouse import USER_QUERY_TIMEOUT, WarehouseError
+
     settings = _settings()
     wh = settings.warehouse
     if wh.dialect == "duckdb" and not wh.path.exists():
@@ -715,6 +875,7 @@ def sql(query: str, fmt: str, timeout: float | None):
     else:
         from rich.console import Console
         from rich.table import Table
+
         t = Table(show_lines=False)
         for c in data.column_names:
             t.add_column(c)
@@ -728,12 +889,21 @@ def sql(query: str, fmt: str, timeout: float | None):
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--events", type=click.IntRange(min=1), help="Events in a new base release.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
-@click.option("--defects", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
-              help="Share of events given a known real defect (bad or too early date, coordinate off the "
-                   "globe) and of extra orphan rows; each is listed in synth_manifest.json.")
+@click.option(
+    "--defects",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    show_default=True,
+    help="Share of events given a known real defect (bad or too early date, coordinate off the "
+    "globe) and of extra orphan rows; each is listed in synth_manifest.json.",
+)
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Newest event date (default 2026-02-01).")
-@click.option("--update-of", "update_of", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Write a monthly update of this generated base instead.")
+@click.option(
+    "--update-of",
+    "update_of",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Write a monthly update of this generated base instead.",
+)
 @click.option("--new", type=click.IntRange(min=0), default=0, help="With --update-of: new events.")
 @click.option("--changed", type=click.IntRange(min=0), default=0, help="With --update-of: changed events.")
 def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
@@ -750,6 +920,7 @@ def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
     from rich.progress import Progress
 
     from .lib import synth as gen
+
     if out_dir.exists() and any(out_dir.iterdir()):
         raise click.ClickException(f"{out_dir} is not empty")
     if update_of is not None:
@@ -764,19 +935,29 @@ def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
             raise click.UsageError("give --events N (or --update-of BASE_DIR)")
         with Progress(console=_console(), transient=True) as progress:
             task = progress.add_task("generating events", total=events)
-            m = gen.generate(out_dir, events, seed, defects=defects,
-                             as_of=as_of.date() if as_of else gen.DEFAULT_AS_OF,
-                             progress=lambda n: progress.update(task, completed=n))
+            m = gen.generate(
+                out_dir,
+                events,
+                seed,
+                defects=defects,
+                as_of=as_of.date() if as_of else gen.DEFAULT_AS_OF,
+                progress=lambda n: progress.update(task, completed=n),
+            )
     rows = sum(m["rows"].values())
-    click.echo(f"{out_dir}: {rows:,} rows in {len(m['rows'])} tables, plus {len(m['reference_tables'])} "
-               f"reference tables" + (f"; {len(m['defects'])} defective rows" if m["defects"] else "")
-               + f"; see {out_dir / gen.MANIFEST}", err=True)
+    click.echo(
+        f"{out_dir}: {rows:,} rows in {len(m['rows'])} tables, plus {len(m['reference_tables'])} "
+        f"reference tables"
+        + (f"; {len(m['defects'])} defective rows" if m["defects"] else "")
+        + f"; see {out_dir / gen.MANIFEST}",
+        err=True,
+    )
 
 
 @main.command()
 def prepare():
     """Build the dbt manifest the Dagster definitions load (`dbt parse`)."""
     from .transform.project import prepare_manifest
+
     click.echo(f"dbt manifest: {prepare_manifest(force=True)}")
 
 
@@ -787,9 +968,9 @@ def info(as_json: bool):
     and what it brought), the data's freshness, the champion model, and the services of a
     running demo."""
     from . import services
+
     settings = _settings()
-    doc: dict = {"configuration": settings.describe(), "releases": [], "freshness": {}, "model": None,
-                 "services": []}
+    doc: dict = {"configuration": settings.describe(), "releases": [], "freshness": {}, "model": None, "services": []}
     wh = settings.warehouse
     if wh.dialect == "postgres" or wh.path.exists():
         with wh.session(read_only=wh.dialect == "postgres") as s:
@@ -801,24 +982,28 @@ def info(as_json: bool):
                     "ON c.release_id = r.release_id GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY r.first_loaded_at, 1"
                 ).to_pylist()
             if s.columns("fact_accidents", "marts") is not None:
-                row = s.query("SELECT count(*) AS events, min(event_date) AS first_event, max(event_date) AS "
-                              "last_event FROM marts.fact_accidents").to_pylist()[0]
+                row = s.query(
+                    "SELECT count(*) AS events, min(event_date) AS first_event, max(event_date) AS "
+                    "last_event FROM marts.fact_accidents"
+                ).to_pylist()[0]
                 doc["freshness"] = row
             if doc["releases"]:
                 doc["freshness"]["last_load"] = max(r["last_loaded_at"] for r in doc["releases"])
     registry_file = settings.home / "mlflow.db"
-    if settings.mlflow_uri or registry_file.exists():   # never create an empty registry just to look
+    if settings.mlflow_uri or registry_file.exists():  # never create an empty registry just to look
         from .lib import tracking
+
         try:
             with tracking.session(tracking.Store.from_settings(settings)) as client:
                 version = tracking.champion_version(client)
                 doc["model"] = {"name": tracking.MODEL_NAME, "champion": version}
-        except Exception as exc:   # unreachable registry: said, not fatal
+        except Exception as exc:  # unreachable registry: said, not fatal
             doc["model"] = {"name": tracking.MODEL_NAME, "error": str(exc).splitlines()[0]}
     state = services.read_state(settings.home)
     if state and services.alive(state.get("supervisor", 0)):
-        doc["services"] = [{"name": s["name"], "url": s["url"], "running": services.alive(s["pid"])}
-                           for s in state.get("services", [])]
+        doc["services"] = [
+            {"name": s["name"], "url": s["url"], "running": services.alive(s["pid"])} for s in state.get("services", [])
+        ]
     if as_json:
         click.echo(json.dumps(doc, indent=2, default=str))
         return
@@ -827,20 +1012,33 @@ def info(as_json: bool):
     fresh = doc["freshness"]
     click.echo(f"{'releases':13} {len(doc['releases'])} loaded" + (":" if doc["releases"] else ""))
     for r in doc["releases"]:
-        click.echo(f"  {r['release_id']:44} {r['kind']:8} loaded {str(r['last_loaded_at'])[:19]}"
-                   f"{' (' + str(r['loads']) + ' loads)' if r['loads'] > 1 else ''}: {r['rows_in'] or 0:,} rows in, "
-                   f"{r['inserted'] or 0:,} inserted, {r['updated'] or 0:,} updated, {r['quarantined'] or 0:,} quarantined")
+        click.echo(
+            f"  {r['release_id']:44} {r['kind']:8} loaded {str(r['last_loaded_at'])[:19]}"
+            f"{' (' + str(r['loads']) + ' loads)' if r['loads'] > 1 else ''}: {r['rows_in'] or 0:,} rows in, "
+            f"{r['inserted'] or 0:,} inserted, {r['updated'] or 0:,} updated, {r['quarantined'] or 0:,} quarantined"
+        )
     if fresh.get("events"):
-        click.echo(f"{'events':13} {fresh['events']:,} in marts.fact_accidents, {fresh['first_event']} to "
-                   f"{fresh['last_event']}; last load {str(fresh.get('last_load', '-'))[:19]}")
+        click.echo(
+            f"{'events':13} {fresh['events']:,} in marts.fact_accidents, {fresh['first_event']} to "
+            f"{fresh['last_event']}; last load {str(fresh.get('last_load', '-'))[:19]}"
+        )
     model = doc["model"]
-    click.echo(f"{'model':13} " + ("no registry yet" if model is None else
-                                   f"{model['name']}: {model['error']}" if "error" in model else
-                                   f"{model['name']} champion version {model['champion'] or 'none'}"))
+    click.echo(
+        f"{'model':13} "
+        + (
+            "no registry yet"
+            if model is None
+            else f"{model['name']}: {model['error']}"
+            if "error" in model
+            else f"{model['name']} champion version {model['champion'] or 'none'}"
+        )
+    )
     if doc["services"]:
         for sv in doc["services"]:
-            click.echo(f"{'service':13} {sv['name']:18} {'running' if sv['running'] else 'stopped'}"
-                       f"{'  ' + sv['url'] if sv['url'] else ''}")
+            click.echo(
+                f"{'service':13} {sv['name']:18} {'running' if sv['running'] else 'stopped'}"
+                f"{'  ' + sv['url'] if sv['url'] else ''}"
+            )
     else:
         click.echo(f"{'services':13} none running (ntsb demo starts them)")
 
@@ -855,16 +1053,21 @@ def docs(host: str, port: int):
     from .lib.docs_server import INDEX, QUALITY_ROUTE, make_server
     from .quality.checks import DOCS_PREFIX as QUALITY_DOCS
     from .transform.docs import DOCS_PREFIX
+
     settings = _settings()
     lake = settings.lake
     if not lake.exists(f"{DOCS_PREFIX}/{INDEX}"):
-        raise click.ClickException(f"no dbt docs site at {lake.uri(DOCS_PREFIX)}: materialize the asset "
-                                   "docs/dbt first (ntsb build)")
+        raise click.ClickException(
+            f"no dbt docs site at {lake.uri(DOCS_PREFIX)}: materialize the asset docs/dbt first (ntsb build)"
+        )
     _require_free_port(host, port)
     server = make_server(lake, DOCS_PREFIX, host, port, quality_prefix=QUALITY_DOCS)
-    _console().print(f"dbt docs on http://{host}:{server.server_port}/ and Data Docs on "
-                     f"http://{host}:{server.server_port}/{QUALITY_ROUTE}/ (from {lake.uri('')}); Ctrl-C stops it.",
-                     markup=False, highlight=False)
+    _console().print(
+        f"dbt docs on http://{host}:{server.server_port}/ and Data Docs on "
+        f"http://{host}:{server.server_port}/{QUALITY_ROUTE}/ (from {lake.uri('')}); Ctrl-C stops it.",
+        markup=False,
+        highlight=False,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -877,10 +1080,29 @@ def dashboard_args(host: str, port: int) -> list[str]:
     """The dashboard's server (``python -m ntsb_dashboard``, which runs ``streamlit run``):
     headless, no usage statistics, no file watcher (it reads data, not its own source), one
     address."""
-    return [sys.executable, "-m", "ntsb_dashboard", "--server.headless", "true",
-            "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-            "--global.developmentMode", "false", "--client.toolbarMode", "viewer", "--theme.base", "light"]
+    return [
+        sys.executable,
+        "-m",
+        "ntsb_dashboard",
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+        "--theme.base",
+        "light",
+    ]
 
 
 @main.command()
@@ -891,8 +1113,9 @@ def dashboard(host: str, port: int):
     event explorer, data quality and the model, over what `ntsb build` materialized."""
     settings = _settings()
     _require_free_port(host, port)
-    _console().print(f"dashboard on http://{host}:{port} ({settings.deployment}); Ctrl-C stops it.",
-                     markup=False, highlight=False)
+    _console().print(
+        f"dashboard on http://{host}:{port} ({settings.deployment}); Ctrl-C stops it.", markup=False, highlight=False
+    )
     env = {**os.environ, "NTSB_HOME": str(settings.home), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     os.execvpe(sys.executable, dashboard_args(host, port), env)
 
@@ -908,20 +1131,37 @@ def dashboard(host: str, port: int):
 @click.option("--auc-margin", type=float, default=None, help="Passed to `ntsb build`.")
 @click.option("--max-ece", type=float, default=None, help="Passed to `ntsb build`.")
 @VERBOSE
-def demo(host: str, port: int, api_port: int, docs_port: int, dashboard_port: int, no_ui: bool, auc_margin: float | None,
-         max_ece: float | None, verbose: bool = False, no_build: bool = False):
+def demo(
+    host: str,
+    port: int,
+    api_port: int,
+    docs_port: int,
+    dashboard_port: int,
+    no_ui: bool,
+    auc_margin: float | None,
+    max_ece: float | None,
+    verbose: bool = False,
+    no_build: bool = False,
+):
     """Put the bundled real NTSB sample in the landing zone, build everything, then serve
     the Dagster UI (webserver and daemon), the HTTP API, the dashboard and the docs (dbt
     docs, Data Docs) until Ctrl-C, SIGTERM or `ntsb stop`, which stop them all."""
     from . import services
+
     settings = _settings()
-    if not no_ui:   # before minutes of building, not after
+    if not no_ui:  # before minutes of building, not after
         running = services.read_state(settings.home)
         if running and services.alive(running.get("supervisor", 0)):
-            raise click.ClickException(f"the demo already runs from {settings.home} (process "
-                                       f"{running['supervisor']}): `ntsb status`, or `ntsb stop` first")
-        for p, option in ((port, "--port"), (api_port, "--api-port"), (docs_port, "--docs-port"),
-                          (dashboard_port, "--dashboard-port")):
+            raise click.ClickException(
+                f"the demo already runs from {settings.home} (process "
+                f"{running['supervisor']}): `ntsb status`, or `ntsb stop` first"
+            )
+        for p, option in (
+            (port, "--port"),
+            (api_port, "--api-port"),
+            (docs_port, "--docs-port"),
+            (dashboard_port, "--dashboard-port"),
+        ):
             _require_free_port(host, p, option)
     if not no_build:
         sample = REPO / "data" / "sample" / "landing"
@@ -929,33 +1169,46 @@ def demo(host: str, port: int, api_port: int, docs_port: int, dashboard_port: in
             landing = Path(settings.landing.root)
             for rel in sorted(sample.iterdir()):
                 if not (landing / rel.name).exists():
-                    shutil.copytree(rel, landing / rel.name) if rel.is_dir() else shutil.copyfile(rel, landing / rel.name)
+                    shutil.copytree(rel, landing / rel.name) if rel.is_dir() else shutil.copyfile(
+                        rel, landing / rel.name
+                    )
         ctx = click.get_current_context()
         ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece, verbose=verbose)
     if no_ui:
         return
     dagster_home = _dagster_home(settings)
     from dagster import DagsterInstance
-    with DagsterInstance.get() as instance:   # its storages created (and migrated) here, once, before
-        instance.get_runs(limit=1)              # the webserver, the daemon and later commands race to
+
+    with DagsterInstance.get() as instance:  # its storages created (and migrated) here, once, before
+        instance.get_runs(limit=1)  # the webserver, the daemon and later commands race to
         instance.all_instigator_state()
         instance.get_daemon_heartbeats()
     # the services resolve the same paths; dagster-dbt validates `dbt` on PATH when the code
     # server loads the definitions: this environment's scripts first (`make demo` runs
     # without an activated virtualenv)
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "NTSB_HOME": str(settings.home.resolve()), "DAGSTER_HOME": str(dagster_home),
-           "NTSB_DOCS_URL": f"http://{host}:{docs_port}",
-           "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])}
+    env = {
+        **os.environ,
+        "NTSB_HOME": str(settings.home.resolve()),
+        "DAGSTER_HOME": str(dagster_home),
+        "NTSB_DOCS_URL": f"http://{host}:{docs_port}",
+        "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+    }
     workspace = str(REPO / "workspace.yaml")
     cli = [sys.executable, "-m", "ntsb_assets.cli"]
-    specs = [("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
-              f"http://{host}:{port}/server_info"),
-             ("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], None),
-             ("api", [*cli, "api", "--host", host, "--port", str(api_port)], f"http://{host}:{api_port}/health"),
-             ("dashboard", dashboard_args(host, dashboard_port), f"http://{host}:{dashboard_port}/_stcore/health")]
+    specs = [
+        (
+            "dagster-webserver",
+            [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
+            f"http://{host}:{port}/server_info",
+        ),
+        ("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], None),
+        ("api", [*cli, "api", "--host", host, "--port", str(api_port)], f"http://{host}:{api_port}/health"),
+        ("dashboard", dashboard_args(host, dashboard_port), f"http://{host}:{dashboard_port}/_stcore/health"),
+    ]
     from .lib.docs_server import INDEX
     from .transform.docs import DOCS_PREFIX
+
     has_docs = settings.lake.exists(f"{DOCS_PREFIX}/{INDEX}")
     if has_docs:
         specs.append(("docs", [*cli, "docs", "--host", host, "--port", str(docs_port)], f"http://{host}:{docs_port}/"))
@@ -964,6 +1217,7 @@ def demo(host: str, port: int, api_port: int, docs_port: int, dashboard_port: in
     services.write_state(settings.home, [s for s, _ in procs])
     with _reporting(settings, False, True):
         from .lib import progress
+
         with progress.stage("services", ", ".join(s.name for s, _ in procs)) as stage:
             failed = services.wait_until_up(procs, 180, lambda s: progress.step("services", s.name))
             if failed:
@@ -973,15 +1227,20 @@ def demo(host: str, port: int, api_port: int, docs_port: int, dashboard_port: in
                 raise click.ClickException(f"{', '.join(failed)} did not start; see {logs}")
             stage["summary"] = "all answer"
     from ntsb_api.auth import create_token
+
     token = create_token(settings.api_secret_effective(), "analyst", 12 * 3600, subject="demo")
-    for line in (f"Dagster UI    http://{host}:{port}",
-                 f"Dashboard     http://{host}:{dashboard_port}",
-                 f"API docs      http://{host}:{api_port}/docs   (Authorize with the token below)",
-                 (f"dbt docs      http://{host}:{docs_port}/   Data Docs: http://{host}:{docs_port}/quality/"
-                  if has_docs else "dbt docs      not built yet (ntsb build), so not served"),
-                 f"analyst token for 12 hours:\n{token}",
-                 f"logs in {settings.home / 'logs'}; `ntsb status` shows the services, `ntsb stop` or Ctrl-C "
-                 "stops them all."):
+    for line in (
+        f"Dagster UI    http://{host}:{port}",
+        f"Dashboard     http://{host}:{dashboard_port}",
+        f"API docs      http://{host}:{api_port}/docs   (Authorize with the token below)",
+        (
+            f"dbt docs      http://{host}:{docs_port}/   Data Docs: http://{host}:{docs_port}/quality/"
+            if has_docs
+            else "dbt docs      not built yet (ntsb build), so not served"
+        ),
+        f"analyst token for 12 hours:\n{token}",
+        f"logs in {settings.home / 'logs'}; `ntsb status` shows the services, `ntsb stop` or Ctrl-C stops them all.",
+    ):
         out.print(line, markup=False, highlight=False)
     status = services.supervise(settings.home, procs, lambda m: out.print(m, markup=False, highlight=False))
     if status:
@@ -994,6 +1253,7 @@ def status(as_json: bool):
     """The demo's services from this NTSB_HOME: process, URL, and whether each answers."""
     from . import services
     from .settings import get_settings
+
     home = get_settings().home
     state = services.read_state(home)
     rows = []
@@ -1008,12 +1268,15 @@ def status(as_json: bool):
         click.echo(f"no services running from {home} (start them with `ntsb demo`)")
         return
     sup = state.get("supervisor")
-    click.echo(f"supervisor process {sup} ({'running' if services.alive(sup) else 'gone'}), "
-               f"started {state.get('started_at')}")
+    click.echo(
+        f"supervisor process {sup} ({'running' if services.alive(sup) else 'gone'}), started {state.get('started_at')}"
+    )
     for r in rows:
         health = "" if r["answers"] is None else (" answers" if r["answers"] else " does not answer")
-        click.echo(f"  {r['name']:18} pid {r['pid']:<7} {'running' if r['running'] else 'stopped'}{health}"
-                   f"{'  ' + r['url'] if r['url'] else ''}")
+        click.echo(
+            f"  {r['name']:18} pid {r['pid']:<7} {'running' if r['running'] else 'stopped'}{health}"
+            f"{'  ' + r['url'] if r['url'] else ''}"
+        )
 
 
 @main.command()
@@ -1021,6 +1284,7 @@ def stop():
     """Stop the demo's services started from this NTSB_HOME (as Ctrl-C in the demo would)."""
     from . import services
     from .settings import get_settings
+
     click.echo(services.stop_running(get_settings().home))
 
 

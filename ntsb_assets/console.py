@@ -43,8 +43,15 @@ def console(stdout: bool = False) -> Console:
     stream = sys.stdout if stdout else sys.stderr
     if is_terminal(stream):
         return Console(file=stream)
-    return Console(file=stream, width=1000, soft_wrap=True, no_color=True, highlight=False,
-                   force_terminal=False, force_interactive=False)
+    return Console(
+        file=stream,
+        width=1000,
+        soft_wrap=True,
+        no_color=True,
+        highlight=False,
+        force_terminal=False,
+        force_interactive=False,
+    )
 
 
 class Reporter:
@@ -52,16 +59,23 @@ class Reporter:
 
     def __init__(self, mode: str):
         self.mode = mode
-        self.stream = sys.stderr    # bound now: while the work runs, sys.stderr goes to the log file
+        self.stream = sys.stderr  # bound now: while the work runs, sys.stderr goes to the log file
         self.out = console()
         self._bars = None
         self._tasks: dict[tuple[str, str], int] = {}
         self._step_started: dict[tuple, tuple[float, int]] = {}
         if mode == "tty":
             from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-            self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
-                                  TextColumn("{task.fields[count]}"), TimeElapsedColumn(), console=self.out,
-                                  transient=True)
+
+            self._bars = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=24),
+                TextColumn("{task.fields[count]}"),
+                TimeElapsedColumn(),
+                console=self.out,
+                transient=True,
+            )
 
     def __enter__(self):
         if self._bars is not None:
@@ -107,21 +121,24 @@ class Reporter:
         if e.kind == "start":
             self._tasks[key] = bars.add_task(f"{e.stage} {e.what}".strip(), total=e.total, count="")
             return
-        task = self._tasks.get(key)   # a step names what it did, not the stage's subject: the stage's latest bar
+        task = self._tasks.get(key)  # a step names what it did, not the stage's subject: the stage's latest bar
         if task is None:
             task = next((t for (s, _), t in reversed(self._tasks.items()) if s == e.stage), None)
         if e.kind == "step" and task is not None:
             rate = ""
-            if e.unit == "rows" and e.done is not None:   # rows per second of this step
+            if e.unit == "rows" and e.done is not None:  # rows per second of this step
                 first = self._step_started.setdefault((e.stage, e.what), (time.perf_counter(), 0))
                 seconds = time.perf_counter() - first[0]
                 rate = f", {e.done / seconds:,.0f} rows/s" if seconds > 0.5 else ""
             detail = f"{e.what} {e.done:,} {e.unit}{rate}" if e.unit == "rows" and e.done is not None else e.what
             head = next(iter(k for k, t in self._tasks.items() if t == task))
             fields = {"description": f"{head[0]} {head[1]}: {detail}".strip()}
-            if e.unit != "rows" and e.done is not None:   # models done of total, years archived: the bar
-                fields |= {"completed": e.done, **({"total": e.total} if e.total is not None else {}),
-                           "count": f"{e.done}/{e.total} {e.unit}" if e.total is not None else f"{e.done} {e.unit}"}
+            if e.unit != "rows" and e.done is not None:  # models done of total, years archived: the bar
+                fields |= {
+                    "completed": e.done,
+                    **({"total": e.total} if e.total is not None else {}),
+                    "count": f"{e.done}/{e.total} {e.unit}" if e.total is not None else f"{e.done} {e.unit}",
+                }
             bars.update(task, **fields)
         elif e.kind in ("finish", "fail"):
             if key in self._tasks:

@@ -1,6 +1,5 @@
 """The Dagster code location: every asset, check, job, schedule, sensor and resource of the project."""
 
-
 import dagster as dg
 
 from .alerts import failure_alert_sensor
@@ -21,12 +20,22 @@ from .transform.docs import dbt_docs_site
 from .warehouse_raw import warehouse_raw_tables
 
 defs = dg.Definitions(
-    assets=[release_source, lake_raw_tables, warehouse_raw_tables, ntsb_dbt_models, dbt_docs_site,
-            archive_years, archive_tables, *analytics_assets, *ml_assets, *serving_assets],
+    assets=[
+        release_source,
+        lake_raw_tables,
+        warehouse_raw_tables,
+        ntsb_dbt_models,
+        dbt_docs_site,
+        archive_years,
+        archive_tables,
+        *analytics_assets,
+        *ml_assets,
+        *serving_assets,
+    ],
     asset_checks=[raw_gates, release_statistics, marts_gate, changed_since_training, *freshness_checks],
     jobs=[ingest_release_job, transform_job, archive_job, analytics_job, ml_job, serving_job, fetch_release_job],
     schedules=[release_schedule],
     sensors=[landing_zone_sensor, archive_sensor, automation_sensor, failure_alert_sensor, freshness_sensor],
     resources={"ntsb": NtsbResource(), "dbt": dbt_resource},
-    executor=EXECUTOR,   # also the runs the automation sensor launches
+    executor=EXECUTOR,  # also the runs the automation sensor launches
 )

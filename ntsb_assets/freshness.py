@@ -11,13 +11,14 @@ import warnings
 
 import dagster as dg
 
-from .serving import SNAPSHOT_KEY
+from . import keys
 
 MAX_AGE = dt.timedelta(days=9)
-FRESH = [dg.AssetKey(["warehouse", "marts", "fact_accidents"]), SNAPSHOT_KEY]
+FRESH = [keys.mart("fact_accidents"), keys.SNAPSHOT]
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", category=dg.SupersessionWarning)   # see the module's docstring
+    warnings.simplefilter("ignore", category=dg.SupersessionWarning)  # see the module's docstring
     freshness_checks = dg.build_last_update_freshness_checks(assets=FRESH, lower_bound_delta=MAX_AGE)
-    freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks,
-                                                            default_status=dg.DefaultSensorStatus.RUNNING)
+    freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=freshness_checks, default_status=dg.DefaultSensorStatus.RUNNING
+    )

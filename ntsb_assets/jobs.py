@@ -19,6 +19,7 @@ def executor() -> dg.ExecutorDefinition:
     seconds each), or a Kubernetes Job per step when ``NTSB_EXECUTOR=k8s``."""
     if Settings().executor == "k8s":
         from dagster_k8s import k8s_job_executor
+
         return k8s_job_executor
     return dg.in_process_executor
 
@@ -27,26 +28,31 @@ EXECUTOR = executor()
 
 ingest_release_job = dg.define_asset_job(
     INGEST_JOB,
-    selection=(dg.AssetSelection.groups("releases", "lake_raw", "warehouse_raw").without_checks()
-               | dg.AssetSelection.groups("lake_raw")            # with the lake's schema-drift checks
-               | dg.AssetSelection.checks(release_statistics)),  # the statistical gate of the release
+    selection=(
+        dg.AssetSelection.groups("releases", "lake_raw", "warehouse_raw").without_checks()
+        | dg.AssetSelection.groups("lake_raw")  # with the lake's schema-drift checks
+        | dg.AssetSelection.checks(release_statistics)
+    ),  # the statistical gate of the release
     partitions_def=RELEASES,
     executor_def=EXECUTOR,
     description="Ingest one release: archive the source, extract every table to the lake, "
-                "load the warehouse raw schema with change data capture, compare it with the "
-                "previous release of its source.",
+    "load the warehouse raw schema with change data capture, compare it with the "
+    "previous release of its source.",
 )
 
 transform_job = dg.define_asset_job(
     "transform",
-    selection=(dg.AssetSelection.checks(raw_gates)               # blocking quality gates first
-               | dg.AssetSelection.assets(ntsb_dbt_models) | dg.AssetSelection.checks(marts_gate)
-               | dg.AssetSelection.assets(dbt_docs_site, archive_tables))
-              - dg.AssetSelection.checks(*freshness_checks),   # those run from their own sensor
+    selection=(
+        dg.AssetSelection.checks(raw_gates)  # blocking quality gates first
+        | dg.AssetSelection.assets(ntsb_dbt_models)
+        | dg.AssetSelection.checks(marts_gate)
+        | dg.AssetSelection.assets(dbt_docs_site, archive_tables)
+    )
+    - dg.AssetSelection.checks(*freshness_checks),  # those run from their own sensor
     executor_def=EXECUTOR,
     description="Quality gates on the raw tables, then dbt build (staging, marts, aggregates, "
-                "with dbt tests as checks), then the dbt docs site and the archive of the tables "
-                "without an event year.",
+    "with dbt tests as checks), then the dbt docs site and the archive of the tables "
+    "without an event year.",
 )
 
 archive_job = dg.define_asset_job(
@@ -55,7 +61,7 @@ archive_job = dg.define_asset_job(
     partitions_def=YEARS,
     executor_def=EXECUTOR,
     description="Write event years of the marts to the Parquet archive (runs over a range of years "
-                "are one process); the archive sensor requests the years that changed.",
+    "are one process); the archive sensor requests the years that changed.",
 )
 
 analytics_job = dg.define_asset_job(
@@ -70,7 +76,7 @@ ml_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*ml_assets),
     executor_def=EXECUTOR,
     description="The severity model: features from the archive, training with its blocking checks, "
-                "promotion to champion, batch predictions into the warehouse.",
+    "promotion to champion, batch predictions into the warehouse.",
 )
 
 serving_job = dg.define_asset_job(

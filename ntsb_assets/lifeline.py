@@ -18,8 +18,9 @@ def die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
+
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:   # the parent died before the request took effect
+    if os.getppid() == 1:  # the parent died before the request took effect
         os._exit(137)
 
 

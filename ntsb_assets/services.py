@@ -10,6 +10,7 @@ groups under them: no child outlives it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 STATE = "services.json"
-STOP_GRACE = 20.0   # seconds a service gets to stop before it is killed
+STOP_GRACE = 20.0  # seconds a service gets to stop before it is killed
 
 
 @dataclass
@@ -31,9 +32,10 @@ class Service:
     log: str
 
 
-def _child_setup() -> None:   # runs in the child before exec
+def _child_setup() -> None:  # runs in the child before exec
     from .lifeline import die_with_parent
-    signal.signal(signal.SIGINT, signal.SIG_DFL)    # not inherited as ignored from a background shell
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # not inherited as ignored from a background shell
     die_with_parent()
 
 
@@ -41,22 +43,39 @@ def state_path(home: Path) -> Path:
     return home / STATE
 
 
-def start(home: Path, name: str, args: list[str], url: str | None, env: dict | None = None) -> tuple[Service, subprocess.Popen]:
+def start(
+    home: Path, name: str, args: list[str], url: str | None, env: dict | None = None
+) -> tuple[Service, subprocess.Popen]:
     """Start one service, its output in ``$NTSB_HOME/logs/<name>.log``."""
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, preexec_fn=_child_setup)
+        proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_child_setup,
+        )
     return Service(name, proc.pid, url, str(log)), proc
 
 
 def write_state(home: Path, services: list[Service]) -> None:
     path = state_path(home)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"supervisor": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                               "services": [asdict(s) for s in services]}, indent=1))
+    tmp.write_text(
+        json.dumps(
+            {
+                "supervisor": os.getpid(),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "services": [asdict(s) for s in services],
+            },
+            indent=1,
+        )
+    )
     os.replace(tmp, path)
 
 
@@ -114,10 +133,8 @@ def wait_until_up(services: list[tuple[Service, subprocess.Popen]], timeout: flo
 
 
 def stop_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)   # each service leads its own session and group
-    except (ProcessLookupError, PermissionError):
-        pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)  # each service leads its own session and group
 
 
 def stop_all(procs: list[tuple[Service, subprocess.Popen]], grace: float = STOP_GRACE) -> None:
@@ -128,16 +145,12 @@ def stop_all(procs: list[tuple[Service, subprocess.Popen]], grace: float = STOP_
             stop_group(p.pid, signal.SIGINT if s.name.startswith("dagster") else signal.SIGTERM)
     deadline = time.monotonic() + grace
     for _, p in procs:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    for _, p in procs:   # the group too: a webserver's code server, a uvicorn worker
+    for _, p in procs:  # the group too: a webserver's code server, a uvicorn worker
         stop_group(p.pid, signal.SIGKILL)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def supervise(home: Path, procs: list[tuple[Service, subprocess.Popen]], tell) -> int:
@@ -147,14 +160,17 @@ def supervise(home: Path, procs: list[tuple[Service, subprocess.Popen]], tell) -
 
     def handler(signum, frame):
         stopping["signal"] = signum
+
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     status = 0
     try:
         while stopping["signal"] is None:
             dead = [s for s, p in procs if p.poll() is not None]
             if dead:
-                tell(f"{dead[0].name} exited (code {[p for s, p in procs if s is dead[0]][0].returncode}); "
-                     f"stopping the others. Its log: {dead[0].log}")
+                tell(
+                    f"{dead[0].name} exited (code {[p for s, p in procs if s is dead[0]][0].returncode}); "
+                    f"stopping the others. Its log: {dead[0].log}"
+                )
                 status = 1
                 break
             time.sleep(0.5)
@@ -187,5 +203,5 @@ def stop_running(home: Path, timeout: float = STOP_GRACE + 10) -> str:
         stop_group(s["pid"], signal.SIGKILL)
     state_path(home).unlink(missing_ok=True)
     return f"stopped {', '.join(s['name'] for s in state.get('services', []))}" + (
-        f" ({', '.join(s['name'] for s in left)} killed)" if left else "")
-
+        f" ({', '.join(s['name'] for s in left)} killed)" if left else ""
+    )

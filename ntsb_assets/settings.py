@@ -60,22 +60,38 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = None
     api_secret: str | None = None
     api_rate_limit: int = Field(default=600, ge=1, description="Requests per minute per token or client.")
-    api_auth_failure_limit: int = Field(default=20, ge=1, description="Failed authentications per minute per "
-                                                                      "client address; more get 429.")
+    api_auth_failure_limit: int = Field(
+        default=20, ge=1, description="Failed authentications per minute per client address; more get 429."
+    )
     redis_url: str | None = None
     alert_webhook_url: str | None = Field(default=None, description="Failed runs are POSTed here as JSON.")
-    retrain_threshold: float = Field(default=0.05, ge=0, le=1,
-                                     description="Share of the labelled events new, changed or gone since the "
-                                                 "latest training that retrains the model before the month ends.")
+    retrain_threshold: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of the labelled events new, changed or gone since the "
+        "latest training that retrains the model before the month ends.",
+    )
     executor: Literal["in_process", "k8s"] = Field(
-        default="in_process", description="How a run executes its steps: in its own process, or each step in a "
-                                          "Kubernetes Job of its own (deploy/k8s).")
-    release_url: str | None = Field(default=None, description="Where the release schedule downloads an update; "
-                                    "{DDMON} becomes e.g. 01JUL, {date:%Y%m%d} any strftime form.")
-    map_style: str | None = Field(default=None, description="The dashboard map's basemap (a Carto style name "
-                                  "such as light, or a style URL); none by default: the map draws offline.")
-    docs_url: str = Field(default="http://127.0.0.1:8580", description="Where `ntsb docs` serves the dbt docs and "
-                          "the Great Expectations Data Docs; the checks link their Data Docs page under it.")
+        default="in_process",
+        description="How a run executes its steps: in its own process, or each step in a "
+        "Kubernetes Job of its own (deploy/k8s).",
+    )
+    release_url: str | None = Field(
+        default=None,
+        description="Where the release schedule downloads an update; "
+        "{DDMON} becomes e.g. 01JUL, {date:%Y%m%d} any strftime form.",
+    )
+    map_style: str | None = Field(
+        default=None,
+        description="The dashboard map's basemap (a Carto style name "
+        "such as light, or a style URL); none by default: the map draws offline.",
+    )
+    docs_url: str = Field(
+        default="http://127.0.0.1:8580",
+        description="Where `ntsb docs` serves the dbt docs and "
+        "the Great Expectations Data Docs; the checks link their Data Docs page under it.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -112,11 +128,13 @@ class Settings(BaseSettings):
     def use_home_tmp(self) -> None:
         """Make tmp_dir this process's and its children's temporary directory."""
         import tempfile
+
         try:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SettingsError(f"NTSB_HOME={str(self.home)!r}: cannot create {self.tmp_dir}: "
-                                f"{exc.strerror or exc}") from None
+            raise SettingsError(
+                f"NTSB_HOME={str(self.home)!r}: cannot create {self.tmp_dir}: {exc.strerror or exc}"
+            ) from None
         tempfile.tempdir = os.environ["TMPDIR"] = str(self.tmp_dir)
 
     @property
@@ -132,11 +150,14 @@ class Settings(BaseSettings):
                 raise SettingsError("NTSB_API_SECRET must be at least 32 characters")
             return self.api_secret
         if self.deployment == "production":
-            raise SettingsError("NTSB_API_SECRET is not set: the API refuses to start in production "
-                                "without a secret of its own (32+ characters)")
+            raise SettingsError(
+                "NTSB_API_SECRET is not set: the API refuses to start in production "
+                "without a secret of its own (32+ characters)"
+            )
         path = self.home / "api_secret"
         if not path.exists():
             import secrets
+
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(secrets.token_urlsafe(48), encoding="utf-8")
@@ -157,8 +178,14 @@ class Settings(BaseSettings):
 
     def _lake(self, url: str, setting: str) -> Lake:
         try:
-            return Lake(url, endpoint=self.s3_endpoint, access_key=self.s3_access_key,
-                        secret_key=self.s3_secret_key, region=self.s3_region, setting=setting)
+            return Lake(
+                url,
+                endpoint=self.s3_endpoint,
+                access_key=self.s3_access_key,
+                secret_key=self.s3_secret_key,
+                region=self.s3_region,
+                setting=setting,
+            )
         except LakeError as exc:
             raise SettingsError(str(exc)) from None
 
@@ -174,11 +201,13 @@ class Settings(BaseSettings):
         """Fail fast, naming the setting, when a configured component is unreachable."""
         try:
             wh = self.warehouse
-            if wh.dialect == "duckdb" and wh.path.parent == self.home:   # the embedded default: home is ours
+            if wh.dialect == "duckdb" and wh.path.parent == self.home:  # the embedded default: home is ours
                 try:
                     self.home.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise SettingsError(f"NTSB_HOME={str(self.home)!r}: cannot create it: {exc.strerror or exc}") from None
+                    raise SettingsError(
+                        f"NTSB_HOME={str(self.home)!r}: cannot create it: {exc.strerror or exc}"
+                    ) from None
             wh.check()
             self.lake.ensure_ready()
             self.landing.ensure_ready()
@@ -192,15 +221,25 @@ class Settings(BaseSettings):
         if wh.dialect == "duckdb":
             return {"NTSB_DBT_TARGET": "duckdb", "NTSB_DBT_DUCKDB_PATH": str(wh.path)}
         p = urlparse(wh.dsn)
-        return {"NTSB_DBT_TARGET": "postgres", "NTSB_DBT_PG_HOST": p.hostname or "127.0.0.1",
-                "NTSB_DBT_PG_PORT": str(p.port or 5432), "NTSB_DBT_PG_USER": unquote(p.username or "postgres"),
-                "NTSB_DBT_PG_PASSWORD": unquote(p.password or ""), "NTSB_DBT_PG_DATABASE": p.path.lstrip("/"),
-                "PGOPTIONS": PG_OPTIONS}   # read by libpq, under dbt-postgres's psycopg2
+        return {
+            "NTSB_DBT_TARGET": "postgres",
+            "NTSB_DBT_PG_HOST": p.hostname or "127.0.0.1",
+            "NTSB_DBT_PG_PORT": str(p.port or 5432),
+            "NTSB_DBT_PG_USER": unquote(p.username or "postgres"),
+            "NTSB_DBT_PG_PASSWORD": unquote(p.password or ""),
+            "NTSB_DBT_PG_DATABASE": p.path.lstrip("/"),
+            "PGOPTIONS": PG_OPTIONS,
+        }  # read by libpq, under dbt-postgres's psycopg2
 
     def describe(self) -> dict[str, str]:
-        return {"deployment": self.deployment, "home": str(self.home),
-                "warehouse": self.warehouse.safe_url, "lake": self.lake_url_effective,
-                "landing": self.landing_url_effective, "dagster_home": str(self.dagster_home)}
+        return {
+            "deployment": self.deployment,
+            "home": str(self.home),
+            "warehouse": self.warehouse.safe_url,
+            "lake": self.lake_url_effective,
+            "landing": self.landing_url_effective,
+            "dagster_home": str(self.dagster_home),
+        }
 
 
 def get_settings() -> Settings:

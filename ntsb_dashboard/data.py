@@ -33,6 +33,7 @@ class NotBuilt(Exception):
 @dataclass(frozen=True)
 class Version:
     """The data version a page reads: its short id (in shared links) and what it names."""
+
     id: str
     releases: tuple[str, ...]
     model_version: str | None
@@ -73,10 +74,11 @@ def view() -> tuple[Store, Version]:
             raise NotBuilt("the warehouse has no marts yet")
         v = store.version()
     except (StoreUnavailable, NotBuilt) as exc:
-        _open.clear()   # a later build (or a warehouse that comes back) is picked up at the next run
+        _open.clear()  # a later build (or a warehouse that comes back) is picked up at the next run
         raise NotBuilt(str(exc)) from None
-    digest = hashlib.sha256(json.dumps([v.get("releases"), v.get("model_version"), v.get("created")],
-                                       default=str).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(
+        json.dumps([v.get("releases"), v.get("model_version"), v.get("created")], default=str).encode()
+    ).hexdigest()[:12]
     return store, Version(digest, tuple(v.get("releases") or ()), v.get("model_version"), v.get("created"))
 
 
@@ -139,6 +141,7 @@ def quality_tables(version: str, _store: Store) -> dict[str, pd.DataFrame]:
 @st.cache_data(show_spinner=False, max_entries=8)
 def checks(version: str) -> list[dict]:
     from ntsb_assets.lib import quality
+
     return quality.read_checks(_lake())
 
 
@@ -169,23 +172,28 @@ def model_info(model_version: str | None) -> dict:
     """The champion's card data, metrics and plots (``tracking.info``, the logged card and
     PNGs), or ``{"error": ...}`` without one."""
     from ntsb_assets.lib import tracking
+
     store = tracking.Store.from_settings(get_settings())
     try:
         with tracking.session(store) as client:
             info = tracking.info(client)
             info["card"] = tracking.card(client)
-            info["plots"] = {name: tracking.artifact_bytes(client, info["run_id"], f"plots/{name}")
-                             for name in ("reliability.png", "shap_summary.png")}
-            info["importance"] = pd.read_csv(io.BytesIO(
-                tracking.artifact_bytes(client, info["run_id"], "feature_importance.csv")))
+            info["plots"] = {
+                name: tracking.artifact_bytes(client, info["run_id"], f"plots/{name}")
+                for name in ("reliability.png", "shap_summary.png")
+            }
+            info["importance"] = pd.read_csv(
+                io.BytesIO(tracking.artifact_bytes(client, info["run_id"], "feature_importance.csv"))
+            )
             return info
-    except Exception as exc:   # no champion, no registry: the page says so
+    except Exception as exc:  # no champion, no registry: the page says so
         return {"error": str(exc)}
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _champion(model_version: str | None):
     from ntsb_assets.lib import tracking
+
     return tracking.load_champion(tracking.Store.from_settings(get_settings()))
 
 
@@ -196,6 +204,7 @@ def explanation(version: str, model_version: str | None, ev_id: str) -> dict:
     import pyarrow.compute as pc
 
     from ntsb_assets.lib import features
+
     lake = _lake()
     if not lake.exists(features.FEATURES_KEY):
         return {"error": "ml/features is not materialized"}
@@ -218,10 +227,15 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
 def parquet_bytes(df: pd.DataFrame, version: Version) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(df, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           b"ntsb.data_version": version.text.encode(),
-                                           b"ntsb.data_version_id": version.id.encode()})
+    table = table.replace_schema_metadata(
+        {
+            **(table.schema.metadata or {}),
+            b"ntsb.data_version": version.text.encode(),
+            b"ntsb.data_version_id": version.id.encode(),
+        }
+    )
     out = io.BytesIO()
     pq.write_table(table, out)
     return out.getvalue()

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-FIELDS = {   # query key (and store filter) -> label
-    "state": "State", "far_part": "FAR part", "category": "Aircraft category", "phase": "Phase of flight",
-    "weather": "Weather", "severity": "Highest injury",
+FIELDS = {  # query key (and store filter) -> label
+    "state": "State",
+    "far_part": "FAR part",
+    "category": "Aircraft category",
+    "phase": "Phase of flight",
+    "weather": "Weather",
+    "severity": "Highest injury",
 }
-MAX_VALUE = 200          # characters of one query value; longer is hostile or broken
+MAX_VALUE = 200  # characters of one query value; longer is hostile or broken
 _CODE = re.compile(r"^[A-Za-z0-9 _.&/()-]{1,40}$")
 _YEARS = re.compile(r"^(\d{4})-(\d{4})$")
 
@@ -27,7 +31,7 @@ _YEARS = re.compile(r"^(\d{4})-(\d{4})$")
 class Filters:
     years: tuple[int, int] | None = None
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    ignored: list[str] = field(default_factory=list)   # what the URL held that was dropped
+    ignored: list[str] = field(default_factory=list)  # what the URL held that was dropped
 
     def store(self, **extra) -> tuple:
         """The store's filter arguments as a hashable, ordered tuple (a cache key)."""
@@ -82,6 +86,7 @@ def sidebar(store, version, only: tuple[str, ...] = tuple(FIELDS)) -> Filters:
     kept in step with them (with the data version) so the address names the view."""
     from . import data
     from .ui import remember_query
+
     options = data.options(version.id, store)
     f = parse(st.query_params.to_dict(), options)
     first, last = options["years"][0]["code"], options["years"][1]["code"]
@@ -91,15 +96,26 @@ def sidebar(store, version, only: tuple[str, ...] = tuple(FIELDS)) -> Filters:
         bar.caption("Ignored from the link (not values this data offers): " + ", ".join(sorted(set(f.ignored))))
     out = Filters(ignored=f.ignored)
     if first is not None and last is not None and first < last:
-        chosen = bar.slider("Years", min_value=int(first), max_value=int(last),
-                            value=f.years or (int(first), int(last)), key="filter_years")
+        chosen = bar.slider(
+            "Years",
+            min_value=int(first),
+            max_value=int(last),
+            value=f.years or (int(first), int(last)),
+            key="filter_years",
+        )
         out.years = None if tuple(chosen) == (first, last) else (int(chosen[0]), int(chosen[1]))
     for key in only:
         choices = options.get(key) or []
-        labels = {str(o["code"]): (f"{o['code']} - {o['label']}" if o["label"] and o["label"] != o["code"]
-                                   else str(o["code"])) + f" ({o['events']:,})" for o in choices}
-        picked = bar.multiselect(FIELDS[key], list(labels), default=list(f.values.get(key, ())),
-                                 format_func=labels.get, key=f"filter_{key}")
+        labels = {
+            str(o["code"]): (
+                f"{o['code']} - {o['label']}" if o["label"] and o["label"] != o["code"] else str(o["code"])
+            )
+            + f" ({o['events']:,})"
+            for o in choices
+        }
+        picked = bar.multiselect(
+            FIELDS[key], list(labels), default=list(f.values.get(key, ())), format_func=labels.get, key=f"filter_{key}"
+        )
         if picked:
             out.values[key] = tuple(picked)
     remember_query(out.query(), version)

@@ -44,21 +44,57 @@ def points_deck(points, rgb: dict[str, list[int]], us: bool, map_style: str | No
     layer per highest injury in its ``rgb`` colour, over the state outlines. No basemap
     unless ``map_style`` names one (fetched from its provider: the only part that needs the
     internet)."""
-    layers = [pdk.Layer("GeoJsonLayer", data=states(), stroked=True, filled=not map_style,
-                        get_fill_color=[242, 242, 242], get_line_color=[150, 150, 150], line_width_min_pixels=0.6)]
-    for label, color in reversed(rgb.items()):   # the gravest drawn last, on top
+    layers = [
+        pdk.Layer(
+            "GeoJsonLayer",
+            data=states(),
+            stroked=True,
+            filled=not map_style,
+            get_fill_color=[242, 242, 242],
+            get_line_color=[150, 150, 150],
+            line_width_min_pixels=0.6,
+        )
+    ]
+    for label, color in reversed(rgb.items()):  # the gravest drawn last, on top
         part = points[points.highest_injury == label]
         if len(part):
             # compact records: the points travel to the browser as JSON, ~45 bytes each
-            data = [{"p": [round(lon, 4), round(lat, 4)], "i": ev, "d": day, "s": label} for lon, lat, ev, day in
-                    zip(part.longitude.tolist(), part.latitude.tolist(), part.ev_id.tolist(), part.date.tolist())]
-            layers.append(pdk.Layer("ScatterplotLayer", data=data, id=f"events-{label}", get_position="p",
-                                    get_fill_color=color, get_radius=1500, radius_min_pixels=1.2, radius_max_pixels=8,
-                                    opacity=0.55, pickable=True))
-    view = pdk.ViewState(latitude=38.5, longitude=-96.5, zoom=3.1) if us else pdk.ViewState(latitude=20, longitude=-40,
-                                                                                              zoom=1)
-    return _CompactDeck(layers=layers, initial_view_state=view, map_provider="carto" if map_style else None,
-                        map_style=map_style or None, tooltip=TOOLTIP)
+            data = [
+                {"p": [round(lon, 4), round(lat, 4)], "i": ev, "d": day, "s": label}
+                for lon, lat, ev, day in zip(
+                    part.longitude.tolist(),
+                    part.latitude.tolist(),
+                    part.ev_id.tolist(),
+                    part.date.tolist(),
+                    strict=True,
+                )
+            ]
+            layers.append(
+                pdk.Layer(
+                    "ScatterplotLayer",
+                    data=data,
+                    id=f"events-{label}",
+                    get_position="p",
+                    get_fill_color=color,
+                    get_radius=1500,
+                    radius_min_pixels=1.2,
+                    radius_max_pixels=8,
+                    opacity=0.55,
+                    pickable=True,
+                )
+            )
+    view = (
+        pdk.ViewState(latitude=38.5, longitude=-96.5, zoom=3.1)
+        if us
+        else pdk.ViewState(latitude=20, longitude=-40, zoom=1)
+    )
+    return _CompactDeck(
+        layers=layers,
+        initial_view_state=view,
+        map_provider="carto" if map_style else None,
+        map_style=map_style or None,
+        tooltip=TOOLTIP,
+    )
 
 
 class _CompactDeck(pdk.Deck):

@@ -26,8 +26,8 @@ def read_polygons(shp: Path) -> list[list[list[tuple[float, float]]]]:
     data = shp.read_bytes()
     out, pos = [], 100
     while pos < len(data):
-        _, length = struct.unpack(">ii", data[pos:pos + 8])
-        rec = data[pos + 8:pos + 8 + 2 * length]
+        _, length = struct.unpack(">ii", data[pos : pos + 8])
+        rec = data[pos + 8 : pos + 8 + 2 * length]
         pos += 8 + 2 * length
         kind = struct.unpack("<i", rec[:4])[0]
         if kind == 0:
@@ -36,10 +36,10 @@ def read_polygons(shp: Path) -> list[list[list[tuple[float, float]]]]:
         if kind != 5:
             raise ValueError(f"{shp}: shape type {kind}, expected 5 (Polygon)")
         parts, points = struct.unpack("<ii", rec[36:44])
-        starts = list(struct.unpack(f"<{parts}i", rec[44:44 + 4 * parts])) + [points]
-        xy = struct.unpack(f"<{2 * points}d", rec[44 + 4 * parts:44 + 4 * parts + 16 * points])
-        pts = list(zip(xy[0::2], xy[1::2]))
-        out.append([pts[starts[i]:starts[i + 1]] for i in range(parts)])
+        starts = list(struct.unpack(f"<{parts}i", rec[44 : 44 + 4 * parts])) + [points]
+        xy = struct.unpack(f"<{2 * points}d", rec[44 + 4 * parts : 44 + 4 * parts + 16 * points])
+        pts = list(zip(xy[0::2], xy[1::2], strict=False))
+        out.append([pts[starts[i] : starts[i + 1]] for i in range(parts)])
     return out
 
 
@@ -48,15 +48,15 @@ def read_dbf(dbf: Path) -> list[dict]:
     count, header, size = struct.unpack("<IHH", data[4:12])
     fields, pos = [], 32
     while data[pos] != 0x0D:
-        name = data[pos:pos + 11].split(b"\0")[0].decode()
+        name = data[pos : pos + 11].split(b"\0")[0].decode()
         fields.append((name, data[pos + 16]))
         pos += 32
     rows = []
     for i in range(count):
-        rec, at = data[header + i * size:header + (i + 1) * size], 1
+        rec, at = data[header + i * size : header + (i + 1) * size], 1
         row = {}
         for name, width in fields:
-            row[name] = rec[at:at + width].decode("latin-1").strip()
+            row[name] = rec[at : at + width].decode("latin-1").strip()
             at += width
         rows.append(row)
     return rows
@@ -76,32 +76,41 @@ def simplify(ring: list[tuple[float, float]], tolerance: float) -> list[tuple[fl
         norm = (dx * dx + dy * dy) ** 0.5
         best, index = 0.0, None
         for i in range(a + 1, b):
-            x, y = ring[i]   # distance to the chord, or to the point where the ring closes
+            x, y = ring[i]  # distance to the chord, or to the point where the ring closes
             d = abs(dy * x - dx * y + x2 * y1 - y2 * x1) / norm if norm else ((x - x1) ** 2 + (y - y1) ** 2) ** 0.5
             if d > best:
                 best, index = d, i
         if index is not None and best > tolerance:
             keep[index] = True
             stack += [(a, index), (index, b)]
-    return [p for p, k in zip(ring, keep) if k]
+    return [p for p, k in zip(ring, keep, strict=False) if k]
 
 
 def build(shp: Path, tolerance: float) -> dict:
     features = []
-    for attrs, rings in zip(read_dbf(shp.with_suffix(".dbf")), read_polygons(shp)):
+    for attrs, rings in zip(read_dbf(shp.with_suffix(".dbf")), read_polygons(shp), strict=False):
         polygons = []
         for ring in rings:
             small = [(round(x, 3), round(y, 3)) for x, y in simplify(ring, tolerance)]
             if len(small) >= 4:
                 polygons.append([small])
         if polygons:
-            features.append({"type": "Feature", "id": attrs["STUSPS"],
-                             "properties": {"state": attrs["STUSPS"], "name": attrs["NAME"]},
-                             "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": attrs["STUSPS"],
+                    "properties": {"state": attrs["STUSPS"], "name": attrs["NAME"]},
+                    "geometry": {"type": "MultiPolygon", "coordinates": polygons},
+                }
+            )
     features.sort(key=lambda f: f["id"])
-    return {"type": "FeatureCollection", "features": features,
-            "properties": {"source": "U.S. Census Bureau, cb_2016_us_state_500k (public domain), "
-                                     f"simplified at {tolerance} degrees"}}
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "properties": {
+            "source": f"U.S. Census Bureau, cb_2016_us_state_500k (public domain), simplified at {tolerance} degrees"
+        },
+    }
 
 
 def main() -> None:

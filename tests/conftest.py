@@ -27,6 +27,7 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 def pytest_configure(config):
     """The Dagster definitions load a dbt manifest: build it before tests import them."""
     from ntsb_assets.transform.project import prepare_manifest
+
     prepare_manifest()
 
 
@@ -48,6 +49,7 @@ def _temporary_directory_restored():
     and TMPDIR for the children): undone after every test, since its NTSB_HOME goes away
     (a TMPDIR that does not exist stops Chromium, for one)."""
     import tempfile
+
     saved = tempfile.tempdir, os.environ.get("TMPDIR")
     yield
     tempfile.tempdir = saved[0]
@@ -59,6 +61,7 @@ def _temporary_directory_restored():
 
 def _pg_admin():
     import psycopg2
+
     conn = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
     conn.autocommit = True
     return conn
@@ -86,9 +89,17 @@ def pg_database():
         conn.close()
 
 
-DEPLOYMENT_VARIABLES = ("NTSB_WAREHOUSE_URL", "NTSB_LAKE_URL", "NTSB_LANDING_URL", "NTSB_S3_ENDPOINT",
-                        "NTSB_MLFLOW_URI", "NTSB_API_SECRET", "NTSB_REDIS_URL", "NTSB_API_RATE_LIMIT",
-                        "NTSB_API_AUTH_FAILURE_LIMIT")
+DEPLOYMENT_VARIABLES = (
+    "NTSB_WAREHOUSE_URL",
+    "NTSB_LAKE_URL",
+    "NTSB_LANDING_URL",
+    "NTSB_S3_ENDPOINT",
+    "NTSB_MLFLOW_URI",
+    "NTSB_API_SECRET",
+    "NTSB_REDIS_URL",
+    "NTSB_API_RATE_LIMIT",
+    "NTSB_API_AUTH_FAILURE_LIMIT",
+)
 
 
 @contextmanager
@@ -102,11 +113,17 @@ def deployment_home(kind: str, root: Path, s3_endpoint: str, redis_db: int):
     with pg_database() if kind == "production" else nullcontext() as url:
         if url:
             bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
-            env |= {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url, "NTSB_LAKE_URL": f"s3://{bucket}/lake",
-                    "NTSB_LANDING_URL": f"s3://{bucket}/landing", "NTSB_S3_ENDPOINT": s3_endpoint,
-                    "NTSB_S3_ACCESS_KEY": "testing", "NTSB_S3_SECRET_KEY": "testing",
-                    "NTSB_API_SECRET": "a-test-secret-that-is-long-enough-0123456789",
-                    "NTSB_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"}
+            env |= {
+                "NTSB_WAREHOUSE_URL": url,
+                "NTSB_MLFLOW_URI": url,
+                "NTSB_LAKE_URL": f"s3://{bucket}/lake",
+                "NTSB_LANDING_URL": f"s3://{bucket}/landing",
+                "NTSB_S3_ENDPOINT": s3_endpoint,
+                "NTSB_S3_ACCESS_KEY": "testing",
+                "NTSB_S3_SECRET_KEY": "testing",
+                "NTSB_API_SECRET": "a-test-secret-that-is-long-enough-0123456789",
+                "NTSB_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+            }
         with pytest.MonkeyPatch.context() as mp:
             for k in DEPLOYMENT_VARIABLES:
                 mp.delenv(k, raising=False)
@@ -129,8 +146,9 @@ def s3_endpoint():
     local = Path(sys.executable).with_name("moto_server")
     exe = str(local) if local.exists() else shutil.which("moto_server")
     port = _free_port()
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -154,7 +172,7 @@ def production_env(ntsb_home, pg_url, s3_endpoint, monkeypatch):
     """Production deployment: PostgreSQL warehouse, S3 lake and landing zone (moto)."""
     bucket = f"ntsb-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("NTSB_WAREHOUSE_URL", pg_url)
-    monkeypatch.setenv("NTSB_MLFLOW_URI", pg_url)   # MLflow's tables go to the public schema
+    monkeypatch.setenv("NTSB_MLFLOW_URI", pg_url)  # MLflow's tables go to the public schema
     monkeypatch.setenv("NTSB_LAKE_URL", f"s3://{bucket}/lake")
     monkeypatch.setenv("NTSB_LANDING_URL", f"s3://{bucket}/landing")
     monkeypatch.setenv("NTSB_S3_ENDPOINT", s3_endpoint)

@@ -1,6 +1,6 @@
 {# Ratio of two numbers as a float, NULL when the denominator is 0 (no integer division). #}
 {% macro ntsb_ratio(numerator, denominator) -%}
-    cast({{ numerator }} as {{ ntsb_type('double') }}) / nullif({{ denominator }}, 0)
+    cast({{ numerator }} as {{ ntsb_type('float') }}) / nullif({{ denominator }}, 0)
 {%- endmacro %}
 
 {# round(x, n) for a float; PostgreSQL rounds only numerics to n places. #}

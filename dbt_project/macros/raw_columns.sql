@@ -4,7 +4,7 @@
   staging model work on any of those warehouses:
 
     {%- set raw = ntsb_raw('events') -%}      relation + the columns it has right now
-    {{ ntsb_col(raw, 'dec_latitude', 'double') }}   the column, or a typed NULL
+    {{ ntsb_col(raw, 'dec_latitude', 'float') }}   the column, or a typed NULL
     from {{ ntsb_from(raw) }}                 the table, or an empty row set
 #}
 {% macro ntsb_raw(table) -%}
@@ -42,15 +42,10 @@
 {%- endmacro %}
 
 {% macro ntsb_type(type) -%}
-    {{ return(adapter.dispatch('ntsb_type', 'ntsb')(type)) }}
-{%- endmacro %}
-
-{% macro default__ntsb_type(type) -%}
-    {{ {'string': 'varchar', 'int': 'bigint', 'double': 'double', 'date': 'date',
-        'timestamp': 'timestamp', 'bool': 'boolean'}[type] }}
-{%- endmacro %}
-
-{% macro postgres__ntsb_type(type) -%}
-    {{ {'string': 'text', 'int': 'bigint', 'double': 'double precision', 'date': 'date',
-        'timestamp': 'timestamp', 'bool': 'boolean'}[type] }}
+    {#- the SQL type of a logical type on this warehouse, from the one type map (vars.ntsb_types) -#}
+    {%- set types = var('ntsb_types') -%}
+    {%- if type not in types -%}
+        {{ exceptions.raise_compiler_error("ntsb_type: unknown logical type '" ~ type ~ "' (known: " ~ types.keys() | join(', ') ~ ")") }}
+    {%- endif -%}
+    {{ types[type][target.type] }}
 {%- endmacro %}

@@ -13,7 +13,7 @@ router = APIRouter(tags=["predictions"])
 def _champion(request: Request):
     try:
         return services_of(request).champion()
-    except Exception as exc:   # no champion yet, or the registry cannot be reached
+    except Exception as exc:  # no champion yet, or the registry cannot be reached
         raise Problem(503, "Service Unavailable", f"no champion model: {exc}", headers={"Retry-After": "60"}) from None
 
 
@@ -21,9 +21,13 @@ def _row(row) -> dict:
     return row.model_dump()
 
 
-@router.post("/predictions/severity", response_model=SeverityPrediction, dependencies=[Depends(analyst)],
-             summary="Predict one event's severity")
-def predict_one(row: FeatureRow, request: Request):   # type: ignore[valid-type]
+@router.post(
+    "/predictions/severity",
+    response_model=SeverityPrediction,
+    dependencies=[Depends(analyst)],
+    summary="Predict one event's severity",
+)
+def predict_one(row: FeatureRow, request: Request):
     """One feature row: predicted class, class probabilities, P(fatal) and the top SHAP
     contributions (log-odds of a fatal outcome)."""
     model, version = _champion(request)
@@ -33,16 +37,22 @@ def predict_one(row: FeatureRow, request: Request):   # type: ignore[valid-type]
     return {**out, "model": {"name": tracking.MODEL_NAME, "version": version, "alias": tracking.CHAMPION}}
 
 
-@router.post("/predictions/batch", response_model=BatchPrediction, dependencies=[Depends(analyst)],
-             summary="Predict many rows")
+@router.post(
+    "/predictions/batch", response_model=BatchPrediction, dependencies=[Depends(analyst)], summary="Predict many rows"
+)
 def predict_batch(body: BatchRequest, request: Request):
     """Up to 1,000 feature rows at once (no SHAP)."""
     model, version = _champion(request)
     pred = model.predict([_row(r) for r in body.rows])
     classes = [c.removeprefix("p_").upper() for c in pred.columns if c.startswith("p_") and c != "p_fatal_outcome"]
-    items = [{"predicted_class": r["predicted_class"],
-              "probabilities": {c: float(r[f"p_{c.lower()}"]) for c in classes},
-              "p_fatal_outcome": float(r["p_fatal_outcome"])} for r in pred.to_dict("records")]
+    items = [
+        {
+            "predicted_class": r["predicted_class"],
+            "probabilities": {c: float(r[f"p_{c.lower()}"]) for c in classes},
+            "p_fatal_outcome": float(r["p_fatal_outcome"]),
+        }
+        for r in pred.to_dict("records")
+    ]
     for cls, n in pred["predicted_class"].value_counts().items():
         services_of(request).metrics.predicted(str(cls), int(n))
     return {"items": items, "model": {"name": tracking.MODEL_NAME, "version": version, "alias": tracking.CHAMPION}}

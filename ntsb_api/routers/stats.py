@@ -30,8 +30,9 @@ async def by_state(store: Data):
 
 
 @router.get("/by-aircraft-type", response_model=Rows, summary="Counts per make and model")
-async def by_aircraft_type(store: Data, limit: int = Query(50, ge=1, le=500, description="Most rows returned.",
-                                                            examples=[20])):
+async def by_aircraft_type(
+    store: Data, limit: int = Query(50, ge=1, le=500, description="Most rows returned.", examples=[20])
+):
     """One row per aircraft make and model: events, fatal events and fatal share (mart
     agg_aircraft_type_stats), most events first."""
     return await cached(store, ("by-aircraft-type", limit), lambda: Rows(items=store.by_aircraft_type(limit)))

@@ -10,29 +10,31 @@ all-time aggregates have no event year and are archived whole after each dbt bui
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from .. import keys
 from ..automation import AFTER_UPSTREAM
 from ..lib import archive
 from ..lib.warehouse import WarehouseBusy
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
 
-FIRST_YEAR = 1948   # the oldest event date in NTSB's database
-YEARS = dg.TimeWindowPartitionsDefinition(cron_schedule="0 0 1 1 *", start=str(FIRST_YEAR), fmt="%Y",
-                                          end_offset=1)   # up to the current year
-FACT = dg.AssetKey(["warehouse", "marts", "fact_accidents"])
-
-
-def archive_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["archive", table])
+FIRST_YEAR = 1948  # the oldest event date in NTSB's database
+YEARS = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 1 1 *", start=str(FIRST_YEAR), fmt="%Y", end_offset=1
+)  # up to the current year
 
 
 def _spec(table: str, partitioned: bool) -> dg.AssetSpec:
     layout = "one file per event year, year=YYYY/" if partitioned else "one file"
-    return dg.AssetSpec(archive_key(table), deps=[dg.AssetKey(["warehouse", "marts", table])], group_name="archive",
-                        kinds={"parquet"}, partitions_def=YEARS if partitioned else None,
-                        # the years: archive_sensor, which knows which of them changed
-                        automation_condition=None if partitioned else AFTER_UPSTREAM,
-                        description=f"marts.{table} as ZSTD Parquet in the lake ({layout}).")
+    return dg.AssetSpec(
+        keys.archive(table),
+        deps=[keys.mart(table)],
+        group_name="archive",
+        kinds={"parquet"},
+        partitions_def=YEARS if partitioned else None,
+        # the years: archive_sensor, which knows which of them changed
+        automation_condition=None if partitioned else AFTER_UPSTREAM,
+        description=f"marts.{table} as ZSTD Parquet in the lake ({layout}).",
+    )
 
 
 def valid_years() -> range:
@@ -42,19 +44,29 @@ def valid_years() -> range:
 
 def _metadata(settings, table: str, written: list[archive.Written]) -> dict:
     by = {s: [w for w in written if w.status == s] for s in ("written", "unchanged", "removed", "empty")}
-    meta = {"dagster/row_count": sum(w.rows for w in written),
-            "files written": len(by["written"]), "files unchanged": len(by["unchanged"]),
-            "files removed": len(by["removed"]),
-            "bytes written": sum(w.bytes for w in by["written"]),
-            "path": dg.MetadataValue.path(settings.lake.uri(f"{archive.PREFIX}/{table}"))}
+    meta = {
+        "dagster/row_count": sum(w.rows for w in written),
+        "files written": len(by["written"]),
+        "files unchanged": len(by["unchanged"]),
+        "files removed": len(by["removed"]),
+        "bytes written": sum(w.bytes for w in by["written"]),
+        "path": dg.MetadataValue.path(settings.lake.uri(f"{archive.PREFIX}/{table}")),
+    }
     if any(w.year is not None for w in written):
-        meta["partitions"] = dg.MetadataValue.md(md_table(
-            ["year", "rows", "file", "fingerprint"], [(w.year, w.rows, w.status, w.fingerprint) for w in written]))
+        meta["partitions"] = dg.MetadataValue.md(
+            md_table(
+                ["year", "rows", "file", "fingerprint"], [(w.year, w.rows, w.status, w.fingerprint) for w in written]
+            )
+        )
     return meta
 
 
-@dg.multi_asset(specs=[_spec(t, True) for t in archive.YEAR_TABLES], partitions_def=YEARS,
-                backfill_policy=dg.BackfillPolicy.single_run(), name="archive_years")
+@dg.multi_asset(
+    specs=[_spec(t, True) for t in archive.YEAR_TABLES],
+    partitions_def=YEARS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    name="archive_years",
+)
 @warehouse_writer
 def archive_years(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     """Rewrite the year partitions of the event-level marts whose rows changed (a file whose
@@ -65,10 +77,12 @@ def archive_years(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     with settings.warehouse.session(read_only=True) as s:
         for table in archive.YEAR_TABLES:
             written[table] = archive.write(s, settings.lake, table, years)
-    context.log.info(f"archived years {years[0]}-{years[-1]}: "
-                     + ", ".join(f"{t} {sum(w.status == 'written' for w in ws)} written" for t, ws in written.items()))
+    context.log.info(
+        f"archived years {years[0]}-{years[-1]}: "
+        + ", ".join(f"{t} {sum(w.status == 'written' for w in ws)} written" for t, ws in written.items())
+    )
     for table, ws in written.items():
-        yield dg.MaterializeResult(asset_key=archive_key(table), metadata=_metadata(settings, table, ws))
+        yield dg.MaterializeResult(asset_key=keys.archive(table), metadata=_metadata(settings, table, ws))
 
 
 @dg.multi_asset(specs=[_spec(t, False) for t in archive.WHOLE_TABLES], name="archive_tables")
@@ -79,7 +93,7 @@ def archive_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     with settings.warehouse.session(read_only=True) as s:
         written = [w for t in archive.WHOLE_TABLES for w in archive.write(s, settings.lake, t)]
     for w in written:
-        yield dg.MaterializeResult(asset_key=archive_key(w.table), metadata=_metadata(settings, w.table, [w]))
+        yield dg.MaterializeResult(asset_key=keys.archive(w.table), metadata=_metadata(settings, w.table, [w]))
 
 
 def archive_runs(settings, lock_wait: float | None = None) -> list[dict[str, str]]:
@@ -87,8 +101,10 @@ def archive_runs(settings, lock_wait: float | None = None) -> list[dict[str, str
     warehouse: one run per range of consecutive changed years."""
     with settings.warehouse.session(read_only=True, lock_wait=lock_wait) as s:
         plan = archive.plan(s, settings.lake, valid_years())
-    return [{ASSET_PARTITION_RANGE_START_TAG: str(a), ASSET_PARTITION_RANGE_END_TAG: str(b)}
-            for a, b in plan.ranges(YEARS.get_partition_keys())]
+    return [
+        {ASSET_PARTITION_RANGE_START_TAG: str(a), ASSET_PARTITION_RANGE_END_TAG: str(b)}
+        for a, b in plan.ranges(YEARS.get_partition_keys())
+    ]
 
 
 ARCHIVE_JOB = "archive"
@@ -97,20 +113,20 @@ ARCHIVE_JOB = "archive"
 @dg.sensor(job_name=ARCHIVE_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def archive_sensor(context: dg.SensorEvaluationContext, ntsb: NtsbResource):
     """After each new build of the marts, request archive runs for the years that changed."""
-    records = context.instance.fetch_materializations(FACT, limit=1).records
+    records = context.instance.fetch_materializations(keys.FACT, limit=1).records
     if not records:
         return dg.SkipReason("the marts have not been built yet")
     latest = records[0].storage_id
     if context.cursor and int(context.cursor) >= latest:
         return dg.SkipReason("no new build of the marts")
-    try:   # a tick does not wait for the embedded warehouse: a writer holds it, the next tick looks again
+    try:  # a tick does not wait for the embedded warehouse: a writer holds it, the next tick looks again
         runs = archive_runs(ntsb.settings(), lock_wait=0)
     except WarehouseBusy as exc:
         context.log.info(f"the warehouse is busy (a writer holds it); looking again at the next tick: {exc}")
         return dg.SkipReason(f"warehouse busy: {exc}")
     except archive.ArchiveError:
         raise
-    except Exception as exc:   # PostgreSQL unreachable for a moment, say: said, and the next tick tries again
+    except Exception as exc:  # PostgreSQL unreachable for a moment, say: said, and the next tick tries again
         context.log.warning(f"the warehouse cannot be read now; looking again at the next tick: {exc}")
         return dg.SkipReason(f"warehouse not readable now: {exc}")
     context.update_cursor(str(latest))

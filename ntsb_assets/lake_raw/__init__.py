@@ -1,65 +1,51 @@
 """Group ``lake_raw``: every table of a release as typed, immutable ZSTD Parquet in the lake,
 with a blocking schema-drift check against the previous release of the same source."""
 
-
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 
+from .. import keys
 from ..lib import catalog, progress, registry
-from ..lib.extract import MANIFEST, extract_release, release_prefix
-from ..lib.lake import Lake
-from ..releases import RELEASE_SOURCE, RELEASES
+from ..lib.extract import MANIFEST, extract_release, previous_manifest, release_prefix, schema_diff
+from ..releases import RELEASES
 from ..resources import NtsbResource
 from ..resources.markdown import md_table
 
-
-def lake_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["lake", "raw", table])
-
-
-MANIFEST_KEY = lake_key("release_manifest")
 TABLE_SPECS = [
-    dg.AssetSpec(lake_key(t), group_name="lake_raw", deps=[RELEASE_SOURCE],
-                 partitions_def=RELEASES, kinds={"parquet"},
-                 description=f"NTSB table {t} of one release as typed ZSTD Parquet "
-                             f"({catalog.key_description(t)}). A release that does "
-                             "not deliver the table materializes an empty partition (in_release: false).")
+    dg.AssetSpec(
+        keys.lake_raw(t),
+        group_name="lake_raw",
+        deps=[keys.RELEASE_SOURCE],
+        partitions_def=RELEASES,
+        kinds={"parquet"},
+        description=f"NTSB table {t} of one release as typed ZSTD Parquet "
+        f"({catalog.key_description(t)}). A release that does "
+        "not deliver the table materializes an empty partition (in_release: false).",
+    )
     for t in catalog.TABLE_ORDER
 ]
 MANIFEST_SPEC = dg.AssetSpec(
-    MANIFEST_KEY, group_name="lake_raw", deps=[RELEASE_SOURCE], partitions_def=RELEASES, kinds={"json"},
+    keys.RELEASE_MANIFEST,
+    group_name="lake_raw",
+    deps=[keys.RELEASE_SOURCE],
+    partitions_def=RELEASES,
+    kinds={"json"},
     description="What extraction found in a release: every table (including tables the "
-                "catalog does not know, kept as-is), rows, rejects, columns and schema hashes.")
-DRIFT_CHECKS = [dg.AssetCheckSpec("schema_drift", asset=lake_key(t), blocking=True,
-                                  description="Columns added, removed or retyped against the previous "
-                                              "release of the same source. Removed or retyped: error "
-                                              "(blocks the warehouse load); only added: warning.")
-                for t in catalog.TABLE_ORDER]
-
-
-def previous_manifest(lake: Lake, release_id: str) -> dict | None:
-    """The manifest of the latest release of the same source family registered before
-    this one, if any was extracted."""
-    releases = registry.all_releases(lake)
-    ids = [r.release_id for r in releases]
-    if release_id not in ids:
-        return None
-    me = releases[ids.index(release_id)]
-    for r in reversed(releases[: ids.index(release_id)]):
-        key = f"{release_prefix(r.release_id)}/{MANIFEST}"
-        if r.family == me.family and lake.exists(key):
-            return lake.get_json(key)
-    return None
-
-
-def schema_diff(prev: dict[str, str], cur: dict[str, str]) -> dict[str, list]:
-    return {
-        "added": sorted(c for c in cur if c not in prev),
-        "removed": sorted(c for c in prev if c not in cur),
-        "retyped": sorted(f"{c}: {prev[c]} -> {cur[c]}" for c in cur if c in prev and prev[c] != cur[c]),
-    }
+    "catalog does not know, kept as-is), rows, rejects, columns and schema hashes.",
+)
+DRIFT_CHECKS = [
+    dg.AssetCheckSpec(
+        "schema_drift",
+        asset=keys.lake_raw(t),
+        blocking=True,
+        description="Columns added, removed or retyped against the previous "
+        "release of the same source. Removed or retyped: error "
+        "(blocks the warehouse load); only added: warning.",
+    )
+    for t in catalog.TABLE_ORDER
+]
 
 
 @dg.multi_asset(
@@ -76,7 +62,9 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.source_path(lake, settings.landing, rel, Path(tmp))
         manifest = extract_release(
-            path, lake, release_id=rel.release_id,
+            path,
+            lake,
+            release_id=rel.release_id,
             on_table=lambda t: (context.log.info(f"extracting {t}"), progress.step("ingest", f"extract {t}")),
             progress=lambda t, n: progress.step("ingest", f"extract {t}", done=n, unit="rows"),
         )
@@ -84,7 +72,7 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     for name in catalog.TABLE_ORDER:
         if name not in manifest["tables"]:
             yield dg.MaterializeResult(
-                asset_key=lake_key(name),
+                asset_key=keys.lake_raw(name),
                 metadata={"in_release": False, "dagster/row_count": dg.MetadataValue.int(0)},
                 data_version=dg.DataVersion(f"{rel.release_id}:absent"),
             )
@@ -93,7 +81,7 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         if not t["known"]:
             continue
         yield dg.MaterializeResult(
-            asset_key=lake_key(name),
+            asset_key=keys.lake_raw(name),
             metadata={
                 "in_release": True,
                 "dagster/row_count": dg.MetadataValue.int(t["rows_out"]),
@@ -111,15 +99,26 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         )
         yield _drift_result(name, t, prev)
     yield dg.MaterializeResult(
-        asset_key=MANIFEST_KEY,
+        asset_key=keys.RELEASE_MANIFEST,
         metadata={
             "release_id": rel.release_id,
             "reused_existing_extraction": manifest.get("reused", False),
             "unknown_tables": dg.MetadataValue.json(manifest["unknown_tables"]),
-            "tables": dg.MetadataValue.md(md_table(
-                ["table", "rows in", "rows out", "rejected", "columns"],
-                [(n if t["known"] else f"{n} (unknown)", t["rows_in"], t["rows_out"], t["rejected"], len(t["columns"]))
-                 for n, t in manifest["tables"].items()])),
+            "tables": dg.MetadataValue.md(
+                md_table(
+                    ["table", "rows in", "rows out", "rejected", "columns"],
+                    [
+                        (
+                            n if t["known"] else f"{n} (unknown)",
+                            t["rows_in"],
+                            t["rows_out"],
+                            t["rejected"],
+                            len(t["columns"]),
+                        )
+                        for n, t in manifest["tables"].items()
+                    ],
+                )
+            ),
             "uri": dg.MetadataValue.path(lake.uri(f"{release_prefix(rel.release_id)}/{MANIFEST}")),
         },
         data_version=dg.DataVersion(rel.release_id),
@@ -131,22 +130,32 @@ def _absent_result(name: str, prev: dict | None) -> dg.AssetCheckResult:
     source had it (then the release may be incomplete: a warning)."""
     had = prev is not None and name in prev["tables"]
     return dg.AssetCheckResult(
-        asset_key=lake_key(name), check_name="schema_drift", passed=not had,
+        asset_key=keys.lake_raw(name),
+        check_name="schema_drift",
+        passed=not had,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"in_this_release": False,
-                  "compared_with": prev["release_id"] if prev else "nothing: first release of this source",
-                  "removed_table": had})
+        metadata={
+            "in_this_release": False,
+            "compared_with": prev["release_id"] if prev else "nothing: first release of this source",
+            "removed_table": had,
+        },
+    )
 
 
 def _drift_result(name: str, t: dict, prev: dict | None) -> dg.AssetCheckResult:
-    key = lake_key(name)
+    key = keys.lake_raw(name)
     if prev is None or name not in prev["tables"]:
-        return dg.AssetCheckResult(asset_key=key, check_name="schema_drift", passed=True,
-                                   metadata={"compared_with": "nothing: first release of this source"})
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name="schema_drift",
+            passed=True,
+            metadata={"compared_with": "nothing: first release of this source"},
+        )
     diff = schema_diff(prev["tables"][name]["columns"], t["columns"])
     breaking = bool(diff["removed"] or diff["retyped"])
     return dg.AssetCheckResult(
-        asset_key=key, check_name="schema_drift",
+        asset_key=key,
+        check_name="schema_drift",
         passed=not (breaking or diff["added"]),
         severity=dg.AssetCheckSeverity.ERROR if breaking else dg.AssetCheckSeverity.WARN,
         metadata={"compared_with": prev["release_id"], **{k: dg.MetadataValue.json(v) for k, v in diff.items()}},

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 class Alert:
     run_id: str
     job: str
-    assets: list[str]                       # the assets the failed steps were materializing
-    failures: list[dict] = field(default_factory=list)   # {step, error}
+    assets: list[str]  # the assets the failed steps were materializing
+    failures: list[dict] = field(default_factory=list)  # {step, error}
     at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @property

@@ -38,7 +38,7 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per archived table. On a local lake DuckDB reads the
     files itself; on S3 it scans pyarrow datasets (DuckDB's httpfs extension is not needed)."""
     con = duckdb.connect()
-    con.execute("SET parquet_metadata_cache = true")   # footers read once per connection
+    con.execute("SET parquet_metadata_cache = true")  # footers read once per connection
     for table in (*archive.YEAR_TABLES, *archive.WHOLE_TABLES):
         prefix = posixpath.join(archive.PREFIX, table)
         if not lake.list(prefix):
@@ -49,9 +49,12 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = {hive})")
         else:
             con.register(table, archive.dataset(lake, table))
-    if "fact_accidents" not in {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()} | \
-            {r[0] for r in con.execute("SHOW TABLES").fetchall()}:
-        raise AnalyticsError(f"no archived fact_accidents under {lake.uri(archive.PREFIX)}: materialize the archive first")
+    if "fact_accidents" not in {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()} | {
+        r[0] for r in con.execute("SHOW TABLES").fetchall()
+    }:
+        raise AnalyticsError(
+            f"no archived fact_accidents under {lake.uri(archive.PREFIX)}: materialize the archive first"
+        )
     return con
 
 
@@ -64,7 +67,7 @@ def wilson(k, n, z: float = Z95):
         denom = 1 + z * z / n
         center = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)   # no -1e-17 at k = 0
+    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)  # no -1e-17 at k = 0
 
 
 def linear_trend(x, y) -> tuple[float, float, float]:
@@ -100,8 +103,16 @@ def trends(con) -> dict[str, pd.DataFrame]:
     for sev, part in yearly.groupby("severity"):
         full = part.set_index("year")["events"].reindex(fit_years, fill_value=0)
         slope, intercept, r2 = linear_trend(full.index, full.values)
-        lines.append({"severity": sev, "slope_per_year": slope, "intercept": intercept, "r2": r2,
-                      "fit_from": int(fit_years[0]), "fit_to": int(fit_years[-1])})
+        lines.append(
+            {
+                "severity": sev,
+                "slope_per_year": slope,
+                "intercept": intercept,
+                "r2": r2,
+                "fit_from": int(fit_years[0]),
+                "fit_to": int(fit_years[-1]),
+            }
+        )
     lines = pd.DataFrame(lines)
     yearly = yearly.merge(lines[["severity", "slope_per_year", "intercept"]], on="severity")
     yearly["trend_events"] = yearly["slope_per_year"] * yearly["year"] + yearly["intercept"]
@@ -112,7 +123,7 @@ def trends(con) -> dict[str, pd.DataFrame]:
         FROM fact_accidents GROUP BY 1 ORDER BY 1""").df()
     season = season.set_index("month").reindex(range(1, 13), fill_value=0).reset_index()
     season["share"] = season["events"] / season["events"].sum()
-    season["index"] = season["events"] / season["events"].mean()   # 1.0 = an average month
+    season["index"] = season["events"] / season["events"].mean()  # 1.0 = an average month
     season["fatal_rate"] = season["fatal_events"] / season["events"].where(season["events"] > 0)
     return {"yearly": yearly, "monthly": monthly, "seasonality": season, "trend_lines": lines}
 
@@ -121,15 +132,19 @@ def trends(con) -> dict[str, pd.DataFrame]:
 def make_model_risk(con, min_support: int) -> pd.DataFrame:
     """Accidents and fatal rate (Wilson 95% interval) per make and model of the first aircraft,
     for pairs with at least ``min_support`` accidents; riskiest lower bound first."""
-    df = con.execute("""
+    df = con.execute(
+        """
         SELECT upper(trim(make)) AS make, upper(trim(model)) AS model, count(*) AS accidents,
                sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal_accidents, sum(fatalities) AS fatalities
         FROM fact_accidents WHERE make IS NOT NULL AND model IS NOT NULL
-        GROUP BY 1, 2 HAVING count(*) >= ?""", [min_support]).df()
+        GROUP BY 1, 2 HAVING count(*) >= ?""",
+        [min_support],
+    ).df()
     df["fatal_rate"] = df["fatal_accidents"] / df["accidents"]
     df["ci_low"], df["ci_high"] = wilson(df["fatal_accidents"], df["accidents"])
-    return df.sort_values(["ci_low", "accidents", "make", "model"], ascending=[False, False, True, True],
-                          ignore_index=True)
+    return df.sort_values(
+        ["ci_low", "accidents", "make", "model"], ascending=[False, False, True, True], ignore_index=True
+    )
 
 
 # --------------------------------------------------------------------------- geospatial clusters
@@ -144,6 +159,7 @@ def geo_clusters(con, eps_km: float, min_samples: int = 0) -> dict:
     count as weight (exact, and far less memory). Returns the per-event labels, the cluster
     summaries (largest first, ids by size) and GeoJSON."""
     from sklearn.cluster import DBSCAN
+
     events = con.execute("""
         SELECT ev_id, latitude, longitude, is_fatal, upper(trim(make)) AS make,
                nullif(trim(city), '') AS city, nullif(trim(state), '') AS state FROM fact_accidents
@@ -158,13 +174,19 @@ def geo_clusters(con, eps_km: float, min_samples: int = 0) -> dict:
         # within 2 sin(a / 2), and a k-d tree answers that in 3 dimensions
         lat, lon = unique[:, 0], unique[:, 1]
         xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
-        model = DBSCAN(eps=2 * math.sin(eps_km / EARTH_RADIUS_KM / 2), min_samples=min_samples,
-                       algorithm="kd_tree").fit(xyz, sample_weight=counts)
+        model = DBSCAN(
+            eps=2 * math.sin(eps_km / EARTH_RADIUS_KM / 2), min_samples=min_samples, algorithm="kd_tree"
+        ).fit(xyz, sample_weight=counts)
         labels = model.labels_[inverse.ravel()]
     # ids by size, largest first (ties by the smallest ev_id): stable across runs
     events["raw"] = labels
-    order = (events[events.raw >= 0].groupby("raw").agg(size=("ev_id", "size"), first=("ev_id", "min"))
-             .sort_values(["size", "first"], ascending=[False, True]).index.tolist())
+    order = (
+        events[events.raw >= 0]
+        .groupby("raw")
+        .agg(size=("ev_id", "size"), first=("ev_id", "min"))
+        .sort_values(["size", "first"], ascending=[False, True])
+        .index.tolist()
+    )
     remap = {old: new for new, old in enumerate(order)}
     events["cluster"] = events["raw"].map(remap).fillna(-1).astype(int)
     events = events.drop(columns="raw")
@@ -177,21 +199,55 @@ def geo_clusters(con, eps_km: float, min_samples: int = 0) -> dict:
         fatal = int(grp.is_fatal.fillna(False).sum())
         top = grp.make.dropna().value_counts().head(3)
         places = (grp.city.str.title() + ", " + grp.state).dropna().value_counts()
-        row = {"cluster": int(cid), "place": places.index[0] if len(places) else None,   # its commonest city
-               "events": len(grp), "centroid_latitude": round(c_lat, 5),
-               "centroid_longitude": round(c_lon, 5), "radius_km": round(radius, 1), "fatal_events": fatal,
-               "fatal_rate": fatal / len(grp), "top_makes": ", ".join(f"{m} ({n})" for m, n in top.items())}
+        row = {
+            "cluster": int(cid),
+            "place": places.index[0] if len(places) else None,  # its commonest city
+            "events": len(grp),
+            "centroid_latitude": round(c_lat, 5),
+            "centroid_longitude": round(c_lon, 5),
+            "radius_km": round(radius, 1),
+            "fatal_events": fatal,
+            "fatal_rate": fatal / len(grp),
+            "top_makes": ", ".join(f"{m} ({n})" for m, n in top.items()),
+        }
         rows.append(row)
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [row["centroid_longitude"],
-                                                                                          row["centroid_latitude"]]},
-                         "properties": {k: v for k, v in row.items() if not k.startswith("centroid")}})
-    summary = pd.DataFrame(rows, columns=["cluster", "place", "events", "centroid_latitude", "centroid_longitude",
-                                          "radius_km", "fatal_events", "fatal_rate", "top_makes"])
-    geojson = {"type": "FeatureCollection", "features": features,
-               "properties": {"eps_km": eps_km, "min_samples": min_samples, "events": len(events),
-                              "clustered": int((events.cluster >= 0).sum()), "noise": int((events.cluster < 0).sum())}}
-    return {"events": events[["ev_id", "latitude", "longitude", "cluster", "state"]], "clusters": summary,
-            "geojson": geojson}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [row["centroid_longitude"], row["centroid_latitude"]]},
+                "properties": {k: v for k, v in row.items() if not k.startswith("centroid")},
+            }
+        )
+    summary = pd.DataFrame(
+        rows,
+        columns=[
+            "cluster",
+            "place",
+            "events",
+            "centroid_latitude",
+            "centroid_longitude",
+            "radius_km",
+            "fatal_events",
+            "fatal_rate",
+            "top_makes",
+        ],
+    )
+    geojson = {
+        "type": "FeatureCollection",
+        "features": features,
+        "properties": {
+            "eps_km": eps_km,
+            "min_samples": min_samples,
+            "events": len(events),
+            "clustered": int((events.cluster >= 0).sum()),
+            "noise": int((events.cluster < 0).sum()),
+        },
+    }
+    return {
+        "events": events[["ev_id", "latitude", "longitude", "cluster", "state"]],
+        "clusters": summary,
+        "geojson": geojson,
+    }
 
 
 def haversine_km(lat1, lon1, lat2, lon2):
@@ -210,8 +266,9 @@ def contingency(con, column: str, min_level: int) -> pd.DataFrame:
         FROM fact_accidents WHERE {column} IS NOT NULL AND is_fatal IS NOT NULL GROUP BY 1""").df()
     small = df.events < min_level
     if small.any():
-        pooled = pd.DataFrame([{"level": "OTHER", "events": df[small].events.sum(),
-                                "fatal_events": df[small].fatal_events.sum()}])
+        pooled = pd.DataFrame(
+            [{"level": "OTHER", "events": df[small].events.sum(), "fatal_events": df[small].fatal_events.sum()}]
+        )
         df = pd.concat([df[~small], pooled], ignore_index=True)
         df = df.groupby("level", as_index=False)[["events", "fatal_events"]].sum()
     return df.sort_values(["events", "level"], ascending=[False, True], ignore_index=True)
@@ -221,6 +278,7 @@ def cramers_v(table: np.ndarray) -> tuple[float, float, int, float]:
     """Pearson's chi-square (no continuity correction), its p-value, degrees of freedom and
     Cramér's V of a contingency table."""
     from scipy.stats import chi2_contingency
+
     table = np.asarray(table, dtype=float)
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if min(table.shape) < 2:
@@ -238,13 +296,24 @@ def correlations(con, min_level: int) -> dict[str, pd.DataFrame]:
         df = contingency(con, column, min_level)
         table = np.column_stack([df.fatal_events, df.events - df.fatal_events])
         chi2, p, dof, v = cramers_v(table)
-        summary.append({"condition": name, "column": column, "events": int(df.events.sum()), "levels": len(df),
-                        "chi2": chi2, "dof": dof, "p_value": p, "cramers_v": v})
+        summary.append(
+            {
+                "condition": name,
+                "column": column,
+                "events": int(df.events.sum()),
+                "levels": len(df),
+                "chi2": chi2,
+                "dof": dof,
+                "p_value": p,
+                "cramers_v": v,
+            }
+        )
         lo, hi = wilson(df.fatal_events, df.events)
         levels.append(df.assign(condition=name, fatal_rate=df.fatal_events / df.events, ci_low=lo, ci_high=hi))
     summary = pd.DataFrame(summary).sort_values("cramers_v", ascending=False, ignore_index=True)
-    levels = pd.concat(levels, ignore_index=True)[["condition", "level", "events", "fatal_events", "fatal_rate",
-                                                   "ci_low", "ci_high"]]
+    levels = pd.concat(levels, ignore_index=True)[
+        ["condition", "level", "events", "fatal_events", "fatal_rate", "ci_low", "ci_high"]
+    ]
     return {"summary": summary, "levels": levels}
 
 
@@ -253,6 +322,7 @@ def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt
+
     plt.close(fig)
     return buf.getvalue()
 
@@ -264,6 +334,7 @@ def md_image(data: bytes, alt: str) -> str:
 
 def put_frame(lake: Lake, key: str, df: pd.DataFrame, metadata: dict[str, str] | None = None) -> int:
     import pyarrow as pa
+
     table = pa.Table.from_pandas(df, preserve_index=False)
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})

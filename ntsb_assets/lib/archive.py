@@ -30,20 +30,36 @@ SOURCE = b"ntsb.source"
 # event-level tables: how each row finds its event year
 _FACT_YEAR = "CAST(EXTRACT(YEAR FROM f.event_date) AS INTEGER)"
 _VIA_FACT = f"JOIN {MARTS}.fact_accidents AS f ON f.ev_id = t.ev_id"
-YEAR_TABLES: dict[str, tuple[str, str]] = {   # table -> (year expression, join)
+YEAR_TABLES: dict[str, tuple[str, str]] = {  # table -> (year expression, join)
     "fact_accidents": ("CAST(EXTRACT(YEAR FROM t.event_date) AS INTEGER)", ""),
     "narratives": (_FACT_YEAR, _VIA_FACT),
     "bridge_accident_causes": (_FACT_YEAR, _VIA_FACT),
     "agg_yearly_stats": ("t.year", ""),
 }
-WHOLE_TABLES = ("dim_time", "dim_location", "dim_weather", "dim_crew", "dim_aircraft", "dim_causes",
-                "agg_state_stats", "agg_aircraft_type_stats", "agg_phase_stats", "agg_weather_stats")
+WHOLE_TABLES = (
+    "dim_time",
+    "dim_location",
+    "dim_weather",
+    "dim_crew",
+    "dim_aircraft",
+    "dim_causes",
+    "agg_state_stats",
+    "agg_aircraft_type_stats",
+    "agg_phase_stats",
+    "agg_weather_stats",
+)
 # warehouse-specific search material (a tsvector on PostgreSQL), rebuilt from the text
 EXCLUDED = {"narratives": ("search_document",)}
 YEAR = "year"
 
-ARROW = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
-         "date": pa.date32(), "timestamp": pa.timestamp("us")}
+ARROW = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
 
 
 class ArchiveError(Exception):
@@ -51,16 +67,20 @@ class ArchiveError(Exception):
 
 
 def table_key(table: str, year: int | None = None) -> str:
-    return posixpath.join(PREFIX, table, f"{YEAR}={year}", PART) if year is not None \
+    return (
+        posixpath.join(PREFIX, table, f"{YEAR}={year}", PART)
+        if year is not None
         else posixpath.join(PREFIX, table, PART)
+    )
 
 
 @dataclass(frozen=True)
 class Source:
     """The rows of one mart as the archive stores them, as SQL."""
+
     table: str
-    columns: dict[str, str]            # archived column -> logical type
-    year_sql: str | None               # expression of the event year, None for whole tables
+    columns: dict[str, str]  # archived column -> logical type
+    year_sql: str | None  # expression of the event year, None for whole tables
     join: str = ""
 
     def select(self) -> str:
@@ -79,7 +99,7 @@ def source(session: Session, table: str) -> Source:
     columns = {c: t for c, t in columns.items() if c not in EXCLUDED.get(table, ())}
     year_sql, join = YEAR_TABLES.get(table, (None, ""))
     if year_sql is not None:
-        columns.pop(YEAR, None)   # in the path
+        columns.pop(YEAR, None)  # in the path
     return Source(table, columns, year_sql, join)
 
 
@@ -98,8 +118,9 @@ def warehouse_fingerprints(session: Session, src: Source) -> dict[int | None, st
         return {} if fp.startswith("0:") else {None: fp}
     cols = ", ".join(f"t.{q(c)}" for c in src.columns)
     inner = f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join}"
-    rows = session.query(f"SELECT s.year__ AS year, {_row_hash(session)} AS fp FROM ({inner}) AS s "
-                         "GROUP BY s.year__").to_pylist()
+    rows = session.query(
+        f"SELECT s.year__ AS year, {_row_hash(session)} AS fp FROM ({inner}) AS s GROUP BY s.year__"
+    ).to_pylist()
     return {r["year"]: r["fp"] for r in rows}
 
 
@@ -119,8 +140,9 @@ def archived_fingerprints(lake: Lake, table: str) -> dict[int | None, str]:
 @dataclass
 class Plan:
     """Which event years differ between the warehouse and the archive."""
-    changed: dict[str, list[int]]       # table -> years whose rows differ (or vanished)
-    years: list[int]                    # the union, sorted
+
+    changed: dict[str, list[int]]  # table -> years whose rows differ (or vanished)
+    years: list[int]  # the union, sorted
 
     def ranges(self, partition_keys: list[str]) -> list[tuple[int, int]]:
         """The changed years as runs of consecutive partitions (one Dagster run each)."""
@@ -138,18 +160,21 @@ def plan(session: Session, lake: Lake, valid_years: range) -> Plan:
     """Compare the warehouse with the archive, year by year, for every partitioned table.
     Rows without an event year, or with one outside ``valid_years``, fail the plan: the
     archive would lose them."""
-    changed = {}
+    changed: dict[str, list[int]] = {}
     for table in YEAR_TABLES:
         src = source(session, table)
         current = warehouse_fingerprints(session, src)
         bad = sorted((y for y in current if y is None or y not in valid_years), key=lambda y: (y is not None, y))
         if bad:
             fp = current[bad[0]]
-            raise ArchiveError(f"{MARTS}.{table}: {fp.split(':')[0]} row(s) have event year {bad[0]}, outside the "
-                               f"archive's partitions {valid_years.start}-{valid_years.stop - 1} "
-                               f"(rule: every archived row has an event year in range)")
+            raise ArchiveError(
+                f"{MARTS}.{table}: {fp.split(':')[0]} row(s) have event year {bad[0]}, outside the "
+                f"archive's partitions {valid_years.start}-{valid_years.stop - 1} "
+                f"(rule: every archived row has an event year in range)"
+            )
         archived = archived_fingerprints(lake, table)
-        changed[table] = sorted(y for y in set(current) | set(archived) if current.get(y) != archived.get(y))
+        years = {y for y in set(current) | set(archived) if y is not None}  # None: whole tables only
+        changed[table] = sorted(y for y in years if current.get(y) != archived.get(y))
     return Plan(changed, sorted({y for ys in changed.values() for y in ys}))
 
 
@@ -158,12 +183,12 @@ class Written:
     table: str
     year: int | None
     rows: int
-    status: str        # written | unchanged | removed | empty
+    status: str  # written | unchanged | removed | empty
     fingerprint: str
     bytes: int = 0
 
 
-CHUNK_ROWS = 250_000   # rows read from the warehouse per query when writing many years
+CHUNK_ROWS = 250_000  # rows read from the warehouse per query when writing many years
 
 
 def write(session: Session, lake: Lake, table: str, years: list[int] | None = None) -> list[Written]:
@@ -172,11 +197,13 @@ def write(session: Session, lake: Lake, table: str, years: list[int] | None = No
     longer has is removed. The years' rows are read in a few queries, not one per year."""
     src = source(session, table)
     if (years is None) != (src.year_sql is None):
-        raise ArchiveError(f"{MARTS}.{table}: " + ("partitioned by event year: give the years" if years is None
-                                                   else "not partitioned by year"))
+        raise ArchiveError(
+            f"{MARTS}.{table}: "
+            + ("partitioned by event year: give the years" if years is None else "not partitioned by year")
+        )
     current = warehouse_fingerprints(session, src)
     out, todo = [], []
-    for year in ([None] if years is None else sorted(set(years))):
+    for year in [None] if years is None else sorted(set(years)):
         key = table_key(table, year)
         fp = current.get(year)
         old = _footer_fingerprint(lake, key)
@@ -197,8 +224,11 @@ def write(session: Session, lake: Lake, table: str, years: list[int] | None = No
             try:
                 data = data.select(list(src.columns)).cast(schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise ArchiveError(f"{MARTS}.{table}" + (f" year {year}" if year is not None else "")
-                                   + f": rows do not fit the archive schema: {exc}") from None
+                raise ArchiveError(
+                    f"{MARTS}.{table}"
+                    + (f" year {year}" if year is not None else "")
+                    + f": rows do not fit the archive schema: {exc}"
+                ) from None
             size = lake.write_parquet(table_key(table, year), data)
             out.append(Written(table, year, data.num_rows, "written", fp, size))
     return sorted(out, key=lambda w: (w.year is not None, w.year))
@@ -212,7 +242,8 @@ def _footer_fingerprint(lake: Lake, key: str) -> str | None:
 
 def _chunks(years: list, fingerprints: dict) -> list[list]:
     """Consecutive groups of years of at most CHUNK_ROWS rows (a bigger year stands alone)."""
-    chunks, rows = [], 0
+    chunks: list[list] = []
+    rows = 0
     for year in years:
         n = int(fingerprints[year].split(":")[0])
         if not chunks or rows + n > CHUNK_ROWS:
@@ -228,15 +259,21 @@ def _read(session: Session, src: Source, years: list):
     order = ", ".join(str(i + 1) for i in range(len(src.columns) + (src.year_sql is not None)))
     cols = ", ".join(f"t.{q(c)}" for c in src.columns)
     if src.year_sql is None:
-        yield None, session.query(f"SELECT {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} ORDER BY {order}",
-                                  stream=True)
+        yield (
+            None,
+            session.query(f"SELECT {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} ORDER BY {order}", stream=True),
+        )
         return
     marks = ", ".join([session.ph] * len(years))
-    data = session.query(f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} "
-                         f"WHERE {src.year_sql} IN ({marks}) ORDER BY {order}", tuple(years), stream=True)
+    data = session.query(
+        f"SELECT {src.year_sql} AS year__, {cols} FROM {MARTS}.{q(src.table)} AS t {src.join} "
+        f"WHERE {src.year_sql} IN ({marks}) ORDER BY {order}",
+        tuple(years),
+        stream=True,
+    )
     found = data.column("year__").to_pylist()
     start = 0
-    for year in years:   # the rows are sorted by year: one slice each
+    for year in years:  # the rows are sorted by year: one slice each
         end = start
         while end < len(found) and found[end] == year:
             end += 1
@@ -248,10 +285,11 @@ def dataset(lake: Lake, table: str):
     """The archived files of a table as a pyarrow dataset (``year`` from the path for the
     partitioned ones); works on the local lake and on S3."""
     import pyarrow.dataset as ds
-    partitioning = (ds.partitioning(pa.schema([(YEAR, pa.int32())]), flavor="hive")
-                    if table in YEAR_TABLES else None)
-    return ds.dataset(lake.full(posixpath.join(PREFIX, table)), filesystem=lake.fs, format="parquet",
-                      partitioning=partitioning)
+
+    partitioning = ds.partitioning(pa.schema([(YEAR, pa.int32())]), flavor="hive") if table in YEAR_TABLES else None
+    return ds.dataset(
+        lake.full(posixpath.join(PREFIX, table)), filesystem=lake.fs, format="parquet", partitioning=partitioning
+    )
 
 
 def read(lake: Lake, table: str) -> pa.Table:
@@ -261,5 +299,18 @@ def read(lake: Lake, table: str) -> pa.Table:
     return dataset(lake, table).to_table()
 
 
-__all__ = ["ArchiveError", "Plan", "Written", "YEAR_TABLES", "WHOLE_TABLES", "plan", "write", "read", "dataset",
-           "table_key", "source", "warehouse_fingerprints", "archived_fingerprints"]
+__all__ = [
+    "ArchiveError",
+    "Plan",
+    "Written",
+    "YEAR_TABLES",
+    "WHOLE_TABLES",
+    "plan",
+    "write",
+    "read",
+    "dataset",
+    "table_key",
+    "source",
+    "warehouse_fingerprints",
+    "archived_fingerprints",
+]

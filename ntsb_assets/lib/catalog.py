@@ -16,13 +16,10 @@ import csv
 import json
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
-
-# Logical column types used across the project (lake Parquet, warehouse DDL).
-TYPES = ("string", "int", "float", "bool", "date", "timestamp")
 
 # Natural key of every table we know, in canonical names. Documented in docs/ingestion.md.
 KEYS: dict[str, tuple[str, ...]] = {
@@ -59,23 +56,41 @@ REQUIRED: dict[str, tuple[str, ...]] = {"events": ("ev_date",)}
 EXTRA_COLUMNS: dict[str, dict[str, str]] = {
     "events": {"dec_latitude": "float", "dec_longitude": "float"},
     "ct_iaids": {
-        "ct_name": "string", "code_iaids": "string", "meaning": "string", "seq": "int",
-        "ntsb_type": "string", "ntsb_code": "string", "avn_code": "string",
-        "ntsb_codes_more": "string", "not_for_ntsb_use": "int", "eADMS_use": "int",
+        "ct_name": "string",
+        "code_iaids": "string",
+        "meaning": "string",
+        "seq": "int",
+        "ntsb_type": "string",
+        "ntsb_code": "string",
+        "avn_code": "string",
+        "ntsb_codes_more": "string",
+        "not_for_ntsb_use": "int",
+        "eADMS_use": "int",
         "notes": "string",
     },
     "ct_seqevt": {"code": "string", "meaning": "string"},
     "Country": {"COUNTRY_CODE": "string", "COUNTRY_NAME": "string"},
     "states": {"state": "string", "name": "string", "faa_region": "string"},
     "NTSB_Admin": {
-        "ev_id": "string", "rec_stat": "string", "approval_date": "timestamp",
-        "lchg_userid": "string", "lchg_date": "timestamp",
+        "ev_id": "string",
+        "rec_stat": "string",
+        "approval_date": "timestamp",
+        "lchg_userid": "string",
+        "lchg_date": "timestamp",
     },
     "eADMSPUB_DataDictionary": {
-        "Category of Data": "string", "Table": "string", "Column": "string",
-        "ct_name": "string", "code_iaids": "string", "meaning": "string",
-        "Data Type eADMS": "string", "Length eADMS": "int", "short_desc": "string",
-        "Question_Def": "string", "Code meaning": "string", "typeofchange": "string",
+        "Category of Data": "string",
+        "Table": "string",
+        "Column": "string",
+        "ct_name": "string",
+        "code_iaids": "string",
+        "meaning": "string",
+        "Data Type eADMS": "string",
+        "Length eADMS": "int",
+        "short_desc": "string",
+        "Question_Def": "string",
+        "Code meaning": "string",
+        "typeofchange": "string",
         "Change_notes": "string",
     },
 }
@@ -92,9 +107,16 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
 EARLIEST_EVENT_DATE = "1948-01-01"
 
 _DICT_TYPES = {
-    "char": "string", "varchar": "string", "text": "string", "": "string",
-    "int": "int", "smallint": "int", "tinyint": "int",
-    "real": "float", "bit": "bool", "datetime": "timestamp",
+    "char": "string",
+    "varchar": "string",
+    "text": "string",
+    "": "string",
+    "int": "int",
+    "smallint": "int",
+    "tinyint": "int",
+    "real": "float",
+    "bit": "bool",
+    "datetime": "timestamp",
 }
 # Dictionary datetime columns that hold a calendar date only.
 DATE_ONLY = {("events", "ev_date")}
@@ -161,9 +183,12 @@ def build_catalog(dictionary_csv: Path) -> dict:
         for k in key:
             if k.lower() in lower and lower[k.lower()] != k:
                 cols[k] = cols.pop(lower[k.lower()])
-            cols.setdefault(k, "int" if k in ("Aircraft_Key", "eng_no", "crew_no",
-                                              "finding_no", "Occurrence_No",
-                                              "seq_event_no") else "string")
+            cols.setdefault(
+                k,
+                "int"
+                if k in ("Aircraft_Key", "eng_no", "crew_no", "finding_no", "Occurrence_No", "seq_event_no")
+                else "string",
+            )
     return {"source": dictionary_csv.name, "tables": tables}
 
 
@@ -172,7 +197,7 @@ def _catalog() -> dict:
     return json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def canonical_table_name(name: str) -> str:
     """Map any casing of a table name to the NTSB spelling; unknown names stay as-is."""
     lower = name.strip().lower()

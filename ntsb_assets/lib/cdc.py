@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -53,18 +53,24 @@ class Quarantined:
 class TablePlan:
     table: str
     rows_in: int = 0
-    insert_rows: list[int] = field(default_factory=list)   # indices into the release table
+    insert_rows: list[int] = field(default_factory=list)  # indices into the release table
     update_rows: list[int] = field(default_factory=list)
-    old_hashes: list[str] = field(default_factory=list)    # parallel to update_rows
+    old_hashes: list[str] = field(default_factory=list)  # parallel to update_rows
     unchanged: int = 0
-    superseded: int = 0   # changed rows whose key holds a row of a later-registered release: kept
+    superseded: int = 0  # changed rows whose key holds a row of a later-registered release: kept
     quarantine: list[Quarantined] = field(default_factory=list)
     accepted_keys: set = field(default_factory=set)
     quarantined_keys: set = field(default_factory=set)
 
     def counts(self) -> dict[str, int]:
-        return {"rows_in": self.rows_in, "inserted": len(self.insert_rows), "updated": len(self.update_rows),
-                "unchanged": self.unchanged, "quarantined": len(self.quarantine), "superseded": self.superseded}
+        return {
+            "rows_in": self.rows_in,
+            "inserted": len(self.insert_rows),
+            "updated": len(self.update_rows),
+            "unchanged": self.unchanged,
+            "quarantined": len(self.quarantine),
+            "superseded": self.superseded,
+        }
 
     def reconciles(self) -> bool:
         c = self.counts()
@@ -81,10 +87,17 @@ def _json_row(rows: pa.Table, i: int) -> str:
     return json.dumps({k: v for k, v in row.items() if not k.startswith("_")}, default=str, ensure_ascii=False)
 
 
-def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
-               existing: dict[tuple, str], parent_exists: Callable[[tuple], bool] | None = None,
-               parent_quarantined: set | frozenset = frozenset(), today: dt.date | None = None,
-               newer: Callable[[tuple], bool] | None = None) -> TablePlan:
+def plan_table(
+    tbl: catalog.Table,
+    rows: pa.Table,
+    *,
+    rejects: Sequence[dict] = (),
+    existing: dict[tuple, str],
+    parent_exists: Callable[[tuple], bool] | None = None,
+    parent_quarantined: set | frozenset = frozenset(),
+    today: dt.date | None = None,
+    newer: Callable[[tuple], bool] | None = None,
+) -> TablePlan:
     """Decide, for every row of one table of one release, insert / update / unchanged /
     quarantine / superseded. ``existing`` maps keys already in the warehouse to their row
     hashes; ``newer(key)`` says whether the row there came from a release registered after
@@ -104,24 +117,33 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
     parent_cols = tbl.parent_key() if tbl.parent else ()
     parent_values = [rows.column(k).to_pylist() for k in parent_cols]
     required = [(c, rows.column(c).to_pylist()) for c in catalog.REQUIRED.get(tbl.name, ()) if c in rows.column_names]
-    ranges = [(c, lo, hi, rows.column(c).to_pylist()) for (t, c), (lo, hi) in catalog.RANGES.items()
-              if t == tbl.name and c in rows.column_names]
-    dates = (rows.column("ev_date").to_pylist()
-             if tbl.name == "events" and "ev_date" in rows.column_names else None)
+    ranges = [
+        (c, lo, hi, rows.column(c).to_pylist())
+        for (t, c), (lo, hi) in catalog.RANGES.items()
+        if t == tbl.name and c in rows.column_names
+    ]
+    dates = rows.column("ev_date").to_pylist() if tbl.name == "events" and "ev_date" in rows.column_names else None
     earliest = dt.date.fromisoformat(catalog.EARLIEST_EVENT_DATE)
 
     def quarantine(i: int, rule: str, reason: str, key: tuple | None) -> None:
-        plan.quarantine.append(Quarantined(source_rows[i], rule, reason, _json_row(rows, i),
-                                           json.dumps(key, default=str) if key is not None else None))
+        plan.quarantine.append(
+            Quarantined(
+                source_rows[i],
+                rule,
+                reason,
+                _json_row(rows, i),
+                json.dumps(key, default=str) if key is not None else None,
+            )
+        )
 
-    first: dict[tuple, int] = {}          # key -> first row that passed the rules
+    first: dict[tuple, int] = {}  # key -> first row that passed the rules
     repeats: dict[tuple, list[int]] = {}  # key -> every row, only for keys seen twice
-    key_tuples = list(zip(*key_values)) if key_values else []
-    parent_tuples = list(zip(*parent_values)) if parent_values else None
+    key_tuples = list(zip(*key_values, strict=True)) if key_values else []
+    parent_tuples = list(zip(*parent_values, strict=True)) if parent_values else None
     nullable = tbl.key_nullable
     for i, key in enumerate(key_tuples):
         if not nullable and None in key:
-            missing = [c for c, k in zip(keys, key) if k is None]
+            missing = [c for c, k in zip(keys, key, strict=True) if k is None]
             quarantine(i, "missing_key", f"key column(s) {', '.join(missing)} empty", None)
             continue
         reason = None
@@ -139,7 +161,10 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
         if reason is None and parent_tuples is not None:
             pkey = parent_tuples[i]
             if pkey in parent_quarantined:
-                reason = ("parent_quarantined", f"{tbl.parent} {_fmt(parent_cols, pkey)} was quarantined in this release")
+                reason = (
+                    "parent_quarantined",
+                    f"{tbl.parent} {_fmt(parent_cols, pkey)} was quarantined in this release",
+                )
             elif parent_exists is not None and not parent_exists(pkey):
                 reason = ("orphan", f"{tbl.parent} {_fmt(parent_cols, pkey)} is neither in this release nor loaded")
         if reason:
@@ -157,10 +182,15 @@ def plan_table(tbl: catalog.Table, rows: pa.Table, *, rejects: list[dict] = (),
             if len({hashes[j] for j in idx}) > 1:
                 rows_txt = ", ".join(str(source_rows[j]) for j in idx)
                 for j in idx:
-                    quarantine(j, "duplicate_key", f"key {_fmt(keys, key)} appears in rows {rows_txt} with different content", key)
+                    quarantine(
+                        j,
+                        "duplicate_key",
+                        f"key {_fmt(keys, key)} appears in rows {rows_txt} with different content",
+                        key,
+                    )
                 plan.quarantined_keys.add(key)
                 continue
-            plan.unchanged += len(idx) - 1   # exact repeats: loaded once
+            plan.unchanged += len(idx) - 1  # exact repeats: loaded once
         plan.accepted_keys.add(key)
         old = existing.get(key)
         if old is None:
@@ -190,4 +220,4 @@ def _reject_key(tbl: catalog.Table, original: str) -> tuple | None:
 
 
 def _fmt(cols, values) -> str:
-    return ", ".join(f"{c}={v}" for c, v in zip(cols, values))
+    return ", ".join(f"{c}={v}" for c, v in zip(cols, values, strict=True))

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 BASELINE_FILE = Path(__file__).with_name("code_sets.json")
-BASELINE = "baseline"          # the release id of the bundled entries
+BASELINE = "baseline"  # the release id of the bundled entries
 UNKNOWN_LABEL = "unknown code"  # the label of a code no source knows (dbt's ntsb_label)
 
 # Values that mean "no code" (dbt_project/macros/cleaning.sql, ntsb_code, turns them to NULL).
@@ -55,9 +55,13 @@ SOURCES = ("ct_seqevt", "Country", "states", "ct_iaids", DICTIONARY)
 # Columns coded by a source that is not a ct_iaids table, and ct_iaids tables the data
 # dictionary does not name (the naming convention ct_<column>), in lower case.
 SOURCE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "ct_seqevt": (("occurrences", "occurrence_code"), ("occurrences", "phase_of_flight"),
-                  ("seq_of_events", "subj_code"), ("seq_of_events", "modifier_code"),
-                  ("seq_of_events", "person_code")),
+    "ct_seqevt": (
+        ("occurrences", "occurrence_code"),
+        ("occurrences", "phase_of_flight"),
+        ("seq_of_events", "subj_code"),
+        ("seq_of_events", "modifier_code"),
+        ("seq_of_events", "person_code"),
+    ),
     "Country": (("events", "ev_country"),),
     "states": (("events", "ev_state"),),
 }
@@ -65,7 +69,6 @@ CODE_TABLE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "ct_acft_expl": (("aircraft", "acft_expl"),),
     "ct_acft_fire": (("aircraft", "acft_fire"),),
 }
-
 
 
 def is_code_table(name: str) -> bool:
@@ -76,22 +79,44 @@ def is_code_table(name: str) -> bool:
 
 
 TABLES = {
-    "_code_sets": {"table_name": "string", "column_name": "string", "code": "string", "meaning": "string",
-                   "source": "string", "release_id": "string", "_loaded_at": "timestamp"},
-    "_code_set_changes": {"table_name": "string", "column_name": "string", "code": "string",
-                          "operation": "string", "old_meaning": "string", "new_meaning": "string",
-                          "old_release_id": "string", "release_id": "string", "source": "string",
-                          "changed_at": "timestamp"},
-    "_code_lag": {"release_id": "string", "table_name": "string", "column_name": "string", "code": "string",
-                  "row_count": "int", "column_rows": "int", "recorded_at": "timestamp"},
+    "_code_sets": {
+        "table_name": "string",
+        "column_name": "string",
+        "code": "string",
+        "meaning": "string",
+        "source": "string",
+        "release_id": "string",
+        "_loaded_at": "timestamp",
+    },
+    "_code_set_changes": {
+        "table_name": "string",
+        "column_name": "string",
+        "code": "string",
+        "operation": "string",
+        "old_meaning": "string",
+        "new_meaning": "string",
+        "old_release_id": "string",
+        "release_id": "string",
+        "source": "string",
+        "changed_at": "timestamp",
+    },
+    "_code_lag": {
+        "release_id": "string",
+        "table_name": "string",
+        "column_name": "string",
+        "code": "string",
+        "row_count": "int",
+        "column_rows": "int",
+        "recorded_at": "timestamp",
+    },
 }
 
 
 @dataclass(frozen=True)
 class Entry:
-    table: str      # lower case
-    column: str     # lower case
-    code: str       # trimmed, upper case
+    table: str  # lower case
+    column: str  # lower case
+    code: str  # trimmed, upper case
     meaning: str
     source: str
 
@@ -140,15 +165,16 @@ def code_tables_of(dictionary_rows: Iterable[dict]) -> dict[str, set[tuple[str, 
     return out
 
 
-def entries_of(tables: Mapping[str, object], code_tables: Mapping[str, Iterable[tuple[str, str]]] | None = None
-               ) -> tuple[list[Entry], dict[str, set[tuple[str, str]]]]:
+def entries_of(
+    tables: Mapping[str, object], code_tables: Mapping[str, Iterable[tuple[str, str]]] | None = None
+) -> tuple[list[Entry], dict[str, set[tuple[str, str]]]]:
     """Every code a release's reference tables give (``tables``: canonical table name -> an
     Arrow table or rows), and the ct_name mapping in effect: the release's dictionary's, then
     ``code_tables`` (an earlier one), then ``CODE_TABLE_COLUMNS``. A code listed twice by one
     source keeps its first wording in sort order."""
     mapping: dict[str, set[tuple[str, str]]] = {k: set(v) for k, v in CODE_TABLE_COLUMNS.items()}
     for k, v in (code_tables or {}).items():
-        mapping.setdefault(k, set()).update(map(tuple, v))
+        mapping.setdefault(k, set()).update((a, b) for a, b in v)
     rows = {name: _rows(tables[name]) for name in tables if is_code_table(name)}
     if DICTIONARY in rows:
         for k, v in code_tables_of(rows[DICTIONARY]).items():
@@ -175,7 +201,7 @@ def entries_of(tables: Mapping[str, object], code_tables: Mapping[str, Iterable[
     for r in rows.get("ct_iaids", ()):
         for t, c in sorted(mapping.get(_text(_get(r, "ct_name")).lower(), ())):
             add("ct_iaids", t, c, _get(r, "code_iaids"), _get(r, "meaning"))
-    for name in sorted(set(rows) - set(SOURCES)):   # other code tables: coded where the dictionary says
+    for name in sorted(set(rows) - set(SOURCES)):  # other code tables: coded where the dictionary says
         for r in rows[name]:
             code = _get(r, "code_iaids") if _get(r, "code_iaids") is not None else _get(r, "code")
             for t, c in sorted(mapping.get(name.lower(), ())):
@@ -189,7 +215,7 @@ def entries_of(tables: Mapping[str, object], code_tables: Mapping[str, Iterable[
 
 def resolve(entries: Iterable[Entry]) -> dict[tuple[str, str, str], Entry]:
     """One entry per (table, column, code): the source latest in ``SOURCES`` wins."""
-    rank = {s: i for i, s in enumerate(SOURCES)}   # another ct_* table ranks with ct_iaids
+    rank = {s: i for i, s in enumerate(SOURCES)}  # another ct_* table ranks with ct_iaids
     out: dict[tuple[str, str, str], Entry] = {}
     for e in sorted(entries, key=lambda e: rank.get(e.source, rank["ct_iaids"])):
         out[(e.table, e.column, e.code)] = e
@@ -206,16 +232,20 @@ def compile_baseline(folder: Path) -> dict:
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 tables[name] = list(csv.DictReader(fh))
     entries, mapping = entries_of(tables)
-    return {"compiled_from": sorted(f"{n}.csv" for n in tables),
-            "code_tables": {k: sorted(map(list, v)) for k, v in sorted(mapping.items())},
-            "codes": [[e.table, e.column, e.code, e.meaning, e.source] for e in resolve(entries).values()]}
+    return {
+        "compiled_from": sorted(f"{n}.csv" for n in tables),
+        "code_tables": {k: sorted(map(list, v)) for k, v in sorted(mapping.items())},
+        "codes": [[e.table, e.column, e.code, e.meaning, e.source] for e in resolve(entries).values()],
+    }
 
 
 def write_baseline(baseline: dict, path: Path = BASELINE_FILE) -> None:
     """One entry per line: a new NTSB code is a one-line diff."""
     lines = ["{", f' "compiled_from": {json.dumps(baseline["compiled_from"])},', ' "code_tables": {']
     tables = list(baseline["code_tables"].items())
-    lines += [f"  {json.dumps(k)}: {json.dumps(v)}{',' if i < len(tables) - 1 else ''}" for i, (k, v) in enumerate(tables)]
+    lines += [
+        f"  {json.dumps(k)}: {json.dumps(v)}{',' if i < len(tables) - 1 else ''}" for i, (k, v) in enumerate(tables)
+    ]
     lines += [" },", ' "codes": [']
     codes = baseline["codes"]
     lines += [f"  {json.dumps(c, ensure_ascii=False)}{',' if i < len(codes) - 1 else ''}" for i, c in enumerate(codes)]
@@ -245,18 +275,23 @@ def ensure_tables(s) -> None:
 
 
 def _arrow(name: str, rows: list[dict]) -> pa.Table:
-    from .extract import ARROW_TYPES
-    return pa.Table.from_pylist(rows, schema=pa.schema([(c, ARROW_TYPES[t]) for c, t in TABLES[name].items()]))
+    from . import typemap
+
+    return pa.Table.from_pylist(rows, schema=pa.schema([(c, typemap.ARROW[t]) for c, t in TABLES[name].items()]))
 
 
 def current(s) -> dict[tuple[str, str, str], dict]:
     """The warehouse's code sets: (table, column, code) -> its row."""
     from .warehouse import RAW
+
     if s.columns("_code_sets", RAW) is None:
         return {}
-    return {(r["table_name"], r["column_name"], r["code"]): r
-            for r in s.query(f"SELECT table_name, column_name, code, meaning, source, release_id "
-                             f"FROM {RAW}._code_sets").to_pylist()}
+    return {
+        (r["table_name"], r["column_name"], r["code"]): r
+        for r in s.query(
+            f"SELECT table_name, column_name, code, meaning, source, release_id FROM {RAW}._code_sets"
+        ).to_pylist()
+    }
 
 
 def known_sets(s) -> dict[tuple[str, str], set[str]]:
@@ -270,9 +305,10 @@ def known_sets(s) -> dict[tuple[str, str], set[str]]:
 def stored_mapping(s) -> dict[str, set[tuple[str, str]]]:
     """The ct_name mapping of the baseline and of the dictionaries loaded so far."""
     from .warehouse import RAW, sql_name
+
     mapping = {k: set(v) for k, v in baseline()[1].items()}
     d = sql_name(DICTIONARY)
-    if {"ct_name", "table", "column"} <= set(s.columns(d, RAW) or ()):   # a dictionary with its ct_name column
+    if {"ct_name", "table", "column"} <= set(s.columns(d, RAW) or ()):  # a dictionary with its ct_name column
         rows = s.query(f'SELECT DISTINCT ct_name, "table" AS "Table", "column" AS "Column" FROM {RAW}.{d}').to_pylist()
         for k, v in code_tables_of(rows).items():
             mapping.setdefault(k, set()).update(v)
@@ -283,21 +319,32 @@ def stored_mapping(s) -> dict[str, set[tuple[str, str]]]:
 class MergeResult:
     added: int = 0
     changed: int = 0
-    kept: int = 0       # entries of an older release than the one that set the code: not applied
+    kept: int = 0  # entries of an older release than the one that set the code: not applied
 
 
-def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime,
-          newer: Callable[[str], bool | None] | None = None) -> MergeResult:
+def merge(
+    s,
+    release_id: str,
+    tables: Mapping[str, object],
+    now: dt.datetime,
+    newer: Callable[[str], bool | None] | None = None,
+) -> MergeResult:
     """Merge the baseline and a release's reference tables into ``raw._code_sets``, in the
     caller's transaction. Changes are recorded in ``raw._code_set_changes``; seeding the
     baseline into an empty warehouse is not a change. A label from a newer release is kept:
     newer by the registry's order (``newer(release_id)``), else by first load."""
     from .warehouse import RAW
+
     ensure_tables(s)
     have = current(s)
-    order = {r["release_id"]: r["first_loaded_at"] for r in s.query(
-        f"SELECT release_id, first_loaded_at FROM {RAW}._releases").to_pylist()} \
-        if s.columns("_releases", RAW) is not None else {}
+    order = (
+        {
+            r["release_id"]: r["first_loaded_at"]
+            for r in s.query(f"SELECT release_id, first_loaded_at FROM {RAW}._releases").to_pylist()
+        }
+        if s.columns("_releases", RAW) is not None
+        else {}
+    )
     mine = order.get(release_id, now)
     result = MergeResult()
     writes: dict[tuple[str, str, str], dict] = {}
@@ -317,32 +364,49 @@ def merge(s, release_id: str, tables: Mapping[str, object], now: dt.datetime,
                 return
             if rel == BASELINE and old["release_id"] != BASELINE:
                 return
-        row = {"table_name": entry.table, "column_name": entry.column, "code": entry.code, "meaning": entry.meaning,
-               "source": entry.source, "release_id": rel, "_loaded_at": now}
+        row = {
+            "table_name": entry.table,
+            "column_name": entry.column,
+            "code": entry.code,
+            "meaning": entry.meaning,
+            "source": entry.source,
+            "release_id": rel,
+            "_loaded_at": now,
+        }
         writes[key] = row
         if old is None:
             result.added += record
         else:
             result.changed += 1
         if record or old is not None:
-            changes.append({"table_name": entry.table, "column_name": entry.column, "code": entry.code,
-                            "operation": "added" if old is None else "changed",
-                            "old_meaning": old["meaning"] if old else None, "new_meaning": entry.meaning,
-                            "old_release_id": old["release_id"] if old else None, "release_id": rel,
-                            "source": entry.source, "changed_at": now})
+            changes.append(
+                {
+                    "table_name": entry.table,
+                    "column_name": entry.column,
+                    "code": entry.code,
+                    "operation": "added" if old is None else "changed",
+                    "old_meaning": old["meaning"] if old else None,
+                    "new_meaning": entry.meaning,
+                    "old_release_id": old["release_id"] if old else None,
+                    "release_id": rel,
+                    "source": entry.source,
+                    "changed_at": now,
+                }
+            )
 
     seeding = not have
     for e in baseline()[0]:
         apply(e, BASELINE, record=not seeding)
     if any(is_code_table(name) for name in tables):
-        entries, _ = entries_of(tables, stored_mapping(s))   # the baseline's mapping and every dictionary's
+        entries, _ = entries_of(tables, stored_mapping(s))  # the baseline's mapping and every dictionary's
         for e in resolve(entries).values():
             apply(e, release_id, record=True)
     if writes:
         from .warehouse import q
+
         keys = [k for k in writes if k in have]
-        for i in range(0, len(keys), 500):   # delete the replaced rows, then insert all
-            chunk = keys[i:i + 500]
+        for i in range(0, len(keys), 500):  # delete the replaced rows, then insert all
+            chunk = keys[i : i + 500]
             cond = " OR ".join(f"(table_name = {s.ph} AND column_name = {s.ph} AND code = {s.ph})" for _ in chunk)
             s.execute(f"DELETE FROM {RAW}.{q('_code_sets')} WHERE {cond}", tuple(v for k in chunk for v in k))
         s.insert_arrow("_code_sets", _arrow("_code_sets", list(writes.values())))
@@ -372,19 +436,32 @@ def lag(table: str, rows: pa.Table, known: Mapping[tuple[str, str], set[str]]) -
         if len(unknown):
             counts = pc.value_counts(unknown).to_pylist()
             for c in sorted(counts, key=lambda c: (-c["counts"], c["values"])):
-                out.append({"column_name": name.lower(), "code": c["values"], "row_count": int(c["counts"]),
-                            "column_rows": int(present)})
+                out.append(
+                    {
+                        "column_name": name.lower(),
+                        "code": c["values"],
+                        "row_count": int(c["counts"]),
+                        "column_rows": int(present),
+                    }
+                )
     return out
 
 
 def record_lag(s, release_id: str, table: str, found: list[dict], now: dt.datetime) -> None:
     """A release's lag rows of one table, replacing those of an earlier load of the release."""
     from .warehouse import RAW
-    s.execute(f"DELETE FROM {RAW}._code_lag WHERE release_id = {s.ph} AND table_name = {s.ph}",
-              (release_id, table.lower()))
+
+    s.execute(
+        f"DELETE FROM {RAW}._code_lag WHERE release_id = {s.ph} AND table_name = {s.ph}", (release_id, table.lower())
+    )
     if found:
-        s.insert_arrow("_code_lag", _arrow("_code_lag", [
-            {"release_id": release_id, "table_name": table.lower(), **f, "recorded_at": now} for f in found]))
+        s.insert_arrow(
+            "_code_lag",
+            _arrow(
+                "_code_lag",
+                [{"release_id": release_id, "table_name": table.lower(), **f, "recorded_at": now} for f in found],
+            ),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,8 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = compile_baseline(Path(argv[1]))
     write_baseline(data)
-    print(f"wrote {BASELINE_FILE.name}: {len(data['codes'])} codes of {len({(c[0], c[1]) for c in data['codes']})} "
-          f"columns, from {', '.join(data['compiled_from'])}")
+    print(
+        f"wrote {BASELINE_FILE.name}: {len(data['codes'])} codes of {len({(c[0], c[1]) for c in data['codes']})} "
+        f"columns, from {', '.join(data['compiled_from'])}"
+    )
     return 0
 
 
@@ -403,5 +482,19 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["Entry", "SOURCES", "UNKNOWN_LABEL", "entries_of", "resolve", "compile_baseline", "baseline",
-           "baseline_sets", "merge", "lag", "record_lag", "known_sets", "normalise_code", "MergeResult"]
+__all__ = [
+    "Entry",
+    "SOURCES",
+    "UNKNOWN_LABEL",
+    "entries_of",
+    "resolve",
+    "compile_baseline",
+    "baseline",
+    "baseline_sets",
+    "merge",
+    "lag",
+    "record_lag",
+    "known_sets",
+    "normalise_code",
+    "MergeResult",
+]

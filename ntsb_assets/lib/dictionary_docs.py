@@ -59,12 +59,19 @@ def doc_name(table: str, column: str) -> str:
 
 def render(dictionary: dict[tuple[str, str], str] | None = None) -> str:
     dictionary = read_dictionary() if dictionary is None else dictionary
-    lines = ["<!-- Generated from NTSB's data dictionary (eADMSPUB_DataDictionary) by",
-             "     python -m ntsb_assets.lib.dictionary_docs: do not edit. -->", ""]
+    lines = [
+        "<!-- Generated from NTSB's data dictionary (eADMSPUB_DataDictionary) by",
+        "     python -m ntsb_assets.lib.dictionary_docs: do not edit. -->",
+        "",
+    ]
     for table, column in sorted(k for k in staging_columns() if k in dictionary):
-        text = dictionary[(table, column)].replace("{", "(").replace("}", ")")   # no Jinja in NTSB's text
-        lines += [f"{{% docs {doc_name(table, column)} %}}", f"{text} (NTSB data dictionary: {table}.{column})",
-                  "{% enddocs %}", ""]
+        text = dictionary[(table, column)].replace("{", "(").replace("}", ")")  # no Jinja in NTSB's text
+        lines += [
+            f"{{% docs {doc_name(table, column)} %}}",
+            f"{text} (NTSB data dictionary: {table}.{column})",
+            "{% enddocs %}",
+            "",
+        ]
     return "\n".join(lines)
 
 

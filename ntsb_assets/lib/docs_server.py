@@ -13,13 +13,14 @@ from urllib.parse import unquote, urlparse
 
 from .lake import Lake
 
-INDEX = "static_index.html"      # the dbt docs site in one file
-DATA_DOCS_INDEX = "index.html"   # a Great Expectations Data Docs site's home
+INDEX = "static_index.html"  # the dbt docs site in one file
+DATA_DOCS_INDEX = "index.html"  # a Great Expectations Data Docs site's home
 QUALITY_ROUTE = "quality"
 
 
-def make_server(lake: Lake, prefix: str, host: str = "127.0.0.1", port: int = 8580,
-                quality_prefix: str | None = None) -> ThreadingHTTPServer:
+def make_server(
+    lake: Lake, prefix: str, host: str = "127.0.0.1", port: int = 8580, quality_prefix: str | None = None
+) -> ThreadingHTTPServer:
     """An HTTP server for the files under ``prefix`` (``/`` is the single-file site) and,
     given ``quality_prefix``, the Data Docs runs under it at ``/quality/<run>/...`` with a
     list of the runs at ``/quality/``."""
@@ -32,7 +33,7 @@ def make_server(lake: Lake, prefix: str, host: str = "127.0.0.1", port: int = 85
             if path.startswith("..") or "\0" in path:
                 return self.send_error(404)
             if quality_prefix and (path == QUALITY_ROUTE or path.startswith(QUALITY_ROUTE + "/")):
-                rest = path[len(QUALITY_ROUTE):].lstrip("/")
+                rest = path[len(QUALITY_ROUTE) :].lstrip("/")
                 if not rest:
                     return self._send(self._runs().encode(), "text/html; charset=utf-8")
                 return self._file(quality_prefix, rest)
@@ -54,17 +55,23 @@ def make_server(lake: Lake, prefix: str, host: str = "127.0.0.1", port: int = 85
 
         def _runs(self) -> str:
             """The Data Docs of each quality run, newest first (by the time they were written)."""
-            runs = {}
+            runs: dict = {}
+            assert quality_prefix is not None  # the route exists only with a quality prefix
             for key in lake.list(quality_prefix):
-                parts = key[len(quality_prefix):].strip("/").split("/")
+                parts = key[len(quality_prefix) :].strip("/").split("/")
                 if len(parts) == 2 and parts[1] == DATA_DOCS_INDEX:
                     when = lake.modified(key)
                     runs[parts[0]] = when.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if when else ""
-            items = "".join(f'<li><a href="/{QUALITY_ROUTE}/{html.escape(r)}/{DATA_DOCS_INDEX}">{html.escape(r)}</a>'
-                            f" {html.escape(t)}</li>" for r, t in sorted(runs.items(), key=lambda x: x[1], reverse=True))
-            return ("<!doctype html><meta charset=utf-8><title>Data Docs</title>"
-                    "<h1>Great Expectations Data Docs</h1><p>One site per quality run (Dagster run id), newest "
-                    f'first. The dbt docs are at <a href="/">/</a>.</p><ul>{items or "<li>none yet</li>"}</ul>')
+            items = "".join(
+                f'<li><a href="/{QUALITY_ROUTE}/{html.escape(r)}/{DATA_DOCS_INDEX}">{html.escape(r)}</a>'
+                f" {html.escape(t)}</li>"
+                for r, t in sorted(runs.items(), key=lambda x: x[1], reverse=True)
+            )
+            return (
+                "<!doctype html><meta charset=utf-8><title>Data Docs</title>"
+                "<h1>Great Expectations Data Docs</h1><p>One site per quality run (Dagster run id), newest "
+                f'first. The dbt docs are at <a href="/">/</a>.</p><ul>{items or "<li>none yet</li>"}</ul>'
+            )
 
         def log_message(self, fmt, *args):  # quiet; the CLI prints the address
             pass

@@ -26,22 +26,23 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import catalog, faults, parsing
+from . import catalog, faults, parsing, registry, typemap
 from .lake import Lake
 from .sources import SourceError, TableSource, identify, table_sources
 
-ARROW_TYPES = {
-    "string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
-    "date": pa.date32(), "timestamp": pa.timestamp("us"),
-}
 META_COLUMNS = ("_source_row", "_row_hash")
-REJECT_SCHEMA = pa.schema([
-    ("_source_row", pa.int64()), ("rule", pa.string()), ("reason", pa.string()),
-    ("column", pa.string()), ("original", pa.string()),
-])
+REJECT_SCHEMA = pa.schema(
+    [
+        ("_source_row", pa.int64()),
+        ("rule", pa.string()),
+        ("reason", pa.string()),
+        ("column", pa.string()),
+        ("original", pa.string()),
+    ]
+)
 MANIFEST = "_manifest.json"
-PARALLEL_FROM_BYTES = 32 << 20   # smaller releases are extracted in-process
-BATCH_BYTES = 16 << 20   # a batch also ends at this much source text (narratives are long)
+PARALLEL_FROM_BYTES = 32 << 20  # smaller releases are extracted in-process
+BATCH_BYTES = 16 << 20  # a batch also ends at this much source text (narratives are long)
 
 
 def release_prefix(release_id: str) -> str:
@@ -72,13 +73,17 @@ def schema_hash(columns: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(columns.items())).encode()).hexdigest()[:16]
 
 
-def _column_types(src: TableSource, tbl: catalog.Table, header: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+def _column_types(
+    src: TableSource, tbl: catalog.Table, header: list[str]
+) -> tuple[list[str], dict[str, str], list[str]]:
     """Canonical names, their types and the columns the catalog does not know."""
     names = [catalog.canonical_column_name(tbl, h) for h in header]
     seen: set[str] = set()
     for i, n in enumerate(names):
         if n.lower() in seen:
-            raise SourceError(src.file, tbl.name, 1, "duplicate_column", f"column {header[i]!r} appears twice in the header")
+            raise SourceError(
+                src.file, tbl.name, 1, "duplicate_column", f"column {header[i]!r} appears twice in the header"
+            )
         seen.add(n.lower())
     if any(not n for n in names):
         raise SourceError(src.file, tbl.name, 1, "empty_column_name", "the header has an empty column name")
@@ -98,9 +103,13 @@ def _check_header(src: TableSource, tbl: catalog.Table, names: list[str]) -> Non
     need = list(tbl.key) + list(catalog.REQUIRED.get(tbl.name, ()))
     missing = [k for k in need if k not in names]
     if missing:
-        raise SourceError(src.file, tbl.name, 1, "missing_required_column",
-                          f"required column(s) {', '.join(missing)} not in the header "
-                          f"(header starts {', '.join(names[:5])})")
+        raise SourceError(
+            src.file,
+            tbl.name,
+            1,
+            "missing_required_column",
+            f"required column(s) {', '.join(missing)} not in the header (header starts {', '.join(names[:5])})",
+        )
 
 
 def _infer_unknown(src: TableSource, names: list[str], unknown: list[str]) -> dict[str, str]:
@@ -133,8 +142,15 @@ def _widen(a: str | None, b: str) -> str:
     return "float" if {a, b} == {"int", "float"} else "string"
 
 
-def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.date,
-                  batch_rows: int = 50_000, progress: Callable[[int], None] | None = None) -> TableExtract:
+def extract_table(
+    src: TableSource,
+    lake: Lake,
+    release_id: str,
+    *,
+    today: dt.date,
+    batch_rows: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+) -> TableExtract:
     started = time.perf_counter()
     tbl = catalog.table(src.name)
     out = TableExtract(table=tbl.name, source_name=src.name, file=src.file, known=tbl.known)
@@ -143,17 +159,23 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
     if tbl.known:
         _check_header(src, tbl, names)
     if unknown:
-        types.update(_infer_unknown(src, names, unknown) if src.mdb_types is None
-                     else {n: "string" for n in unknown})
+        types.update(_infer_unknown(src, names, unknown) if src.mdb_types is None else {n: "string" for n in unknown})
     out.extra_columns = [n for n in names if tbl.known and n not in tbl.columns]
     out.missing_columns = [c for c in tbl.columns if c not in names] if tbl.known else []
     out.columns = {n: types[n] for n in names}
     # (raw DMS column, derived decimal column, lat/lon, NTSB's own decimal column if delivered)
-    dms = [(names.index(c), d, "lat" if c == "latitude" else "lon",
-            names.index(f"dec_{c}") if f"dec_{c}" in names else None)
-           for c, d in catalog.DMS_COLUMNS.items() if c in names]
+    dms = [
+        (
+            names.index(c),
+            d,
+            "lat" if c == "latitude" else "lon",
+            names.index(f"dec_{c}") if f"dec_{c}" in names else None,
+        )
+        for c, d in catalog.DMS_COLUMNS.items()
+        if c in names
+    ]
 
-    fields_schema = [pa.field(n, ARROW_TYPES[types[n]]) for n in names]
+    fields_schema = [pa.field(n, typemap.ARROW[types[n]]) for n in names]
     fields_schema += [pa.field(d, pa.float64()) for _i, d, _k, _dec in dms]
     fields_schema += [pa.field("_source_row", pa.int64()), pa.field("_row_hash", pa.string())]
     schema = pa.schema(fields_schema)
@@ -165,13 +187,17 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
     parsers = [_parser(types[n], today) for n in names]
     hasher = parsing.RowHasher(names)
     ncols = len(names)
-    buffer: list[list] = []   # parsed rows (values + decimals + source row + hash) of one batch
+    buffer: list[list] = []  # parsed rows (values + decimals + source row + hash) of one batch
     buffered_bytes = 0
 
     def flush():
         if buffer:
-            columns = zip(*buffer)
-            sink.write(pa.record_batch([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema))
+            columns = zip(*buffer, strict=False)
+            sink.write(
+                pa.record_batch(
+                    [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=False)], schema=schema
+                )
+            )
             buffer.clear()
 
     try:
@@ -180,21 +206,35 @@ def extract_table(src: TableSource, lake: Lake, release_id: str, *, today: dt.da
             for rowno, fields in rows:
                 out.rows_in += 1
                 if len(fields) != ncols:
-                    rejects.append(_reject(rowno, "field_count",
-                                           f"{len(fields)} fields where the header has {ncols}", None,
-                                           dict(zip(names, fields)) | ({"_extra": fields[ncols:]} if len(fields) > ncols else {})))
+                    rejects.append(
+                        _reject(
+                            rowno,
+                            "field_count",
+                            f"{len(fields)} fields where the header has {ncols}",
+                            None,
+                            dict(zip(names, fields, strict=False))
+                            | ({"_extra": fields[ncols:]} if len(fields) > ncols else {}),
+                        )
+                    )
                     continue
                 values = []
                 bad = None
-                for i, (parse, text) in enumerate(zip(parsers, fields)):
+                for i, (parse, text) in enumerate(zip(parsers, fields, strict=False)):
                     try:
                         values.append(parse(text))
                     except ValueError as exc:
                         bad = (names[i], str(exc))
                         break
                 if bad:
-                    rejects.append(_reject(rowno, "type", f"column {bad[0]} ({types[bad[0]]}): {bad[1]}",
-                                           bad[0], dict(zip(names, fields))))
+                    rejects.append(
+                        _reject(
+                            rowno,
+                            "type",
+                            f"column {bad[0]} ({types[bad[0]]}): {bad[1]}",
+                            bad[0],
+                            dict(zip(names, fields, strict=False)),
+                        )
+                    )
                     continue
                 h = hasher(values)
                 for i, _d, kind, dec in dms:
@@ -236,21 +276,38 @@ def _decimal_coordinate(dms: str, kind: str, decimal: float | None) -> float | N
 
 
 def _reject(rowno: int, rule: str, reason: str, column: str | None, original: dict) -> dict:
-    return {"_source_row": rowno, "rule": rule, "reason": reason, "column": column,
-            "original": json.dumps(original, ensure_ascii=False, default=str)}
+    return {
+        "_source_row": rowno,
+        "rule": rule,
+        "reason": reason,
+        "column": column,
+        "original": json.dumps(original, ensure_ascii=False, default=str),
+    }
 
 
 def _parser(typ: str, today: dt.date):
     """The parser of one column, bound to today's date where dates need it."""
     if typ in ("date", "timestamp"):
-        return functools.partial(parsing.PARSERS[typ], today=today)
-    return {"string": parsing.parse_string, "int": parsing.parse_int, "float": parsing.parse_float,
-            "bool": parsing.parse_bool}[typ]
+        return functools.partial(parsing.parse_date if typ == "date" else parsing.parse_timestamp, today=today)
+    return {
+        "string": parsing.parse_string,
+        "int": parsing.parse_int,
+        "float": parsing.parse_float,
+        "bool": parsing.parse_bool,
+    }[typ]
 
 
-def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, today: dt.date | None = None,
-                    batch_rows: int = 50_000, on_table: Callable[[str], None] | None = None,
-                    progress: Callable[[str, int], None] | None = None, workers: int | None = None) -> dict:
+def extract_release(
+    path: Path,
+    lake: Lake,
+    *,
+    release_id: str | None = None,
+    today: dt.date | None = None,
+    batch_rows: int = 50_000,
+    on_table: Callable[[str], None] | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    workers: int | None = None,
+) -> dict:
     """Extract a release unless the lake already holds it (the prefix is immutable).
     Returns the manifest: release identity and one TableExtract per table."""
     info = identify(path)
@@ -263,18 +320,30 @@ def extract_release(path: Path, lake: Lake, *, release_id: str | None = None, to
     lake.delete_prefix(prefix)  # leftovers of an extraction that did not finish
     today = today or dt.date.today()
     try:
-        tables = _extract_tables(Path(path), lake, release_id, today, batch_rows, on_table, progress,
-                                 default_workers() if workers is None else workers)
+        tables = _extract_tables(
+            Path(path),
+            lake,
+            release_id,
+            today,
+            batch_rows,
+            on_table,
+            progress,
+            default_workers() if workers is None else workers,
+        )
     except BaseException as exc:
         try:
             lake.delete_prefix(prefix)  # no half-extracted release stays behind
-        except Exception as cleanup:   # the first error is the one to show
+        except Exception as cleanup:  # the first error is the one to show
             exc.add_note(f"(and the half-extracted {lake.uri(prefix)} could not be removed: {cleanup})")
         raise
     faults.point("extract")
     manifest = {
-        "release_id": release_id, "name": info.name, "sha256": info.sha256, "size": info.size,
-        "kind": info.kind, "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "release_id": release_id,
+        "name": info.name,
+        "sha256": info.sha256,
+        "size": info.size,
+        "kind": info.kind,
+        "extracted_at": dt.datetime.now(dt.UTC).isoformat(),
         "tables": tables,
         "unknown_tables": sorted(t for t, v in tables.items() if not v["known"]),
     }
@@ -289,8 +358,13 @@ def _extract_tables(path, lake, release_id, today, batch_rows, on_table, progres
     for src in sources:
         canon = catalog.canonical_table_name(src.name)
         if canon in seen:
-            raise SourceError(src.file, canon, None, "duplicate_table",
-                              f"table {canon} is delivered twice ({seen[canon]} and {src.file})")
+            raise SourceError(
+                src.file,
+                canon,
+                None,
+                "duplicate_table",
+                f"table {canon} is delivered twice ({seen[canon]} and {src.file})",
+            )
         seen[canon] = src.file
     results: list[TableExtract] = []
     sizes = [_size(path, src) for src in sources]
@@ -298,8 +372,16 @@ def _extract_tables(path, lake, release_id, today, batch_rows, on_table, progres
         for src in sources:
             if on_table:
                 on_table(catalog.canonical_table_name(src.name))
-            results.append(extract_table(src, lake, release_id, today=today, batch_rows=batch_rows,
-                                         progress=(lambda n, c=src.name: progress(c, n)) if progress else None))
+            results.append(
+                extract_table(
+                    src,
+                    lake,
+                    release_id,
+                    today=today,
+                    batch_rows=batch_rows,
+                    progress=functools.partial(progress, src.name) if progress else None,
+                )
+            )
         return {r.table: asdict(r) for r in results}
     # Tables are independent: parse them in worker processes, one per core, each taking a
     # share of the tables balanced by lines x columns. Workers are fresh interpreters (`python -m`),
@@ -311,15 +393,23 @@ def _extract_tables(path, lake, release_id, today, batch_rows, on_table, progres
         w = load.index(min(load))
         bins[w].append(i)
         load[w] += costs[i]
-    job = {"path": str(path), "lake": lake.init_args, "release_id": release_id,
-           "today": today.isoformat(), "batch_rows": batch_rows}
+    job = {
+        "path": str(path),
+        "lake": lake.init_args,
+        "release_id": release_id,
+        "today": today.isoformat(),
+        "batch_rows": batch_rows,
+    }
 
     def run(indices: list[int]) -> list[TableExtract]:
         if on_table:
             for i in indices:
                 on_table(catalog.canonical_table_name(sources[i].name))
-        proc = subprocess.run([sys.executable, "-m", "ntsb_assets.lib.extract", json.dumps(job | {"indices": indices})],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ntsb_assets.lib.extract", json.dumps(job | {"indices": indices})],
+            capture_output=True,
+            text=True,
+        )
         lines = proc.stdout.strip().splitlines()
         answer = json.loads(lines[-1]) if lines else {}
         if "error" in answer:
@@ -363,8 +453,17 @@ def _worker(job: dict) -> dict:
     out = []
     try:
         for i in job["indices"]:
-            out.append(asdict(extract_table(sources[i], lake, job["release_id"],
-                                            today=dt.date.fromisoformat(job["today"]), batch_rows=job["batch_rows"])))
+            out.append(
+                asdict(
+                    extract_table(
+                        sources[i],
+                        lake,
+                        job["release_id"],
+                        today=dt.date.fromisoformat(job["today"]),
+                        batch_rows=job["batch_rows"],
+                    )
+                )
+            )
     except SourceError as exc:
         return {"error": [exc.file, exc.table, exc.row, exc.rule, exc.message]}
     return {"tables": out}
@@ -372,5 +471,26 @@ def _worker(job: dict) -> dict:
 
 if __name__ == "__main__":
     from ..lifeline import die_with_parent
-    die_with_parent()   # a killed ingest leaves no worker writing Parquet
+
+    die_with_parent()  # a killed ingest leaves no worker writing Parquet
     print(json.dumps(_worker(json.loads(sys.argv[1]))))
+
+
+def previous_manifest(lake: Lake, release_id: str) -> dict | None:
+    """The manifest of the previous release of the same source that was extracted (the
+    schema-drift check compares against it)."""
+    prev = registry.previous_of(lake, release_id, having=lambda r: lake.exists(_manifest_key(r.release_id)))
+    return lake.get_json(_manifest_key(prev.release_id)) if prev else None
+
+
+def _manifest_key(release_id: str) -> str:
+    return f"{release_prefix(release_id)}/{MANIFEST}"
+
+
+def schema_diff(prev: dict[str, str], cur: dict[str, str]) -> dict[str, list]:
+    """Columns added, removed and retyped between two releases' ``{column: type}``."""
+    return {
+        "added": sorted(c for c in cur if c not in prev),
+        "removed": sorted(c for c in prev if c not in cur),
+        "retyped": sorted(f"{c}: {prev[c]} -> {cur[c]}" for c in cur if c in prev and prev[c] != cur[c]),
+    }

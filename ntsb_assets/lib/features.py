@@ -28,15 +28,15 @@ class LeakageError(Exception):
 @dataclass(frozen=True)
 class Feature:
     name: str
-    sql: str                           # DuckDB expression over f, a, c, t, l (see from_sql)
-    kind: str                          # numeric | category | flag
+    sql: str  # DuckDB expression over f, a, c, t, l (see from_sql)
+    kind: str  # numeric | category | flag
     group: str
     why: str
     needs: tuple[tuple[str, str], ...]  # (table, column) the expression reads
 
 
 # the tables the expressions read, by alias
-FEATURES_KEY = "ml/features/features.parquet"   # where ml/features keeps them in the lake
+FEATURES_KEY = "ml/features/features.parquet"  # where ml/features keeps them in the lake
 TABLES = {"f": "fact_accidents", "a": "dim_aircraft", "c": "dim_crew", "t": "dim_time", "l": "dim_location"}
 JOIN_KEYS = {"a": "aircraft_version_key", "c": "crew_key", "t": "date_key", "l": "location_key"}
 
@@ -52,15 +52,21 @@ def from_sql(have: dict[str, set[str]]) -> str:
             joins.append(f"LEFT JOIN (SELECT NULL AS {key} WHERE false) AS {alias} ON false")
     return "FROM fact_accidents AS f\n" + "\n".join(joins)
 
+
 _REGIONS = {  # US Census Bureau regions
     "Northeast": "CT ME MA NH RI VT NJ NY PA",
     "Midwest": "IL IN MI OH WI IA KS MN MO NE ND SD",
     "South": "DE FL GA MD NC SC VA DC WV AL KY MS TN AR LA OK TX",
     "West": "AZ CO ID MT NV NM UT WY AK CA HI OR WA",
 }
-_REGION_SQL = "CASE " + " ".join(
-    f"WHEN f.state IN ({', '.join(repr(s) for s in states.split())}) THEN '{region}'"
-    for region, states in _REGIONS.items()) + " WHEN f.state IS NOT NULL THEN 'Other' END"
+_REGION_SQL = (
+    "CASE "
+    + " ".join(
+        f"WHEN f.state IN ({', '.join(repr(s) for s in states.split())}) THEN '{region}'"
+        for region, states in _REGIONS.items()
+    )
+    + " WHEN f.state IS NOT NULL THEN 'Other' END"
+)
 
 
 def _f(name, sql, kind, group, why, *needs):
@@ -68,38 +74,116 @@ def _f(name, sql, kind, group, why, *needs):
 
 
 FEATURES: tuple[Feature, ...] = (
-    _f("make", "upper(trim(f.make))", "category", "aircraft", "the aircraft's type, registered before the flight",
-       "f.make"),
-    _f("model", "upper(trim(f.model))", "category", "aircraft", "the aircraft's type, registered before the flight",
-       "f.model"),
-    _f("aircraft_category", "a.category", "category", "aircraft", "airplane, helicopter, glider...: the type",
-       "a.category"),
+    _f(
+        "make",
+        "upper(trim(f.make))",
+        "category",
+        "aircraft",
+        "the aircraft's type, registered before the flight",
+        "f.make",
+    ),
+    _f(
+        "model",
+        "upper(trim(f.model))",
+        "category",
+        "aircraft",
+        "the aircraft's type, registered before the flight",
+        "f.model",
+    ),
+    _f(
+        "aircraft_category",
+        "a.category",
+        "category",
+        "aircraft",
+        "airplane, helicopter, glider...: the type",
+        "a.category",
+    ),
     _f("engine_count", "a.engine_count", "numeric", "aircraft", "the type's engines", "a.engine_count"),
     _f("engine_type", "a.engine_type", "category", "aircraft", "the type's engines", "a.engine_type"),
     _f("is_homebuilt", "a.is_homebuilt", "flag", "aircraft", "registration fact", "a.is_homebuilt"),
-    _f("aircraft_age", "CASE WHEN a.year_built BETWEEN 1900 AND year(f.event_date) "
-                       "THEN year(f.event_date) - a.year_built END", "numeric", "aircraft",
-       "year built, from the registration", "a.year_built", "f.event_date"),
-    _f("aircraft_count", "f.aircraft_count", "numeric", "aircraft",
-       "aircraft involved: a collision is known at the occurrence", "f.aircraft_count"),
-    _f("is_us_registered", "CASE WHEN f.registration IS NOT NULL THEN f.registration LIKE 'N%' END", "flag",
-       "aircraft", "registration (N-number or foreign), known before the flight", "f.registration"),
-    _f("far_part", "f.far_part", "category", "operation", "the rules the flight operated under (91, 121, 135...)",
-       "f.far_part"),
-    _f("flight_purpose", "f.flight_purpose", "category", "operation", "planned purpose of the flight",
-       "f.flight_purpose"),
+    _f(
+        "aircraft_age",
+        "CASE WHEN a.year_built BETWEEN 1900 AND year(f.event_date) THEN year(f.event_date) - a.year_built END",
+        "numeric",
+        "aircraft",
+        "year built, from the registration",
+        "a.year_built",
+        "f.event_date",
+    ),
+    _f(
+        "aircraft_count",
+        "f.aircraft_count",
+        "numeric",
+        "aircraft",
+        "aircraft involved: a collision is known at the occurrence",
+        "f.aircraft_count",
+    ),
+    _f(
+        "is_us_registered",
+        "CASE WHEN f.registration IS NOT NULL THEN f.registration LIKE 'N%' END",
+        "flag",
+        "aircraft",
+        "registration (N-number or foreign), known before the flight",
+        "f.registration",
+    ),
+    _f(
+        "far_part",
+        "f.far_part",
+        "category",
+        "operation",
+        "the rules the flight operated under (91, 121, 135...)",
+        "f.far_part",
+    ),
+    _f(
+        "flight_purpose",
+        "f.flight_purpose",
+        "category",
+        "operation",
+        "planned purpose of the flight",
+        "f.flight_purpose",
+    ),
     _f("is_scheduled", "f.is_scheduled", "flag", "operation", "scheduled or not, planned", "f.is_scheduled"),
-    _f("pilot_total_hours", "f.pilot_total_hours", "numeric", "crew", "the pilot's logged hours before the flight",
-       "f.pilot_total_hours"),
+    _f(
+        "pilot_total_hours",
+        "f.pilot_total_hours",
+        "numeric",
+        "crew",
+        "the pilot's logged hours before the flight",
+        "f.pilot_total_hours",
+    ),
     _f("pilot_age", "f.pilot_age", "numeric", "crew", "the pilot's age", "f.pilot_age"),
-    _f("pilot_certificate", "c.certificate", "category", "crew", "highest certificate held before the flight",
-       "c.certificate"),
-    _f("pilot_medical_certificate", "c.medical_certificate", "category", "crew", "medical class held",
-       "c.medical_certificate"),
-    _f("weather_condition", "f.weather_condition", "category", "environment",
-       "VMC/IMC at the time and place of the occurrence", "f.weather_condition"),
-    _f("light_condition", "f.light_condition", "category", "environment", "daylight, dusk, night at the occurrence",
-       "f.light_condition"),
+    _f(
+        "pilot_certificate",
+        "c.certificate",
+        "category",
+        "crew",
+        "highest certificate held before the flight",
+        "c.certificate",
+    ),
+    _f(
+        "pilot_medical_certificate",
+        "c.medical_certificate",
+        "category",
+        "crew",
+        "medical class held",
+        "c.medical_certificate",
+    ),
+    _f(
+        "weather_condition",
+        "f.weather_condition",
+        "category",
+        "environment",
+        "VMC/IMC at the time and place of the occurrence",
+        "f.weather_condition",
+    ),
+    _f(
+        "light_condition",
+        "f.light_condition",
+        "category",
+        "environment",
+        "daylight, dusk, night at the occurrence",
+        "f.light_condition",
+    ),
     _f("visibility_sm", "f.visibility_sm", "numeric", "environment", "weather observation", "f.visibility_sm"),
     _f("wind_speed_kts", "f.wind_speed_kts", "numeric", "environment", "weather observation", "f.wind_speed_kts"),
     _f("temperature_c", "f.temperature_c", "numeric", "environment", "weather observation", "f.temperature_c"),
@@ -107,20 +191,43 @@ FEATURES: tuple[Feature, ...] = (
     _f("month", "month(f.event_date)", "numeric", "time", "calendar", "f.event_date"),
     _f("hour", "f.event_hour", "numeric", "time", "local time of the occurrence", "f.event_hour"),
     _f("weekday", "isodow(f.event_date)", "numeric", "time", "calendar", "f.event_date"),
-    _f("is_us_federal_holiday", "t.is_us_federal_holiday", "flag", "time", "calendar",
-       "t.is_us_federal_holiday"),
+    _f("is_us_federal_holiday", "t.is_us_federal_holiday", "flag", "time", "calendar", "t.is_us_federal_holiday"),
     _f("state", "f.state", "category", "location", "where it happened", "f.state"),
-    _f("country", "f.country", "category", "location", "where it happened (NTSB investigates abroad when a "
-       "US-registered or US-built aircraft is involved)", "f.country"),
-    _f("near_airport", "l.airport_id IS NOT NULL", "flag", "location",
-       "the occurrence was at or near an airport with an identifier (where it happened)", "l.airport_id"),
+    _f(
+        "country",
+        "f.country",
+        "category",
+        "location",
+        "where it happened (NTSB investigates abroad when a US-registered or US-built aircraft is involved)",
+        "f.country",
+    ),
+    _f(
+        "near_airport",
+        "l.airport_id IS NOT NULL",
+        "flag",
+        "location",
+        "the occurrence was at or near an airport with an identifier (where it happened)",
+        "l.airport_id",
+    ),
     _f("region", _REGION_SQL, "category", "location", "US Census region of the state", "f.state"),
     _f("latitude", "f.latitude", "numeric", "location", "where it happened", "f.latitude"),
     _f("longitude", "f.longitude", "numeric", "location", "where it happened", "f.longitude"),
-    _f("airport_distance_sm", "f.airport_distance_sm", "numeric", "location", "distance to the nearest airport",
-       "f.airport_distance_sm"),
-    _f("phase_of_flight", "f.phase_of_flight", "category", "flight", "what the aircraft was doing at the occurrence",
-       "f.phase_of_flight"),
+    _f(
+        "airport_distance_sm",
+        "f.airport_distance_sm",
+        "numeric",
+        "location",
+        "distance to the nearest airport",
+        "f.airport_distance_sm",
+    ),
+    _f(
+        "phase_of_flight",
+        "f.phase_of_flight",
+        "category",
+        "flight",
+        "what the aircraft was doing at the occurrence",
+        "f.phase_of_flight",
+    ),
 )
 
 # Categories with many levels that also enter the models as a number: log(1 + the training
@@ -167,7 +274,7 @@ def _available(con) -> dict[str, set[str]]:
     for alias, table in TABLES.items():
         try:
             out[alias] = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-        except Exception:   # not archived (yet): every feature from it is missing
+        except Exception:  # not archived (yet): every feature from it is missing
             out[alias] = set()
     return out
 
@@ -188,7 +295,7 @@ def build(con) -> pd.DataFrame:
     df = con.execute(sql).df()
     df["target_fatal"] = df["target_fatal"].astype("boolean")
     df["target_severity"] = df["target_severity"].astype("string")
-    for feat in FEATURES:   # stable dtypes whatever the archive held
+    for feat in FEATURES:  # stable dtypes whatever the archive held
         if feat.kind == "category":
             df[feat.name] = df[feat.name].astype("string")
         elif feat.kind == "flag":
@@ -211,6 +318,7 @@ def row_hashes(df: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Drift:
     """Labelled events since the latest training: new, changed (features or targets), gone."""
+
     trained: int
     new: int
     changed: int
@@ -226,9 +334,12 @@ def drift(trained: pd.DataFrame, current: pd.DataFrame) -> Drift:
     """Compare two :func:`row_hashes` frames."""
     both = trained.merge(current, on="ev_id", how="outer", suffixes=("_t", "_c"), indicator=True)
     kept = both[both["_merge"] == "both"]
-    return Drift(trained=len(trained), new=int((both["_merge"] == "right_only").sum()),
-                 changed=int((kept["row_hash_t"] != kept["row_hash_c"]).sum()),
-                 gone=int((both["_merge"] == "left_only").sum()))
+    return Drift(
+        trained=len(trained),
+        new=int((both["_merge"] == "right_only").sum()),
+        changed=int((kept["row_hash_t"] != kept["row_hash_c"]).sum()),
+        gone=int((both["_merge"] == "left_only").sum()),
+    )
 
 
 # --------------------------------------------------------------------------- the audit
@@ -241,10 +352,17 @@ def audit() -> str:
         source = ", ".join(f"{TABLES[a]}.{c}" for a, c in feat.needs)
         lines.append(f"| `{feat.name}` | {feat.group} | {feat.kind} | {source} | {feat.why} |")
     for name in FREQUENCY_OF:
-        lines.append(f"| `{name}_frequency` | aircraft | numeric | `{name}` | how common the {name} is: log(1 + "
-                     f"events of that {name} in the training years), counted on the training years only |")
-    lines += ["", "Refused, by name (`ntsb_assets/lib/features.py`, `DENYLIST`): any column containing",
-              "", "| pattern | why |", "|---|---|"]
+        lines.append(
+            f"| `{name}_frequency` | aircraft | numeric | `{name}` | how common the {name} is: log(1 + "
+            f"events of that {name} in the training years), counted on the training years only |"
+        )
+    lines += [
+        "",
+        "Refused, by name (`ntsb_assets/lib/features.py`, `DENYLIST`): any column containing",
+        "",
+        "| pattern | why |",
+        "|---|---|",
+    ]
     lines += [f"| `{p}` | {why} |" for p, why in DENYLIST.items()]
     lines += ["", AUDIT_END]
     return "\n".join(lines)
@@ -261,5 +379,15 @@ if __name__ == "__main__":
     print(f"{sys.argv[1]}: leakage audit of {len(FEATURES)} features rewritten")
 
 
-__all__ = ["FEATURES", "DENYLIST", "TARGETS", "Drift", "LeakageError", "assert_allowed", "audit", "build", "drift",
-           "row_hashes"]
+__all__ = [
+    "FEATURES",
+    "DENYLIST",
+    "TARGETS",
+    "Drift",
+    "LeakageError",
+    "assert_allowed",
+    "audit",
+    "build",
+    "drift",
+    "row_hashes",
+]

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 UPDATE_DAYS = (1, 8, 15, 22)
-CRON = "0 6 1,8,15,22 * *"   # 06:00 UTC on NTSB's update days
+CRON = "0 6 1,8,15,22 * *"  # 06:00 UTC on NTSB's update days
 
 
 class FetchError(Exception):
@@ -30,8 +30,8 @@ class FetchError(Exception):
 @dataclass(frozen=True)
 class Fetched:
     url: str
-    key: str                  # where it is in the landing zone ("" when nothing was fetched)
-    status: str               # fetched | already_present | not_configured
+    key: str  # where it is in the landing zone ("" when nothing was fetched)
+    status: str  # fetched | already_present | not_configured
     bytes: int = 0
     attempts: int = 0
 
@@ -45,7 +45,7 @@ def file_name(url: str) -> str:
     """The landing-zone name: the URL path's last part, or a ``fileID=...`` parameter's."""
     parsed = urlparse(url)
     name = PurePosixPath(unquote(parsed.path)).name
-    for part in parsed.query.split("&"):   # NTSB's DownloadFile?fileID=C:\avdata\up01JUL.zip
+    for part in parsed.query.split("&"):  # NTSB's DownloadFile?fileID=C:\avdata\up01JUL.zip
         if part.lower().startswith("fileid="):
             name = unquote(part.split("=", 1)[1]).replace("\\", "/").rsplit("/", 1)[-1]
     if not name:
@@ -53,15 +53,20 @@ def file_name(url: str) -> str:
     return name
 
 
-def download(url: str, dest: Path, attempts: int = 4, backoff: float = 30.0, timeout: float = 60.0,
-             sleep=time.sleep) -> int:
+def download(
+    url: str, dest: Path, attempts: int = 4, backoff: float = 30.0, timeout: float = 60.0, sleep=time.sleep
+) -> int:
     """Download ``url`` to ``dest``; network errors, 429 and 5xx are retried after backoff,
     2 x backoff, 4 x backoff... seconds. Returns the attempts made; raises FetchError."""
     last = None
     for attempt in range(1, attempts + 1):
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "ntsb-lakehouse"}),
-                                        timeout=timeout) as response, open(dest, "wb") as out:
+            with (
+                urllib.request.urlopen(
+                    urllib.request.Request(url, headers={"User-Agent": "ntsb-lakehouse"}), timeout=timeout
+                ) as response,
+                open(dest, "wb") as out,
+            ):
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
             return attempt

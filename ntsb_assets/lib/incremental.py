@@ -62,9 +62,11 @@ def record(s: Session, models: list[str], project: str, through: dt.datetime | N
     s.ensure_table(TABLE, COLUMNS, schema=SCHEMA)
     marks = ", ".join([s.ph] * len(models))
     s.execute(f"DELETE FROM {SCHEMA}.{q(TABLE)} WHERE model IN ({marks})", tuple(models))
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = ", ".join([f"({s.ph}, {s.ph}, {s.ph}, {s.ph})"] * len(models))
-    s.execute(f"INSERT INTO {SCHEMA}.{q(TABLE)} VALUES {rows}", tuple(v for m in models for v in (m, project, through, now)))
+    s.execute(
+        f"INSERT INTO {SCHEMA}.{q(TABLE)} VALUES {rows}", tuple(v for m in models for v in (m, project, through, now))
+    )
 
 
 __all__ = ["SCHEMA", "TABLE", "project_fingerprint", "loaded_through", "prepare", "record"]

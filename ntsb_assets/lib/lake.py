@@ -4,6 +4,7 @@ management and listing through the ``minio`` client."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import posixpath
@@ -24,13 +25,22 @@ class LakeError(Exception):
 class Lake:
     """Paths are relative, '/'-separated keys under the lake root."""
 
-    def __init__(self, url: str, *, endpoint: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, region: str = "us-east-1", setting: str = "NTSB_LAKE_URL"):
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        region: str = "us-east-1",
+        setting: str = "NTSB_LAKE_URL",
+    ):
         self.url = url
         self.setting = setting
         # what a worker process needs to open the same lake
-        self.init_args = dict(url=url, endpoint=endpoint, access_key=access_key, secret_key=secret_key,
-                              region=region, setting=setting)
+        self.init_args = dict(
+            url=url, endpoint=endpoint, access_key=access_key, secret_key=secret_key, region=region, setting=setting
+        )
         parsed = urlparse(url)
         if parsed.scheme == "s3":
             if not parsed.netloc:
@@ -40,14 +50,20 @@ class Lake:
             self.endpoint = endpoint
             ep = urlparse(endpoint) if endpoint else None
             self.fs = pafs.S3FileSystem(
-                access_key=access_key, secret_key=secret_key, region=region,
+                access_key=access_key,
+                secret_key=secret_key,
+                region=region,
                 endpoint_override=(ep.netloc if ep else None),
                 scheme=(ep.scheme if ep else "https"),
                 allow_bucket_creation=True,
             )
-            self._minio_args = dict(endpoint=ep.netloc if ep else "s3.amazonaws.com",
-                                    access_key=access_key, secret_key=secret_key,
-                                    secure=(ep.scheme == "https") if ep else True, region=region)
+            self._minio_args = dict(
+                endpoint=ep.netloc if ep else "s3.amazonaws.com",
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=(ep.scheme == "https") if ep else True,
+                region=region,
+            )
             self.root = posixpath.join(self.bucket, self.prefix) if self.prefix else self.bucket
             self.is_local = False
         elif parsed.scheme in ("", "file"):
@@ -65,6 +81,7 @@ class Lake:
     # ------------------------------------------------------------------ basics
     def minio(self):
         from minio import Minio
+
         return Minio(**self._minio_args)
 
     def ensure_ready(self) -> None:
@@ -78,8 +95,9 @@ class Lake:
             if not client.bucket_exists(self.bucket):
                 client.make_bucket(self.bucket)
         except Exception as exc:  # network errors come in many classes
-            raise LakeError(f"{self.setting}={self.url!r} (NTSB_S3_ENDPOINT={self.endpoint!r}) "
-                            f"is not reachable: {exc}") from None
+            raise LakeError(
+                f"{self.setting}={self.url!r} (NTSB_S3_ENDPOINT={self.endpoint!r}) is not reachable: {exc}"
+            ) from None
 
     def full(self, key: str) -> str:
         return posixpath.join(self.root, key)
@@ -94,7 +112,7 @@ class Lake:
         """Keys of files under a prefix, recursively, sorted."""
         info = self.fs.get_file_info(pafs.FileSelector(self.full(prefix), recursive=True, allow_not_found=True))
         root = self.root + "/"
-        return sorted(i.path[len(root):] for i in info if i.type == pafs.FileType.File)
+        return sorted(i.path[len(root) :] for i in info if i.type == pafs.FileType.File)
 
     def size(self, key: str) -> int:
         return self.fs.get_file_info(self.full(key)).size
@@ -115,6 +133,7 @@ class Lake:
     def put_bytes(self, key: str, data: bytes) -> None:
         if not self.is_local:
             import io
+
             self.minio().put_object(self.bucket, self._object(key), io.BytesIO(data), len(data))
             return
         self._atomic_write(key, lambda out: out.write(data))
@@ -138,6 +157,7 @@ class Lake:
             with open(local, "rb") as src:
                 while chunk := src.read(1 << 22):
                     out.write(chunk)
+
         self._atomic_write(key, copy)
 
     def get_file(self, key: str, local: Path) -> None:
@@ -156,15 +176,16 @@ class Lake:
             with self.fs.open_output_stream(tmp) as out:
                 write(out)
             os.replace(tmp, target)
-        except OSError as exc:   # a lake that became unwritable or full: say which setting
-            raise LakeError(f"{self.setting}={self.url!r}: cannot write {target}: "
-                            f"{getattr(exc, 'strerror', None) or exc}") from None
+        except OSError as exc:  # a lake that became unwritable or full: say which setting
+            raise LakeError(
+                f"{self.setting}={self.url!r}: cannot write {target}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
     # ------------------------------------------------------------------ parquet
-    def parquet_writer(self, key: str, schema: pa.Schema) -> "ParquetSink":
+    def parquet_writer(self, key: str, schema: pa.Schema) -> ParquetSink:
         return ParquetSink(self, key, schema)
 
     def write_parquet(self, key: str, data: pa.Table) -> int:
@@ -183,7 +204,7 @@ class Lake:
         finally:
             os.unlink(tmp)
 
-    def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
+    def read_parquet(self, key: str, columns: builtins.list[str] | None = None) -> pa.Table:
         return pq.read_table(self.full(key), filesystem=self.fs, columns=columns)
 
     def parquet_schema(self, key: str) -> pa.Schema:
@@ -242,7 +263,7 @@ def fetch_tree(lake: Lake, prefix: str, dest: Path) -> Path:
     """Download every file under a prefix into a local directory."""
     dest.mkdir(parents=True, exist_ok=True)
     for key in lake.list(prefix):
-        rel = key[len(prefix):].lstrip("/")
+        rel = key[len(prefix) :].lstrip("/")
         local = dest / rel
         local.parent.mkdir(parents=True, exist_ok=True)
         lake.get_file(key, local)

@@ -25,23 +25,51 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import catalog, cdc, codes, faults, registry
-from .extract import ARROW_TYPES, META_COLUMNS
+from . import catalog, cdc, codes, faults, registry, typemap
+from .extract import META_COLUMNS
 from .lake import Lake
-from .warehouse import RAW, Session, Warehouse, WarehouseError, logical_type, q, sql_name
+from .warehouse import RAW, Session, Warehouse, WarehouseError, q, sql_name
 
 BOOKKEEPING = {
-    "_releases": {"release_id": "string", "name": "string", "sha256": "string", "size": "int",
-                  "kind": "string", "first_loaded_at": "timestamp", "last_loaded_at": "timestamp",
-                  "loads": "int"},
-    "_audit": {"table_name": "string", "key": "string", "operation": "string", "old_hash": "string",
-               "new_hash": "string", "release_id": "string", "changed_at": "timestamp"},
-    "_quarantine": {"table_name": "string", "release_id": "string", "source_row": "int",
-                    "original": "string", "rule": "string", "reason": "string", "quarantined_at": "timestamp"},
-    "_reconciliation": {"release_id": "string", "table_name": "string", "rows_in": "int",
-                        "inserted": "int", "updated": "int", "unchanged": "int", "quarantined": "int",
-                        "superseded": "int",
-                        "loaded_at": "timestamp"},
+    "_releases": {
+        "release_id": "string",
+        "name": "string",
+        "sha256": "string",
+        "size": "int",
+        "kind": "string",
+        "first_loaded_at": "timestamp",
+        "last_loaded_at": "timestamp",
+        "loads": "int",
+    },
+    "_audit": {
+        "table_name": "string",
+        "key": "string",
+        "operation": "string",
+        "old_hash": "string",
+        "new_hash": "string",
+        "release_id": "string",
+        "changed_at": "timestamp",
+    },
+    "_quarantine": {
+        "table_name": "string",
+        "release_id": "string",
+        "source_row": "int",
+        "original": "string",
+        "rule": "string",
+        "reason": "string",
+        "quarantined_at": "timestamp",
+    },
+    "_reconciliation": {
+        "release_id": "string",
+        "table_name": "string",
+        "rows_in": "int",
+        "inserted": "int",
+        "updated": "int",
+        "unchanged": "int",
+        "quarantined": "int",
+        "superseded": "int",
+        "loaded_at": "timestamp",
+    },
 }
 LOAD_COLUMNS = {"_release_id": "string", "_loaded_at": "timestamp"}
 
@@ -83,23 +111,37 @@ def ensure_bookkeeping(s: Session) -> None:
 DUCKDB_MEMORY_LIMIT = "300MB"
 
 
-def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.date | None = None,
-                 on_table: Callable[[str], None] | None = None) -> dict:
+def load_release(
+    manifest: dict,
+    lake: Lake,
+    warehouse: Warehouse,
+    *,
+    today: dt.date | None = None,
+    on_table: Callable[[str], None] | None = None,
+) -> dict:
     """Apply an extracted release. Returns ``{"release": id, "tables": {table: counts}}``.
     Any error rolls the whole release back."""
     today = today or dt.date.today()
     release_id = manifest["release_id"]
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     result: dict[str, dict] = {}
     with warehouse.session() as s:
-        if s.dialect == "duckdb":   # the transaction's new rows go to the file beyond this, not to memory
+        if s.dialect == "duckdb":  # the transaction's new rows go to the file beyond this, not to memory
             s.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         ensure_bookkeeping(s)
         # the code sets first: a release's own code tables label and check its rows
         newer = _newer_than(lake, release_id)
-        merged = codes.merge(s, release_id, {name: lake.read_parquet(meta["parquet_key"])
-                                             for name, meta in manifest["tables"].items() if codes.is_code_table(name)},
-                             now, newer)
+        merged = codes.merge(
+            s,
+            release_id,
+            {
+                name: lake.read_parquet(meta["parquet_key"])
+                for name, meta in manifest["tables"].items()
+                if codes.is_code_table(name)
+            },
+            now,
+            newer,
+        )
         known = codes.known_sets(s)
         quarantined_keys: dict[str, set] = {}
         lag: dict[str, list[dict]] = {}
@@ -107,28 +149,48 @@ def load_release(manifest: dict, lake: Lake, warehouse: Warehouse, *, today: dt.
             if on_table:
                 on_table(name)
             meta = manifest["tables"][name]
-            plan, lag[name] = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now, known,
-                                          newer)
+            plan, lag[name] = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now, known, newer)
             quarantined_keys[name] = plan.quarantined_keys
             result[name] = plan.counts()
             faults.point("load")
         s.execute(f"DELETE FROM {RAW}._reconciliation WHERE release_id = {s.ph}", (release_id,))
-        s.insert_arrow("_reconciliation", pa.Table.from_pylist(
-            [{"release_id": release_id, "table_name": t, **c, "loaded_at": now} for t, c in result.items()],
-            schema=_schema("_reconciliation")))
-        prev = s.query(f"SELECT first_loaded_at, loads FROM {RAW}._releases WHERE release_id = {s.ph}",
-                       (release_id,)).to_pylist()
+        s.insert_arrow(
+            "_reconciliation",
+            pa.Table.from_pylist(
+                [{"release_id": release_id, "table_name": t, **c, "loaded_at": now} for t, c in result.items()],
+                schema=_schema("_reconciliation"),
+            ),
+        )
+        prev = s.query(
+            f"SELECT first_loaded_at, loads FROM {RAW}._releases WHERE release_id = {s.ph}", (release_id,)
+        ).to_pylist()
         s.execute(f"DELETE FROM {RAW}._releases WHERE release_id = {s.ph}", (release_id,))
-        s.insert_arrow("_releases", pa.Table.from_pylist([{
-            "release_id": release_id, "name": manifest["name"], "sha256": manifest["sha256"],
-            "size": manifest["size"], "kind": manifest["kind"],
-            "first_loaded_at": prev[0]["first_loaded_at"] if prev else now, "last_loaded_at": now,
-            "loads": (prev[0]["loads"] + 1) if prev else 1}], schema=_schema("_releases")))
+        s.insert_arrow(
+            "_releases",
+            pa.Table.from_pylist(
+                [
+                    {
+                        "release_id": release_id,
+                        "name": manifest["name"],
+                        "sha256": manifest["sha256"],
+                        "size": manifest["size"],
+                        "kind": manifest["kind"],
+                        "first_loaded_at": prev[0]["first_loaded_at"] if prev else now,
+                        "last_loaded_at": now,
+                        "loads": (prev[0]["loads"] + 1) if prev else 1,
+                    }
+                ],
+                schema=_schema("_releases"),
+            ),
+        )
         faults.point("commit")
     faults.point("committed")
-    return {"release": release_id, "tables": result,
-            "code_sets": {"added": merged.added, "changed": merged.changed, "kept": merged.kept},
-            "code_lag": [{"table_name": t, **f} for t, found in lag.items() for f in found]}
+    return {
+        "release": release_id,
+        "tables": result,
+        "code_sets": {"added": merged.added, "changed": merged.changed, "kept": merged.kept},
+        "code_lag": [{"table_name": t, **f} for t, found in lag.items() for f in found],
+    }
 
 
 def _newer_than(lake: Lake, release_id: str) -> Callable[[str | None], bool | None]:
@@ -139,8 +201,9 @@ def _newer_than(lake: Lake, release_id: str) -> Callable[[str | None], bool | No
     mine = order.get(release_id)
 
     def newer(other: str | None) -> bool | None:
-        theirs = order.get(other)
+        theirs = order.get(other) if other is not None else None
         return None if mine is None or theirs is None else theirs > mine
+
     return newer
 
 
@@ -149,18 +212,38 @@ _json_str = json.encoder.encode_basestring  # the C encoder of JSON strings
 
 def _key_json(key: tuple) -> str:
     """A natural key as a JSON array (the audit's key column), quickly."""
-    return "[" + ", ".join(_json_str(v) if type(v) is str else str(v) if type(v) is int else "null" if v is None
-                           else json.dumps(v, default=str) for v in key) + "]"
+    return (
+        "["
+        + ", ".join(
+            _json_str(v)
+            if type(v) is str
+            else str(v)
+            if type(v) is int
+            else "null"
+            if v is None
+            else json.dumps(v, default=str)
+            for v in key
+        )
+        + "]"
+    )
 
 
 def _schema(book: str) -> pa.Schema:
-    return pa.schema([(c, ARROW_TYPES[t]) for c, t in BOOKKEEPING[book].items()])
+    return pa.schema([(c, typemap.ARROW[t]) for c, t in BOOKKEEPING[book].items()])
 
 
-def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
-                quarantined_keys: dict[str, set], today: dt.date, now: dt.datetime,
-                known: dict[tuple[str, str], set[str]],
-                newer: Callable[[str | None], bool | None]) -> tuple[cdc.TablePlan, list[dict]]:
+def _load_table(
+    s: Session,
+    lake: Lake,
+    release_id: str,
+    name: str,
+    meta: dict,
+    quarantined_keys: dict[str, set],
+    today: dt.date,
+    now: dt.datetime,
+    known: dict[tuple[str, str], set[str]],
+    newer: Callable[[str | None], bool | None],
+) -> tuple[cdc.TablePlan, list[dict]]:
     tbl = catalog.table(name)
     rows = lake.read_parquet(meta["parquet_key"])
     lag = codes.lag(name, rows, known)
@@ -170,26 +253,35 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
     key = tuple(sql_name(k) if k not in META_COLUMNS else k for k in cdc.key_columns(tbl))
 
     canon_key = cdc.key_columns(tbl)
-    versions = s.key_hashes(target, key, among=rows.select(list(canon_key)).rename_columns(list(key)),
-                            with_release=True)
+    versions = s.key_hashes(
+        target, key, among=rows.select(list(canon_key)).rename_columns(list(key)), with_release=True
+    )
     existing = {k: v[0] for k, v in versions.items()}
     parent_exists = None
     parent_q: set = set()
     if tbl.parent:
         pkey = tuple(sql_name(k) for k in tbl.parent_key())
-        parent_keys = s.keys(warehouse_table(tbl.parent), pkey,
-                             among=rows.select(list(tbl.parent_key())).rename_columns(list(pkey)))
+        parent_keys = s.keys(
+            warehouse_table(tbl.parent), pkey, among=rows.select(list(tbl.parent_key())).rename_columns(list(pkey))
+        )
         parent_exists = parent_keys.__contains__
         parent_q = quarantined_keys.get(tbl.parent, set())
-    plan = cdc.plan_table(tbl, rows, rejects=rejects, existing=existing,
-                          parent_exists=parent_exists, parent_quarantined=parent_q, today=today,
-                          newer=lambda k: bool(newer(versions[k][1])))
+    plan = cdc.plan_table(
+        tbl,
+        rows,
+        rejects=rejects,
+        existing=existing,
+        parent_exists=parent_exists,
+        parent_quarantined=parent_q,
+        today=today,
+        newer=lambda k: bool(newer(versions[k][1])),
+    )
     names = _sql_names(name, rows.column_names)
     rows = rows.rename_columns([names[c] for c in rows.column_names])
 
-    columns = {c: logical_type(rows.schema.field(c).type) for c in rows.column_names} | LOAD_COLUMNS
+    columns = {c: typemap.of_arrow(rows.schema.field(c).type) for c in rows.column_names} | LOAD_COLUMNS
     have = s.ensure_table(target, columns, key=key)
-    if s.dialect == "postgres":   # the rows loaded since a watermark (the gates, dbt's incremental models): a range
+    if s.dialect == "postgres":  # the rows loaded since a watermark (the gates, dbt's incremental models): a range
         s.execute(f"CREATE INDEX IF NOT EXISTS {q(target + '__loaded_at')} ON {RAW}.{q(target)} (_loaded_at)")
     rows = _conform(name, rows, have)
     changed = plan.insert_rows + plan.update_rows
@@ -203,23 +295,41 @@ def _load_table(s: Session, lake: Lake, release_id: str, name: str, meta: dict,
         idx = plan.insert_rows + plan.update_rows
         keycols = [rows.column(k).take(idx).to_pylist() for k in key]
         n = len(idx)
-        audit = pa.table({
-            "table_name": pa.array([target] * n, pa.string()),
-            "key": pa.array([_key_json(k) for k in zip(*keycols)], pa.string()),
-            "operation": pa.array(["insert"] * len(plan.insert_rows) + ["update"] * len(plan.update_rows), pa.string()),
-            "old_hash": pa.array([None] * len(plan.insert_rows) + plan.old_hashes, pa.string()),
-            "new_hash": rows.column("_row_hash").take(idx),
-            "release_id": pa.array([release_id] * n, pa.string()),
-            "changed_at": pa.array([now] * n, pa.timestamp("us")),
-        }, schema=_schema("_audit"))
+        audit = pa.table(
+            {
+                "table_name": pa.array([target] * n, pa.string()),
+                "key": pa.array([_key_json(k) for k in zip(*keycols, strict=True)], pa.string()),
+                "operation": pa.array(
+                    ["insert"] * len(plan.insert_rows) + ["update"] * len(plan.update_rows), pa.string()
+                ),
+                "old_hash": pa.array([None] * len(plan.insert_rows) + plan.old_hashes, pa.string()),
+                "new_hash": rows.column("_row_hash").take(idx),
+                "release_id": pa.array([release_id] * n, pa.string()),
+                "changed_at": pa.array([now] * n, pa.timestamp("us")),
+            },
+            schema=_schema("_audit"),
+        )
         s.insert_arrow("_audit", audit)
-    s.execute(f"DELETE FROM {RAW}._quarantine WHERE release_id = {s.ph} AND table_name = {s.ph}",
-              (release_id, target))
+    s.execute(f"DELETE FROM {RAW}._quarantine WHERE release_id = {s.ph} AND table_name = {s.ph}", (release_id, target))
     if plan.quarantine:
-        s.insert_arrow("_quarantine", pa.Table.from_pylist(
-            [{"table_name": target, "release_id": release_id, "source_row": qr.source_row,
-              "original": qr.original, "rule": qr.rule, "reason": qr.reason, "quarantined_at": now}
-             for qr in plan.quarantine], schema=_schema("_quarantine")))
+        s.insert_arrow(
+            "_quarantine",
+            pa.Table.from_pylist(
+                [
+                    {
+                        "table_name": target,
+                        "release_id": release_id,
+                        "source_row": qr.source_row,
+                        "original": qr.original,
+                        "rule": qr.rule,
+                        "reason": qr.reason,
+                        "quarantined_at": now,
+                    }
+                    for qr in plan.quarantine
+                ],
+                schema=_schema("_quarantine"),
+            ),
+        )
     return plan, lag
 
 
@@ -227,7 +337,7 @@ def _conform(name: str, rows: pa.Table, have: dict[str, str]) -> pa.Table:
     """Cast incoming columns to the warehouse column types where that loses nothing."""
     for i, f in enumerate(rows.schema):
         want = have.get(f.name)
-        got = logical_type(f.type)
+        got = typemap.of_arrow(f.type)
         if want is None or want == got:
             continue
         if want == "string":
@@ -237,8 +347,10 @@ def _conform(name: str, rows: pa.Table, have: dict[str, str]) -> pa.Table:
         elif want == "timestamp" and got == "date":
             rows = rows.set_column(i, f.name, pc.cast(rows.column(i), pa.timestamp("us")))
         else:
-            raise WarehouseError(f"table {name}, column {f.name}: [type_conflict] the warehouse holds "
-                                 f"{want} but this release delivers {got}")
+            raise WarehouseError(
+                f"table {name}, column {f.name}: [type_conflict] the warehouse holds "
+                f"{want} but this release delivers {got}"
+            )
     return rows
 
 

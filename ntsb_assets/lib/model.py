@@ -35,14 +35,18 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    import xgboost as xgb
+
 from . import features as F
 
-OTHER = "(other)"          # a category level too rare in training, or never seen
-MIN_LEVEL = 5              # events a level needs in training to be its own category
+OTHER = "(other)"  # a category level too rare in training, or never seen
+MIN_LEVEL = 5  # events a level needs in training to be its own category
 HEADS = {
     "fatal": ("target_fatal", ("NOT_FATAL", "FATAL")),
     "severity": ("target_severity", F.SEVERITY_CLASSES),
@@ -69,6 +73,7 @@ class Split:
     def describe(self) -> dict[str, str]:
         def span(ys):
             return f"{min(ys)}-{max(ys)}" if len(ys) > 1 else str(ys[0])
+
         return {"train": span(self.train_years), "valid": span(self.valid_years), "test": span(self.test_years)}
 
 
@@ -96,7 +101,7 @@ def time_split(years: pd.Series, valid_share: float = 0.15, test_share: float = 
 
 
 # --------------------------------------------------------------------------- encoding
-FREQUENCY_OF = F.FREQUENCY_OF   # categories that also enter as log(1 + training events of the level)
+FREQUENCY_OF = F.FREQUENCY_OF  # categories that also enter as log(1 + training events of the level)
 
 
 @dataclass
@@ -106,6 +111,7 @@ class Encoder:
     categories as the index of their level among the training levels (rare or unseen levels
     -> OTHER, the last); NaN is missing. XGBoost is told which columns are categorical
     (feature type "c")."""
+
     numeric: list[str]
     categories: dict[str, list[str]]
     frequencies: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -140,7 +146,9 @@ class Encoder:
         return next((c for c in self.frequencies if column == f"{c}_frequency"), column)
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in dict.fromkeys([*self.numeric, *self.frequencies, *self.categories]) if c not in df.columns]
+        missing = [
+            c for c in dict.fromkeys([*self.numeric, *self.frequencies, *self.categories]) if c not in df.columns
+        ]
         if missing:
             raise ModelError(f"feature row lacks {missing}")
         out = np.empty((len(df), len(self.columns)))
@@ -148,7 +156,7 @@ class Encoder:
             out[:, j] = pd.to_numeric(df[c].astype("object"), errors="coerce").astype("float64").to_numpy()
         for j, (c, counts) in enumerate(self.frequencies.items(), start=len(self.numeric)):
             raw = df[c].astype("string")
-            n = raw.map(lambda v: counts.get(str(v), 0) if not pd.isna(v) else np.nan).astype("float64")
+            n = raw.map(lambda v, counts=counts: counts.get(str(v), 0) if not pd.isna(v) else np.nan).astype("float64")
             out[:, j] = np.log1p(n.to_numpy())
         for j, (c, levels) in enumerate(self.categories.items(), start=len(self.quantitative)):
             raw = df[c].astype("string")
@@ -202,12 +210,14 @@ def _number(v) -> float:
 @dataclass
 class Calibrator:
     """Multinomial logistic regression on log-probabilities, fitted on the validation years."""
+
     coef: list[list[float]]
     intercept: list[float]
 
     @classmethod
     def fit(cls, proba: np.ndarray, y: np.ndarray, k: int) -> Calibrator:
         from sklearn.linear_model import LogisticRegression
+
         z = _logits(proba)
         present = np.unique(y)
         if len(present) < 2:  # nothing to learn from: identity
@@ -240,6 +250,7 @@ def _logits(proba: np.ndarray) -> np.ndarray:
 def ece(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error: for two classes, of the positive class's probability in
     equal-width bins; for more, the mean over classes of each class's one-vs-rest ECE."""
+
     def one(hit, p):
         idx = np.minimum((p * bins).astype(int), bins - 1)
         total = 0.0
@@ -248,6 +259,7 @@ def ece(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> float:
             if m.any():
                 total += m.sum() * abs(hit[m].mean() - p[m].mean())
         return total / len(p)
+
     if proba.shape[1] == 2:
         return float(one((y == 1).astype(float), proba[:, 1]))
     return float(np.mean([one((y == c).astype(float), proba[:, c]) for c in range(proba.shape[1])]))
@@ -255,8 +267,11 @@ def ece(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> float:
 
 def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
     idx = np.minimum((p * bins).astype(int), bins - 1)
-    rows = [(b, int((idx == b).sum()), float(p[idx == b].mean()), float(y[idx == b].mean()))
-            for b in range(bins) if (idx == b).any()]
+    rows = [
+        (b, int((idx == b).sum()), float(p[idx == b].mean()), float(y[idx == b].mean()))
+        for b in range(bins)
+        if (idx == b).any()
+    ]
     return pd.DataFrame(rows, columns=["bin", "events", "predicted", "observed"])
 
 
@@ -264,6 +279,7 @@ def evaluate(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, classes) -> dic
     """ROC-AUC and PR-AUC (one-vs-rest, macro over the classes present, for more than two),
     macro-F1, per-class recall, accuracy, ECE and the confusion matrix (rows true)."""
     from sklearn.metrics import average_precision_score, confusion_matrix, f1_score, roc_auc_score
+
     k = len(classes)
     out: dict = {"events": int(len(y))}
     if k == 2:
@@ -281,15 +297,16 @@ def evaluate(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, classes) -> dic
         out["pr_auc"] = float(np.mean(aps)) if aps else None
     out["macro_f1"] = float(f1_score(y, pred, labels=list(range(k)), average="macro", zero_division=0))
     out["accuracy"] = float((y == pred).mean()) if len(y) else None
-    out["recall"] = {str(c): (float((pred[y == i] == i).mean()) if (y == i).any() else None)
-                     for i, c in enumerate(classes)}
+    out["recall"] = {
+        str(c): (float((pred[y == i] == i).mean()) if (y == i).any() else None) for i, c in enumerate(classes)
+    }
     out["ece"] = ece(y, proba)
     out["confusion"] = confusion_matrix(y, pred, labels=list(range(k))).tolist()
     return out
 
 
 # --------------------------------------------------------------------------- the heads
-FAMILIES = ("xgboost", "random_forest", "logistic")   # the candidates, trained on the same split
+FAMILIES = ("xgboost", "random_forest", "logistic")  # the candidates, trained on the same split
 MODELS = (*FAMILIES, "majority")
 
 
@@ -297,35 +314,41 @@ MODELS = (*FAMILIES, "majority")
 class Linear:
     """A fitted logistic regression, applied with numpy: scaled numbers with missing
     indicators and one-hot categories (the encoder's levels) times the coefficients."""
+
     n_quant: int
-    levels: list[int]              # levels per category column
+    levels: list[int]  # levels per category column
     center: list[float]
     scale: list[float]
-    coef: list[list[float]]        # one row (two classes) or one per class seen
+    coef: list[list[float]]  # one row (two classes) or one per class seen
     intercept: list[float]
-    classes: list[int]             # the classes the rows are for
-    design_mean: list[float]       # the training rows' mean design (SHAP's baseline)
+    classes: list[int]  # the classes the rows are for
+    design_mean: list[float]  # the training rows' mean design (SHAP's baseline)
     k: int
 
     def design(self, X: np.ndarray):
         """The design matrix, sparse (a category of thousands of levels is thousands of columns)."""
         from scipy import sparse
+
         m = self.n_quant
         num = X[:, :m]
-        parts = [sparse.csr_matrix(np.nan_to_num((num - np.asarray(self.center)) / np.asarray(self.scale))),
-                 sparse.csr_matrix(np.isnan(num).astype(float))]
+        parts = [
+            sparse.csr_matrix(np.nan_to_num((num - np.asarray(self.center)) / np.asarray(self.scale))),
+            sparse.csr_matrix(np.isnan(num).astype(float)),
+        ]
         for j, n in enumerate(self.levels, start=m):
             codes = X[:, j]
             ok = ~np.isnan(codes)
-            parts.append(sparse.csr_matrix((np.ones(ok.sum()), (np.flatnonzero(ok), codes[ok].astype(int))),
-                                           shape=(len(X), n)))
+            parts.append(
+                sparse.csr_matrix((np.ones(ok.sum()), (np.flatnonzero(ok), codes[ok].astype(int))), shape=(len(X), n))
+            )
         return sparse.hstack(parts, format="csr")
 
     def owner(self) -> np.ndarray:
         """The matrix column (feature) each design column comes from."""
         m = self.n_quant
-        return np.concatenate([np.arange(m), np.arange(m),
-                               *[np.full(n, j) for j, n in enumerate(self.levels, start=m)]]).astype(int)
+        return np.concatenate(
+            [np.arange(m), np.arange(m), *[np.full(n, j) for j, n in enumerate(self.levels, start=m)]]
+        ).astype(int)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         return self.design(X) @ np.asarray(self.coef).T + np.asarray(self.intercept)
@@ -333,7 +356,7 @@ class Linear:
     def raw(self, X: np.ndarray) -> np.ndarray:
         z = self.margin(X)
         p = np.zeros((len(X), self.k))
-        if z.shape[1] == 1:   # two classes: the row is for the second
+        if z.shape[1] == 1:  # two classes: the row is for the second
             p1 = 1 / (1 + np.exp(-z[:, 0]))
             p[:, self.classes[0]], p[:, self.classes[1]] = 1 - p1, p1
         else:
@@ -347,13 +370,15 @@ class Linear:
         design's distance from the training mean, summed over each feature's design columns;
         the last column is the bias. In the margin (log-odds for two classes)."""
         from scipy import sparse
+
         owner, n_feat = self.owner(), self.n_quant + len(self.levels)
         # design column -> its feature, as a (design x features) 0/1 matrix
-        to_feature = sparse.csr_matrix((np.ones(len(owner)), (np.arange(len(owner)), owner)),
-                                       shape=(len(owner), n_feat))
+        to_feature = sparse.csr_matrix(
+            (np.ones(len(owner)), (np.arange(len(owner)), owner)), shape=(len(owner), n_feat)
+        )
         design, mean = self.design(X), np.asarray(self.design_mean)
         out = []
-        for w, b in zip(np.asarray(self.coef), self.intercept):
+        for w, b in zip(np.asarray(self.coef), self.intercept, strict=True):
             phi = np.zeros((len(X), n_feat + 1))
             # sum over a feature's columns of w * (x - mean) = (x * w) grouped - (mean * w) grouped
             phi[:, :-1] = np.asarray((design.multiply(w) @ to_feature).todense()) - to_feature.T @ (mean * w)
@@ -372,13 +397,14 @@ class Head:
     """One target of one family: its estimator (an XGBoost booster for the boosted trees and
     the forest, a :class:`Linear` for the logistic regression), its calibrator and the
     training class shares."""
+
     target: str
     classes: tuple[str, ...]
     prior: list[float]
     calibrator: Calibrator
-    booster: object = field(repr=False)   # xgboost.Booster, or Linear
+    booster: xgb.Booster | Linear = field(repr=False)
     best_iteration: int = 0
-    shape: dict = field(default_factory=dict)   # the settings chosen on the validation years
+    shape: dict = field(default_factory=dict)  # the settings chosen on the validation years
     family: str = "xgboost"
 
     def raw(self, X: np.ndarray) -> np.ndarray:
@@ -396,8 +422,13 @@ class Head:
         if isinstance(self.booster, Linear):
             return self.booster.contributions(X)
         import xgboost as xgb
-        d = xgb.DMatrix(X, feature_names=self.booster.feature_names, feature_types=self.booster.feature_types,
-                        enable_categorical=True)
+
+        d = xgb.DMatrix(
+            X,
+            feature_names=self.booster.feature_names,
+            feature_types=self.booster.feature_types,
+            enable_categorical=True,
+        )
         return self.booster.predict(d, pred_contribs=True, iteration_range=(0, self.best_iteration + 1))
 
 
@@ -423,13 +454,14 @@ class Params:
     """The candidates' settings. Searched on the validation years: XGBoost's learning rate
     and tree shape (each (max_depth, min_child_weight) in ``shapes``, trees by early
     stopping), the forest's depth, the logistic regression's inverse regularisation C."""
+
     learning_rates: tuple = (0.05, 0.1)
     shapes: tuple = ((2, 5.0), (4, 5.0), (6, 10.0))
     subsample: float = 0.85
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
     max_rounds: int = 1500
-    early_stopping_rounds: int = 60    # 0: no early stopping, every round kept
+    early_stopping_rounds: int = 60  # 0: no early stopping, every round kept
     max_cat_to_onehot: int = 8
     forest_trees: int = 100
     forest_depths: tuple = (8, 12)
@@ -441,44 +473,69 @@ def _score(y: np.ndarray, proba: np.ndarray) -> float:
     """What the search maximises on the validation years: ROC-AUC for two classes, minus the
     log loss for more (the same as the boosted trees' early stopping)."""
     from sklearn.metrics import log_loss, roc_auc_score
+
     if proba.shape[1] == 2:
         return float(roc_auc_score(y, proba[:, 1])) if len(np.unique(y)) == 2 else 0.5
     return -float(log_loss(y, np.clip(proba, 1e-9, 1), labels=list(range(proba.shape[1]))))
 
 
 def _xgb_base(k: int, params: Params, threads: int) -> dict:
-    return {"tree_method": "hist", "max_cat_to_onehot": params.max_cat_to_onehot, "seed": params.seed,
-            "nthread": threads,
-            **({"objective": "binary:logistic", "eval_metric": "auc"} if k == 2 else
-               {"objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"})}
+    return {
+        "tree_method": "hist",
+        "max_cat_to_onehot": params.max_cat_to_onehot,
+        "seed": params.seed,
+        "nthread": threads,
+        **(
+            {"objective": "binary:logistic", "eval_metric": "auc"}
+            if k == 2
+            else {"objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}
+        ),
+    }
 
 
 def _matrices(enc: Encoder, k: int, Xtr, ytr, Xva, yva):
     import xgboost as xgb
+
     kw = {"feature_names": enc.columns, "feature_types": enc.types, "enable_categorical": True}
-    return (xgb.DMatrix(Xtr, label=ytr, weight=_balanced(ytr, k), **kw),
-            xgb.DMatrix(Xva, label=yva, weight=_balanced(yva, k), **kw))
+    return (
+        xgb.DMatrix(Xtr, label=ytr, weight=_balanced(ytr, k), **kw),
+        xgb.DMatrix(Xva, label=yva, weight=_balanced(yva, k), **kw),
+    )
 
 
 def _fit_xgboost(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, threads: int):
     """Boosted trees: every learning rate and shape, trees by early stopping; the best
     validation score wins. Returns (booster, last iteration, settings)."""
     import xgboost as xgb
+
     dtr, dva = _matrices(enc, k, Xtr, ytr, Xva, yva)
-    base = {**_xgb_base(k, params, threads), "subsample": params.subsample,
-            "colsample_bytree": params.colsample_bytree, "lambda": params.reg_lambda}
-    best = None
+    base = {
+        **_xgb_base(k, params, threads),
+        "subsample": params.subsample,
+        "colsample_bytree": params.colsample_bytree,
+        "lambda": params.reg_lambda,
+    }
+    best: Any = None  # (score, estimator, ...) of the best candidate so far
     for eta in params.learning_rates:
         for depth, mcw in params.shapes:
-            booster = xgb.train({**base, "eta": eta, "max_depth": depth, "min_child_weight": mcw}, dtr,
-                                num_boost_round=params.max_rounds, evals=[(dva, "valid")],
-                                early_stopping_rounds=params.early_stopping_rounds or None, verbose_eval=False)
+            booster = xgb.train(
+                {**base, "eta": eta, "max_depth": depth, "min_child_weight": mcw},
+                dtr,
+                num_boost_round=params.max_rounds,
+                evals=[(dva, "valid")],
+                early_stopping_rounds=params.early_stopping_rounds or None,
+                verbose_eval=False,
+            )
             last = booster.best_iteration if params.early_stopping_rounds else booster.num_boosted_rounds() - 1
             p = booster.inplace_predict(Xva, iteration_range=(0, last + 1))
             score = _score(yva, np.column_stack([1 - p, p]) if p.ndim == 1 else p)
             if best is None or score > best[0]:
-                best = score, booster, int(last), {"learning_rate": eta, "max_depth": depth,
-                                                   "min_child_weight": mcw, "trees": int(last) + 1}
+                best = (
+                    score,
+                    booster,
+                    int(last),
+                    {"learning_rate": eta, "max_depth": depth, "min_child_weight": mcw, "trees": int(last) + 1},
+                )
     return best[1:]
 
 
@@ -486,10 +543,18 @@ def _fit_forest(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, thread
     """A random forest (XGBoost's: bagged, fully grown trees with features drawn per split, one
     round, averaged), each depth in ``forest_depths``; the best validation score wins."""
     import xgboost as xgb
+
     dtr, _ = _matrices(enc, k, Xtr, ytr, Xva, yva)
-    base = {**_xgb_base(k, params, threads), "eta": 1.0, "subsample": 0.632, "colsample_bynode": 0.6,
-            "num_parallel_tree": params.forest_trees, "lambda": 1e-5, "min_child_weight": 2.0}
-    best = None
+    base = {
+        **_xgb_base(k, params, threads),
+        "eta": 1.0,
+        "subsample": 0.632,
+        "colsample_bynode": 0.6,
+        "num_parallel_tree": params.forest_trees,
+        "lambda": 1e-5,
+        "min_child_weight": 2.0,
+    }
+    best: Any = None  # (score, estimator, ...) of the best candidate so far
     for depth in params.forest_depths:
         booster = xgb.train({**base, "max_depth": depth}, dtr, num_boost_round=1)
         p = booster.inplace_predict(Xva)
@@ -503,16 +568,17 @@ def _fit_logistic(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, thre
     """Median imputation with missing indicators, scaled numbers, one-hot categories,
     balanced class weights; each C in ``logistic_c``, the best validation score wins."""
     from sklearn.linear_model import LogisticRegression
+
     m = len(enc.quantitative)
     num = Xtr[:, :m]
-    with warnings.catch_warnings():   # a feature missing in every training year: all-NaN column
+    with warnings.catch_warnings():  # a feature missing in every training year: all-NaN column
         warnings.simplefilter("ignore", RuntimeWarning)
         center, scale = np.nanmedian(num, axis=0), np.nanstd(num, axis=0)
     center = np.where(np.isnan(center), 0.0, center)
     scale = np.where(~np.isfinite(scale) | (scale == 0), 1.0, scale)
     shell = Linear(m, [len(v) for v in enc.categories.values()], center.tolist(), scale.tolist(), [], [], [], [], k)
     Dtr, Dva = shell.design(Xtr), shell.design(Xva)
-    best = None
+    best: Any = None  # (score, estimator, ...) of the best candidate so far
     for c in params.logistic_c:
         lr = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(Dtr, ytr)
         p = np.zeros((len(Xva), k))
@@ -521,8 +587,17 @@ def _fit_logistic(k: int, enc: Encoder, Xtr, ytr, Xva, yva, params: Params, thre
         if best is None or score > best[0]:
             best = score, lr, c
     _, lr, c = best
-    linear = Linear(m, shell.levels, shell.center, shell.scale, lr.coef_.tolist(), lr.intercept_.tolist(),
-                    [int(x) for x in lr.classes_], np.asarray(Dtr.mean(axis=0)).ravel().tolist(), k)
+    linear = Linear(
+        m,
+        shell.levels,
+        shell.center,
+        shell.scale,
+        lr.coef_.tolist(),
+        lr.intercept_.tolist(),
+        [int(x) for x in lr.classes_],
+        np.asarray(Dtr.mean(axis=0)).ravel().tolist(),
+        k,
+    )
     return linear, 0, {"C": c}
 
 
@@ -556,7 +631,8 @@ def crossfit(raw: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
 class SeverityModel:
     """Both heads of the champion family over one encoder; what the registry stores and the
     API serves."""
-    features: dict[str, str]           # name -> kind, in order
+
+    features: dict[str, str]  # name -> kind, in order
     encoder: Encoder
     heads: dict[str, Head]
     split: Split
@@ -609,19 +685,37 @@ class SeverityModel:
             "predicted_class": str(pred["predicted_class"][0]),
             "probabilities": {c: float(pred[f"p_{c.lower()}"][0]) for c in self.heads["severity"].classes},
             "p_fatal_outcome": float(pred["p_fatal_outcome"][0]),
-            "contributions": [{"feature": self.encoder.columns[j], "value": self.encoder.display(X, j),
-                               "shap_log_odds": float(contrib[j])} for j in order],
+            "contributions": [
+                {
+                    "feature": self.encoder.columns[j],
+                    "value": self.encoder.display(X, j),
+                    "shap_log_odds": float(contrib[j]),
+                }
+                for j in order
+            ],
             "base_log_odds": float(contrib[-1]),
         }
 
     # ---- persistence: a directory with model.json and one booster file per tree head
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"features": self.features, "encoder": asdict(self.encoder), "split": asdict(self.split),
-                "data_version": self.data_version, "heads": {}}
+        meta: dict[str, Any] = {
+            "features": self.features,
+            "encoder": asdict(self.encoder),
+            "split": asdict(self.split),
+            "data_version": self.data_version,
+            "heads": {},
+        }
         for name, h in self.heads.items():
-            entry = {"target": h.target, "classes": list(h.classes), "prior": h.prior, "family": h.family,
-                     "calibrator": asdict(h.calibrator), "best_iteration": h.best_iteration, "shape": h.shape}
+            entry = {
+                "target": h.target,
+                "classes": list(h.classes),
+                "prior": h.prior,
+                "family": h.family,
+                "calibrator": asdict(h.calibrator),
+                "best_iteration": h.best_iteration,
+                "shape": h.shape,
+            }
             if isinstance(h.booster, Linear):
                 entry["linear"] = asdict(h.booster)
             else:
@@ -633,19 +727,29 @@ class SeverityModel:
     @classmethod
     def load(cls, directory: Path) -> SeverityModel:
         import xgboost as xgb
+
         meta = json.loads((Path(directory) / "model.json").read_text(encoding="utf-8"))
         heads = {}
         for name, h in meta["heads"].items():
+            estimator: xgb.Booster | Linear
             if "linear" in h:
                 estimator = Linear(**h["linear"])
             else:
                 estimator = xgb.Booster()
                 estimator.load_model(str(Path(directory) / f"{name}.ubj"))
             shape = h.get("shape") or {}
-            if isinstance(shape, list):   # saved before the candidates: (max_depth, min_child_weight)
-                shape = dict(zip(("max_depth", "min_child_weight"), shape))
-            heads[name] = Head(h["target"], tuple(h["classes"]), h["prior"], Calibrator(**h["calibrator"]),
-                               estimator, h["best_iteration"], shape, h.get("family", "xgboost"))
+            if isinstance(shape, list):  # saved before the candidates: (max_depth, min_child_weight)
+                shape = dict(zip(("max_depth", "min_child_weight"), shape, strict=True))
+            heads[name] = Head(
+                h["target"],
+                tuple(h["classes"]),
+                h["prior"],
+                Calibrator(**h["calibrator"]),
+                estimator,
+                h["best_iteration"],
+                shape,
+                h.get("family", "xgboost"),
+            )
         split = Split(*(tuple(meta["split"][k]) for k in ("train_years", "valid_years", "test_years")))
         return cls(meta["features"], Encoder(**meta["encoder"]), heads, split, meta["data_version"])
 
@@ -653,17 +757,17 @@ class SeverityModel:
 # --------------------------------------------------------------------------- training
 @dataclass
 class Trained:
-    model: SeverityModel               # the champion family's heads
-    metrics: dict                      # head -> model (family or majority) -> metrics on the test years
-    valid_metrics: dict                # the same on the validation years (cross-fitted calibration)
-    selection: dict                    # the family chosen, why, and why not the others
-    candidates: dict                   # family -> head -> the settings the search chose
-    sizes: dict                        # train / valid / test events
+    model: SeverityModel  # the champion family's heads
+    metrics: dict  # head -> model (family or majority) -> metrics on the test years
+    valid_metrics: dict  # the same on the validation years (cross-fitted calibration)
+    selection: dict  # the family chosen, why, and why not the others
+    candidates: dict  # family -> head -> the settings the search chose
+    sizes: dict  # train / valid / test events
     seconds: float
-    test: np.ndarray = field(repr=False)       # encoded test features
-    test_y: dict = field(repr=False)           # head -> codes
-    test_proba: dict = field(repr=False)       # head -> model name -> probabilities
-    example: pd.DataFrame = field(repr=False, default=None)   # a few raw training rows (MLflow's input example)
+    test: np.ndarray = field(repr=False)  # encoded test features
+    test_y: dict = field(repr=False)  # head -> codes
+    test_proba: dict = field(repr=False)  # head -> model name -> probabilities
+    example: pd.DataFrame = field(repr=False, default=None)  # a few raw training rows (MLflow's input example)
 
 
 def select(valid_metrics: dict, auc_margin: float, max_ece: float) -> dict:
@@ -689,14 +793,31 @@ def select(valid_metrics: dict, auc_margin: float, max_ece: float) -> dict:
     pool = passing or list(FAMILIES)
     family = max(pool, key=lambda f: (auc[f], -FAMILIES.index(f)))
     runner = max((f for f in pool if f != family), key=lambda f: auc[f], default=None)
-    return {"family": family, "passed": bool(passing), "passing": passing, "not_passing": why_not,
-            "valid_roc_auc": auc, "margin_over_next": (auc[family] - auc[runner]) if runner else None,
-            "next": runner, "auc_margin": auc_margin, "max_ece": max_ece}
+    return {
+        "family": family,
+        "passed": bool(passing),
+        "passing": passing,
+        "not_passing": why_not,
+        "valid_roc_auc": auc,
+        "margin_over_next": (auc[family] - auc[runner]) if runner else None,
+        "next": runner,
+        "auc_margin": auc_margin,
+        "max_ece": max_ece,
+    }
 
 
-def train(df: pd.DataFrame, *, params: Params | None = None, valid_share: float = 0.15,
-          test_share: float = 0.15, threads: int = 2, data_version: str = "",
-          features: dict[str, str] | None = None, auc_margin: float = 0.05, max_ece: float = 0.05) -> Trained:
+def train(
+    df: pd.DataFrame,
+    *,
+    params: Params | None = None,
+    valid_share: float = 0.15,
+    test_share: float = 0.15,
+    threads: int = 2,
+    data_version: str = "",
+    features: dict[str, str] | None = None,
+    auc_margin: float = 0.05,
+    max_ece: float = 0.05,
+) -> Trained:
     """Train every candidate family (both heads each) and the majority baseline on a
     time-based split of a features frame (:func:`features.build`), choose the champion family
     on the validation years (:func:`select`); metrics on both. Refuses a denylisted column."""
@@ -721,8 +842,9 @@ def train(df: pd.DataFrame, *, params: Params | None = None, valid_share: float 
         prior = (np.bincount(ytr, minlength=k) / len(ytr)).tolist()
         probas = {"majority": np.tile(prior, (len(Xte), 1))}
         preds = {"majority": np.full(len(Xte), int(np.argmax(prior)))}
-        valid = {"majority": evaluate(yva, np.tile(prior, (len(Xva), 1)), np.full(len(Xva), int(np.argmax(prior))),
-                                      classes)}
+        valid = {
+            "majority": evaluate(yva, np.tile(prior, (len(Xva), 1)), np.full(len(Xva), int(np.argmax(prior))), classes)
+        }
         for fam in FAMILIES:
             head = fitted[fam][name] = _fit_head(fam, name, encoder, Xtr, ytr, Xva, yva, params, threads)
             probas[fam] = head.proba(Xte)
@@ -735,32 +857,47 @@ def train(df: pd.DataFrame, *, params: Params | None = None, valid_share: float 
     chosen = select(valid_metrics, auc_margin, max_ece)
     model = SeverityModel(dict(kinds), encoder, fitted[chosen["family"]], split, data_version)
     candidates = {fam: {h: fitted[fam][h].shape for h in HEADS} for fam in FAMILIES}
-    return Trained(model, metrics, valid_metrics, chosen, candidates,
-                   {"train": len(tr), "valid": len(va), "test": len(te)},
-                   time.perf_counter() - started, Xte, test_y, test_proba, tr[list(kinds)].head(5))
+    return Trained(
+        model,
+        metrics,
+        valid_metrics,
+        chosen,
+        candidates,
+        {"train": len(tr), "valid": len(va), "test": len(te)},
+        time.perf_counter() - started,
+        Xte,
+        test_y,
+        test_proba,
+        tr[list(kinds)].head(5),
+    )
 
 
 # --------------------------------------------------------------------------- plots
 def plots(trained: Trained) -> dict[str, bytes]:
     """Every plot of a training, as PNG: reliability, confusion matrix, importance, SHAP summary."""
     from .analytics import png
-    return {"reliability.png": png(plot_reliability(trained)), "confusion.png": png(plot_confusion(trained)),
-            "importance.png": png(plot_importance(trained.model, trained.test)),
-            "shap_summary.png": png(plot_shap(trained))}
+
+    return {
+        "reliability.png": png(plot_reliability(trained)),
+        "confusion.png": png(plot_confusion(trained)),
+        "importance.png": png(plot_importance(trained.model, trained.test)),
+        "shap_summary.png": png(plot_shap(trained)),
+    }
 
 
 def plot_reliability(trained: Trained, head: str = "fatal"):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfect")
     y = trained.test_y[head]
     for m in MODELS:
         p = trained.test_proba[head][m]
         r = reliability(y if p.shape[1] == 2 else (y == 0).astype(int), p[:, 1] if p.shape[1] == 2 else p[:, 0])
-        ax.plot(r["predicted"], r["observed"], marker="o",
-                label=f"{m} (ECE {trained.metrics[head][m]['ece']:.3f})")
+        ax.plot(r["predicted"], r["observed"], marker="o", label=f"{m} (ECE {trained.metrics[head][m]['ece']:.3f})")
     ax.set_xlabel("predicted probability of a fatal outcome")
     ax.set_ylabel("observed share")
     ax.set_title(f"Reliability on the test years ({trained.model.split.describe()['test']})")
@@ -770,8 +907,10 @@ def plot_reliability(trained: Trained, head: str = "fatal"):
 
 def plot_confusion(trained: Trained, head: str = "severity"):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     classes = trained.model.heads[head].classes
     cm = np.asarray(trained.metrics[head][trained.model.family]["confusion"])
     fig, ax = plt.subplots(figsize=(4.6, 4))
@@ -792,15 +931,18 @@ def importance(model: SeverityModel, X: np.ndarray, head: str = "fatal") -> pd.D
     contrib = model.heads[head].contributions(X[:2000])
     mean = np.abs(contrib[..., :-1]).reshape(-1, contrib.shape[-1] - 1).mean(axis=0)
     total = mean.sum() or 1.0
-    rows = list(zip(model.encoder.columns, mean / total))
-    return pd.DataFrame(rows, columns=["feature", "shap_share"]).sort_values("shap_share", ascending=False,
-                                                                              ignore_index=True)
+    rows = list(zip(model.encoder.columns, mean / total, strict=True))
+    return pd.DataFrame(rows, columns=["feature", "shap_share"]).sort_values(
+        "shap_share", ascending=False, ignore_index=True
+    )
 
 
 def plot_importance(model: SeverityModel, X: np.ndarray, head: str = "fatal", top: int = 15):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     imp = importance(model, X, head).head(top)[::-1]
     fig, ax = plt.subplots(figsize=(5.5, 0.3 * len(imp) + 1))
     ax.barh(imp["feature"], imp["shap_share"], color="#4c72b0")
@@ -812,14 +954,17 @@ def plot_importance(model: SeverityModel, X: np.ndarray, head: str = "fatal", to
 def plot_shap(trained: Trained, head: str = "fatal", rows: int = 2000):
     """SHAP summary (beeswarm) of the fatal head on up to ``rows`` test events."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import shap
+
     X = trained.test[:rows]
     values = trained.model.heads[head].contributions(X)[:, :-1]
     # colour: the value for numbers, the level's index for categories
-    shap.summary_plot(values, X, feature_names=trained.model.encoder.columns, show=False, max_display=15,
-                      plot_size=(7, 5.5))
+    shap.summary_plot(
+        values, X, feature_names=trained.model.encoder.columns, show=False, max_display=15, plot_size=(7, 5.5)
+    )
     fig = plt.gcf()
     fig.suptitle("SHAP values, log-odds of a fatal outcome (test years)", fontsize=10)
     return fig
@@ -834,14 +979,27 @@ def summary(trained: Trained) -> dict:
     shows. Stable keys: ``champion_family``; ``metrics`` (test years) and ``valid_metrics``
     as ``<head>.<model>.<metric>``; ``candidates.<family>`` with the settings chosen for each
     head and its ``valid`` and ``test`` metrics; ``selection`` (why this family)."""
-    return plain({"split": trained.model.split.describe(),
+    return plain(
+        {
+            "split": trained.model.split.describe(),
             "split_years": {k: list(v) for k, v in asdict(trained.model.split).items()},
-            "sizes": trained.sizes, "data_version": trained.model.data_version,
-            "training_seconds": round(trained.seconds, 2), "champion_family": trained.model.family,
-            "selection": trained.selection, "metrics": trained.metrics, "valid_metrics": trained.valid_metrics,
-            "candidates": {fam: {"settings": trained.candidates[fam],
-                                 "valid": {h: trained.valid_metrics[h][fam] for h in HEADS},
-                                 "test": {h: trained.metrics[h][fam] for h in HEADS}} for fam in FAMILIES}})
+            "sizes": trained.sizes,
+            "data_version": trained.model.data_version,
+            "training_seconds": round(trained.seconds, 2),
+            "champion_family": trained.model.family,
+            "selection": trained.selection,
+            "metrics": trained.metrics,
+            "valid_metrics": trained.valid_metrics,
+            "candidates": {
+                fam: {
+                    "settings": trained.candidates[fam],
+                    "valid": {h: trained.valid_metrics[h][fam] for h in HEADS},
+                    "test": {h: trained.metrics[h][fam] for h in HEADS},
+                }
+                for fam in FAMILIES
+            },
+        }
+    )
 
 
 def flat_metrics(trained: Trained) -> dict[str, float]:
@@ -885,13 +1043,23 @@ def metrics_markdown(metrics: dict) -> str:
     parts = []
     for head, by_model in metrics.items():
         classes = list(next(iter(by_model.values()))["recall"])
-        head_row = ["model", "ROC-AUC", "PR-AUC", "macro-F1", "accuracy", "ECE",
-                    *(f"recall {c}" for c in classes)]
-        lines = [f"**{HEAD_TITLES.get(head, head)}**", "", "| " + " | ".join(head_row) + " |",
-                 "|" + "---|" * len(head_row)]
+        head_row = ["model", "ROC-AUC", "PR-AUC", "macro-F1", "accuracy", "ECE", *(f"recall {c}" for c in classes)]
+        lines = [
+            f"**{HEAD_TITLES.get(head, head)}**",
+            "",
+            "| " + " | ".join(head_row) + " |",
+            "|" + "---|" * len(head_row),
+        ]
         for m, v in by_model.items():
-            cells = [m, _n(v["roc_auc"]), _n(v["pr_auc"]), _n(v["macro_f1"]), _n(v["accuracy"]), _n(v["ece"]),
-                     *(_n(v["recall"][c]) for c in classes)]
+            cells = [
+                m,
+                _n(v["roc_auc"]),
+                _n(v["pr_auc"]),
+                _n(v["macro_f1"]),
+                _n(v["accuracy"]),
+                _n(v["ece"]),
+                *(_n(v["recall"][c]) for c in classes),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
@@ -905,13 +1073,17 @@ def selection_text(trained: Trained) -> str:
     """Which family won, by how much, on which years, and why not the others."""
     sel, s = trained.selection, trained.model.split.describe()
     auc = sel["valid_roc_auc"]
-    lines = [f"Champion family: **{sel['family']}**, chosen on the validation years ({s['valid']}) by the fatal "
-             f"head's ROC-AUC, {auc[sel['family']]:.3f}"
-             + (f", {sel['margin_over_next']:+.3f} over {sel['next']} ({auc[sel['next']]:.3f})" if sel["next"] else "")
-             + f"; the test years ({s['test']}) are reported, not used to choose."]
+    lines = [
+        f"Champion family: **{sel['family']}**, chosen on the validation years ({s['valid']}) by the fatal "
+        f"head's ROC-AUC, {auc[sel['family']]:.3f}"
+        + (f", {sel['margin_over_next']:+.3f} over {sel['next']} ({auc[sel['next']]:.3f})" if sel["next"] else "")
+        + f"; the test years ({s['test']}) are reported, not used to choose."
+    ]
     if not sel["passed"]:
-        lines.append("No family passed the checks (ROC-AUC over the majority baseline by "
-                     f"{sel['auc_margin']}, fatal ECE at most {sel['max_ece']}): this version is not champion.")
+        lines.append(
+            "No family passed the checks (ROC-AUC over the majority baseline by "
+            f"{sel['auc_margin']}, fatal ECE at most {sel['max_ece']}): this version is not champion."
+        )
     for fam, reasons in sel["not_passing"].items():
         lines.append(f"- {fam} did not pass: {'; '.join(reasons)}")
     return "\n".join(lines)
@@ -924,49 +1096,54 @@ def card(trained: Trained, name: str, version: str, releases: str) -> str:
     cm = trained.metrics["severity"][family]["confusion"]
     classes = trained.model.heads["severity"].classes
     confusion = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
-    confusion += [f"| {c} | " + " | ".join(str(x) for x in row) + " |" for c, row in zip(classes, cm)]
-    settings = "; ".join(f"{fam}: " + ", ".join(f"{h} {json.dumps(plain(trained.candidates[fam][h]))}" for h in HEADS)
-                         for fam in FAMILIES)
-    return "\n".join([
-        f"# Model card: {name} version {version}",
-        "",
-        "Predicts, from what is known when the flight begins or at the moment of the occurrence, whether an "
-        "NTSB-investigated event ends with a fatality and its highest injury level.",
-        "",
-        "## Data",
-        f"- data version `{trained.model.data_version}`; releases: {releases}",
-        f"- {len(trained.model.features)} features (leakage audit in docs/ml.md); events with a known highest injury only",
-        f"- split by event year: train {s.describe()['train']} ({sizes['train']} events), "
-        f"validation {s.describe()['valid']} ({sizes['valid']}), test {s.describe()['test']} ({sizes['test']})",
-        "",
-        "## Candidates and the champion",
-        "- trained on the same split: XGBoost (hist, native categories, early stopping), a random forest "
-        "(XGBoost's, bagged trees), a logistic regression; all with balanced class weights, tuned on the "
-        f"validation years ({settings})",
-        "- probabilities recalibrated on the validation years; predicted class = highest calibrated probability "
-        "relative to the class's share of the training events",
-        "",
-        selection_text(trained),
-        "",
-        "## Metrics on the validation years (cross-fitted calibration)",
-        "",
-        metrics_markdown(trained.valid_metrics),
-        "",
-        "## Metrics on the test years",
-        "",
-        metrics_markdown(trained.metrics),
-        "",
-        f"Confusion matrix ({family}, four classes, test years):",
-        "",
-        *confusion,
-        "",
-        "## Known limits",
-        "- NTSB events are accidents and incidents, not flights: the model estimates the outcome given that an "
-        "event happened, never the risk of flying.",
-        "- The most recent years are also the least complete: recent events wait for their final reports, so the "
-        "test years' mix shifts as releases arrive.",
-        "- The validation years serve tuning, early stopping, calibration and the champion's choice: validation "
-        "scores are optimistic; the test years are the honest estimate.",
-        "- Missing values are informative in NTSB data (older forms, incidents): the model uses them as such.",
-        "",
-    ])
+    confusion += [f"| {c} | " + " | ".join(str(x) for x in row) + " |" for c, row in zip(classes, cm, strict=True)]
+    settings = "; ".join(
+        f"{fam}: " + ", ".join(f"{h} {json.dumps(plain(trained.candidates[fam][h]))}" for h in HEADS)
+        for fam in FAMILIES
+    )
+    return "\n".join(
+        [
+            f"# Model card: {name} version {version}",
+            "",
+            "Predicts, from what is known when the flight begins or at the moment of the occurrence, whether an "
+            "NTSB-investigated event ends with a fatality and its highest injury level.",
+            "",
+            "## Data",
+            f"- data version `{trained.model.data_version}`; releases: {releases}",
+            f"- {len(trained.model.features)} features (leakage audit in docs/ml.md); "
+            "events with a known highest injury only",
+            f"- split by event year: train {s.describe()['train']} ({sizes['train']} events), "
+            f"validation {s.describe()['valid']} ({sizes['valid']}), test {s.describe()['test']} ({sizes['test']})",
+            "",
+            "## Candidates and the champion",
+            "- trained on the same split: XGBoost (hist, native categories, early stopping), a random forest "
+            "(XGBoost's, bagged trees), a logistic regression; all with balanced class weights, tuned on the "
+            f"validation years ({settings})",
+            "- probabilities recalibrated on the validation years; predicted class = highest calibrated probability "
+            "relative to the class's share of the training events",
+            "",
+            selection_text(trained),
+            "",
+            "## Metrics on the validation years (cross-fitted calibration)",
+            "",
+            metrics_markdown(trained.valid_metrics),
+            "",
+            "## Metrics on the test years",
+            "",
+            metrics_markdown(trained.metrics),
+            "",
+            f"Confusion matrix ({family}, four classes, test years):",
+            "",
+            *confusion,
+            "",
+            "## Known limits",
+            "- NTSB events are accidents and incidents, not flights: the model estimates the outcome given that an "
+            "event happened, never the risk of flying.",
+            "- The most recent years are also the least complete: recent events wait for their final reports, so the "
+            "test years' mix shifts as releases arrive.",
+            "- The validation years serve tuning, early stopping, calibration and the champion's choice: validation "
+            "scores are optimistic; the test years are the honest estimate.",
+            "- Missing values are informative in NTSB data (older forms, incidents): the model uses them as such.",
+            "",
+        ]
+    )

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import math
 import re
+from collections.abc import Callable
 
 _TRUE = {"true", "t", "y", "yes", "1", "-1"}
 _FALSE = {"false", "f", "n", "no", "0"}
@@ -41,7 +42,7 @@ def resolve_two_digit_year(yy: int, month: int, day: int, today: dt.date) -> int
 
 
 def parse_timestamp(text: str | None, today: dt.date | None = None) -> dt.datetime | None:
-    if empty(text):
+    if text is None or empty(text):
         return None
     s = text.strip()
     if MDB_UNREPRESENTABLE.match(s):
@@ -73,7 +74,7 @@ def parse_date(text: str | None, today: dt.date | None = None) -> dt.date | None
 
 def parse_int(text: str | None) -> int | None:
     """Integers, also as printed by tools that turned them into floats (``1545.0``)."""
-    if empty(text):
+    if text is None or empty(text):
         return None
     s = text.strip()
     try:
@@ -90,7 +91,7 @@ def parse_int(text: str | None) -> int | None:
 
 
 def parse_float(text: str | None) -> float | None:
-    if empty(text):
+    if text is None or empty(text):
         return None
     s = text.strip()
     try:
@@ -104,7 +105,7 @@ def parse_float(text: str | None) -> float | None:
 
 def parse_bool(text: str | None) -> bool | None:
     """Y/N flags and Access bits, also as True/False, 1/0 or -1 (Access's true)."""
-    if empty(text):
+    if text is None or empty(text):
         return None
     s = text.strip().lower()
     if s in _TRUE:
@@ -127,7 +128,7 @@ def parse_dms(text: str | None, kind: str) -> float | None:
     """A DMS coordinate string (``443345N``, ``0701128W``, blank-padded, lower-case
     hemisphere) to signed decimal degrees; ``None`` when empty or malformed (the raw
     string is always kept beside it). ``kind`` is ``lat`` or ``lon``."""
-    if empty(text):
+    if text is None or empty(text):
         return None
     s = text.strip().upper()
     limit = 90 if kind == "lat" else 180
@@ -151,7 +152,7 @@ def dms_readings(text: str | None, kind: str) -> list[float]:
     CAROL-era exports do (``004700N`` is 47 deg 0 min 0 sec there, 0 deg 47 min in the
     fixed-width form): degrees, minutes and seconds of 1-3, 1-2 and 1-2 digits. Used to
     show that NTSB's decimal columns, where delivered, are one of these readings."""
-    if empty(text):
+    if text is None or empty(text):
         return []
     m = re.fullmatch(r"(\d{6,7})([NSEW])", text.strip().upper())
     if not m:
@@ -170,7 +171,7 @@ def dms_readings(text: str | None, kind: str) -> list[float]:
     return sorted(out)
 
 
-PARSERS = {
+PARSERS: dict[str, Callable[[str | None, dt.date | None], object]] = {
     "string": lambda s, today: parse_string(s),
     "int": lambda s, today: parse_int(s),
     "float": lambda s, today: parse_float(s),
@@ -221,7 +222,7 @@ class RowHasher:
 
     def __call__(self, values: list) -> str:
         parts = []
-        for prefix, i in zip(self.prefix, self.order):
+        for prefix, i in zip(self.prefix, self.order, strict=False):
             v = values[i]
             if v is None:
                 continue

@@ -19,14 +19,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Event:
-    kind: str                      # start | step | finish | fail | note
-    stage: str                     # ingest, dbt, checks, archive, analytics, model, snapshot, ...
-    what: str = ""                 # the step (a table, a model) or the stage's subject (a release)
-    done: int | None = None        # units done so far (rows, models, years)
-    total: int | None = None       # units expected, when known
-    unit: str = ""                 # rows, models, tests, years, assets
-    summary: str = ""              # finish: the stage's result in one line
-    seconds: float = 0.0           # finish: how long the stage took
+    kind: str  # start | step | finish | fail | note
+    stage: str  # ingest, dbt, checks, archive, analytics, model, snapshot, ...
+    what: str = ""  # the step (a table, a model) or the stage's subject (a release)
+    done: int | None = None  # units done so far (rows, models, years)
+    total: int | None = None  # units expected, when known
+    unit: str = ""  # rows, models, tests, years, assets
+    summary: str = ""  # finish: the stage's result in one line
+    seconds: float = 0.0  # finish: how long the stage took
     info: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -40,12 +40,11 @@ def _tell(event: Event) -> None:
     for listener in list(listeners):
         try:
             listener(event)
-        except Exception as exc:   # drawing progress must not stop the work
+        except Exception as exc:  # drawing progress must not stop the work
             log.debug("progress listener failed: %r", exc)
 
 
-def step(stage: str, what: str = "", done: int | None = None, total: int | None = None, unit: str = "",
-         **info) -> None:
+def step(stage: str, what: str = "", done: int | None = None, total: int | None = None, unit: str = "", **info) -> None:
     """Work advanced within ``stage``."""
     if listeners:
         _tell(Event("step", stage, what, done, total, unit, info=info))
@@ -67,8 +66,15 @@ def stage(stage: str, what: str = "", total: int | None = None, unit: str = ""):
     try:
         yield result
     except BaseException as exc:
-        _tell(Event("fail", stage, what, summary=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                    seconds=time.perf_counter() - started))
+        _tell(
+            Event(
+                "fail",
+                stage,
+                what,
+                summary=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                seconds=time.perf_counter() - started,
+            )
+        )
         raise
     summary = result.pop("summary", "")
     _tell(Event("finish", stage, what, summary=summary, seconds=time.perf_counter() - started, info=result))

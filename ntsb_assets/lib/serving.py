@@ -21,46 +21,167 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVED = {
-    "marts": ("fact_accidents", "dim_aircraft", "dim_crew", "narratives", "bridge_accident_causes", "dim_causes",
-              "agg_yearly_stats", "agg_state_stats", "agg_aircraft_type_stats", "agg_phase_stats",
-              "agg_weather_stats"),
+    "marts": (
+        "fact_accidents",
+        "dim_aircraft",
+        "dim_crew",
+        "narratives",
+        "bridge_accident_causes",
+        "dim_causes",
+        "agg_yearly_stats",
+        "agg_state_stats",
+        "agg_aircraft_type_stats",
+        "agg_phase_stats",
+        "agg_weather_stats",
+    ),
     "ml": ("batch_predictions",),
-    "raw": ("_releases", "_reconciliation", "_quarantine", "_code_lag"),   # the dashboard's data quality page
+    "raw": ("_releases", "_reconciliation", "_quarantine", "_code_lag"),  # the dashboard's data quality page
 }
-EXCLUDED = {("marts", "narratives"): {"search_document"}}   # the snapshot has its own index
+EXCLUDED = {("marts", "narratives"): {"search_document"}}  # the snapshot has its own index
 POINTER = "current.json"
-K1, B = 1.2, 0.75          # BM25's parameters (the usual ones)
-FORMAT = 3                # the snapshot's layout; the API refuses another one
-DOCUMENT_CHUNK = 10_000   # event documents built at a time
-MEMORY_LIMIT = "1GB"      # DuckDB's while building a snapshot (it spills to disk beyond)
-KEEP = 2                  # snapshots kept: the current one and the one before it (requests in flight)
-REBUILD_AFTER = 0.2       # a snapshot is built whole once the events changed since the last whole build exceed this
+K1, B = 1.2, 0.75  # BM25's parameters (the usual ones)
+FORMAT = 3  # the snapshot's layout; the API refuses another one
+DOCUMENT_CHUNK = 10_000  # event documents built at a time
+MEMORY_LIMIT = "1GB"  # DuckDB's while building a snapshot (it spills to disk beyond)
+KEEP = 2  # snapshots kept: the current one and the one before it (requests in flight)
+REBUILD_AFTER = 0.2  # a snapshot is built whole once the events changed since the last whole build exceed this
 
-STOPWORDS = frozenset("""a an and are as at be been but by for from had has have he her his in into is it its
-of on or that the their there they this to was were which while with""".split())
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "there",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "which",
+        "while",
+        "with",
+    ]
+)
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
 # The event list's columns, and GET /events/{ev_id}'s document: built in one SQL statement
 # per dialect (PostgreSQL reads the marts per request; the snapshot stores one per event)
-EVENT_COLUMNS = ("ev_id", "event_date", "severity", "fatalities", "serious_injuries", "make", "model", "far_part",
-                 "phase_of_flight", "phase_of_flight_label", "weather_condition", "light_condition", "country", "state",
-                 "city", "latitude", "longitude")
-DETAIL_COLUMNS = EVENT_COLUMNS + ("ntsb_no", "event_type", "aircraft_count", "event_hour", "flight_purpose",
-                                  "flight_purpose_label", "is_scheduled", "release_id")
-DOCUMENT_PARTS = {   # name -> (table alias, table, columns, ORDER BY, extra condition)
-    "aircraft": ("a", "marts.dim_aircraft", ("aircraft_key", "make", "model", "category", "category_label",
-                                             "engine_type", "engine_type_label", "engine_count", "is_homebuilt",
-                                             "year_built", "damage", "damage_label"), "a.aircraft_key", "a.is_current"),
-    "findings": ("b", "marts.bridge_accident_causes b JOIN marts.dim_causes c ON c.cause_key = b.cause_key",
-                 ("b.aircraft_key", "b.cause_kind", "b.occurrence_no", "b.seq_no", "c.cause_code",
-                  "c.cause_description", "c.category", "c.cause_factor", "b.in_probable_cause"),
-                 "b.aircraft_key, b.occurrence_no, b.seq_no", None),
+EVENT_COLUMNS = (
+    "ev_id",
+    "event_date",
+    "severity",
+    "fatalities",
+    "serious_injuries",
+    "make",
+    "model",
+    "far_part",
+    "phase_of_flight",
+    "phase_of_flight_label",
+    "weather_condition",
+    "light_condition",
+    "country",
+    "state",
+    "city",
+    "latitude",
+    "longitude",
+)
+DETAIL_COLUMNS = EVENT_COLUMNS + (
+    "ntsb_no",
+    "event_type",
+    "aircraft_count",
+    "event_hour",
+    "flight_purpose",
+    "flight_purpose_label",
+    "is_scheduled",
+    "release_id",
+)
+DOCUMENT_PARTS = {  # name -> (table alias, table, columns, ORDER BY, extra condition)
+    "aircraft": (
+        "a",
+        "marts.dim_aircraft",
+        (
+            "aircraft_key",
+            "make",
+            "model",
+            "category",
+            "category_label",
+            "engine_type",
+            "engine_type_label",
+            "engine_count",
+            "is_homebuilt",
+            "year_built",
+            "damage",
+            "damage_label",
+        ),
+        "a.aircraft_key",
+        "a.is_current",
+    ),
+    "findings": (
+        "b",
+        "marts.bridge_accident_causes b JOIN marts.dim_causes c ON c.cause_key = b.cause_key",
+        (
+            "b.aircraft_key",
+            "b.cause_kind",
+            "b.occurrence_no",
+            "b.seq_no",
+            "c.cause_code",
+            "c.cause_description",
+            "c.category",
+            "c.cause_factor",
+            "b.in_probable_cause",
+        ),
+        "b.aircraft_key, b.occurrence_no, b.seq_no",
+        None,
+    ),
     "narratives": ("n", "marts.narratives", ("aircraft_key", "probable_cause", "narrative"), "n.aircraft_key", None),
 }
 CREW_COLUMNS = ("certificate", "certificate_label", "medical_certificate", "experience_bucket", "age_group")
-PREDICTION_COLUMNS = ("predicted_class", "p_fatl", "p_sers", "p_minr", "p_none", "p_fatal_outcome", "model_name",
-                      "model_version", "predicted_at")
+PREDICTION_COLUMNS = (
+    "predicted_class",
+    "p_fatl",
+    "p_sers",
+    "p_minr",
+    "p_none",
+    "p_fatal_outcome",
+    "model_name",
+    "model_version",
+    "predicted_at",
+)
+
+
+def _scalar(con, sql: str):
+    """The one value of a query that returns one row."""
+    row = con.execute(sql).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql}")
+    return row[0]
 
 
 def event_document_sql(dialect: str, predictions: bool) -> str:
@@ -78,15 +199,24 @@ def event_document_sql(dialect: str, predictions: bool) -> str:
         table = table if " " in table else f"{table} {alias}"
         cond = f"{alias}.ev_id = f.ev_id" + (f" AND {extra}" if extra else "")
         items = f"{obj}({pairs(cols, alias)}) ORDER BY {order}"
-        parts.append(f"'{name}', (SELECT coalesce({f'json_agg({items})' if pg else f'to_json(list({items}))'}, "
-                     f"CAST('[]' AS JSON)) FROM {table} WHERE {cond})")
-    parts.append(f"'crew', {obj}({pairs(CREW_COLUMNS, 'c')}, 'pilot_total_hours', f.pilot_total_hours, "
-                 "'pilot_age', f.pilot_age)")
-    prediction = (f"(SELECT {obj}({pairs(PREDICTION_COLUMNS, 'p')}) FROM ml.batch_predictions p "
-                  "WHERE p.ev_id = f.ev_id)") if predictions else "NULL"
+        parts.append(
+            f"'{name}', (SELECT coalesce({f'json_agg({items})' if pg else f'to_json(list({items}))'}, "
+            f"CAST('[]' AS JSON)) FROM {table} WHERE {cond})"
+        )
+    parts.append(
+        f"'crew', {obj}({pairs(CREW_COLUMNS, 'c')}, 'pilot_total_hours', f.pilot_total_hours, 'pilot_age', f.pilot_age)"
+    )
+    prediction = (
+        (f"(SELECT {obj}({pairs(PREDICTION_COLUMNS, 'p')}) FROM ml.batch_predictions p WHERE p.ev_id = f.ev_id)")
+        if predictions
+        else "NULL"
+    )
     parts.append(f"'prediction', {prediction}")
-    return (f"SELECT f.ev_id, CAST({obj}({pairs(DETAIL_COLUMNS, 'f')}, {', '.join(parts)}) AS {'TEXT' if pg else 'VARCHAR'}) "
-            "AS doc FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key")
+    return (
+        f"SELECT f.ev_id, CAST({obj}({pairs(DETAIL_COLUMNS, 'f')}, {', '.join(parts)}) "
+        f"AS {'TEXT' if pg else 'VARCHAR'}) "
+        "AS doc FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key"
+    )
 
 
 def event_inputs_hash_sql(predictions: bool) -> str:
@@ -99,10 +229,12 @@ def event_inputs_hash_sql(predictions: bool) -> str:
         table = table if " " in table else f"{table} {alias}"
         cond = f"{alias}.ev_id = f.ev_id" + (f" AND {extra}" if extra else "")
         row = ", ".join(c if "." in c else f"{alias}.{c}" for c in cols)
-        parts.append(f"(SELECT sum(hash({row})::HUGEINT) FROM {table} WHERE {cond})")   # sum: identical rows count
+        parts.append(f"(SELECT sum(hash({row})::HUGEINT) FROM {table} WHERE {cond})")  # sum: identical rows count
     parts.append("(SELECT hash(p) FROM ml.batch_predictions p WHERE p.ev_id = f.ev_id)" if predictions else "NULL")
-    return (f"SELECT f.ev_id, hash(f, c, {', '.join(parts)}) AS hash "
-            "FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key")
+    return (
+        f"SELECT f.ev_id, hash(f, c, {', '.join(parts)}) AS hash "
+        "FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key"
+    )
 
 
 class ServingError(Exception):
@@ -118,14 +250,17 @@ def tokens(text: str | None) -> list[str]:
 @dataclass(frozen=True)
 class Snapshot:
     path: Path
-    version: dict            # releases, model version, created
-    build: dict | None = None   # how it was built: from which snapshot, what was written again
+    version: dict  # releases, model version, created
+    build: dict | None = None  # how it was built: from which snapshot, what was written again
 
 
 def data_version(session) -> dict:
     """The releases the warehouse holds and the model version of its predictions."""
-    releases = sorted(session.query("SELECT release_id FROM raw._releases").column(0).to_pylist()) \
-        if session.columns("_releases") is not None else []
+    releases = (
+        sorted(session.query("SELECT release_id FROM raw._releases").column(0).to_pylist())
+        if session.columns("_releases") is not None
+        else []
+    )
     model = None
     if session.columns("batch_predictions", "ml") is not None:
         rows = session.query("SELECT DISTINCT model_version FROM ml.batch_predictions").column(0).to_pylist()
@@ -165,6 +300,7 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     import duckdb
 
     from .warehouse import Warehouse
+
     directory.mkdir(parents=True, exist_ok=True)
     with Warehouse(f"duckdb:///{warehouse_path}").session(read_only=True) as s:
         version = data_version(s) | {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "format": FORMAT}
@@ -189,13 +325,19 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
                     continue
                 tables_copied[f"{schema}.{table}"] = _copy_table(con, schema, table, incremental=base is not None)
         con.execute("DETACH src")
-        documents = _write_documents(con, documents_path(tmp), ("ml", "batch_predictions") in present,
-                                     incremental=base is not None)
+        documents = _write_documents(
+            con, documents_path(tmp), ("ml", "batch_predictions") in present, incremental=base is not None
+        )
         narratives = _index_narratives(con, ("marts", "narratives") in present, incremental=base is not None)
-        events = con.execute("SELECT count(*) FROM marts.fact_accidents").fetchone()[0]
-        build = {"base": base[0].name if base else None, "events": events, "documents_written": len(documents),
-                 "narratives_indexed": len(narratives), "tables_copied": tables_copied,
-                 "changed_since_whole": base[1]["changed_since_whole"] + len(documents | narratives) if base else 0}
+        events = _scalar(con, "SELECT count(*) FROM marts.fact_accidents")
+        build = {
+            "base": base[0].name if base else None,
+            "events": events,
+            "documents_written": len(documents),
+            "narratives_indexed": len(narratives),
+            "tables_copied": tables_copied,
+            "changed_since_whole": base[1]["changed_since_whole"] + len(documents | narratives) if base else 0,
+        }
         con.execute("CREATE OR REPLACE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
         con.execute("CREATE OR REPLACE TABLE serving_build AS SELECT ? AS build", [json.dumps(build)])
         con.execute("CHECKPOINT")
@@ -210,7 +352,7 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     os.replace(tmp, final)
     pointer_tmp = directory / f".{POINTER}.{uuid.uuid4().hex[:8]}"
     pointer_tmp.write_text(json.dumps({"file": name, "version": version}), encoding="utf-8")
-    os.replace(pointer_tmp, directory / POINTER)          # the switch
+    os.replace(pointer_tmp, directory / POINTER)  # the switch
     _prune(directory, keep=name)
     return Snapshot(final, version, build)
 
@@ -218,12 +360,13 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
 def _base(directory: Path) -> tuple[Path, dict] | None:
     """The current snapshot and its build record, when the next one may start from it."""
     import duckdb
+
     found = current(directory)
     if found is None or found[1].get("format") != FORMAT or not documents_path(found[0]).exists():
         return None
     try:
         with duckdb.connect(str(found[0]), read_only=True) as con:
-            build = json.loads(con.execute("SELECT build FROM serving_build").fetchone()[0])
+            build = json.loads(_scalar(con, "SELECT build FROM serving_build"))
     except (duckdb.Error, OSError):
         return None
     return (found[0], build) if build["changed_since_whole"] <= REBUILD_AFTER * max(build["events"], 1) else None
@@ -238,21 +381,31 @@ def _copy_table(con, schema: str, table: str, incremental: bool) -> str:
     only when its hash differs. Rows inserted that way follow the sorted ones until the next
     whole build."""
     name = f"{schema}.{table}"
-    columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE src.{name}").fetchall()
-               if r[0] not in EXCLUDED.get((schema, table), set())]
+    columns = [
+        (r[0], r[1])
+        for r in con.execute(f"DESCRIBE src.{name}").fetchall()
+        if r[0] not in EXCLUDED.get((schema, table), set())
+    ]
     cols = ", ".join(c for c, _ in columns)
     keyed = "ev_id" in {c for c, _ in columns}
-    same_layout = incremental and columns == [(r[0], r[1]) for r in con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()]
-    if same_layout and keyed and not con.execute(f"SELECT count(*) FROM src.{name} WHERE ev_id IS NULL").fetchone()[0]:
+    same_layout = incremental and columns == [
+        (r[0], r[1])
+        for r in con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+            [schema, table],
+        ).fetchall()
+    ]
+    if same_layout and keyed and not _scalar(con, f"SELECT count(*) FROM src.{name} WHERE ev_id IS NULL"):
         per_event = f"(SELECT ev_id, sum(hash({cols})::HUGEINT) AS hash FROM {{}} GROUP BY ev_id)"
         _events_differing(con, "_rows_changed", per_event.format("src." + name), per_event.format(name))
-        changed = con.execute("SELECT count(*) FROM _rows_changed").fetchone()[0]
+        changed = _scalar(con, "SELECT count(*) FROM _rows_changed")
         if changed:
             con.execute(f"DELETE FROM {name} WHERE ev_id IN (SELECT ev_id FROM _rows_changed)")
-            con.execute(f"INSERT INTO {name} SELECT {cols} FROM src.{name} "
-                        f"WHERE ev_id IN (SELECT ev_id FROM _rows_changed) ORDER BY ev_id")
+            con.execute(
+                f"INSERT INTO {name} SELECT {cols} FROM src.{name} "
+                f"WHERE ev_id IN (SELECT ev_id FROM _rows_changed) ORDER BY ev_id"
+            )
         con.execute("DROP TABLE _rows_changed")
         return f"{changed} events"
     if same_layout and not keyed:
@@ -300,6 +453,7 @@ def _write_documents(con, path: Path, predictions: bool, incremental: bool) -> s
     deleted and written again. Written DOCUMENT_CHUNK events at a time, so the memory it
     takes does not grow with the number of events. Returns the ev_ids written or deleted."""
     import sqlite3
+
     sql = event_document_sql("duckdb", predictions)
     changed = _changed(con, event_inputs_hash_sql(predictions), "document_hashes", incremental)
     ids = [e for e, gone in changed if not gone]
@@ -313,7 +467,7 @@ def _write_documents(con, path: Path, predictions: bool, incremental: bool) -> s
             db.executemany("DELETE FROM documents WHERE ev_id = ?", [(e,) for e, _ in changed])
         sql += " WHERE f.ev_id IN (SELECT ev_id FROM _changed) AND f.ev_id >= ? AND f.ev_id <= ?"
         for i in range(0, len(ids), DOCUMENT_CHUNK):
-            chunk = ids[i:i + DOCUMENT_CHUNK]
+            chunk = ids[i : i + DOCUMENT_CHUNK]
             db.executemany("INSERT INTO documents VALUES (?, ?)", con.execute(sql, [chunk[0], chunk[-1]]).fetchall())
         db.commit()
     finally:
@@ -328,23 +482,32 @@ def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
     When ``incremental``, only the events whose narratives changed (by their hash in
     narrative_hashes) are tokenized again; their new entries follow the sorted ones.
     Returns the ev_ids indexed again or removed."""
-    src = ("SELECT ev_id, aircraft_key, probable_cause, narrative FROM marts.narratives" if have
-           else "SELECT NULL::VARCHAR AS ev_id, NULL::INTEGER AS aircraft_key, NULL::VARCHAR AS probable_cause, "
-                "NULL::VARCHAR AS narrative WHERE false")
-    changed = _changed(con, f"SELECT ev_id, sum(hash(aircraft_key, probable_cause, narrative)::HUGEINT) AS hash "
-                            f"FROM ({src}) GROUP BY ev_id", "narrative_hashes", incremental)
-    split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"   # = tokens()
+    src = (
+        "SELECT ev_id, aircraft_key, probable_cause, narrative FROM marts.narratives"
+        if have
+        else "SELECT NULL::VARCHAR AS ev_id, NULL::INTEGER AS aircraft_key, NULL::VARCHAR AS probable_cause, "
+        "NULL::VARCHAR AS narrative WHERE false"
+    )
+    changed = _changed(
+        con,
+        f"SELECT ev_id, sum(hash(aircraft_key, probable_cause, narrative)::HUGEINT) AS hash "
+        f"FROM ({src}) GROUP BY ev_id",
+        "narrative_hashes",
+        incremental,
+    )
+    split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"  # = tokens()
     stop = ", ".join(f"'{w}'" for w in sorted(STOPWORDS))
     src = f"SELECT * FROM ({src}) WHERE ev_id IN (SELECT ev_id FROM _changed)"
     con.execute(f"""
         CREATE TEMP TABLE _tok AS
-        SELECT * FROM (SELECT ev_id, {split.format('probable_cause')} AS term, 2 AS w FROM ({src})
+        SELECT * FROM (SELECT ev_id, {split.format("probable_cause")} AS term, 2 AS w FROM ({src})
                        UNION ALL
-                       SELECT ev_id, {split.format('narrative')} AS term, 1 AS w FROM ({src}))
+                       SELECT ev_id, {split.format("narrative")} AS term, 1 AS w FROM ({src}))
         WHERE length(term) > 1 AND term NOT IN ({stop})""")
     docs = "SELECT ev_id, sum(w)::INTEGER AS length FROM _tok GROUP BY ALL"
     terms = """SELECT t.term, t.ev_id, t.tf, d.length
-               FROM (SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok GROUP BY ALL) t JOIN search_docs d USING (ev_id)
+               FROM (SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok GROUP BY ALL) t
+               JOIN search_docs d USING (ev_id)
                WHERE d.ev_id IN (SELECT ev_id FROM _changed) ORDER BY t.term, t.ev_id"""
     if incremental:
         for table in ("search_terms", "search_docs"):
@@ -354,10 +517,13 @@ def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
     else:
         con.execute(f"CREATE OR REPLACE TABLE search_docs AS {docs}")
         con.execute(f"CREATE OR REPLACE TABLE search_terms AS {terms}")
-    con.execute("CREATE OR REPLACE TABLE search_df AS SELECT term, count(*)::INTEGER AS df FROM search_terms "
-                "GROUP BY ALL ORDER BY term")
-    con.execute("CREATE OR REPLACE TABLE search_stats AS SELECT count(*) AS docs, avg(length) AS avg_length "
-                "FROM search_docs")
+    con.execute(
+        "CREATE OR REPLACE TABLE search_df AS SELECT term, count(*)::INTEGER AS df FROM search_terms "
+        "GROUP BY ALL ORDER BY term"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE search_stats AS SELECT count(*) AS docs, avg(length) AS avg_length FROM search_docs"
+    )
     con.execute("DROP TABLE _tok")
     return {e for e, _ in changed}
 

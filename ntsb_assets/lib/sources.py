@@ -14,10 +14,11 @@ import shutil
 import stat
 import subprocess
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 MDB_SUFFIXES = {".mdb", ".accdb"}
 CSV_SUFFIXES = {".csv", ".txt"}
@@ -29,6 +30,8 @@ DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "notice")
 def is_table_file(name: str) -> bool:
     p = Path(name)
     return p.suffix.lower() in CSV_SUFFIXES and not p.stem.lower().startswith(DOCUMENT_STEMS)
+
+
 CHUNK = 1 << 20
 # mdb-export options the project always passes: four-digit years, binary (OLE) as hex
 MDB_EXPORT_ARGS = ["-D", "%Y-%m-%d", "-T", "%Y-%m-%d %H:%M:%S", "-b", "hex"]
@@ -62,7 +65,7 @@ class ReleaseInfo:
     sha256: str
     size: int
     kind: str  # mdb | csv_dir | csv_zip
-    synthetic: bool = False   # written by `ntsb synth` (it holds SYNTHETIC_MARKER)
+    synthetic: bool = False  # written by `ntsb synth` (it holds SYNTHETIC_MARKER)
 
     @property
     def release_id(self) -> str:
@@ -86,11 +89,16 @@ def release_kind(path: Path) -> str:
         return "mdb"
     if suffix == ".zip":
         return "csv_zip"
-    raise SourceError(str(path.name), None, None, "release_kind",
-                      "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files")
+    raise SourceError(
+        str(path.name),
+        None,
+        None,
+        "release_kind",
+        "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files",
+    )
 
 
-SYNTHETIC_MARKER = "synth_manifest.json"   # what `ntsb synth` writes beside a generated release's tables
+SYNTHETIC_MARKER = "synth_manifest.json"  # what `ntsb synth` writes beside a generated release's tables
 
 
 def identify(path: Path) -> ReleaseInfo:
@@ -102,9 +110,14 @@ def identify(path: Path) -> ReleaseInfo:
     if kind == "csv_dir":
         files = _csv_files(path)
         if not any(is_table_file(f.name) for f in files):
-            raise SourceError(str(path), None, None, "empty_release",
-                              "the folder holds no CSV table (a release is a folder of mdb-export CSV files, "
-                              "a .zip of them, or an Access file)")
+            raise SourceError(
+                str(path),
+                None,
+                None,
+                "empty_release",
+                "the folder holds no CSV table (a release is a folder of mdb-export CSV files, "
+                "a .zip of them, or an Access file)",
+            )
         h = hashlib.sha256()
         size = 0
         for f in files:
@@ -135,15 +148,24 @@ def check_own_file(path: Path, root: Path) -> None:
     except OSError as exc:
         raise SourceError(name, None, None, "unreadable", exc.strerror or str(exc)) from None
     if stat.S_ISLNK(st.st_mode):
-        raise SourceError(name, None, None, "symlink",
-                          f"a symbolic link (to {os.readlink(path)}): releases hold only their own files; "
-                          "copy the file in instead")
+        raise SourceError(
+            name,
+            None,
+            None,
+            "symlink",
+            f"a symbolic link (to {os.readlink(path)}): releases hold only their own files; copy the file in instead",
+        )
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         raise SourceError(name, None, None, "not_a_file", "a device, pipe or socket, not a file")
     if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-        raise SourceError(name, None, None, "hard_link",
-                          f"a hard link (the same file has {st.st_nlink} names, perhaps outside the "
-                          "landing zone); copy the file in instead")
+        raise SourceError(
+            name,
+            None,
+            None,
+            "hard_link",
+            f"a hard link (the same file has {st.st_nlink} names, perhaps outside the "
+            "landing zone); copy the file in instead",
+        )
     if not path.resolve().is_relative_to(root.resolve()):
         raise SourceError(name, None, None, "outside", f"resolves to {path.resolve()}, outside {root}")
 
@@ -170,22 +192,38 @@ def check_zip(path: Path) -> list[zipfile.ZipInfo]:
         where = f"{path.name}:{m.filename}"
         parts = m.filename.replace("\\", "/").split("/")
         if m.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", m.filename) or ".." in parts:
-            raise SourceError(where, None, None, "zip_path",
-                              "the member's name is absolute or climbs out of the release (..)")
+            raise SourceError(
+                where, None, None, "zip_path", "the member's name is absolute or climbs out of the release (..)"
+            )
         if stat.S_ISLNK(m.external_attr >> 16):
             raise SourceError(where, None, None, "zip_link", "the member is a symbolic link")
         if m.file_size > ZIP_MAX_MEMBER_BYTES:
-            raise SourceError(where, None, None, "zip_size",
-                              f"{m.file_size:,} bytes uncompressed, above the limit of {ZIP_MAX_MEMBER_BYTES:,}")
+            raise SourceError(
+                where,
+                None,
+                None,
+                "zip_size",
+                f"{m.file_size:,} bytes uncompressed, above the limit of {ZIP_MAX_MEMBER_BYTES:,}",
+            )
         if m.file_size > RATIO_FROM_BYTES and m.file_size > ZIP_MAX_RATIO * max(m.compress_size, 1):
-            raise SourceError(where, None, None, "zip_ratio",
-                              f"{m.file_size:,} bytes from {m.compress_size:,} compressed "
-                              f"({m.file_size / max(m.compress_size, 1):,.0f}:1), above the limit of "
-                              f"{ZIP_MAX_RATIO}:1 (a zip bomb?)")
+            raise SourceError(
+                where,
+                None,
+                None,
+                "zip_ratio",
+                f"{m.file_size:,} bytes from {m.compress_size:,} compressed "
+                f"({m.file_size / max(m.compress_size, 1):,.0f}:1), above the limit of "
+                f"{ZIP_MAX_RATIO}:1 (a zip bomb?)",
+            )
         total += m.file_size
         if total > ZIP_MAX_TOTAL_BYTES:
-            raise SourceError(path.name, None, None, "zip_size",
-                              f"the members add up to more than {ZIP_MAX_TOTAL_BYTES:,} bytes uncompressed")
+            raise SourceError(
+                path.name,
+                None,
+                None,
+                "zip_size",
+                f"the members add up to more than {ZIP_MAX_TOTAL_BYTES:,} bytes uncompressed",
+            )
     return members
 
 
@@ -193,9 +231,9 @@ def check_zip(path: Path) -> list[zipfile.ZipInfo]:
 class TableSource:
     """One table of a release: where it comes from and how to read it."""
 
-    name: str           # table name as delivered (file stem or MDB table name)
-    file: str           # what an error message calls the source
-    opener: object      # callable returning a context manager of a binary stream
+    name: str  # table name as delivered (file stem or MDB table name)
+    file: str  # what an error message calls the source
+    opener: Callable[[], AbstractContextManager[BinaryIO]]  # a binary stream, opened and closed
     mdb_types: dict[str, str] | None = None  # column -> logical type, from mdb-schema
 
     @contextmanager
@@ -225,8 +263,7 @@ def _numbered(reader, file: str, table: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise SourceError(file, table, row + 1, "csv_syntax",
-                              f"{exc} (a truncated or corrupt file?)") from None
+            raise SourceError(file, table, row + 1, "csv_syntax", f"{exc} (a truncated or corrupt file?)") from None
         row += 1
         if fields:
             yield row, fields
@@ -278,35 +315,53 @@ def _zip_opener(path: Path, member: str):
     def opener():
         # zip members are not seekable: spool to a temporary file (disk, not memory)
         import tempfile
+
         with zipfile.ZipFile(path) as zf, zf.open(member) as src, tempfile.TemporaryFile() as tmp:
             shutil.copyfileobj(src, tmp, CHUNK)
             tmp.seek(0)
             yield tmp
+
     return opener
 
 
 # ---------------------------------------------------------------- MDB via mdbtools
 
 _MDB_TYPES = {
-    "text": "string", "memo/hyperlink": "string", "memo": "string", "ole": "string",
-    "replication id": "string", "binary": "string",
-    "long integer": "int", "integer": "int", "byte": "int",
-    "single": "float", "double": "float", "currency": "float", "numeric": "float",
-    "datetime": "timestamp", "boolean": "bool",
+    "text": "string",
+    "memo/hyperlink": "string",
+    "memo": "string",
+    "ole": "string",
+    "replication id": "string",
+    "binary": "string",
+    "long integer": "int",
+    "integer": "int",
+    "byte": "int",
+    "single": "float",
+    "double": "float",
+    "currency": "float",
+    "numeric": "float",
+    "datetime": "timestamp",
+    "boolean": "bool",
 }
 
 
 def _require_mdbtools() -> None:
     if shutil.which("mdb-export") is None:
-        raise SourceError("mdbtools", None, None, "mdbtools_missing",
-                          "mdbtools is not installed (Debian/Ubuntu: apt-get install -y mdbtools)")
+        raise SourceError(
+            "mdbtools",
+            None,
+            None,
+            "mdbtools_missing",
+            "mdbtools is not installed (Debian/Ubuntu: apt-get install -y mdbtools)",
+        )
 
 
 def _run(args: list[str], file: str) -> str:
     proc = subprocess.run(args, capture_output=True)
     if proc.returncode != 0:
-        raise SourceError(file, None, None, "mdb_read",
-                          f"{args[0]} failed: {proc.stderr.decode(errors='replace').strip()}")
+        raise SourceError(
+            file, None, None, "mdb_read", f"{args[0]} failed: {proc.stderr.decode(errors='replace').strip()}"
+        )
     return proc.stdout.decode("utf-8", errors="replace")
 
 
@@ -320,22 +375,26 @@ def mdb_column_types(path: Path, table: str) -> dict[str, str]:
     """Column types of one table from ``mdb-schema``."""
     out = _run(["mdb-schema", "--no-relations", "-T", table, str(path)], path.name)
     types: dict[str, str] = {}
-    for m in re.finditer(r"^\s*\[(?P<col>[^\]]+)\]\s+(?P<type>[A-Za-z/ ]+?)(?:\s*\(\d+\))?(?: NOT NULL)?,?\s*$",
-                         out, re.MULTILINE):
+    for m in re.finditer(
+        r"^\s*\[(?P<col>[^\]]+)\]\s+(?P<type>[A-Za-z/ ]+?)(?:\s*\(\d+\))?(?: NOT NULL)?,?\s*$", out, re.MULTILINE
+    ):
         types[m["col"]] = _MDB_TYPES.get(m["type"].strip().lower(), "string")
     return types
 
 
 def mdb_table_sources(path: Path) -> list[TableSource]:
-    return [TableSource(t, f"{path.name}:{t}", _mdb_opener(path, t), mdb_column_types(path, t))
-            for t in mdb_table_names(path)]
+    return [
+        TableSource(t, f"{path.name}:{t}", _mdb_opener(path, t), mdb_column_types(path, t))
+        for t in mdb_table_names(path)
+    ]
 
 
 def _mdb_opener(path: Path, table: str):
     @contextmanager
     def opener():
-        proc = subprocess.Popen(["mdb-export", *MDB_EXPORT_ARGS, str(path), table],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            ["mdb-export", *MDB_EXPORT_ARGS, str(path), table], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         try:
             yield proc.stdout
         finally:
@@ -345,6 +404,6 @@ def _mdb_opener(path: Path, table: str):
             code = proc.wait()
         # -SIGPIPE: we stopped reading early (a header-only pass), not an mdb-export failure
         if code not in (0, -13):
-            raise SourceError(f"{path.name}:{table}", table, None, "mdb_read",
-                              f"mdb-export exited with {code}: {err}")
+            raise SourceError(f"{path.name}:{table}", table, None, "mdb_read", f"mdb-export exited with {code}: {err}")
+
     return opener

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import itertools
 import json
 import math
 import random
@@ -26,15 +27,16 @@ import shutil
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from . import catalog, parsing
 from .sources import SYNTHETIC_MARKER
 from .synth_fit import GENERATED, PROFILE_FILE, in_code_set
 
-MANIFEST = SYNTHETIC_MARKER   # also what marks a release as generated (lib/sources.py)
-DEFAULT_AS_OF = dt.date(2026, 2, 1)      # the newest real update the profile was fitted on
+MANIFEST = SYNTHETIC_MARKER  # also what marks a release as generated (lib/sources.py)
+DEFAULT_AS_OF = dt.date(2026, 2, 1)  # the newest real update the profile was fitted on
 FIRST_YEAR = 1962
-CAROL_FROM = dt.date(2021, 1, 1)         # events created from here on get numeric ev_ids
+CAROL_FROM = dt.date(2021, 1, 1)  # events created from here on get numeric ev_ids
 REFERENCE_TABLES = ("ct_iaids", "ct_seqevt", "Country", "states", "eADMSPUB_DataDictionary")
 HHMM_COLUMNS = {"ev_time", "wx_obs_time", "dprt_time", "ntsb_notf_tm"}
 # Annual event counts are not in the real files at hand (they cover one sector, 1982-2026):
@@ -43,10 +45,11 @@ HHMM_COLUMNS = {"ev_time", "wx_obs_time", "dprt_time", "ntsb_notf_tm"}
 YEAR_WEIGHTS = [(1962, 4800), (1979, 4800), (1990, 2600), (2000, 2100), (2010, 1550), (2026, 1300)]
 # NTSB_Admin.rec_stat shares in avall.mdb (29,773 rows, see data/sample/README.md's sources)
 REC_STAT = [("B", 24362), ("F", 4170), ("P", 1111), ("", 130)]
-DEFECT_KINDS = ("bad_date", "early_date", "bad_coordinate")   # plus orphan rows
+DEFECT_KINDS = ("bad_date", "early_date", "bad_coordinate")  # plus orphan rows
 
 
 # ----------------------------------------------------------------------------- sampling
+
 
 class Weighted:
     """Weighted choice by bisection over cumulative weights (one rng.random() per draw)."""
@@ -82,17 +85,32 @@ class Sampler:
             self.columns[table] = {c: (p["null"], self._column(p)) for c, p in cols.items()}
         j = prof["joint"]
         ev_codes = self.codes["events"]
-        self.location = Weighted([(tuple(r[:5]), r[5]) for r in j["location"]
-                                  if not r[1] or in_code_set(r[1], ev_codes.get("ev_state", [r[1]]))])
+        self.location = Weighted(
+            [
+                (tuple(r[:5]), r[5])
+                for r in j["location"]
+                if not r[1] or in_code_set(r[1], ev_codes.get("ev_state", [r[1]]))
+            ]
+        )
         self.injuries = Weighted([(tuple(r[:4]), r[4]) for r in j["injuries"]])
         ac_codes = self.codes["aircraft"]
-        self.aircraft_type = Weighted([(tuple(r[:6]), r[6]) for r in j["aircraft_type"]
-                                       if (not r[3] or in_code_set(r[3], ac_codes["acft_category"]))
-                                       and (not r[5] or in_code_set(r[5], ac_codes["homebuilt"]))])
+        self.aircraft_type = Weighted(
+            [
+                (tuple(r[:6]), r[6])
+                for r in j["aircraft_type"]
+                if (not r[3] or in_code_set(r[3], ac_codes["acft_category"]))
+                and (not r[5] or in_code_set(r[5], ac_codes["homebuilt"]))
+            ]
+        )
         self.engine_type = Weighted([(tuple(r[:5]), r[5]) for r in j["engine_type"]])
         modifiers = self.codes["Findings"].get("modifier_no")
-        self.findings = Weighted([((c, d), n + 0.05) for c, d, n in j["findings"]
-                                  if len(c) == 10 and c.isdigit() and (not modifiers or in_code_set(c[-2:], modifiers))])
+        self.findings = Weighted(
+            [
+                ((c, d), n + 0.05)
+                for c, d, n in j["findings"]
+                if len(c) == 10 and c.isdigit() and (not modifiers or in_code_set(c[-2:], modifiers))
+            ]
+        )
         self.ntsb_no = Weighted([(p, n) for p, n in j["ntsb_no"]])
         self.hours = Weighted([(h, n) for h, n in j["hours"] if 0 <= h <= 23])
         self.children = {t: Weighted([(n, w) for n, w in d]) for t, d in prof["children"].items()}
@@ -106,12 +124,11 @@ class Sampler:
     @staticmethod
     def _column(p: dict) -> Callable:
         if "values" in p:
-            w = Weighted([(v, n) for v, n in p["values"]]) if p["values"] else None
-            return (lambda rng: w(rng)) if w else (lambda rng: None)
+            return Weighted([(v, n) for v, n in p["values"]]) if p["values"] else (lambda rng: None)
         if "numbers" in p:
             w = Weighted([(v, n) for v, n in p["numbers"]])
             integer = p["integer"]
-            return lambda rng: (int(w(rng)) if integer else w(rng))
+            return lambda rng: int(w(rng)) if integer else w(rng)
         if "quantiles" in p:
             q, integer = p["quantiles"], p["integer"]
 
@@ -120,6 +137,7 @@ class Sampler:
                 i = min(99, int(x))
                 v = q[i] + (q[i + 1] - q[i]) * (x - i)
                 return int(round(v)) if integer else round(v, 4)
+
             return draw
         if "bools" in p:
             w = Weighted([(v, n) for v, n in p["bools"]])
@@ -134,13 +152,14 @@ class Sampler:
 
 
 def _interp(points, x):
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         if x0 <= x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return points[-1][1]
 
 
 # ----------------------------------------------------------------------------- writing
+
 
 def _fmt_date(v) -> str:
     if isinstance(v, dt.datetime):
@@ -174,7 +193,7 @@ class TableWriter:
         self.files = {}
         self.rows = {}
         for table, header in headers.items():
-            fh = open(out / f"{table}.csv", "w", encoding="utf-8", newline="")
+            fh = open(out / f"{table}.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by close()
             fh.write(",".join(header) + "\n")
             self.files[table] = fh
             self.rows[table] = 1
@@ -189,9 +208,10 @@ class TableWriter:
     def write_raw(self, table: str, header: list[str], fields: list[str]) -> int:
         """A row read back from an earlier output, written again in the same form."""
         types = self.types[table]
-        row = dict(zip(header, fields))
-        line = ",".join("" if row.get(c, "") == "" else
-                        format_value(types.get(c, "string"), row[c]) for c in self.headers[table])
+        row = dict(zip(header, fields, strict=False))
+        line = ",".join(
+            "" if row.get(c, "") == "" else format_value(types.get(c, "string"), row[c]) for c in self.headers[table]
+        )
         self.files[table].write(line + "\n")
         self.rows[table] += 1
         return self.rows[table]
@@ -216,6 +236,7 @@ def _copy_reference(out: Path) -> list[str]:
 
 # ----------------------------------------------------------------------------- events
 
+
 class EventFactory:
     """Makes one event with all its child rows, as {table: [row dicts]}."""
 
@@ -237,7 +258,7 @@ class EventFactory:
         return f"{stamp}X{n:05d}"
 
     def _ntsb_no(self, d: dt.date) -> str:
-        pattern = self.s.ntsb_no(self.rng)          # e.g. 'CHI#IA#'
+        pattern = self.s.ntsb_no(self.rng)  # e.g. 'CHI#IA#'
         office, typ = pattern[:3], pattern[4:6]
         return f"{office}{d.year % 100:02d}{typ}{self.rng.randrange(1, 999):03d}"
 
@@ -251,8 +272,9 @@ class EventFactory:
         return start + dt.timedelta(days=rng.randrange(0, (end - start).days + 1))
 
     def _after(self, d: dt.date, max_days: int) -> dt.datetime:
-        t = dt.datetime.combine(d, dt.time()) + dt.timedelta(days=self.rng.randrange(0, max_days),
-                                                             seconds=self.rng.randrange(0, 86_400))
+        t = dt.datetime.combine(d, dt.time()) + dt.timedelta(
+            days=self.rng.randrange(0, max_days), seconds=self.rng.randrange(0, 86_400)
+        )
         cap = dt.datetime.combine(self.as_of, dt.time(23, 59, 59))
         return min(t, cap)
 
@@ -273,8 +295,11 @@ class EventFactory:
                 row[col] = s.value(rng, table, col)
             elif typ in ("date", "timestamp"):
                 null = s.columns[table].get(col, (0.5, None))[0]
-                row[col] = None if rng.random() < null else \
-                    dt.datetime.combine(ev_date - dt.timedelta(days=rng.randrange(1, 720)), dt.time())
+                row[col] = (
+                    None
+                    if rng.random() < null
+                    else dt.datetime.combine(ev_date - dt.timedelta(days=rng.randrange(1, 720)), dt.time())
+                )
             elif col in HHMM_COLUMNS:
                 null = s.columns[table].get(col, (0.5, None))[0]
                 row[col] = None if rng.random() < null else self._hhmm()
@@ -291,19 +316,37 @@ class EventFactory:
         country, state, city, lat, lon = s.location(rng)
         f, sev, m, n = s.injuries(rng)
         highest = "FATL" if f else "SERS" if sev else "MINR" if m else "NONE"
-        ev = {"ev_id": ev_id, "ntsb_no": self._ntsb_no(ev_date), "ev_date": ev_date,
-              "ev_dow": ev_date.strftime("%a")[:2], "ev_year": ev_date.year, "ev_month": ev_date.month,
-              "ev_time": self._hhmm(), "ev_country": country, "ev_state": state, "ev_city": city,
-              "inj_tot_f": f or None, "inj_tot_s": sev or None, "inj_tot_m": m or None, "inj_tot_n": n or None,
-              "inj_tot_t": (f + sev + m) or None, "ev_highest_injury": highest,
-              "ntsb_notf_date": dt.datetime.combine(created, dt.time())}
+        ev = {
+            "ev_id": ev_id,
+            "ntsb_no": self._ntsb_no(ev_date),
+            "ev_date": ev_date,
+            "ev_dow": ev_date.strftime("%a")[:2],
+            "ev_year": ev_date.year,
+            "ev_month": ev_date.month,
+            "ev_time": self._hhmm(),
+            "ev_country": country,
+            "ev_state": state,
+            "ev_city": city,
+            "inj_tot_f": f or None,
+            "inj_tot_s": sev or None,
+            "inj_tot_m": m or None,
+            "inj_tot_n": n or None,
+            "inj_tot_t": (f + sev + m) or None,
+            "ev_highest_injury": highest,
+            "ntsb_notf_date": dt.datetime.combine(created, dt.time()),
+        }
         ev.update(self._coordinates(ev_date, created, lat, lon))
         out: dict[str, list[dict]] = {t: [] for t in GENERATED}
         out["events"].append(self._fill("events", ev, ev_date, created))
-        out["NTSB_Admin"].append({"ev_id": ev_id, "rec_stat": s.rec_stat(rng) or None,
-                                  "approval_date": self._after(created, 200),
-                                  "lchg_userid": s.value(rng, "NTSB_Admin", "lchg_userid"),
-                                  "lchg_date": self._after(created, 400)})
+        out["NTSB_Admin"].append(
+            {
+                "ev_id": ev_id,
+                "rec_stat": s.rec_stat(rng) or None,
+                "approval_date": self._after(created, 200),
+                "lchg_userid": s.value(rng, "NTSB_Admin", "lchg_userid"),
+                "lchg_date": self._after(created, 400),
+            }
+        )
         n_aircraft = max(1, s.children["aircraft"](rng))
         for key in range(1, n_aircraft + 1):
             self._aircraft(out, ev, key, ev_date, created, injuries=(f, sev, m, n) if key == 1 else (0, 0, 0, 0))
@@ -311,16 +354,20 @@ class EventFactory:
 
     def _coordinates(self, ev_date, created, lat, lon) -> dict:
         rng = self.rng
-        none = dict.fromkeys(("latitude", "longitude", "dec_latitude", "dec_longitude"))
+        none: dict[str, Any] = dict.fromkeys(("latitude", "longitude", "dec_latitude", "dec_longitude"))
         if ev_date.year < 1990 and rng.random() < 0.7:
             return none
         lat = max(-89.99, min(89.99, lat + rng.uniform(-0.2, 0.2)))
         lon = max(-179.99, min(179.99, lon + rng.uniform(-0.2, 0.2)))
         if created >= CAROL_FROM:  # recent exports: unpadded DMS strings plus decimal columns
-            return {"latitude": _dms(lat, "lat", padded=False), "longitude": _dms(lon, "lon", padded=False),
-                    "dec_latitude": round(lat, 6), "dec_longitude": round(lon, 6)}
+            return {
+                "latitude": _dms(lat, "lat", padded=False),
+                "longitude": _dms(lon, "lon", padded=False),
+                "dec_latitude": round(lat, 6),
+                "dec_longitude": round(lon, 6),
+            }
         d = none | {"latitude": _dms(lat, "lat"), "longitude": _dms(lon, "lon")}
-        if rng.random() < 0.01:    # a few blank-padded strings, as in the real files
+        if rng.random() < 0.01:  # a few blank-padded strings, as in the real files
             d["latitude"] = " " + d["latitude"]
         return d
 
@@ -330,25 +377,50 @@ class EventFactory:
         damage = s.value(rng, "aircraft", "damage")
         if injuries[0] and rng.random() < 0.6:
             damage = "DEST"
-        ac = {"ev_id": ev["ev_id"], "Aircraft_Key": key, "ntsb_no": ev["ntsb_no"], "acft_make": make,
-              "acft_model": model, "acft_series": series or None, "acft_category": category or None,
-              "num_eng": int(num_eng) if num_eng.isdigit() else None, "homebuilt": homebuilt or None,
-              "damage": damage, "regis_no": f"N{rng.randrange(1, 99999)}{rng.choice(['', 'A', 'B', 'C', 'D'])}"}
+        ac = {
+            "ev_id": ev["ev_id"],
+            "Aircraft_Key": key,
+            "ntsb_no": ev["ntsb_no"],
+            "acft_make": make,
+            "acft_model": model,
+            "acft_series": series or None,
+            "acft_category": category or None,
+            "num_eng": int(num_eng) if num_eng.isdigit() else None,
+            "homebuilt": homebuilt or None,
+            "damage": damage,
+            "regis_no": f"N{rng.randrange(1, 99999)}{rng.choice(['', 'A', 'B', 'C', 'D'])}",
+        }
         out["aircraft"].append(self._fill("aircraft", ac, ev_date, created))
         engines = ac["num_eng"] if ac["num_eng"] and ac["num_eng"] <= 4 else s.children["engines"](rng)
         for no in range(1, engines + 1):
             etype, mfgr, emodel, power, units = s.engine_type(rng)
-            out["engines"].append(self._fill("engines", {
-                "ev_id": ev["ev_id"], "Aircraft_Key": key, "eng_no": no, "eng_type": etype, "eng_mfgr": mfgr,
-                "eng_model": emodel, "power_units": int(power) if power.isdigit() else None,
-                "hp_or_lbs": units or None}, ev_date, created))
+            out["engines"].append(
+                self._fill(
+                    "engines",
+                    {
+                        "ev_id": ev["ev_id"],
+                        "Aircraft_Key": key,
+                        "eng_no": no,
+                        "eng_type": etype,
+                        "eng_mfgr": mfgr,
+                        "eng_model": emodel,
+                        "power_units": int(power) if power.isdigit() else None,
+                        "hp_or_lbs": units or None,
+                    },
+                    ev_date,
+                    created,
+                )
+            )
         self._injuries(out, ev["ev_id"], key, injuries, ev_date, created)
         for crew_no in range(1, s.children["Flight_Crew"](rng) + 1):
-            out["Flight_Crew"].append(self._fill("Flight_Crew", {
-                "ev_id": ev["ev_id"], "Aircraft_Key": key, "crew_no": crew_no}, ev_date, created))
+            out["Flight_Crew"].append(
+                self._fill(
+                    "Flight_Crew", {"ev_id": ev["ev_id"], "Aircraft_Key": key, "crew_no": crew_no}, ev_date, created
+                )
+            )
             self._flight_time(out, ev["ev_id"], key, crew_no, ev_date, created)
         if ev_date >= dt.date(2008, 1, 1):
-            if key == 1 and (self.as_of - ev_date).days > 365:   # findings come with the final report
+            if key == 1 and (self.as_of - ev_date).days > 365:  # findings come with the final report
                 for no in range(1, s.children["Findings"](rng) + 1):
                     out["Findings"].append(self._finding(ev["ev_id"], key, no, ev_date, created))
         elif key == 1:
@@ -358,53 +430,114 @@ class EventFactory:
 
     def _injuries(self, out, ev_id, key, counts, ev_date, created):
         rng = self.rng
-        for level, count in zip(("FATL", "SERS", "MINR", "NONE"), counts):
+        for level, count in zip(("FATL", "SERS", "MINR", "NONE"), counts, strict=True):
             if not count:
                 continue
-            if count > 1 and rng.random() < 0.5:   # pilot and passengers, or everyone aboard
-                parts = [("PLT", 1), ("PAX", count - 1)]
-            else:
-                parts = [("ABRD", count)]
+            # pilot and passengers, or everyone aboard
+            parts = [("PLT", 1), ("PAX", count - 1)] if count > 1 and rng.random() < 0.5 else [("ABRD", count)]
             for cat, c in parts:
-                out["injury"].append(self._fill("injury", {
-                    "ev_id": ev_id, "Aircraft_Key": key, "inj_person_category": cat, "injury_level": level,
-                    "inj_person_count": c}, ev_date, created))
+                out["injury"].append(
+                    self._fill(
+                        "injury",
+                        {
+                            "ev_id": ev_id,
+                            "Aircraft_Key": key,
+                            "inj_person_category": cat,
+                            "injury_level": level,
+                            "inj_person_count": c,
+                        },
+                        ev_date,
+                        created,
+                    )
+                )
 
     def _flight_time(self, out, ev_id, key, crew_no, ev_date, created):
         rng = self.rng
-        total = round(math.exp(rng.gauss(math.log(1200), 1.2)), 1)   # assumed: median 1,200 h
-        for ftype, craft, share in (("TOTL", "ALL", 1.0), ("TOTL", "MAKE", 0.3), ("PIC", "ALL", 0.8),
-                                    ("L90D", "ALL", 0.03), ("L30D", "ALL", 0.01), ("L24H", "ALL", 0.001)):
+        total = round(math.exp(rng.gauss(math.log(1200), 1.2)), 1)  # assumed: median 1,200 h
+        for ftype, craft, share in (
+            ("TOTL", "ALL", 1.0),
+            ("TOTL", "MAKE", 0.3),
+            ("PIC", "ALL", 0.8),
+            ("L90D", "ALL", 0.03),
+            ("L30D", "ALL", 0.01),
+            ("L24H", "ALL", 0.001),
+        ):
             if ftype != "TOTL" and rng.random() < 0.2:
                 continue
-            out["flight_time"].append(self._fill("flight_time", {
-                "ev_id": ev_id, "Aircraft_Key": key, "crew_no": crew_no, "flight_type": ftype,
-                "flight_craft": craft, "flight_hours": round(total * share * rng.uniform(0.5, 1.0), 1)},
-                ev_date, created))
+            out["flight_time"].append(
+                self._fill(
+                    "flight_time",
+                    {
+                        "ev_id": ev_id,
+                        "Aircraft_Key": key,
+                        "crew_no": crew_no,
+                        "flight_type": ftype,
+                        "flight_craft": craft,
+                        "flight_hours": round(total * share * rng.uniform(0.5, 1.0), 1),
+                    },
+                    ev_date,
+                    created,
+                )
+            )
 
     def _finding(self, ev_id, key, no, ev_date, created):
         code, desc = self.s.findings(self.rng)
-        return self._fill("Findings", {
-            "ev_id": ev_id, "Aircraft_Key": key, "finding_no": no, "finding_code": code,
-            "finding_description": desc, "category_no": code[0:2], "subcategory_no": code[2:4],
-            "section_no": code[4:6], "subsection_no": code[6:8], "modifier_no": code[8:10]}, ev_date, created)
+        return self._fill(
+            "Findings",
+            {
+                "ev_id": ev_id,
+                "Aircraft_Key": key,
+                "finding_no": no,
+                "finding_code": code,
+                "finding_description": desc,
+                "category_no": code[0:2],
+                "subcategory_no": code[2:4],
+                "section_no": code[4:6],
+                "subsection_no": code[6:8],
+                "modifier_no": code[8:10],
+            },
+            ev_date,
+            created,
+        )
 
     def _occurrences(self, out, ev_id, key, ev_date, created):
         rng, codes = self.rng, self.s.codes
         for occ in range(1, rng.choice((1, 1, 1, 2, 2, 3)) + 1):
-            out["Occurrences"].append(self._fill("Occurrences", {
-                "ev_id": ev_id, "Aircraft_Key": key, "Occurrence_No": occ,
-                "Occurrence_Code": rng.choice(codes["Occurrences"]["Occurrence_Code"]),
-                "Phase_of_Flight": rng.choice(codes["Occurrences"]["Phase_of_Flight"]),
-                "Altitude": rng.choice((0, 0, 0, 50, 100, 500, 1000, 3000, 8500))}, ev_date, created))
+            out["Occurrences"].append(
+                self._fill(
+                    "Occurrences",
+                    {
+                        "ev_id": ev_id,
+                        "Aircraft_Key": key,
+                        "Occurrence_No": occ,
+                        "Occurrence_Code": rng.choice(codes["Occurrences"]["Occurrence_Code"]),
+                        "Phase_of_Flight": rng.choice(codes["Occurrences"]["Phase_of_Flight"]),
+                        "Altitude": rng.choice((0, 0, 0, 50, 100, 500, 1000, 3000, 8500)),
+                    },
+                    ev_date,
+                    created,
+                )
+            )
             sc = codes["seq_of_events"]
             for seq in range(1, rng.choice((1, 2, 2, 3)) + 1):
-                out["seq_of_events"].append(self._fill("seq_of_events", {
-                    "ev_id": ev_id, "Aircraft_Key": key, "Occurrence_No": occ, "seq_event_no": seq,
-                    "group_code": rng.choice(sc["group_code"]), "Subj_Code": rng.choice(sc["Subj_Code"]),
-                    "Cause_Factor": rng.choice(sc["Cause_Factor"]),
-                    "Modifier_Code": rng.choice(sc["Modifier_Code"]),
-                    "Person_Code": rng.choice(sc["Person_Code"])}, ev_date, created))
+                out["seq_of_events"].append(
+                    self._fill(
+                        "seq_of_events",
+                        {
+                            "ev_id": ev_id,
+                            "Aircraft_Key": key,
+                            "Occurrence_No": occ,
+                            "seq_event_no": seq,
+                            "group_code": rng.choice(sc["group_code"]),
+                            "Subj_Code": rng.choice(sc["Subj_Code"]),
+                            "Cause_Factor": rng.choice(sc["Cause_Factor"]),
+                            "Modifier_Code": rng.choice(sc["Modifier_Code"]),
+                            "Person_Code": rng.choice(sc["Person_Code"]),
+                        },
+                        ev_date,
+                        created,
+                    )
+                )
 
     def _text(self, length: int) -> str:
         rng, parts, size = self.rng, [], 0
@@ -420,8 +553,20 @@ class EventFactory:
         rng = self.rng
         length = self.s.narr_len[rng.randrange(len(self.s.narr_len))]
         cause = None if rng.random() < self.s.cause_empty else self._text(rng.randrange(80, 400))
-        return self._fill("narratives", {"ev_id": ev_id, "Aircraft_Key": key, "narr_accp": self._text(length),
-                                         "narr_cause": cause}, ev_date, created)
+        return self._fill(
+            "narratives",
+            {"ev_id": ev_id, "Aircraft_Key": key, "narr_accp": self._text(length), "narr_cause": cause},
+            ev_date,
+            created,
+        )
+
+
+def _required_date(text: str) -> dt.date:
+    """The date of a generated event (the generator always writes one)."""
+    d = parsing.parse_date(text)
+    if d is None:
+        raise ValueError(f"a generated event without a date: {text!r}")
+    return d
 
 
 def _dms(value: float, kind: str, padded: bool = True) -> str:
@@ -438,6 +583,7 @@ def _dms(value: float, kind: str, padded: bool = True) -> str:
 
 # ----------------------------------------------------------------------------- defects
 
+
 class Defects:
     """Injects the known real defects at a rate and remembers exactly which rows carry
     them and which quarantine rule each must get."""
@@ -452,9 +598,9 @@ class Defects:
             return None
         kind = DEFECT_KINDS[self.rng.randrange(len(DEFECT_KINDS))]
         ev = event["events"][0]
-        if kind == "bad_date":        # 30 February: does not parse
+        if kind == "bad_date":  # 30 February: does not parse
             ev["ev_date"] = f"02/30/{ev['ev_date'].year % 100:02d} 00:00:00"
-        elif kind == "early_date":    # before NTSB's records begin
+        elif kind == "early_date":  # before NTSB's records begin
             ev["ev_date"] = dt.date(1947, ev["ev_date"].month, min(ev["ev_date"].day, 28))
         elif kind == "bad_coordinate":
             ev["dec_latitude"] = round(90 + self.rng.uniform(0.5, 9), 4)
@@ -475,8 +621,16 @@ _RULE = {"bad_date": "type", "early_date": "out_of_range", "bad_coordinate": "ou
 
 # ----------------------------------------------------------------------------- entry points
 
-def generate(out_dir: Path, events: int, seed: int, *, defects: float = 0.0, as_of: dt.date = DEFAULT_AS_OF,
-             progress: Callable[[int], None] | None = None) -> dict:
+
+def generate(
+    out_dir: Path,
+    events: int,
+    seed: int,
+    *,
+    defects: float = 0.0,
+    as_of: dt.date = DEFAULT_AS_OF,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Write a base release of ``events`` events to ``out_dir``; returns the manifest."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -493,24 +647,42 @@ def generate(out_dir: Path, events: int, seed: int, *, defects: float = 0.0, as_
             for table in GENERATED:
                 for row in event[table]:
                     n = writer.write(table, row)
-                    if kind:  # the event breaks a rule; everything below it goes with it
+                    if kind is not None:  # the event breaks a rule; everything below it goes with it
                         broken.record(table, n, _RULE[kind] if table == "events" else "parent_quarantined", ev_id)
-            table = broken.orphan_table()
-            if table:
+            orphan = broken.orphan_table()
+            if orphan:
                 broken.orphans += 1
                 orphan_id = f"19000101X{broken.orphans:05d}"
-                row = factory._fill(table, {"ev_id": orphan_id, "Aircraft_Key": 1, "eng_no": 1,
-                                            "inj_person_category": "ABRD", "injury_level": "NONE",
-                                            "inj_person_count": 1}, as_of, as_of)
-                broken.record(table, writer.write(table, row), "orphan", orphan_id)
+                row = factory._fill(
+                    orphan,
+                    {
+                        "ev_id": orphan_id,
+                        "Aircraft_Key": 1,
+                        "eng_no": 1,
+                        "inj_person_category": "ABRD",
+                        "injury_level": "NONE",
+                        "inj_person_count": 1,
+                    },
+                    as_of,
+                    as_of,
+                )
+                broken.record(orphan, writer.write(orphan, row), "orphan", orphan_id)
             if progress and (i + 1) % 10_000 == 0:
                 progress(i + 1)
     finally:
         counts = writer.close()
     reference = _copy_reference(out)
-    manifest = {"kind": "base", "events": events, "seed": seed, "as_of": as_of.isoformat(),
-                "defect_rate": defects, "rows": counts, "reference_tables": reference,
-                "numeric_seq": factory.numeric_seq, "defects": broken.rows}
+    manifest = {
+        "kind": "base",
+        "events": events,
+        "seed": seed,
+        "as_of": as_of.isoformat(),
+        "defect_rate": defects,
+        "rows": counts,
+        "reference_tables": reference,
+        "numeric_seq": factory.numeric_seq,
+        "defects": broken.rows,
+    }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
@@ -541,12 +713,13 @@ def generate_update(base_dir: Path, out_dir: Path, new: int, changed: int, seed:
     rng = random.Random(seed)
     sampler = Sampler(profile())
     skip = {r["ev_id"] for r in bm.get("defects", [])}
-    events = [(parsing.parse_date(f[h.index("ev_date")]), f[0]) for h, f in _read_rows(base / "events.csv")
-              if f[0] not in skip]
+    events = [
+        (_required_date(f[h.index("ev_date")]), f[0]) for h, f in _read_rows(base / "events.csv") if f[0] not in skip
+    ]
     if changed > len(events):
         raise ValueError(f"--changed {changed}: the base has only {len(events)} events")
     recent = [e for d, e in events if d.year >= as_of.year - CHANGED_WITHIN_YEARS]
-    if len(recent) < changed:   # a small base: its most recent events
+    if len(recent) < changed:  # a small base: its most recent events
         recent = [e for _d, e in sorted(events, reverse=True)[:changed]]
     chosen = set(rng.sample(recent, changed))
     del events, recent
@@ -560,7 +733,7 @@ def generate_update(base_dir: Path, out_dir: Path, new: int, changed: int, seed:
         dates: dict[str, str] = {}
         for table in GENERATED:
             for header, fields in _read_rows(base / f"{table}.csv"):
-                row = dict(zip(header, fields))
+                row = dict(zip(header, fields, strict=False))
                 if row["ev_id"] not in chosen:
                     continue
                 change = table in ("events", "NTSB_Admin")
@@ -577,12 +750,18 @@ def generate_update(base_dir: Path, out_dir: Path, new: int, changed: int, seed:
                         change = True
                 if table == "Findings":
                     finding_max[row["ev_id"]] = max(finding_max.get(row["ev_id"], 0), int(row["finding_no"]))
-                writer.write_raw(table, header, [row[h] if not isinstance(row[h], dt.datetime)
-                                                 else row[h].strftime("%m/%d/%y %H:%M:%S") for h in header])
+                writer.write_raw(
+                    table,
+                    header,
+                    [
+                        row[h] if not isinstance(row[h], dt.datetime) else row[h].strftime("%m/%d/%y %H:%M:%S")
+                        for h in header
+                    ],
+                )
                 expected[table]["updated" if change else "unchanged"] += 1
         factory = EventFactory(rng, sampler, as_of, numeric_from=bm["numeric_seq"])
         for ev_id in sorted(chosen):
-            ev_date = parsing.parse_date(dates[ev_id])
+            ev_date = _required_date(dates[ev_id])
             created = ev_date
             if ev_date >= dt.date(2008, 1, 1):
                 writer.write("Findings", factory._finding(ev_id, 1, finding_max.get(ev_id, 0) + 1, ev_date, created))
@@ -599,8 +778,18 @@ def generate_update(base_dir: Path, out_dir: Path, new: int, changed: int, seed:
     finally:
         counts = writer.close()
     reference = _copy_reference(out)
-    manifest = {"kind": "update", "base": bm.get("seed"), "new": new, "changed": changed, "seed": seed,
-                "as_of": as_of.isoformat(), "rows": counts, "reference_tables": reference,
-                "numeric_seq": factory.numeric_seq, "expected": expected, "defects": []}
+    manifest = {
+        "kind": "update",
+        "base": bm.get("seed"),
+        "new": new,
+        "changed": changed,
+        "seed": seed,
+        "as_of": as_of.isoformat(),
+        "rows": counts,
+        "reference_tables": reference,
+        "numeric_seq": factory.numeric_seq,
+        "expected": expected,
+        "defects": [],
+    }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest

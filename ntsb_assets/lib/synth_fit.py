@@ -14,6 +14,7 @@ docs/synth.md lists what was fitted and what is assumed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -25,23 +26,37 @@ from . import catalog, parsing
 
 PROFILE_FILE = Path(__file__).with_name("synth_profile.json")
 TOP_VALUES = 200
-GENERATED = ("events", "aircraft", "engines", "Flight_Crew", "flight_time", "injury", "Findings",
-             "Occurrences", "seq_of_events", "narratives", "NTSB_Admin")
+GENERATED = (
+    "events",
+    "aircraft",
+    "engines",
+    "Flight_Crew",
+    "flight_time",
+    "injury",
+    "Findings",
+    "Occurrences",
+    "seq_of_events",
+    "narratives",
+    "NTSB_Admin",
+)
 NOT_SAMPLED = {"lchg_date", "lchg_userid"}
 # Column order of real files the fit folders may not include (NTSB_Admin as avall.mdb's
 # mdb-export writes it).
-REAL_HEADERS = {"NTSB_Admin": ["ev_id", "rec_stat", "approval_date", "lchg_userid", "lchg_date"]}  # written by the generator from the event's dates
+REAL_HEADERS = {
+    "NTSB_Admin": ["ev_id", "rec_stat", "approval_date", "lchg_userid", "lchg_date"]
+}  # written by the generator from the event's dates
 
 
-def _read(folder: Path) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def _read(folder: Path) -> dict[str, list]:
+    """Rows per table as dicts, and each table's header under ``__header__<table>``."""
+    out: dict[str, list] = {}
     for f in sorted(folder.glob("*.csv")):
         table = catalog.canonical_table_name(f.stem)
         tbl = catalog.table(table)
         with open(f, newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             header = [catalog.canonical_column_name(tbl, h) for h in next(reader)]
-            rows = [dict(zip(header, r)) for r in reader if len(r) == len(header)]
+            rows = [dict(zip(header, r, strict=True)) for r in reader if len(r) == len(header)]
         out.setdefault(table, []).extend(rows)
         out.setdefault(f"__header__{table}", [header])  # first header seen wins
     return out
@@ -82,10 +97,8 @@ def _column_profile(table: str, col: str, values: list[str], codes: list[str] | 
     if typ in ("int", "float"):
         nums = []
         for v in present:
-            try:
+            with contextlib.suppress(ValueError):
                 nums.append(parsing.parse_float(v))
-            except ValueError:
-                pass
         if not nums:
             return {"null": 1.0, "values": [], "fitted": False}
         distinct = Counter(nums)
@@ -95,8 +108,11 @@ def _column_profile(table: str, col: str, values: list[str], codes: list[str] | 
         q = [nums[min(len(nums) - 1, round(i * (len(nums) - 1) / 100))] for i in range(101)]
         return {"null": null, "quantiles": q, "integer": typ == "int", "fitted": True}
     if typ == "bool":
-        flags = Counter(parsing.parse_bool(v) for v in present if v.strip().lower() in
-                        {"true", "false", "y", "n", "1", "0", "-1", "t", "f"})
+        flags = Counter(
+            parsing.parse_bool(v)
+            for v in present
+            if v.strip().lower() in {"true", "false", "y", "n", "1", "0", "-1", "t", "f"}
+        )
         return {"null": null, "bools": [[bool(k), n] for k, n in flags.items()] or [[False, 1]], "fitted": bool(flags)}
     return {"null": null, "values": _weights(Counter(present)), "fitted": bool(present)}
 
@@ -121,13 +137,13 @@ def _sentences(texts: list[str], limit: int = 1500) -> list[str]:
 def fit(folders: list[Path]) -> dict:
     data: dict[str, list[dict]] = defaultdict(list)
     headers: dict[str, list[str]] = {}
-    per_folder: list[dict[str, list[dict]]] = []
+    per_folder: list[dict[str, list]] = []
     for folder in folders:
         got = _read(folder)
         per_folder.append(got)
         for k, v in got.items():
             if k.startswith("__header__"):
-                headers.setdefault(k[len("__header__"):], v[0])
+                headers.setdefault(k[len("__header__") :], v[0])
             else:
                 data[k].extend(v)
     dictionary = data.get("eADMSPUB_DataDictionary")
@@ -148,18 +164,29 @@ def fit(folders: list[Path]) -> dict:
         rows = data.get(table, [])
         profile["columns"][table] = {
             c: _column_profile(table, c, [r.get(c, "") for r in rows], codes.get(table, {}).get(c))
-            for c in header if c not in NOT_SAMPLED and c not in tbl.key
+            for c in header
+            if c not in NOT_SAMPLED and c not in tbl.key
         }
-        profile["columns"][table]["lchg_userid"] = _column_profile(table, "lchg_userid", [r.get("lchg_userid", "") for r in rows], None)
+        profile["columns"][table]["lchg_userid"] = _column_profile(
+            table, "lchg_userid", [r.get("lchg_userid", "") for r in rows], None
+        )
 
     ev = data["events"]
-    loc = Counter()
+    loc: Counter[tuple] = Counter()
     for r in ev:
-        lat = parsing.parse_float(r["dec_latitude"]) if r.get("dec_latitude", "").strip() else parsing.parse_dms(r["latitude"], "lat")
-        lon = parsing.parse_float(r["dec_longitude"]) if r.get("dec_longitude", "").strip() else parsing.parse_dms(r["longitude"], "lon")
+        lat = (
+            parsing.parse_float(r["dec_latitude"])
+            if r.get("dec_latitude", "").strip()
+            else parsing.parse_dms(r["latitude"], "lat")
+        )
+        lon = (
+            parsing.parse_float(r["dec_longitude"])
+            if r.get("dec_longitude", "").strip()
+            else parsing.parse_dms(r["longitude"], "lon")
+        )
         if lat is not None and lon is not None and (lat, lon) != (0, 0):
             loc[(r["ev_country"], r["ev_state"], r["ev_city"], round(lat, 4), round(lon, 4))] += 1
-    injuries = Counter()
+    injuries: Counter[tuple] = Counter()
     for r in ev:
         try:
             t = tuple(parsing.parse_int(r[c]) or 0 for c in ("inj_tot_f", "inj_tot_s", "inj_tot_m", "inj_tot_n"))
@@ -167,18 +194,33 @@ def fit(folders: list[Path]) -> dict:
             continue
         injuries[t] += 1
     ac = data["aircraft"]
-    types = Counter((r["acft_make"], r["acft_model"], r["acft_series"], r["acft_category"],
-                     r["num_eng"].split(".")[0], r["homebuilt"]) for r in ac if r["acft_make"].strip())
+    types = Counter(
+        (
+            r["acft_make"],
+            r["acft_model"],
+            r["acft_series"],
+            r["acft_category"],
+            r["num_eng"].split(".")[0],
+            r["homebuilt"],
+        )
+        for r in ac
+        if r["acft_make"].strip()
+    )
     eng = data["engines"]
-    eng_types = Counter((r["eng_type"], r["eng_mfgr"], r["eng_model"], r["power_units"].split(".")[0], r["hp_or_lbs"])
-                        for r in eng if r["eng_type"].strip() and in_code_set(r["eng_type"], codes["engines"]["eng_type"]))
+    eng_types = Counter(
+        (r["eng_type"], r["eng_mfgr"], r["eng_model"], r["power_units"].split(".")[0], r["hp_or_lbs"])
+        for r in eng
+        if r["eng_type"].strip() and in_code_set(r["eng_type"], codes["engines"]["eng_type"])
+    )
     fnd = Counter((r["finding_code"], r["finding_description"]) for r in data["Findings"])
     for r in dictionary:  # every documented finding code, real ones weighted by how often they occur
         if r["Table"] == "Findings" and r["Column"] == "findings_code" and r["code_iaids"].strip():
             fnd.setdefault((r["code_iaids"].strip(), r["meaning"].strip()), 0)
-    ntsb_no = Counter(re.sub(r"\d+", "#", r["ntsb_no"]) for r in ev if re.fullmatch(r"[A-Z]{3}\d{2}[A-Z]{2}\d{3}", r["ntsb_no"]))
+    ntsb_no = Counter(
+        re.sub(r"\d+", "#", r["ntsb_no"]) for r in ev if re.fullmatch(r"[A-Z]{3}\d{2}[A-Z]{2}\d{3}", r["ntsb_no"])
+    )
     narr = data["narratives"]
-    years = Counter()
+    years: Counter[int] = Counter()
     for r in ev:
         d = parsing.parse_date(r["ev_date"])
         if d:
@@ -190,15 +232,23 @@ def fit(folders: list[Path]) -> dict:
         "engine_type": [[*k, n] for k, n in eng_types.most_common(1000)],
         "findings": [[c, d, n] for (c, d), n in sorted(fnd.items())],
         "ntsb_no": [[k, n] for k, n in ntsb_no.most_common()],
-        "hours": _weights(Counter(int(parsing.parse_int(r["ev_time"]) or 0) // 100 for r in ev
-                                  if r["ev_time"].strip() and parsing.parse_float(r["ev_time"]) < 2400)),
+        "hours": _weights(
+            Counter(
+                int(parsing.parse_int(r["ev_time"]) or 0) // 100
+                for r in ev
+                if r["ev_time"].strip() and (parsing.parse_float(r["ev_time"]) or 0) < 2400
+            )
+        ),
         "sample_years": [[y, n] for y, n in sorted(years.items())],
     }
     # rows per parent, counted only in releases that deliver both tables
-    children = {"aircraft": ("events", ("ev_id",)), "engines": ("aircraft", ("ev_id", "Aircraft_Key")),
-                "Flight_Crew": ("aircraft", ("ev_id", "Aircraft_Key")),
-                "Findings": ("aircraft", ("ev_id", "Aircraft_Key")),
-                "narratives": ("aircraft", ("ev_id", "Aircraft_Key"))}
+    children = {
+        "aircraft": ("events", ("ev_id",)),
+        "engines": ("aircraft", ("ev_id", "Aircraft_Key")),
+        "Flight_Crew": ("aircraft", ("ev_id", "Aircraft_Key")),
+        "Findings": ("aircraft", ("ev_id", "Aircraft_Key")),
+        "narratives": ("aircraft", ("ev_id", "Aircraft_Key")),
+    }
     profile["children"] = {}
     for child, (parent, key) in children.items():
         dist: Counter = Counter()
@@ -227,8 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     profile = fit([Path(a) for a in argv])
     PROFILE_FILE.write_text(json.dumps(profile, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    print(f"wrote {PROFILE_FILE.name}: {len(profile['headers'])} tables, "
-          f"{len(profile['joint']['location'])} locations, {len(profile['narratives']['sentences'])} sentences")
+    print(
+        f"wrote {PROFILE_FILE.name}: {len(profile['headers'])} tables, "
+        f"{len(profile['joint']['location'])} locations, {len(profile['narratives']['sentences'])} sentences"
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow.pyfunc as _pyfunc
 import pandas as pd
 
 from .model import SeverityModel
@@ -37,9 +38,10 @@ class TrackingError(Exception):
 @dataclass(frozen=True)
 class Store:
     """Where MLflow keeps runs, the registry and artifacts."""
+
     tracking_uri: str
-    artifact_root: str                 # the experiment's artifact location
-    env: dict                          # what MLflow's S3 client reads (production)
+    artifact_root: str  # the experiment's artifact location
+    env: dict  # what MLflow's S3 client reads (production)
 
     @classmethod
     def from_settings(cls, settings) -> Store:
@@ -47,14 +49,21 @@ class Store:
         env = {}
         if not lake.is_local:
             init = lake.init_args
-            env = {k: v for k, v in {
-                "MLFLOW_S3_ENDPOINT_URL": init["endpoint"], "AWS_ACCESS_KEY_ID": init["access_key"],
-                "AWS_SECRET_ACCESS_KEY": init["secret_key"], "AWS_DEFAULT_REGION": init["region"]}.items() if v}
+            env = {
+                k: v
+                for k, v in {
+                    "MLFLOW_S3_ENDPOINT_URL": init["endpoint"],
+                    "AWS_ACCESS_KEY_ID": init["access_key"],
+                    "AWS_SECRET_ACCESS_KEY": init["secret_key"],
+                    "AWS_DEFAULT_REGION": init["region"],
+                }.items()
+                if v
+            }
         root = lake.full("mlflow") if lake.is_local else lake.uri("mlflow")
         uri = settings.mlflow_uri_effective
-        for plain in ("postgresql://", "postgres://"):   # MLflow would pick psycopg 3; the project ships psycopg2
+        for plain in ("postgresql://", "postgres://"):  # MLflow would pick psycopg 3; the project ships psycopg2
             if uri.startswith(plain):
-                uri = "postgresql+psycopg2://" + uri[len(plain):]
+                uri = "postgresql+psycopg2://" + uri[len(plain) :]
         return cls(uri, root, env)
 
 
@@ -62,6 +71,7 @@ class Store:
 def session(store: Store):
     """MLflow pointed at ``store`` for the block (MLflow's configuration is process-global)."""
     import mlflow
+
     saved = {k: os.environ.get(k) for k in store.env}
     os.environ.update(store.env)
     before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
@@ -86,20 +96,15 @@ def experiment_id(client, store: Store) -> str:
     return client.create_experiment(EXPERIMENT, artifact_location=store.artifact_root)
 
 
-try:
-    import mlflow.pyfunc as _pyfunc
+class PyfuncModel(_pyfunc.PythonModel):
+    """The registry's view of :class:`SeverityModel`: raw feature rows in; the predicted
+    class, the four class probabilities and the fatal head's probability out."""
 
-    class PyfuncModel(_pyfunc.PythonModel):
-        """The registry's view of :class:`SeverityModel`: raw feature rows in; the predicted
-        class, the four class probabilities and the fatal head's probability out."""
+    def load_context(self, context):
+        self.model = SeverityModel.load(Path(context.artifacts["model"]))
 
-        def load_context(self, context):
-            self.model = SeverityModel.load(Path(context.artifacts["model"]))
-
-        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-            return self.model.predict(model_input).reset_index(drop=True)
-except ImportError:  # pragma: no cover - mlflow is a dependency
-    PyfuncModel = None
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.model.predict(model_input).reset_index(drop=True)
 
 
 def input_frame(model: SeverityModel, df: pd.DataFrame) -> pd.DataFrame:
@@ -120,22 +125,30 @@ def log_model(client, model: SeverityModel, example: pd.DataFrame, tags: dict[st
     it under MODEL_NAME; returns the new version (no alias)."""
     import mlflow
     from mlflow.models import infer_signature
+
     example = input_frame(model, example)
     signature = infer_signature(example, model.predict(example))
     with tempfile.TemporaryDirectory() as tmp:
         directory = model.save(Path(tmp) / "severity_model")
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(Path(__file__).with_name("severity_pyfunc.py")),
+            name="model",
+            python_model=str(Path(__file__).with_name("severity_pyfunc.py")),
             artifacts={"model": str(directory)},
-            signature=signature, input_example=example, registered_model_name=MODEL_NAME,
-            pip_requirements=_requirements(), await_registration_for=60)
+            signature=signature,
+            input_example=example,
+            registered_model_name=MODEL_NAME,
+            pip_requirements=_requirements(),
+            await_registration_for=60,
+        )
     version = str(info.registered_model_version)
     for k, v in tags.items():
         client.set_model_version_tag(MODEL_NAME, version, k, v)
     return version
 
 
-def log_training(client, store: Store, trained, releases: str, params: dict, plots: dict[str, bytes]) -> tuple[str, str]:
+def log_training(
+    client, store: Store, trained, releases: str, params: dict, plots: dict[str, bytes]
+) -> tuple[str, str]:
     """One MLflow run for one training: parameters (data version, releases, split years,
     sizes, the search's settings, the settings chosen per family and head, the champion
     family), every candidate's metrics, the plots, feature importance,
@@ -143,15 +156,28 @@ def log_training(client, store: Store, trained, releases: str, params: dict, plo
     import mlflow
 
     from . import model as M
+
     m = trained.model
-    with mlflow.start_run(experiment_id=experiment_id(client, store),
-                          run_name=f"severity {m.split.describe()['test']}") as run:
-        mlflow.log_params({"data_version": m.data_version, "releases": releases[:500], "features": len(m.features),
-                           **{f"split.{k}": v for k, v in m.split.describe().items()},
-                           **{f"events.{k}": v for k, v in trained.sizes.items()},
-                           **{f"search.{k}": v for k, v in params.items()}, "champion_family": m.family,
-                           **{f"{fam}.{h}.{k}": v for fam, by_head in trained.candidates.items()
-                              for h, shape in by_head.items() for k, v in shape.items()}})
+    with mlflow.start_run(
+        experiment_id=experiment_id(client, store), run_name=f"severity {m.split.describe()['test']}"
+    ) as run:
+        mlflow.log_params(
+            {
+                "data_version": m.data_version,
+                "releases": releases[:500],
+                "features": len(m.features),
+                **{f"split.{k}": v for k, v in m.split.describe().items()},
+                **{f"events.{k}": v for k, v in trained.sizes.items()},
+                **{f"search.{k}": v for k, v in params.items()},
+                "champion_family": m.family,
+                **{
+                    f"{fam}.{h}.{k}": v
+                    for fam, by_head in trained.candidates.items()
+                    for h, shape in by_head.items()
+                    for k, v in shape.items()
+                },
+            }
+        )
         mlflow.log_metrics({**M.flat_metrics(trained), "training_seconds": trained.seconds})
         mlflow.log_dict(M.summary(trained), "metrics.json")
         with tempfile.TemporaryDirectory() as tmp:
@@ -166,14 +192,14 @@ def log_training(client, store: Store, trained, releases: str, params: dict, plo
 
 def _requirements() -> list[str]:
     from importlib.metadata import version
+
     pins = [f"{p}=={version(p)}" for p in ("xgboost-cpu", "pandas", "numpy", "scikit-learn", "mlflow")]
     return [*pins, "ntsb-lakehouse"]
 
 
 def set_checks(client, version: str, results: dict[str, bool]) -> None:
-    results = {k: bool(v) for k, v in results.items()}   # NumPy's bool_ is not JSON's
-    client.set_model_version_tag(MODEL_NAME, version, CHECKS_TAG,
-                                 "passed" if all(results.values()) else "failed")
+    results = {k: bool(v) for k, v in results.items()}  # NumPy's bool_ is not JSON's
+    client.set_model_version_tag(MODEL_NAME, version, CHECKS_TAG, "passed" if all(results.values()) else "failed")
     client.set_model_version_tag(MODEL_NAME, version, f"{CHECKS_TAG}.detail", json.dumps(results))
 
 
@@ -181,14 +207,17 @@ def promote(client, version: str) -> None:
     """Give ``version`` the champion alias; refuses a version whose checks did not pass."""
     mv = client.get_model_version(MODEL_NAME, version)
     if mv.tags.get(CHECKS_TAG) != "passed":
-        raise TrackingError(f"{MODEL_NAME} version {version}: checks {mv.tags.get(CHECKS_TAG, 'not run')} "
-                            f"({mv.tags.get(CHECKS_TAG + '.detail', '')}); the champion stays "
-                            f"{champion_version(client) or 'unset'}")
+        raise TrackingError(
+            f"{MODEL_NAME} version {version}: checks {mv.tags.get(CHECKS_TAG, 'not run')} "
+            f"({mv.tags.get(CHECKS_TAG + '.detail', '')}); the champion stays "
+            f"{champion_version(client) or 'unset'}"
+        )
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
 
 
 def champion_version(client) -> str | None:
     from mlflow.exceptions import MlflowException
+
     try:
         return str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
     except MlflowException:
@@ -198,8 +227,10 @@ def champion_version(client) -> str | None:
 def _champion(client) -> str:
     version = champion_version(client)
     if version is None:
-        raise TrackingError(f"no {MODEL_NAME} version has the alias {CHAMPION!r} yet: materialize "
-                            "ml/severity_model (its checks must pass)")
+        raise TrackingError(
+            f"no {MODEL_NAME} version has the alias {CHAMPION!r} yet: materialize "
+            "ml/severity_model (its checks must pass)"
+        )
     return version
 
 
@@ -211,13 +242,22 @@ def info(client) -> dict:
     mv = client.get_model_version(MODEL_NAME, version)
     run = client.get_run(mv.run_id)
     summary = json.loads(_artifact_text(client, mv.run_id, "metrics.json"))
-    return {"name": MODEL_NAME, "version": version, "alias": CHAMPION, "run_id": mv.run_id,
-            "created": mv.creation_timestamp, "checks": mv.tags.get(CHECKS_TAG),
-            "data_version": run.data.params.get("data_version"),
-            "split": summary["split"], "sizes": summary["sizes"], "metrics": summary["metrics"],
-            "champion_family": summary.get("champion_family", "xgboost"),
-            "valid_metrics": summary.get("valid_metrics"), "candidates": summary.get("candidates"),
-            "selection": summary.get("selection")}
+    return {
+        "name": MODEL_NAME,
+        "version": version,
+        "alias": CHAMPION,
+        "run_id": mv.run_id,
+        "created": mv.creation_timestamp,
+        "checks": mv.tags.get(CHECKS_TAG),
+        "data_version": run.data.params.get("data_version"),
+        "split": summary["split"],
+        "sizes": summary["sizes"],
+        "metrics": summary["metrics"],
+        "champion_family": summary.get("champion_family", "xgboost"),
+        "valid_metrics": summary.get("valid_metrics"),
+        "candidates": summary.get("candidates"),
+        "selection": summary.get("selection"),
+    }
 
 
 def card(client) -> str:
@@ -241,10 +281,11 @@ _CACHE: dict = {}
 def load_champion(store: Store) -> tuple[SeverityModel, str]:
     """The champion's model and version, cached per process until the alias moves."""
     import mlflow
+
     with session(store) as client:
         version = _champion(client)
         key = (store.tracking_uri, version)
-        if key not in _CACHE:   # by version: the alias may move meanwhile
+        if key not in _CACHE:  # by version: the alias may move meanwhile
             loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
             _CACHE.clear()
             _CACHE[key] = loaded.unwrap_python_model().model
@@ -255,6 +296,7 @@ def signature_inputs(version: str) -> list[str]:
     """The input columns of a registered version, read back from the registry (not from the
     code that trained it)."""
     from mlflow.models import get_model_info
+
     return list(get_model_info(f"models:/{MODEL_NAME}/{version}").signature.inputs.input_names())
 
 

@@ -19,6 +19,8 @@ from urllib.parse import quote, urlparse
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from . import typemap
+
 RAW = "raw"
 
 # The options of every PostgreSQL session the pipeline opens (its own, dbt's through
@@ -40,7 +42,7 @@ class WarehouseBusy(WarehouseError):
 # file, or the writer lock of lib/writer.py), besides the caller's own callback: the CLI adds
 # its console here, so a command says why it waits even while Dagster's log is quiet.
 wait_listeners: list = []
-DUCKDB_LOCK_WAIT = 600.0   # seconds a DuckDB open waits for another process's lock
+DUCKDB_LOCK_WAIT = 600.0  # seconds a DuckDB open waits for another process's lock
 WAIT_REPEAT_SECONDS = 30.0
 
 
@@ -52,9 +54,14 @@ def tell_waiting(message: str, on_wait=None) -> None:
 # `ntsb sql` and anything else that runs SQL a user typed (Warehouse.user_query)
 READER_ROLE = "ntsb_reader"
 USER_QUERY_TIMEOUT = 300.0
-DUCKDB_LOCKED = {"enable_external_access": False, "autoinstall_known_extensions": False,
-                 "autoload_known_extensions": False, "allow_community_extensions": False,
-                 "allow_unsigned_extensions": False, "lock_configuration": True}
+DUCKDB_LOCKED = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "lock_configuration": True,
+}
 
 
 def single_statement(sql: str, dialect: str) -> str:
@@ -62,13 +69,14 @@ def single_statement(sql: str, dialect: str) -> str:
     several statements could open a transaction of their own."""
     if dialect == "duckdb":
         import duckdb
+
         try:
             statements = duckdb.extract_statements(sql)
         except duckdb.Error as exc:
             raise WarehouseError(f"query failed: {str(exc).strip()}") from None
         count = len(statements)
     else:
-        count = len([p for p in _pg_split(sql) if p.strip()])   # comments are not statements
+        count = len([p for p in _pg_split(sql) if p.strip()])  # comments are not statements
     if count != 1:
         raise WarehouseError(f"one statement at a time: this text holds {count}; nothing was run")
     return sql.strip().rstrip(";").strip() if dialect == "postgres" else sql
@@ -96,7 +104,9 @@ def _pg_split(sql: str) -> list[str]:
                     i += 1
             start = i
         elif c in "'\"":
-            escapes = c == "'" and i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+            escapes = (
+                c == "'" and i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+            )
             i += 1
             while i < n:
                 if escapes and sql[i] == "\\":
@@ -109,8 +119,11 @@ def _pg_split(sql: str) -> list[str]:
                 else:
                     i += 1
             i += 1
-        elif c == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])) and \
-                not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+        elif (
+            c == "$"
+            and (m := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:]))
+            and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_"))
+        ):
             tag = m.group(0)
             j = sql.find(tag, i + len(tag))
             i = n if j < 0 else j + len(tag)
@@ -135,36 +148,9 @@ def q(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-SQL_TYPES = {
-    "duckdb": {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN",
-               "date": "DATE", "timestamp": "TIMESTAMP"},
-    "postgres": {"string": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION", "bool": "BOOLEAN",
-                 "date": "DATE", "timestamp": "TIMESTAMP"},
-}
-_LOGICAL = {
-    "varchar": "string", "text": "string", "character varying": "string",
-    "bigint": "int", "integer": "int", "smallint": "int",
-    "double": "float", "double precision": "float", "real": "float", "float": "float",
-    "hugeint": "int", "numeric": "float", "decimal": "float",
-    "boolean": "bool", "date": "date",
-    "timestamp": "timestamp", "timestamp without time zone": "timestamp",
-    "timestamp with time zone": "timestamp", "timestamp_ns": "timestamp", "timestamp_us": "timestamp",
-}
-ARROW_LOGICAL = {
-    pa.string(): "string", pa.large_string(): "string", pa.int64(): "int", pa.int32(): "int",
-    pa.float64(): "float", pa.bool_(): "bool", pa.date32(): "date", pa.timestamp("us"): "timestamp",
-}
-
-
 def quote_ident(name: str) -> str:
     """A SQL identifier, quoted (the same in DuckDB and PostgreSQL)."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def logical_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
-    return ARROW_LOGICAL.get(arrow_type, "string")
 
 
 class Session:
@@ -208,18 +194,22 @@ class Session:
     def columns(self, table: str, schema: str = RAW) -> dict[str, str] | None:
         """Column -> logical type of a table or view (materialized views included), None if
         there is no such relation."""
-        sql = ("SELECT column_name, data_type FROM information_schema.columns "
-               f"WHERE table_schema = {self.ph} AND table_name = {self.ph} ORDER BY ordinal_position")
-        if self.dialect == "postgres":   # information_schema does not list materialized views
-            sql = ("SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type "
-                   "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                   "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                   "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
-                   "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') ORDER BY a.attnum")
+        sql = (
+            "SELECT column_name, data_type FROM information_schema.columns "
+            f"WHERE table_schema = {self.ph} AND table_name = {self.ph} ORDER BY ordinal_position"
+        )
+        if self.dialect == "postgres":  # information_schema does not list materialized views
+            sql = (
+                "SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type "
+                "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
+                "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') ORDER BY a.attnum"
+            )
         rows = self.query(sql, (schema, table)).to_pylist()
         if not rows:
             return None
-        return {r["column_name"]: _LOGICAL.get(re.sub(r"\(.*", "", r["data_type"].lower()), "string") for r in rows}
+        return {r["column_name"]: typemap.of_sql(r["data_type"]) for r in rows}
 
     def describe_relations(self, schemas: list[str], count_views: bool = False) -> dict[tuple[str, str], dict]:
         """(schema, name) -> {"kind": table | view, "columns": [(name, database type)], "rows":
@@ -229,25 +219,32 @@ class Session:
             return {}
         marks = ", ".join([self.ph] * len(schemas))
         if self.dialect == "postgres":
-            sql = ("SELECT n.nspname AS s, c.relname AS t, CASE WHEN c.relkind = 'v' THEN 'view' ELSE 'table' END AS kind, "
-                   "a.attname AS col, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
-                   "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                   f"WHERE n.nspname IN ({marks}) AND a.attnum > 0 AND NOT a.attisdropped "
-                   "AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1, 2, a.attnum")
+            sql = (
+                "SELECT n.nspname AS s, c.relname AS t, "
+                "CASE WHEN c.relkind = 'v' THEN 'view' ELSE 'table' END AS kind, "
+                "a.attname AS col, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                f"WHERE n.nspname IN ({marks}) AND a.attnum > 0 AND NOT a.attisdropped "
+                "AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1, 2, a.attnum"
+            )
         else:
-            sql = ("SELECT c.table_schema AS s, c.table_name AS t, CASE WHEN t.table_type = 'VIEW' THEN 'view' "
-                   "ELSE 'table' END AS kind, c.column_name AS col, c.data_type AS type "
-                   "FROM information_schema.columns c JOIN information_schema.tables t "
-                   "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-                   f"WHERE c.table_schema IN ({marks}) ORDER BY 1, 2, c.ordinal_position")
+            sql = (
+                "SELECT c.table_schema AS s, c.table_name AS t, CASE WHEN t.table_type = 'VIEW' THEN 'view' "
+                "ELSE 'table' END AS kind, c.column_name AS col, c.data_type AS type "
+                "FROM information_schema.columns c JOIN information_schema.tables t "
+                "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+                f"WHERE c.table_schema IN ({marks}) ORDER BY 1, 2, c.ordinal_position"
+            )
         out: dict[tuple[str, str], dict] = {}
         for r in self.query(sql, list(schemas)).to_pylist():
             rel = out.setdefault((r["s"], r["t"]), {"kind": r["kind"], "columns": [], "rows": None})
             rel["columns"].append((r["col"], r["type"]))
         counted = [k for k, v in out.items() if v["kind"] == "table" or count_views]
-        for i in range(0, len(counted), 50):   # one query per 50 relations
-            union = " UNION ALL ".join(f"SELECT {j} AS i, count(*) AS n FROM {quote_ident(s_)}.{quote_ident(t)}"
-                                       for j, (s_, t) in enumerate(counted[i:i + 50]))
+        for i in range(0, len(counted), 50):  # one query per 50 relations
+            union = " UNION ALL ".join(
+                f"SELECT {j} AS i, count(*) AS n FROM {quote_ident(s_)}.{quote_ident(t)}"
+                for j, (s_, t) in enumerate(counted[i : i + 50])
+            )
             for r in self.query(union).to_pylist():
                 out[counted[i + r["i"]]]["rows"] = int(r["n"])
         return out
@@ -255,11 +252,12 @@ class Session:
     def ensure_schema(self, schema: str = RAW) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
 
-    def ensure_table(self, table: str, columns: dict[str, str], schema: str = RAW,
-                     key: tuple[str, ...] = ()) -> dict[str, str]:
+    def ensure_table(
+        self, table: str, columns: dict[str, str], schema: str = RAW, key: tuple[str, ...] = ()
+    ) -> dict[str, str]:
         """Create the table (indexed on ``key`` on PostgreSQL) or add the columns it lacks;
         returns the table's columns."""
-        types = SQL_TYPES[self.dialect]
+        types = typemap.SQL[self.dialect]
         have = self.columns(table, schema)
         if have is None:
             cols = ", ".join(f"{q(c)} {types[t]}" for c, t in columns.items())
@@ -274,8 +272,9 @@ class Session:
                 have[c] = t
         return have
 
-    def _restricted(self, table: str, key: tuple[str, ...], among: pa.Table | None, select: str,
-                    schema: str = RAW) -> pa.Table | None:
+    def _restricted(
+        self, table: str, key: tuple[str, ...], among: pa.Table | None, select: str, schema: str = RAW
+    ) -> pa.Table | None:
         """``SELECT <select> FROM table``, limited to the keys in ``among`` when given (so an
         update costs what the update holds, not what the warehouse holds)."""
         if self.columns(table, schema) is None:
@@ -286,11 +285,18 @@ class Session:
             return None
         among = among.group_by(list(among.column_names)).aggregate([])  # distinct
         with self.staged(among) as staged:
-            return self.query(f"SELECT {select} FROM {q(schema)}.{q(table)} AS t JOIN {staged} AS s ON "
-                              f"{_key_match(key, among)}")
+            return self.query(
+                f"SELECT {select} FROM {q(schema)}.{q(table)} AS t JOIN {staged} AS s ON {_key_match(key, among)}"
+            )
 
-    def key_hashes(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
-                   schema: str = RAW, with_release: bool = False) -> dict[tuple, str]:
+    def key_hashes(
+        self,
+        table: str,
+        key: tuple[str, ...],
+        among: pa.Table | None = None,
+        schema: str = RAW,
+        with_release: bool = False,
+    ) -> dict[tuple, str]:
         """Row hash by key, of the rows whose key is in ``among`` (all rows without it).
         ``with_release``: (row hash, the release it was loaded from) by key."""
         cols = ", ".join(f"t.{q(k)}" for k in key)
@@ -301,16 +307,15 @@ class Session:
         key_lists = [data.column(i).to_pylist() for i in range(len(key))]
         values = data.column(len(key)).to_pylist()
         if with_release:
-            values = list(zip(values, data.column(len(key) + 1).to_pylist()))
-        return dict(zip(zip(*key_lists), values))
+            values = list(zip(values, data.column(len(key) + 1).to_pylist(), strict=True))
+        return dict(zip(zip(*key_lists, strict=True), values, strict=True))
 
-    def keys(self, table: str, key: tuple[str, ...], among: pa.Table | None = None,
-             schema: str = RAW) -> set[tuple]:
+    def keys(self, table: str, key: tuple[str, ...], among: pa.Table | None = None, schema: str = RAW) -> set[tuple]:
         """The keys present, of those in ``among`` (all without it)."""
         data = self._restricted(table, key, among, ", ".join(f"t.{q(k)}" for k in key), schema)
         if data is None:
             return set()
-        return set(zip(*[data.column(i).to_pylist() for i in range(len(key))]))
+        return set(zip(*[data.column(i).to_pylist() for i in range(len(key))], strict=True))
 
     def delete_keys(self, table: str, key: tuple[str, ...], keys: pa.Table, schema: str = RAW) -> None:
         if keys.num_rows == 0:
@@ -319,8 +324,10 @@ class Session:
             self.execute(f"DELETE FROM {q(schema)}.{q(table)} AS t USING {staged} AS s WHERE {_key_match(key, keys)}")
 
     def table_names(self, schema: str = RAW) -> list[str]:
-        rows = self.query("SELECT table_name FROM information_schema.tables "
-                          f"WHERE table_schema = {self.ph} ORDER BY table_name", (schema,))
+        rows = self.query(
+            f"SELECT table_name FROM information_schema.tables WHERE table_schema = {self.ph} ORDER BY table_name",
+            (schema,),
+        )
         return rows.column(0).to_pylist()
 
 
@@ -342,7 +349,7 @@ class DuckDBSession(Session):
     def execute(self, sql, params=()):
         self.con.execute(sql, list(params))
 
-    def query(self, sql, params=(), *, stream=False):   # Arrow already: nothing to bound
+    def query(self, sql, params=(), *, stream=False):  # Arrow already: nothing to bound
         return self.con.sql(sql, params=list(params) or None).to_arrow_table()
 
     def _stage(self, data):
@@ -371,9 +378,18 @@ class DuckDBSession(Session):
 
 # PostgreSQL type OIDs -> Arrow types, for columns whose values say nothing (all NULL): the
 # rest is inferred from the Python values (numeric's Decimals, arrays, JSON)
-_ARROW_OF_OID = {16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
-                 701: pa.float64(), 25: pa.string(), 1043: pa.string(), 1082: pa.date32(),
-                 1114: pa.timestamp("us")}
+_ARROW_OF_OID = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int64(),
+    23: pa.int64(),
+    700: pa.float64(),
+    701: pa.float64(),
+    25: pa.string(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+}
 
 
 def _column(values: list, arrow_type: pa.DataType | None) -> pa.Array:
@@ -388,11 +404,14 @@ def _fetch_arrow(cur, batch_rows: int = 100_000) -> pa.Table:
     while rows := cur.fetchmany(batch_rows):
         names = names or [d.name for d in cur.description]
         types = types or [_ARROW_OF_OID.get(d.type_code) for d in cur.description]
-        batches.append(pa.Table.from_arrays([_column([r[i] for r in rows], types[i])
-                                             for i in range(len(names))], names=names))
+        batches.append(
+            pa.Table.from_arrays([_column([r[i] for r in rows], types[i]) for i in range(len(names))], names=names)
+        )
     if not batches:
-        return pa.Table.from_arrays([pa.array([], _ARROW_OF_OID.get(d.type_code) or pa.string())
-                                     for d in cur.description], names=[d.name for d in cur.description])
+        return pa.Table.from_arrays(
+            [pa.array([], _ARROW_OF_OID.get(d.type_code) or pa.string()) for d in cur.description],
+            names=[d.name for d in cur.description],
+        )
     return pa.concat_tables(batches, promote_options="permissive")
 
 
@@ -422,15 +441,18 @@ class PostgresSession(Session):
         cols = ", ".join(q(c) for c in data.column_names)
         for batch in data.to_batches(self.COPY_ROWS):
             buf = io.BytesIO()
-            pacsv.write_csv(pa.Table.from_batches([batch]), buf,
-                            write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+            pacsv.write_csv(
+                pa.Table.from_batches([batch]),
+                buf,
+                write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+            )
             buf.seek(0)
             self.cur.copy_expert(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
 
     def _stage(self, data):
         name = f"_stage_{uuid.uuid4().hex[:12]}"
-        types = SQL_TYPES["postgres"]
-        cols = ", ".join(f"{q(f.name)} {types[logical_type(f.type)]}" for f in data.schema)
+        types = typemap.SQL["postgres"]
+        cols = ", ".join(f"{q(f.name)} {types[typemap.of_arrow(f.type)]}" for f in data.schema)
         self.execute(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
         self._copy(name, data)
         return name
@@ -458,11 +480,13 @@ class Warehouse:
             self.dsn = url.replace("postgres://", "postgresql://", 1)
         elif parsed.scheme == "duckdb" or (parsed.scheme == "" and url.endswith(".duckdb")):
             self.dialect = "duckdb"
-            path = url[len("duckdb://"):] if parsed.scheme else url
+            path = url[len("duckdb://") :] if parsed.scheme else url
             self.path = Path(path).resolve()
         else:
-            raise WarehouseError(f"NTSB_WAREHOUSE_URL={url!r}: use duckdb:///path/warehouse.duckdb "
-                                 "or postgresql://user@host:port/database")
+            raise WarehouseError(
+                f"NTSB_WAREHOUSE_URL={url!r}: use duckdb:///path/warehouse.duckdb "
+                "or postgresql://user@host:port/database"
+            )
 
     def __repr__(self):
         return f"Warehouse({self.safe_url})"
@@ -478,15 +502,18 @@ class Warehouse:
         """Fail fast, naming the setting, when the warehouse cannot be reached. An existing
         DuckDB file is not opened (another process may be writing it: a connection would
         wait); a missing one is created empty, in a folder that must exist."""
-        if self.dialect == "duckdb":   # its folder must exist: a typo creates nothing
+        if self.dialect == "duckdb":  # its folder must exist: a typo creates nothing
             import os
+
             parent = self.path.parent
             if not parent.is_dir():
-                raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: the folder {parent} does not exist "
-                                     "(create it, or correct the setting)")
+                raise WarehouseError(
+                    f"NTSB_WAREHOUSE_URL={self.safe_url!r}: the folder {parent} does not exist "
+                    "(create it, or correct the setting)"
+                )
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r}: {parent} is not writable by this user")
-            if not self.path.exists():   # a new deployment: an empty warehouse that readers can open
+            if not self.path.exists():  # a new deployment: an empty warehouse that readers can open
                 self._duckdb_connect().close()
             return
         try:
@@ -495,8 +522,7 @@ class Warehouse:
         except WarehouseError:
             raise
         except Exception as exc:
-            raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r} is not reachable: "
-                                 f"{str(exc).strip()}") from None
+            raise WarehouseError(f"NTSB_WAREHOUSE_URL={self.safe_url!r} is not reachable: {str(exc).strip()}") from None
 
     def connect_raw(self, read_only: bool = False, lock_wait: float | None = None):
         if self.dialect == "duckdb":
@@ -504,8 +530,12 @@ class Warehouse:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             return self._duckdb_connect(read_only=read_only, lock_wait=lock_wait)
         import psycopg2
-        return psycopg2.connect(self.dsn, connect_timeout=5,
-                                options=PG_OPTIONS + (" -c default_transaction_read_only=on" if read_only else ""))
+
+        return psycopg2.connect(
+            self.dsn,
+            connect_timeout=5,
+            options=PG_OPTIONS + (" -c default_transaction_read_only=on" if read_only else ""),
+        )
 
     @property
     def session_url(self) -> str:
@@ -541,6 +571,7 @@ class Warehouse:
         import time
 
         import duckdb
+
         start = told = None
         while True:
             try:
@@ -551,12 +582,17 @@ class Warehouse:
                 now = time.monotonic()
                 start = start or now
                 if now - start >= limit:
-                    raise WarehouseBusy(f"{self.path} is in use by another process"
-                                        + (f" after {limit:.0f} s" if limit else "") + f": {str(exc).strip()}") from None
+                    raise WarehouseBusy(
+                        f"{self.path} is in use by another process"
+                        + (f" after {limit:.0f} s" if limit else "")
+                        + f": {str(exc).strip()}"
+                    ) from None
                 if told is None or now - told >= WAIT_REPEAT_SECONDS:
                     holder = re.search(r"\(PID \d+\)", str(exc))
-                    tell_waiting(f"waiting for {self.path}, in use by another process"
-                                 f"{' ' + holder.group(0) if holder else ''}; waited {now - start:.0f} s")
+                    tell_waiting(
+                        f"waiting for {self.path}, in use by another process"
+                        f"{' ' + holder.group(0) if holder else ''}; waited {now - start:.0f} s"
+                    )
                     told = now
                 time.sleep(0.25)
 
@@ -564,11 +600,12 @@ class Warehouse:
         import threading
 
         import duckdb
+
         con = self._duckdb_connect(read_only=True, config=DUCKDB_LOCKED)
         timer = threading.Timer(timeout, con.interrupt)
         timer.start()
         try:
-            relation = con.sql(statement)   # a statement with no result has run already: None
+            relation = con.sql(statement)  # a statement with no result has run already: None
             return relation.to_arrow_table() if relation is not None else pa.table({})
         except duckdb.InterruptException:
             raise WarehouseError(f"the query ran longer than {timeout:g} s and was stopped") from None
@@ -578,10 +615,15 @@ class Warehouse:
 
     def _postgres_user_query(self, statement: str, timeout: float) -> pa.Table:
         import psycopg2
+
         password = self._ensure_reader()
-        conn = psycopg2.connect(self.dsn, user=READER_ROLE, password=password, connect_timeout=5,
-                                options=f"{PG_OPTIONS} -c default_transaction_read_only=on "
-                                        f"-c statement_timeout={int(timeout * 1000)}")
+        conn = psycopg2.connect(
+            self.dsn,
+            user=READER_ROLE,
+            password=password,
+            connect_timeout=5,
+            options=f"{PG_OPTIONS} -c default_transaction_read_only=on -c statement_timeout={int(timeout * 1000)}",
+        )
         try:
             conn.set_session(readonly=True)
             with conn.cursor() as cur:
@@ -597,6 +639,7 @@ class Warehouse:
         import secrets
 
         import psycopg2
+
         password = secrets.token_urlsafe(24)
         conn = self.connect_raw()
         conn.autocommit = True
@@ -606,13 +649,17 @@ class Warehouse:
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,))
             verb = "ALTER" if cur.fetchone() else "CREATE"
             try:
-                cur.execute(f"{verb} ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                            "NOBYPASSRLS NOINHERIT PASSWORD %s", (password,))
-            except psycopg2.errors.DuplicateObject:   # another `ntsb sql` created it meanwhile
+                cur.execute(
+                    f"{verb} ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS NOINHERIT PASSWORD %s",
+                    (password,),
+                )
+            except psycopg2.errors.DuplicateObject:  # another `ntsb sql` created it meanwhile
                 cur.execute(f"ALTER ROLE {role} PASSWORD %s", (password,))
             cur.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
-            cur.execute("SELECT nspname FROM pg_namespace WHERE left(nspname, 3) <> 'pg_' "
-                        "AND nspname <> 'information_schema'")
+            cur.execute(
+                "SELECT nspname FROM pg_namespace WHERE left(nspname, 3) <> 'pg_' AND nspname <> 'information_schema'"
+            )
             for (schema,) in cur.fetchall():
                 cur.execute(f"GRANT USAGE ON SCHEMA {q(schema)} TO {role}")
                 cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {q(schema)} TO {role}")
@@ -620,7 +667,8 @@ class Warehouse:
             raise WarehouseError(
                 f"cannot prepare the read-only role {READER_ROLE} that `ntsb sql` connects as: "
                 f"{str(exc).strip()} (the NTSB_WAREHOUSE_URL user needs CREATEROLE, or create the role "
-                "and grant it SELECT yourself)") from None
+                "and grant it SELECT yourself)"
+            ) from None
         finally:
             conn.close()
         return password
@@ -630,6 +678,7 @@ class Warehouse:
         """One transaction: commits when the block ends, rolls back on any error.
         ``lock_wait``: seconds to wait for an embedded warehouse another process holds."""
         conn = self.connect_raw(read_only=read_only, lock_wait=lock_wait)
+        s: Session
         if self.dialect == "duckdb":
             s = DuckDBSession(conn)
             if not read_only:

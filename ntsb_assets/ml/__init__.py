@@ -7,27 +7,23 @@ import hashlib
 import json
 import time
 from contextlib import closing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from ..archive import archive_key
+from .. import keys
 from ..automation import PREDICT, PROMOTE, RETRAIN, after
 from ..lib import analytics as an
-from ..lib import archive, features
+from ..lib import archive, features, typemap
 from ..lib import model as M
 from ..lib import tracking as T
-from ..lib.warehouse import logical_type
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
 
 FEATURES_KEY = features.FEATURES_KEY
-TRAINED_ON_KEY = "ml/features/trained_on.parquet"   # row hashes of what the latest model trained on
-FEATURES = dg.AssetKey(["ml", "features"])
-MODEL_KEY = dg.AssetKey(["ml", "severity_model"])
-CHAMPION_KEY = dg.AssetKey(["ml", "champion"])
+TRAINED_ON_KEY = "ml/features/trained_on.parquet"  # row hashes of what the latest model trained on
 PREDICTIONS_TABLE = ("ml", "batch_predictions")
 
 
@@ -40,10 +36,14 @@ def data_version(lake, con) -> dict:
     return {"version": digest, "releases": releases}
 
 
-@dg.asset(key=FEATURES, group_name="ml", kinds={"duckdb", "parquet"},
-          deps=[archive_key(t) for t in ("fact_accidents", "dim_aircraft", "dim_crew", "dim_time")],
-          # the dimensions are archived by the dbt run, before the years: once, after the years
-          automation_condition=after(archive_key("fact_accidents")))
+@dg.asset(
+    key=keys.FEATURES,
+    group_name="ml",
+    kinds={"duckdb", "parquet"},
+    deps=[keys.archive(t) for t in ("fact_accidents", "dim_aircraft", "dim_crew", "dim_time")],
+    # the dimensions are archived by the dbt run, before the years: once, after the years
+    automation_condition=after(keys.archive("fact_accidents")),
+)
 def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
     """Leakage-safe features and both targets, one row per event (targets missing where the
     highest injury is not known yet)."""
@@ -52,35 +52,57 @@ def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
         df = features.build(con)
         version = data_version(lake, con)
     features.assert_allowed(c for c in df.columns if not c.startswith("target_"))
-    size = an.put_frame(lake, FEATURES_KEY, df, {"ntsb.data_version": version["version"],
-                                                 "ntsb.releases": json.dumps(version["releases"])})
+    size = an.put_frame(
+        lake,
+        FEATURES_KEY,
+        df,
+        {"ntsb.data_version": version["version"], "ntsb.releases": json.dumps(version["releases"])},
+    )
     missing = [(f.name, f.group, f"{df[f.name].isna().mean():.0%}") for f in features.FEATURES]
     balance = df["target_severity"].fillna("(not known yet)").value_counts()
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version["version"]),
         metadata={
-            "dagster/row_count": len(df), "features": len(features.FEATURES), "bytes": size,
+            "dagster/row_count": len(df),
+            "features": len(features.FEATURES),
+            "bytes": size,
             "path": dg.MetadataValue.path(lake.uri(FEATURES_KEY)),
-            "data version": version["version"], "releases": ", ".join(version["releases"]),
+            "data version": version["version"],
+            "releases": ", ".join(version["releases"]),
             "fatal share": float(df["target_fatal"].mean()) if df["target_fatal"].notna().any() else 0.0,
             "classes": dg.MetadataValue.md(md_table(["highest injury", "events"], balance.items())),
             "missing values": dg.MetadataValue.md(md_table(["feature", "group", "missing"], missing, numeric_from=2)),
-        })
+        },
+    )
 
 
-@dg.asset_check(asset=FEATURES, name="changed_since_training",
-                description="Labelled events new, changed or gone since the latest training, within "
-                            "NTSB_RETRAIN_THRESHOLD of the training set (failing retrains the model)")
+@dg.asset_check(
+    asset=keys.FEATURES,
+    name="changed_since_training",
+    description="Labelled events new, changed or gone since the latest training, within "
+    "NTSB_RETRAIN_THRESHOLD of the training set (failing retrains the model)",
+)
 def changed_since_training(ntsb: NtsbResource) -> dg.AssetCheckResult:
     settings = ntsb.settings()
     current = features.row_hashes(read_features(settings.lake)[0])
-    trained = (settings.lake.read_parquet(TRAINED_ON_KEY).to_pandas() if settings.lake.exists(TRAINED_ON_KEY)
-               else current.iloc[:0])
+    trained = (
+        settings.lake.read_parquet(TRAINED_ON_KEY).to_pandas()
+        if settings.lake.exists(TRAINED_ON_KEY)
+        else current.iloc[:0]
+    )
     d = features.drift(trained, current)
     return dg.AssetCheckResult(
-        passed=trained.shape[0] > 0 and d.share <= settings.retrain_threshold, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"trained on": d.trained, "new": d.new, "changed": d.changed, "gone": d.gone,
-                  "share": round(d.share, 4), "threshold": settings.retrain_threshold})
+        passed=trained.shape[0] > 0 and d.share <= settings.retrain_threshold,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "trained on": d.trained,
+            "new": d.new,
+            "changed": d.changed,
+            "gone": d.gone,
+            "share": round(d.share, 4),
+            "threshold": settings.retrain_threshold,
+        },
+    )
 
 
 def read_features(lake) -> tuple[pd.DataFrame, dict]:
@@ -91,18 +113,19 @@ def read_features(lake) -> tuple[pd.DataFrame, dict]:
 
 class SeverityModelConfig(dg.Config):
     """Training and check settings (the defaults are what docs/ml.md reports)."""
+
     valid_share: float = 0.15
     test_share: float = 0.15
     max_rounds: int = 1500
-    auc_margin: float = 0.05   # check: the champion family's ROC-AUC over the majority baseline's, both heads
-    max_ece: float = 0.05      # check: the fatal head's expected calibration error (validation years, cross-fitted)
+    auc_margin: float = 0.05  # check: the champion family's ROC-AUC over the majority baseline's, both heads
+    max_ece: float = 0.05  # check: the fatal head's expected calibration error (validation years, cross-fitted)
 
 
 CHECKS = {
     "beats_majority_baseline": "the champion family's ROC-AUC on the validation years above the majority "
-                               "baseline's by the margin, both heads",
+    "baseline's by the margin, both heads",
     "calibrated": "the champion family's expected calibration error of P(fatal) on the validation years "
-                  "(cross-fitted) under the bound",
+    "(cross-fitted) under the bound",
     "no_denylisted_feature": "no input of the registered model matches the leakage denylist",
 }
 
@@ -113,8 +136,14 @@ def evaluate_checks(trained: M.Trained, inputs: list[str], cfg: SeverityModelCon
     out, fam, valid = {}, trained.model.family, trained.valid_metrics
     auc = {h: (valid[h][fam]["roc_auc"], valid[h]["majority"]["roc_auc"]) for h in M.HEADS}
     ok = all(x is not None and b is not None and x >= b + cfg.auc_margin for x, b in auc.values())
-    out["beats_majority_baseline"] = (bool(ok), {"family": fam, "margin": cfg.auc_margin, **{
-        f"{h} ROC-AUC ({fam} / majority)": f"{_fmt(x)} / {_fmt(b)}" for h, (x, b) in auc.items()}})
+    out["beats_majority_baseline"] = (
+        bool(ok),
+        {
+            "family": fam,
+            "margin": cfg.auc_margin,
+            **{f"{h} ROC-AUC ({fam} / majority)": f"{_fmt(x)} / {_fmt(b)}" for h, (x, b) in auc.items()},
+        },
+    )
     e = valid["fatal"][fam]["ece"]
     out["calibrated"] = (bool(e <= cfg.max_ece), {"family": fam, "ECE": round(float(e), 4), "bound": cfg.max_ece})
     try:
@@ -129,9 +158,14 @@ def _fmt(x):
     return "n/a" if x is None else f"{x:.3f}"
 
 
-@dg.asset(key=MODEL_KEY, group_name="ml", kinds={"xgboost", "mlflow"}, deps=[FEATURES], automation_condition=RETRAIN,
-          check_specs=[dg.AssetCheckSpec(name, asset=MODEL_KEY, blocking=True, description=d)
-                       for name, d in CHECKS.items()])
+@dg.asset(
+    key=keys.MODEL,
+    group_name="ml",
+    kinds={"xgboost", "mlflow"},
+    deps=[keys.FEATURES],
+    automation_condition=RETRAIN,
+    check_specs=[dg.AssetCheckSpec(name, asset=keys.MODEL, blocking=True, description=d) for name, d in CHECKS.items()],
+)
 # The checks fail with WARN severity: a version that fails them is a finding about the data
 # (it stays registered, without the alias), not a broken pipeline. ml/champion reads the
 # outcome from the registry and promotes nothing then, so the run completes and its checks
@@ -146,49 +180,79 @@ def severity_model(context: dg.AssetExecutionContext, config: SeverityModelConfi
     df, meta = read_features(settings.lake)
     labelled = df[df["target_severity"].notna()]
     started = time.perf_counter()
-    trained = M.train(labelled, params=M.Params(max_rounds=config.max_rounds), valid_share=config.valid_share,
-                      test_share=config.test_share, data_version=meta.get("ntsb.data_version", ""),
-                      auc_margin=config.auc_margin, max_ece=config.max_ece)
+    trained = M.train(
+        labelled,
+        params=M.Params(max_rounds=config.max_rounds),
+        valid_share=config.valid_share,
+        test_share=config.test_share,
+        data_version=meta.get("ntsb.data_version", ""),
+        auc_margin=config.auc_margin,
+        max_ece=config.max_ece,
+    )
     store = T.Store.from_settings(settings)
     pngs = M.plots(trained)
-    params = {**vars(M.Params(max_rounds=config.max_rounds)), "valid_share": config.valid_share,
-              "test_share": config.test_share}
+    params = {
+        **vars(M.Params(max_rounds=config.max_rounds)),
+        "valid_share": config.valid_share,
+        "test_share": config.test_share,
+    }
     with T.session(store) as client:
         run_id, version = T.log_training(client, store, trained, meta.get("ntsb.releases", "[]"), params, pngs)
         results = evaluate_checks(trained, T.signature_inputs(version), config)
         T.set_checks(client, version, {k: ok for k, (ok, _) in results.items()})
         champion = T.champion_version(client)
     an.put_frame(settings.lake, TRAINED_ON_KEY, features.row_hashes(labelled))
-    yield dg.MaterializeResult(metadata={
-        "model": T.MODEL_NAME, "version": version, "run id": run_id, "champion": champion or "none",
-        "family": trained.model.family, "selection": dg.MetadataValue.md(M.selection_text(trained)),
-        "validation metrics": dg.MetadataValue.md(M.metrics_markdown(trained.valid_metrics)),
-        "split": json.dumps(M.plain(trained.model.split.describe())),
-        **{f"events {k}": int(v) for k, v in trained.sizes.items()},
-        "training seconds": round(trained.seconds, 1),
-        "tracking seconds": round(time.perf_counter() - started - trained.seconds, 1),   # plots, MLflow, checks
-        "metrics": dg.MetadataValue.md(M.metrics_table(trained)),
-        "reliability": dg.MetadataValue.md(an.md_image(pngs["reliability.png"], "reliability")),
-        "SHAP summary": dg.MetadataValue.md(an.md_image(pngs["shap_summary.png"], "SHAP summary")),
-        "tracking": store.tracking_uri.split("@")[-1],
-    })
+    yield dg.MaterializeResult(
+        metadata={
+            "model": T.MODEL_NAME,
+            "version": version,
+            "run id": run_id,
+            "champion": champion or "none",
+            "family": trained.model.family,
+            "selection": dg.MetadataValue.md(M.selection_text(trained)),
+            "validation metrics": dg.MetadataValue.md(M.metrics_markdown(trained.valid_metrics)),
+            "split": json.dumps(M.plain(trained.model.split.describe())),
+            **{f"events {k}": int(v) for k, v in trained.sizes.items()},
+            "training seconds": round(trained.seconds, 1),
+            "tracking seconds": round(time.perf_counter() - started - trained.seconds, 1),  # plots, MLflow, checks
+            "metrics": dg.MetadataValue.md(M.metrics_table(trained)),
+            "reliability": dg.MetadataValue.md(an.md_image(pngs["reliability.png"], "reliability")),
+            "SHAP summary": dg.MetadataValue.md(an.md_image(pngs["shap_summary.png"], "SHAP summary")),
+            "tracking": store.tracking_uri.split("@")[-1],
+        }
+    )
     for name, (ok, details) in results.items():
-        outcome = {} if ok else {"outcome": f"version {version} is not promoted; the champion stays "
-                                            f"{champion or 'unset'} (docs/ml.md)"}
-        yield dg.AssetCheckResult(check_name=name, asset_key=MODEL_KEY, passed=ok,
-                                  severity=dg.AssetCheckSeverity.WARN,
-                                  metadata={"version": version, **{k: str(v) for k, v in details.items()}, **outcome})
+        outcome = (
+            {}
+            if ok
+            else {
+                "outcome": f"version {version} is not promoted; the champion stays {champion or 'unset'} (docs/ml.md)"
+            }
+        )
+        yield dg.AssetCheckResult(
+            check_name=name,
+            asset_key=keys.MODEL,
+            passed=ok,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"version": version, **{k: str(v) for k, v in details.items()}, **outcome},
+        )
 
 
 def _latest_version(context) -> str:
-    event = context.instance.get_latest_materialization_event(MODEL_KEY)
+    event = context.instance.get_latest_materialization_event(keys.MODEL)
     if event is None or event.asset_materialization is None:
         raise dg.Failure("ml/severity_model has never been materialized")
     return str(event.asset_materialization.metadata["version"].value)
 
 
-@dg.asset(key=CHAMPION_KEY, group_name="ml", kinds={"mlflow"}, deps=[MODEL_KEY], automation_condition=PROMOTE,
-          output_required=False)
+@dg.asset(
+    key=keys.CHAMPION,
+    group_name="ml",
+    kinds={"mlflow"},
+    deps=[keys.MODEL],
+    automation_condition=PROMOTE,
+    output_required=False,
+)
 def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     """Give the latest trained version the registry alias ``champion`` when its checks
     passed. A version the registry records as failed is not promoted: nothing is
@@ -203,11 +267,18 @@ def champion(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         except T.TrackingError as exc:
             context.log.warning(f"not promoted: {exc}")
             return
-    yield dg.MaterializeResult(metadata={"model": T.MODEL_NAME, "alias": T.CHAMPION, "version": version,
-                                         "previous champion": before or "none"})
+    yield dg.MaterializeResult(
+        metadata={"model": T.MODEL_NAME, "alias": T.CHAMPION, "version": version, "previous champion": before or "none"}
+    )
 
 
-@dg.asset(key=["ml", "batch_predictions"], group_name="ml", kinds={"xgboost", "sql"}, deps=[CHAMPION_KEY, FEATURES], automation_condition=PREDICT)
+@dg.asset(
+    key=keys.BATCH_PREDICTIONS,
+    group_name="ml",
+    kinds={"xgboost", "sql"},
+    deps=[keys.CHAMPION, keys.FEATURES],
+    automation_condition=PREDICT,
+)
 @warehouse_writer
 def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
     """The champion's prediction for every event in ``ml.batch_predictions``, in one
@@ -222,11 +293,15 @@ def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
     with settings.warehouse.session() as s:
         written = store_predictions(s, table)
     counts = pd.Series(table.column("predicted_class").to_pylist()).value_counts()
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": table.num_rows, "model version": version, "table": ".".join(PREDICTIONS_TABLE),
-        "predictions written": written,
-        "predicted classes": dg.MetadataValue.md(md_table(["class", "events"], counts.items())),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.num_rows,
+            "model version": version,
+            "table": ".".join(PREDICTIONS_TABLE),
+            "predictions written": written,
+            "predicted classes": dg.MetadataValue.md(md_table(["class", "events"], counts.items())),
+        }
+    )
 
 
 def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame) -> pa.Table:
@@ -235,7 +310,7 @@ def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame) -> 
     pred.insert(0, "ev_id", df["ev_id"].reset_index(drop=True))
     pred["model_name"] = T.MODEL_NAME
     pred["model_version"] = version
-    pred["predicted_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0))
+    pred["predicted_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None, microsecond=0))
     return pa.Table.from_pandas(pred, preserve_index=False)
 
 
@@ -245,7 +320,7 @@ def store_predictions(s, table: pa.Table) -> int:
     others keep their row and stamp. The table is replaced whole when its columns differ.
     Returns the rows written."""
     schema, name = PREDICTIONS_TABLE
-    types = {f.name: logical_type(f.type) for f in table.schema}
+    types = {f.name: typemap.of_arrow(f.type) for f in table.schema}
     s.ensure_schema(schema)
     if s.columns(name, schema) != types:
         s.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
@@ -253,17 +328,27 @@ def store_predictions(s, table: pa.Table) -> int:
         s.insert_arrow(name, table, schema=schema)
         return table.num_rows
     new, cols = f"_{name}_new", ", ".join(f'"{c}"' for c in types)
-    same = " AND ".join(["o.ev_id = n.ev_id"] + [f'o."{c}" IS NOT DISTINCT FROM n."{c}"' for c in types
-                                                 if c not in ("ev_id", "predicted_at")])
+    same = " AND ".join(
+        ["o.ev_id = n.ev_id"]
+        + [f'o."{c}" IS NOT DISTINCT FROM n."{c}"' for c in types if c not in ("ev_id", "predicted_at")]
+    )
     s.execute(f'DROP TABLE IF EXISTS "{schema}"."{new}"')
     s.ensure_table(new, types, schema=schema)
     s.insert_arrow(new, table, schema=schema)
     # a stored row without an equal new one goes (changed or gone); a new row without an equal stored one comes
     s.execute(f'DELETE FROM "{schema}"."{name}" o WHERE NOT EXISTS (SELECT 1 FROM "{schema}"."{new}" n WHERE {same})')
-    written = s.query(f'SELECT count(*) AS n FROM "{schema}"."{new}" n WHERE NOT EXISTS '
-                      f'(SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)').column(0)[0].as_py()
-    s.execute(f'INSERT INTO "{schema}"."{name}" ({cols}) SELECT {cols} FROM "{schema}"."{new}" n '
-              f'WHERE NOT EXISTS (SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)')
+    written = (
+        s.query(
+            f'SELECT count(*) AS n FROM "{schema}"."{new}" n WHERE NOT EXISTS '
+            f'(SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)'
+        )
+        .column(0)[0]
+        .as_py()
+    )
+    s.execute(
+        f'INSERT INTO "{schema}"."{name}" ({cols}) SELECT {cols} FROM "{schema}"."{new}" n '
+        f'WHERE NOT EXISTS (SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)'
+    )
     s.execute(f'DROP TABLE "{schema}"."{new}"')
     return written
 

@@ -2,26 +2,25 @@
 asset that archives its original file(s) in the lake, the landing-zone sensor and the
 job that ingests one release through lake_raw and warehouse_raw."""
 
-
 import json
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 
+from .. import keys
 from ..lib import registry, sources
 from ..resources import NtsbResource
 
 RELEASES = dg.DynamicPartitionsDefinition(name="ntsb_releases")
-RELEASE_SOURCE = dg.AssetKey(["releases", "source"])
 
 
 @dg.asset(
-    key=RELEASE_SOURCE,
+    key=keys.RELEASE_SOURCE,
     group_name="releases",
     partitions_def=RELEASES,
     description="The original NTSB release file or folder, verified against its registered "
-                "SHA-256 and archived unchanged in the lake under releases/<release_id>/source.",
+    "SHA-256 and archived unchanged in the lake under releases/<release_id>/source.",
     kinds={"file"},
 )
 def release_source(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.MaterializeResult:
@@ -31,23 +30,33 @@ def release_source(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.
         path = registry.source_path(settings.lake, settings.landing, rel, Path(tmp))
         info = sources.identify(path)
         if info.sha256 != rel.sha256:
-            raise sources.SourceError(rel.name, None, None, "content_changed",
-                                      f"content hash {info.sha256[:12]} differs from the registered "
-                                      f"{rel.sha256[:12]}: a changed file is a new release, drop it in again")
+            raise sources.SourceError(
+                rel.name,
+                None,
+                None,
+                "content_changed",
+                f"content hash {info.sha256[:12]} differs from the registered "
+                f"{rel.sha256[:12]}: a changed file is a new release, drop it in again",
+            )
         keys = registry.archive_source(settings.lake, rel, path)
         tables = [t.name for t in sources.table_sources(path)]
     return dg.MaterializeResult(
         metadata={
-            "release_id": rel.release_id, "name": rel.name, "sha256": rel.sha256,
-            "size_bytes": dg.MetadataValue.int(rel.size), "kind": rel.kind, "family": rel.family,
-            "source_uri": rel.source_uri, "archived": dg.MetadataValue.json(keys),
+            "release_id": rel.release_id,
+            "name": rel.name,
+            "sha256": rel.sha256,
+            "size_bytes": dg.MetadataValue.int(rel.size),
+            "kind": rel.kind,
+            "family": rel.family,
+            "source_uri": rel.source_uri,
+            "archived": dg.MetadataValue.json(keys),
             "tables": dg.MetadataValue.json(tables),
         },
         data_version=dg.DataVersion(rel.sha256),
     )
 
 
-INGEST_JOB = "ingest_release"   # defined in ntsb_assets/jobs.py
+INGEST_JOB = "ingest_release"  # defined in ntsb_assets/jobs.py
 
 
 @dg.sensor(
@@ -55,8 +64,8 @@ INGEST_JOB = "ingest_release"   # defined in ntsb_assets/jobs.py
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers new files in the landing zone (NTSB_LANDING_URL) as releases and "
-                "requests their ingestion; a file whose content is already known is recorded "
-                "as a duplicate and not ingested again.",
+    "requests their ingestion; a file whose content is already known is recorded "
+    "as a duplicate and not ingested again.",
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext, ntsb: NtsbResource):
     settings = ntsb.settings()

@@ -1,7 +1,6 @@
 """Dagster resources. One resource gives assets the project settings (and through them the
 lake, the landing zone and the warehouse), read from the environment when a run starts."""
 
-
 import dagster as dg
 
 from ..settings import Settings, get_settings
@@ -37,14 +36,17 @@ def warehouse_writer(fn):
         return writer_lock(get_settings().warehouse, what, on_wait=context.log.warning)
 
     if inspect.isgeneratorfunction(fn):
+
         @functools.wraps(fn)
         def generator(*args, **kwargs):
             with lock():
                 yield from fn(*args, **kwargs)
+
         return generator
 
     @functools.wraps(fn)
     def function(*args, **kwargs):
         with lock():
             return fn(*args, **kwargs)
+
     return function

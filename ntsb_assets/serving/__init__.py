@@ -4,47 +4,56 @@ reads the marts directly and the asset records the data version it sees."""
 
 import dagster as dg
 
+from .. import keys
 from ..automation import after
 from ..lib import serving
 from ..resources import NtsbResource, warehouse_writer
-from ..warehouse_raw import RECONCILIATION_KEY
 
-SNAPSHOT_KEY = dg.AssetKey(["serving", "snapshot"])
-PREDICTIONS = dg.AssetKey(["ml", "batch_predictions"])
 ANALYTICS = ("trends", "geo_clusters", "correlations")
 
 
-@dg.asset(key=SNAPSHOT_KEY, group_name="serving", kinds={"duckdb"},
-          deps=[dg.AssetKey(["warehouse", "marts", t]) for t in serving.SERVED["marts"]]
-          + [PREDICTIONS, RECONCILIATION_KEY]   # the load records the dashboard's data quality page shows
-          + [dg.AssetKey(["analytics", name]) for name in ANALYTICS],
-          # not after each dbt build: after the analytics and predictions that follow it
-          automation_condition=after(PREDICTIONS, *(dg.AssetKey(["analytics", n]) for n in ANALYTICS)))
+@dg.asset(
+    key=keys.SNAPSHOT,
+    group_name="serving",
+    kinds={"duckdb"},
+    deps=[keys.mart(t) for t in serving.SERVED["marts"]]
+    + [keys.BATCH_PREDICTIONS, keys.RECONCILIATION]  # the load records the dashboard's data quality page shows
+    + [keys.analytics(name) for name in ANALYTICS],
+    # not after each dbt build: after the analytics and predictions that follow it
+    automation_condition=after(keys.BATCH_PREDICTIONS, *(keys.analytics(n) for n in ANALYTICS)),
+)
 @warehouse_writer
 def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
     """Embedded: copy the marts and predictions the API reads (with a full-text index of the
     narratives and one JSON document per event) into a new read-only DuckDB file and switch
     ``current.json`` to it. The new file starts from the current one: only the documents and
     index entries of changed events are written again (``serving.publish``). The API picks
-    it up at its next request; the files before it stay untouched. PostgreSQL: record the data version in ``serving.published``; the API
+    it up at its next request; the files before it stay untouched. PostgreSQL: record the
+    data version in ``serving.published``; the API
     reads the marts directly and starts a new response cache when this changes. Runs after
     the analytics outputs the API also serves."""
     settings = ntsb.settings()
     wh = settings.warehouse
     if wh.dialect == "postgres":
         version = serving.record_published(wh)
-        return dg.MaterializeResult(metadata={"mode": "direct: the API reads the marts on PostgreSQL",
-                                              "data version": serving.header(version)})
+        return dg.MaterializeResult(
+            metadata={"mode": "direct: the API reads the marts on PostgreSQL", "data version": serving.header(version)}
+        )
     snap = serving.publish(wh.path, settings.serving_dir)
     build = snap.build or {}
     return dg.MaterializeResult(
         data_version=dg.DataVersion(serving.header(snap.version)),
-        metadata={"mode": "snapshot", "path": dg.MetadataValue.path(str(snap.path)),
-                  "bytes": snap.path.stat().st_size, "data version": serving.header(snap.version),
-                  "started from": build.get("base") or "nothing (built whole)",
-                  "documents written": build.get("documents_written"),
-                  "narratives indexed": build.get("narratives_indexed"),
-                  "tables copied": dg.MetadataValue.json(build.get("tables_copied") or {})})
+        metadata={
+            "mode": "snapshot",
+            "path": dg.MetadataValue.path(str(snap.path)),
+            "bytes": snap.path.stat().st_size,
+            "data version": serving.header(snap.version),
+            "started from": build.get("base") or "nothing (built whole)",
+            "documents written": build.get("documents_written"),
+            "narratives indexed": build.get("narratives_indexed"),
+            "tables copied": dg.MetadataValue.json(build.get("tables_copied") or {}),
+        },
+    )
 
 
 serving_assets = [serving_snapshot]

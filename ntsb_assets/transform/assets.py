@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from .. import keys
 from ..automation import AFTER_UPSTREAM
 from ..lib import faults, incremental, progress
 from ..resources import NtsbResource, warehouse_writer
@@ -40,8 +41,10 @@ def describe_test(test: Mapping[str, Any]) -> str:
     """A dbt data test in words: its own description, else what its generic test checks
     (TEST_WORDS), with its severity when it only warns."""
     meta = test.get("test_metadata") or {}
-    kwargs = {k: (", ".join(map(str, v)) if isinstance(v, list) else
-                  str(v).replace("ref('", "").replace("')", "")) for k, v in (meta.get("kwargs") or {}).items()}
+    kwargs = {
+        k: (", ".join(map(str, v)) if isinstance(v, list) else str(v).replace("ref('", "").replace("')", ""))
+        for k, v in (meta.get("kwargs") or {}).items()
+    }
     words = (test.get("description") or "").strip()
     if not words:
         template = TEST_WORDS.get(meta.get("name", ""))
@@ -57,24 +60,39 @@ class NtsbDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":  # raw.<table>, written by warehouse_raw
-            return spec.replace_attributes(key=dg.AssetKey(["warehouse", props["source_name"], props["name"]]))
-        key = dg.AssetKey(["warehouse", props["schema"], props["name"]])
-        if props["resource_type"] == "snapshot":   # the history behind dim_aircraft
+            return spec.replace_attributes(key=keys.warehouse(props["source_name"], props["name"]))
+        key = keys.warehouse(props["schema"], props["name"])
+        if props["resource_type"] == "snapshot":  # the history behind dim_aircraft
             group = "marts"
         else:
             group = next((g for layer, g in LAYER_GROUPS.items() if layer in props["fqn"]), "transform")
-        owners = [f"team:{o}" for o in [((props.get("group") and manifest["groups"].get(
-            f"group.ntsb.{props['group']}", {}).get("owner", {}).get("name")) or None)] if o]
-        return spec.replace_attributes(key=key, group_name=group, automation_condition=AFTER_UPSTREAM,
-                                       owners=owners)
+        owners = [
+            f"team:{o}"
+            for o in [
+                (
+                    (
+                        props.get("group")
+                        and manifest["groups"].get(f"group.ntsb.{props['group']}", {}).get("owner", {}).get("name")
+                    )
+                    or None
+                )
+            ]
+            if o
+        ]
+        return spec.replace_attributes(key=key, group_name=group, automation_condition=AFTER_UPSTREAM, owners=owners)
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         if spec is None:
             return None
-        return dg.AssetCheckSpec(name=spec.name, asset=spec.asset_key, additional_deps=spec.additional_deps,
-                                 metadata=spec.metadata, blocking=spec.blocking,
-                                 description=describe_test(manifest["nodes"][unique_id]))
+        return dg.AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
+            description=describe_test(manifest["nodes"][unique_id]),
+        )
 
 
 TRANSLATOR = NtsbDbtTranslator()
@@ -98,16 +116,20 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
     invocation = None
     with run_target(settings.home, "build") as target:
         try:
-            invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context,
-                                 target_path=target)
+            invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context, target_path=target)
             for event in invocation.stream():
                 faults.point("dbt")
                 if isinstance(event, dg.Output):
                     built.append(context.asset_key_for_output(event.output_name))
-                    progress.step("dbt", built[-1].path[-1], done=len(built), total=len(context.selected_output_names),
-                                  unit="models")
+                    progress.step(
+                        "dbt",
+                        built[-1].path[-1],
+                        done=len(built),
+                        total=len(context.selected_output_names),
+                        unit="models",
+                    )
                 yield event
-        finally:   # also after a failure: the models that succeeded keep what they computed
+        finally:  # also after a failure: the models that succeeded keep what they computed
             _stopped(invocation)
             done = _nodes_done(target)
             with settings.warehouse.session() as s:
@@ -142,8 +164,9 @@ def _profiles(settings, keys: list[dg.AssetKey], assets_def: dg.AssetsDefinition
             continue
         described = assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
         words = {c.name: c.description for c in described.columns} if described else {}
-        schema = dg.TableSchema(columns=[dg.TableColumn(name=c, type=t.lower(), description=words.get(c))
-                                         for c, t in rel["columns"]])
+        schema = dg.TableSchema(
+            columns=[dg.TableColumn(name=c, type=t.lower(), description=words.get(c)) for c, t in rel["columns"]]
+        )
         metadata = {"dagster/column_schema": schema, "relation": f"{key.path[1]}.{key.path[2]} ({rel['kind']})"}
         if rel["rows"] is not None:
             metadata["dagster/row_count"] = rel["rows"]
@@ -163,7 +186,9 @@ def _nodes_done(target) -> list[str]:
     for r in json.loads(results.read_text())["results"]:
         node = nodes.get(r["unique_id"], {})
         if (r["status"] == "pass" and node.get("resource_type") == "test") or (
-                r["status"] == "success" and "macro.ntsb.ntsb_changed_events" in node.get("depends_on", {}).get("macros", [])):
+            r["status"] == "success"
+            and "macro.ntsb.ntsb_changed_events" in node.get("depends_on", {}).get("macros", [])
+        ):
             done.append(node["name"])
     return done
 

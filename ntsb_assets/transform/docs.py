@@ -18,8 +18,13 @@ DOCS_PREFIX = "docs/dbt"
 SITE_FILES = ("static_index.html", "index.html", "manifest.json", "catalog.json")
 
 
-@dg.asset(key=["docs", "dbt"], group_name="docs", deps=[ntsb_dbt_models],
-          kinds={"dbt", "html"}, automation_condition=AFTER_UPSTREAM)
+@dg.asset(
+    key=["docs", "dbt"],
+    group_name="docs",
+    deps=[ntsb_dbt_models],
+    kinds={"dbt", "html"},
+    automation_condition=AFTER_UPSTREAM,
+)
 @warehouse_writer
 def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource) -> dg.MaterializeResult:
     """dbt's documentation site (models, columns, tests, lineage graph, warehouse catalog),
@@ -36,9 +41,11 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: 
         keys = [k for f in SITE_FILES[::-1] for k in copy_tree(target / f, settings.lake, DOCS_PREFIX)]
         size = sum((target / f).stat().st_size for f in SITE_FILES)
     context.log.info(f"dbt docs published to {settings.lake.uri(DOCS_PREFIX)}")
-    return dg.MaterializeResult(metadata={
-        "site": dg.MetadataValue.path(settings.lake.uri(DOCS_PREFIX + "/static_index.html")),
-        "files": len(keys),
-        "bytes": size,
-        "serve": "ntsb docs  (http://127.0.0.1:8580)",
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "site": dg.MetadataValue.path(settings.lake.uri(DOCS_PREFIX + "/static_index.html")),
+            "files": len(keys),
+            "bytes": size,
+            "serve": "ntsb docs  (http://127.0.0.1:8580)",
+        }
+    )

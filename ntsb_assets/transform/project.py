@@ -43,8 +43,11 @@ def prepare_manifest(force: bool = False) -> Path:
     Run ahead of loading the definitions: ``ntsb prepare`` / ``make setup``."""
     manifest = dbt_project.manifest_path
     if force or not manifest.exists():
-        subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_DIR),
-                        "--profiles-dir", str(DBT_DIR)], check=True, cwd=DBT_DIR)
+        subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)],
+            check=True,
+            cwd=DBT_DIR,
+        )
     return manifest
 
 

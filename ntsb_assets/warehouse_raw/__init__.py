@@ -2,10 +2,9 @@
 data capture, audit, quarantine and reconciliation, in one transaction. Writers of the
 warehouse hold its writer lock (``resources.warehouse_writer``, lib/writer.py)."""
 
-
 import dagster as dg
 
-from ..lake_raw import MANIFEST_KEY, lake_key
+from .. import keys
 from ..lib import catalog, progress
 from ..lib.cdc import COUNTS
 from ..lib.extract import MANIFEST, release_prefix
@@ -14,31 +13,39 @@ from ..releases import RELEASES
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
 
-
-def warehouse_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["warehouse", "raw", warehouse_table(table)])
-
-
-RECONCILIATION_KEY = dg.AssetKey(["warehouse", "raw", "_reconciliation"])
-CODE_SETS_KEY = dg.AssetKey(["warehouse", "raw", "_code_sets"])
 TABLE_SPECS = [
-    dg.AssetSpec(warehouse_key(t), group_name="warehouse_raw", deps=[lake_key(t)],
-                 partitions_def=RELEASES, kinds={"sql"},
-                 description=f"raw.{warehouse_table(t)}: NTSB table {t}, merged release by release "
-                             f"by content hash, {catalog.key_description(t)}.")
+    dg.AssetSpec(
+        keys.warehouse_raw(t),
+        group_name="warehouse_raw",
+        deps=[keys.lake_raw(t)],
+        partitions_def=RELEASES,
+        kinds={"sql"},
+        description=f"raw.{warehouse_table(t)}: NTSB table {t}, merged release by release "
+        f"by content hash, {catalog.key_description(t)}.",
+    )
     for t in catalog.TABLE_ORDER
 ]
 RECONCILIATION_SPEC = dg.AssetSpec(
-    RECONCILIATION_KEY, group_name="warehouse_raw", deps=[MANIFEST_KEY], partitions_def=RELEASES, kinds={"sql"},
+    keys.RECONCILIATION,
+    group_name="warehouse_raw",
+    deps=[keys.RELEASE_MANIFEST],
+    partitions_def=RELEASES,
+    kinds={"sql"},
     description="Per release and table: rows in = inserted + updated + unchanged + quarantined "
-                "(raw._reconciliation), with raw._audit and raw._quarantine beside it.")
+    "(raw._reconciliation), with raw._audit and raw._quarantine beside it.",
+)
 
 CODE_SETS_SPEC = dg.AssetSpec(
-    CODE_SETS_KEY, group_name="warehouse_raw", deps=[MANIFEST_KEY], partitions_def=RELEASES, kinds={"sql"},
+    keys.CODE_SETS,
+    group_name="warehouse_raw",
+    deps=[keys.RELEASE_MANIFEST],
+    partitions_def=RELEASES,
+    kinds={"sql"},
     description="NTSB's code sets (raw._code_sets): every code table the releases shipped (data dictionary, "
-                "ct_iaids, ct_seqevt, Country, states) merged with the bundled baseline, the newer release "
-                "winning (raw._code_set_changes); and the dictionary-lag report raw._code_lag: the codes a "
-                "release uses that no source knows.")
+    "ct_iaids, ct_seqevt, Country, states) merged with the bundled baseline, the newer release "
+    "winning (raw._code_set_changes); and the dictionary-lag report raw._code_lag: the codes a "
+    "release uses that no source knows.",
+)
 
 
 @dg.multi_asset(
@@ -51,36 +58,53 @@ CODE_SETS_SPEC = dg.AssetSpec(
 def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     settings = ntsb.settings()
     manifest = settings.lake.get_json(f"{release_prefix(context.partition_key)}/{MANIFEST}")
-    result = load_release(manifest, settings.lake, settings.warehouse,
-                          on_table=lambda t: (context.log.info(f"loading {t}"), progress.step("ingest", f"load {t}")))
+    result = load_release(
+        manifest,
+        settings.lake,
+        settings.warehouse,
+        on_table=lambda t: (context.log.info(f"loading {t}"), progress.step("ingest", f"load {t}")),
+    )
     with settings.warehouse.session(read_only=True) as s:
         quarantine = s.query(
             f"SELECT table_name, rule, count(*) AS n FROM raw._quarantine WHERE release_id = {s.ph} "
             "GROUP BY table_name, rule ORDER BY table_name, rule",
-            (context.partition_key,)).to_pylist()
+            (context.partition_key,),
+        ).to_pylist()
         present = set(s.table_names())
         code_count = s.query("SELECT count(*) AS n FROM raw._code_sets").column(0)[0].as_py()
-        totals = {t: s.query(f'SELECT count(*) AS n FROM raw."{warehouse_table(t)}"').column(0)[0].as_py()
-                  if warehouse_table(t) in present else 0 for t in catalog.TABLE_ORDER}
+        totals = {
+            t: s.query(f'SELECT count(*) AS n FROM raw."{warehouse_table(t)}"').column(0)[0].as_py()
+            if warehouse_table(t) in present
+            else 0
+            for t in catalog.TABLE_ORDER
+        }
     empty = dict.fromkeys(COUNTS, 0)
     for name in catalog.TABLE_ORDER:
         counts = result["tables"].get(name, empty)
         yield dg.MaterializeResult(
-            asset_key=warehouse_key(name),
-            metadata={**{k: dg.MetadataValue.int(v) for k, v in counts.items()},
-                      "dagster/row_count": dg.MetadataValue.int(totals[name]),
-                      "release_id": context.partition_key,
-                      "in_release": name in result["tables"]},
+            asset_key=keys.warehouse_raw(name),
+            metadata={
+                **{k: dg.MetadataValue.int(v) for k, v in counts.items()},
+                "dagster/row_count": dg.MetadataValue.int(totals[name]),
+                "release_id": context.partition_key,
+                "in_release": name in result["tables"],
+            },
             data_version=dg.DataVersion(f"{context.partition_key}:{counts['inserted']}:{counts['updated']}"),
         )
     yield dg.MaterializeResult(
-        asset_key=RECONCILIATION_KEY,
+        asset_key=keys.RECONCILIATION,
         metadata={
             "release_id": context.partition_key,
-            "reconciliation": dg.MetadataValue.md(md_table(
-                ["table", *COUNTS], [(t, *(c[k] for k in COUNTS)) for t, c in result["tables"].items()])),
-            "quarantined_by_rule": dg.MetadataValue.md(md_table(
-                ["table", "rule", "rows"], [(r["table_name"], r["rule"], r["n"]) for r in quarantine], numeric_from=2)),
+            "reconciliation": dg.MetadataValue.md(
+                md_table(["table", *COUNTS], [(t, *(c[k] for k in COUNTS)) for t, c in result["tables"].items()])
+            ),
+            "quarantined_by_rule": dg.MetadataValue.md(
+                md_table(
+                    ["table", "rule", "rows"],
+                    [(r["table_name"], r["rule"], r["n"]) for r in quarantine],
+                    numeric_from=2,
+                )
+            ),
             "result": dg.MetadataValue.json(result),
             "unknown_tables": dg.MetadataValue.json([t for t in result["tables"] if t not in catalog.KEYS]),
         },
@@ -88,16 +112,24 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     )
     sets, lag = result["code_sets"], result["code_lag"]
     yield dg.MaterializeResult(
-        asset_key=CODE_SETS_KEY,
+        asset_key=keys.CODE_SETS,
         metadata={
             "release_id": context.partition_key,
             **{f"codes_{k}": dg.MetadataValue.int(v) for k, v in sets.items()},
             "dagster/row_count": dg.MetadataValue.int(code_count),
             "dictionary_lag_rows": dg.MetadataValue.int(sum(x["row_count"] for x in lag)),
-            "dictionary_lag": dg.MetadataValue.md(md_table(
-                ["table", "column", "code no NTSB source knows", "rows", "of the column's rows"],
-                [(x["table_name"], x["column_name"], x["code"], x["row_count"], x["column_rows"])
-                 for x in sorted(lag, key=lambda x: -x["row_count"])[:25]], numeric_from=3) if lag else "none"),
+            "dictionary_lag": dg.MetadataValue.md(
+                md_table(
+                    ["table", "column", "code no NTSB source knows", "rows", "of the column's rows"],
+                    [
+                        (x["table_name"], x["column_name"], x["code"], x["row_count"], x["column_rows"])
+                        for x in sorted(lag, key=lambda x: -x["row_count"])[:25]
+                    ],
+                    numeric_from=3,
+                )
+                if lag
+                else "none"
+            ),
         },
         data_version=dg.DataVersion(f"{context.partition_key}:{sets['added']}:{sets['changed']}"),
     )

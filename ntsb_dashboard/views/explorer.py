@@ -31,9 +31,11 @@ def show_event(ev_id: str) -> None:
     b.metric("Highest injury", ui.severity_label(doc.get("severity")))
     c.metric("Fatalities", doc.get("fatalities") or 0)
     d.metric("Aircraft", doc.get("aircraft_count") or len(doc.get("aircraft", [])))
-    st.markdown(f"**Where** {place or 'unknown'}  \n**Phase of flight** {doc.get('phase_of_flight_label') or '-'}"
-                f"  ·  **Weather** {doc.get('weather_condition') or '-'}  ·  **Light** {doc.get('light_condition') or '-'}"
-                f"  ·  **FAR part** {doc.get('far_part') or '-'}  \n**Release** `{doc.get('release_id')}`")
+    st.markdown(
+        f"**Where** {place or 'unknown'}  \n**Phase of flight** {doc.get('phase_of_flight_label') or '-'}"
+        f"  ·  **Weather** {doc.get('weather_condition') or '-'}  ·  **Light** {doc.get('light_condition') or '-'}"
+        f"  ·  **FAR part** {doc.get('far_part') or '-'}  \n**Release** `{doc.get('release_id')}`"
+    )
     st.subheader("Narrative")
     narratives = doc.get("narratives") or []
     if not narratives:
@@ -68,13 +70,26 @@ def show_event(ev_id: str) -> None:
     st.subheader("Severity model")
     pred = doc.get("prediction")
     if pred:
-        probs = pd.DataFrame({"highest injury": [ui.severity_label(c) for c in data.SEVERITY_ORDER],
-                              "probability": [pred.get(f"p_{c.lower()}") for c in data.SEVERITY_ORDER]})
-        st.markdown(f"Predicted **{ui.severity_label(pred['predicted_class'])}** by {pred['model_name']} "
-                    f"version {pred['model_version']} (P(fatal) {pred['p_fatal_outcome']:.1%}).")
-        st.altair_chart(alt.Chart(probs).mark_bar().encode(
-            x=alt.X("probability:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("highest injury:N", sort=None)).properties(height=120), width="stretch")
+        probs = pd.DataFrame(
+            {
+                "highest injury": [ui.severity_label(c) for c in data.SEVERITY_ORDER],
+                "probability": [pred.get(f"p_{c.lower()}") for c in data.SEVERITY_ORDER],
+            }
+        )
+        st.markdown(
+            f"Predicted **{ui.severity_label(pred['predicted_class'])}** by {pred['model_name']} "
+            f"version {pred['model_version']} (P(fatal) {pred['p_fatal_outcome']:.1%})."
+        )
+        st.altair_chart(
+            alt.Chart(probs)
+            .mark_bar()
+            .encode(
+                x=alt.X("probability:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+                y=alt.Y("highest injury:N", sort=None),
+            )
+            .properties(height=120),
+            width="stretch",
+        )
     else:
         st.caption("No batch prediction for this event.")
     why = data.explanation(version.id, version.model_version, ev_id)
@@ -83,12 +98,21 @@ def show_event(ev_id: str) -> None:
     else:
         contrib = pd.DataFrame(why["contributions"])
         contrib["label"] = contrib.feature + " = " + contrib.value.astype(str)
-        st.markdown(f"Why (champion version {why['model_version']}): each feature's SHAP contribution to the "
-                    "log-odds of a fatal outcome; positive pushes toward fatal.")
-        st.altair_chart(alt.Chart(contrib).mark_bar().encode(
-            x=alt.X("shap_log_odds:Q", title="SHAP (log-odds of fatal)"), y=alt.Y("label:N", sort=None, title=None),
-            color=alt.condition("datum.shap_log_odds > 0", alt.value("#b2182b"), alt.value("#2166ac"))).properties(
-            height=28 * len(contrib) + 20), width="stretch")
+        st.markdown(
+            f"Why (champion version {why['model_version']}): each feature's SHAP contribution to the "
+            "log-odds of a fatal outcome; positive pushes toward fatal."
+        )
+        st.altair_chart(
+            alt.Chart(contrib)
+            .mark_bar()
+            .encode(
+                x=alt.X("shap_log_odds:Q", title="SHAP (log-odds of fatal)"),
+                y=alt.Y("label:N", sort=None, title=None),
+                color=alt.condition("datum.shap_log_odds > 0", alt.value("#b2182b"), alt.value("#2166ac")),
+            )
+            .properties(height=28 * len(contrib) + 20),
+            width="stretch",
+        )
 
 
 chosen = st.query_params.get("event")
@@ -102,8 +126,13 @@ if chosen:
     st.warning("That event id is not one NTSB would issue; showing the list.")
     ui.set_param("event", None)
 
-q = st.text_input("Search the narratives (keyword)", value=(st.query_params.get("q") or "")[:MAX_QUERY],
-                  max_chars=MAX_QUERY, key="q", placeholder="e.g. carburetor icing")
+q = st.text_input(
+    "Search the narratives (keyword)",
+    value=(st.query_params.get("q") or "")[:MAX_QUERY],
+    max_chars=MAX_QUERY,
+    key="q",
+    placeholder="e.g. carburetor icing",
+)
 ui.set_param("q", q.strip() or None)
 st.caption("Semantic search comes with the API's semantic mode; this is keyword search (the API's).")
 if q.strip():
@@ -117,13 +146,20 @@ if q.strip():
     st.caption(f"{len(events):,} of the best {len(hits):,} matches pass the filters ({f.describe()}).")
 else:
     events = data.event_list(version.id, f.store(), LIMIT, store)
-    st.caption(f"The newest {len(events):,} events of {f.describe()} (at most {LIMIT:,}; narrow the filters "
-               "or search).")
+    st.caption(
+        f"The newest {len(events):,} events of {f.describe()} (at most {LIMIT:,}; narrow the filters or search)."
+    )
 if events.empty:
     ui.no_events()
     st.stop()
-picked = st.dataframe(events, hide_index=True, on_select="rerun", selection_mode="single-row", key="events_table",
-                      column_config=ui.EVENT_COLUMNS)
+picked = st.dataframe(
+    events,
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="events_table",
+    column_config=ui.EVENT_COLUMNS,
+)
 ui.downloads(events, "events", version)
 rows = picked.selection.rows if picked and picked.selection else []
 if rows:

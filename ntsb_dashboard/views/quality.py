@@ -19,8 +19,10 @@ def of_release(df):
 
 
 st.subheader("Reconciliation")
-st.caption("Per table: rows in = inserted + updated + unchanged + quarantined + superseded, checked in the load's "
-           "own transaction.")
+st.caption(
+    "Per table: rows in = inserted + updated + unchanged + quarantined + superseded, checked in the load's "
+    "own transaction."
+)
 rec = of_release(tables["reconciliation"])
 if rec.empty:
     st.info("No reconciliation recorded (the snapshot predates it, or nothing was loaded).")
@@ -42,8 +44,9 @@ else:
     ui.table(quarantine, "quarantine", version)
 
 st.subheader("Dictionary lag")
-st.caption("Codes that no NTSB code source knows: the rows are loaded with the code as delivered and the label "
-           "'unknown code'.")
+st.caption(
+    "Codes that no NTSB code source knows: the rows are loaded with the code as delivered and the label 'unknown code'."
+)
 lag = of_release(tables["code_lag"])
 if lag.empty:
     st.success("Every code is known to NTSB's code tables.")
@@ -56,13 +59,33 @@ if not checks:
     st.info("No quality check has run yet (ntsb build runs them).")
 else:
     import pandas as pd
+
     df = pd.DataFrame(checks)
     a, b, c = st.columns(3)
     a.metric("Checks", len(df))
     b.metric("Passed", int(df.passed.sum()))
-    c.metric("Failed (errors / warnings)", f"{int((~df.passed & (df.severity == 'ERROR')).sum())} / "
-                                           f"{int((~df.passed & (df.severity != 'ERROR')).sum())}")
-    st.dataframe(df[["asset", "check", "passed", "severity", "rows", "expectations_evaluated", "expectations_failed",
-                     "unexpected_rows", "quarantined_rows", "description", "checked_at", "data_docs"]],
-                 hide_index=True, column_config={"data_docs": st.column_config.LinkColumn("Data Docs")})
+    c.metric(
+        "Failed (errors / warnings)",
+        f"{int((~df.passed & (df.severity == 'ERROR')).sum())} / {int((~df.passed & (df.severity != 'ERROR')).sum())}",
+    )
+    st.dataframe(
+        df[
+            [
+                "asset",
+                "check",
+                "passed",
+                "severity",
+                "rows",
+                "expectations_evaluated",
+                "expectations_failed",
+                "unexpected_rows",
+                "quarantined_rows",
+                "description",
+                "checked_at",
+                "data_docs",
+            ]
+        ],
+        hide_index=True,
+        column_config={"data_docs": st.column_config.LinkColumn("Data Docs")},
+    )
     ui.downloads(df, "checks", version)

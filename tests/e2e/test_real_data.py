@@ -30,7 +30,7 @@ REFERENCE = SHARED / "avall_2008_mdbexport"
 REFERENCE_TABLES = [f"{t}.csv" for t in codes.SOURCES]
 UPDATES = [SHARED / "part121_1982_2019", SHARED / "updates_2025"]
 
-if not BASE.is_dir():   # CI has it (.ci/run sets CI): there, a missing folder is a failure
+if not BASE.is_dir():  # CI has it (.ci/run sets CI): there, a missing folder is a failure
     if os.environ.get("CI"):
         raise RuntimeError(f"the real NTSB data is missing: {BASE} (set NTSB_SHARED_DATA)")
     pytest.skip(f"real NTSB data not found at {BASE} (set NTSB_SHARED_DATA)", allow_module_level=True)
@@ -44,8 +44,9 @@ def _build(stage: str) -> dict:
     events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
     finished = {e["stage"] for e in events if e["kind"] == "finish"}
     assert {"dbt", "archive", "analytics", "model", "snapshot"} <= finished, events
-    assert {e["stage"] for e in events if e["kind"] == "start"} == finished | {e["stage"] for e in events
-                                                                               if e["kind"] == "fail"}
+    assert {e["stage"] for e in events if e["kind"] == "start"} == finished | {
+        e["stage"] for e in events if e["kind"] == "fail"
+    }
     dbt = next(e for e in events if e["kind"] == "finish" and e["stage"] == "dbt")
     assert f"dbt tests {out['transform']['tests_passed']} passed" in dbt["summary"]
     assert any(e["kind"] == "step" and e["stage"] == "dbt" and e.get("unit") == "models" for e in events)
@@ -57,7 +58,7 @@ def _build(stage: str) -> dict:
 def real(request, tmp_path_factory, s3_endpoint):
     root = tmp_path_factory.mktemp(f"real_{request.param}")
     base = BASE
-    if request.param == "production":   # the same events, the code tables beside them
+    if request.param == "production":  # the same events, the code tables beside them
         base = root / "real_1948_2002_with_reference"
         shutil.copytree(BASE, base, ignore=shutil.ignore_patterns("*.md"))
         for name in REFERENCE_TABLES:
@@ -65,15 +66,24 @@ def real(request, tmp_path_factory, s3_endpoint):
     with deployment_home(request.param, root, s3_endpoint, redis_db=14) as env:
         loads = [json.loads(ntsb("ingest", str(base), "--json").stdout)]
         builds = [_build("base")]
-        after_base = {"events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
-                      "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]}
+        after_base = {
+            "events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
+            "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"],
+        }
         for folder in UPDATES:
             loads.append(json.loads(ntsb("ingest", str(folder), "--json").stdout))
         builds.append(_build("updates"))
-        after_updates = {"events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
-                         "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]}
-        yield {"deployment": request.param, "env": env, "loads": loads, "builds": builds,
-               "after": {"base": after_base, "updates": after_updates}}
+        after_updates = {
+            "events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
+            "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"],
+        }
+        yield {
+            "deployment": request.param,
+            "env": env,
+            "loads": loads,
+            "builds": builds,
+            "after": {"base": after_base, "updates": after_updates},
+        }
 
 
 def _env(real, mp):
@@ -108,12 +118,24 @@ def test_every_coded_value_is_labelled_or_counted_in_the_lag_report(real):
         settings = get_settings()
         with settings.warehouse.session(read_only=True) as s:
             known = codes.known_sets(s)
-            lag = {(r["table_name"], r["column_name"], r["code"]) for r in s.query(
-                "SELECT table_name, column_name, code FROM raw._code_lag").to_pylist()}
-            raw_tables = {t: set(c) for t in s.table_names() if not t.startswith("_")
-                          for c in [[r["column_name"] for r in s.query(
-                              "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
-                              f"AND table_name = '{t}'").to_pylist()]]}
+            lag = {
+                (r["table_name"], r["column_name"], r["code"])
+                for r in s.query("SELECT table_name, column_name, code FROM raw._code_lag").to_pylist()
+            }
+            raw_tables = {
+                t: set(c)
+                for t in s.table_names()
+                if not t.startswith("_")
+                for c in [
+                    [
+                        r["column_name"]
+                        for r in s.query(
+                            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+                            f"AND table_name = '{t}'"
+                        ).to_pylist()
+                    ]
+                ]
+            }
             checked, unlabelled = 0, []
             for (table, column), listed in known.items():
                 if column not in raw_tables.get(table, ()):
@@ -128,15 +150,18 @@ def test_every_coded_value_is_labelled_or_counted_in_the_lag_report(real):
             assert checked > 50 and unlabelled == [], unlabelled[:20]
             # the marts: a label wherever there is a code, "unknown code" only for a code in the lag report
             for model, code, label, table, column in (
-                    ("fact_accidents", "event_type", "event_type_label", "events", "ev_type"),
-                    ("fact_accidents", "state", "state_label", "events", "ev_state"),
-                    ("fact_accidents", "country", "country_label", "events", "ev_country"),
-                    ("fact_accidents", "far_part", "far_part_label", "aircraft", "far_part"),
-                    ("dim_aircraft", "category", "category_label", "aircraft", "acft_category"),
-                    ("dim_aircraft", "damage", "damage_label", "aircraft", "damage"),
-                    ("dim_weather", "weather_condition", "weather_condition_label", "events", "wx_cond_basic")):
-                rows = s.query(f"SELECT {code} AS code, {label} AS label, count(*) AS n FROM marts.{model} "
-                               f"WHERE {code} IS NOT NULL GROUP BY 1, 2").to_pylist()
+                ("fact_accidents", "event_type", "event_type_label", "events", "ev_type"),
+                ("fact_accidents", "state", "state_label", "events", "ev_state"),
+                ("fact_accidents", "country", "country_label", "events", "ev_country"),
+                ("fact_accidents", "far_part", "far_part_label", "aircraft", "far_part"),
+                ("dim_aircraft", "category", "category_label", "aircraft", "acft_category"),
+                ("dim_aircraft", "damage", "damage_label", "aircraft", "damage"),
+                ("dim_weather", "weather_condition", "weather_condition_label", "events", "wx_cond_basic"),
+            ):
+                rows = s.query(
+                    f"SELECT {code} AS code, {label} AS label, count(*) AS n FROM marts.{model} "
+                    f"WHERE {code} IS NOT NULL GROUP BY 1, 2"
+                ).to_pylist()
                 assert rows, model
                 for r in rows:
                     assert r["label"], (model, r)
@@ -145,19 +170,22 @@ def test_every_coded_value_is_labelled_or_counted_in_the_lag_report(real):
                     else:
                         assert r["code"] in known[(table, column)], (model, r)
             # the labels are NTSB's wording, from the code sets
-            cats = {r["category"]: r["category_label"] for r in s.query(
-                "SELECT DISTINCT category, category_label FROM marts.dim_aircraft "
-                "WHERE category IN ('AIR', 'HELI')").to_pylist()}
+            cats = {
+                r["category"]: r["category_label"]
+                for r in s.query(
+                    "SELECT DISTINCT category, category_label FROM marts.dim_aircraft WHERE category IN ('AIR', 'HELI')"
+                ).to_pylist()
+            }
             assert cats == {"AIR": "Airplane", "HELI": "Helicopter"}
             # the 2025 updates use injury person categories the 2008 code tables lack: lag, reported
             assert ("injury", "inj_person_category", "FLIG") in lag
             sources = {r["source"] for r in s.query("SELECT DISTINCT source FROM raw._code_sets").to_pylist()}
-            assert {"ct_iaids", "eADMSPUB_DataDictionary", "ct_seqevt", "Country"} <= sources   # states: all
+            assert {"ct_iaids", "eADMSPUB_DataDictionary", "ct_seqevt", "Country"} <= sources  # states: all
             # its codes are in the dictionary, whose wording wins
             releases = {r["release_id"] for r in s.query("SELECT DISTINCT release_id FROM raw._code_sets").to_pylist()}
-            if real["deployment"] == "embedded":   # no code tables delivered: the bundled baseline labels everything
+            if real["deployment"] == "embedded":  # no code tables delivered: the bundled baseline labels everything
                 assert releases == {codes.BASELINE}
-            else:   # the release's own tables list the same codes as the baseline: nothing changes
+            else:  # the release's own tables list the same codes as the baseline: nothing changes
                 assert s.query("SELECT count(*) AS n FROM raw._code_set_changes").column(0)[0].as_py() == 0
 
 
@@ -174,9 +202,18 @@ def test_the_api_answers_from_the_champion_on_real_data(real):
         assert httpx.get(server.url + "/ready", timeout=30).status_code == 200
         event = httpx.get(f"{server.url}/api/v1/events/{ev}", headers=headers, timeout=30)
         assert event.status_code == 200 and event.json()["ev_id"] == ev
-        row = {"make": "CESSNA", "model": "172", "weather_condition": "IMC", "state": "AK", "country": "USA",
-               "near_airport": False, "is_us_registered": True, "year": 2001.0, "month": 1.0,
-               "flight_purpose": "PERS"}
+        row = {
+            "make": "CESSNA",
+            "model": "172",
+            "weather_condition": "IMC",
+            "state": "AK",
+            "country": "USA",
+            "near_airport": False,
+            "is_us_registered": True,
+            "year": 2001.0,
+            "month": 1.0,
+            "flight_purpose": "PERS",
+        }
         r = httpx.post(server.url + "/api/v1/predictions/severity", json=row, headers=headers, timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()
@@ -193,20 +230,28 @@ def test_the_dashboard_shows_the_real_data(real):
     """Every page renders on 53,193 real events, and its numbers are the warehouse's."""
     with pytest.MonkeyPatch.context() as mp:
         _env(real, mp)
-        facts = query("SELECT count(*) AS n, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal, "
-                      "coalesce(sum(fatalities), 0) AS fatalities FROM marts.fact_accidents")[0]
+        facts = query(
+            "SELECT count(*) AS n, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal, "
+            "coalesce(sum(fatalities), 0) AS fatalities FROM marts.fact_accidents"
+        )[0]
         m = {x.label: x.value for x in dashboard_page("overview").metric}
-        assert [int(m[k].replace(",", "")) for k in ("Events", "Fatal events", "Fatalities")] == \
-            [facts["n"], facts["fatal"], facts["fatalities"]]
-        want = query("SELECT count(*) AS n FROM marts.fact_accidents WHERE state = 'AK' "
-                     "AND event_date >= DATE '1990-01-01' AND event_date < DATE '2000-01-01'")[0]["n"]
+        assert [int(m[k].replace(",", "")) for k in ("Events", "Fatal events", "Fatalities")] == [
+            facts["n"],
+            facts["fatal"],
+            facts["fatalities"],
+        ]
+        want = query(
+            "SELECT count(*) AS n FROM marts.fact_accidents WHERE state = 'AK' "
+            "AND event_date >= DATE '1990-01-01' AND event_date < DATE '2000-01-01'"
+        )[0]["n"]
         m = {x.label: x.value for x in dashboard_page("trends", state="AK", years="1990-1999").metric}
         assert int(m["Events"].replace(",", "")) == want > 0
-        located = query("SELECT count(*) AS n FROM marts.fact_accidents WHERE latitude IS NOT NULL "
-                        "AND longitude IS NOT NULL")[0]["n"]
+        located = query(
+            "SELECT count(*) AS n FROM marts.fact_accidents WHERE latitude IS NOT NULL AND longitude IS NOT NULL"
+        )[0]["n"]
         assert any(h.value == f"{located:,} events with coordinates" for h in dashboard_page("map").subheader)
         rows_in = query("SELECT sum(rows_in) AS n FROM raw._reconciliation")[0]["n"]
         m = {x.label: x.value for x in dashboard_page("quality").metric}
         assert int(m["Rows in"].replace(",", "")) == rows_in
         for page in ("aircraft", "causes", "explorer", "model"):
-            assert dashboard_page(page).title, page   # rendered, no exception (dashboard_page asserts none)
+            assert dashboard_page(page).title, page  # rendered, no exception (dashboard_page asserts none)

@@ -3,6 +3,7 @@ helper to run a server process and stop it by its process id."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,9 +17,17 @@ from pathlib import Path
 import pytest
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-dev-shm-usage", "--disable-extensions",
-                  "--hide-scrollbars", "--window-size=1400,900"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--window-size=1400,900",
+]
 
 
 def chromium() -> str:
@@ -44,8 +53,9 @@ def render(url: str, screenshot: Path | None = None, wait_ms: int = 20000) -> st
     base = [exe, *CHROMIUM_FLAGS, f"--virtual-time-budget={wait_ms}"]
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([*base, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120,
-                       env=_env())
+        subprocess.run(
+            [*base, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120, env=_env()
+        )
     out = subprocess.run([*base, "--dump-dom", url], check=True, capture_output=True, timeout=120, env=_env())
     return out.stdout.decode("utf-8", "replace")
 
@@ -62,9 +72,8 @@ class Server:
     def __init__(self, args: list[str], url: str | None, env: dict | None = None, timeout: float = 120):
         """``url`` None: a process without HTTP (a daemon), given a few seconds to fail."""
         self.url = url
-        self.log = tempfile.TemporaryFile()   # a pipe nobody reads would fill and block the server
-        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the browser; a pipe nobody reads would fill and block the server
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + (3 if url is None else timeout)
         while True:
             if url is None and time.monotonic() > deadline:
@@ -113,13 +122,23 @@ class Browser:
         import json as _json
 
         from websockets.sync.client import connect
+
         self._json = _json
-        self.profile = tempfile.mkdtemp(prefix="ntsb-chromium-", dir="/tmp")   # short: the socket path limit
+        self.profile = tempfile.mkdtemp(prefix="ntsb-chromium-", dir="/tmp")  # short: the socket path limit
         self.proc = subprocess.Popen(
-            [chromium(), *[f for f in CHROMIUM_FLAGS if not f.startswith("--window-size")],
-             f"--window-size={width},{height}", "--remote-debugging-port=0", f"--user-data-dir={self.profile}",
-             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
-            start_new_session=True)
+            [
+                chromium(),
+                *[f for f in CHROMIUM_FLAGS if not f.startswith("--window-size")],
+                f"--window-size={width},{height}",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_env(),
+            start_new_session=True,
+        )
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
@@ -162,14 +181,17 @@ class Browser:
             if self.evaluate(f"!!({expression})"):
                 return time.monotonic() - started
             time.sleep(poll)
-        raise TimeoutError(f"{expression!r} not true after {timeout} s; the page says: "
-                           f"{(self.evaluate('document.body && document.body.innerText') or '')[:1500]}")
+        raise TimeoutError(
+            f"{expression!r} not true after {timeout} s; the page says: "
+            f"{(self.evaluate('document.body && document.body.innerText') or '')[:1500]}"
+        )
 
     def text(self) -> str:
         return self.evaluate("document.body ? document.body.innerText : ''") or ""
 
     def screenshot(self, path: Path, full_page: bool = True) -> None:
         import base64
+
         path.parent.mkdir(parents=True, exist_ok=True)
         params = {"format": "png", "captureBeyondViewport": full_page}
         if full_page:
@@ -178,10 +200,8 @@ class Browser:
         path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", **params)["data"]))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.ws.close()
-        except Exception:
-            pass
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, 9)
             self.proc.wait(10)

@@ -54,10 +54,23 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ntsb_api.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning"],
-            env={**os.environ, **env, **{k: str(v) for k, v in extra.items()}}, cwd=env["NTSB_HOME"] + "/..",
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "ntsb_api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, **env, **{k: str(v) for k, v in extra.items()}},
+            cwd=env["NTSB_HOME"] + "/..",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -116,8 +129,9 @@ def test_auth_roles_and_problem_details(api):
     row = {"make": "CESSNA", "model": "172", "phase_of_flight": "570", "year": 2019, "hour": 14, "far_part": "091"}
     r = httpx.post(url + "/api/v1/predictions/severity", json=row, headers={"Authorization": f"Bearer {viewer}"})
     assert r.status_code == 403 and "needs 'analyst'" in r.json()["detail"]
-    r = httpx.post(url + "/api/v1/predictions/severity", json=row, headers={"Authorization": f"Bearer {analyst}"},
-                   timeout=30)
+    r = httpx.post(
+        url + "/api/v1/predictions/severity", json=row, headers={"Authorization": f"Bearer {analyst}"}, timeout=30
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body["probabilities"]) == {"FATL", "SERS", "MINR", "NONE"}
@@ -127,6 +141,7 @@ def test_auth_roles_and_problem_details(api):
 
 def test_malformed_claims_are_401_and_guessing_tokens_gets_429(api):
     import jwt
+
     name, settings, env, url = api
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
@@ -142,8 +157,9 @@ def test_malformed_claims_are_401_and_guessing_tokens_gets_429(api):
     assert r.status_code == 401 and r.json()["detail"] == "invalid token: not a well-formed JWT"
     assert _get(url + "/api/v1/stats/summary", jwt.encode(good, secret, algorithm="HS256")).status_code == 200
     extra = {}
-    if "NTSB_REDIS_URL" in env:   # a counter of its own: the other servers' failures count in db 15
+    if "NTSB_REDIS_URL" in env:  # a counter of its own: the other servers' failures count in db 15
         import redis
+
         extra["NTSB_REDIS_URL"] = env["NTSB_REDIS_URL"].rsplit("/", 1)[0] + "/14"
         redis.Redis.from_url(extra["NTSB_REDIS_URL"]).flushdb()
     guarded = Server(env, NTSB_API_AUTH_FAILURE_LIMIT=5, **extra)
@@ -173,22 +189,31 @@ def test_events_stats_search_analytics_against_the_warehouse(api):
     want = {f["ev_id"] for f in facts if f["state"] == state and f["severity"] == "FATL"}
     assert r.json()["total"] == len(want) and {e["ev_id"] for e in r.json()["items"]} == want
     # one event in full: its document holds what the marts hold for it
-    ev = query("SELECT ev_id FROM marts.bridge_accident_causes ORDER BY ev_id LIMIT 1")[0]["ev_id"]   # with findings
+    ev = query("SELECT ev_id FROM marts.bridge_accident_causes ORDER BY ev_id LIMIT 1")[0]["ev_id"]  # with findings
     detail = _get(url + f"/api/v1/events/{ev}", token).json()
-    fact = query(f"SELECT severity, make, city, aircraft_count, pilot_age FROM marts.fact_accidents WHERE ev_id = '{ev}'")[0]
+    fact = query(
+        f"SELECT severity, make, city, aircraft_count, pilot_age FROM marts.fact_accidents WHERE ev_id = '{ev}'"
+    )[0]
     keys = ("severity", "make", "city", "aircraft_count")
     assert detail["ev_id"] == ev and {k: detail[k] for k in keys} == {k: fact[k] for k in keys}
     assert (detail["crew"]["pilot_age"] is None) == (fact["pilot_age"] is None)
     assert fact["pilot_age"] is None or float(detail["crew"]["pilot_age"]) == float(fact["pilot_age"])
-    aircraft = query(f"SELECT aircraft_key, model FROM marts.dim_aircraft WHERE ev_id = '{ev}' AND is_current ORDER BY 1")
-    assert [(a["aircraft_key"], a["model"]) for a in detail["aircraft"]] == [(a["aircraft_key"], a["model"]) for a in aircraft]
-    findings = query(f"SELECT c.cause_code FROM marts.bridge_accident_causes b JOIN marts.dim_causes c USING (cause_key) "
-                     f"WHERE b.ev_id = '{ev}' ORDER BY b.aircraft_key, b.occurrence_no, b.seq_no")
+    aircraft = query(
+        f"SELECT aircraft_key, model FROM marts.dim_aircraft WHERE ev_id = '{ev}' AND is_current ORDER BY 1"
+    )
+    assert [(a["aircraft_key"], a["model"]) for a in detail["aircraft"]] == [
+        (a["aircraft_key"], a["model"]) for a in aircraft
+    ]
+    findings = query(
+        f"SELECT c.cause_code FROM marts.bridge_accident_causes b JOIN marts.dim_causes c USING (cause_key) "
+        f"WHERE b.ev_id = '{ev}' ORDER BY b.aircraft_key, b.occurrence_no, b.seq_no"
+    )
     assert [f["cause_code"] for f in detail["findings"]] == [f["cause_code"] for f in findings] != []
     with_text = query("SELECT ev_id FROM marts.narratives ORDER BY ev_id LIMIT 1")[0]["ev_id"]
     narratives = query(f"SELECT narrative FROM marts.narratives WHERE ev_id = '{with_text}' ORDER BY aircraft_key")
-    assert [n["narrative"] for n in _get(url + f"/api/v1/events/{with_text}", token).json()["narratives"]] \
-        == [n["narrative"] for n in narratives]
+    assert [n["narrative"] for n in _get(url + f"/api/v1/events/{with_text}", token).json()["narratives"]] == [
+        n["narrative"] for n in narratives
+    ]
     predicted = query(f"SELECT predicted_class, p_fatal_outcome FROM ml.batch_predictions WHERE ev_id = '{ev}'")[0]
     assert detail["prediction"]["model_name"] == "ntsb-severity"
     assert detail["prediction"]["predicted_class"] == predicted["predicted_class"]
@@ -204,8 +229,13 @@ def test_events_stats_search_analytics_against_the_warehouse(api):
     # search: every hit contains the word; ranked; highlighted
     word = "turbulence"
     hits = _get(url + "/api/v1/search", token, q=word, limit=5).json()["items"]
-    narr = {r["ev_id"] for r in query("SELECT ev_id FROM marts.narratives WHERE lower(coalesce(narrative, '') || ' ' "
-                                      f"|| coalesce(probable_cause, '')) LIKE '%{word}%'")}
+    narr = {
+        r["ev_id"]
+        for r in query(
+            "SELECT ev_id FROM marts.narratives WHERE lower(coalesce(narrative, '') || ' ' "
+            f"|| coalesce(probable_cause, '')) LIKE '%{word}%'"
+        )
+    }
     assert hits and {h["ev_id"] for h in hits} <= narr and len(hits) == min(5, len(narr))
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     assert all("<mark>" in h["snippet"].lower() for h in hits)
@@ -219,28 +249,44 @@ def test_events_stats_search_analytics_against_the_warehouse(api):
 def test_hostile_input_gets_4xx_never_a_trace(api):
     name, settings, env, url = api
     token, analyst = _token(env, "viewer"), _token(env, "analyst")
-    bad = [("/api/v1/events", {"state": "'; DROP TABLE marts.fact_accidents; --"}),
-           ("/api/v1/events", {"page_size": 10**9}), ("/api/v1/events", {"page": -1}),
-           ("/api/v1/events", {"date_from": "yesterday"}), ("/api/v1/events", {"sort": "ev_id; drop"}),
-           ("/api/v1/events", {"date_to": "0"}), ("/api/v1/events", {"date_from": "2021-02-30"}),
-           ("/api/v1/search", {"q": ""}), ("/api/v1/search", {"q": "x" * 500}),
-           ("/api/v1/stats/by-aircraft-type", {"limit": "many"})]
+    bad = [
+        ("/api/v1/events", {"state": "'; DROP TABLE marts.fact_accidents; --"}),
+        ("/api/v1/events", {"page_size": 10**9}),
+        ("/api/v1/events", {"page": -1}),
+        ("/api/v1/events", {"date_from": "yesterday"}),
+        ("/api/v1/events", {"sort": "ev_id; drop"}),
+        ("/api/v1/events", {"date_to": "0"}),
+        ("/api/v1/events", {"date_from": "2021-02-30"}),
+        ("/api/v1/search", {"q": ""}),
+        ("/api/v1/search", {"q": "x" * 500}),
+        ("/api/v1/stats/by-aircraft-type", {"limit": "many"}),
+    ]
     for path, params in bad:
         r = _get(url + path, token, **params)
         assert 400 <= r.status_code < 500 and r.headers["content-type"] == "application/problem+json", (path, params)
         assert "Traceback" not in r.text
     r = _get(url + "/api/v1/search", token, q="' OR 1=1 --")
-    assert r.status_code == 200                                # a query, not SQL
+    assert r.status_code == 200  # a query, not SQL
     r = _get(url + "/api/v1/events", token, date_from="2020-01-01", date_to="2019-01-01")
-    assert r.status_code == 200 and r.json()["total"] == 0     # a reversed range matches nothing
+    assert r.status_code == 200 and r.json()["total"] == 0  # a reversed range matches nothing
     headers = {"Authorization": f"Bearer {analyst}", "content-type": "application/json"}
-    for body in (b"{not json", b'{"year": "nineteen"}', b'{"latitude": 123}', b'{"hour": 24}',
-                 b'{"inj_tot_f": 1}', b'{"rows": []}', b'{"airport_distance_sm": false}', b'{"make": 7}'):
+    for body in (
+        b"{not json",
+        b'{"year": "nineteen"}',
+        b'{"latitude": 123}',
+        b'{"hour": 24}',
+        b'{"inj_tot_f": 1}',
+        b'{"rows": []}',
+        b'{"airport_distance_sm": false}',
+        b'{"make": 7}',
+    ):
         r = httpx.post(url + "/api/v1/predictions/severity", content=body, headers=headers)
         assert r.status_code == 422 and "Traceback" not in r.text, body
     r = httpx.post(url + "/api/v1/predictions/batch", json={"rows": [{}] * 1001}, headers=headers)
     assert r.status_code == 422
-    r = httpx.post(url + "/api/v1/predictions/batch", json={"rows": [{"make": "PIPER"}, {}]}, headers=headers, timeout=30)
+    r = httpx.post(
+        url + "/api/v1/predictions/batch", json={"rows": [{"make": "PIPER"}, {}]}, headers=headers, timeout=30
+    )
     assert r.status_code == 200 and len(r.json()["items"]) == 2
     assert query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"] > 0
 
@@ -262,12 +308,16 @@ def test_ready_metrics_and_rate_limit(api):
         assert _get(limited.url + "/api/v1/stats/summary", _token(env, "viewer")).status_code == 200  # per token
         # a prediction passes two role checks and counts once
         headers = {"Authorization": f"Bearer {_token(env, 'analyst')}"}
-        codes = [httpx.post(limited.url + "/api/v1/predictions/severity", json={"year": 2020}, headers=headers,
-                            timeout=30).status_code for _ in range(6)]
+        codes = [
+            httpx.post(
+                limited.url + "/api/v1/predictions/severity", json={"year": 2020}, headers=headers, timeout=30
+            ).status_code
+            for _ in range(6)
+        ]
         assert codes == [200] * 5 + [429]
     finally:
         limited.stop()
-    if name == "production":   # Redis down: data routes refuse (503) rather than go unlimited; liveness answers
+    if name == "production":  # Redis down: data routes refuse (503) rather than go unlimited; liveness answers
         cut = Server(env, NTSB_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
         try:
             r = _get(cut.url + "/api/v1/stats/summary", _token(env, "viewer"))
@@ -289,9 +339,9 @@ def test_responses_are_cached_per_data_version(api):
     before = _get(url + "/api/v1/events", token, page_size=1).json()["total"]
     with settings.warehouse.session() as s:
         s.execute("DELETE FROM marts.fact_accidents WHERE ev_id = (SELECT max(ev_id) FROM marts.fact_accidents)")
-    assert _get(url + "/api/v1/events", token, page_size=1).json()["total"] == before     # the same version
+    assert _get(url + "/api/v1/events", token, page_size=1).json()["total"] == before  # the same version
     serving.record_published(settings.warehouse)
-    deadline = time.time() + 15                                                         # read again within 5 s
+    deadline = time.time() + 15  # read again within 5 s
     while _get(url + "/api/v1/events", token, page_size=1).json()["total"] == before and time.time() < deadline:
         time.sleep(0.5)
     assert _get(url + "/api/v1/events", token, page_size=1).json()["total"] == before - 1
@@ -307,8 +357,10 @@ def test_snapshot_switch_under_concurrent_requests(api):
     # a new warehouse state: one event fewer, then a new snapshot while readers keep reading
     with settings.warehouse.session() as s:
         s.execute("DELETE FROM marts.fact_accidents WHERE ev_id = (SELECT min(ev_id) FROM marts.fact_accidents)")
-        s.execute("UPDATE marts.agg_yearly_stats SET events = events - 1 WHERE year = (SELECT min(year) FROM "
-                  "marts.agg_yearly_stats)")
+        s.execute(
+            "UPDATE marts.agg_yearly_stats SET events = events - 1 WHERE year = (SELECT min(year) FROM "
+            "marts.agg_yearly_stats)"
+        )
         s.execute("DELETE FROM raw._releases WHERE release_id = (SELECT max(release_id) FROM raw._releases)")
     seen, errors, stop = [], [], threading.Event()
 
@@ -343,25 +395,33 @@ def test_a_snapshot_started_from_the_current_one_equals_one_built_whole(api, tmp
     import sqlite3
 
     import duckdb
+
     name, settings, env, url = api
     if name != "embedded":
         pytest.skip("PostgreSQL: the API reads the marts directly, there is no snapshot")
     token = _token(env, "viewer")
     with settings.warehouse.session() as s:
-        row = s.query("SELECT ev_id, aircraft_key FROM marts.narratives WHERE ev_id IN "
-                      "(SELECT ev_id FROM marts.fact_accidents) ORDER BY ev_id LIMIT 1").to_pylist()[0]
+        row = s.query(
+            "SELECT ev_id, aircraft_key FROM marts.narratives WHERE ev_id IN "
+            "(SELECT ev_id FROM marts.fact_accidents) ORDER BY ev_id LIMIT 1"
+        ).to_pylist()[0]
         ev_id, key = row["ev_id"], row["aircraft_key"]
-        s.execute("UPDATE marts.narratives SET narrative = narrative || ' Hydroplaning zzyzx.' "
-                  "WHERE ev_id = ? AND aircraft_key = ?", [ev_id, key])
+        s.execute(
+            "UPDATE marts.narratives SET narrative = narrative || ' Hydroplaning zzyzx.' "
+            "WHERE ev_id = ? AND aircraft_key = ?",
+            [ev_id, key],
+        )
         gone = s.query("SELECT max(ev_id) AS e FROM marts.fact_accidents").column(0)[0].as_py()
         s.execute("DELETE FROM marts.fact_accidents WHERE ev_id = ?", [gone])
-        s.execute("UPDATE marts.agg_yearly_stats SET events = events + 1 WHERE year = (SELECT min(year) FROM "
-                  "marts.agg_yearly_stats)")   # a table without ev_id
+        s.execute(
+            "UPDATE marts.agg_yearly_stats SET events = events + 1 WHERE year = (SELECT min(year) FROM "
+            "marts.agg_yearly_stats)"
+        )  # a table without ev_id
     before = serving.current(settings.serving_dir)[0]
     snap = serving.publish(settings.warehouse.path, settings.serving_dir)
     assert snap.build["base"] == before.name
-    assert snap.build["documents_written"] == 2 and snap.build["narratives_indexed"] == 1   # the edited and the gone
-    copied = snap.build["tables_copied"]   # only the rows of changed events are written again
+    assert snap.build["documents_written"] == 2 and snap.build["narratives_indexed"] == 1  # the edited and the gone
+    copied = snap.build["tables_copied"]  # only the rows of changed events are written again
     assert (copied["marts.fact_accidents"], copied["marts.narratives"]) == ("1 events", "1 events")
     assert (copied["marts.dim_aircraft"], copied["marts.dim_causes"]) == ("0 events", "unchanged")
     assert copied["marts.agg_yearly_stats"] == "whole"
@@ -370,18 +430,28 @@ def test_a_snapshot_started_from_the_current_one_equals_one_built_whole(api, tmp
     con = duckdb.connect()
     con.execute(f"ATTACH '{snap.path}' AS a (READ_ONLY)")
     con.execute(f"ATTACH '{whole.path}' AS b (READ_ONLY)")
-    tables = con.execute("SELECT DISTINCT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'b' "
-                         "AND table_name NOT IN ('serving_version', 'serving_build')").fetchall()
+    tables = con.execute(
+        "SELECT DISTINCT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'b' "
+        "AND table_name NOT IN ('serving_version', 'serving_build')"
+    ).fetchall()
     assert {"main.search_terms", "main.document_hashes", "marts.narratives"} <= {t for (t,) in tables}
     for (t,) in tables:
-        assert con.execute(f"SELECT count(*) FROM (SELECT * FROM a.{t} EXCEPT ALL SELECT * FROM b.{t})").fetchone()[0] == 0, t
-        assert con.execute(f"SELECT count(*) FROM (SELECT * FROM b.{t} EXCEPT ALL SELECT * FROM a.{t})").fetchone()[0] == 0, t
+        assert (
+            con.execute(f"SELECT count(*) FROM (SELECT * FROM a.{t} EXCEPT ALL SELECT * FROM b.{t})").fetchone()[0] == 0
+        ), t
+        assert (
+            con.execute(f"SELECT count(*) FROM (SELECT * FROM b.{t} EXCEPT ALL SELECT * FROM a.{t})").fetchone()[0] == 0
+        ), t
     docs = sqlite3.connect(serving.documents_path(snap.path))
     docs.execute(f"ATTACH '{serving.documents_path(whole.path)}' AS b")
     assert docs.execute("SELECT count(*) FROM documents WHERE ev_id = ?", [gone]).fetchone()[0] == 0
     for a, b in (("main", "b"), ("b", "main")):
-        assert docs.execute(f"SELECT count(*) FROM (SELECT * FROM {a}.documents EXCEPT SELECT * FROM {b}.documents)"
-                            ).fetchone()[0] == 0
+        assert (
+            docs.execute(
+                f"SELECT count(*) FROM (SELECT * FROM {a}.documents EXCEPT SELECT * FROM {b}.documents)"
+            ).fetchone()[0]
+            == 0
+        )
     hits = _get(url + "/api/v1/search", token, q="zzyzx").json()
     assert [h["ev_id"] for h in hits["items"]] == [ev_id]
     assert _get(url + f"/api/v1/events/{gone}", token).status_code == 404
@@ -394,12 +464,31 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api):
     name, settings, env, url = api
     token = _token(env, "analyst")
     exe = str(__import__("pathlib").Path(sys.executable).with_name("schemathesis"))
-    out = subprocess.run([exe, "run", url + "/openapi.json", "-H", f"Authorization: Bearer {token}",
-                          "--max-examples", "10", "--seed", "7", "--checks", "all",
-                          "--phases", "examples,coverage,fuzzing", "--request-timeout", "60"],
-                         capture_output=True, text=True, timeout=900, env={**os.environ, **env})
+    out = subprocess.run(
+        [
+            exe,
+            "run",
+            url + "/openapi.json",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            "10",
+            "--seed",
+            "7",
+            "--checks",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--request-timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **env},
+    )
     assert out.returncode == 0, out.stdout[-6000:]
-    assert "Tested: 17" in out.stdout, out.stdout[-3000:]            # every operation of the document
+    assert "Tested: 17" in out.stdout, out.stdout[-3000:]  # every operation of the document
 
 
 def test_docs_pages_work_offline_in_chromium(api):
@@ -408,16 +497,20 @@ def test_docs_pages_work_offline_in_chromium(api):
     import re
 
     from tests.integration.browser import ARTIFACTS, render
+
     name, settings, env, url = api
     for page, marker in (("/docs", "Authorize"), ("/redoc", "List events")):
         html = httpx.get(url + page, timeout=30).text
-        external = [u for u in re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
-                    + re.findall(r"url\(([^)]+)\)", html) if "//" in u]
+        external = [
+            u
+            for u in re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html) + re.findall(r"url\(([^)]+)\)", html)
+            if "//" in u
+        ]
         assert not external, f"{page} loads {external}"
         for asset in re.findall(r"""(?:src|href)\s*=\s*["'](/[^"']+)""", html):
             r = httpx.get(url + asset, timeout=30)
             assert r.status_code == 200 and len(r.content) > 1000, (page, asset, r.status_code)
-        if name == "embedded":   # one deployment is enough for the browser
+        if name == "embedded":  # one deployment is enough for the browser
             dom = render(url + page, screenshot=ARTIFACTS / f"api{page.replace('/', '_')}.png", wait_ms=15000)
             assert marker in dom, f"{page} did not render: {dom[:500]}"
 
@@ -436,8 +529,12 @@ def test_ready_without_a_champion_serves_data_and_predictions_say_why(api, tmp_p
         assert body["checks"]["data"] == "ok" and body["checks"]["model"].startswith("no champion model"), body
         token = _token(env, "analyst")
         assert _get(empty.url + "/api/v1/stats/summary", token).status_code == 200
-        r = httpx.post(empty.url + "/api/v1/predictions/severity", json={"year": 2020},
-                       headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        r = httpx.post(
+            empty.url + "/api/v1/predictions/severity",
+            json={"year": 2020},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
         assert r.status_code == 503 and r.json()["detail"].startswith("no champion model"), r.text
         assert r.headers["content-type"] == "application/problem+json" and "retry-after" in r.headers
     finally:
@@ -447,10 +544,16 @@ def test_ready_without_a_champion_serves_data_and_predictions_say_why(api, tmp_p
 # ---- the dashboard, on the same built deployment: every page in Streamlit's AppTest,
 # its numbers against the warehouse; then every page in Chromium
 
-DASHBOARD_PAGES = {   # page -> text it shows once rendered
-    "overview": "Events per year", "trends": "Events per year by highest injury", "map": "events with coordinates",
-    "aircraft": "Minimum events per make and model", "causes": "Pareto of findings", "explorer": "Search the narratives",
-    "quality": "Reconciliation", "model": "Metrics against the baselines"}
+DASHBOARD_PAGES = {  # page -> text it shows once rendered
+    "overview": "Events per year",
+    "trends": "Events per year by highest injury",
+    "map": "events with coordinates",
+    "aircraft": "Minimum events per make and model",
+    "causes": "Pareto of findings",
+    "explorer": "Search the narratives",
+    "quality": "Reconciliation",
+    "model": "Metrics against the baselines",
+}
 
 
 def _metrics(at) -> dict[str, str]:
@@ -463,48 +566,69 @@ def _n(text: str) -> int:
 
 def test_dashboard_pages_show_the_warehouse_numbers(api):
     name, settings, env, url = api
-    facts = query("SELECT count(*) AS events, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal, "
-                  "coalesce(sum(fatalities), 0) AS fatalities FROM marts.fact_accidents")[0]
+    facts = query(
+        "SELECT count(*) AS events, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal, "
+        "coalesce(sum(fatalities), 0) AS fatalities FROM marts.fact_accidents"
+    )[0]
     from ntsb_api.store import open_store
-    counts = open_store(settings).pin().breakdown({}, ("year", "severity"))   # numbers, on both warehouses
+
+    counts = open_store(settings).pin().breakdown({}, ("year", "severity"))  # numbers, on both warehouses
     assert all(str(counts[c].dtype) in ("int32", "int64", "float64") for c in ("year", "events", "fatalities"))
     at = dashboard_page("overview")
     m = _metrics(at)
-    assert (_n(m["Events"]), _n(m["Fatal events"]), _n(m["Fatalities"])) == \
-        (facts["events"], facts["fatal"], facts["fatalities"])
+    assert (_n(m["Events"]), _n(m["Fatal events"]), _n(m["Fatalities"])) == (
+        facts["events"],
+        facts["fatal"],
+        facts["fatalities"],
+    )
     assert any("Data version" in c.value for c in at.caption)
-    assert "data" in at.query_params   # the version is in the address
+    assert "data" in at.query_params  # the version is in the address
 
     # filters change the numbers exactly as SQL says they must
-    state = query("SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
-                  "ORDER BY count(*) DESC, state LIMIT 1")[0]["state"]
-    for params, where in (({"state": state}, f"state = '{state}'"),
-                          ({"state": state, "years": "1990-2010"},
-                           f"state = '{state}' AND event_date >= DATE '1990-01-01' AND event_date < DATE '2011-01-01'"),
-                          ({"severity": "FATL,SERS"}, "severity IN ('FATL', 'SERS')")):
-        want = query(f"SELECT count(*) AS n, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal "
-                     f"FROM marts.fact_accidents WHERE {where}")[0]
+    state = query(
+        "SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
+        "ORDER BY count(*) DESC, state LIMIT 1"
+    )[0]["state"]
+    for params, where in (
+        ({"state": state}, f"state = '{state}'"),
+        (
+            {"state": state, "years": "1990-2010"},
+            f"state = '{state}' AND event_date >= DATE '1990-01-01' AND event_date < DATE '2011-01-01'",
+        ),
+        ({"severity": "FATL,SERS"}, "severity IN ('FATL', 'SERS')"),
+    ):
+        want = query(
+            f"SELECT count(*) AS n, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal "
+            f"FROM marts.fact_accidents WHERE {where}"
+        )[0]
         m = _metrics(dashboard_page("trends", **params))
         assert (_n(m["Events"]), _n(m["Fatal events"])) == (want["n"], want["fatal"]), (params, m)
         mapped = dashboard_page("map", **params)
-        located = query(f"SELECT count(*) AS n FROM marts.fact_accidents WHERE {where} "
-                        "AND latitude IS NOT NULL AND longitude IS NOT NULL")[0]["n"]
+        located = query(
+            f"SELECT count(*) AS n FROM marts.fact_accidents WHERE {where} "
+            "AND latitude IS NOT NULL AND longitude IS NOT NULL"
+        )[0]["n"]
         assert any(h.value == f"{located:,} events with coordinates" for h in mapped.subheader), params
-        assert mapped.query_params.get("state") == params.get("state")   # the view stays in the address
+        assert mapped.query_params.get("state") == params.get("state")  # the view stays in the address
 
     # aircraft: every make and model with 10+ events, with its counts
     table = dashboard_page("aircraft").dataframe[0].value
-    want = query("SELECT make, model, count(*) AS events, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal "
-                 "FROM marts.fact_accidents WHERE make IS NOT NULL GROUP BY make, model HAVING count(*) >= 10")
-    assert {(r.make, r.model, r.events, r.fatal_events) for r in table.itertuples()} == \
-        {(w["make"], w["model"], w["events"], w["fatal"]) for w in want}
+    want = query(
+        "SELECT make, model, count(*) AS events, sum(CASE WHEN is_fatal THEN 1 ELSE 0 END) AS fatal "
+        "FROM marts.fact_accidents WHERE make IS NOT NULL GROUP BY make, model HAVING count(*) >= 10"
+    )
+    assert {(r.make, r.model, r.events, r.fatal_events) for r in table.itertuples()} == {
+        (w["make"], w["model"], w["events"], w["fatal"]) for w in want
+    }
     assert (table.ci_low <= table.fatal_rate + 1e-12).all() and (table.fatal_rate <= table.ci_high + 1e-12).all()
 
     # causes: the Pareto's table is the findings' event counts
     causes = dashboard_page("causes").dataframe[0].value
-    want = query("SELECT c.cause_code, count(DISTINCT b.ev_id) AS n FROM marts.bridge_accident_causes b "
-                 "JOIN marts.dim_causes c ON c.cause_key = b.cause_key WHERE b.cause_kind = 'finding' GROUP BY 1")
-    assert dict(zip(causes.cause_code, causes.events)) == {w["cause_code"]: w["n"] for w in want}
+    want = query(
+        "SELECT c.cause_code, count(DISTINCT b.ev_id) AS n FROM marts.bridge_accident_causes b "
+        "JOIN marts.dim_causes c ON c.cause_key = b.cause_key WHERE b.cause_kind = 'finding' GROUP BY 1"
+    )
+    assert dict(zip(causes.cause_code, causes.events, strict=True)) == {w["cause_code"]: w["n"] for w in want}
     assert list(causes.events) == sorted(causes.events, reverse=True)
 
     # event explorer: the list, a keyword search, one event's page with the model's explanation
@@ -512,19 +636,29 @@ def test_dashboard_pages_show_the_warehouse_numbers(api):
     assert len(listed) == min(1000, facts["events"]) and listed.event_date.is_monotonic_decreasing
     word = "turbulence"
     found = dashboard_page("explorer", q=word).dataframe[0].value
-    narr = {r["ev_id"] for r in query("SELECT ev_id FROM marts.narratives WHERE lower(coalesce(narrative, '') || ' ' "
-                                      f"|| coalesce(probable_cause, '')) LIKE '%{word}%'")}
+    narr = {
+        r["ev_id"]
+        for r in query(
+            "SELECT ev_id FROM marts.narratives WHERE lower(coalesce(narrative, '') || ' ' "
+            f"|| coalesce(probable_cause, '')) LIKE '%{word}%'"
+        )
+    }
     assert len(found) and set(found.ev_id) <= narr
-    ev = query("SELECT b.ev_id FROM marts.bridge_accident_causes b JOIN ml.batch_predictions p ON p.ev_id = b.ev_id "
-               "ORDER BY b.ev_id LIMIT 1")[0]["ev_id"]
+    ev = query(
+        "SELECT b.ev_id FROM marts.bridge_accident_causes b JOIN ml.batch_predictions p ON p.ev_id = b.ev_id "
+        "ORDER BY b.ev_id LIMIT 1"
+    )[0]["ev_id"]
     page = dashboard_page("explorer", event=ev)
     assert page.header[0].value.startswith(ev)
-    codes = query(f"SELECT c.cause_code FROM marts.bridge_accident_causes b JOIN marts.dim_causes c "
-                  f"ON c.cause_key = b.cause_key WHERE b.ev_id = '{ev}' AND b.cause_kind = 'finding'")
+    codes = query(
+        f"SELECT c.cause_code FROM marts.bridge_accident_causes b JOIN marts.dim_causes c "
+        f"ON c.cause_key = b.cause_key WHERE b.ev_id = '{ev}' AND b.cause_kind = 'finding'"
+    )
     findings = next(d.value for d in page.dataframe if "cause_code" in d.value.columns)
     assert sorted(findings.cause_code) == sorted(c["cause_code"] for c in codes)
-    with_text = query("SELECT ev_id, narrative FROM marts.narratives WHERE narrative IS NOT NULL "
-                      "ORDER BY ev_id LIMIT 1")[0]
+    with_text = query(
+        "SELECT ev_id, narrative FROM marts.narratives WHERE narrative IS NOT NULL ORDER BY ev_id LIMIT 1"
+    )[0]
     shown = [" ".join(t.value.split()) for t in dashboard_page("explorer", event=with_text["ev_id"]).text]
     assert " ".join(with_text["narrative"].split()) in shown
     text = " ".join(m.value for m in page.markdown)
@@ -536,12 +670,16 @@ def test_dashboard_pages_show_the_warehouse_numbers(api):
     page = dashboard_page("quality")
     m = _metrics(page)
     rec = query("SELECT sum(rows_in) AS rows_in, sum(quarantined) AS q, count(*) AS n FROM raw._reconciliation")[0]
-    assert (_n(m["Rows in"]), _n(m["Quarantined"]), m["Tables balanced"]) == \
-        (rec["rows_in"], rec["q"], f"{rec['n']} of {rec['n']}")
+    assert (_n(m["Rows in"]), _n(m["Quarantined"]), m["Tables balanced"]) == (
+        rec["rows_in"],
+        rec["q"],
+        f"{rec['n']} of {rec['n']}",
+    )
     assert _n(m["Checks"]) > 0 and _n(m["Passed"]) > 0
 
     # the model: the registry's champion
     from ntsb_assets.lib import tracking
+
     with tracking.session(tracking.Store.from_settings(settings)) as client:
         champion = tracking.champion_version(client)
     assert _metrics(dashboard_page("model"))["Champion version"] == champion
@@ -553,19 +691,27 @@ def test_dashboard_no_match_and_hostile_links(api):
     name, settings, env, url = api
     if name != "embedded":
         pytest.skip("the page code is the same on both deployments (the numbers are tested on both)")
-    empty = query("SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
-                  "HAVING sum(CASE WHEN severity = 'FATL' THEN 1 ELSE 0 END) = 0 ORDER BY state LIMIT 1")[0]["state"]
+    empty = query(
+        "SELECT state FROM marts.fact_accidents WHERE state IS NOT NULL GROUP BY state "
+        "HAVING sum(CASE WHEN severity = 'FATL' THEN 1 ELSE 0 END) = 0 ORDER BY state LIMIT 1"
+    )[0]["state"]
     for page in ("trends", "map", "explorer"):
         at = dashboard_page(page, state=empty, severity="FATL")
         assert any("No events match these filters" in i.value for i in at.info), page
     total = query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]
-    hostile = {"state": "CA' OR '1'='1", "years": "1900-99999", "far_part": "<script>alert(1)</script>",
-               "weather": "x" * 5000, "category": "../../etc/passwd", "unknown": "1; DROP TABLE marts.fact_accidents",
-               "data": "[a link](http://example.org)"}
+    hostile = {
+        "state": "CA' OR '1'='1",
+        "years": "1900-99999",
+        "far_part": "<script>alert(1)</script>",
+        "weather": "x" * 5000,
+        "category": "../../etc/passwd",
+        "unknown": "1; DROP TABLE marts.fact_accidents",
+        "data": "[a link](http://example.org)",
+    }
     at = dashboard_page("trends", **hostile)
-    assert _n(_metrics(at)["Events"]) == total   # every filter dropped
+    assert _n(_metrics(at)["Events"]) == total  # every filter dropped
     notes = " ".join(i.value for i in at.info)
-    assert "made on another data version" in notes and "example.org" not in notes   # not echoed as markdown
+    assert "made on another data version" in notes and "example.org" not in notes  # not echoed as markdown
     ignored = " ".join(c.value for c in at.sidebar.caption)
     assert "Ignored from the link" in ignored and all(k in ignored for k in ("state", "years", "far_part", "weather"))
     at = dashboard_page("explorer", event="../../etc/passwd", q="<script>" + "y" * 3000)
@@ -579,13 +725,13 @@ def test_dashboard_follows_a_new_data_version_without_a_restart(api):
     address, and a link made on the old one says the data changed."""
     name, settings, env, url = api
     before = dashboard_page("overview").query_params["data"]
-    time.sleep(1.1)   # the version's publication time has whole seconds
+    time.sleep(1.1)  # the version's publication time has whole seconds
     if name == "embedded":
         serving.publish(settings.warehouse.path, settings.serving_dir)
     else:
         serving.record_published(settings.warehouse)
-        time.sleep(6)   # the store reads serving.published again after its TTL (5 s)
-        dashboard_page("overview")   # the first run after the TTL starts the background refresh
+        time.sleep(6)  # the store reads serving.published again after its TTL (5 s)
+        dashboard_page("overview")  # the first run after the TTL starts the background refresh
         time.sleep(1)
     at = dashboard_page("trends", data=before)
     after = at.query_params["data"]
@@ -601,23 +747,35 @@ def test_dashboard_pages_render_in_chromium(api):
 
     from tests.conftest import REPO
     from tests.integration.browser import ARTIFACTS, Browser, Server, free_port, ntsb_command
+
     name, settings, env, url = api
     port = free_port()
-    drawn = ("document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
-             "[data-testid=stDataFrame] canvas, [data-testid=stImage] img, "
-             "[data-testid=stDeckGlJsonChart] canvas').length")
-    with Server(ntsb_command("dashboard", "--port", str(port)), f"http://127.0.0.1:{port}/_stcore/health",
-                env={**os.environ, **env}) as server, Browser(height=1300) as browser:
+    drawn = (
+        "document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg, "
+        "[data-testid=stDataFrame] canvas, [data-testid=stImage] img, "
+        "[data-testid=stDeckGlJsonChart] canvas').length"
+    )
+    with (
+        Server(
+            ntsb_command("dashboard", "--port", str(port)),
+            f"http://127.0.0.1:{port}/_stcore/health",
+            env={**os.environ, **env},
+        ) as server,
+        Browser(height=1300) as browser,
+    ):
         for page, marker in DASHBOARD_PAGES.items():
             browser.open(f"http://127.0.0.1:{port}/{'' if page == 'overview' else page}")
-            browser.wait_for(f"document.body.innerText.includes({marker!r}) && "
-                             "!document.querySelector('[data-testid=stStatusWidget]') && " + drawn + " > 0",
-                             timeout=90)
-            if page == "map":   # the points are drawn with WebGL
+            browser.wait_for(
+                f"document.body.innerText.includes({marker!r}) && "
+                "!document.querySelector('[data-testid=stStatusWidget]') && " + drawn + " > 0",
+                timeout=90,
+            )
+            if page == "map":  # the points are drawn with WebGL
                 browser.wait_for("document.querySelector('[data-testid=stDeckGlJsonChart] canvas')", timeout=60)
             text = browser.text()
             assert "Traceback" not in text and not browser.evaluate(
-                "document.querySelectorAll('[data-testid=stException]').length"), (page, text[:2000])
+                "document.querySelectorAll('[data-testid=stException]').length"
+            ), (page, text[:2000])
             shot = ARTIFACTS / f"dashboard-{name}-{page}.png"
             browser.screenshot(shot, full_page=False)
             if name == "embedded" and os.environ.get("NTSB_UPDATE_SCREENSHOT"):

@@ -11,7 +11,8 @@ import pytest
 from scipy.stats import chi2_contingency
 from sklearn.cluster import DBSCAN
 
-from ntsb_assets.archive import FACT, archive_runs, archive_sensor
+from ntsb_assets import keys
+from ntsb_assets.archive import archive_runs, archive_sensor
 from ntsb_assets.cli import _run_archive_and_analytics
 from ntsb_assets.definitions import defs
 from ntsb_assets.lib import analytics as an
@@ -59,28 +60,49 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
         runs = archive_runs(settings)
         requests = archive_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert [r.tags for r in requests] == runs
-        years = {r["y"] for r in query("SELECT DISTINCT CAST(extract(year FROM event_date) AS INTEGER) AS y "
-                                       "FROM marts.fact_accidents")}
+        years = {
+            r["y"]
+            for r in query(
+                "SELECT DISTINCT CAST(extract(year FROM event_date) AS INTEGER) AS y FROM marts.fact_accidents"
+            )
+        }
         assert len(years) > 30
-        assert sorted(y for t in runs for y in range(int(t["dagster/asset_partition_range_start"]),
-                                                      int(t["dagster/asset_partition_range_end"]) + 1)) == sorted(years)
+        assert sorted(
+            y
+            for t in runs
+            for y in range(
+                int(t["dagster/asset_partition_range_start"]), int(t["dagster/asset_partition_range_end"]) + 1
+            )
+        ) == sorted(years)
 
         published = _run_archive_and_analytics(instance, settings)
         assert sorted(published["archive"]["years"]) == sorted(years)
-        assert published["analytics"] == ["analytics/correlations", "analytics/geo_clusters",
-                                          "analytics/make_model_risk", "analytics/trends"]
+        assert published["analytics"] == [
+            "analytics/correlations",
+            "analytics/geo_clusters",
+            "analytics/make_model_risk",
+            "analytics/trends",
+        ]
         # the sensor has seen this build: nothing more to ask
-        again = archive_sensor(dg.build_sensor_context(instance=instance, resources=resources,
-                                                      cursor=str(instance.fetch_materializations(
-                                                          FACT, limit=1).records[0].storage_id - 1)))
+        again = archive_sensor(
+            dg.build_sensor_context(
+                instance=instance,
+                resources=resources,
+                cursor=str(instance.fetch_materializations(keys.FACT, limit=1).records[0].storage_id - 1),
+            )
+        )
         assert isinstance(again, dg.SkipReason) and "already matches" in again.skip_message
 
     # round trip: every archived table holds exactly the mart's rows
     for table in (*archive.YEAR_TABLES, *archive.WHOLE_TABLES):
         got = archive.read(lake, table)
-        got = sorted(got.select(sorted(got.column_names)).to_pylist(), key=lambda r: json.dumps(dict(sorted(r.items())),
-                                                                                                  default=str))
-        want = sorted((dict(sorted(r.items())) for r in _mart_rows(settings, table)), key=lambda r: json.dumps(r, default=str))
+        got = sorted(
+            got.select(sorted(got.column_names)).to_pylist(),
+            key=lambda r: json.dumps(dict(sorted(r.items())), default=str),
+        )
+        want = sorted(
+            (dict(sorted(r.items())) for r in _mart_rows(settings, table)), key=lambda r: json.dumps(r, default=str)
+        )
         assert len(got) == len(want) > 0, table
         assert got == want, table
     files = _archived_files(lake)
@@ -90,14 +112,20 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
 
     # one event changes in one year, every event of another year goes: the plan names exactly
     # those years, and rewriting touches only their files
-    changed_ev, changed_year = query("SELECT ev_id, CAST(extract(year FROM event_date) AS INTEGER) AS y "
-                                     "FROM marts.fact_accidents ORDER BY ev_id LIMIT 1")[0].values()
-    gone_year = query("SELECT CAST(extract(year FROM event_date) AS INTEGER) AS y, count(*) AS n FROM marts.fact_accidents "
-                      f"WHERE CAST(extract(year FROM event_date) AS INTEGER) <> {changed_year} GROUP BY 1 ORDER BY 2, 1 LIMIT 1")[0]["y"]
+    changed_ev, changed_year = query(
+        "SELECT ev_id, CAST(extract(year FROM event_date) AS INTEGER) AS y "
+        "FROM marts.fact_accidents ORDER BY ev_id LIMIT 1"
+    )[0].values()
+    gone_year = query(
+        "SELECT CAST(extract(year FROM event_date) AS INTEGER) AS y, count(*) AS n FROM marts.fact_accidents "
+        f"WHERE CAST(extract(year FROM event_date) AS INTEGER) <> {changed_year} GROUP BY 1 ORDER BY 2, 1 LIMIT 1"
+    )[0]["y"]
     with settings.warehouse.session() as s:
         s.execute(f"UPDATE marts.fact_accidents SET city = 'ARCHIVE TEST' WHERE ev_id = {s.ph}", (changed_ev,))
-        s.execute(f"DELETE FROM marts.fact_accidents WHERE CAST(extract(year FROM event_date) AS INTEGER) = {s.ph}",
-                  (gone_year,))
+        s.execute(
+            f"DELETE FROM marts.fact_accidents WHERE CAST(extract(year FROM event_date) AS INTEGER) = {s.ph}",
+            (gone_year,),
+        )
     with settings.warehouse.session(read_only=True) as s:
         plan = archive.plan(s, lake, range(1948, 2100))
     assert plan.changed["fact_accidents"] == sorted({changed_year, gone_year})
@@ -115,12 +143,13 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
     assert not gone & set(after)
     assert plan.changed["agg_yearly_stats"] == []
     assert {k.split("/")[2] for k in rewritten} <= {f"year={changed_year}", f"year={gone_year}"}
-    assert len(files) - len(rewritten) > 100                             # everything else is untouched
-    assert {r["city"] for r in archive.read(lake, "fact_accidents").to_pylist()
-            if r["ev_id"] == changed_ev} == {"ARCHIVE TEST"}
+    assert len(files) - len(rewritten) > 100  # everything else is untouched
+    assert {r["city"] for r in archive.read(lake, "fact_accidents").to_pylist() if r["ev_id"] == changed_ev} == {
+        "ARCHIVE TEST"
+    }
 
     _analytics_match_direct_computation(settings)
-    severity_model_end_to_end(settings, deployment)   # trains from this archive: tests/integration/test_model.py
+    severity_model_end_to_end(settings, deployment)  # trains from this archive: tests/integration/test_model.py
     _features_match_the_marts(settings)
 
 
@@ -133,28 +162,33 @@ def _features_match_the_marts(settings):
     assert int(df.target_severity.isna().sum()) == sum(r["severity"] is None for r in fact.values())
     features.assert_allowed(c for c in df.columns if not c.startswith("target_"))
     assert int(df.target_fatal.sum()) == sum(r["severity"] == "FATL" for r in fact.values())
-    row = df.set_index("ev_id").loc["20140507X51410"]    # a real event: a Part 121 flight
+    row = df.set_index("ev_id").loc["20140507X51410"]  # a real event: a Part 121 flight
     assert (row.target_severity, row.far_part) == ("SERS", fact["20140507X51410"]["far_part"])
-    assert [c for c in df.columns if c not in ("ev_id", "event_date", "target_fatal", "target_severity")] == \
-        [f.name for f in features.FEATURES]
+    assert [c for c in df.columns if c not in ("ev_id", "event_date", "target_fatal", "target_severity")] == [
+        f.name for f in features.FEATURES
+    ]
 
 
 def _codec(lake, key):
     import pyarrow.parquet as pq
+
     with lake.fs.open_input_file(lake.full(key)) as fh:
         return pq.ParquetFile(fh).metadata.row_group(0).column(0).compression
 
 
 def _frame(lake, key):
     import pyarrow.parquet as pq
+
     with lake.fs.open_input_file(lake.full(key)) as fh:
         return pq.read_table(fh).to_pandas()
 
 
 def _analytics_match_direct_computation(settings):
     lake = settings.lake
-    fact = query("SELECT ev_id, event_date, severity, is_fatal, make, model, latitude, longitude, weather_condition "
-                 "FROM marts.fact_accidents")
+    fact = query(
+        "SELECT ev_id, event_date, severity, is_fatal, make, model, latitude, longitude, weather_condition "
+        "FROM marts.fact_accidents"
+    )
     # trends: fatal events per year, and the fitted line, against the warehouse
     yearly = _frame(lake, "analytics/trends/yearly.parquet")
     direct = {}
@@ -171,10 +205,14 @@ def _analytics_match_direct_computation(settings):
     # make/model risk: the first row's counts and its Wilson interval
     risk = _frame(lake, "analytics/make_model_risk/risk.parquet")
     top = risk.iloc[0]
-    rows = [r for r in fact if (r["make"] or "").strip().upper() == top.make and (r["model"] or "").strip().upper() == top.model]
+    rows = [
+        r
+        for r in fact
+        if (r["make"] or "").strip().upper() == top.make and (r["model"] or "").strip().upper() == top.model
+    ]
     k, n = sum(bool(r["is_fatal"]) for r in rows), len(rows)
     assert (int(top.accidents), int(top.fatal_accidents)) == (n, k)
-    z, p = 1.959964, k / n   # the interval solves |p - x| = z * sqrt(x (1 - x) / n) for x
+    z, p = 1.959964, k / n  # the interval solves |p - x| = z * sqrt(x (1 - x) / n) for x
     roots = np.roots([1 + z * z / n, -(2 * p + z * z / n), p * p])
     assert sorted(roots.real) == pytest.approx([top.ci_low, top.ci_high], abs=1e-5)
     assert risk.accidents.min() >= 10
@@ -182,8 +220,11 @@ def _analytics_match_direct_computation(settings):
     # clusters: plain DBSCAN on every located event (no de-duplication) finds the same clusters
     located = [r for r in fact if r["latitude"] is not None and r["longitude"] is not None]
     min_samples = an.auto_min_samples(len(located))
-    labels = DBSCAN(eps=25 / an.EARTH_RADIUS_KM, min_samples=min_samples, metric="haversine").fit(
-        np.radians([[r["latitude"], r["longitude"]] for r in located])).labels_
+    labels = (
+        DBSCAN(eps=25 / an.EARTH_RADIUS_KM, min_samples=min_samples, metric="haversine")
+        .fit(np.radians([[r["latitude"], r["longitude"]] for r in located]))
+        .labels_
+    )
     sizes = sorted(np.bincount(labels[labels >= 0]).tolist(), reverse=True)
     clusters = _frame(lake, "analytics/geo_clusters/clusters.parquet")
     assert clusters.events.tolist() == sizes and sizes
@@ -208,7 +249,9 @@ def _analytics_match_direct_computation(settings):
     with dg.DagsterInstance.get() as instance:
         for name in ("trends", "geo_clusters", "correlations"):
             assert lake.get_bytes(f"analytics/{name}/plot.png").startswith(b"\x89PNG")
-            meta = instance.get_latest_materialization_event(dg.AssetKey(["analytics", name])).asset_materialization.metadata
+            meta = instance.get_latest_materialization_event(keys.analytics(name)).asset_materialization.metadata
             assert meta["plot"].value.startswith("![")
-        meta = instance.get_latest_materialization_event(dg.AssetKey(["analytics", "make_model_risk"])).asset_materialization.metadata
+        meta = instance.get_latest_materialization_event(
+            keys.analytics("make_model_risk")
+        ).asset_materialization.metadata
         assert top.make in meta["riskiest (by lower bound)"].value

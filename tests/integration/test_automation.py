@@ -21,8 +21,9 @@ from tests.unit.test_fetch import _Server
 
 
 def _run(instance, request: dg.RunRequest):
-    return defs.resolve_job_def("fetch_release").execute_in_process(instance=instance, run_config=request.run_config,
-                                                                    tags=request.tags, raise_on_error=False)
+    return defs.resolve_job_def("fetch_release").execute_in_process(
+        instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False
+    )
 
 
 def _output(result) -> dict:
@@ -35,14 +36,14 @@ def test_the_schedule_fetches_the_update_of_its_day_and_the_sensor_ingests_it(nt
     # off by default where no release URL is configured (this process has none), and a tick
     # while it is unset starts nothing
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone.utc)) as ctx:
+    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 6, tzinfo=dt.UTC)) as ctx:
         skipped = schedule.evaluate_tick(ctx)
     assert not skipped.run_requests and "NTSB_RELEASE_URL is not set" in skipped.skip_message
     monkeypatch.setenv("NTSB_RELEASE_URL", "http://127.0.0.1:9/avdata/up{DDMON}.zip")
-    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone.utc)) as ctx:
+    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 6, tzinfo=dt.UTC)) as ctx:
         request = schedule.evaluate_tick(ctx).run_requests[0]
     monkeypatch.delenv("NTSB_RELEASE_URL")
-    assert request.run_key == "fetch-2026-01-01"                       # one run per update day
+    assert request.run_key == "fetch-2026-01-01"  # one run per update day
     archive = tmp_path / "up01JAN.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for f in sorted((SAMPLE / "04_up01JAN2026").iterdir()):
@@ -54,9 +55,17 @@ def test_the_schedule_fetches_the_update_of_its_day_and_the_sensor_ingests_it(nt
         assert idle.success and _output(idle)["status"] == "not_configured"
         assert get_settings().landing.list("") == []
         monkeypatch.setenv("NTSB_RELEASE_URL", server.url + "/avdata/up{DDMON}.zip")
-        request = dg.RunRequest(run_key=request.run_key, tags=request.tags, run_config={
-            "ops": {"fetch_update": {"config": {**request.run_config["ops"]["fetch_update"]["config"],
-                                                  "backoff_seconds": 0.1}}}})
+        request = dg.RunRequest(
+            run_key=request.run_key,
+            tags=request.tags,
+            run_config={
+                "ops": {
+                    "fetch_update": {
+                        "config": {**request.run_config["ops"]["fetch_update"]["config"], "backoff_seconds": 0.1}
+                    }
+                }
+            },
+        )
         try:
             fetched = _run(instance, request)
         finally:
@@ -82,11 +91,18 @@ def test_a_failed_run_becomes_an_alert_in_the_lake_and_at_the_webhook(ntsb_home,
             result = defs.resolve_job_def("serving").execute_in_process(instance=instance, raise_on_error=False)
             assert not result.success
             run = instance.get_run_by_id(result.run_id)
-            failure = next(e.dagster_event for e in instance.all_logs(result.run_id)
-                           if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE")
-            ctx = dg.build_run_status_sensor_context(sensor_name="failure_alert_sensor", dagster_event=failure,
-                                                     dagster_instance=instance, dagster_run=run,
-                                                     resources={"ntsb": NtsbResource()}).for_run_failure()
+            failure = next(
+                e.dagster_event
+                for e in instance.all_logs(result.run_id)
+                if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"
+            )
+            ctx = dg.build_run_status_sensor_context(
+                sensor_name="failure_alert_sensor",
+                dagster_event=failure,
+                dagster_instance=instance,
+                dagster_run=run,
+                resources={"ntsb": NtsbResource()},
+            ).for_run_failure()
             failure_alert_sensor(ctx)
     finally:
         hook.close()
@@ -97,7 +113,7 @@ def test_a_failed_run_becomes_an_alert_in_the_lake_and_at_the_webhook(ntsb_home,
     assert alert["assets"] == ["serving/snapshot"]
     assert "fact_accidents" in alert["failures"][0]["error"] and "serving/snapshot" in alert["text"]
     [(path, body)] = hook.requests
-    assert path == "/alerts" and json.loads(body) == alert              # the same alert, POSTed as JSON
+    assert path == "/alerts" and json.loads(body) == alert  # the same alert, POSTed as JSON
 
 
 def test_freshness_checks_warn_until_the_marts_and_the_snapshot_are_updated(ntsb_home):
@@ -107,12 +123,15 @@ def test_freshness_checks_warn_until_the_marts_and_the_snapshot_are_updated(ntsb
 
     def evaluations(instance):
         result = run.execute_in_process(instance=instance)
-        assert result.success                                   # WARN severity: the run itself succeeds
-        return {e.asset_check_evaluation_data.asset_key.to_user_string(): e.asset_check_evaluation_data.passed
-                for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        assert result.success  # WARN severity: the run itself succeeds
+        return {
+            e.asset_check_evaluation_data.asset_key.to_user_string(): e.asset_check_evaluation_data.passed
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        }
 
     with dg.instance_for_test() as instance:
         assert evaluations(instance) == {"warehouse/marts/fact_accidents": False, "serving/snapshot": False}
-        for key in FRESH:                                       # both updated now
+        for key in FRESH:  # both updated now
             instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
         assert evaluations(instance) == {"warehouse/marts/fact_accidents": True, "serving/snapshot": True}

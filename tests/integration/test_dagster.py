@@ -21,17 +21,33 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     assert {"lake/raw/events", "lake/raw/Flight_Crew", "lake/raw/release_manifest"} <= keys
     assert {"warehouse/raw/events", "warehouse/raw/flight_crew", "warehouse/raw/_reconciliation"} <= keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups == {"releases", "lake_raw", "warehouse_raw", "staging", "intermediate", "marts", "aggregates", "docs",
-                      "archive", "analytics", "ml", "serving"}
+    assert groups == {
+        "releases",
+        "lake_raw",
+        "warehouse_raw",
+        "staging",
+        "intermediate",
+        "marts",
+        "aggregates",
+        "docs",
+        "archive",
+        "analytics",
+        "ml",
+        "serving",
+    }
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("lake/raw/events", "schema_drift") in checks
     assert sum(1 for _k, name in checks if name == "schema_drift") == 20
-    assert ("warehouse/marts/fact_accidents", "unique_fact_accidents_ev_id") in checks   # a dbt test
+    assert ("warehouse/marts/fact_accidents", "unique_fact_accidents_ev_id") in checks  # a dbt test
     # lineage continues into dbt: raw -> staging -> marts -> aggregates
-    assert dg.AssetKey(["warehouse", "raw", "events"]) in graph.get(
-        dg.AssetKey(["warehouse", "staging", "stg_ntsb__events"])).parent_keys
-    assert dg.AssetKey(["warehouse", "marts", "fact_accidents"]) in graph.get(
-        dg.AssetKey(["warehouse", "marts", "agg_yearly_stats"])).parent_keys
+    assert (
+        dg.AssetKey(["warehouse", "raw", "events"])
+        in graph.get(dg.AssetKey(["warehouse", "staging", "stg_ntsb__events"])).parent_keys
+    )
+    assert (
+        dg.AssetKey(["warehouse", "marts", "fact_accidents"])
+        in graph.get(dg.AssetKey(["warehouse", "marts", "agg_yearly_stats"])).parent_keys
+    )
     assert dg.AssetKey(["warehouse", "marts", "fact_accidents"]) in graph.get(dg.AssetKey(["docs", "dbt"])).parent_keys
     # lineage: releases -> lake_raw -> warehouse_raw
     assert dg.AssetKey(["lake", "raw", "events"]) in graph.get(dg.AssetKey(["warehouse", "raw", "events"])).parent_keys
@@ -44,17 +60,28 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     assert fact_archive.partitions_def.get_partition_keys()[0] == "1948"
     assert graph.get(dg.AssetKey(["archive", "dim_aircraft"])).partitions_def is None
     assert {k.to_user_string() for k in graph.get(dg.AssetKey(["archive", "fact_accidents"])).child_keys} == {
-        "analytics/trends", "analytics/make_model_risk", "analytics/geo_clusters", "analytics/correlations",
-        "ml/features"}
+        "analytics/trends",
+        "analytics/make_model_risk",
+        "analytics/geo_clusters",
+        "analytics/correlations",
+        "ml/features",
+    }
     assert defs.resolve_job_def("archive").partitions_def == fact_archive.partitions_def
     assert defs.resolve_job_def("analytics") and defs.resolve_sensor_def("archive_sensor")
     # and on: features -> model (with its blocking checks) -> champion -> predictions -> serving
-    for child, parent in (("ml/severity_model", "ml/features"), ("ml/champion", "ml/severity_model"),
-                          ("ml/batch_predictions", "ml/champion"), ("serving/snapshot", "ml/batch_predictions"),
-                          ("serving/snapshot", "warehouse/marts/fact_accidents")):
+    for child, parent in (
+        ("ml/severity_model", "ml/features"),
+        ("ml/champion", "ml/severity_model"),
+        ("ml/batch_predictions", "ml/champion"),
+        ("serving/snapshot", "ml/batch_predictions"),
+        ("serving/snapshot", "warehouse/marts/fact_accidents"),
+    ):
         assert dg.AssetKey(parent.split("/")) in graph.get(dg.AssetKey(child.split("/"))).parent_keys
     assert {name for k, name in checks if k == "ml/severity_model"} == {
-        "beats_majority_baseline", "calibrated", "no_denylisted_feature"}
+        "beats_majority_baseline",
+        "calibrated",
+        "no_denylisted_feature",
+    }
     assert defs.resolve_job_def("ml") and defs.resolve_job_def("serving")
 
 
@@ -82,7 +109,8 @@ def test_sensor_registers_new_releases_once_and_records_duplicates(ntsb_home):
         assert not dup.run_requests
     s = get_settings()
     assert [k for k in s.lake.list("releases/_duplicates")] == [
-        f"releases/_duplicates/{keys[1].split('-')[1]}-03_up01DEC2025_copy.json"]
+        f"releases/_duplicates/{keys[1].split('-')[1]}-03_up01DEC2025_copy.json"
+    ]
     assert len(registry.all_releases(s.lake)) == 2
 
 

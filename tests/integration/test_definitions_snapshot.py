@@ -21,16 +21,20 @@ def describe() -> dict:
     assets = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
-        assets[key.to_user_string()] = {"group": node.group_name,
-                                        "upstream": sorted(k.to_user_string() for k in node.parent_keys),
-                                        "partitioned": node.partitions_def is not None,
-                                        "automation": _label(node.automation_condition)}
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "upstream": sorted(k.to_user_string() for k in node.parent_keys),
+            "partitioned": node.partitions_def is not None,
+            "automation": _label(node.automation_condition),
+        }
     repo = defs.get_repository_def()
     return {
         "groups": sorted({a["group"] for a in assets.values()}),
         "assets": assets,
-        "checks": {f"{c.asset_key.to_user_string()}:{c.name}": _label(graph.get(c).automation_condition)
-                   for c in sorted(graph.asset_check_keys, key=lambda c: c.to_user_string())},
+        "checks": {
+            f"{c.asset_key.to_user_string()}:{c.name}": _label(graph.get(c).automation_condition)
+            for c in sorted(graph.asset_check_keys, key=lambda c: c.to_user_string())
+        },
         "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
         "schedules": {s.name: s.cron_schedule for s in sorted(repo.schedule_defs, key=lambda s: s.name)},
         "sensors": sorted(s.name for s in repo.sensor_defs),

@@ -43,7 +43,7 @@ def test_ntsb_sql_cannot_write(loaded, statement):
     r = ntsb("sql", statement, expect_ok=False)
     assert r.exit_code == 1, r.output
     assert _counts() == before
-    if ";" in statement:   # refused before anything ran
+    if ";" in statement:  # refused before anything ran
         assert "one statement at a time" in r.output
 
 
@@ -52,15 +52,26 @@ def test_ntsb_sql_reads_no_file_and_no_secret(loaded, ntsb_home, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("untouched")
     if loaded == "postgres":
-        probes = ["select pg_read_file('/etc/passwd')", "select lo_import('/etc/passwd')",
-                  "select pg_ls_dir('.')", "select set_config('role', 'postgres', false)",
-                  f"copy raw.events to '{victim}'", "select pg_sleep(5)"]
+        probes = [
+            "select pg_read_file('/etc/passwd')",
+            "select lo_import('/etc/passwd')",
+            "select pg_ls_dir('.')",
+            "select set_config('role', 'postgres', false)",
+            f"copy raw.events to '{victim}'",
+            "select pg_sleep(5)",
+        ]
     else:
-        probes = ["select * from read_text('/etc/passwd')", f"select * from read_text('{ntsb_home}/api_secret')",
-                  f"select * from glob('{ntsb_home}/**')", f"copy raw.events to '{victim}'",
-                  f"copy (select 'mine' as s) to '{ntsb_home}/api_secret' (header false)",
-                  "install httpfs", "load httpfs", f"attach '{tmp_path}/other.duckdb'",
-                  "set enable_external_access = true"]
+        probes = [
+            "select * from read_text('/etc/passwd')",
+            f"select * from read_text('{ntsb_home}/api_secret')",
+            f"select * from glob('{ntsb_home}/**')",
+            f"copy raw.events to '{victim}'",
+            f"copy (select 'mine' as s) to '{ntsb_home}/api_secret' (header false)",
+            "install httpfs",
+            "load httpfs",
+            f"attach '{tmp_path}/other.duckdb'",
+            "set enable_external_access = true",
+        ]
     for probe in probes:
         r = ntsb("sql", "--timeout", "1", probe, expect_ok=False)
         assert r.exit_code == 1, (probe, r.output)
@@ -77,18 +88,28 @@ def test_postgres_reader_role_is_not_privileged(loaded):
     if loaded != "postgres":
         pytest.skip("PostgreSQL roles")
     ntsb("sql", "select 1")
-    row = query("SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, "
-                "pg_has_role('ntsb_reader', 'pg_read_server_files', 'MEMBER') AS files, "
-                "has_table_privilege('ntsb_reader', 'raw._audit', 'DELETE') AS can_delete, "
-                "has_table_privilege('ntsb_reader', 'raw._audit', 'SELECT') AS can_select "
-                "FROM pg_roles WHERE rolname = 'ntsb_reader'")[0]
-    assert row == {"rolsuper": False, "rolcreaterole": False, "rolcreatedb": False, "rolbypassrls": False,
-                   "files": False, "can_delete": False, "can_select": True}
+    row = query(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, "
+        "pg_has_role('ntsb_reader', 'pg_read_server_files', 'MEMBER') AS files, "
+        "has_table_privilege('ntsb_reader', 'raw._audit', 'DELETE') AS can_delete, "
+        "has_table_privilege('ntsb_reader', 'raw._audit', 'SELECT') AS can_select "
+        "FROM pg_roles WHERE rolname = 'ntsb_reader'"
+    )[0]
+    assert row == {
+        "rolsuper": False,
+        "rolcreaterole": False,
+        "rolcreatedb": False,
+        "rolbypassrls": False,
+        "files": False,
+        "can_delete": False,
+        "can_select": True,
+    }
 
 
 # ---------------------------------------------------------------- the landing zone and zips
 def _release_dir(root, name="relx"):
     import shutil
+
     d = root / name
     shutil.copytree(SAMPLE / "03_up01DEC2025", d)
     return d
@@ -106,6 +127,7 @@ def test_links_devices_and_outside_paths_in_the_landing_zone_are_refused(ntsb_ho
     import os
 
     from ntsb_assets.lib import registry
+
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.csv").write_text("a,b\n1,2\n")
@@ -136,6 +158,7 @@ def test_links_devices_and_outside_paths_in_the_landing_zone_are_refused(ntsb_ho
 def _zip(path, members: dict[str, bytes], links: dict[str, str] | None = None):
     import stat
     import zipfile
+
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
@@ -146,8 +169,15 @@ def _zip(path, members: dict[str, bytes], links: dict[str, str] | None = None):
     return path
 
 
-@pytest.mark.parametrize("member,rule", [("../../evil.csv", "zip_path"), ("/abs/evil.csv", "zip_path"),
-                                         ("sub/../../evil.csv", "zip_path"), ("link.csv", "zip_link")])
+@pytest.mark.parametrize(
+    "member,rule",
+    [
+        ("../../evil.csv", "zip_path"),
+        ("/abs/evil.csv", "zip_path"),
+        ("sub/../../evil.csv", "zip_path"),
+        ("link.csv", "zip_link"),
+    ],
+)
 def test_hostile_zip_members_are_refused_by_name(ntsb_home, tmp_path, member, rule):
     events = (SAMPLE / "03_up01DEC2025" / "events.csv").read_bytes()
     members = {"events.csv": events}
@@ -164,6 +194,7 @@ def test_hostile_zip_members_are_refused_by_name(ntsb_home, tmp_path, member, ru
 
 def test_a_zip_bomb_is_refused_before_extraction_and_nothing_spools_outside_home(ntsb_home, tmp_path, monkeypatch):
     import tempfile
+
     z = _zip(tmp_path / "bomb.zip", {"events.csv": b"ev_id,ev_date\n" + b"0" * (256 << 20)})
     assert z.stat().st_size < 2 << 20
     # any temporary file outside NTSB_HOME would fail: the system's temporary directory is gone

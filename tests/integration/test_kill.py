@@ -59,8 +59,13 @@ def test_sigkill_mid_load_leaves_the_warehouse_unchanged(warehouse_env):
     before = _snapshot()
     assert before["events"][0] == 83
 
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(SAMPLE / "01_part121_1982_2019")],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(SAMPLE / "01_part121_1982_2019")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     seen = []
     for line in proc.stdout:
         seen.append(line.strip())

@@ -39,8 +39,7 @@ def test_every_table_extracted_with_mdb_export_row_counts(tmp_path, name):
 
 def test_column_types_come_from_mdb_schema(tmp_path):
     types = mdb_column_types(MDB_FIXTURES / "nwind.mdb", "Order Details")
-    assert types == {"OrderID": "int", "ProductID": "int", "UnitPrice": "float", "Quantity": "int",
-                     "Discount": "float"}
+    assert types == {"OrderID": "int", "ProductID": "int", "UnitPrice": "float", "Quantity": "int", "Discount": "float"}
     m = extract_release(MDB_FIXTURES / "nwind.mdb", Lake(str(tmp_path / "lake")))
     assert m["tables"]["Employees"]["columns"]["BirthDate"] == "timestamp"
     assert m["tables"]["Umsätze"]["rows_in"] == _mdb_export_rows(MDB_FIXTURES / "nwind.mdb", "Umsätze")

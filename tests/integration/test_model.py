@@ -10,10 +10,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from ntsb_assets import keys
 from ntsb_assets.definitions import defs
 from ntsb_assets.lib import features, tracking
 from ntsb_assets.lib import model as M
-from ntsb_assets.ml import FEATURES_KEY, MODEL_KEY
+from ntsb_assets.ml import FEATURES_KEY
 from tests.integration.helpers import ntsb, query
 
 CLASSES = list(features.SEVERITY_CLASSES)
@@ -27,14 +28,20 @@ def run_ml(instance, margin: float, max_ece: float = 1.0):
 
 
 def _checks(result, asset: str = "ml/severity_model") -> dict[str, bool]:
-    return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-            and e.asset_check_evaluation_data.asset_key.to_user_string() == asset}
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.asset_key.to_user_string() == asset
+    }
 
 
 def _materialized(result) -> dict[str, dict]:
-    return {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
-            for e in result.all_events if e.is_step_materialization}
+    return {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.all_events
+        if e.is_step_materialization
+    }
 
 
 def _predictions() -> pd.DataFrame:
@@ -47,7 +54,7 @@ def severity_model_end_to_end(settings, deployment: str):
         first = run_ml(instance, margin=-1.0)
         assert first.success
         assert _checks(first) == dict.fromkeys(["beats_majority_baseline", "calibrated", "no_denylisted_feature"], True)
-        assert _checks(first, "ml/features") == {"changed_since_training": False}   # never trained: retrain
+        assert _checks(first, "ml/features") == {"changed_since_training": False}  # never trained: retrain
         done = _materialized(first)
         assert set(done) == {"ml/features", "ml/severity_model", "ml/champion", "ml/batch_predictions"}
         v1 = done["ml/severity_model"]["version"].value
@@ -60,8 +67,15 @@ def severity_model_end_to_end(settings, deployment: str):
         assert store.tracking_uri == settings.warehouse_url.replace("postgresql://", "postgresql+psycopg2://")
         assert store.artifact_root.startswith("s3://")
     artifacts = lake.list("mlflow")
-    for name in ("metrics.json", "model_card.md", "plots/shap_summary.png", "plots/reliability.png",
-                 "feature_importance.csv", "artifacts/MLmodel", "artifacts/severity_model/model.json"):
+    for name in (
+        "metrics.json",
+        "model_card.md",
+        "plots/shap_summary.png",
+        "plots/reliability.png",
+        "feature_importance.csv",
+        "artifacts/MLmodel",
+        "artifacts/severity_model/model.json",
+    ):
         assert any(k.endswith("/" + name) for k in artifacts), name
 
     # the registry: champion alias, checks recorded, signature = the features
@@ -94,6 +108,7 @@ def severity_model_end_to_end(settings, deployment: str):
     df = lake.read_parquet(FEATURES_KEY).to_pandas().set_index("ev_id").sort_index()
     sample = df.iloc[:: max(1, len(df) // 25)]
     import mlflow
+
     with tracking.session(store):
         loaded = mlflow.pyfunc.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
         again = loaded.predict(tracking.input_frame(loaded.unwrap_python_model().model, sample.reset_index()))
@@ -108,7 +123,7 @@ def severity_model_end_to_end(settings, deployment: str):
     shap = [abs(c["shap_log_odds"]) for c in explained["contributions"]]
     assert len(shap) == 5 and shap == sorted(shap, reverse=True)
     model, _ = tracking.load_champion(store)
-    full = model.heads["fatal"].contributions(model.frame(row.to_dict()))[0]   # SHAP adds up to the margin
+    full = model.heads["fatal"].contributions(model.frame(row.to_dict()))[0]  # SHAP adds up to the margin
     raw = model.heads["fatal"].raw(model.frame(row.to_dict()))[0, 1]
     assert np.isclose(full.sum(), np.log(raw / (1 - raw)), atol=1e-4)
 
@@ -118,11 +133,15 @@ def severity_model_end_to_end(settings, deployment: str):
         second = run_ml(instance, margin=1.0)
     assert second.success
     assert _checks(second)["beats_majority_baseline"] is False
-    failed = [e.asset_check_evaluation_data for e in second.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-              and e.asset_check_evaluation_data.check_name == "beats_majority_baseline"][0]
+    failed = [
+        e.asset_check_evaluation_data
+        for e in second.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == "beats_majority_baseline"
+    ][0]
     assert failed.severity == dg.AssetCheckSeverity.WARN
     assert f"the champion stays {v1}" in failed.metadata["outcome"].value
-    assert _checks(second, "ml/features") == {"changed_since_training": True}   # the same features as trained on
+    assert _checks(second, "ml/features") == {"changed_since_training": True}  # the same features as trained on
     assert set(_materialized(second)) == {"ml/features", "ml/severity_model"}
     v2 = _materialized(second)["ml/severity_model"]["version"].value
     assert int(v2) == int(v1) + 1
@@ -144,8 +163,11 @@ def severity_model_end_to_end(settings, deployment: str):
     out = json.loads(ntsb("model", "info", "--json").stdout)
     assert (out["version"], out["alias"], out["checks"]) == (v1, "champion", "passed")
     assert out["metrics"]["fatal"]["logistic"]["roc_auc"] == info["metrics"]["fatal"]["logistic"]["roc_auc"]
-    assert out["candidates"]["random_forest"]["valid"]["fatal"]["roc_auc"] == \
-        info["candidates"]["random_forest"]["valid"]["fatal"]["roc_auc"]
+    assert (
+        out["candidates"]["random_forest"]["valid"]["fatal"]["roc_auc"]
+        == info["candidates"]["random_forest"]["valid"]["fatal"]["roc_auc"]
+    )
     with dg.DagsterInstance.get() as instance:
-        assert instance.get_latest_materialization_event(MODEL_KEY).asset_materialization.metadata[
-            "version"].value == v2
+        assert (
+            instance.get_latest_materialization_event(keys.MODEL).asset_materialization.metadata["version"].value == v2
+        )

@@ -18,64 +18,92 @@ from tests.integration.helpers import ingest_json, query
 
 def _transform(docs: bool = True):
     job = defs.resolve_job_def("transform")
-    selection = None if docs else [k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey(["docs", "dbt"])]
+    selection = (
+        None if docs else [k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey(["docs", "dbt"])]
+    )
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, asset_selection=selection)
     assert result.success
-    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    checks = [
+        e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     failed = [c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     assert checks and not failed, failed
     keys = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
     global OBSERVED, CHECKED
-    OBSERVED = {e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
-                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    OBSERVED = {
+        e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    }
     CHECKED = {(c.asset_key.to_user_string(), c.check_name): c for c in checks}
     return keys
 
 
-OBSERVED: dict = {}   # the last _transform's observations: asset -> metadata
-CHECKED: dict = {}    # and its check evaluations: (asset, check) -> evaluation
+OBSERVED: dict = {}  # the last _transform's observations: asset -> metadata
+CHECKED: dict = {}  # and its check evaluations: (asset, check) -> evaluation
 
 
 def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     for rel in ("00_reference_avall", "01_part121_1982_2019", "02_up01JUL2025", "03_up01DEC2025"):
         ingest_json(SAMPLE / rel)
     keys = _transform()
-    assert {"warehouse/staging/stg_ntsb__events", "warehouse/marts/fact_accidents", "warehouse/marts/dim_crew",
-            "warehouse/marts/dim_causes", "warehouse/marts/bridge_accident_causes",
-            "warehouse/marts/agg_yearly_stats", "docs/dbt"} <= keys
+    assert {
+        "warehouse/staging/stg_ntsb__events",
+        "warehouse/marts/fact_accidents",
+        "warehouse/marts/dim_crew",
+        "warehouse/marts/dim_causes",
+        "warehouse/marts/bridge_accident_causes",
+        "warehouse/marts/agg_yearly_stats",
+        "docs/dbt",
+    } <= keys
 
     _assert_every_column_is_described()
 
     # every raw table has its staging view
-    raw_tables = {r["table_name"] for r in query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' AND table_name NOT LIKE '\\_%' ESCAPE '\\'")}
-    staged = {r["table_name"] for r in query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'")}
+    raw_tables = {
+        r["table_name"]
+        for r in query(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'raw' AND table_name NOT LIKE '\\_%' ESCAPE '\\'"
+        )
+    }
+    staged = {
+        r["table_name"]
+        for r in query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'")
+    }
     assert {f"stg_ntsb__{t}" for t in raw_tables - {"eadmspub_datadictionary"}} <= staged, raw_tables
 
     raw_events = query("SELECT count(*) AS n FROM raw.events")[0]["n"]
-    quarantined = query("SELECT count(DISTINCT source_row) AS n FROM raw._quarantine WHERE table_name = 'events'")[0]["n"]
+    quarantined = query("SELECT count(DISTINCT source_row) AS n FROM raw._quarantine WHERE table_name = 'events'")[0][
+        "n"
+    ]
     assert query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"] == raw_events == 2243 + 83 + 34
     # row counts and column types of what dbt built, on the assets in Dagster
     fact = OBSERVED["warehouse/marts/fact_accidents"]
     assert fact["dagster/row_count"].value == raw_events
     columns = {c.name: c for c in fact["dagster/column_schema"].value.columns}
     assert columns["event_date"].type == "date" and columns["ev_id"].description.startswith("Unique Identification")
-    assert "dagster/row_count" not in OBSERVED["warehouse/staging/stg_ntsb__events"]     # a view: not run to count
+    assert "dagster/row_count" not in OBSERVED["warehouse/staging/stg_ntsb__events"]  # a view: not run to count
     # the quality gate links its Data Docs page where `ntsb docs` serves it (NTSB_DOCS_URL); dbt's tests are
     # checks described in words
     gate = CHECKED[("warehouse/marts/fact_accidents", "marts_gate")]
     assert gate.metadata["data_docs"].value.startswith("http://127.0.0.1:8580/quality/")
     assert gate.metadata["data_docs"].value.endswith(".html")
-    assert quarantined == 0   # no sample event is quarantined: none is missing from the marts
+    assert quarantined == 0  # no sample event is quarantined: none is missing from the marts
 
-    direct = {int(r["y"]): r["f"] for r in query(
-        "SELECT extract(year FROM ev_date) AS y, sum(coalesce(inj_tot_f, 0)) AS f FROM raw.events GROUP BY 1")}
+    direct = {
+        int(r["y"]): r["f"]
+        for r in query(
+            "SELECT extract(year FROM ev_date) AS y, sum(coalesce(inj_tot_f, 0)) AS f FROM raw.events GROUP BY 1"
+        )
+    }
     agg = {int(r["year"]): r["fatalities"] for r in query("SELECT year, fatalities FROM marts.agg_yearly_stats")}
     assert agg == direct
     findings = query("SELECT count(*) AS n FROM raw.findings")[0]["n"]
-    assert query("SELECT count(*) AS n FROM marts.bridge_accident_causes WHERE cause_kind = 'finding'")[0]["n"] == findings
+    assert (
+        query("SELECT count(*) AS n FROM marts.bridge_accident_causes WHERE cause_kind = 'finding'")[0]["n"] == findings
+    )
 
     # known real events, through every dimension
     star = """
@@ -90,21 +118,43 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
         LEFT JOIN marts.dim_aircraft a ON a.aircraft_version_key = f.aircraft_version_key
         WHERE f.ev_id = '{}'"""
     kinston = query(star.format("20030314X00332"))[0]
-    assert (kinston["state"], kinston["city"], kinston["severity"], kinston["uninjured"]) == ("NC", "Kinston", "NONE", 2)
+    assert (kinston["state"], kinston["city"], kinston["severity"], kinston["uninjured"]) == (
+        "NC",
+        "Kinston",
+        "NONE",
+        2,
+    )
     assert abs(kinston["longitude"] + 77.615278) < 1e-5 and kinston["aircraft_count"] == 1
     assert (kinston["day_of_week"], kinston["is_weekend"], kinston["is_us_federal_holiday"]) == (6, True, False)
-    assert (kinston["a_make"], kinston["engine_type"], kinston["engine_count"], kinston["is_current"]) == ("FOKKER", "TP", 2, True)
-    assert kinston["crew_category"] is None   # the Part 121 extract has no crew rows
+    assert (kinston["a_make"], kinston["engine_type"], kinston["engine_count"], kinston["is_current"]) == (
+        "FOKKER",
+        "TP",
+        2,
+        True,
+    )
+    assert kinston["crew_category"] is None  # the Part 121 extract has no crew rows
     san_diego = query(star.format("20140507X51410"))[0]
-    assert (san_diego["severity"], san_diego["w_condition"], san_diego["light_condition_label"]) == ("SERS", "VMC", "Day")
+    assert (san_diego["severity"], san_diego["w_condition"], san_diego["light_condition_label"]) == (
+        "SERS",
+        "VMC",
+        "Day",
+    )
     assert (san_diego["make"], san_diego["engine_type"]) == ("BOEING", "TF")
-    cause = query("SELECT d.* FROM marts.bridge_accident_causes b JOIN marts.dim_causes d ON d.cause_key = b.cause_key "
-                  "WHERE b.ev_id = '20140507X51410'")
+    cause = query(
+        "SELECT d.* FROM marts.bridge_accident_causes b JOIN marts.dim_causes d ON d.cause_key = b.cause_key "
+        "WHERE b.ev_id = '20140507X51410'"
+    )
     assert [(c["cause_code"], c["category"], c["cause_factor"], c["in_probable_cause"]) for c in cause] == [
-        ("0205000032", "Personnel issues", "cause", True)]
+        ("0205000032", "Personnel issues", "cause", True)
+    ]
     dell = query(star.format("20200821X74853"))[0]
     assert (dell["severity"], dell["make"], dell["model"], dell["crew_category"], dell["age_group"]) == (
-        "FATL", "AIR TRACTOR", "AT802", "PLT", "55-64")
+        "FATL",
+        "AIR TRACTOR",
+        "AT802",
+        "PLT",
+        "55-64",
+    )
 
     lake = get_settings().lake
     assert lake.exists("docs/dbt/static_index.html") and lake.exists("docs/dbt/catalog.json")
@@ -124,13 +174,22 @@ def _assert_every_column_is_described():
     """Every column of every staging view and mart the build made has a description in the
     dbt docs (the manifest, doc blocks rendered): a new column without one fails here."""
     import json
+
     manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
-    described = {(n["schema"], n["name"]): {c for c, v in n["columns"].items() if v.get("description", "").strip()}
-                 for n in manifest["nodes"].values() if n["resource_type"] in ("model", "snapshot")}
-    columns = query("SELECT table_schema, table_name, column_name FROM information_schema.columns "
-                    "WHERE table_schema IN ('staging', 'marts') AND table_name NOT LIKE '\\_%' ESCAPE '\\'")
-    missing = sorted(f"{c['table_schema']}.{c['table_name']}.{c['column_name']}" for c in columns
-                     if c["column_name"] not in described.get((c["table_schema"], c["table_name"]), set()))
+    described = {
+        (n["schema"], n["name"]): {c for c, v in n["columns"].items() if v.get("description", "").strip()}
+        for n in manifest["nodes"].values()
+        if n["resource_type"] in ("model", "snapshot")
+    }
+    columns = query(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema IN ('staging', 'marts') AND table_name NOT LIKE '\\_%' ESCAPE '\\'"
+    )
+    missing = sorted(
+        f"{c['table_schema']}.{c['table_name']}.{c['column_name']}"
+        for c in columns
+        if c["column_name"] not in described.get((c["table_schema"], c["table_name"]), set())
+    )
     assert columns and not missing, f"columns without a description in the dbt docs: {missing}"
 
 
@@ -138,6 +197,7 @@ def _assert_marts_gate_catches_a_broken_row():
     """The marts gate (its frame read into pandas on both warehouses) fails on a mart row
     broken by hand, naming the rule, the count and the row's key."""
     import json
+
     broken = query("SELECT max(ev_id) AS e FROM marts.fact_accidents")[0]["e"]
     with get_settings().warehouse.session() as s:
         s.execute(f"UPDATE marts.fact_accidents SET severity = 'BAD', fatalities = -1 WHERE ev_id = '{broken}'")
@@ -145,20 +205,32 @@ def _assert_marts_gate_catches_a_broken_row():
     check = dg.AssetCheckKey(dg.AssetKey(["warehouse", "marts", "fact_accidents"]), "marts_gate")
     with dg.DagsterInstance.get() as instance:
         result = job.get_subset(asset_selection=set(), asset_check_selection={check}).execute_in_process(
-            instance=instance, raise_on_error=False)
-    [evaluation] = [e.asset_check_evaluation_data for e in result.all_events
-                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+            instance=instance, raise_on_error=False
+        )
+    [evaluation] = [
+        e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     table = evaluation.metadata["failed_rules"].value
     failed = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in table.splitlines()[2:]}
     assert failed == {"fact_accidents.severity.set": "1", "fact_accidents.fatalities.non_negative": "1"}, table
-    assert broken in json.dumps(table) and evaluation.metadata["rows"].value == query(
-        "SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]
+    assert (
+        broken in json.dumps(table)
+        and evaluation.metadata["rows"].value == query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]
+    )
 
 
-INCREMENTAL = ("int_causes__rows", "int_events__dimension_keys", "snap_aircraft", "dim_aircraft", "fact_accidents",
-               "bridge_accident_causes", "dim_causes", "narratives")
-DIMENSIONS = ("dim_location", "dim_weather", "dim_crew")   # tables of int_events__dimension_keys's keys
+INCREMENTAL = (
+    "int_causes__rows",
+    "int_events__dimension_keys",
+    "snap_aircraft",
+    "dim_aircraft",
+    "fact_accidents",
+    "bridge_accident_causes",
+    "dim_causes",
+    "narratives",
+)
+DIMENSIONS = ("dim_location", "dim_weather", "dim_crew")  # tables of int_events__dimension_keys's keys
 
 
 def _assert_incremental_run_matches_a_full_one():
@@ -168,7 +240,7 @@ def _assert_incremental_run_matches_a_full_one():
     change) gives the same rows, but for the edited one."""
     marks = {r["model"] for r in query("SELECT model FROM marts._incremental_watermarks")}
     assert set(INCREMENTAL) <= marks, marks
-    schema = lambda m: {"int": "intermediate", "snap": "snapshots"}.get(m.split("_")[0], "marts")   # noqa: E731
+    schema = lambda m: {"int": "intermediate", "snap": "snapshots"}.get(m.split("_")[0], "marts")  # noqa: E731
     edited = query("SELECT min(ev_id) AS e FROM marts.fact_accidents")[0]["e"]
     with get_settings().warehouse.session() as s:
         s.execute(f"UPDATE marts.fact_accidents SET city = 'edited by hand' WHERE ev_id = '{edited}'")
@@ -177,8 +249,9 @@ def _assert_incremental_run_matches_a_full_one():
     _transform(docs=False)
     assert query(f"SELECT city FROM marts.fact_accidents WHERE ev_id = '{edited}'") == [{"city": "edited by hand"}]
     brought = query(f"SELECT count(*) AS n FROM raw.events WHERE _release_id = '{release}'")[0]["n"]
-    assert brought > 0 and query(f"SELECT count(*) AS n FROM marts.fact_accidents WHERE release_id = '{release}'") \
-        == [{"n": brought}]
+    assert brought > 0 and query(f"SELECT count(*) AS n FROM marts.fact_accidents WHERE release_id = '{release}'") == [
+        {"n": brought}
+    ]
     assert query("SELECT count(*) AS n FROM marts.fact_accidents") == query("SELECT count(*) AS n FROM raw.events")
     rows = lambda m: sorted(map(repr, (sorted(r.items()) for r in query(f"SELECT * FROM {schema(m)}.{m}"))))  # noqa: E731
     incremental = {m: rows(m) for m in INCREMENTAL + DIMENSIONS}
@@ -190,8 +263,10 @@ def _assert_incremental_run_matches_a_full_one():
     for m in INCREMENTAL + DIMENSIONS:
         full = rows(m)
         differ = set(full) ^ set(incremental[m])
-        assert len(full) == len(incremental[m]) and all(edited in d and m == "fact_accidents" for d in differ), \
-            (m, sorted(differ)[:4])
+        assert len(full) == len(incremental[m]) and all(edited in d and m == "fact_accidents" for d in differ), (
+            m,
+            sorted(differ)[:4],
+        )
 
 
 def _assert_staging_tests_check_the_changed_events():
@@ -201,27 +276,31 @@ def _assert_staging_tests_check_the_changed_events():
     without a load is not checked again, until the test's watermark is gone (a changed
     project), when it checks every row."""
     import datetime as dt
+
     test = "relationships_stg_ntsb__aircraft_ev_id__ev_id__ref_stg_ntsb__events_"
     view = dg.AssetKey(["warehouse", "staging", "stg_ntsb__aircraft"])
     graph = defs.resolve_asset_graph()
     job = defs.resolve_job_def("transform").get_subset(
-        asset_selection={view}, asset_check_selection={c for c in graph.asset_check_keys if c.asset_key == view})
+        asset_selection={view}, asset_check_selection={c for c in graph.asset_check_keys if c.asset_key == view}
+    )
 
-    def build() -> set[str]:   # the view and its tests: the checks that failed (not those that warned)
+    def build() -> set[str]:  # the view and its tests: the checks that failed (not those that warned)
         with dg.DagsterInstance.get() as instance:
             result = job.execute_in_process(instance=instance, raise_on_error=False)
-        checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        checks = [
+            e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
         return {c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR}
 
-    def mark():   # the test's watermark, or None
+    def mark():  # the test's watermark, or None
         found = query(f"SELECT loaded_through AS t FROM marts._incremental_watermarks WHERE model = '{test}'")
         return found[0]["t"] if found else None
 
     [row] = query("SELECT ev_id, _row_hash FROM raw.aircraft ORDER BY ev_id LIMIT 1")
-    where = f"_row_hash = '{row['_row_hash']}'"   # the row, whatever its ev_id (a hash of what it was loaded with)
+    where = f"_row_hash = '{row['_row_hash']}'"  # the row, whatever its ev_id (a hash of what it was loaded with)
     latest = query("SELECT release_id FROM raw._releases ORDER BY last_loaded_at DESC LIMIT 1")[0]["release_id"]
 
-    def write(ev_id: str, load: bool) -> None:   # a load stamps the row and its release
+    def write(ev_id: str, load: bool) -> None:  # a load stamps the row and its release
         at = mark() + dt.timedelta(minutes=1) if load else None
         stamp = f", _loaded_at = TIMESTAMP '{at}'" if load else ""
         with get_settings().warehouse.session() as s:
@@ -231,7 +310,7 @@ def _assert_staging_tests_check_the_changed_events():
 
     assert not build() and mark(), "a test that passed records its watermark"
     before = mark()
-    write("NO_SUCH_EVENT", load=True)   # an aircraft whose event is not there
+    write("NO_SUCH_EVENT", load=True)  # an aircraft whose event is not there
     assert test in build() and mark() == before
     assert test in build() and mark() == before, "a failed test checks the same events again"
     write(row["ev_id"], load=True)
@@ -249,10 +328,26 @@ def _dbt_unit_tests(tmp_path):
     """dbt's unit tests (static inputs; the Dagster build leaves them out), on the warehouse
     the build made: every one of them passes."""
     import json
+
     env = {**os.environ, **get_settings().dbt_env()}
-    out = subprocess.run([DBT_EXECUTABLE, "test", "--select", "test_type:unit", "--project-dir", str(DBT_DIR),
-                          "--profiles-dir", str(DBT_DIR), "--target-path", str(tmp_path / "dbt-unit")],
-                         env=env, cwd=DBT_DIR, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            DBT_EXECUTABLE,
+            "test",
+            "--select",
+            "test_type:unit",
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(tmp_path / "dbt-unit"),
+        ],
+        env=env,
+        cwd=DBT_DIR,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout[-4000:]
     results = json.loads((tmp_path / "dbt-unit" / "run_results.json").read_text())["results"]
     unit = [r for r in results if r["unique_id"].startswith("unit_test.")]
@@ -268,12 +363,14 @@ def _assert_docs_site_renders():
         dom = render(page, ARTIFACTS / "dbt-docs-model.png")
         for model in ("fact_accidents", "dim_crew", "dim_causes", "agg_yearly_stats", "stg_ntsb__events"):
             assert f">{model}<" in dom.replace(" ", "").replace("\n", ""), model
-        assert "Type of Event" in dom          # a column described from NTSB's data dictionary
+        assert "Type of Event" in dom  # a column described from NTSB's data dictionary
         lineage = render(page + "?g_v=1", ARTIFACTS / "dbt-docs-lineage.png")
-        assert 'data-id="layer2-node"' in lineage   # cytoscape drew the lineage nodes
+        assert 'data-id="layer2-node"' in lineage  # cytoscape drew the lineage nodes
         assert "Lineage Graph" in lineage
         overview = render(f"http://127.0.0.1:{port}/#!/overview", ARTIFACTS / "dbt-docs-overview.png")
-        assert "NTSB aviation accident warehouse" in overview and "Reading it well" in overview   # ours, not dbt's default
+        assert (
+            "NTSB aviation accident warehouse" in overview and "Reading it well" in overview
+        )  # ours, not dbt's default
         exposure = render(f"http://127.0.0.1:{port}/#!/exposure/exposure.ntsb.ntsb_api")
         assert "NTSB HTTP API" in exposure and "analytics-engineering" in exposure
         # the Great Expectations Data Docs of the quality runs, beside the dbt docs
@@ -283,32 +380,52 @@ def _assert_docs_site_renders():
         data_docs = render(f"http://127.0.0.1:{port}{first.group(1)}", ARTIFACTS / "data-docs.png")
         assert "Expectation" in data_docs or "expectation" in data_docs
     shot = ARTIFACTS / "dbt-docs-lineage.png"
-    assert shot.stat().st_size > 30_000   # a blank page is a few KB; the drawn graph is far more
+    assert shot.stat().st_size > 30_000  # a blank page is a few KB; the drawn graph is far more
 
 
 def _postgres_views() -> dict[str, dict]:
-    return {r["matviewname"]: r for r in query(
-        "SELECT v.matviewname, c.oid AS oid FROM pg_matviews v "
-        "JOIN pg_class c ON c.relname = v.matviewname AND c.relnamespace = 'marts'::regnamespace "
-        "WHERE v.schemaname = 'marts'")}
+    return {
+        r["matviewname"]: r
+        for r in query(
+            "SELECT v.matviewname, c.oid AS oid FROM pg_matviews v "
+            "JOIN pg_class c ON c.relname = v.matviewname AND c.relnamespace = 'marts'::regnamespace "
+            "WHERE v.schemaname = 'marts'"
+        )
+    }
 
 
 def _assert_postgres_serving_objects(tmp_path, before: dict[str, dict]):
     """Aggregates are materialized views with unique indexes; the runs after the first (a
     new release, then every event again) refresh them in place; narratives have a
     GIN-indexed tsvector that ranks full-text matches."""
-    aggregates = {"agg_yearly_stats", "agg_state_stats", "agg_aircraft_type_stats", "agg_phase_stats", "agg_weather_stats"}
+    aggregates = {
+        "agg_yearly_stats",
+        "agg_state_stats",
+        "agg_aircraft_type_stats",
+        "agg_phase_stats",
+        "agg_weather_stats",
+    }
     views = _postgres_views
     assert aggregates <= set(before)
-    unique = {r["tablename"] for r in query(
-        "SELECT tablename FROM pg_indexes WHERE schemaname = 'marts' AND indexdef LIKE 'CREATE UNIQUE INDEX%'")}
+    unique = {
+        r["tablename"]
+        for r in query(
+            "SELECT tablename FROM pg_indexes WHERE schemaname = 'marts' AND indexdef LIKE 'CREATE UNIQUE INDEX%'"
+        )
+    }
     assert aggregates <= unique
-    gin = query("SELECT indexdef FROM pg_indexes WHERE schemaname = 'marts' AND tablename = 'narratives' "
-                "AND indexdef LIKE '%USING gin (search_document)%'")
+    gin = query(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'marts' AND tablename = 'narratives' "
+        "AND indexdef LIKE '%USING gin (search_document)%'"
+    )
     assert len(gin) == 1
-    hits = query("SELECT ev_id, ts_rank(search_document, q) AS rank FROM marts.narratives, "
-                 "plainto_tsquery('english', 'engine power') AS q WHERE search_document @@ q ORDER BY rank DESC")
-    direct = query("SELECT count(*) AS n FROM marts.narratives WHERE narrative ILIKE '%engine%' AND narrative ILIKE '%power%'")
+    hits = query(
+        "SELECT ev_id, ts_rank(search_document, q) AS rank FROM marts.narratives, "
+        "plainto_tsquery('english', 'engine power') AS q WHERE search_document @@ q ORDER BY rank DESC"
+    )
+    direct = query(
+        "SELECT count(*) AS n FROM marts.narratives WHERE narrative ILIKE '%engine%' AND narrative ILIKE '%power%'"
+    )
     assert hits and len(hits) >= direct[0]["n"] > 0
 
     # after the new release's run and the one of every event: the same materialized views
@@ -316,7 +433,10 @@ def _assert_postgres_serving_objects(tmp_path, before: dict[str, dict]):
     after = views()
     assert {k: v["oid"] for k, v in after.items()} == {k: v["oid"] for k, v in before.items()}
     agg = {r["year"]: r["events"] for r in query("SELECT year, events FROM marts.agg_yearly_stats")}
-    direct = {int(r["y"]): r["n"] for r in query("SELECT extract(year FROM ev_date) AS y, count(*) AS n FROM raw.events GROUP BY 1")}
+    direct = {
+        int(r["y"]): r["n"]
+        for r in query("SELECT extract(year FROM ev_date) AS y, count(*) AS n FROM raw.events GROUP BY 1")
+    }
     assert agg == direct
 
     # the model's query changes: the next run replaces that view (dbt alone would keep refreshing
@@ -324,17 +444,34 @@ def _assert_postgres_serving_objects(tmp_path, before: dict[str, dict]):
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     model = project / "models" / "marts" / "aggregates" / "agg_yearly_stats.sql"
-    model.write_text(model.read_text().replace("sum(fatalities) as fatalities,",
-                                               "sum(fatalities) as fatalities,\n    max(fatalities) as max_fatalities,"))
+    model.write_text(
+        model.read_text().replace(
+            "sum(fatalities) as fatalities,", "sum(fatalities) as fatalities,\n    max(fatalities) as max_fatalities,"
+        )
+    )
     env = os.environ | get_settings().dbt_env()
-    run = subprocess.run([DBT_EXECUTABLE, "run", "-s", "agg_yearly_stats", "--project-dir",
-                          str(project), "--profiles-dir", str(project)], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            DBT_EXECUTABLE,
+            "run",
+            "-s",
+            "agg_yearly_stats",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "replacing the materialized view" in run.stdout
     replaced = views()
     assert replaced["agg_yearly_stats"]["oid"] != after["agg_yearly_stats"]["oid"]
-    assert {k: v["oid"] for k, v in replaced.items() if k != "agg_yearly_stats"} == \
-        {k: v["oid"] for k, v in after.items() if k != "agg_yearly_stats"}
+    assert {k: v["oid"] for k, v in replaced.items() if k != "agg_yearly_stats"} == {
+        k: v["oid"] for k, v in after.items() if k != "agg_yearly_stats"
+    }
     top = query("SELECT max(max_fatalities) AS m FROM marts.agg_yearly_stats")[0]["m"]
     assert top == query("SELECT max(coalesce(inj_tot_f, 0)) AS m FROM raw.events")[0]["m"]
 
@@ -342,6 +479,7 @@ def _assert_postgres_serving_objects(tmp_path, before: dict[str, dict]):
 def test_aircraft_history_is_kept_as_scd2(ntsb_home, tmp_path):
     from tests.conftest import copy_release
     from tests.integration.helpers import rewrite_csv
+
     ingest_json(SAMPLE / "00_reference_avall")
     ingest_json(SAMPLE / "02_up01JUL2025")
     _transform(docs=False)
@@ -369,22 +507,32 @@ def test_aircraft_history_is_kept_as_scd2(ntsb_home, tmp_path):
     # an aircraft already loaded (ingestion's keys make this impossible; written here by hand,
     # stamped as a load stamps it: the staging tests check the events loaded since they passed)
     with get_settings().warehouse.session() as s:
-        s.execute("INSERT INTO raw.aircraft (ev_id, aircraft_key, _release_id, _loaded_at) "
-                  "SELECT ev_id, aircraft_key, 'by-hand', (SELECT max(_loaded_at) FROM raw.aircraft) + INTERVAL '1 minute' "
-                  "FROM raw.aircraft ORDER BY ev_id LIMIT 1")
+        s.execute(
+            "INSERT INTO raw.aircraft (ev_id, aircraft_key, _release_id, _loaded_at) "
+            "SELECT ev_id, aircraft_key, 'by-hand', (SELECT max(_loaded_at) FROM raw.aircraft) + INTERVAL '1 minute' "
+            "FROM raw.aircraft ORDER BY ev_id LIMIT 1"
+        )
     job = defs.resolve_job_def("transform")
     selection = [k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey(["docs", "dbt"])]
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
     assert not result.success
-    failed = [(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name)
-              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-              and not e.asset_check_evaluation_data.passed
-              and e.asset_check_evaluation_data.severity == dg.AssetCheckSeverity.ERROR]
+    failed = [
+        (e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name)
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and not e.asset_check_evaluation_data.passed
+        and e.asset_check_evaluation_data.severity == dg.AssetCheckSeverity.ERROR
+    ]
     assert [name for key, name in failed] == ["ntsb_unique_combination_stg_ntsb__aircraft_ev_id__aircraft_key"], failed
     built = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
     assert "warehouse/staging/stg_ntsb__events" in built
-    blocked = {"warehouse/intermediate/int_aircraft__with_engine", "warehouse/snapshots/snap_aircraft",
-               "warehouse/marts/dim_aircraft", "warehouse/marts/fact_accidents", "warehouse/marts/agg_yearly_stats"}
+    blocked = {
+        "warehouse/intermediate/int_aircraft__with_engine",
+        "warehouse/snapshots/snap_aircraft",
+        "warehouse/marts/dim_aircraft",
+        "warehouse/marts/fact_accidents",
+        "warehouse/marts/agg_yearly_stats",
+    }
     assert not built & blocked, built & blocked
-    assert len(query("SELECT * FROM marts.dim_aircraft")) == len(rows)   # the marts kept their previous state
+    assert len(query("SELECT * FROM marts.dim_aircraft")) == len(rows)  # the marts kept their previous state

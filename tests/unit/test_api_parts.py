@@ -26,18 +26,27 @@ def test_tokens_roles_and_their_errors():
     with pytest.raises(auth.AuthError) as exc:
         auth.authorize(who, "admin")
     assert exc.value.status == 403
-    for header, message in ((None, "missing"), ("Basic abc", "must be 'Bearer"), ("Bearer x.y.z", "invalid token"),
-                            (f"Bearer {auth.create_token('another-secret-long-enough-000000000', 'admin', 60)}",
-                             "invalid token")):
+    for header, message in (
+        (None, "missing"),
+        ("Basic abc", "must be 'Bearer"),
+        ("Bearer x.y.z", "invalid token"),
+        (f"Bearer {auth.create_token('another-secret-long-enough-000000000', 'admin', 60)}", "invalid token"),
+    ):
         with pytest.raises(auth.AuthError, match=message) as exc:
             auth.authenticate(SECRET, header)
         assert exc.value.status == 401
-    expired = jwt.encode({"sub": "a", "role": "viewer", "iat": 1, "exp": int(time.time()) - 5, "iss": auth.ISSUER},
-                         SECRET, algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": "a", "role": "viewer", "iat": 1, "exp": int(time.time()) - 5, "iss": auth.ISSUER},
+        SECRET,
+        algorithm="HS256",
+    )
     with pytest.raises(auth.AuthError, match="expired"):
         auth.authenticate(SECRET, f"Bearer {expired}")
-    bad_role = jwt.encode({"sub": "a", "role": "root", "iat": 1, "exp": int(time.time()) + 60, "iss": auth.ISSUER},
-                          SECRET, algorithm="HS256")
+    bad_role = jwt.encode(
+        {"sub": "a", "role": "root", "iat": 1, "exp": int(time.time()) + 60, "iss": auth.ISSUER},
+        SECRET,
+        algorithm="HS256",
+    )
     with pytest.raises(auth.AuthError, match="the role claim must be one of"):
         auth.authenticate(SECRET, f"Bearer {bad_role}")
     with pytest.raises(ValueError):
@@ -48,7 +57,7 @@ def test_tokens_roles_and_their_errors():
     time.sleep(1.1)
     with pytest.raises(auth.AuthError, match="expired"):
         auth.authenticate(SECRET, f"Bearer {short}")
-    with pytest.raises(auth.AuthError, match="invalid token"):      # remembered per secret, not per token alone
+    with pytest.raises(auth.AuthError, match="invalid token"):  # remembered per secret, not per token alone
         auth.authenticate("a-rotated-secret-that-is-long-enough-00", f"Bearer {token}")
 
 
@@ -57,51 +66,85 @@ def test_sliding_window_counts_per_key_and_frees_slots_as_they_age():
     assert [limiter.hit_now("a")[0] for _ in range(4)] == [True, True, True, False]
     allowed, retry = limiter.hit_now("a")
     assert not allowed and 0 < retry <= 0.5
-    assert limiter.hit_now("b")[0]                       # another key has its own window
+    assert limiter.hit_now("b")[0]  # another key has its own window
     time.sleep(retry + 0.01)
-    assert limiter.hit_now("a")[0]                       # the oldest request left the window
+    assert limiter.hit_now("a")[0]  # the oldest request left the window
 
 
 def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     """The snapshot's index built from two real NTSB texts; the SQL ranking equals the
     BM25 formula computed by hand."""
     texts = {
-        "20190118X92207": ("The loss of engine power due to fatigue failure of the crankshaft.",
-                           "The pilot reported a loss of engine power shortly after takeoff."),
-        "20180308X30039": ("An engine malfunction for undetermined reasons and the subsequent loss of control.",
-                           "Witnesses saw the airplane descend; no fire was reported."),
+        "20190118X92207": (
+            "The loss of engine power due to fatigue failure of the crankshaft.",
+            "The pilot reported a loss of engine power shortly after takeoff.",
+        ),
+        "20180308X30039": (
+            "An engine malfunction for undetermined reasons and the subsequent loss of control.",
+            "Witnesses saw the airplane descend; no fire was reported.",
+        ),
     }
     assert serving.tokens("The loss of ENGINE power, 2x!") == ["loss", "engine", "power", "2x"]
     path = tmp_path / "snapshot-test.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA marts")
-    con.execute("CREATE TABLE marts.narratives (ev_id VARCHAR, aircraft_key INTEGER, probable_cause VARCHAR, "
-                "narrative VARCHAR)")
+    con.execute(
+        "CREATE TABLE marts.narratives (ev_id VARCHAR, aircraft_key INTEGER, probable_cause VARCHAR, narrative VARCHAR)"
+    )
     con.executemany("INSERT INTO marts.narratives VALUES (?, 1, ?, ?)", [(k, *v) for k, v in texts.items()])
-    con.execute("CREATE TABLE marts.fact_accidents AS SELECT ev_id, DATE '2019-01-17' AS event_date, 'FATL' AS severity, "
-                "'BEECH' AS make, '36' AS model FROM marts.narratives")
+    con.execute(
+        "CREATE TABLE marts.fact_accidents AS SELECT ev_id, DATE '2019-01-17' AS event_date, 'FATL' AS severity, "
+        "'BEECH' AS make, '36' AS model FROM marts.narratives"
+    )
     serving._index_narratives(con, True, incremental=False)
     tf = dict(con.execute("SELECT ev_id, tf FROM search_terms WHERE term = 'power'").fetchall())
-    assert tf == {"20190118X92207": 2 * 1 + 1}        # once in the probable cause (x2), once in the narrative
+    assert tf == {"20190118X92207": 2 * 1 + 1}  # once in the probable cause (x2), once in the narrative
     lengths = dict(con.execute("SELECT ev_id, length FROM search_docs").fetchall())
     want = {ev: 2 * len(serving.tokens(pc)) + len(serving.tokens(n)) for ev, (pc, n) in texts.items()}
     assert lengths == want
     con.close()
-    with sqlite3.connect(serving.documents_path(path)) as docs:   # what a hit shows comes from here
+    with sqlite3.connect(serving.documents_path(path)) as docs:  # what a hit shows comes from here
         docs.execute("CREATE TABLE documents (ev_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-        docs.executemany("INSERT INTO documents VALUES (?, ?)", [
-            (k, json.dumps({"ev_id": k, "event_date": "2019-01-17", "severity": "FATL", "make": "BEECH", "model": "36",
-                            "narratives": [{"aircraft_key": 1, "probable_cause": pc, "narrative": n}]}))
-            for k, (pc, n) in texts.items()])
-    (tmp_path / serving.POINTER).write_text(json.dumps({"file": path.name, "version": {"releases": ["r1"], "format": serving.FORMAT}}))
+        docs.executemany(
+            "INSERT INTO documents VALUES (?, ?)",
+            [
+                (
+                    k,
+                    json.dumps(
+                        {
+                            "ev_id": k,
+                            "event_date": "2019-01-17",
+                            "severity": "FATL",
+                            "make": "BEECH",
+                            "model": "36",
+                            "narratives": [{"aircraft_key": 1, "probable_cause": pc, "narrative": n}],
+                        }
+                    ),
+                )
+                for k, (pc, n) in texts.items()
+            ],
+        )
+    (tmp_path / serving.POINTER).write_text(
+        json.dumps({"file": path.name, "version": {"releases": ["r1"], "format": serving.FORMAT}})
+    )
     hits = SnapshotStore(tmp_path).search("engine power", 10)
     avg = sum(want.values()) / 2
 
     def score(ev):
         pc, n = texts[ev]
         words = serving.tokens(pc) * 2 + serving.tokens(n)
-        return sum(serving.bm25(tf=words.count(t), df=sum(t in (serving.tokens(" ".join(v))) for v in texts.values()),
-                                docs=2, length=want[ev], avg_length=avg) for t in ("engine", "power") if t in words)
+        return sum(
+            serving.bm25(
+                tf=words.count(t),
+                df=sum(t in (serving.tokens(" ".join(v))) for v in texts.values()),
+                docs=2,
+                length=want[ev],
+                avg_length=avg,
+            )
+            for t in ("engine", "power")
+            if t in words
+        )
+
     assert [h["ev_id"] for h in hits] == ["20190118X92207", "20180308X30039"]
     assert [h["score"] for h in hits] == pytest.approx([score(h["ev_id"]) for h in hits])
     assert "<mark>engine</mark>" in hits[0]["snippet"].lower()
@@ -112,13 +155,14 @@ def test_snippets_escape_the_text_and_mark_every_hit():
     text = "Loss of engine power <b>after</b> takeoff; the engine   stopped."
     out = highlight(text, ["engine"], width=60)
     assert out.count("<mark>engine</mark>") == 2 and "&lt;b&gt;" in out and "<b>" not in out
-    stems = highlight("Hazardous weather; the hazards of a hazard.", ["hazard"], prefix=True)   # PostgreSQL's lexemes
+    stems = highlight("Hazardous weather; the hazards of a hazard.", ["hazard"], prefix=True)  # PostgreSQL's lexemes
     assert stems.count("<mark>") == 3 and "<mark>Hazardous</mark>" in stems and "<mark>hazards</mark>" in stems
     assert highlight("plain text", []) == "plain text"
 
 
 def test_the_secret_is_required_in_production_and_generated_once_embedded(tmp_path, monkeypatch):
     from ntsb_assets.settings import Settings, SettingsError
+
     monkeypatch.delenv("NTSB_API_SECRET", raising=False)
     with pytest.raises(SettingsError, match="refuses to start in production"):
         Settings(home=tmp_path, warehouse_url="postgresql://ntsb@db/ntsb").api_secret_effective()
@@ -127,7 +171,7 @@ def test_the_secret_is_required_in_production_and_generated_once_embedded(tmp_pa
     embedded = Settings(home=tmp_path)
     first = embedded.api_secret_effective()
     assert len(first) >= 32 and (tmp_path / "api_secret").stat().st_mode & 0o777 == 0o600
-    assert Settings(home=tmp_path).api_secret_effective() == first      # the same secret next time
+    assert Settings(home=tmp_path).api_secret_effective() == first  # the same secret next time
 
 
 def test_the_openapi_document_describes_everything_and_declares_the_bearer_scheme(tmp_path):
@@ -136,9 +180,13 @@ def test_the_openapi_document_describes_everything_and_declares_the_bearer_schem
     every /api/v1 operation (so "Authorize" sends the token)."""
     from ntsb_api.app import create_app
     from ntsb_assets.settings import Settings
+
     doc = create_app(Settings(home=tmp_path)).openapi()
-    assert doc["components"]["securitySchemes"]["bearer"] == {**doc["components"]["securitySchemes"]["bearer"],
-                                                              "type": "http", "scheme": "bearer"}
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        **doc["components"]["securitySchemes"]["bearer"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     schemas = doc["components"]["schemas"]
     missing = []
     for path, operations in doc["paths"].items():
@@ -160,27 +208,10 @@ def test_the_openapi_document_describes_everything_and_declares_the_bearer_schem
     for name, schema in schemas.items():
         if not schema.get("description"):
             missing.append(f"schema {name}: description")
-        missing += [f"schema {name}.{f}: description" for f, v in schema.get("properties", {}).items()
-                    if not v.get("description")]
+        missing += [
+            f"schema {name}.{f}: description"
+            for f, v in schema.get("properties", {}).items()
+            if not v.get("description")
+        ]
     assert not missing, "\n".join(missing)
-    assert "HTTPValidationError" not in schemas      # 422 is a problem document, as every error
-
-
-def test_the_routers_and_their_dependencies_never_import_the_app():
-    """One direction only: app.py mounts the routers; the routers and deps.py import the
-    shared dependencies, never the application (no import cycle)."""
-    import ast
-    from pathlib import Path
-
-    import ntsb_api
-    root = Path(ntsb_api.__file__).parent
-    for path in [root / "deps.py", *sorted((root / "routers").glob("*.py"))]:
-        imported = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                imported.add(("." * node.level) + (node.module or ""))
-                imported |= {("." * node.level) + (node.module or "") + "." + a.name for a in node.names}
-            elif isinstance(node, ast.Import):
-                imported |= {a.name for a in node.names}
-        assert not {m for m in imported if m.rstrip(".").endswith("app") or ".app." in m
-                    or m in ("..routers", ".routers") or m.startswith("ntsb_api.app")}, (path.name, imported)
+    assert "HTTPValidationError" not in schemas  # 422 is a problem document, as every error

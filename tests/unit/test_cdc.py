@@ -32,13 +32,19 @@ def _with(table: pa.Table, i: int, **changes) -> pa.Table:
 def test_first_load_inserts_everything(release):
     ev = release["events"]
     plan = cdc.plan_table(catalog.table("events"), ev, existing={}, today=TODAY)
-    assert plan.counts() == {"rows_in": ev.num_rows, "inserted": ev.num_rows, "updated": 0,
-                             "unchanged": 0, "quarantined": 0, "superseded": 0}
+    assert plan.counts() == {
+        "rows_in": ev.num_rows,
+        "inserted": ev.num_rows,
+        "updated": 0,
+        "unchanged": 0,
+        "quarantined": 0,
+        "superseded": 0,
+    }
 
 
 def test_reload_is_unchanged_and_a_change_is_an_update(release):
     ev = release["events"]
-    existing = dict(zip(((k,) for k in ev["ev_id"].to_pylist()), ev["_row_hash"].to_pylist()))
+    existing = dict(zip(((k,) for k in ev["ev_id"].to_pylist()), ev["_row_hash"].to_pylist(), strict=True))
     assert cdc.plan_table(catalog.table("events"), ev, existing=existing, today=TODAY).unchanged == ev.num_rows
     first = ev["ev_id"][0].as_py()
     existing[(first,)] = "an older hash"
@@ -91,8 +97,14 @@ def test_children_of_quarantined_or_absent_parents(release):
     keys = set(zip(ev_ids))
     bad_parent = (ev_ids[0],)
     loaded = keys - {bad_parent} - {(ev_ids[1],)}
-    plan = cdc.plan_table(catalog.table("aircraft"), ac, existing={}, parent_exists=loaded.__contains__,
-                          parent_quarantined={bad_parent}, today=TODAY)
+    plan = cdc.plan_table(
+        catalog.table("aircraft"),
+        ac,
+        existing={},
+        parent_exists=loaded.__contains__,
+        parent_quarantined={bad_parent},
+        today=TODAY,
+    )
     rules = sorted(q.rule for q in plan.quarantine)
     assert rules == ["orphan", "parent_quarantined"]
     assert all("events ev_id=" in q.reason for q in plan.quarantine)
@@ -101,8 +113,9 @@ def test_children_of_quarantined_or_absent_parents(release):
 
 def test_reference_tables_allow_empty_key_parts():
     tbl = catalog.table("ct_iaids")
-    rows = pa.table({"ct_name": [None, "ct_dow"], "code_iaids": ["FOIA", None],
-                     "_source_row": [2, 3], "_row_hash": ["a", "b"]})
+    rows = pa.table(
+        {"ct_name": [None, "ct_dow"], "code_iaids": ["FOIA", None], "_source_row": [2, 3], "_row_hash": ["a", "b"]}
+    )
     plan = cdc.plan_table(tbl, rows, existing={}, today=TODAY)
     assert len(plan.insert_rows) == 2 and not plan.quarantine
 
@@ -112,4 +125,11 @@ def test_unknown_tables_are_keyed_by_content():
     assert not tbl.known and cdc.key_columns(tbl) == ("_row_hash",)
     rows = pa.table({"note": ["a", "b", "a"], "_source_row": [2, 3, 4], "_row_hash": ["h1", "h2", "h1"]})
     plan = cdc.plan_table(tbl, rows, existing={("h2",): "h2"}, today=TODAY)
-    assert plan.counts() == {"rows_in": 3, "inserted": 1, "updated": 0, "unchanged": 2, "quarantined": 0, "superseded": 0}
+    assert plan.counts() == {
+        "rows_in": 3,
+        "inserted": 1,
+        "updated": 0,
+        "unchanged": 2,
+        "quarantined": 0,
+        "superseded": 0,
+    }

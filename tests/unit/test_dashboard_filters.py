@@ -5,10 +5,15 @@ import pytest
 from ntsb_api.store import slice_where
 from ntsb_dashboard.filters import Filters, parse
 
-OPTIONS = {"years": [{"code": 1982, "label": "first"}, {"code": 2025, "label": "last"}],
-           "state": [{"code": "CA", "label": "California", "events": 9}, {"code": "TX", "label": "Texas", "events": 5}],
-           "far_part": [{"code": "091", "label": "General aviation", "events": 12}],
-           "category": [], "phase": [], "weather": [], "severity": [{"code": "FATL", "label": "FATL", "events": 1}]}
+OPTIONS = {
+    "years": [{"code": 1982, "label": "first"}, {"code": 2025, "label": "last"}],
+    "state": [{"code": "CA", "label": "California", "events": 9}, {"code": "TX", "label": "Texas", "events": 5}],
+    "far_part": [{"code": "091", "label": "General aviation", "events": 12}],
+    "category": [],
+    "phase": [],
+    "weather": [],
+    "severity": [{"code": "FATL", "label": "FATL", "events": 1}],
+}
 
 
 def test_known_values_are_kept_and_round_trip():
@@ -18,11 +23,19 @@ def test_known_values_are_kept_and_round_trip():
     assert dict(f.store()) == {"year_from": 1990, "year_to": 2000, "state": ("CA", "TX"), "far_part": ("091",)}
 
 
-@pytest.mark.parametrize("query, dropped", [
-    ({"years": "1900-2000"}, "years"), ({"years": "2000-1990"}, "years"), ({"years": "1990-2000; DROP"}, "years"),
-    ({"state": "CA' OR '1'='1"}, "state"), ({"state": "ZZ"}, "state"), ({"state": "CA," + "X" * 500}, "state"),
-    ({"far_part": "<script>alert(1)</script>"}, "far_part"), ({"severity": "../../etc/passwd"}, "severity"),
-])
+@pytest.mark.parametrize(
+    "query, dropped",
+    [
+        ({"years": "1900-2000"}, "years"),
+        ({"years": "2000-1990"}, "years"),
+        ({"years": "1990-2000; DROP"}, "years"),
+        ({"state": "CA' OR '1'='1"}, "state"),
+        ({"state": "ZZ"}, "state"),
+        ({"state": "CA," + "X" * 500}, "state"),
+        ({"far_part": "<script>alert(1)</script>"}, "far_part"),
+        ({"severity": "../../etc/passwd"}, "severity"),
+    ],
+)
 def test_anything_else_is_dropped_and_named(query, dropped):
     f = parse(query, OPTIONS)
     assert dropped in f.ignored and dropped not in f.values and (dropped != "years" or f.years is None)

@@ -18,8 +18,8 @@ def test_the_resource_knows_the_executables_version():
 
 def test_partial_parse_state_passes_to_the_next_invocation_and_old_targets_go(tmp_path):
     with run_target(tmp_path, "build") as first:
-        assert not (first / PARTIAL_PARSE).exists()          # nothing to start from
-        (first / PARTIAL_PARSE).write_bytes(b"state-1")      # what dbt leaves
+        assert not (first / PARTIAL_PARSE).exists()  # nothing to start from
+        (first / PARTIAL_PARSE).write_bytes(b"state-1")  # what dbt leaves
     with run_target(tmp_path, "docs") as second:
         assert (second / PARTIAL_PARSE).read_bytes() == b"state-1"
         (second / PARTIAL_PARSE).write_bytes(b"state-2")

@@ -40,13 +40,15 @@ def test_sample_release_round_trips_with_types(lake):
     t = lake.read_parquet(ev["parquet_key"])
     schema = t.schema
     assert schema.field("ev_date").type == pa.date32()
-    assert schema.field("ev_time").type == pa.int64()          # 1545.0 in the file
+    assert schema.field("ev_time").type == pa.int64()  # 1545.0 in the file
     assert schema.field("lchg_date").type == pa.timestamp("us")
     assert schema.field("dec_latitude").type == pa.float64()
     assert schema.field("ev_id").type == pa.string()
-    row = t.filter(pa.compute.equal(t["ev_id"], "20250825200849")) if "20250825200849" in t["ev_id"].to_pylist() else None
+    row = (
+        t.filter(pa.compute.equal(t["ev_id"], "20250825200849")) if "20250825200849" in t["ev_id"].to_pylist() else None
+    )
     crew = lake.read_parquet(m["tables"]["Flight_Crew"]["parquet_key"])
-    assert crew.schema.field("pilot_flying").type == pa.bool_()   # True/False in the file
+    assert crew.schema.field("pilot_flying").type == pa.bool_()  # True/False in the file
     assert set(crew["pilot_flying"].to_pylist()) <= {True, False, None}
     assert row is None or row["latitude"][0].as_py() == "002454N"
 
@@ -58,7 +60,7 @@ def test_known_values_of_a_real_row(lake):
     assert row["ev_date"] == dt.date(2003, 3, 8)
     assert row["ev_time"] == 1027
     assert row["longitude"] == "0773655w" and row["longitude_decimal"] == pytest.approx(-77.615278)
-    assert row["lchg_userid"] == "NTSB\\MONR         "        # padding kept as delivered
+    assert row["lchg_userid"] == "NTSB\\MONR         "  # padding kept as delivered
     assert row["_source_row"] == 3
     assert len(row["_row_hash"]) == 32
 
@@ -97,7 +99,7 @@ def test_unknown_table_is_kept_and_reported(lake, tmp_path):
     m = extract_release(rel, lake, today=TODAY)
     assert m["unknown_tables"] == ["my_notes"]
     notes = m["tables"]["my_notes"]
-    assert notes["columns"] == {"id": "int", "note": "string", "when": "timestamp"}   # inferred
+    assert notes["columns"] == {"id": "int", "note": "string", "when": "timestamp"}  # inferred
     assert lake.read_parquet(notes["parquet_key"]).num_rows == 2
 
 
@@ -120,7 +122,7 @@ def test_bad_values_are_rejected_with_row_and_rule(lake, tmp_path):
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(row)
     text[2] = buf.getvalue()
-    text.append("20990101X00001,short\n")                                # too few fields
+    text.append("20990101X00001,short\n")  # too few fields
     (rel / "events.csv").write_text("".join(text), encoding="utf-8")
     m = extract_release(rel, lake, today=TODAY)
     ev = m["tables"]["events"]
@@ -132,12 +134,15 @@ def test_bad_values_are_rejected_with_row_and_rule(lake, tmp_path):
     assert by_row[len(text)]["rule"] == "field_count"
 
 
-@pytest.mark.parametrize("content, rule", [
-    (b"", "empty_file"),
-    (bytes(range(256)) * 40, "missing_required_column"),                  # random bytes named events.csv
-    (b"ev_id,ntsb_no\n20080211X00175,X\n", "missing_required_column"),   # no ev_date
-    (b'ev_id,ev_date\n"20080211X00175","2008-02-', "csv_syntax"),          # truncated inside a quote
-])
+@pytest.mark.parametrize(
+    "content, rule",
+    [
+        (b"", "empty_file"),
+        (bytes(range(256)) * 40, "missing_required_column"),  # random bytes named events.csv
+        (b"ev_id,ntsb_no\n20080211X00175,X\n", "missing_required_column"),  # no ev_date
+        (b'ev_id,ev_date\n"20080211X00175","2008-02-', "csv_syntax"),  # truncated inside a quote
+    ],
+)
 def test_unreadable_tables_fail_naming_file_table_row_rule(lake, tmp_path, content, rule):
     rel = copy_release("03_up01DEC2025", tmp_path)
     (rel / "events.csv").write_bytes(content)
@@ -146,14 +151,32 @@ def test_unreadable_tables_fail_naming_file_table_row_rule(lake, tmp_path, conte
     e = err.value
     assert e.rule == rule and e.file == "events.csv" and e.table == "events" and e.row is not None
     assert f"[{rule}]" in str(e) and "events.csv" in str(e)
-    assert not lake.list("raw")   # nothing published for the release
+    assert not lake.list("raw")  # nothing published for the release
 
 
 def test_catalog_names_every_table_the_issue_lists():
-    for name in ["events", "aircraft", "engines", "Flight_Crew", "flight_time", "injury", "Findings",
-                 "Occurrences", "seq_of_events", "Events_Sequence", "narratives", "NTSB_Admin",
-                 "dt_events", "dt_aircraft", "dt_Flight_Crew", "ct_iaids", "ct_seqevt",
-                 "eADMSPUB_DataDictionary", "Country", "states"]:
+    for name in [
+        "events",
+        "aircraft",
+        "engines",
+        "Flight_Crew",
+        "flight_time",
+        "injury",
+        "Findings",
+        "Occurrences",
+        "seq_of_events",
+        "Events_Sequence",
+        "narratives",
+        "NTSB_Admin",
+        "dt_events",
+        "dt_aircraft",
+        "dt_Flight_Crew",
+        "ct_iaids",
+        "ct_seqevt",
+        "eADMSPUB_DataDictionary",
+        "Country",
+        "states",
+    ]:
         assert catalog.canonical_table_name(name.upper()) == name
         assert catalog.table(name).known
         assert catalog.table(name).key or name == "eADMSPUB_DataDictionary"
@@ -167,6 +190,7 @@ def test_table_sources_of_a_directory():
 def test_a_license_or_readme_beside_the_tables_is_part_of_the_release_not_a_table(tmp_path):
     """NTSB data as people share it: the 2025 updates come with their LICENSE.txt."""
     import shutil
+
     folder = tmp_path / "rel"
     shutil.copytree(SAMPLE / "03_up01DEC2025", folder)
     plain = identify(folder)
@@ -174,7 +198,7 @@ def test_a_license_or_readme_beside_the_tables_is_part_of_the_release_not_a_tabl
     (folder / "README.md").write_text("# about\n", encoding="utf-8")
     (folder / "readme.txt").write_text("about\n", encoding="utf-8")
     assert [t.name for t in table_sources(folder)] == [t.name for t in table_sources(SAMPLE / "03_up01DEC2025")]
-    assert identify(folder).sha256 != plain.sha256   # the release's identity covers the file
+    assert identify(folder).sha256 != plain.sha256  # the release's identity covers the file
     with zipfile.ZipFile(tmp_path / "rel.zip", "w") as zf:
         for f in sorted(folder.iterdir()):
             zf.write(f, f.name)
@@ -183,6 +207,7 @@ def test_a_license_or_readme_beside_the_tables_is_part_of_the_release_not_a_tabl
 
 def test_worker_processes_give_the_same_result_and_the_same_errors(tmp_path, monkeypatch):
     from ntsb_assets.lib import extract as ex
+
     monkeypatch.setattr(ex, "PARALLEL_FROM_BYTES", 0)
     serial = extract_release(SAMPLE / "01_part121_1982_2019", Lake(str(tmp_path / "a")), today=TODAY, workers=1)
     parallel = extract_release(SAMPLE / "01_part121_1982_2019", Lake(str(tmp_path / "b")), today=TODAY, workers=2)

@@ -62,8 +62,12 @@ def release_zip(tmp_path):
 
 def test_urls_and_file_names():
     day = dt.date(2026, 7, 1)
-    assert fetch.release_url("https://example.org/avdata/up{DDMON}.zip", day) == "https://example.org/avdata/up01JUL.zip"
-    assert fetch.release_url("https://example.org/{date:%Y}/u{date:%m%d}.zip", day) == "https://example.org/2026/u0701.zip"
+    assert (
+        fetch.release_url("https://example.org/avdata/up{DDMON}.zip", day) == "https://example.org/avdata/up01JUL.zip"
+    )
+    assert (
+        fetch.release_url("https://example.org/{date:%Y}/u{date:%m%d}.zip", day) == "https://example.org/2026/u0701.zip"
+    )
     assert fetch.file_name("https://example.org/avdata/up01JUL.zip?x=1") == "up01JUL.zip"
     assert fetch.file_name("https://example.org/DownloadFile?fileID=C%3A%5Cavdata%5Cup08JUL.zip") == "up08JUL.zip"
     with pytest.raises(fetch.FetchError, match="no file name"):
@@ -75,14 +79,15 @@ def test_retries_with_backoff_then_lands_in_one_step(tmp_path, release_zip):
     server = _Server([(503, b"busy"), (429, b"slow down"), (200, release_zip)])
     landing, waits = Lake(str(tmp_path / "landing")), []
     try:
-        got = fetch.fetch_release(landing, server.url + "/avdata/up{DDMON}.zip", dt.date(2026, 1, 1),
-                                  backoff=0.5, sleep=waits.append)
+        got = fetch.fetch_release(
+            landing, server.url + "/avdata/up{DDMON}.zip", dt.date(2026, 1, 1), backoff=0.5, sleep=waits.append
+        )
     finally:
         server.close()
     assert (got.status, got.key, got.attempts, got.bytes) == ("fetched", "up01JAN.zip", 3, len(release_zip))
-    assert waits == [0.5, 1.0]                                     # exponential backoff
+    assert waits == [0.5, 1.0]  # exponential backoff
     assert landing.get_bytes("up01JAN.zip") == release_zip
-    assert landing.list("") == ["up01JAN.zip"]                     # no temporary file left beside it
+    assert landing.list("") == ["up01JAN.zip"]  # no temporary file left beside it
     # the same day again: already there, nothing downloaded
     again = fetch.fetch_release(landing, server.url + "/avdata/up{DDMON}.zip", dt.date(2026, 1, 1))
     assert again.status == "already_present" and len(server.requests) == 3
@@ -95,8 +100,13 @@ def test_client_errors_are_not_retried_and_nothing_lands(tmp_path):
         with pytest.raises(fetch.FetchError, match="HTTP 404.*not retried"):
             fetch.fetch_release(landing, server.url + "/up{DDMON}.zip", dt.date(2026, 1, 8), sleep=lambda s: None)
         with pytest.raises(fetch.FetchError, match="after 2 attempts"):
-            fetch.download("http://127.0.0.1:9/nothing-listens-here.zip", tmp_path / "x", attempts=2,
-                           sleep=lambda s: None, timeout=2)
+            fetch.download(
+                "http://127.0.0.1:9/nothing-listens-here.zip",
+                tmp_path / "x",
+                attempts=2,
+                sleep=lambda s: None,
+                timeout=2,
+            )
     finally:
         server.close()
     assert len(server.requests) == 1 and landing.list("") == []

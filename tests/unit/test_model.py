@@ -23,14 +23,18 @@ def _frame(n=3000, seed=0):
     risk = -2.2 + 1.8 * (phase == "MANEUVERING") - 1.5 * (phase == "TAXI") - 0.3 * np.nan_to_num(np.log(hours) - 6)
     fatal = rng.random(n) < 1 / (1 + np.exp(-risk))
     other = rng.choice(["SERS", "MINR", "NONE"], size=n, p=[0.25, 0.25, 0.5])
-    return pd.DataFrame({
-        "ev_id": [f"E{i:06d}" for i in range(n)],
-        "event_date": pd.to_datetime([f"{y}-06-15" for y in year]),
-        "pilot_total_hours": hours, "phase_of_flight": pd.array(phase, dtype="string"),
-        "is_homebuilt": pd.array(rng.random(n) < 0.1, dtype="boolean"), "year": year.astype(float),
-        "target_fatal": pd.array(fatal, dtype="boolean"),
-        "target_severity": pd.array(np.where(fatal, "FATL", other), dtype="string"),
-    })
+    return pd.DataFrame(
+        {
+            "ev_id": [f"E{i:06d}" for i in range(n)],
+            "event_date": pd.to_datetime([f"{y}-06-15" for y in year]),
+            "pilot_total_hours": hours,
+            "phase_of_flight": pd.array(phase, dtype="string"),
+            "is_homebuilt": pd.array(rng.random(n) < 0.1, dtype="boolean"),
+            "year": year.astype(float),
+            "target_fatal": pd.array(fatal, dtype="boolean"),
+            "target_severity": pd.array(np.where(fatal, "FATL", other), dtype="string"),
+        }
+    )
 
 
 def test_time_split_cuts_whole_years_from_the_data():
@@ -47,7 +51,7 @@ def test_time_split_cuts_whole_years_from_the_data():
 def test_encoder_keeps_training_levels_and_maps_rare_or_unseen_to_other():
     df = pd.DataFrame({"c": ["A"] * 6 + ["B"] * 2 + [None], "x": [1.0] * 9, "f": [True] * 9})
     enc = M.Encoder.fit(df, {"c": "category", "x": "numeric", "f": "flag"})
-    assert enc.categories["c"] == ["A", M.OTHER]          # B seen twice: below MIN_LEVEL
+    assert enc.categories["c"] == ["A", M.OTHER]  # B seen twice: below MIN_LEVEL
     assert enc.columns == ["x", "f", "c"] and enc.types == ["q", "q", "c"]
     rows = pd.DataFrame({"c": ["A", "B", "Z", None], "x": ["2", None, 3, "bad"], "f": [True, False, None, True]})
     X = enc.transform(rows)
@@ -79,7 +83,7 @@ def test_ece_and_metrics_against_direct_computation():
     assert m["recall"] == {"NOT_FATAL": 1.0, "FATAL": 0.75} and m["confusion"] == [[4, 0], [1, 3]]
     # a class absent from the test years: no recall, AUC over the classes present
     y4 = np.array([0, 1, 3, 3])
-    p4 = np.array([[.7, .1, .1, .1], [.1, .7, .1, .1], [.1, .1, .1, .7], [.2, .2, .1, .5]])
+    p4 = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7], [0.2, 0.2, 0.1, 0.5]])
     m4 = M.evaluate(y4, p4, p4.argmax(axis=1), features.SEVERITY_CLASSES)
     assert m4["recall"]["MINR"] is None and m4["roc_auc"] == 1.0
 
@@ -88,7 +92,7 @@ def test_calibrator_fixes_probabilities_pushed_by_class_weights():
     rng = np.random.default_rng(3)
     p_true = rng.uniform(0.01, 0.4, 20000)
     y = (rng.random(20000) < p_true).astype(int)
-    odds = p_true / (1 - p_true) * 4                 # what balanced weights do: odds inflated
+    odds = p_true / (1 - p_true) * 4  # what balanced weights do: odds inflated
     inflated = np.column_stack([1 / (1 + odds), odds / (1 + odds)])
     cal = M.Calibrator.fit(inflated, y, 2)
     assert M.ece(y, inflated) > 0.15 and M.ece(y, cal.apply(inflated)) < 0.02
@@ -149,6 +153,7 @@ def test_an_unchanged_prediction_keeps_its_row_in_the_warehouse(dialect, tmp_pat
 
     from ntsb_assets.lib.warehouse import Warehouse
     from ntsb_assets.ml import prediction_table, store_predictions
+
     url = f"duckdb:///{tmp_path / 'w.duckdb'}" if dialect == "duckdb" else request.getfixturevalue("pg_url")
     wh = Warehouse(url)
     df = _frame(800)
@@ -156,8 +161,8 @@ def test_an_unchanged_prediction_keeps_its_row_in_the_warehouse(dialect, tmp_pat
     first = prediction_table(model, "1", df.head(600))
     with wh.session() as s:
         assert store_predictions(s, first) == 600
-    time.sleep(1.1)   # the stamp has a resolution of one second
-    again = df.iloc[1:601].copy()   # the first event gone, one new
+    time.sleep(1.1)  # the stamp has a resolution of one second
+    again = df.iloc[1:601].copy()  # the first event gone, one new
     again.loc[5, "phase_of_flight"] = "TAXI" if again.loc[5, "phase_of_flight"] != "TAXI" else "CRUISE"
     second = prediction_table(model, "1", again)
     changed = {again.loc[5, "ev_id"], again.loc[600, "ev_id"]}
@@ -169,7 +174,7 @@ def test_an_unchanged_prediction_keeps_its_row_in_the_warehouse(dialect, tmp_pat
     assert set(out.index[stamped]) == changed
     expected = second.to_pandas().set_index("ev_id").drop(columns="predicted_at")
     pd.testing.assert_frame_equal(out.drop(columns="predicted_at").loc[expected.index], expected, check_dtype=False)
-    with wh.session() as s:   # another model version: every row written
+    with wh.session() as s:  # another model version: every row written
         assert store_predictions(s, prediction_table(model, "2", again)) == 600
 
 
@@ -186,8 +191,17 @@ def test_every_family_round_trips_and_its_shap_values_add_up_to_the_margin(famil
     enc = trained.model.encoder
     heads = {}
     for name, (target, classes) in M.HEADS.items():
-        heads[name] = M._fit_head(family, name, enc, enc.transform(tr), M._codes(tr[target], classes),
-                                  enc.transform(va), M._codes(va[target], classes), params, 1)
+        heads[name] = M._fit_head(
+            family,
+            name,
+            enc,
+            enc.transform(tr),
+            M._codes(tr[target], classes),
+            enc.transform(va),
+            M._codes(va[target], classes),
+            params,
+            1,
+        )
     model = M.SeverityModel(trained.model.features, enc, heads, trained.model.split)
     assert model.family == family
     rows = df.head(40)
@@ -206,8 +220,10 @@ def test_every_family_round_trips_and_its_shap_values_add_up_to_the_margin(famil
 def test_the_champion_family_is_chosen_on_the_validation_years_only():
     def m(auc, ece=0.01):
         return {"roc_auc": auc, "ece": ece}
-    valid = {h: {"xgboost": m(0.70), "random_forest": m(0.74), "logistic": m(0.72), "majority": m(0.5)}
-             for h in M.HEADS}
+
+    valid = {
+        h: {"xgboost": m(0.70), "random_forest": m(0.74), "logistic": m(0.72), "majority": m(0.5)} for h in M.HEADS
+    }
     sel = M.select(valid, auc_margin=0.05, max_ece=0.05)
     assert sel["family"] == "random_forest" and sel["next"] == "logistic"
     assert sel["margin_over_next"] == pytest.approx(0.02) and sel["passed"]
@@ -236,17 +252,21 @@ def test_what_is_written_as_json_takes_numpy_scalars(tmp_path):
     scalar types a computation returns can depend on the data. Everything the model writes
     as JSON (model.json, the registry's metrics.json, the card) is made plain first."""
     import json
+
     trained = M.train(_frame(n=1500), features=KINDS, params=M.Params(max_rounds=30))
     trained.sizes = {k: np.int64(v) for k, v in trained.sizes.items()}
     fam = trained.model.family
     for h in M.HEADS:
-        trained.candidates[fam][h] = {k: np.int64(v) if isinstance(v, int) else v
-                                      for k, v in trained.candidates[fam][h].items()}
+        trained.candidates[fam][h] = {
+            k: np.int64(v) if isinstance(v, int) else v for k, v in trained.candidates[fam][h].items()
+        }
         trained.model.heads[h].shape = dict(trained.candidates[fam][h])
         trained.model.heads[h].best_iteration = np.int64(trained.model.heads[h].best_iteration)
     trained.selection["numpy_flag"] = np.bool_(True)
     summary = json.loads(json.dumps(M.summary(trained)))
-    assert summary["sizes"] == {k: int(v) for k, v in trained.sizes.items()} and summary["selection"]["numpy_flag"] is True
+    assert (
+        summary["sizes"] == {k: int(v) for k, v in trained.sizes.items()} and summary["selection"]["numpy_flag"] is True
+    )
     again = M.SeverityModel.load(trained.model.save(tmp_path / "m"))
     assert again.heads["fatal"].best_iteration == int(trained.model.heads["fatal"].best_iteration)
-    assert str(int(trained.sizes["train"])) in M.card(trained, "ntsb_severity", "1", [])   # renders the settings too
+    assert str(int(trained.sizes["train"])) in M.card(trained, "ntsb_severity", "1", [])  # renders the settings too

@@ -17,18 +17,22 @@ def _rows(release, table):
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("02/11/08 00:00:00", dt.datetime(2008, 2, 11)),         # avall mdb-export default, 2-digit year
-    ("09/23/25 18:50:18", dt.datetime(2025, 9, 23, 18, 50, 18)),
-    ("12/01/48 00:00:00", dt.datetime(1948, 12, 1)),         # 2048 is in the future: 1948
-    ("11/26/26 00:00:00", dt.datetime(2026, 11, 26)),        # today is not in the future
-    ("11/27/26 00:00:00", dt.datetime(1926, 11, 27)),        # tomorrow is
-    ("2014-03-04 00:00:00", dt.datetime(2014, 3, 4)),        # Excel export
-    ("2014-05-13 14:32:10.320000", dt.datetime(2014, 5, 13, 14, 32, 10, 320000)),
-    ("2025-08-24", dt.datetime(2025, 8, 24)),                # third-party export, ISO date
-    ("2025-08-24T10:05:00", dt.datetime(2025, 8, 24, 10, 5)),
-    ("", None), ("   ", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("02/11/08 00:00:00", dt.datetime(2008, 2, 11)),  # avall mdb-export default, 2-digit year
+        ("09/23/25 18:50:18", dt.datetime(2025, 9, 23, 18, 50, 18)),
+        ("12/01/48 00:00:00", dt.datetime(1948, 12, 1)),  # 2048 is in the future: 1948
+        ("11/26/26 00:00:00", dt.datetime(2026, 11, 26)),  # today is not in the future
+        ("11/27/26 00:00:00", dt.datetime(1926, 11, 27)),  # tomorrow is
+        ("2014-03-04 00:00:00", dt.datetime(2014, 3, 4)),  # Excel export
+        ("2014-05-13 14:32:10.320000", dt.datetime(2014, 5, 13, 14, 32, 10, 320000)),
+        ("2025-08-24", dt.datetime(2025, 8, 24)),  # third-party export, ISO date
+        ("2025-08-24T10:05:00", dt.datetime(2025, 8, 24, 10, 5)),
+        ("", None),
+        ("   ", None),
+    ],
+)
 def test_timestamps(text, expected):
     assert parsing.parse_timestamp(text, TODAY) == expected
 
@@ -45,7 +49,7 @@ def test_real_event_dates_and_times_parse():
             d = parsing.parse_date(row["ev_date"], TODAY)
             assert dt.date(1948, 1, 1) <= d <= TODAY
             if row["ev_time"]:
-                t = parsing.parse_int(row["ev_time"])   # 905, 1545.0
+                t = parsing.parse_int(row["ev_time"])  # 905, 1545.0
                 assert 0 <= t <= 2400
 
 
@@ -68,20 +72,23 @@ def test_yes_no_flags_in_every_spelling():
         parsing.parse_bool("maybe")
 
 
-@pytest.mark.parametrize("text, kind, expected", [
-    ("324406N", "lat", 32.735),            # San Diego, part121 row 20140507X51410
-    ("1171123W", "lon", -117.189722),
-    ("351941N", "lat", 35.328056),
-    ("0773655w", "lon", -77.615278),       # lower-case hemisphere, real row 20030314X00332
-    ("002454N", "lat", 0.415),             # real row 20250825200849 (dec_latitude 0.415001)
-    ("0701128W", "lon", -70.191111),
-    (" 443345N ", "lat", 44.5625),         # blank-padded
-    ("046955N", "lat", None),              # malformed (69 minutes), real row 20251112201995
-    ("0098281W", "lon", None),             # 8-digit, malformed
-    ("950000N", "lat", None),              # beyond the pole
-    ("", "lat", None),
-    ("443345E", "lat", None),              # wrong hemisphere for a latitude
-])
+@pytest.mark.parametrize(
+    "text, kind, expected",
+    [
+        ("324406N", "lat", 32.735),  # San Diego, part121 row 20140507X51410
+        ("1171123W", "lon", -117.189722),
+        ("351941N", "lat", 35.328056),
+        ("0773655w", "lon", -77.615278),  # lower-case hemisphere, real row 20030314X00332
+        ("002454N", "lat", 0.415),  # real row 20250825200849 (dec_latitude 0.415001)
+        ("0701128W", "lon", -70.191111),
+        (" 443345N ", "lat", 44.5625),  # blank-padded
+        ("046955N", "lat", None),  # malformed (69 minutes), real row 20251112201995
+        ("0098281W", "lon", None),  # 8-digit, malformed
+        ("950000N", "lat", None),  # beyond the pole
+        ("", "lat", None),
+        ("443345E", "lat", None),  # wrong hemisphere for a latitude
+    ],
+)
 def test_dms(text, kind, expected):
     got = parsing.parse_dms(text, kind)
     assert got == (pytest.approx(expected, abs=1e-6) if expected is not None else None)
@@ -114,7 +121,7 @@ def test_text_is_kept_exactly():
     assert parsing.parse_string(text) == text
     odd = "a\rb\x0bc\x1ed\u00a0e"
     assert parsing.parse_string(odd) == odd
-    assert parsing.parse_string("PLT ") == "PLT "      # fixed-width padding kept for dbt to trim
+    assert parsing.parse_string("PLT ") == "PLT "  # fixed-width padding kept for dbt to trim
     assert parsing.parse_string("") is None
 
 

@@ -24,7 +24,7 @@ def _rows(path):
     with open(path, newline="", encoding="utf-8") as fh:
         r = csv.reader(fh)
         header = next(r)
-        return header, [dict(zip(header, row)) for row in r]
+        return header, [dict(zip(header, row, strict=False)) for row in r]
 
 
 def _digest(folder):
@@ -40,9 +40,24 @@ def test_same_seed_same_bytes_other_seed_other_bytes(base, tmp_path):
 
 def test_every_core_table_and_the_reference_tables(base):
     names = {f.stem for f in base.glob("*.csv")}
-    assert names == {"events", "aircraft", "engines", "Flight_Crew", "flight_time", "injury", "Findings",
-                     "Occurrences", "seq_of_events", "narratives", "NTSB_Admin",
-                     "ct_iaids", "ct_seqevt", "Country", "states", "eADMSPUB_DataDictionary"}
+    assert names == {
+        "events",
+        "aircraft",
+        "engines",
+        "Flight_Crew",
+        "flight_time",
+        "injury",
+        "Findings",
+        "Occurrences",
+        "seq_of_events",
+        "narratives",
+        "NTSB_Admin",
+        "ct_iaids",
+        "ct_seqevt",
+        "Country",
+        "states",
+        "eADMSPUB_DataDictionary",
+    }
     assert (base / "ct_iaids.csv").read_bytes() == (SAMPLE / "00_reference_avall" / "ct_iaids.csv").read_bytes()
 
 
@@ -58,12 +73,12 @@ def test_headers_follow_the_real_files(base):
 def test_mdb_export_form(base):
     line = (base / "NTSB_Admin.csv").read_text(encoding="utf-8").splitlines()[1]
     ev_id, rec_stat, approval, user, lchg = next(csv.reader([line]))
-    assert line.startswith(f'"{ev_id}",')                        # text in double quotes
-    assert f'"{approval}"' in line and len(approval) == 17       # MM/DD/YY HH:MM:SS, quoted
+    assert line.startswith(f'"{ev_id}",')  # text in double quotes
+    assert f'"{approval}"' in line and len(approval) == 17  # MM/DD/YY HH:MM:SS, quoted
     eng = (base / "engines.csv").read_text(encoding="utf-8").splitlines()[1]
-    assert ',1,1,"' in eng                                       # numbers bare
+    assert ',1,1,"' in eng  # numbers bare
     text = (base / "events.csv").read_text(encoding="utf-8")
-    assert ',,' in text                                          # NULL as an empty field
+    assert ",," in text  # NULL as an empty field
 
 
 def test_every_coded_value_is_in_the_dictionary_code_set(base):
@@ -109,14 +124,14 @@ def test_realistic_shape(base):
     assert min(years) <= 1970 and max(years) >= 2024
     with_dec = [e for e in events if e["dec_latitude"]]
     assert with_dec and all(e["ev_id"].isdigit() for e in with_dec)
-    assert any(e["latitude"].startswith(" ") for e in events)        # padded DMS strings occur
+    assert any(e["latitude"].startswith(" ") for e in events)  # padded DMS strings occur
     _, injury = _rows(base / "injury.csv")
     fatal = {e["ev_id"]: int(e["inj_tot_f"] or 0) for e in events}
     per_event = defaultdict(int)
     for r in injury:
         if r["injury_level"] == "FATL":
             per_event[r["ev_id"]] += int(r["inj_person_count"])
-    assert all(per_event[k] == v for k, v in fatal.items())       # totals agree with the injury table
+    assert all(per_event[k] == v for k, v in fatal.items())  # totals agree with the injury table
 
 
 def test_defects_manifest(tmp_path):

@@ -19,7 +19,7 @@ def test_rows_inserted_in_an_open_transaction_let_go_of_their_arrow_buffers(tmp_
         s.insert_arrow("t", data)
         del data
         gc.collect()
-        assert pa.total_allocated_bytes() - before < 1_000_000   # still in the transaction
+        assert pa.total_allocated_bytes() - before < 1_000_000  # still in the transaction
         assert s.query("SELECT count(*) AS n, max(k) AS k FROM raw.t").to_pylist() == [{"n": 50_000, "k": 49_999}]
     with wh.session(read_only=True) as s:
         assert s.query("SELECT count(*) AS n FROM raw.t").column(0)[0].as_py() == 50_000
@@ -30,8 +30,10 @@ def test_postgres_query_reads_in_batches_with_one_schema(pg_url, monkeypatch):
     one read: a column NULL in the first batch takes its type from the later ones, one NULL
     throughout its PostgreSQL type; JIT is off in the pipeline's sessions."""
     monkeypatch.setattr(PostgresSession, "COPY_ROWS", 1000)
-    sql = ("SELECT g AS k, CASE WHEN g > 2500 THEN g * 0.5::float8 END AS half, md5(g::text) AS h, "
-           "CAST(NULL AS BIGINT) AS no_int, CAST(NULL AS DATE) AS no_date FROM generate_series(1, 3001) AS g ORDER BY g")
+    sql = (
+        "SELECT g AS k, CASE WHEN g > 2500 THEN g * 0.5::float8 END AS half, md5(g::text) AS h, "
+        "CAST(NULL AS BIGINT) AS no_int, CAST(NULL AS DATE) AS no_date FROM generate_series(1, 3001) AS g ORDER BY g"
+    )
     wh = Warehouse(pg_url)
     with wh.session(read_only=True) as s:
         for stream in (False, True):

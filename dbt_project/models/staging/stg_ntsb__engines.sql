@@ -9,7 +9,7 @@ with src as (
         {{ ntsb_text(ntsb_col(raw, 'eng_model', 'string')) }} as engine_model,
         {{ ntsb_col(raw, 'power_units', 'int') }} as power_units,
         {{ ntsb_code(ntsb_col(raw, 'hp_or_lbs', 'string')) }} as power_unit_kind,
-        {{ ntsb_col(raw, 'eng_time_total', 'double') }} as engine_hours_total,
+        {{ ntsb_col(raw, 'eng_time_total', 'float') }} as engine_hours_total,
         {{ ntsb_col(raw, '_release_id', 'string') }} as release_id
     from {{ ntsb_from(raw) }}
 )

@@ -5,5 +5,5 @@ select
     {{ ntsb_col(raw, 'crew_no', 'int') }} as crew_no,
     {{ ntsb_code(ntsb_col(raw, 'flight_type', 'string')) }} as flight_type,
     {{ ntsb_code(ntsb_col(raw, 'flight_craft', 'string')) }} as flight_craft,
-    {{ ntsb_col(raw, 'flight_hours', 'double') }} as flight_hours
+    {{ ntsb_col(raw, 'flight_hours', 'float') }} as flight_hours
 from {{ ntsb_from(raw) }}
