@@ -38,6 +38,9 @@ lint: setup
 	.venv/bin/ruff format --check $(PY_SOURCES)
 	.venv/bin/lint-imports
 	.venv/bin/mypy
+	# the dbt models as dbt compiles them (dbt_project/.sqlfluff), against an empty warehouse
+	cd dbt_project && NTSB_DBT_TARGET=duckdb NTSB_DBT_DUCKDB_PATH="$$(mktemp -d)/lint.duckdb" \
+		../.venv/bin/sqlfluff lint --disable-progress-bar models snapshots
 
 bench: setup
 	.venv/bin/python benchmarks/ingest_throughput.py

@@ -134,9 +134,7 @@ class Pipeline:
         with self.dg.DagsterInstance.get() as instance:
             instance.add_dynamic_partitions(RELEASES.name, [pk])
         models = self._assets("warehouse/") - self._assets("warehouse/raw/")
-        dbt_tests = {
-            c for c in self.checks if c.asset_key in models and c.name != "marts_gate" and "freshness" not in c.name
-        }
+        dbt_tests = {c for c in self.checks if c.asset_key in models and "freshness" not in c.name}
         stage(
             results,
             f"{label}extract",
@@ -154,7 +152,6 @@ class Pipeline:
             lambda: self._run("transform", set(), self._checks("schema_gate", "business_gate")),
         )
         stage(results, f"{label}dbt", lambda: self._run("transform", models, dbt_tests))
-        stage(results, f"{label}quality", lambda: self._run("transform", set(), self._checks("marts_gate")))
         stage(
             results,
             f"{label}archive",

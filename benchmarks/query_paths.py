@@ -208,8 +208,8 @@ def write_archive(url: str, lake) -> dict:
     t = time.perf_counter()
     with Warehouse(url).session(read_only=True) as s:
         plan = archive.plan(s, lake, range(1900, 2100))
-        written = [w for table in archive.YEAR_TABLES for w in archive.write(s, lake, table, plan.years)]
-        written += [w for table in archive.WHOLE_TABLES for w in archive.write(s, lake, table)]
+        written = [w for table in archive.year_tables() for w in archive.write(s, lake, table, plan.years)]
+        written += [w for table in archive.whole_tables() for w in archive.write(s, lake, table)]
     rows = sum(w.rows for w in written if w.table == "fact_accidents")
     return {"rows": rows, "seconds": time.perf_counter() - t, "peak_rss_mb": None}
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from ntsb_assets.lib import features
+from ntsb_assets.lib import catalog, features
 
 Severity = Literal["FATL", "SERS", "MINR", "NONE"]
 
@@ -252,7 +252,7 @@ RANGES = {
     "visibility_sm": (0, 100),
     "wind_speed_kts": (0, 300),
     "temperature_c": (-80, 60),
-    "year": (1948, 2100),
+    "year": (int(catalog.EARLIEST_EVENT_DATE[:4]), 2100),
     "month": (1, 12),
     "hour": (0, 23),
     "weekday": (1, 7),

@@ -3,7 +3,7 @@
 A release flows through the graph once:
 
 1. ``landing_zone_sensor`` launches ``ingest_release`` (releases, lake_raw, warehouse_raw).
-2. The raw tables updated: the raw quality gates, every dbt model, the marts gate, the dbt
+2. The raw tables updated: the raw quality gates, every dbt model (with its tests), the dbt
    docs site and the whole-table archive are requested on the same tick, so they are one run
    (the gates are blocking: a failing table stops the models built on it).
 3. ``archive_sensor`` rewrites the event years that changed (runs queued together).

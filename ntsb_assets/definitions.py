@@ -10,7 +10,7 @@ from .freshness import freshness_checks, freshness_sensor
 from .jobs import EXECUTOR, analytics_job, archive_job, ingest_release_job, ml_job, serving_job, transform_job
 from .lake_raw import lake_raw_tables
 from .ml import changed_since_training, ml_assets
-from .quality import marts_gate, raw_gates, release_statistics
+from .quality import raw_gates, release_statistics
 from .releases import landing_zone_sensor, release_source
 from .releases.fetch import fetch_release_job, release_schedule
 from .resources import NtsbResource
@@ -32,7 +32,7 @@ defs = dg.Definitions(
         *ml_assets,
         *serving_assets,
     ],
-    asset_checks=[raw_gates, release_statistics, marts_gate, changed_since_training, *freshness_checks],
+    asset_checks=[raw_gates, release_statistics, changed_since_training, *freshness_checks],
     jobs=[ingest_release_job, transform_job, archive_job, analytics_job, ml_job, serving_job, fetch_release_job],
     schedules=[release_schedule],
     sensors=[landing_zone_sensor, archive_sensor, automation_sensor, failure_alert_sensor, freshness_sensor],

@@ -6,7 +6,7 @@ from .analytics import analytics_assets
 from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
 from .freshness import freshness_checks
 from .ml import ml_assets
-from .quality import marts_gate, raw_gates, release_statistics
+from .quality import raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES
 from .serving import serving_assets
 from .settings import Settings
@@ -45,7 +45,6 @@ transform_job = dg.define_asset_job(
     selection=(
         dg.AssetSelection.checks(raw_gates)  # blocking quality gates first
         | dg.AssetSelection.assets(ntsb_dbt_models)
-        | dg.AssetSelection.checks(marts_gate)
         | dg.AssetSelection.assets(dbt_docs_site, archive_tables)
     )
     - dg.AssetSelection.checks(*freshness_checks),  # those run from their own sensor

@@ -5,6 +5,7 @@
 {{ config(schema='snapshots', unique_key=['ev_id', 'aircraft_key'], strategy='check',
           check_cols=['make', 'model', 'category', 'engine_type', 'engine_count', 'homebuilt', 'year_built',
                       'damage', 'far_part']) }}
-{%- set changed = ntsb_changed_events() %}
-select * from {{ ref('int_aircraft__with_engine') }} where {{ ntsb_only(changed, 'ev_id') }}
+    {%- set changed = ntsb_changed_events() %}
+    select * from {{ ref('int_aircraft__with_engine') }}
+    where {{ ntsb_only(changed, 'ev_id') }}
 {% endsnapshot %}

@@ -12,12 +12,12 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from .. import keys
 from ..automation import AFTER_UPSTREAM
-from ..lib import archive
+from ..lib import archive, catalog
 from ..lib.warehouse import WarehouseBusy
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
 
-FIRST_YEAR = 1948  # the oldest event date in NTSB's database
+FIRST_YEAR = int(catalog.EARLIEST_EVENT_DATE[:4])  # the year of the oldest event in NTSB's database
 YEARS = dg.TimeWindowPartitionsDefinition(
     cron_schedule="0 0 1 1 *", start=str(FIRST_YEAR), fmt="%Y", end_offset=1
 )  # up to the current year
@@ -62,7 +62,7 @@ def _metadata(settings, table: str, written: list[archive.Written]) -> dict:
 
 
 @dg.multi_asset(
-    specs=[_spec(t, True) for t in archive.YEAR_TABLES],
+    specs=[_spec(t, True) for t in archive.year_tables()],
     partitions_def=YEARS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     name="archive_years",
@@ -75,7 +75,7 @@ def archive_years(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     years = [int(k) for k in context.partition_keys]
     written: dict[str, list[archive.Written]] = {}
     with settings.warehouse.session(read_only=True) as s:
-        for table in archive.YEAR_TABLES:
+        for table in archive.year_tables():
             written[table] = archive.write(s, settings.lake, table, years)
     context.log.info(
         f"archived years {years[0]}-{years[-1]}: "
@@ -85,13 +85,13 @@ def archive_years(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         yield dg.MaterializeResult(asset_key=keys.archive(table), metadata=_metadata(settings, table, ws))
 
 
-@dg.multi_asset(specs=[_spec(t, False) for t in archive.WHOLE_TABLES], name="archive_tables")
+@dg.multi_asset(specs=[_spec(t, False) for t in archive.whole_tables()], name="archive_tables")
 @warehouse_writer
 def archive_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     """Dimensions and all-time aggregates, whole (rewritten only when their rows changed)."""
     settings = ntsb.settings()
     with settings.warehouse.session(read_only=True) as s:
-        written = [w for t in archive.WHOLE_TABLES for w in archive.write(s, settings.lake, t)]
+        written = [w for t in archive.whole_tables() for w in archive.write(s, settings.lake, t)]
     for w in written:
         yield dg.MaterializeResult(asset_key=keys.archive(w.table), metadata=_metadata(settings, w.table, [w]))
 

@@ -39,13 +39,14 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     files itself; on S3 it scans pyarrow datasets (DuckDB's httpfs extension is not needed)."""
     con = duckdb.connect()
     con.execute("SET parquet_metadata_cache = true")  # footers read once per connection
-    for table in (*archive.YEAR_TABLES, *archive.WHOLE_TABLES):
+    year_tables = archive.year_tables()
+    for table in (*year_tables, *archive.whole_tables()):
         prefix = posixpath.join(archive.PREFIX, table)
         if not lake.list(prefix):
             continue
         if lake.is_local:
             glob = lake.full(prefix) + "/**/" + archive.PART
-            hive = "true" if table in archive.YEAR_TABLES else "false"
+            hive = "true" if table in year_tables else "false"
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = {hive})")
         else:
             con.register(table, archive.dataset(lake, table))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from . import marts, typemap
 from .lake import Lake
 from .warehouse import Session, q
 
@@ -27,39 +28,17 @@ PART = "part-0.parquet"
 FINGERPRINT = b"ntsb.fingerprint"
 SOURCE = b"ntsb.source"
 
-# event-level tables: how each row finds its event year
-_FACT_YEAR = "CAST(EXTRACT(YEAR FROM f.event_date) AS INTEGER)"
-_VIA_FACT = f"JOIN {MARTS}.fact_accidents AS f ON f.ev_id = t.ev_id"
-YEAR_TABLES: dict[str, tuple[str, str]] = {  # table -> (year expression, join)
-    "fact_accidents": ("CAST(EXTRACT(YEAR FROM t.event_date) AS INTEGER)", ""),
-    "narratives": (_FACT_YEAR, _VIA_FACT),
-    "bridge_accident_causes": (_FACT_YEAR, _VIA_FACT),
-    "agg_yearly_stats": ("t.year", ""),
-}
-WHOLE_TABLES = (
-    "dim_time",
-    "dim_location",
-    "dim_weather",
-    "dim_crew",
-    "dim_aircraft",
-    "dim_causes",
-    "agg_state_stats",
-    "agg_aircraft_type_stats",
-    "agg_phase_stats",
-    "agg_weather_stats",
-)
-# warehouse-specific search material (a tsvector on PostgreSQL), rebuilt from the text
-EXCLUDED = {"narratives": ("search_document",)}
 YEAR = "year"
 
-ARROW = {
-    "string": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-}
+
+def year_tables() -> tuple[str, ...]:
+    """The marts archived one file per event year (``meta.ntsb.archive: year`` in dbt)."""
+    return marts.archived("year")
+
+
+def whole_tables() -> tuple[str, ...]:
+    """The marts archived as one file (``meta.ntsb.archive: whole`` in dbt)."""
+    return marts.archived("whole")
 
 
 class ArchiveError(Exception):
@@ -89,18 +68,41 @@ class Source:
 
     @property
     def schema(self) -> pa.Schema:
-        return pa.schema([(c, ARROW[t]) for c, t in self.columns.items()])
+        return pa.schema([(c, typemap.ARROW[t]) for c, t in self.columns.items()])
 
 
 def source(session: Session, table: str) -> Source:
     columns = session.columns(table, MARTS)
     if columns is None:
         raise ArchiveError(f"{MARTS}.{table} does not exist in the warehouse: build the marts first (ntsb build)")
-    columns = {c: t for c, t in columns.items() if c not in EXCLUDED.get(table, ())}
-    year_sql, join = YEAR_TABLES.get(table, (None, ""))
-    if year_sql is not None:
-        columns.pop(YEAR, None)  # in the path
+    mart = marts.marts()[table]
+    columns = {c: t for c, t in columns.items() if c not in mart.warehouse_only}
+    if mart.year_of is None:
+        return Source(table, columns, None)
+    columns.pop(YEAR, None)  # in the path
+    year_sql, join = _event_year(session, mart)
     return Source(table, columns, year_sql, join)
+
+
+def _event_year(session: Session, mart: marts.Mart) -> tuple[str, str]:
+    """The SQL of a row's event year, and the join it needs, from the mart's ``year_of``: a
+    date or an integer year of the row (``t``), or ``<mart>.<column>`` of the event's row in
+    another mart (``f``, joined on ev_id)."""
+    assert mart.year_of is not None
+    other, _, column = mart.year_of.rpartition(".")
+    alias, join = "t", ""
+    if other:
+        alias, join = "f", f"JOIN {MARTS}.{q(other)} AS f ON f.ev_id = t.ev_id"
+    typ = (session.columns(other or mart.name, MARTS) or {}).get(column)
+    if typ is None:
+        raise ArchiveError(
+            f"{mart.yml}: {mart.name}: meta.ntsb.year_of {mart.year_of!r} is not a column in the warehouse"
+        )
+    if typ == "int":
+        return f"{alias}.{q(column)}", join
+    if typ in ("date", "timestamp"):
+        return f"CAST(EXTRACT(YEAR FROM {alias}.{q(column)}) AS INTEGER)", join
+    raise ArchiveError(f"{mart.yml}: {mart.name}: meta.ntsb.year_of {mart.year_of!r} is a {typ}, not a date or a year")
 
 
 def _row_hash(session: Session) -> str:
@@ -161,7 +163,7 @@ def plan(session: Session, lake: Lake, valid_years: range) -> Plan:
     Rows without an event year, or with one outside ``valid_years``, fail the plan: the
     archive would lose them."""
     changed: dict[str, list[int]] = {}
-    for table in YEAR_TABLES:
+    for table in year_tables():
         src = source(session, table)
         current = warehouse_fingerprints(session, src)
         bad = sorted((y for y in current if y is None or y not in valid_years), key=lambda y: (y is not None, y))
@@ -286,7 +288,7 @@ def dataset(lake: Lake, table: str):
     partitioned ones); works on the local lake and on S3."""
     import pyarrow.dataset as ds
 
-    partitioning = ds.partitioning(pa.schema([(YEAR, pa.int32())]), flavor="hive") if table in YEAR_TABLES else None
+    partitioning = ds.partitioning(pa.schema([(YEAR, pa.int32())]), flavor="hive") if table in year_tables() else None
     return ds.dataset(
         lake.full(posixpath.join(PREFIX, table)), filesystem=lake.fs, format="parquet", partitioning=partitioning
     )
@@ -303,8 +305,8 @@ __all__ = [
     "ArchiveError",
     "Plan",
     "Written",
-    "YEAR_TABLES",
-    "WHOLE_TABLES",
+    "year_tables",
+    "whole_tables",
     "plan",
     "write",
     "read",

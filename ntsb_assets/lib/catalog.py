@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
+from .dbt_vars import VARS
+
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 
 # Natural key of every table we know, in canonical names. Documented in docs/ingestion.md.
@@ -104,7 +106,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("events", "dec_latitude"): (-90.0, 90.0),
     ("events", "dec_longitude"): (-180.0, 180.0),
 }
-EARLIEST_EVENT_DATE = "1948-01-01"
+EARLIEST_EVENT_DATE: str = VARS["ntsb_earliest_event_date"]
 
 _DICT_TYPES = {
     "char": "string",

@@ -20,24 +20,26 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVED = {
-    "marts": (
-        "fact_accidents",
-        "dim_aircraft",
-        "dim_crew",
-        "narratives",
-        "bridge_accident_causes",
-        "dim_causes",
-        "agg_yearly_stats",
-        "agg_state_stats",
-        "agg_aircraft_type_stats",
-        "agg_phase_stats",
-        "agg_weather_stats",
-    ),
+from . import marts
+
+# What the snapshot copies besides the marts, whose list is dbt's (lib/marts.py: what the
+# ntsb_api and ntsb_dashboard exposures depend on)
+SERVED_BESIDES_MARTS = {
     "ml": ("batch_predictions",),
     "raw": ("_releases", "_reconciliation", "_quarantine", "_code_lag"),  # the dashboard's data quality page
 }
-EXCLUDED = {("marts", "narratives"): {"search_document"}}  # the snapshot has its own index
+
+
+def served() -> dict[str, tuple[str, ...]]:
+    """Schema -> the tables the serving snapshot copies."""
+    return {"marts": marts.served(), **SERVED_BESIDES_MARTS}
+
+
+def _not_served(schema: str, table: str) -> frozenset[str]:
+    """Columns that stay in the warehouse (a tsvector: the snapshot has its own index)."""
+    return marts.marts()[table].warehouse_only if schema == "marts" else frozenset()
+
+
 POINTER = "current.json"
 K1, B = 1.2, 0.75  # BM25's parameters (the usual ones)
 FORMAT = 3  # the snapshot's layout; the API refuses another one
@@ -304,7 +306,10 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     directory.mkdir(parents=True, exist_ok=True)
     with Warehouse(f"duckdb:///{warehouse_path}").session(read_only=True) as s:
         version = data_version(s) | {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "format": FORMAT}
-        present = {(schema, t) for schema, tables in SERVED.items() for t in tables if s.columns(t, schema) is not None}
+        tables_served = served()
+        present = {
+            (schema, t) for schema, tables in tables_served.items() for t in tables if s.columns(t, schema) is not None
+        }
     if ("marts", "fact_accidents") not in present:
         raise ServingError(f"{warehouse_path}: no marts.fact_accidents to serve: build the marts first")
     base = None if whole else _base(directory)
@@ -317,7 +322,7 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     try:
         con.execute(f"ATTACH '{warehouse_path}' AS src (READ_ONLY)")
         tables_copied = {}
-        for schema, tables in SERVED.items():
+        for schema, tables in tables_served.items():
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             for table in tables:
                 if (schema, table) not in present:
@@ -374,7 +379,7 @@ def _base(directory: Path) -> tuple[Path, dict] | None:
 
 def _copy_table(con, schema: str, table: str, incremental: bool) -> str:
     """Copy the served table ``src.<schema>.<table>`` into the snapshot (its columns but the
-    EXCLUDED ones); returns what was written. Whole, sorted by ev_id where it has one, unless
+    warehouse-only ones); returns what was written. Whole, sorted by ev_id where it has one, unless
     ``incremental`` and the snapshot's copy (from the base) has the same columns and types:
     then a table with an ev_id has only the rows of events whose rows differ (by a hash of
     each event's rows) deleted and inserted again, and a table without one is copied again
@@ -382,9 +387,7 @@ def _copy_table(con, schema: str, table: str, incremental: bool) -> str:
     whole build."""
     name = f"{schema}.{table}"
     columns = [
-        (r[0], r[1])
-        for r in con.execute(f"DESCRIBE src.{name}").fetchall()
-        if r[0] not in EXCLUDED.get((schema, table), set())
+        (r[0], r[1]) for r in con.execute(f"DESCRIBE src.{name}").fetchall() if r[0] not in _not_served(schema, table)
     ]
     cols = ", ".join(c for c, _ in columns)
     keyed = "ev_id" in {c for c, _ in columns}

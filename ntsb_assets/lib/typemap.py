@@ -5,21 +5,12 @@ back. The map itself lives once, in ``dbt_project.yml`` (``vars.ntsb_types``), w
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
-import yaml
 
-DBT_PROJECT_FILE = Path(__file__).resolve().parents[2] / "dbt_project" / "dbt_project.yml"
+from .dbt_vars import VARS
+
 DIALECTS = ("duckdb", "postgres")
-
-
-def _load() -> dict[str, dict]:
-    with DBT_PROJECT_FILE.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)["vars"]["ntsb_types"]
-
-
-_MAP = _load()
+_MAP: dict[str, dict] = VARS["ntsb_types"]
 
 # The logical types, in declaration order.
 LOGICAL: tuple[str, ...] = tuple(_MAP)

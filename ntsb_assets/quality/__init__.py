@@ -1,6 +1,6 @@
 """Group quality: the Great Expectations gates as blocking asset checks on the
 ``warehouse/raw/*`` tables (rules in ``ntsb_assets/lib/quality.py``)."""
 
-from .checks import marts_gate, raw_gates, release_statistics
+from .checks import raw_gates, release_statistics
 
-__all__ = ["marts_gate", "raw_gates", "release_statistics"]
+__all__ = ["raw_gates", "release_statistics"]

@@ -7,8 +7,8 @@
   change; a run with errors validates the same rows again next time).
 - ``statistical_gate`` (check ``release_statistics``, job ``ingest_release``): the release
   just loaded against the previous release of the same source; warnings only.
-- ``marts_gate`` (check ``marts_quality_gate``, job ``transform``): the core marts after
-  ``dbt build``; blocking what runs after them (the docs site).
+
+The marts are checked by dbt's data tests (checks of the dbt assets), not restated here.
 
 The Data Docs of every run are published to the lake under ``quality/data_docs/<run id>/``."""
 
@@ -101,30 +101,6 @@ def release_statistics(context: dg.AssetCheckExecutionContext, ntsb: NtsbResourc
         for key in context.selected_asset_check_keys
     ]
     yield from _publish(validator, results, lake, f"{DOCS_PREFIX}/{context.run.run_id}", settings.docs_url)
-
-
-MART_SPECS = [
-    dg.AssetCheckSpec(
-        "marts_gate",
-        asset=keys.mart(model),
-        blocking=True,
-        automation_condition=AFTER_UPSTREAM,  # requested with the models, so their dbt tests ride along
-        description="Great Expectations on the core mart after dbt build: keys, ranges, code sets",
-    )
-    for model in dict.fromkeys(r.table for r in quality.mart_rules())
-]
-
-
-@dg.multi_asset_check(specs=MART_SPECS, name="marts_quality_gate", can_subset=True)
-@warehouse_writer
-def marts_gate(context: dg.AssetCheckExecutionContext, ntsb: NtsbResource):
-    settings = ntsb.settings()
-    validator = quality.Validator(settings.warehouse)
-    results = [
-        (key, validator.validate_mart(key.asset_key.path[-1], today=dt.date.today()))
-        for key in context.selected_asset_check_keys
-    ]
-    yield from _publish(validator, results, settings.lake, f"{DOCS_PREFIX}/{context.run.run_id}", settings.docs_url)
 
 
 def _table(key: dg.AssetCheckKey) -> str:

@@ -6,7 +6,7 @@ import dagster as dg
 
 from .. import keys
 from ..automation import after
-from ..lib import serving
+from ..lib import marts, serving
 from ..resources import NtsbResource, warehouse_writer
 
 ANALYTICS = ("trends", "geo_clusters", "correlations")
@@ -16,7 +16,7 @@ ANALYTICS = ("trends", "geo_clusters", "correlations")
     key=keys.SNAPSHOT,
     group_name="serving",
     kinds={"duckdb"},
-    deps=[keys.mart(t) for t in serving.SERVED["marts"]]
+    deps=[keys.mart(t) for t in marts.served()]
     + [keys.BATCH_PREDICTIONS, keys.RECONCILIATION]  # the load records the dashboard's data quality page shows
     + [keys.analytics(name) for name in ANALYTICS],
     # not after each dbt build: after the analytics and predictions that follow it

@@ -7,12 +7,11 @@ The dbt manifest is built ahead of loading these definitions (``ntsb prepare``, 
 it for development."""
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from .. import keys
 from ..automation import AFTER_UPSTREAM
@@ -31,6 +30,8 @@ TEST_WORDS = {
     "accepted_values": "{column} is one of {values}",
     "relationships": "every {column} is found in {to}.{field}",
     "ntsb_between": "{column} lies between {low} and {high} (NULL allowed)",
+    "ntsb_between/low": "{column} is at least {low} (NULL allowed)",
+    "ntsb_between/high": "{column} is at most {high} (NULL allowed)",
     "ntsb_unique_combination": "no two rows share ({columns})",
     "ntsb_one_current_version": "exactly one current version per {key}",
     "ntsb_injury_totals_match": "the event's injury totals equal the sum of its injury rows ({injury_model})",
@@ -47,7 +48,10 @@ def describe_test(test: Mapping[str, Any]) -> str:
     }
     words = (test.get("description") or "").strip()
     if not words:
-        template = TEST_WORDS.get(meta.get("name", ""))
+        name = meta.get("name", "")
+        if name == "ntsb_between" and len({"low", "high"} & set(kwargs)) == 1:  # one bound
+            name += "/low" if "low" in kwargs else "/high"
+        template = TEST_WORDS.get(name)
         words = template.format(column=test.get("column_name") or "", **kwargs) if template else test["name"]
     severity = (test.get("config") or {}).get("severity", "error").lower()
     return words + (" (warns, does not block)" if severity == "warn" else "")
@@ -100,7 +104,7 @@ TRANSLATOR = NtsbDbtTranslator()
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TRANSLATOR)
 @warehouse_writer
-def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource):
+def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: NtsbDbtCliResource, ntsb: NtsbResource):
     """`dbt build` of the selected models on the configured warehouse, with their data tests.
     dbt's unit tests are left out: their inputs are static, so they check the models' SQL,
     not the data, and run in the test suite instead (as dbt's documentation advises).
@@ -108,7 +112,6 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
     since their watermarks (lib/incremental.py), which the models that succeed and the tests
     that pass then move."""
     settings = ntsb.settings()
-    os.environ.update(settings.dbt_env())
     project = incremental.project_fingerprint(DBT_DIR)
     with settings.warehouse.session() as s:
         through = incremental.prepare(s, project)
@@ -116,7 +119,12 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb
     invocation = None
     with run_target(settings.home, "build") as target:
         try:
-            invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context, target_path=target)
+            invocation = dbt.cli(
+                ["build", "--exclude-resource-type", "unit_test"],
+                context=context,
+                target_path=target,
+                env=settings.dbt_env(),
+            )
             for event in invocation.stream():
                 faults.point("dbt")
                 if isinstance(event, dg.Output):

@@ -1,16 +1,13 @@
 """The dbt docs site as an asset: ``dbt docs generate`` on the configured warehouse, published
 into the lake under ``docs/dbt/`` (``ntsb docs`` serves it)."""
 
-import os
-
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from ..automation import AFTER_UPSTREAM
 from ..lib.lake import copy_tree
 from ..resources import NtsbResource, warehouse_writer
 from .assets import ntsb_dbt_models
-from .project import run_target
+from .project import NtsbDbtCliResource, run_target
 
 DOCS_PREFIX = "docs/dbt"
 # What `dbt docs generate --static` writes: the single-file site, and the classic one with
@@ -26,13 +23,14 @@ SITE_FILES = ("static_index.html", "index.html", "manifest.json", "catalog.json"
     automation_condition=AFTER_UPSTREAM,
 )
 @warehouse_writer
-def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ntsb: NtsbResource) -> dg.MaterializeResult:
+def dbt_docs_site(
+    context: dg.AssetExecutionContext, dbt: NtsbDbtCliResource, ntsb: NtsbResource
+) -> dg.MaterializeResult:
     """dbt's documentation site (models, columns, tests, lineage graph, warehouse catalog),
     generated from the warehouse the marts were just built in and published to the lake."""
     settings = ntsb.settings()
-    os.environ.update(settings.dbt_env())
     with run_target(settings.home, "docs") as target:
-        dbt.cli(["docs", "generate", "--static"], target_path=target).wait()
+        dbt.cli(["docs", "generate", "--static"], target_path=target, env=settings.dbt_env()).wait()
         missing = [f for f in SITE_FILES if not (target / f).exists()]
         if missing:
             raise dg.Failure(f"dbt docs generate wrote no {', '.join(missing)} in its target directory")

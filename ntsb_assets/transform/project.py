@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +36,24 @@ class NtsbDbtCliResource(DbtCliResource):
         two cores: it parses every macro) only to fetch row counts and column metadata, which
         these assets do not ask for."""
         return None
+
+    def cli(self, args, *, env: Mapping[str, str] | None = None, **kwargs):  # type: ignore[override]
+        """dagster-dbt's invocation, with ``env`` added to the dbt process's environment: the
+        variables ``profiles.yml`` reads (``Settings.dbt_env()``, the configured warehouse).
+        dagster-dbt builds that environment from this process's when it starts dbt, so they
+        are in place for that moment only, then taken back."""
+        if not env:
+            return super().cli(args, **kwargs)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            return super().cli(args, **kwargs)  # the dbt process has started with them
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def prepare_manifest(force: bool = False) -> Path:

@@ -94,7 +94,7 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
         assert isinstance(again, dg.SkipReason) and "already matches" in again.skip_message
 
     # round trip: every archived table holds exactly the mart's rows
-    for table in (*archive.YEAR_TABLES, *archive.WHOLE_TABLES):
+    for table in (*archive.year_tables(), *archive.whole_tables()):
         got = archive.read(lake, table)
         got = sorted(
             got.select(sorted(got.column_names)).to_pylist(),

@@ -39,7 +39,7 @@ def test_exposures_name_what_the_api_and_the_model_read():
     m = _manifest()
     api = m["exposures"]["exposure.ntsb.ntsb_api"]
     served = {node.split(".")[-1] for node in api["depends_on"]["nodes"]}
-    assert served == set(serving.SERVED["marts"])  # the API's tables, as the snapshot copies them
+    assert served <= set(serving.served()["marts"])  # the snapshot copies what the API reads
     assert m["exposures"]["exposure.ntsb.severity_model"]["type"] == "ml"
 
 

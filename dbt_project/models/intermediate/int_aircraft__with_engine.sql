@@ -1,12 +1,22 @@
 -- Every aircraft with the type of its first engine: the attributes dim_aircraft keeps history of.
 with first_engine as (
-    select ev_id, aircraft_key, engine_type, engine_type_label
+    select
+        ev_id,
+        aircraft_key,
+        engine_type,
+        engine_type_label
     from (
-        select e.*, row_number() over (partition by e.ev_id, e.aircraft_key order by e.engine_no) as rn
+        select
+            e.*,
+            row_number() over (partition by e.ev_id, e.aircraft_key order by e.engine_no) as rn
         from {{ ref('stg_ntsb__engines') }} as e
-    ) ranked
+    ) as ranked
     where rn = 1
 )
-select a.*, first_engine.engine_type, first_engine.engine_type_label
+
+select
+    a.*,
+    first_engine.engine_type,
+    first_engine.engine_type_label
 from {{ ref('stg_ntsb__aircraft') }} as a
-left join first_engine on first_engine.ev_id = a.ev_id and first_engine.aircraft_key = a.aircraft_key
+left join first_engine on a.ev_id = first_engine.ev_id and a.aircraft_key = first_engine.aircraft_key

@@ -10,7 +10,8 @@
 with findings as (
     select
         'finding' as cause_kind,
-        ev_id, aircraft_key,
+        ev_id,
+        aircraft_key,
         cast(null as {{ ntsb_type('int') }}) as occurrence_no,
         finding_no as seq_no,
         finding_code as cause_code,
@@ -23,10 +24,13 @@ with findings as (
         cast(null as {{ ntsb_type('string') }}) as phase_of_flight_label
     from {{ ntsb_changed_rows(ref('stg_ntsb__findings'), changed) }} as f
 ),
+
 occurrences_since_2008 as (
     select
         'occurrence' as cause_kind,
-        ev_id, aircraft_key, occurrence_no,
+        ev_id,
+        aircraft_key,
+        occurrence_no,
         cast(null as {{ ntsb_type('int') }}) as seq_no,
         occurrence_code as cause_code,
         occurrence_description as cause_description,
@@ -38,37 +42,55 @@ occurrences_since_2008 as (
         split_part(occurrence_description, '-', 1) as phase_of_flight_label
     from {{ ntsb_changed_rows(ref('stg_ntsb__events_sequence'), changed) }} as f
 ),
+
 occurrences_before_2008 as (
     select
         'occurrence' as cause_kind,
-        ev_id, aircraft_key, occurrence_no,
+        ev_id,
+        aircraft_key,
+        occurrence_no,
         cast(null as {{ ntsb_type('int') }}) as seq_no,
         occurrence_code as cause_code,
         occurrence_label as cause_description,
         'Occurrence' as category,
         cast(null as {{ ntsb_type('string') }}) as cause_factor,
-        occurrence_code, occurrence_label, phase_of_flight, phase_of_flight_label
+        occurrence_code,
+        occurrence_label,
+        phase_of_flight,
+        phase_of_flight_label
     from {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), changed) }} as o
 ),
+
 findings_before_2008 as (
     select
         'finding' as cause_kind,
-        s.ev_id, s.aircraft_key, s.occurrence_no, s.seq_event_no as seq_no,
+        s.ev_id,
+        s.aircraft_key,
+        s.occurrence_no,
+        s.seq_event_no as seq_no,
         s.subject_code as cause_code,
         s.subject_label as cause_description,
         s.group_label as category,
         s.cause_factor,
-        o.occurrence_code, o.occurrence_label, o.phase_of_flight, o.phase_of_flight_label
+        o.occurrence_code,
+        o.occurrence_label,
+        o.phase_of_flight,
+        o.phase_of_flight_label
     from {{ ntsb_changed_rows(ref('stg_ntsb__seq_of_events'), changed) }} as s
     left join {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), changed) }} as o
-      on o.ev_id = s.ev_id and o.aircraft_key = s.aircraft_key and o.occurrence_no = s.occurrence_no
+        on s.ev_id = o.ev_id and s.aircraft_key = o.aircraft_key and s.occurrence_no = o.occurrence_no
 ),
+
 unioned as (
     select * from findings
-    union all select * from occurrences_since_2008
-    union all select * from occurrences_before_2008
-    union all select * from findings_before_2008
+    union all
+    select * from occurrences_since_2008
+    union all
+    select * from occurrences_before_2008
+    union all
+    select * from findings_before_2008
 )
+
 select
     unioned.*,
     coalesce(cause_factor = 'cause', false) as in_probable_cause,

@@ -31,13 +31,16 @@ with src as (
         {{ ntsb_col(raw, '_loaded_at', 'timestamp') }} as loaded_at
     from {{ ntsb_from(raw) }}
 )
+
 select
     src.*,
     -- severity: NTSB's highest injury where reported, else derived from the counts
     coalesce(
-        case when highest_injury_reported in ('FATL', 'SERS', 'MINR', 'NONE') then highest_injury_reported end,
-        case when fatalities > 0 then 'FATL' when serious_injuries > 0 then 'SERS'
-             when minor_injuries > 0 then 'MINR' when uninjured > 0 then 'NONE' end
+        case when src.highest_injury_reported in ('FATL', 'SERS', 'MINR', 'NONE') then src.highest_injury_reported end,
+        case
+            when src.fatalities > 0 then 'FATL' when src.serious_injuries > 0 then 'SERS'
+            when src.minor_injuries > 0 then 'MINR' when src.uninjured > 0 then 'NONE'
+        end
     ) as severity,
     {{ ntsb_label('events', 'ev_type', 'src.event_type') }} as event_type_label,
     {{ ntsb_label('events', 'ev_state', 'src.state') }} as state_label,

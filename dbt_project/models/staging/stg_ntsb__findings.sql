@@ -6,6 +6,8 @@ select
     {{ ntsb_code(ntsb_col(raw, 'finding_code', 'string')) }} as finding_code,
     {{ ntsb_text(ntsb_col(raw, 'finding_description', 'string')) }} as finding_description,
     {{ ntsb_code(ntsb_col(raw, 'category_no', 'string')) }} as category_no,
-    case {{ ntsb_code(ntsb_col(raw, 'cause_factor', 'string')) }} when 'C' then 'cause' when 'F' then 'factor' end as cause_factor,
+    case {{ ntsb_code(ntsb_col(raw, 'cause_factor', 'string')) }}
+        when 'C' then 'cause' when 'F' then 'factor'
+    end as cause_factor,
     {{ ntsb_col(raw, '_release_id', 'string') }} as release_id
 from {{ ntsb_from(raw) }}

@@ -11,10 +11,13 @@ with src as (
         {{ ntsb_code(ntsb_col(raw, 'subj_code', 'string')) }} as subject_code,
         {{ ntsb_code(ntsb_col(raw, 'modifier_code', 'string')) }} as modifier_code,
         {{ ntsb_code(ntsb_col(raw, 'person_code', 'string')) }} as person_code,
-        case {{ ntsb_code(ntsb_col(raw, 'cause_factor', 'string')) }} when 'C' then 'cause' when 'F' then 'factor' end as cause_factor,
+        case {{ ntsb_code(ntsb_col(raw, 'cause_factor', 'string')) }}
+            when 'C' then 'cause' when 'F' then 'factor'
+        end as cause_factor,
         {{ ntsb_col(raw, '_release_id', 'string') }} as release_id
     from {{ ntsb_from(raw) }}
 )
+
 select
     src.*,
     {{ ntsb_label('seq_of_events', 'group_code', 'src.group_code') }} as group_label,

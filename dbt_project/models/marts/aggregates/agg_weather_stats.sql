@@ -7,5 +7,5 @@ select
     max(w.light_condition_label) as light_condition_label,
     {{ ntsb_fatal_counts() }}
 from {{ ref('fact_accidents') }} as f
-join {{ ref('dim_weather') }} as w on w.weather_key = f.weather_key
+inner join {{ ref('dim_weather') }} as w on f.weather_key = w.weather_key
 group by 1, 2

@@ -12,4 +12,4 @@ select
     c.cause_key,
     c.in_probable_cause
 from {{ ntsb_changed_rows(ref('int_causes__rows'), changed) }} as c
-join {{ ntsb_changed_rows(ref('fact_accidents'), changed) }} as f on f.ev_id = c.ev_id
+inner join {{ ntsb_changed_rows(ref('fact_accidents'), changed) }} as f on c.ev_id = f.ev_id

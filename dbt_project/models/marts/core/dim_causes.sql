@@ -6,6 +6,15 @@
           post_hook="{{ ntsb_drop_unreferenced('cause_key', ref('int_causes__rows')) }}") }}
 {%- set changed = ntsb_changed_events() %}
 select distinct
-    cause_key, cause_kind, cause_code, cause_description, category, cause_factor,
-    in_probable_cause, occurrence_code, occurrence_label, phase_of_flight, phase_of_flight_label
+    cause_key,
+    cause_kind,
+    cause_code,
+    cause_description,
+    category,
+    cause_factor,
+    in_probable_cause,
+    occurrence_code,
+    occurrence_label,
+    phase_of_flight,
+    phase_of_flight_label
 from {{ ntsb_changed_rows(ref('int_causes__rows'), changed) }} as c

@@ -1,13 +1,23 @@
 -- The pilot in command, in buckets an analyst can group by (an event without crew records
 -- points at the all-unknown row).
 select
-    crew_key, crew_category,
+    crew_key,
+    crew_category,
     {{ ntsb_label('flight_crew', 'crew_category', 'crew_category') }} as crew_category_label,
-    certificate, certificate_label, medical_certificate,
+    certificate,
+    certificate_label,
+    medical_certificate,
     {{ ntsb_label('flight_crew', 'med_certf', 'medical_certificate') }} as medical_certificate_label,
-    experience_bucket, age_group
+    experience_bucket,
+    age_group
 from (
-    select distinct crew_key, crew_category, certificate, certificate_label, medical_certificate,
-        experience_bucket, age_group
+    select distinct
+        crew_key,
+        crew_category,
+        certificate,
+        certificate_label,
+        medical_certificate,
+        experience_bucket,
+        age_group
     from {{ ref('int_events__dimension_keys') }}
 ) as crew

@@ -1,9 +1,24 @@
 -- One row per distinct place events happened at (country, state, city, nearest airport).
 select
-    location_key, country, {{ ntsb_label('events', 'ev_country', 'country') }} as country_label,
-    state, {{ ntsb_label('events', 'ev_state', 'state') }} as state_label,
-    city, airport_id, airport_name, latitude, longitude
+    location_key,
+    country,
+    {{ ntsb_label('events', 'ev_country', 'country') }} as country_label,
+    state,
+    {{ ntsb_label('events', 'ev_state', 'state') }} as state_label,
+    city,
+    airport_id,
+    airport_name,
+    latitude,
+    longitude
 from (
-    select distinct location_key, country, state, city, airport_id, airport_name, latitude, longitude
+    select distinct
+        location_key,
+        country,
+        state,
+        city,
+        airport_id,
+        airport_name,
+        latitude,
+        longitude
     from {{ ref('int_events__dimension_keys') }}
 ) as place

@@ -1,7 +1,9 @@
 -- One row per calendar day that has an event.
 with days as (
-    select distinct event_date as date_day from {{ ref('stg_ntsb__events') }} where event_date is not null
+    select distinct event_date as date_day from {{ ref('stg_ntsb__events') }}
+    where event_date is not null
 )
+
 select
     {{ ntsb_date_key('date_day') }} as date_key,
     date_day,

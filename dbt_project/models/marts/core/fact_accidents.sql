@@ -8,11 +8,14 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
 {%- set changed = ntsb_changed_events() %}
 with aircraft as (
-    select ev_id, count(*) as aircraft_count
+    select
+        ev_id,
+        count(*) as aircraft_count
     from {{ ref('stg_ntsb__aircraft') }}
     where {{ ntsb_only(changed, 'ev_id') }}
     group by ev_id
 )
+
 select
     e.ev_id,
     e.ntsb_no,
@@ -48,8 +51,10 @@ select
     e.longitude,
     e.weather_condition,
     e.light_condition,
-    case when e.event_time_hhmm between 0 and 2359 and mod(e.event_time_hhmm, 100) < 60
-         then cast(floor(e.event_time_hhmm / 100.0) as integer) end as event_hour,
+    case
+        when e.event_time_hhmm between 0 and 2359 and mod(e.event_time_hhmm, 100) < 60
+            then cast(floor(e.event_time_hhmm / 100.0) as integer)
+    end as event_hour,
     e.airport_distance_sm,
     e.visibility_sm,
     e.wind_speed_kts,
@@ -61,10 +66,13 @@ select
     pic.age as pilot_age,
     e.release_id
 from {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as e
-join {{ ntsb_changed_rows(ref('int_events__dimension_keys'), changed) }} as k on k.ev_id = e.ev_id
-left join aircraft as a on a.ev_id = e.ev_id
-left join {{ ntsb_changed_rows(ref('int_aircraft__first_per_event'), changed) }} as first_aircraft on first_aircraft.ev_id = e.ev_id
-left join {{ ntsb_changed_rows(ref('int_crew__per_event'), changed) }} as pic on pic.ev_id = e.ev_id
+inner join {{ ntsb_changed_rows(ref('int_events__dimension_keys'), changed) }} as k on e.ev_id = k.ev_id
+left join aircraft as a on e.ev_id = a.ev_id
+left join
+    {{ ntsb_changed_rows(ref('int_aircraft__first_per_event'), changed) }} as first_aircraft
+    on e.ev_id = first_aircraft.ev_id
+left join {{ ntsb_changed_rows(ref('int_crew__per_event'), changed) }} as pic on e.ev_id = pic.ev_id
 left join {{ ntsb_changed_rows(ref('dim_aircraft'), changed) }} as current_aircraft
-  on current_aircraft.ev_id = first_aircraft.ev_id and current_aircraft.aircraft_key = first_aircraft.aircraft_key
- and current_aircraft.is_current
+    on
+        first_aircraft.ev_id = current_aircraft.ev_id and first_aircraft.aircraft_key = current_aircraft.aircraft_key
+        and current_aircraft.is_current

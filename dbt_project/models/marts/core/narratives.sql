@@ -13,4 +13,4 @@ select
     n.loaded_at,
     {{ ntsb_search_document(['n.probable_cause', 'n.narrative']) }} as search_document
 from {{ ntsb_changed_rows(ref('stg_ntsb__narratives'), changed) }} as n
-join {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as e on e.ev_id = n.ev_id
+inner join {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as e on n.ev_id = e.ev_id

@@ -1,0 +1,173 @@
+"""Row-for-row fingerprints of every mart, to show that a change of the code leaves the marts
+as they were.
+
+Builds the marts from scratch in a scratch home (the bundled sample's releases, or a
+generated base and a monthly update), with `ntsb ingest` and `ntsb build` as a user runs
+them: a first build, then the remaining releases and a second (incremental) build. Then
+hashes each mart: its columns and types, and an order-free hash of its rows (each row as
+JSON, sorted). Columns that hold wall-clock times of the run (load and snapshot times) are
+left out and named. Run it on two checkouts and compare:
+
+    python benchmarks/mart_hashes.py --sample --warehouse embedded --out before.json
+    python benchmarks/mart_hashes.py --sample --warehouse embedded --out after.json
+    python benchmarks/mart_hashes.py --compare before.json after.json
+
+The checkout hashed is the one the script runs from (its ntsb_assets and dbt_project)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from benchmarks.common import machine, scratch_database  # noqa: E402
+
+SAMPLE = REPO / "data" / "sample" / "landing"
+# columns holding the wall-clock time of a load or a build, not data
+RUN_TIME = re.compile(r"(^|_)(loaded_at|recorded_at|created_at|updated_at|dbt_valid_from|dbt_valid_to|dbt_updated_at)$")
+
+
+def _ntsb(env: dict, *args: str) -> None:
+    cmd = [sys.executable, "-m", "ntsb_assets.cli", *args]
+    t = time.perf_counter()
+    out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"ntsb {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    print(f"  ntsb {' '.join(a if len(a) < 60 else '...' + a[-40:] for a in args)}: {time.perf_counter() - t:.0f} s")
+
+
+def build(releases: list[Path], first: int, env: dict) -> None:
+    """Ingest ``releases[:first]``, build, then ingest the rest and build again."""
+    for i, rel in enumerate(releases):
+        _ntsb(env, "ingest", "--allow-synthetic", str(rel))
+        if i + 1 == first:
+            _ntsb(env, "build", "--allow-synthetic", "--auc-margin", "-1", "--max-ece", "1")
+    if first < len(releases):
+        _ntsb(env, "build", "--allow-synthetic", "--auc-margin", "-1", "--max-ece", "1")
+
+
+def hashes(env: dict) -> dict:
+    """Per mart: its columns and types, the columns left out, rows, and the rows' hash."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        from ntsb_assets.lib.warehouse import q
+        from ntsb_assets.settings import get_settings
+
+        out = {}
+        with get_settings().warehouse.session(read_only=True) as s:
+            tables = sorted(t for (schema, t) in s.describe_relations(["marts"]) if not t.startswith("_"))
+            for t in tables:
+                cols = s.columns(t, "marts") or {}
+                kept = sorted(c for c in cols if not RUN_TIME.search(c))
+                data = s.query(f"SELECT {', '.join(q(c) for c in kept)} FROM marts.{q(t)}")
+                rows = sorted(json.dumps(r, default=str, sort_keys=True) for r in data.to_pylist())
+                h = hashlib.sha256()
+                for r in rows:
+                    h.update(r.encode() + b"\n")
+                out[t] = {
+                    "columns": {c: cols[c] for c in kept},
+                    "left_out": sorted(set(cols) - set(kept)),
+                    "rows": len(rows),
+                    "sha256": h.hexdigest(),
+                }
+        return out
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run(releases: list[Path], first: int, warehouse: str, pg: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="ntsb-hashes-") as tmp:
+        env = {
+            **os.environ,
+            "NTSB_HOME": f"{tmp}/var",
+            "DAGSTER_HOME": f"{tmp}/var/dagster",
+            "NTSB_LANDING_URL": f"{tmp}/landing",  # empty: only what is ingested here
+        }
+        os.makedirs(f"{tmp}/var/dagster")
+        os.makedirs(f"{tmp}/landing")
+        shutil.copy(REPO / "deploy" / "dagster.embedded.yaml", f"{tmp}/var/dagster/dagster.yaml")
+        if warehouse == "postgres":
+            with scratch_database(pg) as url:
+                env |= {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url}
+                build(releases, first, env)
+                return hashes(env)
+        build(releases, first, env)
+        return hashes(env)
+
+
+def compare(a: dict, b: dict) -> int:
+    """Prints the marts that differ; returns how many."""
+    differ = 0
+    for w in sorted(set(a["warehouses"]) | set(b["warehouses"])):
+        ma, mb = a["warehouses"].get(w, {}), b["warehouses"].get(w, {})
+        for t in sorted(set(ma) | set(mb)):
+            x, y = ma.get(t), mb.get(t)
+            if x == y:
+                print(f"{w:9s} {t:28s} identical ({x['rows']:,} rows)")
+                continue
+            differ += 1
+            if x is None or y is None:
+                print(f"{w:9s} {t:28s} only in {'second' if x is None else 'first'}")
+                continue
+            what = [k for k in ("columns", "left_out", "rows", "sha256") if x[k] != y[k]]
+            print(f"{w:9s} {t:28s} DIFFERS: {', '.join(what)}")
+            if "columns" in what:
+                print(f"{'':39s} columns: {sorted(set(x['columns'].items()) ^ set(y['columns'].items()))}")
+    print(f"{differ} mart(s) differ")
+    return differ
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--sample", action="store_true", help="the bundled sample's releases (the default)")
+    src.add_argument("--events", type=int, help="a generated base of this many events and a monthly update")
+    ap.add_argument("--warehouse", choices=["embedded", "postgres", "both"], default="both")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--compare", nargs=2, type=Path, metavar=("FIRST", "SECOND"))
+    args = ap.parse_args()
+    if args.compare:
+        return 1 if compare(*(json.loads(p.read_text()) for p in args.compare)) else 0
+    with tempfile.TemporaryDirectory(prefix="ntsb-hashes-releases-") as tmp:
+        if args.events:
+            from ntsb_assets.lib import synth
+
+            base, update = Path(tmp) / f"synth{args.events}", Path(tmp) / "up01"
+            synth.generate(base, args.events, seed=1)
+            synth.generate_update(base, update, max(args.events // 50, 10), max(args.events // 100, 5), seed=2)
+            releases, first, source = [base, update], 1, f"{args.events:,} generated events and an update"
+        else:
+            releases = sorted(p for p in SAMPLE.iterdir() if not p.name.startswith("."))
+            first, source = 2, "the bundled sample"
+        result = {"source": source, "machine": machine(), "commit": _commit(), "warehouses": {}}
+        for w in ["embedded", "postgres"] if args.warehouse == "both" else [args.warehouse]:
+            print(f"{w}: building from {source}")
+            result["warehouses"][w] = run(releases, first, w, args.pg)
+    text = json.dumps(result, indent=1, sort_keys=True)
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
