@@ -59,12 +59,14 @@ def lake_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     settings = ntsb.settings()
     lake = settings.lake
     rel = registry.get_release(lake, context.partition_key)
+    verified = registry.is_archived(lake, rel)  # by releases/source: its hash is not computed again
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.source_path(lake, settings.landing, rel, Path(tmp))
         manifest = extract_release(
             path,
             lake,
             release_id=rel.release_id,
+            info=rel.info if verified else None,
             on_table=lambda t: (context.log.info(f"extracting {t}"), progress.step("ingest", f"extract {t}")),
             progress=lambda t, n: progress.step("ingest", f"extract {t}", done=n, unit="rows"),
         )

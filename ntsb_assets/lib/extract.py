@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from . import catalog, faults, parsing, registry, typemap
 from .lake import Lake
-from .sources import SourceError, TableSource, identify, table_sources
+from .sources import ReleaseInfo, SourceError, TableSource, identify, table_sources
 
 META_COLUMNS = ("_source_row", "_row_hash")
 REJECT_SCHEMA = pa.schema(
@@ -307,10 +307,13 @@ def extract_release(
     on_table: Callable[[str], None] | None = None,
     progress: Callable[[str, int], None] | None = None,
     workers: int | None = None,
+    info: ReleaseInfo | None = None,
 ) -> dict:
     """Extract a release unless the lake already holds it (the prefix is immutable).
-    Returns the manifest: release identity and one TableExtract per table."""
-    info = identify(path)
+    Returns the manifest: release identity and one TableExtract per table. ``info``: the
+    release's identity when the caller has verified it already (its content hash is not
+    computed again)."""
+    info = info or identify(path)
     release_id = release_id or info.release_id
     prefix = release_prefix(release_id)
     if lake.exists(f"{prefix}/{MANIFEST}"):

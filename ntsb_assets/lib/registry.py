@@ -40,6 +40,11 @@ class Release:
     def family(self) -> str:
         return source_family(self.name)
 
+    @property
+    def info(self) -> ReleaseInfo:
+        """Its identity as registered (name, content hash, size, kind)."""
+        return ReleaseInfo(self.name, self.sha256, self.size, self.kind, self.synthetic)
+
 
 def source_family(name: str) -> str:
     """Releases of the same source share a family: digits and month names are masked,
@@ -140,9 +145,19 @@ def synthetic_mix(lake: Lake, loaded: set[str], releases: list[Release]) -> str 
     return None
 
 
+def _source_prefix(rel: Release) -> str:
+    return f"releases/{rel.release_id}/source"
+
+
+def is_archived(lake: Lake, rel: Release) -> bool:
+    """Whether the lake holds the release's original content (verified against its hash
+    when it was archived, and never written again)."""
+    return bool(lake.list(_source_prefix(rel)))
+
+
 def archive_source(lake: Lake, rel: Release, local: Path) -> list[str]:
     """Keep the original file(s) in the lake, unchanged, once."""
-    prefix = f"releases/{rel.release_id}/source"
+    prefix = _source_prefix(rel)
     existing = lake.list(prefix)
     if existing:
         return existing
@@ -156,7 +171,7 @@ def source_path(lake: Lake, landing: Lake, rel: Release, workdir: Path) -> Path:
     """A local path to the release's original content: the archived copy in the lake
     (downloaded into ``workdir`` from an object store), else the place it was registered
     from (a local path, or the landing bucket)."""
-    prefix = f"releases/{rel.release_id}/source"
+    prefix = _source_prefix(rel)
     if lake.list(prefix):
         if lake.is_local:
             return Path(lake.full(prefix)) / rel.name

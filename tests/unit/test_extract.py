@@ -223,3 +223,14 @@ def test_worker_processes_give_the_same_result_and_the_same_errors(tmp_path, mon
     with pytest.raises(SourceError) as err:
         extract_release(rel, Lake(str(tmp_path / "c")), today=TODAY, workers=2)
     assert err.value.rule == "missing_required_column" and err.value.file == "events.csv"
+
+
+def test_a_release_verified_by_the_caller_is_not_hashed_again(lake):
+    """The ingest run hashes a release once (releases/source); the extraction takes the
+    identity it was given."""
+    from ntsb_assets.lib.sources import ReleaseInfo
+
+    given = ReleaseInfo("02_up01JUL2025", "f" * 64, 1, "csv_dir")
+    m = extract_release(SAMPLE / "02_up01JUL2025", lake, release_id="given", today=TODAY, info=given)
+    assert (m["sha256"], m["size"]) == ("f" * 64, 1)
+    assert m["tables"]["events"]["rows_out"] == _count_csv_rows(SAMPLE / "02_up01JUL2025" / "events.csv")
