@@ -96,8 +96,8 @@ def prepare(url: str, synth: Path, home: Path) -> dict:
     from ntsb_assets.lib import features, serving, tracking, typemap
     from ntsb_assets.lib import model as M
     from ntsb_assets.lib.lake import Lake
+    from ntsb_assets.lib.predictions import prediction_table
     from ntsb_assets.lib.warehouse import Warehouse
-    from ntsb_assets.ml import prediction_table
     from ntsb_assets.settings import Settings
 
     load(home / "lake", url, [synth])

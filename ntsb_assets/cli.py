@@ -634,7 +634,7 @@ def _run_ml(instance, settings, thresholds: dict | None = None) -> dict:
     overrides the checks' (``auc_margin``, ``max_ece``)."""
     from . import keys
     from .lib import progress, tracking
-    from .ml import PREDICTIONS_TABLE
+    from .lib.predictions import PREDICTIONS_TABLE
 
     config = {**QUIET, **({"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {})}
     with progress.stage("model", "train, check, promote, predict") as stage:

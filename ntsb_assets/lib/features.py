@@ -13,6 +13,8 @@ becomes a missing value, not an error.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -391,3 +393,21 @@ __all__ = [
     "drift",
     "row_hashes",
 ]
+
+
+def data_version(lake, con) -> dict:
+    """What the features came from: the releases in the archived fact table and the
+    fingerprint of each archived fact year."""
+    releases = sorted(r[0] for r in con.execute("SELECT DISTINCT release_id FROM fact_accidents").fetchall() if r[0])
+    from .archive import archived_fingerprints
+
+    years = archived_fingerprints(lake, "fact_accidents")
+    digest = hashlib.sha256(json.dumps([releases, sorted(years.items())], default=str).encode()).hexdigest()[:16]
+    return {"version": digest, "releases": releases}
+
+
+def read_features(lake) -> tuple[pd.DataFrame, dict]:
+    """The feature table and its ``ntsb.*`` metadata (the data version it was built from)."""
+    table = lake.read_parquet(FEATURES_KEY)
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items() if k.startswith(b"ntsb.")}
+    return table.to_pandas(), meta

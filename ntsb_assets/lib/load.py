@@ -354,4 +354,23 @@ def _conform(name: str, rows: pa.Table, have: dict[str, str]) -> pa.Table:
     return rows
 
 
-__all__ = ["load_release", "LoadError", "table_order", "warehouse_table", "ensure_bookkeeping"]
+__all__ = ["load_release", "LoadError", "table_order", "warehouse_table", "ensure_bookkeeping", "raw_summary"]
+
+
+def raw_summary(s: Session, release_id: str) -> tuple[list[dict], int, dict[str, int]]:
+    """After a load: the release's quarantined rows per table and rule, the code-set rows,
+    and every raw table's row count (0 for a table no release delivered yet)."""
+    quarantine = s.query(
+        f"SELECT table_name, rule, count(*) AS n FROM {RAW}._quarantine WHERE release_id = {s.ph} "
+        "GROUP BY table_name, rule ORDER BY table_name, rule",
+        (release_id,),
+    ).to_pylist()
+    present = set(s.table_names())
+    code_count = s.query(f"SELECT count(*) AS n FROM {RAW}._code_sets").column(0)[0].as_py()
+    totals = {
+        t: s.query(f"SELECT count(*) AS n FROM {RAW}.{q(warehouse_table(t))}").column(0)[0].as_py()
+        if warehouse_table(t) in present
+        else 0
+        for t in catalog.TABLE_ORDER
+    }
+    return quarantine, code_count, totals

@@ -1147,3 +1147,43 @@ def card(trained: Trained, name: str, version: str, releases: str) -> str:
             "",
         ]
     )
+
+
+# ---- the checks a trained version must pass to become the champion
+CHECKS = {
+    "beats_majority_baseline": "the champion family's ROC-AUC on the validation years above the majority "
+    "baseline's by the margin, both heads",
+    "calibrated": "the champion family's expected calibration error of P(fatal) on the validation years "
+    "(cross-fitted) under the bound",
+    "no_denylisted_feature": "no input of the registered model matches the leakage denylist",
+}
+
+
+def evaluate_checks(
+    trained: Trained, inputs: list[str], auc_margin: float, max_ece: float
+) -> dict[str, tuple[bool, dict]]:
+    """Each check's outcome and the numbers it saw, for the family the training chose on the
+    validation years (the test years choose nothing)."""
+    out, fam, valid = {}, trained.model.family, trained.valid_metrics
+    auc = {h: (valid[h][fam]["roc_auc"], valid[h]["majority"]["roc_auc"]) for h in HEADS}
+    ok = all(x is not None and b is not None and x >= b + auc_margin for x, b in auc.values())
+    out["beats_majority_baseline"] = (
+        bool(ok),
+        {
+            "family": fam,
+            "margin": auc_margin,
+            **{f"{h} ROC-AUC ({fam} / majority)": f"{_fmt(x)} / {_fmt(b)}" for h, (x, b) in auc.items()},
+        },
+    )
+    e = valid["fatal"][fam]["ece"]
+    out["calibrated"] = (bool(e <= max_ece), {"family": fam, "ECE": round(float(e), 4), "bound": max_ece})
+    try:
+        F.assert_allowed(inputs)
+        out["no_denylisted_feature"] = (True, {"inputs": len(inputs)})
+    except F.LeakageError as exc:
+        out["no_denylisted_feature"] = (False, {"refused": str(exc)})
+    return out
+
+
+def _fmt(x):
+    return "n/a" if x is None else f"{x:.3f}"

@@ -3,20 +3,17 @@ registered in MLflow, with blocking checks), its promotion to ``champion`` and t
 predictions in the warehouse. The work is in ``lib/features.py``, ``lib/model.py`` and
 ``lib/tracking.py``; see docs/ml.md."""
 
-import hashlib
 import json
 import time
 from contextlib import closing
-from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 
 from .. import keys
 from ..automation import PREDICT, PROMOTE, RETRAIN, after
 from ..lib import analytics as an
-from ..lib import archive, features, typemap
+from ..lib import features, predictions
 from ..lib import model as M
 from ..lib import tracking as T
 from ..resources import NtsbResource, warehouse_writer
@@ -24,16 +21,6 @@ from ..resources.markdown import md_table
 
 FEATURES_KEY = features.FEATURES_KEY
 TRAINED_ON_KEY = "ml/features/trained_on.parquet"  # row hashes of what the latest model trained on
-PREDICTIONS_TABLE = ("ml", "batch_predictions")
-
-
-def data_version(lake, con) -> dict:
-    """What the features came from: the releases in the archived fact table and the
-    fingerprint of each archived fact year."""
-    releases = sorted(r[0] for r in con.execute("SELECT DISTINCT release_id FROM fact_accidents").fetchall() if r[0])
-    years = archive.archived_fingerprints(lake, "fact_accidents")
-    digest = hashlib.sha256(json.dumps([releases, sorted(years.items())], default=str).encode()).hexdigest()[:16]
-    return {"version": digest, "releases": releases}
 
 
 @dg.asset(
@@ -50,7 +37,7 @@ def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
     lake = ntsb.settings().lake
     with closing(an.connect(lake)) as con:
         df = features.build(con)
-        version = data_version(lake, con)
+        version = features.data_version(lake, con)
     features.assert_allowed(c for c in df.columns if not c.startswith("target_"))
     size = an.put_frame(
         lake,
@@ -84,7 +71,7 @@ def ml_features(ntsb: NtsbResource) -> dg.MaterializeResult:
 )
 def changed_since_training(ntsb: NtsbResource) -> dg.AssetCheckResult:
     settings = ntsb.settings()
-    current = features.row_hashes(read_features(settings.lake)[0])
+    current = features.row_hashes(features.read_features(settings.lake)[0])
     trained = (
         settings.lake.read_parquet(TRAINED_ON_KEY).to_pandas()
         if settings.lake.exists(TRAINED_ON_KEY)
@@ -105,12 +92,6 @@ def changed_since_training(ntsb: NtsbResource) -> dg.AssetCheckResult:
     )
 
 
-def read_features(lake) -> tuple[pd.DataFrame, dict]:
-    table = lake.read_parquet(FEATURES_KEY)
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items() if k.startswith(b"ntsb.")}
-    return table.to_pandas(), meta
-
-
 class SeverityModelConfig(dg.Config):
     """Training and check settings (the defaults are what docs/ml.md reports)."""
 
@@ -121,50 +102,15 @@ class SeverityModelConfig(dg.Config):
     max_ece: float = 0.05  # check: the fatal head's expected calibration error (validation years, cross-fitted)
 
 
-CHECKS = {
-    "beats_majority_baseline": "the champion family's ROC-AUC on the validation years above the majority "
-    "baseline's by the margin, both heads",
-    "calibrated": "the champion family's expected calibration error of P(fatal) on the validation years "
-    "(cross-fitted) under the bound",
-    "no_denylisted_feature": "no input of the registered model matches the leakage denylist",
-}
-
-
-def evaluate_checks(trained: M.Trained, inputs: list[str], cfg: SeverityModelConfig) -> dict[str, tuple[bool, dict]]:
-    """Each check's outcome and the numbers it saw, for the family the training chose on the
-    validation years (the test years choose nothing)."""
-    out, fam, valid = {}, trained.model.family, trained.valid_metrics
-    auc = {h: (valid[h][fam]["roc_auc"], valid[h]["majority"]["roc_auc"]) for h in M.HEADS}
-    ok = all(x is not None and b is not None and x >= b + cfg.auc_margin for x, b in auc.values())
-    out["beats_majority_baseline"] = (
-        bool(ok),
-        {
-            "family": fam,
-            "margin": cfg.auc_margin,
-            **{f"{h} ROC-AUC ({fam} / majority)": f"{_fmt(x)} / {_fmt(b)}" for h, (x, b) in auc.items()},
-        },
-    )
-    e = valid["fatal"][fam]["ece"]
-    out["calibrated"] = (bool(e <= cfg.max_ece), {"family": fam, "ECE": round(float(e), 4), "bound": cfg.max_ece})
-    try:
-        features.assert_allowed(inputs)
-        out["no_denylisted_feature"] = (True, {"inputs": len(inputs)})
-    except features.LeakageError as exc:
-        out["no_denylisted_feature"] = (False, {"refused": str(exc)})
-    return out
-
-
-def _fmt(x):
-    return "n/a" if x is None else f"{x:.3f}"
-
-
 @dg.asset(
     key=keys.MODEL,
     group_name="ml",
     kinds={"xgboost", "mlflow"},
     deps=[keys.FEATURES],
     automation_condition=RETRAIN,
-    check_specs=[dg.AssetCheckSpec(name, asset=keys.MODEL, blocking=True, description=d) for name, d in CHECKS.items()],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset=keys.MODEL, blocking=True, description=d) for name, d in M.CHECKS.items()
+    ],
 )
 # The checks fail with WARN severity: a version that fails them is a finding about the data
 # (it stays registered, without the alias), not a broken pipeline. ml/champion reads the
@@ -177,7 +123,7 @@ def severity_model(context: dg.AssetExecutionContext, config: SeverityModelConfi
     metrics tracked. The champion alias is given by ``ml/champion``, which the blocking
     checks stop when they fail."""
     settings = ntsb.settings()
-    df, meta = read_features(settings.lake)
+    df, meta = features.read_features(settings.lake)
     labelled = df[df["target_severity"].notna()]
     started = time.perf_counter()
     trained = M.train(
@@ -198,7 +144,7 @@ def severity_model(context: dg.AssetExecutionContext, config: SeverityModelConfi
     }
     with T.session(store) as client:
         run_id, version = T.log_training(client, store, trained, meta.get("ntsb.releases", "[]"), params, pngs)
-        results = evaluate_checks(trained, T.signature_inputs(version), config)
+        results = M.evaluate_checks(trained, T.signature_inputs(version), config.auc_margin, config.max_ece)
         T.set_checks(client, version, {k: ok for k, (ok, _) in results.items()})
         champion = T.champion_version(client)
     an.put_frame(settings.lake, TRAINED_ON_KEY, features.row_hashes(labelled))
@@ -287,70 +233,21 @@ def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
     one before it keeps its row and its ``predicted_at`` (what serves it changes only where
     a prediction did)."""
     settings = ntsb.settings()
-    df, _ = read_features(settings.lake)
+    df, _ = features.read_features(settings.lake)
     model, version = T.load_champion(T.Store.from_settings(settings))
-    table = prediction_table(model, version, df)
+    table = predictions.prediction_table(model, version, df)
     with settings.warehouse.session() as s:
-        written = store_predictions(s, table)
+        written = predictions.store_predictions(s, table)
     counts = pd.Series(table.column("predicted_class").to_pylist()).value_counts()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": table.num_rows,
             "model version": version,
-            "table": ".".join(PREDICTIONS_TABLE),
+            "table": ".".join(predictions.PREDICTIONS_TABLE),
             "predictions written": written,
             "predicted classes": dg.MetadataValue.md(md_table(["class", "events"], counts.items())),
         }
     )
-
-
-def prediction_table(model: M.SeverityModel, version: str, df: pd.DataFrame) -> pa.Table:
-    """The model's predictions for the feature rows ``df``, stamped now."""
-    pred = model.predict(df).reset_index(drop=True)
-    pred.insert(0, "ev_id", df["ev_id"].reset_index(drop=True))
-    pred["model_name"] = T.MODEL_NAME
-    pred["model_version"] = version
-    pred["predicted_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None, microsecond=0))
-    return pa.Table.from_pandas(pred, preserve_index=False)
-
-
-def store_predictions(s, table: pa.Table) -> int:
-    """Make ``ml.batch_predictions`` hold ``table`` (session ``s``: one transaction), writing
-    only the rows that differ from the stored ones in anything but ``predicted_at``: the
-    others keep their row and stamp. The table is replaced whole when its columns differ.
-    Returns the rows written."""
-    schema, name = PREDICTIONS_TABLE
-    types = {f.name: typemap.of_arrow(f.type) for f in table.schema}
-    s.ensure_schema(schema)
-    if s.columns(name, schema) != types:
-        s.execute(f'DROP TABLE IF EXISTS "{schema}"."{name}"')
-        s.ensure_table(name, types, schema=schema, key=("ev_id",))
-        s.insert_arrow(name, table, schema=schema)
-        return table.num_rows
-    new, cols = f"_{name}_new", ", ".join(f'"{c}"' for c in types)
-    same = " AND ".join(
-        ["o.ev_id = n.ev_id"]
-        + [f'o."{c}" IS NOT DISTINCT FROM n."{c}"' for c in types if c not in ("ev_id", "predicted_at")]
-    )
-    s.execute(f'DROP TABLE IF EXISTS "{schema}"."{new}"')
-    s.ensure_table(new, types, schema=schema)
-    s.insert_arrow(new, table, schema=schema)
-    # a stored row without an equal new one goes (changed or gone); a new row without an equal stored one comes
-    s.execute(f'DELETE FROM "{schema}"."{name}" o WHERE NOT EXISTS (SELECT 1 FROM "{schema}"."{new}" n WHERE {same})')
-    written = (
-        s.query(
-            f'SELECT count(*) AS n FROM "{schema}"."{new}" n WHERE NOT EXISTS '
-            f'(SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)'
-        )
-        .column(0)[0]
-        .as_py()
-    )
-    s.execute(
-        f'INSERT INTO "{schema}"."{name}" ({cols}) SELECT {cols} FROM "{schema}"."{new}" n '
-        f'WHERE NOT EXISTS (SELECT 1 FROM "{schema}"."{name}" o WHERE o.ev_id = n.ev_id)'
-    )
-    s.execute(f'DROP TABLE "{schema}"."{new}"')
-    return written
 
 
 ml_assets = [ml_features, severity_model, champion, batch_predictions]

@@ -8,7 +8,7 @@ from .. import keys
 from ..lib import catalog, progress
 from ..lib.cdc import COUNTS
 from ..lib.extract import MANIFEST, release_prefix
-from ..lib.load import load_release, warehouse_table
+from ..lib.load import load_release, raw_summary, warehouse_table
 from ..releases import RELEASES
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
@@ -65,19 +65,7 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
         on_table=lambda t: (context.log.info(f"loading {t}"), progress.step("ingest", f"load {t}")),
     )
     with settings.warehouse.session(read_only=True) as s:
-        quarantine = s.query(
-            f"SELECT table_name, rule, count(*) AS n FROM raw._quarantine WHERE release_id = {s.ph} "
-            "GROUP BY table_name, rule ORDER BY table_name, rule",
-            (context.partition_key,),
-        ).to_pylist()
-        present = set(s.table_names())
-        code_count = s.query("SELECT count(*) AS n FROM raw._code_sets").column(0)[0].as_py()
-        totals = {
-            t: s.query(f'SELECT count(*) AS n FROM raw."{warehouse_table(t)}"').column(0)[0].as_py()
-            if warehouse_table(t) in present
-            else 0
-            for t in catalog.TABLE_ORDER
-        }
+        quarantine, code_count, totals = raw_summary(s, context.partition_key)
     empty = dict.fromkeys(COUNTS, 0)
     for name in catalog.TABLE_ORDER:
         counts = result["tables"].get(name, empty)

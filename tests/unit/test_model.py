@@ -8,7 +8,6 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from ntsb_assets.lib import features
 from ntsb_assets.lib import model as M
-from ntsb_assets.ml import SeverityModelConfig, evaluate_checks
 
 KINDS = {"pilot_total_hours": "numeric", "phase_of_flight": "category", "is_homebuilt": "flag", "year": "numeric"}
 
@@ -137,9 +136,9 @@ def test_training_refuses_a_denylisted_column():
 
 def test_checks_see_the_registered_inputs_and_thresholds():
     trained = M.train(_frame(), features=KINDS, params=M.Params(max_rounds=100))
-    ok = evaluate_checks(trained, list(KINDS), SeverityModelConfig(auc_margin=-1.0, max_ece=1.0))
+    ok = M.evaluate_checks(trained, list(KINDS), auc_margin=-1.0, max_ece=1.0)
     assert {k: v[0] for k, v in ok.items()} == dict.fromkeys(ok, True)
-    bad = evaluate_checks(trained, [*KINDS, "ev_highest_injury"], SeverityModelConfig(auc_margin=1.0, max_ece=0.0))
+    bad = M.evaluate_checks(trained, [*KINDS, "ev_highest_injury"], auc_margin=1.0, max_ece=0.0)
     assert {k: v[0] for k, v in bad.items()} == dict.fromkeys(bad, False)
     assert "injur" in bad["no_denylisted_feature"][1]["refused"]
 
@@ -151,8 +150,8 @@ def test_an_unchanged_prediction_keeps_its_row_in_the_warehouse(dialect, tmp_pat
     model version rewrites every row."""
     import time
 
+    from ntsb_assets.lib.predictions import prediction_table, store_predictions
     from ntsb_assets.lib.warehouse import Warehouse
-    from ntsb_assets.ml import prediction_table, store_predictions
 
     url = f"duckdb:///{tmp_path / 'w.duckdb'}" if dialect == "duckdb" else request.getfixturevalue("pg_url")
     wh = Warehouse(url)
