@@ -11,6 +11,7 @@ import re
 import shutil
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -197,7 +198,6 @@ def _run_release(release_id: str, instance) -> dict:
     from .releases import RELEASES
     from .settings import get_settings
 
-    defs = _definitions()
     with progress.stage("ingest", release_id) as stage:
         started = time.perf_counter()
         if _wait_for_daemon_runs(instance, release_id):
@@ -207,34 +207,24 @@ def _run_release(release_id: str, instance) -> dict:
                 return done
         if release_id not in instance.get_dynamic_partitions(RELEASES.name):
             instance.add_dynamic_partitions(RELEASES.name, [release_id])
-        job = defs.resolve_job_def("ingest_release")
-        result = job.execute_in_process(
-            partition_key=release_id, instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        if not result.success:
+        run = _materialize(instance, "ingest_release", partition_key=release_id)
+        if not run.success:
             failed_checks = [
                 f"check {d.check_name} on {d.asset_key.to_user_string()} failed ({d.severity.value}): "
                 + "; ".join(
                     f"{k} {v.value}" for k, v in d.metadata.items() if k in ("added", "removed", "retyped") and v.value
                 )
-                for d in (
-                    e.asset_check_evaluation_data
-                    for e in result.all_events
-                    if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                )
+                for d in run.checks
                 if not d.passed and d.severity.value == "ERROR"
             ]
             if failed_checks:
                 raise _Failed("\n".join(["blocking check(s) failed:", *failed_checks]))
-            raise _Failed(_step_errors(result))
-        for ev in result.all_events:
-            if ev.is_step_materialization:
-                mat = ev.step_materialization_data.materialization
-                if mat.asset_key == keys.RECONCILIATION:
-                    reconciliation = mat.metadata["result"].value
-                    stage["summary"] = _ingest_line(reconciliation, time.perf_counter() - started)
-                    return reconciliation
-        raise _Failed(f"run {result.run_id} did not load the warehouse")
+            raise _Failed(run.errors)
+        for mat in run.materialized(keys.RECONCILIATION):
+            reconciliation = mat.metadata["result"].value
+            stage["summary"] = _ingest_line(reconciliation, time.perf_counter() - started)
+            return reconciliation
+        raise _Failed(f"run {run.run_id} did not load the warehouse")
 
 
 def _ingest_line(result: dict, seconds: float) -> str:
@@ -253,20 +243,64 @@ def _ingest_line(result: dict, seconds: float) -> str:
     )
 
 
-def _step_errors(result) -> str:
-    """The errors a failed in-process run ended with, without Dagster's wrapping."""
+@dataclass
+class _Run:
+    """What one run materialized and checked, read back from the instance's records."""
+
+    run_id: str
+    success: bool
+    materializations: list  # AssetMaterialization, in the order they were recorded
+    checks: list  # AssetCheckEvaluation
+    errors: str  # the errors of its failed steps, without Dagster's wrapping
+
+    def materialized(self, key) -> list:
+        return [m for m in self.materializations if m.asset_key == key]
+
+
+def _materialize(instance, job: str, **kwargs) -> _Run:
+    """Run one of the jobs the automation declares (ntsb_assets/jobs.py) in this process:
+    ``partition_key``, ``tags`` and ``run_config`` as Dagster takes them."""
+    import dagster as dg
+
+    run_config = {**QUIET, **kwargs.pop("run_config", {})}
+    result = (
+        _definitions()
+        .resolve_job_def(job)
+        .execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
+    )
+    kinds = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    events = [
+        r.event_log_entry.dagster_event for r in instance.get_records_for_run(result.run_id, of_type=kinds).records
+    ]
+    return _Run(
+        result.run_id,
+        result.success,
+        [
+            e.event_specific_data.materialization
+            for e in events
+            if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        ],
+        [e.asset_check_evaluation_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION],
+        _step_errors([e.step_failure_data.error for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE])
+        or f"run {result.run_id} failed",
+    )
+
+
+def _step_errors(errors: list) -> str:
     messages = []
-    for ev in result.all_events:
-        if ev.is_step_failure and ev.step_failure_data and ev.step_failure_data.error:
-            err = ev.step_failure_data.error
-            while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
-                err = err.cause
-            if err.cls_name == "DagsterExecutionInterruptedError":
-                messages.append("interrupted (Ctrl-C or SIGTERM)")
-                continue
-            # "package.module.SomeError: message" -> "message"
-            messages.append(re.sub(r"^[\w.]+(Error|Exception): ", "", err.message.strip()))
-    return "\n".join(messages) or f"run {result.run_id} failed"
+    for err in errors:
+        while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
+            err = err.cause
+        if err.cls_name == "DagsterExecutionInterruptedError":
+            messages.append("interrupted (Ctrl-C or SIGTERM)")
+            continue
+        # "package.module.SomeError: message" -> "message"
+        messages.append(re.sub(r"^[\w.]+(Error|Exception): ", "", err.message.strip()))
+    return "\n".join(messages)
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -541,17 +575,11 @@ def _run_transform(instance) -> dict:
     from .transform.project import dbt_project
 
     with progress.stage("dbt", "build, tests, quality checks, docs") as stage:
-        result = (
-            _definitions()
-            .resolve_job_def("transform")
-            .execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
-        )
+        run = _materialize(instance, "transform")
         nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
         dbt_tests = {n["name"] for n in nodes.values() if n["resource_type"] == "test"}
         snapshots = {n["name"] for n in nodes.values() if n["resource_type"] == "snapshot"}
-        checks = [
-            e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        ]
+        checks = run.checks
 
         def counts(group):
             failed = [c for c in group if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
@@ -561,15 +589,11 @@ def _run_transform(instance) -> dict:
         tests = counts([c for c in checks if c.check_name in dbt_tests])
         quality = counts([c for c in checks if c.check_name not in dbt_tests])
         failed = [f"{c.asset_key.to_user_string()} {c.check_name}" for c in tests[3] + quality[3]]
-        if not result.success:
+        if not run.success:
             raise click.ClickException(
-                "dbt build failed" + (": " + ", ".join(failed) if failed else f":\n{_step_errors(result)}")
+                "dbt build failed" + (": " + ", ".join(failed) if failed else f":\n{run.errors}")
             )
-        built = [
-            e.asset_key.path[-1]
-            for e in result.all_events
-            if e.is_step_materialization and e.asset_key.path[0] == "warehouse"
-        ]
+        built = [m.asset_key.path[-1] for m in run.materializations if m.asset_key.path[0] == "warehouse"]
         out = {
             "models": sum(1 for b in built if b not in snapshots),
             "snapshots": sum(1 for b in built if b in snapshots),
@@ -593,13 +617,11 @@ def _run_transform(instance) -> dict:
 def _run_archive_and_analytics(instance, settings) -> dict:
     """Archive the event years that changed (job ``archive``, one run per range of years),
     then the analytics and the model's features (job ``analytics``)."""
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
+    from . import keys
     from .archive import archive_runs
     from .lib import progress
     from .lib.archive import ArchiveError
 
-    defs = _definitions()
     with progress.stage("archive", "Parquet by event year") as stage:
         try:
             runs = archive_runs(settings)
@@ -607,22 +629,18 @@ def _run_archive_and_analytics(instance, settings) -> dict:
             raise click.ClickException(f"archive: {exc}") from None
         years = []
         for tags in runs:
-            first, last = (int(tags[t]) for t in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG))
+            first, last = (int(tags[t]) for t in (keys.PARTITION_RANGE_START, keys.PARTITION_RANGE_END))
             progress.step("archive", f"years {first}-{last}", done=len(years), unit="years")
-            result = defs.resolve_job_def("archive").execute_in_process(
-                instance=instance, tags=tags, raise_on_error=False, run_config=QUIET
-            )
-            if not result.success:
-                raise click.ClickException(f"archive of years {first}-{last} failed:\n{_step_errors(result)}")
+            run = _materialize(instance, "archive", tags=tags)
+            if not run.success:
+                raise click.ClickException(f"archive of years {first}-{last} failed:\n{run.errors}")
             years += range(first, last + 1)
         stage["summary"] = f"{len(years)} event year(s) rewritten in {len(runs)} run(s)" if runs else "nothing changed"
     with progress.stage("analytics", "trends, clusters, correlations, risk") as stage:
-        result = defs.resolve_job_def("analytics").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        if not result.success:
-            raise click.ClickException(f"analytics failed:\n{_step_errors(result)}")
-        done = sorted(e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization)
+        run = _materialize(instance, "analytics")
+        if not run.success:
+            raise click.ClickException(f"analytics failed:\n{run.errors}")
+        done = sorted(m.asset_key.to_user_string() for m in run.materializations)
         stage["summary"] = f"{len(done)} assets: " + ", ".join(d.split("/")[-1] for d in done)
     return {"archive": {"runs": len(runs), "years": years}, "analytics": done}
 
@@ -636,26 +654,14 @@ def _run_ml(instance, settings, thresholds: dict | None = None) -> dict:
     from .lib import progress, tracking
     from .lib.predictions import PREDICTIONS_TABLE
 
-    config = {**QUIET, **({"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {})}
+    config = {"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {}
     with progress.stage("model", "train, check, promote, predict") as stage:
-        result = (
-            _definitions()
-            .resolve_job_def("ml")
-            .execute_in_process(instance=instance, raise_on_error=False, run_config=config)
-        )
-        checks = {
-            e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-            for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.asset_key == keys.MODEL
-        }
-        trained = [
-            e.step_materialization_data.materialization.metadata
-            for e in result.all_events
-            if e.is_step_materialization and e.asset_key.path == ["ml", "severity_model"]
-        ]
+        run = _materialize(instance, "ml", run_config=config)
+        checks = {c.check_name: c.passed for c in run.checks if c.asset_key == keys.MODEL}
+        trained = [m.metadata for m in run.materialized(keys.MODEL)]
         versions = [m["version"].value for m in trained]
-        if not versions or not result.success:
-            raise click.ClickException(f"severity model failed:\n{_step_errors(result)}")
+        if not versions or not run.success:
+            raise click.ClickException(f"severity model failed:\n{run.errors}")
         with _registry(settings) as client:
             champion = tracking.champion_version(client)
         predicted = 0
@@ -684,15 +690,10 @@ def _run_serving(instance) -> str:
     from .lib import progress
 
     with progress.stage("snapshot", "what the API serves") as stage:
-        result = (
-            _definitions()
-            .resolve_job_def("serving")
-            .execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
-        )
-        if not result.success:
-            raise click.ClickException(f"serving snapshot failed:\n{_step_errors(result)}")
-        mats = [e.step_materialization_data.materialization for e in result.all_events if e.is_step_materialization]
-        version = mats[0].metadata["data version"].value
+        run = _materialize(instance, "serving")
+        if not run.success:
+            raise click.ClickException(f"serving snapshot failed:\n{run.errors}")
+        version = run.materializations[0].metadata["data version"].value
         stage["summary"] = f"data version {version}"
     return version
 

@@ -55,3 +55,8 @@ MODEL = ml("severity_model")
 CHAMPION = ml("champion")
 BATCH_PREDICTIONS = ml("batch_predictions")
 SNAPSHOT = dg.AssetKey([SERVING, "snapshot"])
+
+# The tags of a run over a range of partitions (Dagster's single-run backfill of the archive's
+# event years), as Dagster documents them.
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"

@@ -5,7 +5,10 @@
 {{ config(schema='snapshots', unique_key=['ev_id', 'aircraft_key'], strategy='check',
           check_cols=['make', 'model', 'category', 'engine_type', 'engine_count', 'homebuilt', 'year_built',
                       'damage', 'far_part']) }}
-    {%- set changed = ntsb_changed_events() %}
-    select * from {{ ref('int_aircraft__with_engine') }}
-    where {{ ntsb_only(changed, 'ev_id') }}
+    {%- set since = ntsb_since() %}
+    select
+        a.*,
+        {{ ntsb_loaded_through() }} as loaded_through
+    from {{ ref('int_aircraft__with_engine') }} as a
+    where {{ ntsb_only(since, 'ev_id') }}
 {% endsnapshot %}

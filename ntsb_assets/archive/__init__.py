@@ -8,7 +8,6 @@ all-time aggregates have no event year and are archived whole after each dbt bui
 """
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from .. import keys
 from ..automation import AFTER_UPSTREAM
@@ -102,7 +101,7 @@ def archive_runs(settings, lock_wait: float | None = None) -> list[dict[str, str
     with settings.warehouse.session(read_only=True, lock_wait=lock_wait) as s:
         plan = archive.plan(s, settings.lake, valid_years())
     return [
-        {ASSET_PARTITION_RANGE_START_TAG: str(a), ASSET_PARTITION_RANGE_END_TAG: str(b)}
+        {keys.PARTITION_RANGE_START: str(a), keys.PARTITION_RANGE_END: str(b)}
         for a, b in plan.ranges(YEARS.get_partition_keys())
     ]
 
@@ -132,4 +131,4 @@ def archive_sensor(context: dg.SensorEvaluationContext, ntsb: NtsbResource):
     context.update_cursor(str(latest))
     if not runs:
         return dg.SkipReason("the archive already matches the marts")
-    return [dg.RunRequest(run_key=f"{latest}:{t[ASSET_PARTITION_RANGE_START_TAG]}", tags=t) for t in runs]
+    return [dg.RunRequest(run_key=f"{latest}:{t[keys.PARTITION_RANGE_START]}", tags=t) for t in runs]

@@ -6,7 +6,6 @@ The dbt manifest is built ahead of loading these definitions (``ntsb prepare``, 
 ``make setup``), never at import, except under ``dagster dev`` where dagster-dbt refreshes
 it for development."""
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from .. import keys
 from ..automation import AFTER_UPSTREAM
-from ..lib import faults, incremental, progress
+from ..lib import dbt_state, faults, progress
 from ..resources import NtsbResource, warehouse_writer
 from .project import DBT_CHILD_EXECUTABLE, DBT_DIR, NtsbDbtCliResource, dbt_project, run_target
 
@@ -102,29 +101,39 @@ class NtsbDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = NtsbDbtTranslator()
 
 
+class DbtBuildConfig(dg.Config):
+    """How the marts are built (the launchpad's config of the dbt assets)."""
+
+    full_refresh: bool = False  # every incremental model computes every event again (dbt --full-refresh)
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TRANSLATOR)
 @warehouse_writer
-def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: NtsbDbtCliResource, ntsb: NtsbResource):
+def ntsb_dbt_models(
+    context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: NtsbDbtCliResource, ntsb: NtsbResource
+):
     """`dbt build` of the selected models on the configured warehouse, with their data tests.
     dbt's unit tests are left out: their inputs are static, so they check the models' SQL,
     not the data, and run in the test suite instead (as dbt's documentation advises).
-    The incremental models compute, and the staging views' tests check, the events changed
-    since their watermarks (lib/incremental.py), which the models that succeed and the tests
-    that pass then move."""
+    The incremental models compute the events changed since their own watermark
+    (macros/incremental.sql). When the dbt project changed since the selected models were
+    last built (its fingerprint, kept in their materializations' metadata), the build is a
+    --full-refresh: a changed model, macro or view recomputes every event once, as a build
+    from scratch would."""
     settings = ntsb.settings()
-    project = incremental.project_fingerprint(DBT_DIR)
-    with settings.warehouse.session() as s:
-        through = incremental.prepare(s, project)
+    project = dbt_state.project_fingerprint(DBT_DIR)
+    changed = _built_by_another_project(context, project)
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if config.full_refresh or changed:
+        args.append("--full-refresh")
+        context.log.info(
+            "full refresh: " + ("asked for" if config.full_refresh else f"the dbt project changed since {changed[0]}")
+        )
     built: list[dg.AssetKey] = []
     invocation = None
     with run_target(settings.home, "build") as target:
         try:
-            invocation = dbt.cli(
-                ["build", "--exclude-resource-type", "unit_test"],
-                context=context,
-                target_path=target,
-                env=settings.dbt_env(),
-            )
+            invocation = dbt.cli(args, context=context, target_path=target, env=settings.dbt_env())
             for event in invocation.stream():
                 faults.point("dbt")
                 if isinstance(event, dg.Output):
@@ -136,13 +145,24 @@ def ntsb_dbt_models(context: dg.AssetExecutionContext, dbt: NtsbDbtCliResource, 
                         total=len(context.selected_output_names),
                         unit="models",
                     )
+                    event = event.with_metadata({**event.metadata, dbt_state.PROJECT_METADATA: project})
                 yield event
-        finally:  # also after a failure: the models that succeeded keep what they computed
+        finally:
             _stopped(invocation)
-            done = _nodes_done(target)
-            with settings.warehouse.session() as s:
-                incremental.record(s, done, project, through)
     yield from _profiles(settings, built, context.assets_def)
+
+
+def _built_by_another_project(context: dg.AssetExecutionContext, project: str) -> list[str]:
+    """The selected models whose latest materialization another dbt project built (a
+    changed model, macro or view: their rows may be stale). A model never materialized
+    is not counted (its first build computes every event anyway)."""
+    out = []
+    for key in sorted(context.selected_asset_keys):
+        event = context.instance.get_latest_materialization_event(key)
+        mat = event.asset_materialization if event else None
+        if mat is not None and mat.metadata.get(dbt_state.PROJECT_METADATA) != dg.TextMetadataValue(project):
+            out.append(key.to_user_string())
+    return out
 
 
 def _stopped(invocation) -> None:
@@ -179,26 +199,6 @@ def _profiles(settings, keys: list[dg.AssetKey], assets_def: dg.AssetsDefinition
         if rel["rows"] is not None:
             metadata["dagster/row_count"] = rel["rows"]
         yield dg.AssetObservation(asset_key=key, metadata=metadata)
-
-
-def _nodes_done(target) -> list[str]:
-    """The nodes of a dbt invocation that computed or checked every event through the
-    build's start: the models that follow the changed events (they call the macro
-    ntsb_changed_events) and succeeded, and the data tests that passed (not those that
-    warned or failed: they check the same events again next time)."""
-    results, manifest = target / "run_results.json", target / "manifest.json"
-    if not (results.exists() and manifest.exists()):
-        return []
-    nodes = json.loads(manifest.read_text())["nodes"]
-    done = []
-    for r in json.loads(results.read_text())["results"]:
-        node = nodes.get(r["unique_id"], {})
-        if (r["status"] == "pass" and node.get("resource_type") == "test") or (
-            r["status"] == "success"
-            and "macro.ntsb.ntsb_changed_events" in node.get("depends_on", {}).get("macros", [])
-        ):
-            done.append(node["name"])
-    return done
 
 
 dbt_resource = NtsbDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_CHILD_EXECUTABLE)

@@ -345,8 +345,8 @@ def test_webserver_and_daemon_show_the_graph(operated):
             shutil.copy(ml_shot, SCREENSHOT.with_name("asset-graph-ml.png"))
 
 
-# when each row was loaded, snapshotted or predicted, and when the incremental models' watermarks
-# were recorded: the only columns a rebuild may change
+# when each row was loaded, snapshotted or predicted, and the load the incremental models' rows
+# were computed through: the only columns a rebuild may change
 VOLATILE = {
     "_loaded_at",
     "loaded_at",
@@ -375,8 +375,6 @@ def _table_hashes(warehouse) -> dict[str, tuple[int, str]]:
             "('raw', 'staging', 'intermediate', 'snapshots', 'marts')"
         ).to_pylist()
         for t in tables:
-            if (t["table_schema"], t["table_name"]) == ("marts", "_changed_events"):
-                continue  # which events each dbt invocation found changed: a record of the runs, not data
             name = f'"{t["table_schema"]}"."{t["table_name"]}"'
             cols = [c for c in s.columns(t["table_name"], t["table_schema"]) if c not in VOLATILE]
             row = ", ".join(f'"{c}"' for c in cols)

@@ -16,13 +16,14 @@ from tests.integration.browser import ARTIFACTS, Server, free_port, ntsb_command
 from tests.integration.helpers import ingest_json, query
 
 
-def _transform(docs: bool = True):
+def _transform(docs: bool = True, full_refresh: bool = False):
     job = defs.resolve_job_def("transform")
     selection = (
         None if docs else [k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey(["docs", "dbt"])]
     )
+    config = {"ops": {"ntsb_dbt_models": {"config": {"full_refresh": True}}}} if full_refresh else None
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, asset_selection=selection)
+        result = job.execute_in_process(instance=instance, asset_selection=selection, run_config=config)
     assert result.success
     checks = [
         e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
@@ -166,7 +167,7 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
     else:
         _assert_docs_site_renders()
         _assert_incremental_run_matches_a_full_one()
-    _assert_staging_tests_check_the_changed_events()
+    _assert_staging_tests_check_every_row()
     _assert_dbt_tests_catch_a_broken_mart_row(tmp_path)
 
 
@@ -239,32 +240,51 @@ DIMENSIONS = ("dim_location", "dim_weather", "dim_crew")  # tables of int_events
 
 
 def _assert_incremental_run_matches_a_full_one():
-    """A new release through the incremental models (macros/incremental.sql): the events it
-    does not touch are not computed again (a row edited by hand stays as it is), the events
-    it brings are; then every event computed again (no watermarks, as after a project
-    change) gives the same rows, but for the edited one."""
-    marks = {r["model"] for r in query("SELECT model FROM marts._incremental_watermarks")}
-    assert set(INCREMENTAL) <= marks, marks
+    """A new release through the incremental models (macros/incremental.sql), each reading
+    its watermark back from its own table: the events it does not touch are not computed
+    again (a row edited by hand stays as it is), the events it brings are. Then a changed
+    dbt project (another fingerprint on the models' latest materializations) makes the next
+    build a full refresh, whose rows are the same but for the edited one; and
+    `full_refresh` in the run config does the same."""
     schema = lambda m: {"int": "intermediate", "snap": "snapshots"}.get(m.split("_")[0], "marts")  # noqa: E731
+    through = query("SELECT max(last_loaded_at) AS t FROM raw._releases")[0]["t"]
+    for m in INCREMENTAL:  # every incremental model is computed through the latest load
+        assert query(f"SELECT max(loaded_through) AS t FROM {schema(m)}.{m}") == [{"t": through}], m
     edited = query("SELECT min(ev_id) AS e FROM marts.fact_accidents")[0]["e"]
-    with get_settings().warehouse.session() as s:
-        s.execute(f"UPDATE marts.fact_accidents SET city = 'edited by hand' WHERE ev_id = '{edited}'")
 
+    def edit():
+        with get_settings().warehouse.session() as s:
+            s.execute(f"UPDATE marts.fact_accidents SET city = 'edited by hand' WHERE ev_id = '{edited}'")
+
+    def city():
+        return query(f"SELECT city FROM marts.fact_accidents WHERE ev_id = '{edited}'")[0]["city"]
+
+    edit()
     release = ingest_json(SAMPLE / "04_up01JAN2026")["release"]
     _transform(docs=False)
-    assert query(f"SELECT city FROM marts.fact_accidents WHERE ev_id = '{edited}'") == [{"city": "edited by hand"}]
+    assert city() == "edited by hand"
     brought = query(f"SELECT count(*) AS n FROM raw.events WHERE _release_id = '{release}'")[0]["n"]
     assert brought > 0 and query(f"SELECT count(*) AS n FROM marts.fact_accidents WHERE release_id = '{release}'") == [
         {"n": brought}
     ]
     assert query("SELECT count(*) AS n FROM marts.fact_accidents") == query("SELECT count(*) AS n FROM raw.events")
-    rows = lambda m: sorted(map(repr, (sorted(r.items()) for r in query(f"SELECT * FROM {schema(m)}.{m}"))))  # noqa: E731
-    incremental = {m: rows(m) for m in INCREMENTAL + DIMENSIONS}
 
-    with get_settings().warehouse.session() as s:
-        s.execute("DELETE FROM marts._incremental_watermarks")
+    def rows(m):  # but the watermark and the snapshot's run times
+        out = []
+        for r in query(f"SELECT * FROM {schema(m)}.{m}"):
+            kept = {k: v for k, v in r.items() if k not in ("loaded_through", "dbt_updated_at", "dbt_valid_from")}
+            out.append(repr(sorted(kept.items())))
+        return sorted(out)
+
+    incremental = {m: rows(m) for m in INCREMENTAL + DIMENSIONS}
+    with dg.DagsterInstance.get() as instance:  # as if another dbt project had built the fact table
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                dg.AssetKey(["warehouse", "marts", "fact_accidents"]), metadata={"dbt project": "x"}
+            )
+        )
     _transform(docs=False)
-    assert query(f"SELECT city FROM marts.fact_accidents WHERE ev_id = '{edited}'") != [{"city": "edited by hand"}]
+    assert city() != "edited by hand"
     for m in INCREMENTAL + DIMENSIONS:
         full = rows(m)
         differ = set(full) ^ set(incremental[m])
@@ -272,16 +292,16 @@ def _assert_incremental_run_matches_a_full_one():
             m,
             sorted(differ)[:4],
         )
+    edit()
+    _transform(docs=False)
+    assert city() == "edited by hand", "the same project: incremental again"
+    _transform(docs=False, full_refresh=True)
+    assert city() != "edited by hand"
 
 
-def _assert_staging_tests_check_the_changed_events():
-    """A staging view's data test checks the events changed since it last passed
-    (macros/incremental.sql): a bad value a load brings fails it, and again in the next build
-    (a failed test keeps its watermark) until a load fixes it; a bad value written into raw
-    without a load is not checked again, until the test's watermark is gone (a changed
-    project), when it checks every row."""
-    import datetime as dt
-
+def _assert_staging_tests_check_every_row():
+    """A staging view's data tests check every row (they are not filtered by load time): a
+    bad value written into raw without a load fails the test at the next build."""
     test = "relationships_stg_ntsb__aircraft_ev_id__ev_id__ref_stg_ntsb__events_"
     view = dg.AssetKey(["warehouse", "staging", "stg_ntsb__aircraft"])
     graph = defs.resolve_asset_graph()
@@ -297,36 +317,18 @@ def _assert_staging_tests_check_the_changed_events():
         ]
         return {c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR}
 
-    def mark():  # the test's watermark, or None
-        found = query(f"SELECT loaded_through AS t FROM marts._incremental_watermarks WHERE model = '{test}'")
-        return found[0]["t"] if found else None
-
     [row] = query("SELECT ev_id, _row_hash FROM raw.aircraft ORDER BY ev_id LIMIT 1")
     where = f"_row_hash = '{row['_row_hash']}'"  # the row, whatever its ev_id (a hash of what it was loaded with)
-    latest = query("SELECT release_id FROM raw._releases ORDER BY last_loaded_at DESC LIMIT 1")[0]["release_id"]
 
-    def write(ev_id: str, load: bool) -> None:  # a load stamps the row and its release
-        at = mark() + dt.timedelta(minutes=1) if load else None
-        stamp = f", _loaded_at = TIMESTAMP '{at}'" if load else ""
+    def write(ev_id: str) -> None:
         with get_settings().warehouse.session() as s:
-            s.execute(f"UPDATE raw.aircraft SET ev_id = '{ev_id}'{stamp} WHERE {where}")
-            if load:
-                s.execute(f"UPDATE raw._releases SET last_loaded_at = TIMESTAMP '{at}' WHERE release_id = '{latest}'")
+            s.execute(f"UPDATE raw.aircraft SET ev_id = '{ev_id}' WHERE {where}")
 
-    assert not build() and mark(), "a test that passed records its watermark"
-    before = mark()
-    write("NO_SUCH_EVENT", load=True)  # an aircraft whose event is not there
-    assert test in build() and mark() == before
-    assert test in build() and mark() == before, "a failed test checks the same events again"
-    write(row["ev_id"], load=True)
-    assert not build() and mark() > before
-    write("NO_SUCH_EVENT", load=False)
-    assert test not in build(), "an event no load changed is not checked again"
-    with get_settings().warehouse.session() as s:
-        s.execute(f"DELETE FROM marts._incremental_watermarks WHERE model = '{test}'")
-    assert test in build() and not mark(), "without a watermark, every row"
-    write(row["ev_id"], load=False)
-    assert not build() and mark()
+    assert not build()
+    write("NO_SUCH_EVENT")  # an aircraft whose event is not there, and no load
+    assert test in build()
+    write(row["ev_id"])
+    assert not build()
 
 
 def _dbt_unit_tests(tmp_path):

@@ -6,7 +6,7 @@
 -- A table: dim_causes and the bridge both read it, and its labels are looked up row by row.
 -- Incremental: the events changed since the last run (macros/incremental.sql).
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
-{%- set changed = ntsb_changed_events() %}
+{%- set since = ntsb_since() %}
 with findings as (
     select
         'finding' as cause_kind,
@@ -22,7 +22,7 @@ with findings as (
         cast(null as {{ ntsb_type('string') }}) as occurrence_label,
         cast(null as {{ ntsb_type('string') }}) as phase_of_flight,
         cast(null as {{ ntsb_type('string') }}) as phase_of_flight_label
-    from {{ ntsb_changed_rows(ref('stg_ntsb__findings'), changed) }} as f
+    from {{ ntsb_changed_rows(ref('stg_ntsb__findings'), since) }} as f
 ),
 
 occurrences_since_2008 as (
@@ -40,7 +40,7 @@ occurrences_since_2008 as (
         regexp_replace(occurrence_description, '^[^-]*-', '') as occurrence_label,
         phase_no as phase_of_flight,
         split_part(occurrence_description, '-', 1) as phase_of_flight_label
-    from {{ ntsb_changed_rows(ref('stg_ntsb__events_sequence'), changed) }} as f
+    from {{ ntsb_changed_rows(ref('stg_ntsb__events_sequence'), since) }} as f
 ),
 
 occurrences_before_2008 as (
@@ -58,7 +58,7 @@ occurrences_before_2008 as (
         occurrence_label,
         phase_of_flight,
         phase_of_flight_label
-    from {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), changed) }} as o
+    from {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), since) }} as o
 ),
 
 findings_before_2008 as (
@@ -76,8 +76,8 @@ findings_before_2008 as (
         o.occurrence_label,
         o.phase_of_flight,
         o.phase_of_flight_label
-    from {{ ntsb_changed_rows(ref('stg_ntsb__seq_of_events'), changed) }} as s
-    left join {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), changed) }} as o
+    from {{ ntsb_changed_rows(ref('stg_ntsb__seq_of_events'), since) }} as s
+    left join {{ ntsb_changed_rows(ref('stg_ntsb__occurrences'), since) }} as o
         on s.ev_id = o.ev_id and s.aircraft_key = o.aircraft_key and s.occurrence_no = o.occurrence_no
 ),
 
@@ -95,5 +95,6 @@ select
     unioned.*,
     coalesce(cause_factor = 'cause', false) as in_probable_cause,
     {{ ntsb_hash_key(['cause_kind', 'cause_code', 'cause_description', 'category', 'cause_factor',
-                      'occurrence_code', 'occurrence_label', 'phase_of_flight', 'phase_of_flight_label']) }} as cause_key
+                      'occurrence_code', 'occurrence_label', 'phase_of_flight', 'phase_of_flight_label']) }} as cause_key,
+    {{ ntsb_loaded_through() }} as loaded_through
 from unioned

@@ -2,7 +2,7 @@
 -- their surrogate keys. A table, read by fact_accidents and three dimensions. Incremental:
 -- the events changed since the last run (macros/incremental.sql).
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
-{%- set changed = ntsb_changed_events() %}
+{%- set since = ntsb_since() %}
 with e as (
     select
         ev_id,
@@ -29,7 +29,7 @@ with e as (
             when temperature_c is null then null when temperature_c < 0 then 'below 0 C'
             when temperature_c < 15 then '0-15 C' when temperature_c < 30 then '15-30 C' else '30+ C'
         end as temperature_bucket
-    from {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as events
+    from {{ ntsb_changed_rows(ref('stg_ntsb__events'), since) }} as events
 ),
 
 crew as (
@@ -49,7 +49,7 @@ crew as (
             when age < 35 then '25-34' when age < 45 then '35-44' when age < 55 then '45-54'
             when age < 65 then '55-64' else '65+'
         end as age_group
-    from {{ ntsb_changed_rows(ref('int_crew__per_event'), changed) }} as pic
+    from {{ ntsb_changed_rows(ref('int_crew__per_event'), since) }} as pic
 )
 
 select
@@ -67,6 +67,7 @@ select
         as location_key,
     {{ ntsb_hash_key([
         'weather_condition', 'light_condition', 'visibility_bucket', 'wind_bucket', 'temperature_bucket'
-    ]) }} as weather_key
+    ]) }} as weather_key,
+    {{ ntsb_loaded_through() }} as loaded_through
 from e
 left join crew on e.ev_id = crew.ev_id

@@ -4,7 +4,7 @@
 -- rebuilding from the same releases gives the same keys. Incremental: the versions of the
 -- events changed since the last run (macros/incremental.sql).
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
-{%- set changed = ntsb_changed_events() %}
+{%- set since = ntsb_since() %}
 select
     {{ ntsb_hash_key(['ev_id', 'aircraft_key', 'release_id', 'make', 'model', 'category', 'engine_type',
                       'engine_count', 'homebuilt', 'year_built', 'damage', 'far_part']) }} as aircraft_version_key,
@@ -24,5 +24,6 @@ select
     damage_label,
     dbt_valid_from as valid_from,
     dbt_valid_to as valid_to,
-    dbt_valid_to is null as is_current
-from {{ ntsb_changed_rows(ref('snap_aircraft'), changed) }} as s
+    dbt_valid_to is null as is_current,
+    {{ ntsb_loaded_through() }} as loaded_through
+from {{ ntsb_changed_rows(ref('snap_aircraft'), since) }} as s

@@ -4,7 +4,7 @@
 -- (macros/incremental.sql), then the causes no event has any more are removed.
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='cause_key',
           post_hook="{{ ntsb_drop_unreferenced('cause_key', ref('int_causes__rows')) }}") }}
-{%- set changed = ntsb_changed_events() %}
+{%- set since = ntsb_since() %}
 select distinct
     cause_key,
     cause_kind,
@@ -16,5 +16,6 @@ select distinct
     occurrence_code,
     occurrence_label,
     phase_of_flight,
-    phase_of_flight_label
-from {{ ntsb_changed_rows(ref('int_causes__rows'), changed) }} as c
+    phase_of_flight_label,
+    {{ ntsb_loaded_through() }} as loaded_through
+from {{ ntsb_changed_rows(ref('int_causes__rows'), since) }} as c

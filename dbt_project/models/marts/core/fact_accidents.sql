@@ -6,13 +6,13 @@
 -- command's hours and age.
 -- Incremental: the events changed since the last run (macros/incremental.sql).
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
-{%- set changed = ntsb_changed_events() %}
+{%- set since = ntsb_since() %}
 with aircraft as (
     select
         ev_id,
         count(*) as aircraft_count
     from {{ ref('stg_ntsb__aircraft') }}
-    where {{ ntsb_only(changed, 'ev_id') }}
+    where {{ ntsb_only(since, 'ev_id') }}
     group by ev_id
 )
 
@@ -64,15 +64,16 @@ select
     case first_aircraft.scheduled when 'SCHD' then true when 'UNSC' then false end as is_scheduled,
     pic.total_hours as pilot_total_hours,
     pic.age as pilot_age,
-    e.release_id
-from {{ ntsb_changed_rows(ref('stg_ntsb__events'), changed) }} as e
-inner join {{ ntsb_changed_rows(ref('int_events__dimension_keys'), changed) }} as k on e.ev_id = k.ev_id
+    e.release_id,
+    {{ ntsb_loaded_through() }} as loaded_through
+from {{ ntsb_changed_rows(ref('stg_ntsb__events'), since) }} as e
+inner join {{ ntsb_changed_rows(ref('int_events__dimension_keys'), since) }} as k on e.ev_id = k.ev_id
 left join aircraft as a on e.ev_id = a.ev_id
 left join
-    {{ ntsb_changed_rows(ref('int_aircraft__first_per_event'), changed) }} as first_aircraft
+    {{ ntsb_changed_rows(ref('int_aircraft__first_per_event'), since) }} as first_aircraft
     on e.ev_id = first_aircraft.ev_id
-left join {{ ntsb_changed_rows(ref('int_crew__per_event'), changed) }} as pic on e.ev_id = pic.ev_id
-left join {{ ntsb_changed_rows(ref('dim_aircraft'), changed) }} as current_aircraft
+left join {{ ntsb_changed_rows(ref('int_crew__per_event'), since) }} as pic on e.ev_id = pic.ev_id
+left join {{ ntsb_changed_rows(ref('dim_aircraft'), since) }} as current_aircraft
     on
         first_aircraft.ev_id = current_aircraft.ev_id and first_aircraft.aircraft_key = current_aircraft.aircraft_key
         and current_aircraft.is_current
