@@ -69,19 +69,9 @@ class NtsbDbtTranslator(DagsterDbtTranslator):
             group = "marts"
         else:
             group = next((g for layer, g in LAYER_GROUPS.items() if layer in props["fqn"]), "transform")
-        owners = [
-            f"team:{o}"
-            for o in [
-                (
-                    (
-                        props.get("group")
-                        and manifest["groups"].get(f"group.ntsb.{props['group']}", {}).get("owner", {}).get("name")
-                    )
-                    or None
-                )
-            ]
-            if o
-        ]
+        dbt_group = manifest["groups"].get(f"group.ntsb.{props.get('group')}", {})
+        owner = dbt_group.get("owner", {}).get("name")
+        owners = [f"team:{owner}"] if owner else []
         return spec.replace_attributes(key=key, group_name=group, automation_condition=AFTER_UPSTREAM, owners=owners)
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
@@ -127,7 +117,7 @@ def ntsb_dbt_models(
     if config.full_refresh or changed:
         args.append("--full-refresh")
         context.log.info(
-            "full refresh: " + ("asked for" if config.full_refresh else f"the dbt project changed since {changed[0]}")
+            "full refresh: " + ("asked for" if config.full_refresh else f"another dbt project built {changed[0]}")
         )
     built: list[dg.AssetKey] = []
     invocation = None
