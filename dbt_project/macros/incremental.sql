@@ -109,12 +109,10 @@
     {{ column }} = any(array{{ ntsb_changed_set(since) }})
 {%- endmacro %}
 
+{# The relation's rows of the events changed since `since` (all of them when it is none), as a
+   subquery either way: the model's SQL has one shape. #}
 {% macro ntsb_changed_rows(relation, since) -%}
-    {%- if since is none -%}
-        {{ relation }}
-    {%- else -%}
-        (select * from {{ relation }} where {{ ntsb_only(since, 'ev_id') }})
-    {%- endif -%}
+    (select * from {{ relation }} where {{ ntsb_only(since, 'ev_id') }})
 {%- endmacro %}
 
 {# A dimension built from the changed events only: after an incremental run, the keys no
