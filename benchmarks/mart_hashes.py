@@ -5,8 +5,8 @@ Builds the marts from scratch in a scratch home (the bundled sample's releases, 
 generated base and a monthly update), with `ntsb ingest` and `ntsb build` as a user runs
 them: a first build, then the remaining releases and a second (incremental) build. Then
 hashes each mart: its columns and types, and an order-free hash of its rows (each row as
-JSON, sorted). Columns that hold wall-clock times of the run (load and snapshot times) are
-left out and named. Run it on two checkouts and compare:
+JSON, floats to 12 significant digits, sorted). Columns that hold wall-clock times of the
+run (load and snapshot times) are left out and named. Run it on two checkouts and compare:
 
     python benchmarks/mart_hashes.py --sample --warehouse embedded --out before.json
     python benchmarks/mart_hashes.py --sample --warehouse embedded --out after.json
@@ -75,7 +75,7 @@ def hashes(env: dict) -> dict:
                 cols = s.columns(t, "marts") or {}
                 kept = sorted(c for c in cols if not RUN_TIME.search(c))
                 data = s.query(f"SELECT {', '.join(q(c) for c in kept)} FROM marts.{q(t)}")
-                rows = sorted(json.dumps(r, default=str, sort_keys=True) for r in data.to_pylist())
+                rows = sorted(json.dumps(_rounded(r), default=str, sort_keys=True) for r in data.to_pylist())
                 h = hashlib.sha256()
                 for r in rows:
                     h.update(r.encode() + b"\n")
@@ -89,6 +89,12 @@ def hashes(env: dict) -> dict:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def _rounded(row: dict) -> dict:
+    """Floats to 12 significant digits: an average over thousands of rows differs in its last
+    bits when the database sums them in another order (a parallel aggregate, another plan)."""
+    return {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in row.items()}
 
 
 def run(releases: list[Path], first: int, warehouse: str, pg: str) -> dict:
