@@ -14,7 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from .. import keys
 from ..automation import AFTER_UPSTREAM
-from ..lib import dbt_state, faults, progress
+from ..lib import dbt_state, faults, progress, quality
 from ..resources import NtsbResource, warehouse_writer
 from .project import DBT_CHILD_EXECUTABLE, DBT_DIR, NtsbDbtCliResource, dbt_project, run_target
 
@@ -120,6 +120,7 @@ def ntsb_dbt_models(
             "full refresh: " + ("asked for" if config.full_refresh else f"another dbt project built {changed[0]}")
         )
     built: list[dg.AssetKey] = []
+    descriptions = {(c.asset_key, c.name): c.description for c in context.assets_def.check_specs}
     invocation = None
     with run_target(settings.home, "build") as target:
         try:
@@ -136,10 +137,29 @@ def ntsb_dbt_models(
                         unit="models",
                     )
                     event = event.with_metadata({**event.metadata, dbt_state.PROJECT_METADATA: project})
+                elif isinstance(event, dg.AssetCheckResult):  # the marts' checks, for the dashboard
+                    quality.record_check(settings.lake, _check_record(event, descriptions, context.run_id))
                 yield event
         finally:
             _stopped(invocation)
     yield from _profiles(settings, built, context.assets_def)
+
+
+def _check_record(result: dg.AssetCheckResult, descriptions: dict, run_id: str) -> dict:
+    """A dbt test's outcome as the quality checks record theirs (``quality.record_check``)."""
+    failed = result.metadata.get("dagster_dbt/failed_row_count")
+    return {
+        "asset": result.asset_key.to_user_string(),
+        "check": result.check_name,
+        "passed": result.passed,
+        "severity": result.severity.value,
+        "description": descriptions.get((result.asset_key, result.check_name)),
+        **dict.fromkeys(("rows", "expectations_evaluated", "expectations_failed", "errors", "warnings")),
+        "unexpected_rows": failed.value if failed is not None else None,
+        "quarantined_rows": None,
+        "data_docs": None,
+        "run_id": run_id,
+    }
 
 
 def _built_by_another_project(context: dg.AssetExecutionContext, project: str) -> list[str]:
