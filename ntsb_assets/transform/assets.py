@@ -85,6 +85,9 @@ class NtsbDbtTranslator(DagsterDbtTranslator):
             metadata=spec.metadata,
             blocking=spec.blocking,
             description=describe_test(manifest["nodes"][unique_id]),
+            # requested with the models by the automation, so a declaratively launched build
+            # runs the tests too
+            automation_condition=AFTER_UPSTREAM,
         )
 
 
