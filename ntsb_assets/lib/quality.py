@@ -1075,6 +1075,32 @@ if __name__ == "__main__":
 CHECKS_PREFIX = "quality/checks"  # the latest result of each check, one JSON document each
 
 
+CHECK_COUNTS = (
+    "rows",
+    "expectations_evaluated",
+    "expectations_failed",
+    "errors",
+    "warnings",
+    "unexpected_rows",
+    "quarantined_rows",
+)
+
+
+def check_record(asset: str, check: str, passed: bool, severity: str, description, run_id: str, **found) -> dict:
+    """One check's outcome as :func:`record_check` keeps it: ``found`` gives the counts it
+    has (CHECK_COUNTS; the others are None) and its ``data_docs`` page."""
+    return {
+        "asset": asset,
+        "check": check,
+        "passed": passed,
+        "severity": severity,
+        "description": description,
+        **{k: found.get(k) for k in CHECK_COUNTS},
+        "data_docs": found.get("data_docs"),
+        "run_id": run_id,
+    }
+
+
 def record_check(lake, result: dict) -> None:
     """Keep ``result`` (asset, check, passed, severity, counts, Data Docs page) as the
     latest of its check in the lake, for readers that are not Dagster (the dashboard)."""

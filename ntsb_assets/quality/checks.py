@@ -123,27 +123,16 @@ def _publish(validator: quality.Validator, results, lake, prefix: str, docs_url:
         result = _result(key, v, data_docs_url(docs_url, prefix, page) if page else None)
         quality.record_check(
             lake,
-            {
-                "asset": key.asset_key.to_user_string(),
-                "check": key.name,
-                "passed": result.passed,
-                "severity": result.severity.value,
-                "description": result.description,
-                **{
-                    k: result.metadata[k].value
-                    for k in (
-                        "rows",
-                        "expectations_evaluated",
-                        "expectations_failed",
-                        "errors",
-                        "warnings",
-                        "unexpected_rows",
-                        "quarantined_rows",
-                    )
-                },
-                "data_docs": page and data_docs_url(docs_url, prefix, page),
-                "run_id": prefix.rsplit("/", 1)[-1],
-            },
+            quality.check_record(
+                key.asset_key.to_user_string(),
+                key.name,
+                result.passed,
+                result.severity.value,
+                result.description,
+                prefix.rsplit("/", 1)[-1],
+                **{k: result.metadata[k].value for k in quality.CHECK_COUNTS},
+                data_docs=page and data_docs_url(docs_url, prefix, page),
+            ),
         )
         yield result
 

@@ -151,18 +151,15 @@ def ntsb_dbt_models(
 def _check_record(result: dg.AssetCheckResult, descriptions: dict, run_id: str) -> dict:
     """A dbt test's outcome as the quality checks record theirs (``quality.record_check``)."""
     failed = result.metadata.get("dagster_dbt/failed_row_count")
-    return {
-        "asset": result.asset_key.to_user_string(),
-        "check": result.check_name,
-        "passed": result.passed,
-        "severity": result.severity.value,
-        "description": descriptions.get((result.asset_key, result.check_name)),
-        **dict.fromkeys(("rows", "expectations_evaluated", "expectations_failed", "errors", "warnings")),
-        "unexpected_rows": failed.value if failed is not None else None,
-        "quarantined_rows": None,
-        "data_docs": None,
-        "run_id": run_id,
-    }
+    return quality.check_record(
+        result.asset_key.to_user_string(),
+        result.check_name,
+        result.passed,
+        result.severity.value,
+        descriptions.get((result.asset_key, result.check_name)),
+        run_id,
+        unexpected_rows=failed.value if failed is not None else None,
+    )
 
 
 def _built_by_another_project(context: dg.AssetExecutionContext, project: str) -> list[str]:
