@@ -256,38 +256,38 @@ class _Run:
     def materialized(self, key) -> list:
         return [m for m in self.materializations if m.asset_key == key]
 
+    @classmethod
+    def of(cls, instance, run_id: str, success: bool = True) -> _Run:
+        """A run's materializations, check evaluations and step errors, from its records."""
+        import dagster as dg
+
+        kinds = {
+            dg.DagsterEventType.ASSET_MATERIALIZATION,
+            dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+            dg.DagsterEventType.STEP_FAILURE,
+        }
+        events = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(run_id, of_type=kinds).records]
+        of = lambda kind: [e for e in events if e.event_type == kind]  # noqa: E731
+        return cls(
+            run_id,
+            success,
+            [e.event_specific_data.materialization for e in of(dg.DagsterEventType.ASSET_MATERIALIZATION)],
+            [e.asset_check_evaluation_data for e in of(dg.DagsterEventType.ASSET_CHECK_EVALUATION)],
+            _step_errors([e.step_failure_data.error for e in of(dg.DagsterEventType.STEP_FAILURE)])
+            or f"run {run_id} failed",
+        )
+
 
 def _materialize(instance, job: str, **kwargs) -> _Run:
     """Run one of the jobs the automation declares (ntsb_assets/jobs.py) in this process:
-    ``partition_key``, ``tags`` and ``run_config`` as Dagster takes them."""
-    import dagster as dg
-
+    ``partition_key``, ``tags``, ``run_config`` and ``asset_selection`` as Dagster takes them."""
     run_config = {**QUIET, **kwargs.pop("run_config", {})}
     result = (
         _definitions()
         .resolve_job_def(job)
         .execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     )
-    kinds = {
-        dg.DagsterEventType.ASSET_MATERIALIZATION,
-        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-        dg.DagsterEventType.STEP_FAILURE,
-    }
-    events = [
-        r.event_log_entry.dagster_event for r in instance.get_records_for_run(result.run_id, of_type=kinds).records
-    ]
-    return _Run(
-        result.run_id,
-        result.success,
-        [
-            e.event_specific_data.materialization
-            for e in events
-            if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
-        ],
-        [e.asset_check_evaluation_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION],
-        _step_errors([e.step_failure_data.error for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE])
-        or f"run {result.run_id} failed",
-    )
+    return _Run.of(instance, result.run_id, result.success)
 
 
 def _step_errors(errors: list) -> str:
@@ -434,6 +434,12 @@ def _print_result(result: dict, as_json: bool) -> None:
     help="Severity model check: largest calibration error allowed, validation years (default 0.05; 1 accepts any).",
 )
 @click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train the severity model even when its features changed less than NTSB_RETRAIN_THRESHOLD "
+    "since the latest training (what the automation does monthly).",
+)
+@click.option(
     "--allow-synthetic",
     is_flag=True,
     help="Load generated (ntsb synth) releases into a home that holds real ones, or the reverse.",
@@ -443,16 +449,19 @@ def build(
     as_json: bool,
     auc_margin: float | None = None,
     max_ece: float | None = None,
+    retrain: bool = False,
     allow_synthetic: bool = False,
     verbose: bool = False,
 ):
-    """Materialize the whole asset graph.
+    """Materialize the whole asset graph, as the automation would (ntsb_assets/automation.py).
 
     Scans the landing zone (NTSB_LANDING_URL) for new releases, then ingests, in
-    registration order, every release the warehouse has not loaded yet; then dbt build
-    with its checks and the docs site, the Parquet archive of the event years whose rows
-    changed, the analytics, the severity model and the API's serving snapshot. Shows
-    progress as it goes and ends with one summary.
+    registration order, every release the warehouse has not loaded yet; then the quality
+    gates, dbt build with its tests and the docs site, the Parquet archive of the event years
+    whose rows changed, the analytics and the model's features; the severity model when its
+    features changed beyond NTSB_RETRAIN_THRESHOLD (or with --retrain); the batch
+    predictions and the API's serving snapshot. Shows progress as it goes and ends with one
+    summary.
     """
     import time
 
@@ -485,9 +494,12 @@ def build(
         transform = _run_transform(instance)
         published = _run_archive_and_analytics(instance, settings)
         published["ml"] = _run_ml(
-            instance, settings, {k: v for k, v in (("auc_margin", auc_margin), ("max_ece", max_ece)) if v is not None}
+            instance,
+            settings,
+            {k: v for k, v in (("auc_margin", auc_margin), ("max_ece", max_ece)) if v is not None},
+            retrain=retrain,
         )
-        published["serving"] = _run_serving(instance)
+        published["serving"] = _run_serving(instance, settings, published["ml"])
         log = reporter.log
     summary = {
         "releases": results,
@@ -529,11 +541,17 @@ def _print_build(summary: dict) -> None:
     lines.append(f"  analytics  {', '.join(summary['analytics'])}")
     ml = summary["ml"]
     failed = [c for c, ok in ml["checks"].items() if not ok]
-    lines.append(
-        f"  model      {ml['model']} version {ml['version']} ({ml['family']}) registered; "
-        + (f"checks failed ({', '.join(failed)}), not promoted; " if failed else "checks passed; ")
-        + f"champion {ml['champion'] or 'none'}; {ml['predictions']:,} events predicted"
-    )
+    drift = ml["drift"]
+    if ml["retrained"]:
+        model = f"{ml['model']} version {ml['version']} ({ml['family']}) registered; " + (
+            f"checks failed ({', '.join(failed)}), not promoted; " if failed else "checks passed; "
+        )
+    else:
+        model = (
+            f"not retrained: {drift.get('share', 0):.1%} of the features changed since the latest training "
+            f"(threshold {drift.get('threshold', 0):.0%}; --retrain trains anyway); "
+        )
+    lines.append(f"  model      {model}champion {ml['champion'] or 'none'}; {ml['predictions']:,} events predicted")
     lines.append(f"  serving    data version {summary['serving']}")
     for line in lines:
         out.print(line, markup=False, highlight=False)
@@ -541,7 +559,7 @@ def _print_build(summary: dict) -> None:
         out.print(
             "No champion model yet, so the API's predictions answer 503 (its data routes serve): no "
             "candidate passed the checks on the validation years (`ntsb model info`, docs/ml.md); to "
-            "try the whole path anyway: ntsb build --auc-margin -1 --max-ece 1",
+            "try the whole path anyway: ntsb build --retrain --auc-margin -1 --max-ece 1",
             style="yellow",
             markup=False,
         )
@@ -616,7 +634,8 @@ def _run_transform(instance) -> dict:
 
 def _run_archive_and_analytics(instance, settings) -> dict:
     """Archive the event years that changed (job ``archive``, one run per range of years),
-    then the analytics and the model's features (job ``analytics``)."""
+    then the analytics and the model's features with their changed_since_training check
+    (job ``analytics``)."""
     from . import keys
     from .archive import archive_runs
     from .lib import progress
@@ -636,7 +655,7 @@ def _run_archive_and_analytics(instance, settings) -> dict:
                 raise click.ClickException(f"archive of years {first}-{last} failed:\n{run.errors}")
             years += range(first, last + 1)
         stage["summary"] = f"{len(years)} event year(s) rewritten in {len(runs)} run(s)" if runs else "nothing changed"
-    with progress.stage("analytics", "trends, clusters, correlations, risk") as stage:
+    with progress.stage("analytics", "trends, clusters, correlations, risk, model features") as stage:
         run = _materialize(instance, "analytics")
         if not run.success:
             raise click.ClickException(f"analytics failed:\n{run.errors}")
@@ -645,56 +664,68 @@ def _run_archive_and_analytics(instance, settings) -> dict:
     return {"archive": {"runs": len(runs), "years": years}, "analytics": done}
 
 
-def _run_ml(instance, settings, thresholds: dict | None = None) -> dict:
-    """The ``ml`` job: features, training with its checks, promotion, batch predictions. A
-    model that fails its checks is not an error of the build: it stays registered without
+def _run_ml(instance, settings, thresholds: dict | None = None, retrain: bool = False) -> dict:
+    """The severity model as the automation declares it (``RETRAIN`` in automation.py):
+    trained again only when the features just materialized (job ``analytics``) failed their
+    ``changed_since_training`` check (never trained, or more changed than
+    NTSB_RETRAIN_THRESHOLD), or when asked (``retrain``, the automation's monthly cron).
+    A model that fails its checks is not an error of the build: it stays registered without
     the champion alias, and the previous champion keeps predicting. ``thresholds``
     overrides the checks' (``auc_margin``, ``max_ece``)."""
     from . import keys
     from .lib import progress, tracking
+
+    latest = instance.get_latest_materialization_event(keys.FEATURES)
+    drift = next(
+        (
+            c
+            for c in reversed(_Run.of(instance, latest.run_id).checks if latest else [])
+            if c.asset_key == keys.FEATURES and c.check_name == "changed_since_training"
+        ),
+        None,
+    )
+    changed = {k: v.value for k, v in drift.metadata.items()} if drift is not None else {}
+    why = "asked" if retrain else ("features changed" if drift is None or not drift.passed else "")
+    out: dict = {"model": tracking.MODEL_NAME, "retrained": bool(why), "drift": changed}
+    if why:
+        config = {"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {}
+        with progress.stage("model", "train, check, promote") as stage:
+            run = _materialize(instance, "ml", asset_selection=[keys.MODEL, keys.CHAMPION], run_config=config)
+            checks = {c.check_name: c.passed for c in run.checks if c.asset_key == keys.MODEL}
+            trained = [m.metadata for m in run.materialized(keys.MODEL)]
+            if not trained or not run.success:
+                raise click.ClickException(f"severity model failed:\n{run.errors}")
+            failed = [c for c, ok in checks.items() if not ok]
+            out.update(version=trained[0]["version"].value, family=trained[0]["family"].value, checks=checks)
+            stage["summary"] = (
+                f"version {out['version']} ({out['family']}); "
+                + (f"checks failed ({', '.join(failed)}), not promoted" if failed else "checks passed")
+            )
+    else:
+        out.update(version=None, family=None, checks={})
+    with _registry(settings) as client:
+        out["champion"] = tracking.champion_version(client)
+    return out
+
+
+def _run_serving(instance, settings, ml: dict) -> str:
+    """The ``serving`` job: the champion's batch predictions, then the API's snapshot (or
+    published version); returns the data version the API now serves."""
+    from .lib import progress
     from .lib.predictions import PREDICTIONS_TABLE
 
-    config = {"ops": {"ml__severity_model": {"config": thresholds}}} if thresholds else {}
-    with progress.stage("model", "train, check, promote, predict") as stage:
-        run = _materialize(instance, "ml", run_config=config)
-        checks = {c.check_name: c.passed for c in run.checks if c.asset_key == keys.MODEL}
-        trained = [m.metadata for m in run.materialized(keys.MODEL)]
-        versions = [m["version"].value for m in trained]
-        if not versions or not run.success:
-            raise click.ClickException(f"severity model failed:\n{run.errors}")
-        with _registry(settings) as client:
-            champion = tracking.champion_version(client)
-        predicted = 0
-        if champion:
-            with settings.warehouse.session(read_only=settings.warehouse.dialect == "duckdb") as s:
-                if s.columns(PREDICTIONS_TABLE[1], PREDICTIONS_TABLE[0]) is not None:
-                    predicted = s.query(f"SELECT count(*) AS n FROM {'.'.join(PREDICTIONS_TABLE)}").column(0)[0].as_py()
-        failed = [c for c, ok in checks.items() if not ok]
-        stage["summary"] = (
-            f"version {versions[0]} ({trained[0]['family'].value}); "
-            + (f"checks failed ({', '.join(failed)}), not promoted" if failed else "checks passed")
-            + f"; champion {champion or 'none'}"
-        )
-    return {
-        "model": tracking.MODEL_NAME,
-        "version": versions[0],
-        "family": trained[0]["family"].value,
-        "checks": checks,
-        "champion": champion,
-        "predictions": predicted,
-    }
-
-
-def _run_serving(instance) -> str:
-    """The ``serving`` job; returns the data version the API now serves."""
-    from .lib import progress
-
-    with progress.stage("snapshot", "what the API serves") as stage:
+    with progress.stage("snapshot", "predictions and what the API serves") as stage:
         run = _materialize(instance, "serving")
         if not run.success:
-            raise click.ClickException(f"serving snapshot failed:\n{run.errors}")
-        version = run.materializations[0].metadata["data version"].value
-        stage["summary"] = f"data version {version}"
+            raise click.ClickException(f"predictions or serving snapshot failed:\n{run.errors}")
+        version = next(m.metadata["data version"].value for m in run.materializations if "data version" in m.metadata)
+        ml["predictions"] = 0
+        if ml["champion"]:
+            with settings.warehouse.session(read_only=settings.warehouse.dialect == "duckdb") as s:
+                if s.columns(PREDICTIONS_TABLE[1], PREDICTIONS_TABLE[0]) is not None:
+                    n = s.query(f"SELECT count(*) AS n FROM {'.'.join(PREDICTIONS_TABLE)}").column(0)[0].as_py()
+                    ml["predictions"] = n
+        stage["summary"] = f"data version {version}; {ml['predictions']:,} events predicted"
     return version
 
 

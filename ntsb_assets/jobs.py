@@ -5,7 +5,7 @@ import dagster as dg
 from .analytics import analytics_assets
 from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
 from .freshness import freshness_checks
-from .ml import ml_assets
+from .ml import batch_predictions, ml_assets, ml_features
 from .quality import raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES
 from .serving import serving_assets
@@ -65,9 +65,10 @@ archive_job = dg.define_asset_job(
 
 analytics_job = dg.define_asset_job(
     "analytics",
-    selection=dg.AssetSelection.assets(*analytics_assets),
+    selection=dg.AssetSelection.assets(*analytics_assets, ml_features),
     executor_def=EXECUTOR,
-    description="Trends, make/model risk, geospatial clusters and correlations: DuckDB over the archive.",
+    description="Trends, make/model risk, geospatial clusters and correlations: DuckDB over the archive; "
+    "the severity model's features and their changed_since_training check (failing retrains the model).",
 )
 
 ml_job = dg.define_asset_job(
@@ -80,7 +81,8 @@ ml_job = dg.define_asset_job(
 
 serving_job = dg.define_asset_job(
     "serving",
-    selection=dg.AssetSelection.assets(*serving_assets) - dg.AssetSelection.checks(*freshness_checks),
+    selection=dg.AssetSelection.assets(batch_predictions, *serving_assets) - dg.AssetSelection.checks(*freshness_checks),
     executor_def=EXECUTOR,
-    description="What the API reads: the embedded deployment's snapshot (on PostgreSQL the API reads the marts).",
+    description="What the API reads: the champion's batch predictions, then the embedded deployment's snapshot "
+    "(on PostgreSQL the API reads the marts).",
 )

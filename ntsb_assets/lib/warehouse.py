@@ -211,10 +211,13 @@ class Session:
             return None
         return {r["column_name"]: typemap.of_sql(r["data_type"]) for r in rows}
 
-    def describe_relations(self, schemas: list[str], count_views: bool = False) -> dict[tuple[str, str], dict]:
+    def describe_relations(
+        self, schemas: list[str], count_views: bool = False, count: bool = True
+    ) -> dict[tuple[str, str], dict]:
         """(schema, name) -> {"kind": table | view, "columns": [(name, database type)], "rows":
         count or None} for every relation of ``schemas`` (materialized views count as
-        tables). Views are not counted unless asked: counting one runs its query."""
+        tables). Views are not counted unless asked: counting one runs its query; nothing is
+        counted when ``count`` is false."""
         if not schemas:
             return {}
         marks = ", ".join([self.ph] * len(schemas))
@@ -239,7 +242,7 @@ class Session:
         for r in self.query(sql, list(schemas)).to_pylist():
             rel = out.setdefault((r["s"], r["t"]), {"kind": r["kind"], "columns": [], "rows": None})
             rel["columns"].append((r["col"], r["type"]))
-        counted = [k for k, v in out.items() if v["kind"] == "table" or count_views]
+        counted = [k for k, v in out.items() if count and (v["kind"] == "table" or count_views)]
         for i in range(0, len(counted), 50):  # one query per 50 relations
             union = " UNION ALL ".join(
                 f"SELECT {j} AS i, count(*) AS n FROM {quote_ident(s_)}.{quote_ident(t)}"

@@ -159,6 +159,7 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
 
     lake = get_settings().lake
     assert lake.exists("docs/dbt/static_index.html") and lake.exists("docs/dbt/catalog.json")
+    _assert_docs_site_follows_its_inputs()
     _dbt_unit_tests(tmp_path)
     if deployment == "production":
         views = _postgres_views()
@@ -241,6 +242,30 @@ INCREMENTAL = (
     "narratives",
 )
 DIMENSIONS = ("dim_location", "dim_weather", "dim_crew")  # tables of int_events__dimension_keys's keys
+
+
+def _docs_run() -> set[str]:
+    """The docs site's step alone; what it materialized."""
+    job = defs.resolve_job_def("transform")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(["docs", "dbt"])])
+    assert result.success
+    return {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
+
+
+def _assert_docs_site_follows_its_inputs():
+    """The site is generated again only when the project or the warehouse's columns changed:
+    the same inputs skip `dbt docs generate` (no materialization, the site stays); other inputs
+    (here: a materialization recorded from other ones) generate it again."""
+    lake = get_settings().lake
+    before = lake.get_bytes("docs/dbt/catalog.json")
+    assert _docs_run() == set()
+    assert lake.get_bytes("docs/dbt/catalog.json") == before
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=["docs", "dbt"], metadata={"site inputs": "another project"})
+        )
+    assert _docs_run() == {"docs/dbt"}
 
 
 def _assert_incremental_run_matches_a_full_one(after_release=lambda: None):
