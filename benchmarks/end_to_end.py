@@ -110,24 +110,30 @@ def build(env: dict) -> dict:
     }
 
 
+STEPS = """
+import datetime, json, sys
+import dagster as dg
+out = []
+since = datetime.datetime.fromtimestamp(float(sys.argv[1]), datetime.UTC)
+with dg.DagsterInstance.get() as i:
+    for r in i.get_run_records(filters=dg.RunsFilter(created_after=since)):
+        start = {}
+        for e in i.all_logs(r.dagster_run.run_id):
+            ev = e.dagster_event
+            if ev is not None and ev.event_type_value == "STEP_START":
+                start[ev.step_key] = e.timestamp
+            elif ev is not None and ev.event_type_value == "STEP_SUCCESS":
+                out.append((ev.step_key, e.timestamp - start[ev.step_key]))
+print(json.dumps(out))
+"""
+
+
 def steps_since(env: dict, started_at: float) -> list[tuple[str, float]]:
     """(step, seconds) of every step of the runs created since ``started_at``, from the
     Dagster instance of the home."""
-    code = (
-        "import json, sys, dagster as dg\n"
-        "out = []\n"
-        "with dg.DagsterInstance.get() as i:\n"
-        "    for r in i.get_run_records(filters=dg.RunsFilter(created_after=__import__('datetime').datetime"
-        f".fromtimestamp({started_at}, __import__('datetime').UTC))):\n"
-        "        start = {}\n"
-        "        for e in i.all_logs(r.dagster_run.run_id):\n"
-        "            ev = e.dagster_event\n"
-        "            if ev is None: continue\n"
-        "            if ev.event_type_value == 'STEP_START': start[ev.step_key] = e.timestamp\n"
-        "            if ev.event_type_value == 'STEP_SUCCESS': out.append((ev.step_key, e.timestamp - start[ev.step_key]))\n"
-        "print(json.dumps(out))\n"
+    res = subprocess.run(
+        [sys.executable, "-c", STEPS, str(started_at)], env=env, capture_output=True, text=True, check=True
     )
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return [tuple(x) for x in json.loads(res.stdout.strip().splitlines()[-1])]
 
 

@@ -697,9 +697,8 @@ def _run_ml(instance, settings, thresholds: dict | None = None, retrain: bool = 
                 raise click.ClickException(f"severity model failed:\n{run.errors}")
             failed = [c for c, ok in checks.items() if not ok]
             out.update(version=trained[0]["version"].value, family=trained[0]["family"].value, checks=checks)
-            stage["summary"] = (
-                f"version {out['version']} ({out['family']}); "
-                + (f"checks failed ({', '.join(failed)}), not promoted" if failed else "checks passed")
+            stage["summary"] = f"version {out['version']} ({out['family']}); " + (
+                f"checks failed ({', '.join(failed)}), not promoted" if failed else "checks passed"
             )
     else:
         out.update(version=None, family=None, checks={})

@@ -81,7 +81,8 @@ ml_job = dg.define_asset_job(
 
 serving_job = dg.define_asset_job(
     "serving",
-    selection=dg.AssetSelection.assets(batch_predictions, *serving_assets) - dg.AssetSelection.checks(*freshness_checks),
+    selection=dg.AssetSelection.assets(batch_predictions, *serving_assets)
+    - dg.AssetSelection.checks(*freshness_checks),
     executor_def=EXECUTOR,
     description="What the API reads: the champion's batch predictions, then the embedded deployment's snapshot "
     "(on PostgreSQL the API reads the marts).",
