@@ -111,12 +111,13 @@ def build(env: dict) -> dict:
 
 
 STEPS = """
-import datetime, json, sys
+import json, sys
 import dagster as dg
 out = []
-since = datetime.datetime.fromtimestamp(float(sys.argv[1]), datetime.UTC)
 with dg.DagsterInstance.get() as i:
-    for r in i.get_run_records(filters=dg.RunsFilter(created_after=since)):
+    for r in i.get_run_records():
+        if r.create_timestamp.timestamp() < float(sys.argv[1]):
+            continue
         start = {}
         for e in i.all_logs(r.dagster_run.run_id):
             ev = e.dagster_event

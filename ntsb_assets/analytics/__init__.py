@@ -154,10 +154,11 @@ def geo_clusters(config: GeoConfig, ntsb: NtsbResource) -> dg.MaterializeResult:
     ax.scatter(noise.longitude, noise.latitude, s=1, color="lightgrey")
     inside = ev[ev.cluster >= 0]
     ax.scatter(inside.longitude, inside.latitude, s=2, c=inside.cluster % 20, cmap="tab20")
+    size = cl.events.astype(float)  # no cluster (a few hundred events): an empty column of objects
     ax.scatter(
         cl.centroid_longitude,
         cl.centroid_latitude,
-        s=8 + 200 * cl.events / max(cl.events.max(), 1),
+        s=8 + 200 * size / max(size.max() if len(size) else 1.0, 1.0),
         facecolors="none",
         edgecolors="black",
         linewidths=0.6,
