@@ -5,6 +5,11 @@ PostgreSQL.
 
     python benchmarks/end_to_end.py [--events 100000] [--new 2000] [--changed 1000]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--skip-pg] [--write docs/benchmarks.md]
+    python benchmarks/end_to_end.py --base REAL_RELEASE --update REAL_UPDATE [...]
+
+With ``--base`` and ``--update`` (release folders or files, as `ntsb ingest` takes them), the
+two builds load those instead of generated releases: real data, for example NTSB's 2025
+update tables onto a base of real events.
 
 Each build is one `ntsb build --json --auc-margin -1 --max-ece 1` process (the model's checks
 relaxed: a generated release is not what docs/ml.md's thresholds are for): its wall time
@@ -146,6 +151,14 @@ def breakdown(result: dict) -> dict[str, float]:
     return out
 
 
+def land(release: Path, landing: Path) -> None:
+    """A release into the landing zone, as a download would put it there."""
+    if release.is_dir():
+        shutil.copytree(release, landing / release.name, ignore=shutil.ignore_patterns("*.md", "LICENSE*"))
+    else:
+        shutil.copy(release, landing / release.name)
+
+
 def deployment(name: str, base: Path, update: Path, extra: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"ntsb-e2e-{name}-") as tmp:
         home = Path(tmp) / "var"
@@ -153,9 +166,9 @@ def deployment(name: str, base: Path, update: Path, extra: dict) -> dict:
         env.pop("NTSB_LANDING_URL", None)
         landing = home / "landing"
         landing.mkdir(parents=True)
-        shutil.copytree(base, landing / base.name)
+        land(base, landing)
         full = build(env)
-        shutil.copytree(update, landing / update.name)
+        land(update, landing)
         monthly = build(env)
     return {"full build": full, "monthly update": monthly}
 
@@ -193,14 +206,23 @@ def main() -> None:
     ap.add_argument("--changed", type=int, default=1000)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--skip-pg", action="store_true")
+    ap.add_argument("--base", type=Path, help="a real release for the full build (instead of a generated one)")
+    ap.add_argument("--update", type=Path, help="with --base: the real release of the update")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
+    if bool(args.base) != bool(args.update):
+        ap.error("--base and --update go together")
     from ntsb_assets.lib import synth
 
     with tempfile.TemporaryDirectory(prefix="ntsb-e2e-releases-") as tmp:
-        base, update = Path(tmp) / f"synth{args.events}", Path(tmp) / "up01"
-        synth.generate(base, args.events, seed=1)
-        synth.generate_update(base, update, args.new, args.changed, seed=2)
+        if args.base:
+            base, update = args.base.resolve(), args.update.resolve()
+            title = f"End to end on real data: {base.name}, then {update.name}"
+        else:
+            base, update = Path(tmp) / f"synth{args.events}", Path(tmp) / "up01"
+            synth.generate(base, args.events, seed=1)
+            synth.generate_update(base, update, args.new, args.changed, seed=2)
+            title = f"End to end, {args.events:,} generated events, then {args.new:,} new + {args.changed:,} changed"
         runs = {"embedded": deployment("embedded", base, update, {})}
         if not args.skip_pg:
             with scratch_database(args.pg) as url:
@@ -209,9 +231,7 @@ def main() -> None:
                 )
     shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--write" and (i == 0 or sys.argv[i] != "--write")]
     command = " ".join(["python benchmarks/end_to_end.py", *shown])
-    text = table(
-        f"End to end, {args.events:,} generated events, then {args.new:,} new + {args.changed:,} changed", command, runs
-    )
+    text = table(title, command, runs)
     peak = max(r["peak_rss_mb"] for run in runs.values() for r in run.values())
     text += (
         f"\nGoals: full build embedded {runs['embedded']['full build']['seconds']:.0f} s "
