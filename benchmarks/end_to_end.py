@@ -93,7 +93,8 @@ def build(env: dict) -> dict:
     started_at = time.time()
     t = time.perf_counter()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ntsb")), "build", "--json", "--auc-margin", "-1", "--max-ece", "1"],
+        # `ntsb` of this checkout (run from a worktree, the benchmark measures that worktree's code)
+        [sys.executable, "-m", "ntsb_assets.cli", "build", "--json", "--auc-margin", "-1", "--max-ece", "1"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
