@@ -709,12 +709,15 @@ def _run_ml(instance, settings, thresholds: dict | None = None, retrain: bool = 
 
 def _run_serving(instance, settings, ml: dict) -> str:
     """The ``serving`` job: the champion's batch predictions, then the API's snapshot (or
-    published version); returns the data version the API now serves."""
+    published version); returns the data version the API now serves. Without a champion
+    (no version passed its checks yet) there is nothing to predict with, and the automation
+    does not request the predictions either: the snapshot alone."""
+    from . import keys
     from .lib import progress
     from .lib.predictions import PREDICTIONS_TABLE
 
     with progress.stage("snapshot", "predictions and what the API serves") as stage:
-        run = _materialize(instance, "serving")
+        run = _materialize(instance, "serving", **({} if ml["champion"] else {"asset_selection": [keys.SNAPSHOT]}))
         if not run.success:
             raise click.ClickException(f"predictions or serving snapshot failed:\n{run.errors}")
         version = next(m.metadata["data version"].value for m in run.materializations if "data version" in m.metadata)
