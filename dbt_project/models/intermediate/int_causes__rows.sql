@@ -5,7 +5,6 @@
 --               code and phase of flight).
 -- A table: dim_causes and the bridge both read it, and its labels are looked up row by row.
 -- Incremental: the events changed since the last run (macros/incremental.sql).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
 {%- set since = ntsb_since() %}
 with findings as (
     select

@@ -1,13 +1,25 @@
 -- The pilot in command of each event (the first pilot listed, else the first crew member),
 -- with total flight hours and the highest pilot certificate held.
-with crew as (
+with flight_crew as (
+    select * from {{ ref('stg_ntsb__flight_crew') }}
+),
+
+flight_time as (
+    select * from {{ ref('stg_ntsb__flight_time') }}
+),
+
+crew_certificates as (
+    select * from {{ ref('stg_ntsb__dt_flight_crew') }}
+),
+
+crew as (
     select
         c.*,
         row_number() over (
             partition by c.ev_id
             order by case when c.crew_category = 'PLT' then 0 else 1 end, c.aircraft_key, c.crew_no
         ) as rn
-    from {{ ref('stg_ntsb__flight_crew') }} as c
+    from flight_crew as c
 ),
 
 hours as (
@@ -16,7 +28,7 @@ hours as (
         aircraft_key,
         crew_no,
         max(flight_hours) as total_hours
-    from {{ ref('stg_ntsb__flight_time') }}
+    from flight_time
     where flight_type = 'TOTL' and flight_craft = 'ALL'
     group by 1, 2, 3
 ),
@@ -36,7 +48,7 @@ certificates as (
                     when 'REC' then 5 when 'SPRT' then 6 when 'STU' then 7 else 8
                 end, code
         ) as rn
-    from {{ ref('stg_ntsb__dt_flight_crew') }}
+    from crew_certificates
     where column_name = 'crew_cert_code' and code is not null
 )
 

@@ -1,9 +1,16 @@
 -- Per event: the attributes of its location, weather and pilot in command, bucketed, with
 -- their surrogate keys. A table, read by fact_accidents and three dimensions. Incremental:
 -- the events changed since the last run (macros/incremental.sql).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
 {%- set since = ntsb_since() %}
-with e as (
+with changed_events as (
+    select * from {{ ntsb_changed_rows(ref('stg_ntsb__events'), since) }} as events
+),
+
+changed_crew as (
+    select * from {{ ntsb_changed_rows(ref('int_crew__per_event'), since) }} as pic
+),
+
+e as (
     select
         ev_id,
         country,
@@ -29,7 +36,7 @@ with e as (
             when temperature_c is null then null when temperature_c < 0 then 'below 0 C'
             when temperature_c < 15 then '0-15 C' when temperature_c < 30 then '15-30 C' else '30+ C'
         end as temperature_bucket
-    from {{ ntsb_changed_rows(ref('stg_ntsb__events'), since) }} as events
+    from changed_events
 ),
 
 crew as (
@@ -49,7 +56,7 @@ crew as (
             when age < 35 then '25-34' when age < 45 then '35-44' when age < 55 then '45-54'
             when age < 65 then '55-64' else '65+'
         end as age_group
-    from {{ ntsb_changed_rows(ref('int_crew__per_event'), since) }} as pic
+    from changed_crew
 )
 
 select

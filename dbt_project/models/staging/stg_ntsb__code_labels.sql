@@ -2,7 +2,6 @@
 -- dictionary, ct_iaids, ct_seqevt, Country and states of every release, merged with the bundled
 -- baseline at load time; ntsb_assets/lib/codes.py). A table with an index on PostgreSQL: every
 -- labelled column looks codes up here, row by row.
-{{ config(materialized='table', indexes=[{'columns': ['table_name', 'column_name', 'code'], 'unique': true}]) }}
 {%- set raw = ntsb_raw('_code_sets') %}
 select
     {{ ntsb_col(raw, 'table_name', 'string') }} as table_name,

@@ -1,9 +1,12 @@
 -- Make and model of the first aircraft: events and the share that were fatal.
-{{ config(indexes=[{'columns': ['make', 'model'], 'unique': true}, {'columns': ['events']}]) }}
+with fact_accidents as (
+    select * from {{ ref('fact_accidents') }}
+)
+
 select
     f.make,
     coalesce(f.model, '') as model,
     {{ ntsb_fatal_counts() }}
-from {{ ref('fact_accidents') }} as f
+from fact_accidents as f
 where f.make is not null
 group by 1, 2

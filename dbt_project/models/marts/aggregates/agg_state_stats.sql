@@ -1,5 +1,8 @@
 -- State heat map: events, fatal events and the centroid of their coordinates.
-{{ config(indexes=[{'columns': ['country', 'state'], 'unique': true}]) }}
+with fact_accidents as (
+    select * from {{ ref('fact_accidents') }}
+)
+
 select
     coalesce(country, '') as country,
     state,
@@ -9,6 +12,6 @@ select
     sum(fatalities) as fatalities,
     avg(latitude) as centroid_latitude,
     avg(longitude) as centroid_longitude
-from {{ ref('fact_accidents') }}
+from fact_accidents
 where state is not null
 group by 1, 2

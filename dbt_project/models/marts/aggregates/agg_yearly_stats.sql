@@ -1,6 +1,9 @@
 -- Per event year: events by highest injury (fatal, serious, minor, none), fatalities,
 -- fatalities per event.
-{{ config(indexes=[{'columns': ['year'], 'unique': true}]) }}
+with fact_accidents as (
+    select * from {{ ref('fact_accidents') }}
+)
+
 select
     cast(extract(year from event_date) as integer) as year,
     count(*) as events,
@@ -10,5 +13,5 @@ select
     sum(case when severity = 'NONE' then 1 else 0 end) as no_injury_events,
     sum(fatalities) as fatalities,
     {{ ntsb_round(ntsb_ratio('sum(fatalities)', 'count(*)'), 3) }} as fatalities_per_event
-from {{ ref('fact_accidents') }}
+from fact_accidents
 group by 1

@@ -1,6 +1,5 @@
 -- Accident <-> cause, many to many: one row per finding or occurrence of an event's aircraft.
 -- Incremental: the events changed since the last run (macros/incremental.sql).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
 {%- set since = ntsb_since() %}
 select
     {{ ntsb_hash_key(['c.cause_kind', 'c.ev_id', 'c.aircraft_key', 'c.occurrence_no', 'c.seq_no']) }} as bridge_key,

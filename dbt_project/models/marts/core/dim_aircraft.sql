@@ -3,7 +3,6 @@
 -- that brought it and the attributes the snapshot checks), not from when the snapshot ran:
 -- rebuilding from the same releases gives the same keys. Incremental: the versions of the
 -- events changed since the last run (macros/incremental.sql).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
 {%- set since = ntsb_since() %}
 select
     {{ ntsb_hash_key(['ev_id', 'aircraft_key', 'release_id', 'make', 'model', 'category', 'engine_type',

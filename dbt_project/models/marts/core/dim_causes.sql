@@ -2,6 +2,8 @@
 -- cause) and occurrences (occurrence and phase of flight). Linked to accidents through
 -- bridge_accident_causes. Incremental: the causes of the events changed since the last run
 -- (macros/incremental.sql), then the causes no event has any more are removed.
+-- Its config is here, not in _core.yml like the other models': the post-hook refers to
+-- another model, and dbt resolves ref() in a hook at run time only from the model's SQL.
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='cause_key',
           post_hook="{{ ntsb_drop_unreferenced('cause_key', ref('int_causes__rows')) }}") }}
 {%- set since = ntsb_since() %}

@@ -1,5 +1,21 @@
 -- The pilot in command, in buckets an analyst can group by (an event without crew records
 -- points at the all-unknown row).
+with dimension_keys as (
+    select * from {{ ref('int_events__dimension_keys') }}
+),
+
+crew as (
+    select distinct
+        crew_key,
+        crew_category,
+        certificate,
+        certificate_label,
+        medical_certificate,
+        experience_bucket,
+        age_group
+    from dimension_keys
+)
+
 select
     crew_key,
     crew_category,
@@ -10,14 +26,4 @@ select
     {{ ntsb_label('flight_crew', 'med_certf', 'medical_certificate') }} as medical_certificate_label,
     experience_bucket,
     age_group
-from (
-    select distinct
-        crew_key,
-        crew_category,
-        certificate,
-        certificate_label,
-        medical_certificate,
-        experience_bucket,
-        age_group
-    from {{ ref('int_events__dimension_keys') }}
-) as crew
+from crew

@@ -1,4 +1,21 @@
 -- One row per distinct place events happened at (country, state, city, nearest airport).
+with dimension_keys as (
+    select * from {{ ref('int_events__dimension_keys') }}
+),
+
+place as (
+    select distinct
+        location_key,
+        country,
+        state,
+        city,
+        airport_id,
+        airport_name,
+        latitude,
+        longitude
+    from dimension_keys
+)
+
 select
     location_key,
     country,
@@ -10,15 +27,4 @@ select
     airport_name,
     latitude,
     longitude
-from (
-    select distinct
-        location_key,
-        country,
-        state,
-        city,
-        airport_id,
-        airport_name,
-        latitude,
-        longitude
-    from {{ ref('int_events__dimension_keys') }}
-) as place
+from place

@@ -1,6 +1,10 @@
 -- One row per calendar day that has an event.
-with days as (
-    select distinct event_date as date_day from {{ ref('stg_ntsb__events') }}
+with events as (
+    select * from {{ ref('stg_ntsb__events') }}
+),
+
+days as (
+    select distinct event_date as date_day from events
     where event_date is not null
 )
 

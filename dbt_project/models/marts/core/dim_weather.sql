@@ -1,4 +1,8 @@
 -- Weather at the event, in buckets an analyst can group by.
+with dimension_keys as (
+    select * from {{ ref('int_events__dimension_keys') }}
+)
+
 select distinct
     weather_key,
     weather_condition,
@@ -8,4 +12,4 @@ select distinct
     visibility_bucket,
     wind_bucket,
     temperature_bucket
-from {{ ref('int_events__dimension_keys') }}
+from dimension_keys

@@ -5,7 +5,6 @@
 -- the airport, weather measurements, purpose and schedule of the flight, the pilot in
 -- command's hours and age.
 -- Incremental: the events changed since the last run (macros/incremental.sql).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ev_id') }}
 {%- set since = ntsb_since() %}
 with aircraft as (
     select

@@ -2,6 +2,7 @@
 -- (tsvector + GIN index on PostgreSQL; probable cause ranks above the narrative).
 -- Incremental: the events changed since the last run (macros/incremental.sql); building
 -- the search document is the costly part.
+-- Its config is here, not in _core.yml: its indexes come from a macro (per warehouse).
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['ev_id', 'aircraft_key'],
           indexes=[{'columns': ['ev_id', 'aircraft_key'], 'unique': true}] + ntsb_search_indexes()) }}
 {%- set since = ntsb_since() %}
