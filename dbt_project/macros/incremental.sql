@@ -90,29 +90,40 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# `column` is one of the events changed since `since` (every event when it is none). #}
-{% macro ntsb_only(since, column) -%}
+{# `column` is one of the events changed since `since` (every event when it is none), in rows
+   read from `relation` (a view over raw when none). #}
+{% macro ntsb_only(since, column, relation=none) -%}
     {%- if since is none -%}
         true
     {%- else -%}
-        {{ adapter.dispatch('ntsb_in_changed_set', 'ntsb')(column, since) }}
+        {{ adapter.dispatch('ntsb_in_changed_set', 'ntsb')(column, since, relation) }}
     {%- endif -%}
 {%- endmacro %}
 
-{% macro default__ntsb_in_changed_set(column, since) -%}
+{% macro default__ntsb_in_changed_set(column, since, relation=none) -%}
     {{ column }} in {{ ntsb_changed_set(since) }}
 {%- endmacro %}
 
-{# The set as one array value (computed once): PostgreSQL then reads the raw table through its
-   ev_id index, where a semi-join would scan the whole table. #}
-{% macro postgres__ntsb_in_changed_set(column, since) -%}
-    {{ column }} = any(array{{ ntsb_changed_set(since) }})
+{# On PostgreSQL, two forms. Rows of a view over raw: the set as one array value (computed once),
+   so that PostgreSQL reads the raw table through its ev_id index, where a semi-join would scan
+   the whole table and compute the view for every row. Rows of a table (the snapshot, the
+   incremental models read by others): a semi-join, hashed; the array form there is compared
+   with each row of a sequential scan, element by element (3,000 changed events against the
+   snapshot's 105,000 rows: 5 s instead of 0.1 s). #}
+{% macro postgres__ntsb_in_changed_set(column, since, relation=none) -%}
+    {%- set found = adapter.get_relation(relation.database, relation.schema, relation.identifier)
+        if relation is not none else none -%}
+    {%- if found is not none and not found.is_view -%}
+        {{ column }} in {{ ntsb_changed_set(since) }}
+    {%- else -%}
+        {{ column }} = any(array{{ ntsb_changed_set(since) }})
+    {%- endif -%}
 {%- endmacro %}
 
 {# The relation's rows of the events changed since `since` (all of them when it is none), as a
    subquery either way: the model's SQL has one shape. #}
 {% macro ntsb_changed_rows(relation, since) -%}
-    (select * from {{ relation }} where {{ ntsb_only(since, 'ev_id') }})
+    (select * from {{ relation }} where {{ ntsb_only(since, 'ev_id', relation) }})
 {%- endmacro %}
 
 {# A dimension built from the changed events only: after an incremental run, the keys no
