@@ -77,11 +77,12 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
 
         published = _run_archive_and_analytics(instance, settings)
         assert sorted(published["archive"]["years"]) == sorted(years)
-        assert published["analytics"] == [
+        assert published["analytics"] == [  # and the model's features, with the analytics
             "analytics/correlations",
             "analytics/geo_clusters",
             "analytics/make_model_risk",
             "analytics/trends",
+            "ml/features",
         ]
         # the sensor has seen this build: nothing more to ask
         again = archive_sensor(
