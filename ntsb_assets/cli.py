@@ -1162,8 +1162,12 @@ def dashboard(host: str, port: int):
 @click.option("--dashboard-port", default=8501, show_default=True, help="The dashboard (ntsb dashboard).")
 @click.option("--no-ui", is_flag=True, help="Build only; do not start the services.")
 @click.option("--no-build", is_flag=True, help="Serve what this home has built, without building.")
-@click.option("--auc-margin", type=float, default=None, help="Passed to `ntsb build`.")
-@click.option("--max-ece", type=float, default=None, help="Passed to `ntsb build`.")
+@click.option(
+    "--auc-margin", type=float, default=None, help="Passed to `ntsb build`, which then trains the model (--retrain)."
+)
+@click.option(
+    "--max-ece", type=float, default=None, help="Passed to `ntsb build`, which then trains the model (--retrain)."
+)
 @VERBOSE
 def demo(
     host: str,
@@ -1207,7 +1211,9 @@ def demo(
                         rel, landing / rel.name
                     )
         ctx = click.get_current_context()
-        ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece, verbose=verbose)
+        # thresholds given: train with them now, even on a home whose model has seen these events
+        retrain = auc_margin is not None or max_ece is not None
+        ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece, retrain=retrain, verbose=verbose)
     if no_ui:
         return
     dagster_home = _dagster_home(settings)
