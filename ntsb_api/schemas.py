@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from ntsb_assets.lib import catalog, features
+from ntsb_assets.lib import catalog, features, marts
 
 Severity = Literal["FATL", "SERS", "MINR", "NONE"]
 
@@ -46,26 +46,32 @@ class Ready(BaseModel):
     data_version: str | None = D("the releases (and model version) the data comes from, as in X-Data-Version", None)
 
 
-class EventSummary(BaseModel):
-    """One event (accident or incident) as listed: its first aircraft's make and model."""
+# The event's fields are the columns the marts' yml serves (meta.ntsb.api, ntsb_assets/lib/marts.py):
+# a column is added to the API by editing dbt files only
+PY_TYPES: dict[str, Any] = {
+    "string": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "date": dt.date,
+    "timestamp": dt.datetime,
+}
 
-    ev_id: str = D("NTSB event id, the key of every table of the event", examples=["20140507X51410"])
-    event_date: dt.date | None = D("local date of the event", None)
-    severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
-    fatalities: int | None = D("people killed, aboard and on the ground", None)
-    serious_injuries: int | None = D("people seriously injured", None)
-    make: str | None = D("first aircraft's make, as reported", None)
-    model: str | None = D("first aircraft's model, as reported", None)
-    far_part: str | None = D("regulation the flight operated under (091 general aviation, 121 airline, ...)", None)
-    phase_of_flight: str | None = D("phase of flight code of the defining event", None)
-    phase_of_flight_label: str | None = D("the phase's label from NTSB's code table", None)
-    weather_condition: str | None = D("VMC, IMC or UNK", None)
-    light_condition: str | None = D("light condition code (DAYL, NITE, DUSK, ...)", None)
-    country: str | None = D("country code", None)
-    state: str | None = D("US state or territory code", None)
-    city: str | None = D("nearest city, as reported", None)
-    latitude: float | None = D("decimal degrees, north positive (null when not located)", None)
-    longitude: float | None = D("decimal degrees, east positive (null when not located)", None)
+
+def _event_fields(*places: str) -> dict[str, Any]:
+    """Fields of fact_accidents' columns served in ``places``: typed by the column's logical
+    type, described by its dbt description, optional but ``ev_id``."""
+    fields: dict[str, Any] = {}
+    for c in marts.marts()["fact_accidents"].api:
+        if c.place not in places:
+            continue
+        kind = PY_TYPES[c.type or "string"]
+        fields[c.name] = (kind, D(c.description)) if c.name == "ev_id" else (kind | None, D(c.description, None))
+    return fields
+
+
+class EventSummary(create_model("_EventListed", **_event_fields("list"))):  # type: ignore[misc]
+    """One event (accident or incident) as listed: its first aircraft's make and model."""
 
 
 class EventPage(BaseModel):
@@ -119,7 +125,7 @@ class Prediction(BaseModel):
         return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
 
 
-class EventDetail(EventSummary):
+class EventDetail(create_model("_EventTop", __base__=EventSummary, **_event_fields("detail"))):  # type: ignore[misc]
     """One event in full: the fact row, every aircraft, the crew, findings and narratives,
     and the champion's prediction."""
 
@@ -148,14 +154,6 @@ class EventDetail(EventSummary):
             ]
         }
     )
-    ntsb_no: str | None = D("NTSB case number (e.g. CEN19FA123)", None)
-    event_type: str | None = D("ACC accident or INC incident", None)
-    aircraft_count: int | None = D("aircraft involved", None)
-    event_hour: int | None = D("local hour of the event, 0-23", None)
-    flight_purpose: str | None = D("purpose of flight code of the first aircraft", None)
-    flight_purpose_label: str | None = D("the purpose's label from NTSB's code table", None)
-    is_scheduled: bool | None = D("scheduled (airline or commuter) service", None)
-    release_id: str | None = D("release the event's latest version came from", None)
     aircraft: list[dict[str, Any]] = D("every aircraft of the event (mart dim_aircraft rows)")
     crew: dict[str, Any] = D("the pilot in command and crew summary (mart dim_crew)")
     findings: list[dict[str, Any]] = D("the investigation's findings, cause and factor flags (bridge_accident_causes)")

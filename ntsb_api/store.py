@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ntsb_assets.lib import serving
+from ntsb_assets.lib import marts, serving
 
 SORTS = {
     "event_date": "event_date",
@@ -69,6 +69,11 @@ GROUPS = {
     "phase": "f.phase_of_flight",
     "weather": "f.weather_condition",
 }
+
+
+def _rows_of(mart: str) -> str:
+    """The columns a statistics route returns of its mart (``meta.ntsb.api: rows`` in the yml)."""
+    return ", ".join(marts.api_columns(mart, "rows"))
 
 
 def slice_where(filters: dict) -> tuple[str, list]:
@@ -211,7 +216,7 @@ class Store:
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self.rows(f"SELECT count(*) AS n FROM marts.fact_accidents{clause}", params)[0]["n"]
         items = self.rows(
-            f"SELECT {', '.join(serving.EVENT_COLUMNS)} FROM marts.fact_accidents{clause} "
+            f"SELECT {', '.join(serving.event_columns())} FROM marts.fact_accidents{clause} "
             f"ORDER BY {SORTS[sort]}, ev_id LIMIT ? OFFSET ?",
             [*params, page_size, (page - 1) * page_size],
         )
@@ -232,28 +237,21 @@ class Store:
         return {k: (int(v) if v is not None else None) for k, v in row.items()}
 
     def yearly(self) -> list[dict]:
-        return self.rows(
-            "SELECT year, events, fatal_events, serious_events, minor_events, no_injury_events, "
-            "fatalities FROM marts.agg_yearly_stats ORDER BY year"
-        )
+        return self.rows(f"SELECT {_rows_of('agg_yearly_stats')} FROM marts.agg_yearly_stats ORDER BY year")
 
     def by_state(self) -> list[dict]:
-        return self.rows(
-            "SELECT country, state, events, fatal_events, fatal_rate, fatalities, centroid_latitude, "
-            "centroid_longitude FROM marts.agg_state_stats ORDER BY events DESC, state"
-        )
+        return self.rows(f"SELECT {_rows_of('agg_state_stats')} FROM marts.agg_state_stats ORDER BY events DESC, state")
 
     def by_aircraft_type(self, limit: int) -> list[dict]:
         return self.rows(
-            "SELECT make, model, events, fatal_events, fatal_rate FROM marts.agg_aircraft_type_stats "
+            f"SELECT {_rows_of('agg_aircraft_type_stats')} FROM marts.agg_aircraft_type_stats "
             "ORDER BY events DESC, make, model LIMIT ?",
             (limit,),
         )
 
     def by_phase(self) -> list[dict]:
         return self.rows(
-            "SELECT phase_of_flight, phase_of_flight_label, events, fatal_events, fatal_rate "
-            "FROM marts.agg_phase_stats ORDER BY events DESC, phase_of_flight"
+            f"SELECT {_rows_of('agg_phase_stats')} FROM marts.agg_phase_stats ORDER BY events DESC, phase_of_flight"
         )
 
     # ---- full-text search
@@ -330,7 +328,7 @@ class Store:
         """The filtered events, newest first, at most ``limit``, as a DataFrame."""
         clause, params = slice_where(filters)
         return self.frame(
-            f"SELECT {', '.join('f.' + c for c in serving.EVENT_COLUMNS)} FROM marts.fact_accidents f"
+            f"SELECT {', '.join('f.' + c for c in serving.event_columns())} FROM marts.fact_accidents f"
             f"{clause} ORDER BY f.event_date DESC, f.ev_id LIMIT ?",
             [*params, limit],
         )

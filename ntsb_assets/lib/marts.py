@@ -8,9 +8,13 @@
 - served: the models the ``ntsb_api`` and ``ntsb_dashboard`` exposures depend on are the
   serving snapshot's marts (what the API and the dashboard read);
 - a column whose ``meta.ntsb.warehouse_only`` is true stays in the warehouse (neither
-  archived nor served: a tsvector, say).
+  archived nor served: a tsvector, say);
+- what the HTTP API returns of a served mart: the columns whose ``meta.ntsb.api`` says
+  where (see ``API_PLACES``), in the yml's order; a column of the event list or the event's
+  top level declares its logical type (``meta.ntsb.type``, one of ``vars.ntsb_types``), from
+  which the response model takes its type, and its description is the field's.
 
-So a mart is archived or served by editing dbt files only."""
+So a mart, or a column, is archived or served by editing dbt files only."""
 
 from __future__ import annotations
 
@@ -19,9 +23,26 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .typemap import LOGICAL
+
 MANIFEST = Path(__file__).resolve().parents[2] / "dbt_project" / "target" / "manifest.json"
 ARCHIVE_KINDS = ("year", "whole")
 SERVING_EXPOSURES = ("ntsb_api", "ntsb_dashboard")
+API_PLACES = {  # meta.ntsb.api -> where the API returns the column
+    "list": "the event list (GET /events) and the top level of the event (GET /events/{ev_id})",
+    "detail": "the event (GET /events/{ev_id}): its top level (fact_accidents) or its part from this mart",
+    "crew": "the event's crew object",
+    "rows": "the rows of the mart's statistics route (GET /stats/...)",
+}
+TYPED_PLACES = ("list", "detail")  # fact_accidents' columns there are typed fields of the response model
+
+
+@dataclass(frozen=True)
+class ApiColumn:
+    name: str
+    place: str  # a key of API_PLACES
+    type: str | None  # a logical type (typed places of fact_accidents), else None
+    description: str
 
 
 class MartsError(Exception):
@@ -36,6 +57,11 @@ class Mart:
     served: bool
     warehouse_only: frozenset[str]  # columns neither archived nor served
     yml: str  # where it is declared
+    api: tuple[ApiColumn, ...] = ()  # the columns the HTTP API returns, in the yml's order
+
+    def api_columns(self, *places: str) -> tuple[str, ...]:
+        """The names of the columns the API returns in any of ``places``."""
+        return tuple(c.name for c in self.api if c.place in places)
 
 
 def marts(manifest: Path = MANIFEST) -> dict[str, Mart]:
@@ -75,9 +101,34 @@ def _read(path: str, mtime: int) -> dict[str, Mart]:
             for c, col in (node.get("columns") or {}).items()
             if ((col.get("meta") or {}).get("ntsb") or {}).get("warehouse_only")
         )
+        api = _api_columns(node, str(where))
+        if api and node["name"] not in served:
+            raise MartsError(
+                f"{where}: {node['name']}: columns with meta.ntsb.api ({', '.join(c.name for c in api)}) "
+                f"in a mart that no serving exposure ({', '.join(SERVING_EXPOSURES)}) depends on"
+            )
         if archive or node["name"] in served:
-            out[node["name"]] = Mart(node["name"], archive, year_of, node["name"] in served, only, str(where))
+            out[node["name"]] = Mart(node["name"], archive, year_of, node["name"] in served, only, str(where), api)
     return out
+
+
+def _api_columns(node: dict, where: str) -> tuple[ApiColumn, ...]:
+    out = []
+    for name, col in (node.get("columns") or {}).items():
+        role = (col.get("meta") or {}).get("ntsb") or {}
+        place, kind = role.get("api"), role.get("type")
+        if place is None:
+            continue
+        at = f"{where}: {node['name']}.{name}"
+        if place not in API_PLACES:
+            raise MartsError(f"{at}: meta.ntsb.api is {place!r}; use one of {tuple(API_PLACES)}")
+        if role.get("warehouse_only"):
+            raise MartsError(f"{at}: a warehouse_only column is not served: drop meta.ntsb.api or warehouse_only")
+        typed = node["name"] == "fact_accidents" and place in TYPED_PLACES
+        if typed and kind not in LOGICAL:
+            raise MartsError(f"{at}: meta.ntsb.type is {kind!r}; a column of the event declares one of {LOGICAL}")
+        out.append(ApiColumn(name, place, kind, " ".join((col.get("description") or "").split())))
+    return tuple(out)
 
 
 def archived(kind: str, manifest: Path = MANIFEST) -> tuple[str, ...]:
@@ -87,3 +138,12 @@ def archived(kind: str, manifest: Path = MANIFEST) -> tuple[str, ...]:
 
 def served(manifest: Path = MANIFEST) -> tuple[str, ...]:
     return tuple(sorted(n for n, mart in marts(manifest).items() if mart.served))
+
+
+def api_columns(mart: str, *places: str, manifest: Path = MANIFEST) -> tuple[str, ...]:
+    """The columns of a served mart that the API returns in any of ``places``."""
+    try:
+        found = marts(manifest)[mart]
+    except KeyError:
+        raise MartsError(f"{mart} is not a served mart of {manifest}") from None
+    return found.api_columns(*places)

@@ -94,77 +94,54 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 
 
 # The event list's columns, and GET /events/{ev_id}'s document: built in one SQL statement
-# per dialect (PostgreSQL reads the marts per request; the snapshot stores one per event)
-EVENT_COLUMNS = (
-    "ev_id",
-    "event_date",
-    "severity",
-    "fatalities",
-    "serious_injuries",
-    "make",
-    "model",
-    "far_part",
-    "phase_of_flight",
-    "phase_of_flight_label",
-    "weather_condition",
-    "light_condition",
-    "country",
-    "state",
-    "city",
-    "latitude",
-    "longitude",
-)
-DETAIL_COLUMNS = EVENT_COLUMNS + (
-    "ntsb_no",
-    "event_type",
-    "aircraft_count",
-    "event_hour",
-    "flight_purpose",
-    "flight_purpose_label",
-    "is_scheduled",
-    "release_id",
-)
-DOCUMENT_PARTS = {  # name -> (table alias, table, columns, ORDER BY, extra condition)
-    "aircraft": (
-        "a",
-        "marts.dim_aircraft",
-        (
-            "aircraft_key",
-            "make",
-            "model",
-            "category",
-            "category_label",
-            "engine_type",
-            "engine_type_label",
-            "engine_count",
-            "is_homebuilt",
-            "year_built",
-            "damage",
-            "damage_label",
-        ),
-        "a.aircraft_key",
-        "a.is_current",
-    ),
+# per dialect (PostgreSQL reads the marts per request; the snapshot stores one per event).
+# Which columns, is said in the marts' yml (meta.ntsb.api, lib/marts.py).
+def event_columns() -> tuple[str, ...]:
+    """The event list's columns (fact_accidents)."""
+    return marts.api_columns("fact_accidents", "list")
+
+
+def detail_columns() -> tuple[str, ...]:
+    """The top level of an event's document (fact_accidents)."""
+    return marts.api_columns("fact_accidents", "list", "detail")
+
+
+# The document's parts: name -> (alias, FROM, columns as mart -> its alias, ORDER BY, extra
+# condition); the columns of each mart are its ``detail`` ones
+DOCUMENT_PARTS = {
+    "aircraft": ("a", "marts.dim_aircraft", {"dim_aircraft": "a"}, "a.aircraft_key", "a.is_current"),
     "findings": (
         "b",
         "marts.bridge_accident_causes b JOIN marts.dim_causes c ON c.cause_key = b.cause_key",
-        (
-            "b.aircraft_key",
-            "b.cause_kind",
-            "b.occurrence_no",
-            "b.seq_no",
-            "c.cause_code",
-            "c.cause_description",
-            "c.category",
-            "c.cause_factor",
-            "b.in_probable_cause",
-        ),
+        {"bridge_accident_causes": "b", "dim_causes": "c"},
         "b.aircraft_key, b.occurrence_no, b.seq_no",
         None,
     ),
-    "narratives": ("n", "marts.narratives", ("aircraft_key", "probable_cause", "narrative"), "n.aircraft_key", None),
+    "narratives": ("n", "marts.narratives", {"narratives": "n"}, "n.aircraft_key", None),
 }
-CREW_COLUMNS = ("certificate", "certificate_label", "medical_certificate", "experience_bucket", "age_group")
+
+
+def document_parts() -> dict[str, tuple[str, str, tuple[str, ...], str, str | None]]:
+    """name -> (alias, FROM, qualified columns, ORDER BY, extra condition)."""
+    return {
+        name: (
+            alias,
+            table,
+            tuple(f"{a}.{c}" for mart, a in marts_of.items() for c in marts.api_columns(mart, "detail")),
+            order,
+            extra,
+        )
+        for name, (alias, table, marts_of, order, extra) in DOCUMENT_PARTS.items()
+    }
+
+
+def crew_columns() -> tuple[str, ...]:
+    """The document's crew object: the pilot's crew dimension (``c``) and the fact's pilot columns (``f``)."""
+    return tuple(f"c.{c}" for c in marts.api_columns("dim_crew", "crew")) + tuple(
+        f"f.{c}" for c in marts.api_columns("fact_accidents", "crew")
+    )
+
+
 PREDICTION_COLUMNS = (
     "predicted_class",
     "p_fatl",
@@ -197,7 +174,7 @@ def event_document_sql(dialect: str, predictions: bool) -> str:
         return ", ".join(f"'{c.split('.')[-1]}', {c if '.' in c else alias + '.' + c}" for c in cols)
 
     parts = []
-    for name, (alias, table, cols, order, extra) in DOCUMENT_PARTS.items():
+    for name, (alias, table, cols, order, extra) in document_parts().items():
         table = table if " " in table else f"{table} {alias}"
         cond = f"{alias}.ev_id = f.ev_id" + (f" AND {extra}" if extra else "")
         items = f"{obj}({pairs(cols, alias)}) ORDER BY {order}"
@@ -205,9 +182,7 @@ def event_document_sql(dialect: str, predictions: bool) -> str:
             f"'{name}', (SELECT coalesce({f'json_agg({items})' if pg else f'to_json(list({items}))'}, "
             f"CAST('[]' AS JSON)) FROM {table} WHERE {cond})"
         )
-    parts.append(
-        f"'crew', {obj}({pairs(CREW_COLUMNS, 'c')}, 'pilot_total_hours', f.pilot_total_hours, 'pilot_age', f.pilot_age)"
-    )
+    parts.append(f"'crew', {obj}({pairs(crew_columns(), 'c')})")
     prediction = (
         (f"(SELECT {obj}({pairs(PREDICTION_COLUMNS, 'p')}) FROM ml.batch_predictions p WHERE p.ev_id = f.ev_id)")
         if predictions
@@ -215,7 +190,7 @@ def event_document_sql(dialect: str, predictions: bool) -> str:
     )
     parts.append(f"'prediction', {prediction}")
     return (
-        f"SELECT f.ev_id, CAST({obj}({pairs(DETAIL_COLUMNS, 'f')}, {', '.join(parts)}) "
+        f"SELECT f.ev_id, CAST({obj}({pairs(detail_columns(), 'f')}, {', '.join(parts)}) "
         f"AS {'TEXT' if pg else 'VARCHAR'}) "
         "AS doc FROM marts.fact_accidents f LEFT JOIN marts.dim_crew c ON c.crew_key = f.crew_key"
     )
@@ -227,7 +202,7 @@ def event_inputs_hash_sql(predictions: bool) -> str:
     whole rows, so that any change to what the document shows changes the hash. Much
     cheaper than building the documents to compare them."""
     parts = []
-    for alias, table, cols, _order, extra in DOCUMENT_PARTS.values():
+    for alias, table, cols, _order, extra in document_parts().values():
         table = table if " " in table else f"{table} {alias}"
         cond = f"{alias}.ev_id = f.ev_id" + (f" AND {extra}" if extra else "")
         row = ", ".join(c if "." in c else f"{alias}.{c}" for c in cols)
@@ -296,7 +271,8 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     The new file starts as a copy of the current snapshot (never written itself): only the
     table rows, documents and index entries of the events whose rows, document or
     narratives changed are rewritten (:func:`_copy_table`). It is built whole the first
-    time, when the current snapshot has another layout, with ``whole``, and once the events
+    time, when the current snapshot has another layout or its documents another shape
+    (:func:`document_layout`), with ``whole``, and once the events
     changed since the last whole build exceed REBUILD_AFTER of all events (which re-sorts
     the index and compacts the file)."""
     import duckdb
@@ -342,6 +318,7 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
             "narratives_indexed": len(narratives),
             "tables_copied": tables_copied,
             "changed_since_whole": base[1]["changed_since_whole"] + len(documents | narratives) if base else 0,
+            "document_layout": document_layout(),
         }
         con.execute("CREATE OR REPLACE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
         con.execute("CREATE OR REPLACE TABLE serving_build AS SELECT ? AS build", [json.dumps(build)])
@@ -374,7 +351,17 @@ def _base(directory: Path) -> tuple[Path, dict] | None:
             build = json.loads(_scalar(con, "SELECT build FROM serving_build"))
     except (duckdb.Error, OSError):
         return None
+    if build.get("document_layout") != document_layout():  # another API shape: every document again
+        return None
     return (found[0], build) if build["changed_since_whole"] <= REBUILD_AFTER * max(build["events"], 1) else None
+
+
+def document_layout() -> str:
+    """A fingerprint of what an event's document holds (the marts' ``meta.ntsb.api``
+    columns): a snapshot whose documents were built to another one is not reused."""
+    import hashlib
+
+    return hashlib.sha256(event_document_sql("duckdb", True).encode()).hexdigest()[:16]
 
 
 def _copy_table(con, schema: str, table: str, incremental: bool) -> str:
