@@ -281,12 +281,15 @@ class _Run:
 def _materialize(instance, job: str, **kwargs) -> _Run:
     """Run one of the jobs the automation declares (ntsb_assets/jobs.py) in this process:
     ``partition_key``, ``tags``, ``run_config`` and ``asset_selection`` as Dagster takes them."""
+    from .lib.memory import release_memory
+
     run_config = {**QUIET, **kwargs.pop("run_config", {})}
     result = (
         _definitions()
         .resolve_job_def(job)
         .execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     )
+    release_memory()  # the next run starts from what this one freed, not from its peak
     return _Run.of(instance, result.run_id, result.success)
 
 
