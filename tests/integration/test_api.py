@@ -2,7 +2,9 @@
 snapshot over DuckDB; PostgreSQL marts with Redis rate limits), built from the bundled
 sample through Dagster."""
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -455,6 +457,14 @@ def test_a_snapshot_started_from_the_current_one_equals_one_built_whole(api, tmp
     hits = _get(url + "/api/v1/search", token, q="zzyzx").json()
     assert [h["ev_id"] for h in hits["items"]] == [ev_id]
     assert _get(url + f"/api/v1/events/{gone}", token).status_code == 404
+    # documents built to another shape (the marts' yml served other columns then): not reused
+    assert snap.build["document_layout"] == serving.document_layout()
+    other = tmp_path / "other"
+    shutil.copytree(settings.serving_dir, other)
+    current = serving.current(other)[0]
+    with duckdb.connect(str(current)) as con:
+        con.execute("UPDATE serving_build SET build = ?", [json.dumps({**snap.build, "document_layout": "x"})])
+    assert serving.publish(settings.warehouse.path, other).build["base"] is None
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(api):
