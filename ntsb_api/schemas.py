@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from ntsb_assets.lib import catalog, features, marts
+from ntsb_assets.lib import catalog, features, marts, typemap
 
 Severity = Literal["FATL", "SERS", "MINR", "NONE"]
 
@@ -48,16 +48,6 @@ class Ready(BaseModel):
 
 # The event's fields are the columns the marts' yml serves (meta.ntsb.api, ntsb_assets/lib/marts.py):
 # a column is added to the API by editing dbt files only
-PY_TYPES: dict[str, Any] = {
-    "string": str,
-    "int": int,
-    "float": float,
-    "bool": bool,
-    "date": dt.date,
-    "timestamp": dt.datetime,
-}
-
-
 def _event_fields(*places: str) -> dict[str, Any]:
     """Fields of fact_accidents' columns served in ``places``: typed by the column's logical
     type, described by its dbt description, optional but ``ev_id``."""
@@ -65,7 +55,7 @@ def _event_fields(*places: str) -> dict[str, Any]:
     for c in marts.marts()["fact_accidents"].api:
         if c.place not in places:
             continue
-        kind = PY_TYPES[c.type or "string"]
+        kind: Any = typemap.PYTHON[c.type or "string"]
         fields[c.name] = (kind, D(c.description)) if c.name == "ev_id" else (kind | None, D(c.description, None))
     return fields
 

@@ -1,9 +1,12 @@
 """The project's logical column types and what each becomes: the SQL type in DuckDB and
-PostgreSQL, the Arrow type in the lake, the names a warehouse or Great Expectations reports
-back. The map itself lives once, in ``dbt_project.yml`` (``vars.ntsb_types``), where the
-``ntsb_type`` macro reads it; everything here is derived from it."""
+PostgreSQL, the Arrow type in the lake, the Python type of a value (the API's response
+models), the names a warehouse or Great Expectations reports back. The map itself lives
+once, in ``dbt_project.yml`` (``vars.ntsb_types``), where the ``ntsb_type`` macro reads it;
+everything here is derived from it."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pyarrow as pa
 
@@ -17,6 +20,23 @@ LOGICAL: tuple[str, ...] = tuple(_MAP)
 
 # logical -> the Arrow type the lake writes (the first listed)
 ARROW: dict[str, pa.DataType] = {t: pa.type_for_alias(m["arrow"][0]) for t, m in _MAP.items()}
+
+
+def _python(arrow_type: pa.DataType) -> type:
+    for is_kind, kind in (
+        (pa.types.is_boolean, bool),
+        (pa.types.is_integer, int),
+        (pa.types.is_floating, float),
+        (pa.types.is_date, dt.date),
+        (pa.types.is_timestamp, dt.datetime),
+    ):
+        if is_kind(arrow_type):
+            return kind
+    return str
+
+
+# logical -> the Python type of its values (as pyarrow's as_py() gives them)
+PYTHON: dict[str, type] = {t: _python(a) for t, a in ARROW.items()}
 
 # dialect -> logical -> the SQL type of a column the project creates
 SQL: dict[str, dict[str, str]] = {d: {t: m[d] for t, m in _MAP.items()} for d in DIALECTS}
