@@ -274,9 +274,9 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
     table rows, documents and index entries of the events whose rows, document or
     narratives changed are rewritten (:func:`_copy_table`). It is built whole the first
     time, when the current snapshot has another layout or its documents another shape
-    (:func:`document_layout`), with ``whole``, and once the events
-    changed since the last whole build exceed REBUILD_AFTER of all events (which re-sorts
-    the index and compacts the file)."""
+    (:func:`document_layout`), with ``whole``, and once the events changed since the last
+    whole build exceed REBUILD_AFTER of all events (which re-sorts the index and compacts
+    the file)."""
     import duckdb
 
     from .warehouse import Warehouse
