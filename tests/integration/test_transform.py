@@ -332,8 +332,8 @@ def _assert_incremental_run_matches_a_full_one(after_release=lambda: None):
 def _assert_staging_tests_check_every_row():
     """A staging view's data tests check every row (they are not filtered by load time): a
     bad value written into raw without a load fails the test at the next build."""
-    test = "relationships_stg_ntsb__aircraft_ev_id__ev_id__ref_stg_ntsb__events_"
-    view = dg.AssetKey(["warehouse", "staging", "stg_ntsb__aircraft"])
+    test = "accepted_values_stg_ntsb__injury_injury_level__FATL__SERS__MINR__NONE__TOTL"
+    view = dg.AssetKey(["warehouse", "staging", "stg_ntsb__injury"])
     graph = defs.resolve_asset_graph()
     job = defs.resolve_job_def("transform").get_subset(
         asset_selection={view}, asset_check_selection={c for c in graph.asset_check_keys if c.asset_key == view}
@@ -347,17 +347,17 @@ def _assert_staging_tests_check_every_row():
         ]
         return {c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR}
 
-    [row] = query("SELECT ev_id, _row_hash FROM raw.aircraft ORDER BY ev_id LIMIT 1")
-    where = f"_row_hash = '{row['_row_hash']}'"  # the row, whatever its ev_id (a hash of what it was loaded with)
+    [row] = query("SELECT injury_level, _row_hash FROM raw.injury WHERE injury_level = 'FATL' ORDER BY ev_id LIMIT 1")
+    where = f"_row_hash = '{row['_row_hash']}'"  # the row (a hash of what it was loaded with)
 
-    def write(ev_id: str) -> None:
+    def write(level: str) -> None:
         with get_settings().warehouse.session() as s:
-            s.execute(f"UPDATE raw.aircraft SET ev_id = '{ev_id}' WHERE {where}")
+            s.execute(f"UPDATE raw.injury SET injury_level = '{level}' WHERE {where}")
 
     assert not build()
-    write("NO_SUCH_EVENT")  # an aircraft whose event is not there, and no load
+    write("XXXX")  # an injury level no staging value takes, and no load
     assert test in build()
-    write(row["ev_id"])
+    write(row["injury_level"])
     assert not build()
 
 
@@ -540,14 +540,14 @@ def test_aircraft_history_is_kept_as_scd2(ntsb_home, tmp_path):
         old = next(r for r in versions if not r["is_current"])
         assert old["valid_to"] is not None
 
-    # an error-severity dbt test blocks everything downstream of its model: a second row for
-    # an aircraft already loaded (ingestion's keys make this impossible; written here by hand,
-    # stamped as a load stamps it: the staging tests check the events loaded since they passed)
+    # an error-severity dbt test blocks everything downstream of its model, and only that: an
+    # event without a date (a load quarantines one as missing_required; written here by hand,
+    # stamped as a load stamps it)
+    facts = query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"]
     with get_settings().warehouse.session() as s:
         s.execute(
-            "INSERT INTO raw.aircraft (ev_id, aircraft_key, _release_id, _loaded_at) "
-            "SELECT ev_id, aircraft_key, 'by-hand', (SELECT max(_loaded_at) FROM raw.aircraft) + INTERVAL '1 minute' "
-            "FROM raw.aircraft ORDER BY ev_id LIMIT 1"
+            "INSERT INTO raw.events (ev_id, _release_id, _loaded_at) "
+            "SELECT 'BYHAND00001', 'by-hand', max(_loaded_at) + INTERVAL '1 minute' FROM raw.events"
         )
     job = defs.resolve_job_def("transform")
     selection = [k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey(["docs", "dbt"])]
@@ -561,15 +561,15 @@ def test_aircraft_history_is_kept_as_scd2(ntsb_home, tmp_path):
         and not e.asset_check_evaluation_data.passed
         and e.asset_check_evaluation_data.severity == dg.AssetCheckSeverity.ERROR
     ]
-    assert [name for key, name in failed] == ["ntsb_unique_combination_stg_ntsb__aircraft_ev_id__aircraft_key"], failed
+    assert failed == [("warehouse/staging/stg_ntsb__events", "not_null_stg_ntsb__events_event_date")], failed
     built = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
-    assert "warehouse/staging/stg_ntsb__events" in built
+    assert {"warehouse/staging/stg_ntsb__events", "warehouse/marts/dim_aircraft"} <= built  # not downstream
     blocked = {
-        "warehouse/intermediate/int_aircraft__with_engine",
-        "warehouse/snapshots/snap_aircraft",
-        "warehouse/marts/dim_aircraft",
+        "warehouse/intermediate/int_events__dimension_keys",
+        "warehouse/marts/dim_location",
         "warehouse/marts/fact_accidents",
         "warehouse/marts/agg_yearly_stats",
     }
     assert not built & blocked, built & blocked
-    assert len(query("SELECT * FROM marts.dim_aircraft")) == len(rows)  # the marts kept their previous state
+    assert query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"] == facts  # kept its previous state
+    assert not query("SELECT ev_id FROM marts.fact_accidents WHERE ev_id = 'BYHAND00001'")
