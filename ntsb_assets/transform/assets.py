@@ -33,7 +33,6 @@ TEST_WORDS = {
     "ntsb_between/high": "{column} is at most {high} (NULL allowed)",
     "ntsb_unique_combination": "no two rows share ({columns})",
     "ntsb_one_current_version": "exactly one current version per {key}",
-    "ntsb_injury_totals_match": "the event's injury totals equal the sum of its injury rows ({injury_model})",
 }
 
 
