@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from . import catalog, faults, parsing, registry, typemap
 from .lake import Lake
-from .sources import ReleaseInfo, SourceError, TableSource, identify, table_sources
+from .sources import ReleaseInfo, RowReject, SourceError, TableSource, identify, table_sources
 
 META_COLUMNS = ("_source_row", "_row_hash")
 REJECT_SCHEMA = pa.schema(
@@ -205,6 +205,9 @@ def extract_table(
             out.encoding = encoding
             for rowno, fields in rows:
                 out.rows_in += 1
+                if isinstance(fields, RowReject):  # a row the source could not split (flat exports)
+                    rejects.append(_reject(rowno, fields.rule, fields.reason, None, fields.original))
+                    continue
                 if len(fields) != ncols:
                     rejects.append(
                         _reject(

@@ -19,7 +19,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .lake import Lake, copy_tree, fetch_tree
-from .sources import CSV_SUFFIXES, MDB_SUFFIXES, ReleaseInfo, SourceError, check_own_file, identify
+from .sources import (
+    CSV_SUFFIXES,
+    FLAT_SUFFIXES,
+    MDB_SUFFIXES,
+    ReleaseInfo,
+    SourceError,
+    check_own_file,
+    identify,
+    is_table_file,
+)
 
 RELEASE_SUFFIXES = MDB_SUFFIXES | {".zip"}
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
@@ -189,7 +198,8 @@ def source_path(lake: Lake, landing: Lake, rel: Release, workdir: Path) -> Path:
 
 def landing_candidates(landing: Lake) -> dict[str, list[str]]:
     """Top-level releases in a landing zone: {name: [keys]}. A top-level file counts when
-    it is an Access file or a zip; a top-level folder when it holds CSV files."""
+    it is an Access file, a zip or a .csv/.txt/.xml file (NTSB's flat export; another file is
+    refused when registered); a top-level folder when it holds CSV files."""
     groups: dict[str, list[str]] = {}
     for key in landing.list(""):
         parts = key.split("/")
@@ -197,6 +207,8 @@ def landing_candidates(landing: Lake) -> dict[str, list[str]]:
             continue
         if len(parts) == 1 and Path(key).suffix.lower() in RELEASE_SUFFIXES:
             groups[key] = [key]
+        elif len(parts) == 1 and Path(key).suffix.lower() in FLAT_SUFFIXES and is_table_file(key):
+            groups[key] = [key]  # a flat AviationData export, or refused at registration if not
         elif len(parts) == 2 and Path(key).suffix.lower() in CSV_SUFFIXES:
             groups.setdefault(parts[0], []).append(key)
     return dict(sorted(groups.items()))

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 MDB_SUFFIXES = {".mdb", ".accdb"}
 CSV_SUFFIXES = {".csv", ".txt"}
+FLAT_SUFFIXES = {".csv", ".txt", ".xml"}  # a single file: NTSB's flat AviationData export (lib/flat.py)
 # Files a distribution ships beside its tables (LICENSE.txt, README.txt...): part of the
 # release (its identity and its archived original), not tables.
 DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "notice")
@@ -64,7 +65,7 @@ class ReleaseInfo:
     name: str
     sha256: str
     size: int
-    kind: str  # mdb | csv_dir | csv_zip
+    kind: str  # mdb | csv_dir | csv_zip | flat_csv | flat_txt | flat_xml
     synthetic: bool = False  # written by `ntsb synth` (it holds SYNTHETIC_MARKER)
 
     @property
@@ -89,12 +90,18 @@ def release_kind(path: Path) -> str:
         return "mdb"
     if suffix == ".zip":
         return "csv_zip"
+    from . import flat
+
+    form = flat.detect(path)
+    if form is not None:
+        return f"flat_{form}"
     raise SourceError(
         str(path.name),
         None,
         None,
         "release_kind",
-        "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files",
+        "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files, or NTSB's flat "
+        "AviationData export (.csv, .txt or .xml)",
     )
 
 
@@ -227,6 +234,16 @@ def check_zip(path: Path) -> list[zipfile.ZipInfo]:
     return members
 
 
+@dataclass(frozen=True)
+class RowReject:
+    """A row a source could read but not split into the table's fields (a truncated row of a
+    flat export): the extraction quarantines it with this rule and reason."""
+
+    rule: str
+    reason: str
+    original: dict
+
+
 @dataclass
 class TableSource:
     """One table of a release: where it comes from and how to read it."""
@@ -303,6 +320,10 @@ def table_sources(path: Path) -> list[TableSource]:
     if kind == "csv_zip":
         names = sorted(m.filename for m in check_zip(path) if is_table_file(m.filename) and not m.is_dir())
         return [TableSource(Path(n).stem, f"{path.name}:{n}", _zip_opener(path, n)) for n in names]
+    if kind.startswith("flat_"):
+        from . import flat
+
+        return flat.table_sources(path)
     return mdb_table_sources(path)
 
 
