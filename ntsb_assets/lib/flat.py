@@ -283,6 +283,8 @@ EVENTS = [
     "ev_country",
     "dec_latitude",
     "dec_longitude",
+    "latitude",
+    "longitude",
     "ev_nr_apt_id",
     "apt_name",
     "ev_highest_injury",
@@ -348,6 +350,17 @@ def _number(text: str) -> str:
     return text.strip()
 
 
+def _coordinate(text: str) -> tuple[str, str]:
+    """(decimal, DMS): decimal degrees go to NTSB's decimal column; anything else (older rows
+    carry DMS strings such as ``336925N``) to the DMS column, which the extraction converts."""
+    text = text.strip()
+    try:
+        float(text)
+    except ValueError:
+        return "", text
+    return text, ""
+
+
 def event_row(v: dict[str, str]) -> list[str]:
     severity = v["injuryseverity"].strip()
     fatal = _FATAL.match(severity)
@@ -358,6 +371,7 @@ def event_row(v: dict[str, str]) -> list[str]:
     number = v["accidentnumber"].strip()
     m = _NTSB_NO_AIRCRAFT.match(number)
     city, state = _place(v["location"], v["country"])
+    (lat, lat_dms), (lon, lon_dms) = _coordinate(v["latitude"]), _coordinate(v["longitude"])
     return [
         v["eventid"].strip(),
         m.group(1) if m else number,
@@ -366,8 +380,10 @@ def event_row(v: dict[str, str]) -> list[str]:
         city,
         state,
         _country(v["country"]),
-        _number(v["latitude"]),
-        _number(v["longitude"]),
+        lat,
+        lon,
+        lat_dms,
+        lon_dms,
         v["airportcode"].strip(),
         v["airportname"].strip(),
         highest,

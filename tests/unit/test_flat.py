@@ -81,6 +81,15 @@ def test_labels_become_codes_and_unknown_labels_are_kept():
         "NH",
         "USA",
     )
+    row = dict(
+        zip(flat.EVENTS, flat.event_row(values | {"latitude": "43.606389", "longitude": "0712608W"}), strict=True)
+    )
+    assert (row["dec_latitude"], row["latitude"], row["dec_longitude"], row["longitude"]) == (
+        "43.606389",
+        "",
+        "",
+        "0712608W",
+    )
     row = dict(zip(flat.EVENTS, flat.event_row(values | {"injuryseverity": "Non-Fatal"}), strict=True))
     assert row["ev_highest_injury"] == ""  # no single level: severity comes from the counts
 
