@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 MDB_SUFFIXES = {".mdb", ".accdb"}
 CSV_SUFFIXES = {".csv", ".txt"}
-FLAT_SUFFIXES = {".csv", ".txt", ".xml"}  # a single file: NTSB's flat AviationData export (lib/flat.py)
+FLAT_SUFFIXES = {".csv", ".txt", ".xml"}  # one file: NTSB's flat export (lib/flat.py) or CAROL's (lib/carol.py)
 # Files a distribution ships beside its tables (LICENSE.txt, README.txt...): part of the
 # release (its identity and its archived original), not tables.
 DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "notice")
@@ -65,7 +65,7 @@ class ReleaseInfo:
     name: str
     sha256: str
     size: int
-    kind: str  # mdb | csv_dir | csv_zip | flat_csv | flat_txt | flat_xml
+    kind: str  # mdb | csv_dir | csv_zip | flat_csv | flat_txt | flat_xml | carol_csv
     synthetic: bool = False  # written by `ntsb synth` (it holds SYNTHETIC_MARKER)
 
     @property
@@ -90,18 +90,20 @@ def release_kind(path: Path) -> str:
         return "mdb"
     if suffix == ".zip":
         return "csv_zip"
-    from . import flat
+    from . import carol, flat
 
     form = flat.detect(path)
     if form is not None:
         return f"flat_{form}"
+    if carol.detect(path):
+        return "carol_csv"
     raise SourceError(
         str(path.name),
         None,
         None,
         "release_kind",
-        "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files, or NTSB's flat "
-        "AviationData export (.csv, .txt or .xml)",
+        "not a release: expected a .mdb/.accdb file, a .zip or a directory of CSV files, NTSB's flat "
+        "AviationData export (.csv, .txt or .xml) or a CAROL download (.csv)",
     )
 
 
@@ -324,6 +326,10 @@ def table_sources(path: Path) -> list[TableSource]:
         from . import flat
 
         return flat.table_sources(path)
+    if kind == "carol_csv":
+        from . import carol
+
+        return carol.table_sources(path)
     return mdb_table_sources(path)
 
 

@@ -1,6 +1,6 @@
-"""`ntsb ingest` of NTSB's flat AviationData export (CSV, pipe-delimited TXT, XML), on both
-deployments: exact counts from the real samples, repeats of an event loaded once,
-conflicting repeats quarantined, and a second ingest that changes nothing."""
+"""`ntsb ingest` of NTSB's flat AviationData export (CSV, pipe-delimited TXT, XML) and of a
+CAROL download, on both deployments: exact counts from the real samples, repeats of an event
+loaded once, conflicting repeats quarantined, and a second ingest that changes nothing."""
 
 import csv
 import re
@@ -65,6 +65,19 @@ def test_each_flat_form_ingests_with_exact_counts(deployment):
     assert rules == {"field_count"}, rules
     again = ingest_json(OTHER / names[0])["tables"]  # idempotent: nothing new, nothing changed
     assert all(t["inserted"] == t["updated"] == 0 for t in again.values()), again
+    # a CAROL download: one event, one aircraft and one probable cause per row
+    carol = OTHER / "carol_download_2023_53rows.csv"
+    with open(carol, encoding="utf-8-sig", newline="") as fh:
+        body = list(csv.DictReader(fh))
+    out = ingest_json(carol)["tables"]
+    for table in ("events", "aircraft", "narratives"):
+        assert (out[table]["rows_in"], out[table]["inserted"]) == (len(body), len(body)), (table, out[table])
+    causes = query("SELECT ev_id, narr_cause FROM raw.narratives WHERE ev_id LIKE 'CAROL%'")
+    assert {r["narr_cause"] for r in causes} == {b["ProbableCause"] for b in body}
+    [row] = query(
+        "SELECT ev_state, far_part FROM raw.events JOIN raw.aircraft USING (ev_id) WHERE ev_id = 'CAROL000193248'"
+    )
+    assert (row["ev_state"], row["far_part"]) == ("FL", "091")
 
 
 def test_an_event_repeated_with_conflicting_values_is_quarantined(ntsb_home, tmp_path):

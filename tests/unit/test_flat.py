@@ -134,3 +134,31 @@ def test_mixed_encodings_are_decoded_line_by_line(tmp_path):
     cities = [r[1][4] for r in table_rows(mixed, "events")]
     assert cities == ["ZÜRICH", "MÜNCHEN"]
     assert not any("\ufffd" in c for c in cities)
+
+
+def test_a_carol_download_maps_into_events_aircraft_and_narratives(tmp_path):
+    from ntsb_assets.lib import carol
+
+    path = OTHER / "carol_download_2023_53rows.csv"
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf") and sources.release_kind(path) == "carol_csv"
+    [event] = [r for _, r in table_rows(path, "events")][:1]
+    row = dict(zip(carol.EVENTS, event, strict=True))
+    assert row["ev_id"] == "CAROL000193248"  # EventID is empty in the download: CAROL and the Mkey
+    assert (row["ev_date"], row["ev_state"], row["ev_country"], row["ev_highest_injury"]) == (
+        "2023-10-14",
+        "FL",
+        "USA",
+        "MINR",
+    )
+    aircraft = dict(zip(carol.AIRCRAFT, table_rows(path, "aircraft")[0][1], strict=True))
+    assert (aircraft["far_part"], aircraft["homebuilt"], aircraft["damage"]) == ("091", "N", "SUBS")
+    causes = table_rows(path, "narratives")
+    assert len(causes) == 53 and causes[0][1][2].startswith("The pilot\u2019s failure")
+    given = tmp_path / "carol.csv"  # with avall's EventID filled in, that is the ev_id
+    lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    given.write_text(lines[0] + lines[1].replace(",,27.347915", ",20231016193248,27.347915"), encoding="utf-8")
+    assert table_rows(given, "events")[0][1][0] == "20231016193248"
+    dropped = tmp_path / "dropped.csv"
+    dropped.write_text(lines[0].replace("ProbableCause,", "Cause,") + lines[1], encoding="utf-8")
+    with pytest.raises(SourceError, match="without the columns ProbableCause"):
+        table_rows(dropped, "events")
