@@ -943,7 +943,12 @@ def sql(query: str, fmt: str, timeout: float | None):
 )
 @click.option("--new", type=click.IntRange(min=0), default=0, help="With --update-of: new events.")
 @click.option("--changed", type=click.IntRange(min=0), default=0, help="With --update-of: changed events.")
-def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
+@click.option(
+    "--flat",
+    is_flag=True,
+    help="Write the events as NTSB's flat AviationData export instead: OUT_DIR is then the CSV file to write.",
+)
+def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed, flat=False):
     """Write an NTSB-shaped synthetic release to OUT_DIR.
 
     A folder of per-table CSV files as mdb-export writes them (all core tables, the real
@@ -953,11 +958,28 @@ def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed):
     \b
       ntsb synth --events 100000 --seed 1 var/synth/base
       ntsb synth --update-of var/synth/base --new 2000 --changed 1000 --seed 2 var/synth/up01
+      ntsb synth --events 78000 --seed 1 --flat var/synth/AviationData.csv
     """
+    import tempfile
+
     from rich.progress import Progress
 
+    from .lib import flat as flat_export
     from .lib import synth as gen
 
+    if flat:
+        if update_of is not None or not events:
+            raise click.UsageError("--flat writes a base release: give --events N")
+        if out_dir.exists():
+            raise click.ClickException(f"{out_dir} exists")
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ntsb-synth-", dir=out_dir.parent) as tmp:
+            gen.generate(
+                Path(tmp) / "release", events, seed, defects=defects, as_of=as_of.date() if as_of else gen.DEFAULT_AS_OF
+            )
+            rows = flat_export.write(Path(tmp) / "release", out_dir)
+        click.echo(f"{out_dir}: {rows:,} rows (one per aircraft) of {events:,} events, NTSB's flat export", err=True)
+        return
     if out_dir.exists() and any(out_dir.iterdir()):
         raise click.ClickException(f"{out_dir} is not empty")
     if update_of is not None:

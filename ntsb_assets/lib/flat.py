@@ -476,3 +476,107 @@ def table_sources(path: Path) -> list[TableSource]:
 
 def _no_opener():  # FlatTable reads through rows()
     raise NotImplementedError
+
+
+# ---------------------------------------------------------------- avall tables -> flat export
+
+
+@cache
+def _meanings() -> dict[tuple[str, str, str], str]:
+    """(table, column, code) -> the code sets' meaning, as written."""
+    path = Path(__file__).with_name("code_sets.json")
+    out: dict[tuple[str, str, str], str] = {}
+    for table, column, code_, meaning, _src in json.loads(path.read_text(encoding="utf-8"))["codes"]:
+        out.setdefault((table.lower(), column.lower(), code_), meaning.strip())
+    return out
+
+
+# The flat export's own wording where it differs from the code sets' meaning
+_WORDING = {
+    ("aircraft", "type_fly", "EXEC"): "Executive/corporate",
+    ("aircraft", "type_fly", "PUBU"): "Public Aircraft",
+}
+
+
+def _meaning(table: str, column: str, value: str) -> str:
+    """The label NTSB's flat export writes for a code, or the value when no code set knows it.
+    A phase of flight is written as its group (``551`` Descent - normal -> ``Descent``)."""
+    code_ = value.strip()
+    if column == "phase_flt_spec" and code_.isdigit():
+        code_ = str(int(code_) // 10 * 10)
+    if not code_:
+        return ""
+    return _WORDING.get((table, column, code_)) or _meanings().get((table, column, code_), code_)
+
+
+def write(release: Path, out: Path) -> int:
+    """The flat AviationData CSV of an avall-shaped release folder (events, aircraft, engines
+    as mdb-export writes them, for example from `ntsb synth`): one row per aircraft, labels
+    for codes, as NTSB's export writes them. Returns the rows written."""
+    from .parsing import parse_date
+
+    def table(name: str) -> Iterator[dict[str, str]]:
+        with open(Path(release) / f"{name}.csv", encoding="utf-8", newline="") as fh:
+            yield from csv.DictReader(fh)
+
+    events = {r["ev_id"]: r for r in table("events")}
+    engines: dict[tuple[str, str], str] = {}
+    for r in table("engines"):
+        engines.setdefault((r["ev_id"], r["Aircraft_Key"]), r["eng_type"].strip())
+    states = {v: k for k, v in _labels().get(("events", "ev_state"), {}).items()}
+    n = 0
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(COLUMNS)
+        for a in table("aircraft"):
+            e = events.get(a["ev_id"])
+            if e is None:
+                continue
+            date = parse_date(e["ev_date"])
+            highest = e["ev_highest_injury"].strip()
+            fatal = (e["inj_tot_f"] or "0").strip()
+            severity = (
+                f"Fatal({fatal})"
+                if highest == "FATL"
+                else ("Incident" if e["ev_type"].strip() == "INC" else "Non-Fatal")
+            )
+            state = e["ev_state"].strip()
+            w.writerow(
+                [
+                    e["ev_id"],
+                    _meaning("events", "ev_type", e["ev_type"]),
+                    a["ntsb_no"].strip() or e["ntsb_no"].strip(),
+                    date.isoformat() if date else "",
+                    f"{e['ev_city'].strip()}, {state}" if state in states else e["ev_city"].strip(),
+                    "United States"
+                    if e["ev_country"].strip() == "USA"
+                    else _meaning("events", "ev_country", e["ev_country"]),
+                    (e.get("dec_latitude") or e["latitude"]).strip(),
+                    (e.get("dec_longitude") or e["longitude"]).strip(),
+                    e["ev_nr_apt_id"].strip(),
+                    e["apt_name"].strip(),
+                    severity,
+                    _meaning("aircraft", "damage", a["damage"]),
+                    _meaning("aircraft", "acft_category", a["acft_category"]),
+                    a["regis_no"].strip(),
+                    a["acft_make"].strip(),
+                    a["acft_model"].strip(),
+                    {"Y": "Yes", "N": "No"}.get(a["homebuilt"].strip(), ""),
+                    a["num_eng"].strip(),
+                    _meaning("engines", "eng_type", engines.get((a["ev_id"], a["Aircraft_Key"]), "")),
+                    _meaning("aircraft", "far_part", a["far_part"]),
+                    a["oper_sched"].strip(),
+                    _meaning("aircraft", "type_fly", a["type_fly"]),
+                    a.get("oper_name", "").strip(),
+                    e["inj_tot_f"].strip(),
+                    e["inj_tot_s"].strip(),
+                    e["inj_tot_m"].strip(),
+                    e["inj_tot_n"].strip(),
+                    e["wx_cond_basic"].strip(),
+                    _meaning("aircraft", "phase_flt_spec", a["phase_flt_spec"]),
+                    "Probable Cause",
+                    "",
+                ]
+            )
+            n += 1
+    return n

@@ -162,3 +162,24 @@ def test_a_carol_download_maps_into_events_aircraft_and_narratives(tmp_path):
     dropped.write_text(lines[0].replace("ProbableCause,", "Cause,") + lines[1], encoding="utf-8")
     with pytest.raises(SourceError, match="without the columns ProbableCause"):
         table_rows(dropped, "events")
+
+
+def test_a_generated_release_written_flat_reads_back_to_the_same_codes(tmp_path):
+    from ntsb_assets.lib import synth
+
+    synth.generate(tmp_path / "release", 300, seed=5)
+    n = flat.write(tmp_path / "release", tmp_path / "AviationData.csv")
+    assert flat.detect(tmp_path / "AviationData.csv") == "csv"
+    with open(tmp_path / "release" / "aircraft.csv", encoding="utf-8", newline="") as fh:
+        unknown = {"UNK": ""}  # written as the label Unknown, which reads back as no value
+        generated = {
+            (r["ev_id"], r["damage"].strip(), unknown.get(r["far_part"].strip(), r["far_part"].strip()))
+            for r in csv.DictReader(fh)
+        }
+    aircraft = [
+        dict(zip(flat.AIRCRAFT, r, strict=True)) for _, r in table_rows(tmp_path / "AviationData.csv", "aircraft")
+    ]
+    assert len(aircraft) == n
+    assert {(a["ev_id"], a["damage"], a["far_part"]) for a in aircraft} == generated
+    events = {r[0] for _, r in table_rows(tmp_path / "AviationData.csv", "events")}
+    assert len(events) == 300
