@@ -37,6 +37,7 @@ BOOKKEEPING = {
         "sha256": "string",
         "size": "int",
         "kind": "string",
+        "source_system": "string",  # registry.source_system: avall, Pre2008, PRE1982, flat export, CAROL
         "first_loaded_at": "timestamp",
         "last_loaded_at": "timestamp",
         "loads": "int",
@@ -102,6 +103,12 @@ def ensure_bookkeeping(s: Session) -> None:
     s.ensure_schema(RAW)
     for name, cols in BOOKKEEPING.items():
         s.ensure_table(name, cols)
+    # releases loaded before the source system was recorded
+    for r in s.query(f"SELECT release_id, name, kind FROM {RAW}._releases WHERE source_system IS NULL").to_pylist():
+        s.execute(
+            f"UPDATE {RAW}._releases SET source_system = {s.ph} WHERE release_id = {s.ph}",
+            (registry.source_system(r["kind"], r["name"]), r["release_id"]),
+        )
 
 
 # DuckDB keeps a transaction's new rows in memory up to its memory limit (80 % of RAM by
@@ -175,6 +182,7 @@ def load_release(
                         "sha256": manifest["sha256"],
                         "size": manifest["size"],
                         "kind": manifest["kind"],
+                        "source_system": registry.source_system(manifest["kind"], manifest["name"]),
                         "first_loaded_at": prev[0]["first_loaded_at"] if prev else now,
                         "last_loaded_at": now,
                         "loads": (prev[0]["loads"] + 1) if prev else 1,
@@ -354,7 +362,15 @@ def _conform(name: str, rows: pa.Table, have: dict[str, str]) -> pa.Table:
     return rows
 
 
-__all__ = ["load_release", "LoadError", "table_order", "warehouse_table", "ensure_bookkeeping", "raw_summary"]
+__all__ = [
+    "load_release",
+    "LoadError",
+    "table_order",
+    "warehouse_table",
+    "ensure_bookkeeping",
+    "raw_summary",
+    "source_coverage",
+]
 
 
 def raw_summary(s: Session, release_id: str) -> tuple[list[dict], int, dict[str, int]]:
@@ -374,3 +390,16 @@ def raw_summary(s: Session, release_id: str) -> tuple[list[dict], int, dict[str,
         for t in catalog.TABLE_ORDER
     }
     return quarantine, code_count, totals
+
+
+def source_coverage(s: Session) -> list[dict]:
+    """The events in raw per source system (of the release that last wrote each event): how
+    many, and their first and last event year."""
+    if "events" not in set(s.table_names()):
+        return []
+    return s.query(
+        f"SELECT r.source_system AS source_system, count(*) AS events, "
+        "min(extract(year FROM e.ev_date)) AS first_year, max(extract(year FROM e.ev_date)) AS last_year "
+        f"FROM {RAW}.events AS e LEFT JOIN {RAW}._releases AS r ON e._release_id = r.release_id "
+        "GROUP BY r.source_system ORDER BY min(e.ev_date)"
+    ).to_pylist()

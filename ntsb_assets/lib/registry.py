@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .dbt_vars import VARS
 from .lake import Lake, copy_tree, fetch_tree
 from .sources import (
     CSV_SUFFIXES,
@@ -53,6 +54,28 @@ class Release:
     def info(self) -> ReleaseInfo:
         """Its identity as registered (name, content hash, size, kind)."""
         return ReleaseInfo(self.name, self.sha256, self.size, self.kind, self.synthetic)
+
+
+# The systems NTSB's data comes from, as fact_accidents.source_system names them
+SOURCE_SYSTEMS: tuple[str, ...] = tuple(VARS["ntsb_source_systems"])
+
+
+def source_system(kind: str, name: str) -> str:
+    """The system a release comes from, by its form and name: NTSB's flat export or a CAROL
+    download by their form; ``Pre2008.mdb`` and ``PRE1982.MDB`` by name; every other
+    relational release (avall.mdb, the monthly upDDMON files, folders of their tables) is
+    avall."""
+    avall, pre2008, pre1982, flat, carol = SOURCE_SYSTEMS
+    if kind.startswith("flat_"):
+        return flat
+    if kind.startswith("carol"):
+        return carol
+    lower = name.lower()
+    if "pre1982" in lower:
+        return pre1982
+    if "pre2008" in lower:
+        return pre2008
+    return avall
 
 
 def source_family(name: str) -> str:

@@ -33,6 +33,7 @@ TEST_WORDS = {
     "ntsb_between/high": "{column} is at most {high} (NULL allowed)",
     "ntsb_unique_combination": "no two rows share ({columns})",
     "ntsb_one_current_version": "exactly one current version per {key}",
+    "ntsb_in_var": "{column} is one of the project's {var_name}",
 }
 
 

@@ -8,7 +8,7 @@ from .. import keys
 from ..lib import catalog, progress
 from ..lib.cdc import COUNTS
 from ..lib.extract import MANIFEST, release_prefix
-from ..lib.load import load_release, raw_summary, warehouse_table
+from ..lib.load import load_release, raw_summary, source_coverage, warehouse_table
 from ..releases import RELEASES
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
@@ -47,9 +47,20 @@ CODE_SETS_SPEC = dg.AssetSpec(
     "release uses that no source knows.",
 )
 
+RELEASES_SPEC = dg.AssetSpec(
+    keys.RAW_RELEASES,
+    group_name="warehouse_raw",
+    deps=[keys.RELEASE_MANIFEST],
+    partitions_def=RELEASES,
+    kinds={"sql"},
+    description="raw._releases: one row per loaded release, with the system it comes from (avall, "
+    "Pre2008, PRE1982, flat export, CAROL); its metadata shows the events and event years each "
+    "source system holds.",
+)
+
 
 @dg.multi_asset(
-    specs=[*TABLE_SPECS, RECONCILIATION_SPEC, CODE_SETS_SPEC],
+    specs=[*TABLE_SPECS, RECONCILIATION_SPEC, CODE_SETS_SPEC, RELEASES_SPEC],
     partitions_def=RELEASES,
     can_subset=False,
     name="warehouse_raw_tables",
@@ -66,6 +77,7 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
     )
     with settings.warehouse.session(read_only=True) as s:
         quarantine, code_count, totals = raw_summary(s, context.partition_key)
+        coverage = source_coverage(s)
     empty = dict.fromkeys(COUNTS, 0)
     for name in catalog.TABLE_ORDER:
         counts = result["tables"].get(name, empty)
@@ -95,6 +107,20 @@ def warehouse_raw_tables(context: dg.AssetExecutionContext, ntsb: NtsbResource):
             ),
             "result": dg.MetadataValue.json(result),
             "unknown_tables": dg.MetadataValue.json([t for t in result["tables"] if t not in catalog.KEYS]),
+        },
+        data_version=dg.DataVersion(context.partition_key),
+    )
+    yield dg.MaterializeResult(
+        asset_key=keys.RAW_RELEASES,
+        metadata={
+            "release_id": context.partition_key,
+            "coverage_by_source": dg.MetadataValue.md(
+                md_table(
+                    ["source system", "events", "first year", "last year"],
+                    [(c["source_system"], c["events"], c["first_year"], c["last_year"]) for c in coverage],
+                    numeric_from=1,
+                )
+            ),
         },
         data_version=dg.DataVersion(context.partition_key),
     )

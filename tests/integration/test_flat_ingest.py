@@ -96,3 +96,40 @@ def test_an_event_repeated_with_conflicting_values_is_quarantined(ntsb_home, tmp
         ("aircraft", "parent_quarantined"),
         ("engines", "parent_quarantined"),
     }
+
+
+def test_flat_carol_and_avall_events_make_one_fact_table(deployment):
+    """Events of avall, the flat export and CAROL in one warehouse: one fact table, each
+    event with the system it comes from, and the year coverage per source in the UI."""
+    import dagster as dg
+
+    from ntsb_assets import keys
+    from ntsb_assets.definitions import defs
+    from tests.conftest import SAMPLE
+
+    for path in (
+        SAMPLE / "00_reference_avall",
+        SAMPLE / "02_up01JUL2025",
+        OTHER / "ntsb_AviationData_pipe_2015.txt",
+        OTHER / "carol_download_2023_53rows.csv",
+    ):
+        ingest_json(path)
+    job = defs.resolve_job_def("transform")
+    selection = [k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey(["docs", "dbt"])]
+    with dg.DagsterInstance.get() as instance:
+        assert job.execute_in_process(instance=instance, asset_selection=selection).success
+        coverage = instance.get_latest_materialization_event(keys.RAW_RELEASES)
+    raw = query(
+        "SELECT r.source_system, count(*) AS n FROM raw.events AS e "
+        "JOIN raw._releases AS r ON e._release_id = r.release_id GROUP BY r.source_system"
+    )
+    facts = query("SELECT source_system, count(*) AS n FROM marts.fact_accidents GROUP BY source_system")
+    assert {r["source_system"]: r["n"] for r in facts} == {r["source_system"]: r["n"] for r in raw}
+    assert {r["source_system"] for r in facts} == {"avall", "flat export", "CAROL"}
+    [years] = query(
+        "SELECT min(extract(year FROM event_date)) AS lo, max(extract(year FROM event_date)) AS hi "
+        "FROM marts.fact_accidents WHERE source_system = 'flat export'"
+    )
+    assert int(years["lo"]) == int(years["hi"]) == 2015
+    table = coverage.asset_materialization.metadata["coverage_by_source"].value
+    assert "| flat export |" in table and "| CAROL |" in table and "| avall |" in table

@@ -30,10 +30,18 @@ with src as (
         {{ ntsb_col(raw, '_release_id', 'string') }} as release_id,
         {{ ntsb_col(raw, '_loaded_at', 'timestamp') }} as loaded_at
     from {{ ntsb_from(raw) }}
+),
+
+releases as (
+    select
+        release_id,
+        source_system
+    from {{ source('raw', '_releases') }}
 )
 
 select
     src.*,
+    releases.source_system,
     -- severity: NTSB's highest injury where reported, else derived from the counts
     coalesce(
         case when src.highest_injury_reported in ('FATL', 'SERS', 'MINR', 'NONE') then src.highest_injury_reported end,
@@ -48,3 +56,4 @@ select
     {{ ntsb_label('events', 'light_cond', 'src.light_condition') }} as light_condition_label,
     {{ ntsb_label('events', 'wx_cond_basic', 'src.weather_condition') }} as weather_condition_label
 from src
+left join releases on src.release_id = releases.release_id

@@ -64,6 +64,7 @@ select
     pic.total_hours as pilot_total_hours,
     pic.age as pilot_age,
     e.release_id,
+    e.source_system,
     {{ ntsb_loaded_through() }} as loaded_through
 from {{ ntsb_changed_rows(ref('stg_ntsb__events'), since) }} as e
 inner join {{ ntsb_changed_rows(ref('int_events__dimension_keys'), since) }} as k on e.ev_id = k.ev_id
