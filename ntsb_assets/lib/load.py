@@ -25,7 +25,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import catalog, cdc, codes, faults, registry, typemap
+from . import catalog, cdc, codes, faults, parsing, registry, typemap
 from .extract import META_COLUMNS
 from .lake import Lake
 from .warehouse import RAW, Session, Warehouse, WarehouseError, q, sql_name
@@ -50,6 +50,8 @@ BOOKKEEPING = {
         "new_hash": "string",
         "release_id": "string",
         "changed_at": "timestamp",
+        # operation "merge": the release whose row this one was merged with (the precedence rule)
+        "merged_with": "string",
     },
     "_quarantine": {
         "table_name": "string",
@@ -150,13 +152,20 @@ def load_release(
             newer,
         )
         known = codes.known_sets(s)
+        systems = {
+            r["release_id"]: r["source_system"]
+            for r in s.query(f"SELECT release_id, source_system FROM {RAW}._releases").to_pylist()
+        }
+        systems[release_id] = registry.source_system(manifest["kind"], manifest["name"])
         quarantined_keys: dict[str, set] = {}
         lag: dict[str, list[dict]] = {}
         for name in table_order(list(manifest["tables"])):
             if on_table:
                 on_table(name)
             meta = manifest["tables"][name]
-            plan, lag[name] = _load_table(s, lake, release_id, name, meta, quarantined_keys, today, now, known, newer)
+            plan, lag[name] = _load_table(
+                s, lake, release_id, name, meta, quarantined_keys, today, now, known, newer, systems
+            )
             quarantined_keys[name] = plan.quarantined_keys
             result[name] = plan.counts()
             faults.point("load")
@@ -251,6 +260,7 @@ def _load_table(
     now: dt.datetime,
     known: dict[tuple[str, str], set[str]],
     newer: Callable[[str | None], bool | None],
+    systems: dict[str, str] | None = None,
 ) -> tuple[cdc.TablePlan, list[dict]]:
     tbl = catalog.table(name)
     rows = lake.read_parquet(meta["parquet_key"])
@@ -292,28 +302,44 @@ def _load_table(
     if s.dialect == "postgres":  # the rows loaded since a watermark (the gates, dbt's incremental models): a range
         s.execute(f"CREATE INDEX IF NOT EXISTS {q(target + '__loaded_at')} ON {RAW}.{q(target)} (_loaded_at)")
     rows = _conform(name, rows, have)
+    rows, merged = _merge_sources(s, target, key, rows, have, plan, versions, release_id, systems or {})
     changed = plan.insert_rows + plan.update_rows
     if plan.update_rows:
         s.delete_keys(target, key, rows.select(list(key)).take(plan.update_rows))
     if changed:
-        out = rows.take(sorted(changed))
-        out = out.append_column("_release_id", pa.array([release_id] * out.num_rows, pa.string()))
+        order = sorted(changed)
+        out = rows.take(order)
+        owner = [release_id] * out.num_rows
+        if merged:
+            records = out.to_pylist()
+            for j, i in enumerate(order):
+                if i in merged:
+                    records[j], owner[j] = merged[i][0], merged[i][1]
+            out = pa.Table.from_pylist(records, schema=out.schema)
+        out = out.append_column("_release_id", pa.array(owner, pa.string()))
         out = out.append_column("_loaded_at", pa.array([now] * out.num_rows, pa.timestamp("us")))
         s.insert_arrow(target, out)
         idx = plan.insert_rows + plan.update_rows
         keycols = [rows.column(k).take(idx).to_pylist() for k in key]
         n = len(idx)
+        new_hashes = rows.column("_row_hash").take(idx).to_pylist()
         audit = pa.table(
             {
                 "table_name": pa.array([target] * n, pa.string()),
                 "key": pa.array([_key_json(k) for k in zip(*keycols, strict=True)], pa.string()),
                 "operation": pa.array(
-                    ["insert"] * len(plan.insert_rows) + ["update"] * len(plan.update_rows), pa.string()
+                    ["insert"] * len(plan.insert_rows)
+                    + ["merge" if i in merged else "update" for i in plan.update_rows],
+                    pa.string(),
                 ),
                 "old_hash": pa.array([None] * len(plan.insert_rows) + plan.old_hashes, pa.string()),
-                "new_hash": rows.column("_row_hash").take(idx),
+                "new_hash": pa.array(
+                    [merged[i][0]["_row_hash"] if i in merged else h for i, h in zip(idx, new_hashes, strict=True)],
+                    pa.string(),
+                ),
                 "release_id": pa.array([release_id] * n, pa.string()),
                 "changed_at": pa.array([now] * n, pa.timestamp("us")),
+                "merged_with": pa.array([merged[i][2] if i in merged else None for i in idx], pa.string()),
             },
             schema=_schema("_audit"),
         )
@@ -390,6 +416,57 @@ def raw_summary(s: Session, release_id: str) -> tuple[list[dict], int, dict[str,
         for t in catalog.TABLE_ORDER
     }
     return quarantine, code_count, totals
+
+
+def _merge_sources(
+    s: Session,
+    target: str,
+    key: tuple[str, ...],
+    rows: pa.Table,
+    have: dict[str, str],
+    plan: cdc.TablePlan,
+    versions: dict,
+    release_id: str,
+    systems: dict[str, str],
+) -> tuple[pa.Table, dict[int, tuple[dict, str, str]]]:
+    """The precedence rule between a relational source (avall, Pre2008, PRE1982) and a
+    summary one (the flat export, CAROL) that deliver the same row: field by field, the
+    relational row's value wins where it has one, the other fills the rest. For each update
+    row whose warehouse row came from the other kind of source: (merged row, the relational
+    release it is credited to, the release it was merged with). A merged row that equals the
+    row already there is not an update: it is counted as superseded (the richer row stays).
+    The merged rows hold every column of the table (a summary source delivers few), so
+    ``rows`` comes back with the table's other columns added, empty for the rows not merged."""
+    mine = registry.is_relational(systems.get(release_id))
+    key_of = [tuple(vals) for vals in zip(*[rows.column(k).to_pylist() for k in key], strict=True)]
+    cross = [i for i in plan.update_rows if registry.is_relational(systems.get(versions[key_of[i]][1])) != mine]
+    if not cross:
+        return rows, {}
+    for c, t in have.items():
+        if c not in rows.column_names and c not in LOAD_COLUMNS and c not in META_COLUMNS:
+            rows = rows.append_column(pa.field(c, typemap.ARROW[t]), pa.nulls(rows.num_rows, typemap.ARROW[t]))
+    data = [c for c in rows.column_names if c not in META_COLUMNS]
+    old = s.rows_for_keys(target, key, rows.select(list(key)).take(cross), data)
+    old_by_key = {tuple(r[k] for k in key): r for r in (old.to_pylist() if old is not None else [])}
+    out: dict[int, tuple[dict, str, str]] = {}
+    keep: list[int] = []
+    for i, new in zip(cross, rows.take(cross).to_pylist(), strict=True):
+        before, other = old_by_key[key_of[i]], versions[key_of[i]][1]
+        first, second = (new, before) if mine else (before, new)
+        row = {c: first[c] if first[c] is not None else second.get(c) for c in data}
+        if row == {c: before.get(c) for c in data}:
+            keep.append(i)  # nothing the summary adds
+            continue
+        row["_source_row"] = new["_source_row"]
+        row["_row_hash"] = parsing.row_hash(data, [row[c] for c in data])
+        out[i] = (row, release_id if mine else other, other)
+    if keep:
+        gone = set(keep)
+        pairs = [(i, h) for i, h in zip(plan.update_rows, plan.old_hashes, strict=True) if i not in gone]
+        plan.update_rows = [i for i, _ in pairs]
+        plan.old_hashes = [h for _, h in pairs]
+        plan.superseded += len(keep)
+    return rows, out
 
 
 def source_coverage(s: Session) -> list[dict]:

@@ -78,6 +78,13 @@ def source_system(kind: str, name: str) -> str:
     return avall
 
 
+def is_relational(system: str | None) -> bool:
+    """avall, Pre2008 and PRE1982 deliver NTSB's relational tables; the flat export and CAROL
+    a summary of them. Where both hold an event, the relational source wins field by field
+    (lib/load.py, the precedence rule in docs/ingestion.md)."""
+    return system not in SOURCE_SYSTEMS[3:]
+
+
 def source_family(name: str) -> str:
     """Releases of the same source share a family: digits and month names are masked,
     so ``up01DEC.mdb`` and ``up08JAN.mdb`` are both ``up#mon``."""

@@ -313,6 +313,12 @@ class Session:
             values = list(zip(values, data.column(len(key) + 1).to_pylist(), strict=True))
         return dict(zip(zip(*key_lists, strict=True), values, strict=True))
 
+    def rows_for_keys(
+        self, table: str, key: tuple[str, ...], among: pa.Table, columns: list[str], schema: str = RAW
+    ) -> pa.Table | None:
+        """The ``columns`` of the rows whose key is in ``among``."""
+        return self._restricted(table, key, among, ", ".join(f"t.{q(c)}" for c in columns), schema)
+
     def keys(self, table: str, key: tuple[str, ...], among: pa.Table | None = None, schema: str = RAW) -> set[tuple]:
         """The keys present, of those in ``among`` (all without it)."""
         data = self._restricted(table, key, among, ", ".join(f"t.{q(k)}" for k in key), schema)

@@ -133,3 +133,67 @@ def test_flat_carol_and_avall_events_make_one_fact_table(deployment):
     assert int(years["lo"]) == int(years["hi"]) == 2015
     table = coverage.asset_materialization.metadata["coverage_by_source"].value
     assert "| flat export |" in table and "| CAROL |" in table and "| avall |" in table
+
+
+def _flat_file(path: Path, rows: list[dict]) -> Path:
+    """A flat AviationData CSV of ``rows`` (column -> value; the others empty)."""
+    from ntsb_assets.lib import flat
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(flat.COLUMNS)
+        for r in rows:
+            w.writerow([r.get(c, "") for c in flat.COLUMNS])
+    return path
+
+
+def test_the_relational_source_wins_field_by_field(deployment, tmp_path):
+    """The same event from avall and from the flat export, in either order: avall's values
+    where it has them, the flat export's where avall has none, every other avall column kept;
+    the audit names the release each merge was made with."""
+    from tests.conftest import SAMPLE
+
+    avall = ingest_json(SAMPLE / "02_up01JUL2025")["release"]
+    [before] = query("SELECT * FROM raw.events WHERE ev_id = '20250620200355'")
+    assert before["apt_name"] is None and before["ev_city"] == "Beverly"
+    flat_rows = [
+        {  # an event avall holds: a city of its own, and an airport avall does not name
+            "Event.Id": "20250620200355",
+            "Investigation.Type": "Accident",
+            "Accident.Number": before["ntsb_no"],
+            "Event.Date": str(before["ev_date"])[:10],
+            "Location": "Elsewhere, MA",
+            "Country": "United States",
+            "Airport.Name": "FLAT FIELD",
+        },
+        {  # an event of the next avall release, not loaded yet
+            "Event.Id": "20250825200849",
+            "Investigation.Type": "Accident",
+            "Accident.Number": "ERA25LA999",
+            "Event.Date": "2025-08-24",
+            "Location": "Somewhere",
+            "Country": "Colombia",
+            "Airport.Name": "FLAT STRIP",
+        },
+    ]
+    path = _flat_file(tmp_path / "AviationData.csv", flat_rows)
+    out = ingest_json(path)["tables"]["events"]
+    assert (out["inserted"], out["updated"]) == (1, 1), out
+    [after] = query("SELECT * FROM raw.events WHERE ev_id = '20250620200355'")
+    assert after["ev_city"] == "Beverly" and after["apt_name"] == "FLAT FIELD"
+    kept = [c for c in before if not c.startswith("_") and c != "apt_name"]
+    assert {c: after[c] for c in kept} == {c: before[c] for c in kept}  # nothing else lost
+    assert after["_release_id"] == avall  # credited to the richer source
+    [audit] = query("SELECT operation, merged_with FROM raw._audit WHERE operation = 'merge'")
+    assert (audit["operation"], audit["merged_with"]) == ("merge", avall)
+    again = _flat_file(tmp_path / "AviationData_again.csv", [flat_rows[0] | {"Airport.Name": "FLAT FIELD"}])
+    out = ingest_json(again)["tables"]["events"]
+    assert (out["updated"], out["superseded"]) == (0, 1), out  # it adds nothing now
+
+    # the other order: the flat row first, then avall's
+    later = ingest_json(SAMPLE / "03_up01DEC2025")["release"]
+    [row] = query("SELECT * FROM raw.events WHERE ev_id = '20250825200849'")
+    assert row["ev_city"] == "Mitu" and row["ntsb_no"] != "ERA25LA999"  # avall's values win
+    assert row["apt_name"] == "FLAT STRIP"  # avall names no airport: the flat export's
+    assert row["ev_time"] is not None and row["_release_id"] == later
+    assert query("SELECT count(*) AS n FROM raw.events WHERE ev_id = '20250825200849'")[0]["n"] == 1
