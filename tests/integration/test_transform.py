@@ -61,6 +61,14 @@ def test_dbt_build_through_dagster_matches_raw(deployment, tmp_path):
 
     _assert_every_column_is_described()
 
+    # a scheduled operation is true for SCHD and false for NSCH (NTSB's codes), per first aircraft
+    sched = query(
+        "SELECT trim(a.oper_sched) AS code, f.is_scheduled AS flag, count(*) AS n FROM marts.fact_accidents AS f "
+        "JOIN raw.aircraft AS a ON a.ev_id = f.ev_id AND a.aircraft_key = f.first_aircraft_key "
+        "WHERE trim(a.oper_sched) IN ('SCHD', 'NSCH') GROUP BY trim(a.oper_sched), f.is_scheduled"
+    )
+    assert {(r["code"], r["flag"]) for r in sched} == {("SCHD", True), ("NSCH", False)}, sched
+
     # every raw table has its staging view
     raw_tables = {
         r["table_name"]

@@ -60,7 +60,7 @@ select
     e.temperature_c,
     first_aircraft.flight_purpose,
     first_aircraft.flight_purpose_label,
-    case first_aircraft.scheduled when 'SCHD' then true when 'UNSC' then false end as is_scheduled,
+    case first_aircraft.scheduled when 'SCHD' then true when 'NSCH' then false end as is_scheduled,
     pic.total_hours as pilot_total_hours,
     pic.age as pilot_age,
     e.release_id,
