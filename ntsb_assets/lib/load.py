@@ -438,7 +438,10 @@ def _merge_sources(
     The merged rows hold every column of the table (a summary source delivers few), so
     ``rows`` comes back with the table's other columns added, empty for the rows not merged."""
     mine = registry.is_relational(systems.get(release_id))
-    key_of = [tuple(vals) for vals in zip(*[rows.column(k).to_pylist() for k in key], strict=True)]
+    if not plan.update_rows or len({registry.is_relational(v) for v in systems.values()} | {mine}) == 1:
+        return rows, {}  # nothing changes, or one kind of source only (the common case: no cost)
+    updated = rows.select(list(key)).take(plan.update_rows).to_pylist()
+    key_of = {i: tuple(r[k] for k in key) for i, r in zip(plan.update_rows, updated, strict=True)}
     cross = [i for i in plan.update_rows if registry.is_relational(systems.get(versions[key_of[i]][1])) != mine]
     if not cross:
         return rows, {}
