@@ -37,6 +37,29 @@ def run_phase(script: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def timed_cli(args: list[str], env: dict) -> tuple[str, float, float]:
+    """One `ntsb ARGS` process of this checkout (run from a worktree, a benchmark measures
+    that worktree's code): its standard output, wall seconds and peak RSS in MB (the largest
+    of the process and those it waited for, from wait4). Fails naming the home's log."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ntsb_assets.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"ntsb {args[0]} failed ({code}); see the log under {env.get('NTSB_HOME')}")
+    return out, seconds, usage.ru_maxrss / 1024
+
+
 @contextmanager
 def scratch_database(admin_url: str):
     """A PostgreSQL database for one run, dropped afterwards; yields its URL."""

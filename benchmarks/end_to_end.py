@@ -53,7 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, scratch_database
+from common import REPO, scratch_database, timed_cli
 
 sys.path.insert(0, str(REPO))
 
@@ -91,27 +91,11 @@ def build(env: dict) -> dict:
     """One `ntsb build` process: its summary, wall time, peak RSS and the runs it made."""
 
     started_at = time.time()
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        # `ntsb` of this checkout (run from a worktree, the benchmark measures that worktree's code)
-        [sys.executable, "-m", "ntsb_assets.cli", "build", "--json", "--auc-margin", "-1", "--max-ece", "1"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - t
-    if proc.returncode:
-        raise SystemExit(f"ntsb build failed ({proc.returncode}); see the log under {env['NTSB_HOME']}")
+    out, seconds, peak = timed_cli(["build", "--json", "--auc-margin", "-1", "--max-ece", "1"], env)
     return {
         "summary": json.loads(out),
         "seconds": seconds,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": peak,
         "steps": steps_since(env, started_at),
     }
 

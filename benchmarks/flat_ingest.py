@@ -19,33 +19,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import REPO, report, scratch_database
+from common import REPO, report, scratch_database, timed_cli
 
 ENV = {"DO_NOT_TRACK": "1", "DAGSTER_DISABLE_TELEMETRY": "1", "GX_ANALYTICS_ENABLED": "false"}
 
 
 def ingest(path: Path, home: Path, extra: dict) -> dict:
     env = {**os.environ, **ENV, "NTSB_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), **extra}
-    t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ntsb_assets.cli", "ingest", "--json", str(path)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"ntsb ingest failed; see the log under {home}")
-    tables = json.loads(out)["tables"]
-    return {"rows": tables["aircraft"]["rows_in"], "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+    out, seconds, peak = timed_cli(["ingest", "--json", str(path)], env)
+    return {"rows": json.loads(out)["tables"]["aircraft"]["rows_in"], "seconds": seconds, "peak_rss_mb": peak}
 
 
 def main() -> None:

@@ -20,12 +20,24 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from .flat import SNIFF_BYTES, _coordinate, _country, _date, _labels, code, decode, key
-from .sources import RowReject, SourceError, TableSource
+from . import flat
+from .flat import (
+    SNIFF_BYTES,
+    Mapped,
+    Row,
+    _coordinate,
+    _country,
+    _date,
+    _labels,
+    code,
+    csv_rows,
+    decode,
+    key,
+    mapped_tables,
+)
+from .sources import SourceError, TableSource
 
 # The columns read (CAROL's spelling). A download's other columns (report type, docket URL,
 # publication dates, flags) have no avall column: they stay in the release's archived original.
@@ -62,26 +74,7 @@ COLUMNS = (
 )
 KEYS = {key(c): c for c in COLUMNS}
 
-EVENTS = [
-    "ev_id",
-    "ntsb_no",
-    "ev_type",
-    "ev_date",
-    "ev_city",
-    "ev_state",
-    "ev_country",
-    "dec_latitude",
-    "dec_longitude",
-    "latitude",
-    "longitude",
-    "ev_nr_apt_id",
-    "apt_name",
-    "ev_highest_injury",
-    "inj_tot_f",
-    "inj_tot_s",
-    "inj_tot_m",
-    "wx_cond_basic",
-]
+EVENTS = [c for c in flat.EVENTS if c != "inj_tot_n"]  # the flat export's, without the uninjured count
 AIRCRAFT = [
     "ev_id",
     "Aircraft_Key",
@@ -114,52 +107,27 @@ def detect(path: Path) -> bool:
     return {"ntsbno", "mkey", "eventdate"} <= keys
 
 
-@dataclass
-class Row:
-    line: int
-    values: dict[str, str] | None
-    reject: RowReject | None = None
-
-
 def rows(path: Path) -> Iterator[Row]:
     path = Path(path)
     with open(path, "rb") as fh:
         data = fh.read().removeprefix(b"\xef\xbb\xbf")
-    lines = [decode(b) for b in data.splitlines(keepends=True)]
-    reader = csv.reader(lines, strict=True)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise SourceError(path.name, None, 1, "csv_syntax", f"unreadable header: {exc}") from None
+    return csv_rows(
+        path.name, [decode(b) for b in data.splitlines(keepends=True)], lambda h: _check_header(path.name, h)
+    )
+
+
+def _check_header(file: str, header: list[str]) -> list[str]:
     keys = [key(h) for h in header]
     missing = [c for k, c in KEYS.items() if k not in keys]
     if missing:
         raise SourceError(
-            path.name,
+            file,
             None,
             1,
             "carol_header",
             f"a CAROL download without the columns {', '.join(missing)} (renamed or left out?)",
         )
-    start = reader.line_num + 1
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            rest = "".join(lines[start - 1 :])
-            yield Row(
-                start, None, RowReject("field_count", f"unreadable row ({exc}): a truncated file?", {"line": rest})
-            )
-            return
-        if fields:
-            if len(fields) != len(keys):
-                reason = f"{len(fields)} fields where the header has {len(keys)}"
-                yield Row(start, None, RowReject("field_count", reason, dict(zip(header, fields, strict=False))))
-            else:
-                yield Row(start, dict(zip(keys, fields, strict=True)))
-        start = reader.line_num + 1
+    return keys
 
 
 def ev_id(v: dict[str, str]) -> str:
@@ -237,38 +205,20 @@ def aircraft_row(v: dict[str, str]) -> list[str]:
     ]
 
 
-@dataclass
-class CarolTable(TableSource):
-    """One avall table of a CAROL download: its rows mapped as they are read."""
-
-    path: Path | None = None
-
-    @contextmanager
-    def rows(self):
-        path = self.path
-        assert path is not None
-
-        def mapped():
-            for row in rows(path):
-                if row.reject is not None:
-                    if self.name != "narratives":
-                        yield row.line, row.reject
-                    continue
-                v = row.values or {}
-                if self.name == "events":
-                    yield row.line, event_row(v)
-                elif self.name == "aircraft":
-                    yield row.line, aircraft_row(v)
-                elif v["probablecause"].strip():
-                    yield row.line, [ev_id(v), "1", v["probablecause"].strip()]
-
-        yield TABLES[self.name], mapped(), "per line (UTF-8, else Windows-1252, else Latin-1)"
+def _mapped(path: Path, table: str) -> Mapped:
+    for row in rows(path):
+        if row.reject is not None:
+            if table != "narratives":
+                yield row.line, row.reject
+            continue
+        v = row.values or {}
+        if table == "events":
+            yield row.line, event_row(v)
+        elif table == "aircraft":
+            yield row.line, aircraft_row(v)
+        elif v["probablecause"].strip():
+            yield row.line, [ev_id(v), "1", v["probablecause"].strip()]
 
 
 def table_sources(path: Path) -> list[TableSource]:
-    path = Path(path)
-    return [CarolTable(name, path.name, _no_opener, path=path) for name in TABLES]
-
-
-def _no_opener():  # CarolTable reads through rows()
-    raise NotImplementedError
+    return mapped_tables(path, TABLES, _mapped)

@@ -30,9 +30,9 @@ import datetime as dt
 import html
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -178,12 +178,18 @@ def _delimited_rows(file: str, data: bytes, form: str) -> Iterator[Row]:
                 fields.pop()
             yield _row(file, n, keys, fields, header)
         return
+    yield from csv_rows(file, lines, lambda header: _check_header(file, header))
+
+
+def csv_rows(file: str, lines: list[str], check: Callable[[list[str]], list[str]]) -> Iterator[Row]:
+    """The rows of CSV text (lines decoded one by one), keyed by ``check(header)``; a row
+    with another number of fields, or an open quote at the end (a truncated file), is a reject."""
     reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise SourceError(file, None, 1, "csv_syntax", f"unreadable header: {exc}") from None
-    keys = _check_header(file, header)
+    keys = check(header)
     start = reader.line_num + 1
     while True:
         try:
@@ -438,44 +444,57 @@ def numbered(path: Path) -> Iterator[tuple[Row, int]]:
         yield r, keys.get(r.line, 0)
 
 
+Mapped = Iterator[tuple[int, "list[str] | RowReject"]]
+
+
 @dataclass
-class FlatTable(TableSource):
-    """One avall table of a flat export: its rows mapped as they are read."""
+class MappedTable(TableSource):
+    """One avall table of a single-file export (the flat export, a CAROL download): its rows
+    mapped as they are read, by ``mapping(path, table)``."""
 
     path: Path | None = None
+    header: list[str] = field(default_factory=list)
+    mapping: Callable[[Path, str], Mapped] | None = None
 
     @contextmanager
     def rows(self):
-        path = self.path
-        assert path is not None
-        header = TABLES[self.name]
+        assert self.path is not None and self.mapping is not None
+        yield self.header, self.mapping(self.path, self.name), "per line (UTF-8, else Windows-1252, else Latin-1)"
 
-        def mapped():
-            for row, aircraft_key in numbered(path):
-                if row.reject is not None:
-                    if self.name != "engines":  # the row's event and aircraft are quarantined
-                        yield row.line, row.reject
-                    continue
-                v = row.values or {}
-                if self.name == "events":
-                    yield row.line, event_row(v)
-                elif self.name == "aircraft":
-                    yield row.line, aircraft_row(v, aircraft_key)
-                else:
-                    engine = code("engines", "eng_type", v["enginetype"]) or ""
-                    if engine:
-                        yield row.line, [v["eventid"].strip(), str(aircraft_key), "1", engine]
 
-        yield header, mapped(), "per line (UTF-8, else Windows-1252, else Latin-1)"
+def mapped_tables(
+    path: Path, tables: dict[str, list[str]], mapping: Callable[[Path, str], Mapped]
+) -> list[TableSource]:
+    path = Path(path)
+    return [
+        MappedTable(name, path.name, _no_opener, path=path, header=header, mapping=mapping)
+        for name, header in tables.items()
+    ]
+
+
+def _no_opener():  # a MappedTable reads through rows()
+    raise NotImplementedError
+
+
+def _mapped(path: Path, table: str) -> Mapped:
+    for row, aircraft_key in numbered(path):
+        if row.reject is not None:
+            if table != "engines":  # the row's event and aircraft are quarantined
+                yield row.line, row.reject
+            continue
+        v = row.values or {}
+        if table == "events":
+            yield row.line, event_row(v)
+        elif table == "aircraft":
+            yield row.line, aircraft_row(v, aircraft_key)
+        else:
+            engine = code("engines", "eng_type", v["enginetype"]) or ""
+            if engine:
+                yield row.line, [v["eventid"].strip(), str(aircraft_key), "1", engine]
 
 
 def table_sources(path: Path) -> list[TableSource]:
-    path = Path(path)
-    return [FlatTable(name, path.name, _no_opener, path=path) for name in TABLES]
-
-
-def _no_opener():  # FlatTable reads through rows()
-    raise NotImplementedError
+    return mapped_tables(path, TABLES, _mapped)
 
 
 # ---------------------------------------------------------------- avall tables -> flat export
