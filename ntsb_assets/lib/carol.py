@@ -32,6 +32,7 @@ from .flat import (
     _date,
     _labels,
     code,
+    codes_of,
     csv_rows,
     decode,
     key,
@@ -156,8 +157,7 @@ def _far(text: str) -> str:
 def _coded(table: str, column: str, text: str) -> str:
     """A value CAROL writes as NTSB's code already, or a label the code sets know."""
     text = text.strip()
-    known = _labels().get((table, column), {})
-    if text.upper() in known.values():
+    if text.upper() in codes_of(table, column):
         return text.upper()
     return code(table, column, text) or ""
 

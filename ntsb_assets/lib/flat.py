@@ -336,11 +336,17 @@ def _date(text: str) -> str:
     return text
 
 
-def _place(location: str, country: str) -> tuple[str, str]:
+@cache
+def codes_of(table: str, column: str) -> frozenset[str]:
+    """The codes NTSB's code sets know for one column."""
+    return frozenset(_labels().get((table, column), {}).values())
+
+
+def _place(location: str) -> tuple[str, str]:
     """(city, state) from ``MOOSE CREEK, ID`` when the last part is a US state's code."""
     city, _, state = location.rpartition(",")
     state = state.strip().upper()
-    if city and (table := _labels().get(("events", "ev_state"), {})) and state in {v for v in table.values()}:
+    if city and state in codes_of("events", "ev_state"):
         return city.strip(), state
     return location.strip(), ""
 
@@ -376,7 +382,7 @@ def event_row(v: dict[str, str]) -> list[str]:
     fatalities = v["totalfatalinjuries"].strip() or (fatal.group(1) if fatal else "")
     number = v["accidentnumber"].strip()
     m = _NTSB_NO_AIRCRAFT.match(number)
-    city, state = _place(v["location"], v["country"])
+    city, state = _place(v["location"])
     (lat, lat_dms), (lon, lon_dms) = _coordinate(v["latitude"]), _coordinate(v["longitude"])
     return [
         v["eventid"].strip(),
@@ -542,7 +548,6 @@ def write(release: Path, out: Path) -> int:
     engines: dict[tuple[str, str], str] = {}
     for r in table("engines"):
         engines.setdefault((r["ev_id"], r["Aircraft_Key"]), r["eng_type"].strip())
-    states = {v: k for k, v in _labels().get(("events", "ev_state"), {}).items()}
     n = 0
     with open(out, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
@@ -566,7 +571,9 @@ def write(release: Path, out: Path) -> int:
                     _meaning("events", "ev_type", e["ev_type"]),
                     a["ntsb_no"].strip() or e["ntsb_no"].strip(),
                     date.isoformat() if date else "",
-                    f"{e['ev_city'].strip()}, {state}" if state in states else e["ev_city"].strip(),
+                    f"{e['ev_city'].strip()}, {state}"
+                    if state in codes_of("events", "ev_state")
+                    else e["ev_city"].strip(),
                     "United States"
                     if e["ev_country"].strip() == "USA"
                     else _meaning("events", "ev_country", e["ev_country"]),
