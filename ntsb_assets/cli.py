@@ -948,7 +948,13 @@ def sql(query: str, fmt: str, timeout: float | None):
     is_flag=True,
     help="Write the events as NTSB's flat AviationData export instead: OUT_DIR is then the CSV file to write.",
 )
-def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed, flat=False):
+@click.option(
+    "--pre1982",
+    is_flag=True,
+    help="Write the events as PRE1982's tables instead (tblFirstHalf, tblSecondHalf, tblOccurrences, "
+    "tblSeqOfEvents, ct_Pre1982), dated 1962-1981.",
+)
+def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed, flat=False, pre1982=False):
     """Write an NTSB-shaped synthetic release to OUT_DIR.
 
     A folder of per-table CSV files as mdb-export writes them (all core tables, the real
@@ -959,17 +965,22 @@ def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed, 
       ntsb synth --events 100000 --seed 1 var/synth/base
       ntsb synth --update-of var/synth/base --new 2000 --changed 1000 --seed 2 var/synth/up01
       ntsb synth --events 78000 --seed 1 --flat var/synth/AviationData.csv
+      ntsb synth --events 87000 --seed 1 --pre1982 var/synth/PRE1982
     """
     import tempfile
 
     from rich.progress import Progress
 
     from .lib import flat as flat_export
+    from .lib import pre1982 as pre1982_tables
     from .lib import synth as gen
 
-    if flat:
+    if flat or pre1982:
+        option = "--flat" if flat else "--pre1982"
+        if flat and pre1982:
+            raise click.UsageError("--flat and --pre1982 do not go together")
         if update_of is not None or not events:
-            raise click.UsageError("--flat writes a base release: give --events N")
+            raise click.UsageError(f"{option} writes a base release: give --events N")
         if out_dir.exists():
             raise click.ClickException(f"{out_dir} exists")
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -977,8 +988,14 @@ def synth(out_dir: Path, events, seed, defects, as_of, update_of, new, changed, 
             gen.generate(
                 Path(tmp) / "release", events, seed, defects=defects, as_of=as_of.date() if as_of else gen.DEFAULT_AS_OF
             )
-            rows = flat_export.write(Path(tmp) / "release", out_dir)
-        click.echo(f"{out_dir}: {rows:,} rows (one per aircraft) of {events:,} events, NTSB's flat export", err=True)
+            if flat:
+                rows = flat_export.write(Path(tmp) / "release", out_dir)
+                click.echo(
+                    f"{out_dir}: {rows:,} rows (one per aircraft) of {events:,} events, NTSB's flat export", err=True
+                )
+                return
+            counts = pre1982_tables.write(Path(tmp) / "release", out_dir, seed)
+        click.echo(f"{out_dir}: PRE1982's tables, " + ", ".join(f"{t} {n:,} rows" for t, n in counts.items()), err=True)
         return
     if out_dir.exists() and any(out_dir.iterdir()):
         raise click.ClickException(f"{out_dir} is not empty")

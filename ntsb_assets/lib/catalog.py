@@ -46,6 +46,13 @@ KEYS: dict[str, tuple[str, ...]] = {
     "eADMSPUB_DataDictionary": (),
     "Country": ("COUNTRY_CODE",),
     "states": ("state",),
+    # PRE1982's own tables, kept whole beside what maps into the tables above (lib/pre1982.py):
+    # its event tables by the derived ev_id, the others by content (their keys are not documented)
+    "pre1982_first_half": ("ev_id",),
+    "pre1982_second_half": ("ev_id",),
+    "pre1982_occurrences": (),
+    "pre1982_seq_of_events": (),
+    "pre1982_codes": (),
 }
 
 # Load order: parents before children (the warehouse checks parents while loading).

@@ -118,7 +118,7 @@ def _infer_unknown(src: TableSource, names: list[str], unknown: list[str]) -> di
     types: dict[str, str | None] = {n: None for n in unknown}
     with src.rows() as (_header, rows, _enc):
         for _rowno, fields in rows:
-            if len(fields) != len(names):
+            if isinstance(fields, RowReject) or len(fields) != len(names):
                 continue
             for n, i in idx.items():
                 samples[n].append(fields[i])

@@ -342,7 +342,7 @@ def codes_of(table: str, column: str) -> frozenset[str]:
     return frozenset(_labels().get((table, column), {}).values())
 
 
-def _place(location: str) -> tuple[str, str]:
+def place(location: str) -> tuple[str, str]:
     """(city, state) from ``MOOSE CREEK, ID`` when the last part is a US state's code."""
     city, _, state = location.rpartition(",")
     state = state.strip().upper()
@@ -382,7 +382,7 @@ def event_row(v: dict[str, str]) -> list[str]:
     fatalities = v["totalfatalinjuries"].strip() or (fatal.group(1) if fatal else "")
     number = v["accidentnumber"].strip()
     m = _NTSB_NO_AIRCRAFT.match(number)
-    city, state = _place(v["location"])
+    city, state = place(v["location"])
     (lat, lat_dms), (lon, lon_dms) = _coordinate(v["latitude"]), _coordinate(v["longitude"])
     return [
         v["eventid"].strip(),

@@ -61,8 +61,8 @@ SOURCE_SYSTEMS: tuple[str, ...] = tuple(VARS["ntsb_source_systems"])
 
 
 def source_system(kind: str, name: str) -> str:
-    """The system a release comes from, by its form and name: NTSB's flat export or a CAROL
-    download by their form; ``Pre2008.mdb`` and ``PRE1982.MDB`` by name; every other
+    """The system a release comes from, by its form and name: NTSB's flat export, a CAROL
+    download and the PRE1982 layout by their form; ``Pre2008.mdb`` by name; every other
     relational release (avall.mdb, the monthly upDDMON files, folders of their tables) is
     avall."""
     avall, pre2008, pre1982, flat, carol = SOURCE_SYSTEMS
@@ -70,9 +70,9 @@ def source_system(kind: str, name: str) -> str:
         return flat
     if kind.startswith("carol"):
         return carol
-    lower = name.lower()
-    if "pre1982" in lower:
+    if kind.startswith("pre1982"):
         return pre1982
+    lower = name.lower()
     if "pre2008" in lower:
         return pre2008
     return avall

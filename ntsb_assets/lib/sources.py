@@ -65,12 +65,14 @@ class ReleaseInfo:
     name: str
     sha256: str
     size: int
-    kind: str  # mdb | csv_dir | csv_zip | flat_csv | flat_txt | flat_xml | carol_csv
+    # mdb | csv_dir | csv_zip, or pre1982_mdb | pre1982_dir | pre1982_zip for the PRE1982 layout
+    # (lib/pre1982.py) | flat_csv | flat_txt | flat_xml | carol_csv
+    kind: str
     synthetic: bool = False  # written by `ntsb synth` (it holds SYNTHETIC_MARKER)
 
     @property
     def release_id(self) -> str:
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.name).stem if self.kind != "csv_dir" else self.name)
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.name).stem if not self.kind.endswith("_dir") else self.name)
         return f"{stem}-{self.sha256[:12]}"
 
 
@@ -83,14 +85,17 @@ def _file_sha256(path: Path) -> str:
 
 
 def release_kind(path: Path) -> str:
+    from . import carol, flat, pre1982
+
     if path.is_dir():
-        return "csv_dir"
+        names = [p.name for p in path.iterdir() if p.suffix.lower() in CSV_SUFFIXES]
+        return "pre1982_dir" if pre1982.is_layout(names) else "csv_dir"
     suffix = path.suffix.lower()
     if suffix in MDB_SUFFIXES:
-        return "mdb"
+        return "pre1982_mdb" if pre1982.is_layout(mdb_table_names(path)) else "mdb"
     if suffix == ".zip":
-        return "csv_zip"
-    from . import carol, flat
+        names = [m.filename for m in check_zip(path) if not m.is_dir()]
+        return "pre1982_zip" if pre1982.is_layout(names) else "csv_zip"
 
     form = flat.detect(path)
     if form is not None:
@@ -116,7 +121,7 @@ def identify(path: Path) -> ReleaseInfo:
     if not path.exists():
         raise SourceError(str(path), None, None, "release_missing", "no such file or directory")
     kind = release_kind(path)
-    if kind == "csv_dir":
+    if kind.endswith("_dir"):
         files = _csv_files(path)
         if not any(is_table_file(f.name) for f in files):
             raise SourceError(
@@ -134,7 +139,7 @@ def identify(path: Path) -> ReleaseInfo:
             size += f.stat().st_size
         return ReleaseInfo(path.name, h.hexdigest(), size, kind, (path / SYNTHETIC_MARKER).is_file())
     synthetic = False
-    if kind == "csv_zip":
+    if kind.endswith("_zip"):
         members = check_zip(path)
         if not any(is_table_file(m.filename) and not m.is_dir() for m in members):
             raise SourceError(path.name, None, None, "empty_release", "the zip holds no CSV table")
@@ -317,11 +322,12 @@ def table_sources(path: Path) -> list[TableSource]:
     """Every table of a release, in the order the release lists them."""
     path = Path(path)
     kind = release_kind(path)
-    if kind == "csv_dir":
-        return [TableSource(f.stem, f.name, _file_opener(f)) for f in _csv_files(path) if is_table_file(f.name)]
-    if kind == "csv_zip":
-        names = sorted(m.filename for m in check_zip(path) if is_table_file(m.filename) and not m.is_dir())
-        return [TableSource(Path(n).stem, f"{path.name}:{n}", _zip_opener(path, n)) for n in names]
+    if kind.startswith("pre1982_"):
+        from . import pre1982
+
+        return pre1982.table_sources(_relational_sources(path, kind.removeprefix("pre1982_")))
+    if kind in ("csv_dir", "csv_zip", "mdb"):
+        return _relational_sources(path, kind.removeprefix("csv_"))
     if kind.startswith("flat_"):
         from . import flat
 
@@ -330,6 +336,16 @@ def table_sources(path: Path) -> list[TableSource]:
         from . import carol
 
         return carol.table_sources(path)
+    raise AssertionError(kind)
+
+
+def _relational_sources(path: Path, form: str) -> list[TableSource]:
+    """The tables of a folder (``dir``) or ``zip`` of mdb-export CSV files, or of an Access file."""
+    if form == "dir":
+        return [TableSource(f.stem, f.name, _file_opener(f)) for f in _csv_files(path) if is_table_file(f.name)]
+    if form == "zip":
+        names = sorted(m.filename for m in check_zip(path) if is_table_file(m.filename) and not m.is_dir())
+        return [TableSource(Path(n).stem, f"{path.name}:{n}", _zip_opener(path, n)) for n in names]
     return mdb_table_sources(path)
 
 
