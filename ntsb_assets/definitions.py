@@ -9,7 +9,7 @@ from .automation import automation_sensor
 from .freshness import freshness_checks, freshness_sensor
 from .jobs import EXECUTOR, analytics_job, archive_job, ingest_release_job, ml_job, serving_job, transform_job
 from .lake_raw import lake_raw_tables
-from .ml import changed_since_training, ml_assets
+from .ml import changed_since_training, ml_assets, narrative_embeddings
 from .quality import raw_gates, release_statistics
 from .releases import landing_zone_sensor, release_source
 from .releases.fetch import fetch_release_job, release_schedule
@@ -30,6 +30,7 @@ defs = dg.Definitions(
         archive_tables,
         *analytics_assets,
         *ml_assets,
+        narrative_embeddings,
         *serving_assets,
     ],
     asset_checks=[raw_gates, release_statistics, changed_since_training, *freshness_checks],

@@ -5,7 +5,7 @@ import dagster as dg
 from .analytics import analytics_assets
 from .archive import ARCHIVE_JOB, YEARS, archive_tables, archive_years
 from .freshness import freshness_checks
-from .ml import batch_predictions, ml_assets, ml_features
+from .ml import batch_predictions, ml_assets, ml_features, narrative_embeddings
 from .quality import raw_gates, release_statistics
 from .releases import INGEST_JOB, RELEASES
 from .serving import serving_assets
@@ -65,10 +65,11 @@ archive_job = dg.define_asset_job(
 
 analytics_job = dg.define_asset_job(
     "analytics",
-    selection=dg.AssetSelection.assets(*analytics_assets, ml_features),
+    selection=dg.AssetSelection.assets(*analytics_assets, ml_features, narrative_embeddings),
     executor_def=EXECUTOR,
     description="Trends, make/model risk, geospatial clusters and correlations: DuckDB over the archive; "
-    "the severity model's features and their changed_since_training check (failing retrains the model).",
+    "the severity model's features and their changed_since_training check (failing retrains the model); "
+    "the narratives' embeddings.",
 )
 
 ml_job = dg.define_asset_job(

@@ -55,6 +55,7 @@ FEATURES = ml("features")
 MODEL = ml("severity_model")
 CHAMPION = ml("champion")
 BATCH_PREDICTIONS = ml("batch_predictions")
+NARRATIVE_EMBEDDINGS = ml("narrative_embeddings")
 SNAPSHOT = dg.AssetKey([SERVING, "snapshot"])
 
 # The tags of a run over a range of partitions (Dagster's single-run backfill of the archive's

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         return self.mlflow_uri or f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
+    def models_dir(self) -> Path:
+        """Models built from packaged weights (the narrative encoder's quantized graph)."""
+        return self.home / "models"
+
+    @property
     def tmp_dir(self) -> Path:
         """Temporary files (zip members spooled, Parquet before it is published, the
         extraction workers' and dbt's): under NTSB_HOME, not the system's temporary directory."""

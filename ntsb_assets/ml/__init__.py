@@ -13,7 +13,8 @@ import pandas as pd
 from .. import keys
 from ..automation import PREDICT, PROMOTE, RETRAIN, after
 from ..lib import analytics as an
-from ..lib import features, predictions
+from ..lib import embeddings as E
+from ..lib import features, narratives, predictions
 from ..lib import model as M
 from ..lib import tracking as T
 from ..resources import NtsbResource, warehouse_writer
@@ -246,6 +247,43 @@ def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
             "table": ".".join(predictions.PREDICTIONS_TABLE),
             "predictions written": written,
             "predicted classes": dg.MetadataValue.md(md_table(["class", "events"], counts.items())),
+        }
+    )
+
+
+@dg.asset(
+    key=keys.NARRATIVE_EMBEDDINGS,
+    group_name="ml",
+    kinds={"onnx", "parquet"},
+    deps=[keys.archive("narratives")],
+    automation_condition=after(keys.archive("narratives")),
+)
+def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.MaterializeResult:
+    """One all-MiniLM-L6-v2 vector per window of each narrative and probable cause (long texts
+    in overlapping windows), in the lake as Parquet with the model and its version in the
+    file's metadata. Only texts whose content is new are embedded; a new model version
+    embeds everything again. The work is in ``lib/embeddings.py``."""
+    settings = ntsb.settings()
+    lake = settings.lake
+    result = narratives.refresh(
+        lake,
+        E.encoder(settings.models_dir),
+        progress=lambda done, total: context.log.info(f"embedded {done:,}/{total:,} windows"),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": result.table.num_rows,
+            "path": dg.MetadataValue.path(lake.uri(narratives.VECTORS_KEY)),
+            "model": E.MODEL_NAME,
+            "model version": result.version,
+            "texts": result.texts,
+            "texts embedded now": result.embedded,
+            "texts reused": result.reused,
+            "blank texts (no vector)": result.blank,
+            "texts in several windows": result.long_texts,
+            "windows embedded now": result.chunks_embedded,
+            "windows per second": round(result.chunks_embedded / result.seconds, 1) if result.seconds else 0.0,
+            "model changed (all embedded again)": result.model_changed,
         }
     )
 

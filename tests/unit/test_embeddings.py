@@ -1,0 +1,92 @@
+"""The narrative encoder against vectors sentence-transformers computed for the same texts
+(tests/fixtures/minilm_reference.json, made with sentence-transformers on PyTorch's CPU
+build), and the incremental store: blank texts, long texts, repeated texts, reuse by content,
+a model change."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ntsb_assets.lib import embeddings as E
+
+REFERENCE = json.loads((Path(__file__).parents[1] / "fixtures" / "minilm_reference.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    return E.Encoder(cache_dir=tmp_path_factory.mktemp("models"))
+
+
+def _vectors(enc: E.Encoder, texts: list[str]) -> np.ndarray:
+    return enc.encode([enc.chunks([t])[0][0] for t in texts])
+
+
+def test_float32_graph_gives_sentence_transformers_vectors(tmp_path):
+    enc = E.Encoder(cache_dir=tmp_path, quantized=False)
+    ref = np.array(REFERENCE["vectors"], dtype=np.float32)
+    got = _vectors(enc, REFERENCE["texts"])
+    assert np.allclose((got * ref).sum(axis=1), 1.0, atol=1e-5), (got * ref).sum(axis=1)
+    assert enc.version.endswith("-g1") and "int8" not in enc.version
+
+
+def test_int8_graph_stays_close_and_keeps_the_neighbours(encoder):
+    ref = np.array(REFERENCE["vectors"], dtype=np.float32)
+    got = _vectors(encoder, REFERENCE["texts"])
+    assert ((got * ref).sum(axis=1) > 0.97).all(), (got * ref).sum(axis=1)
+    # the paraphrase pairs rank the same way: the landing roll's nearest is the other landing roll
+    sims = got @ got.T
+    assert int(np.argsort(-sims[0])[1]) == 2
+    assert encoder.version.endswith("-int8")
+
+
+def test_long_text_is_cut_into_overlapping_windows_covering_it_all(encoder):
+    text = " ".join(f"word{i}" for i in range(3000))  # about 100 KB's worth of tokens in kind
+    [windows] = encoder.chunks([text])
+    assert len(windows) > 10
+    assert all(len(w.ids) <= E.WINDOW for w in windows)
+    assert windows[0].start == 0 and windows[-1].end == len(text)
+    assert all(b.start < a.end for a, b in zip(windows, windows[1:], strict=False))  # they overlap
+
+
+def test_the_investigation_statement_is_not_embedded(encoder):
+    statement = (
+        "NTSB investigators may not have traveled in support of this investigation and used data provided "
+        "by various sources to prepare this aircraft accident report."
+    )
+    [windows] = encoder.chunks([statement + "The airplane nosed over."])
+    assert len(windows) == 1 and windows[0].start == len(statement)
+    assert encoder.chunks([statement, "", "   \n"]) == [[], [], []]
+
+
+def test_store_counts_blank_embeds_repeats_once_and_reuses_by_content(encoder):
+    cause = "The pilot's failure to maintain directional control."
+    rows = [
+        ("e1", 1, "narrative", "The pilot lost control on landing."),
+        ("e1", 1, "probable_cause", cause),
+        ("e2", 1, "probable_cause", cause),
+        ("e3", 1, "narrative", "  "),
+        ("e4", 1, "narrative", None),
+        ("e5", 1, "narrative", "Ç'était garbled \x00\ufffd 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ####"),
+    ]
+    first = E.embed_narratives(rows, None, encoder)
+    assert (first.texts, first.blank, first.embedded, first.reused) == (4, 2, 4, 0)
+    assert first.chunks_embedded == 3  # the repeated probable cause once
+    assert first.table.num_rows == 4
+    meta = first.table.schema.metadata
+    assert meta[b"model"] == E.MODEL_NAME.encode() and meta[b"model_version"] == encoder.version.encode()
+    second = E.embed_narratives([*rows, ("e6", 1, "narrative", "A deer ran across the runway.")], first.table, encoder)
+    assert (second.embedded, second.reused, second.chunks_embedded) == (1, 4, 1)
+    assert np.array_equal(E.vectors_of(second.table)[:4], E.vectors_of(first.table))
+    # a text that changed is embedded again; one that is gone is dropped
+    third = E.embed_narratives([("e1", 1, "narrative", "The pilot lost control on takeoff.")], second.table, encoder)
+    assert (third.embedded, third.reused, third.table.num_rows) == (1, 0, 1)
+
+
+def test_a_new_model_version_embeds_everything_again(encoder):
+    rows = [("e1", 1, "narrative", "The engine quit over the lake.")]
+    first = E.embed_narratives(rows, None, encoder)
+    old = first.table.replace_schema_metadata({**first.table.schema.metadata, b"model_version": b"older"})
+    again = E.embed_narratives(rows, old, encoder)
+    assert (again.embedded, again.reused, again.model_changed) == (1, 0, True)
