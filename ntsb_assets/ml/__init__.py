@@ -268,7 +268,7 @@ def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) 
     result = narratives.refresh(
         lake,
         E.encoder(settings.models_dir),
-        progress=lambda done, total: context.log.info(f"embedded {done:,}/{total:,} windows"),
+        progress=lambda done, total: context.log.info(f"embedded {done:,}/{total:,} texts"),
     )
     return dg.MaterializeResult(
         metadata={

@@ -90,3 +90,30 @@ def test_a_new_model_version_embeds_everything_again(encoder):
     old = first.table.replace_schema_metadata({**first.table.schema.metadata, b"model_version": b"older"})
     again = E.embed_narratives(rows, old, encoder)
     assert (again.embedded, again.reused, again.model_changed) == (1, 0, True)
+
+
+def test_vector_index_scores_an_event_by_its_best_window_and_honours_the_filter(encoder):
+    from ntsb_assets.lib import narratives as N
+
+    rows = [
+        ("e1", 1, "narrative", "A deer ran onto the runway as the airplane touched down."),
+        ("e2", 1, "narrative", "The engine lost power due to carburetor icing over the lake."),
+        ("e3", 1, "narrative", "The pilot ran out of fuel short of the airport."),
+        ("e3", 1, "probable_cause", "Fuel exhaustion due to the pilot's inadequate preflight planning."),
+    ]
+    index = N.VectorIndex(E.embed_narratives(rows, None, encoder).table)
+    hits = index.search(encoder.embed_query("the tanks ran dry before the destination"), 3)
+    assert [h.ev_id for h in hits][0] == "e3" and len({h.ev_id for h in hits}) == 3
+    assert index.table.column("ev_id")[hits[0].row].as_py() == "e3"
+    assert [h.ev_id for h in index.search(encoder.embed_query("an animal on the strip"), 1)] == ["e1"]
+    mask = np.array([e != "e1" for e in index.ev_ids])
+    assert "e1" not in [h.ev_id for h in index.search(encoder.embed_query("an animal on the strip"), 5, mask)]
+    assert index.search(encoder.embed_query("anything"), 0) == []
+
+
+def test_reciprocal_rank_fusion():
+    from ntsb_assets.lib import narratives as N
+
+    fused = N.fuse(["a", "b", "c"], ["c", "a", "d"])
+    assert [e for e, _ in fused] == ["a", "c", "b", "d"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
