@@ -37,6 +37,11 @@ def run_phase(script: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def synth(*args: str) -> None:
+    """``ntsb synth ARGS`` of this checkout, its output discarded (fails on an error)."""
+    subprocess.run([sys.executable, "-m", "ntsb_assets.cli", "synth", *args], cwd=REPO, check=True, capture_output=True)
+
+
 def timed_cli(args: list[str], env: dict) -> tuple[str, float, float]:
     """One `ntsb ARGS` process of this checkout (run from a worktree, a benchmark measures
     that worktree's code): its standard output, wall seconds and peak RSS in MB (the largest

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from api import prepare
 from common import REPO, emit, machine, scratch_database
+from common import synth as common_synth
 
 DRAWN = (
     "document.querySelector('h1') && !document.querySelector('[data-testid=stStatusWidget]') && "
@@ -176,22 +177,7 @@ def main() -> int:
             url = url or f"duckdb:///{home}/warehouse.duckdb"
             if not (home / "built").exists():
                 if not synth.exists():
-                    subprocess.run(
-                        [
-                            sys.executable,
-                            "-m",
-                            "ntsb_assets.cli",
-                            "synth",
-                            "--events",
-                            str(args.events),
-                            "--seed",
-                            "1",
-                            str(synth),
-                        ],
-                        cwd=REPO,
-                        check=True,
-                        capture_output=True,
-                    )
+                    common_synth("--events", str(args.events), "--seed", "1", str(synth))
                 print(f"{name}: building {args.events:,} events", flush=True)
                 prepare(url, synth, home)
                 analytics(home)

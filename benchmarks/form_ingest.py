@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, report, scratch_database, timed_cli
+from common import report, scratch_database, synth, timed_cli
 
 ENV = {"DO_NOT_TRACK": "1", "DAGSTER_DISABLE_TELEMETRY": "1", "GX_ANALYTICS_ENABLED": "false"}
 
@@ -51,23 +50,7 @@ def main() -> None:
     option, name, unit, what = FORMS[args.form]
     with tempfile.TemporaryDirectory(prefix="ntsb-form-") as tmp:
         release = Path(tmp) / name
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ntsb_assets.cli",
-                "synth",
-                "--events",
-                str(args.events),
-                "--seed",
-                "1",
-                option,
-                str(release),
-            ],
-            cwd=REPO,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        synth("--events", str(args.events), "--seed", "1", option, str(release))
         rows = [(f"ntsb ingest of {what}, embedded (DuckDB, local lake)", ingest(release, Path(tmp) / "embedded", {}))]
         if not args.skip_pg:
             with scratch_database(args.pg) as url:

@@ -507,7 +507,7 @@ def table_sources(path: Path) -> list[TableSource]:
 
 
 @cache
-def _meanings() -> dict[tuple[str, str, str], str]:
+def meanings() -> dict[tuple[str, str, str], str]:
     """(table, column, code) -> the code sets' meaning, as written."""
     path = Path(__file__).with_name("code_sets.json")
     out: dict[tuple[str, str, str], str] = {}
@@ -531,7 +531,7 @@ def _meaning(table: str, column: str, value: str) -> str:
         code_ = str(int(code_) // 10 * 10)
     if not code_:
         return ""
-    return _WORDING.get((table, column, code_)) or _meanings().get((table, column, code_), code_)
+    return _WORDING.get((table, column, code_)) or meanings().get((table, column, code_), code_)
 
 
 def write(release: Path, out: Path) -> int:

@@ -34,7 +34,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 from . import flat
@@ -230,55 +229,57 @@ class Release:
 
 
 Rows = Iterator[tuple[int, "list[str] | RowReject"]]
+RowMapper = Callable[[dict[str, str], Codes], Iterable[list[str]]]
 
 
-def _events(rel: Release) -> Rows:
-    codes = rel.codes
-    with rel.records(FIRST) as (_h, body):
-        for n, v in body:
-            if isinstance(v, RowReject):
-                yield n, v
-                continue
-            city, state = flat.place(v.get("LOCATION", ""))
-            coded_state = codes.translate("LOCAT_STATE_TERR", v.get("LOCAT_STATE_TERR", ""))
-            totals = next((p for p in TOTALS if any(f"{p}_{lv}" in v for lv in LEVELS)), None)
-            yield (
-                n,
-                [
-                    v["EV_ID"],
-                    v.get("DOCKET_NO", "").strip(),
-                    codes.translate("ACC_INC_CLASS", v.get("ACC_INC_CLASS", "")),
-                    occurrence_date(v.get("DATE_OCCURRENCE", "")),
-                    _leading_number(v.get("TIME_OCCUR", "")),
-                    city,
-                    coded_state or state,
-                    "USA",  # the database holds accidents in the United States and its territories
-                    codes.translate("LIGHT_COND", v.get("LIGHT_COND", "")),
-                    *((v.get(f"{totals}_{lv}", "").strip() if totals else "") for lv in LEVELS),
-                ],
-            )
+def _mapping(table: str, mapper: RowMapper, roots: bool) -> Callable[[Release], Rows]:
+    """The rows ``mapper`` makes of each record of ``table``. A record without an ev_id is
+    quarantined in the tables of its roots (``roots``: events, aircraft, narratives); the
+    others leave it out (its event is quarantined: its children go with it)."""
+
+    def rows(rel: Release) -> Rows:
+        codes = rel.codes
+        with rel.records(table) as (_h, body):
+            for n, v in body:
+                if isinstance(v, RowReject):
+                    if roots:
+                        yield n, v
+                    continue
+                for out in mapper(v, codes):
+                    yield n, out
+
+    return rows
 
 
-def _aircraft(rel: Release) -> Rows:
-    codes = rel.codes
-    with rel.records(FIRST) as (_h, body):
-        for n, v in body:
-            if isinstance(v, RowReject):
-                yield n, v
-                continue
-            yield (
-                n,
-                [
-                    v["EV_ID"],
-                    "1",  # one aircraft per record
-                    v.get("REGIST_NO", "").strip(),
-                    v.get("ACFT_MAKE", "").strip(),
-                    v.get("ACFT_MODEL", "").strip(),
-                    v.get("NO_ENGINES", "").strip(),
-                    codes.translate("TYPE_CRAFT", v.get("TYPE_CRAFT", "")),
-                    codes.translate("ACFT_ADAMG", v.get("ACFT_ADAMG", "")),
-                ],
-            )
+def _event(v: dict[str, str], codes: Codes) -> Iterable[list[str]]:
+    city, state = flat.place(v.get("LOCATION", ""))
+    coded_state = codes.translate("LOCAT_STATE_TERR", v.get("LOCAT_STATE_TERR", ""))
+    totals = next((p for p in TOTALS if any(f"{p}_{lv}" in v for lv in LEVELS)), None)
+    yield [
+        v["EV_ID"],
+        v.get("DOCKET_NO", "").strip(),
+        codes.translate("ACC_INC_CLASS", v.get("ACC_INC_CLASS", "")),
+        occurrence_date(v.get("DATE_OCCURRENCE", "")),
+        _leading_number(v.get("TIME_OCCUR", "")),
+        city,
+        coded_state or state,
+        "USA",  # the database holds accidents in the United States and its territories
+        codes.translate("LIGHT_COND", v.get("LIGHT_COND", "")),
+        *((v.get(f"{totals}_{lv}", "").strip() if totals else "") for lv in LEVELS),
+    ]
+
+
+def _aircraft(v: dict[str, str], codes: Codes) -> Iterable[list[str]]:
+    yield [
+        v["EV_ID"],
+        "1",  # one aircraft per record
+        v.get("REGIST_NO", "").strip(),
+        v.get("ACFT_MAKE", "").strip(),
+        v.get("ACFT_MODEL", "").strip(),
+        v.get("NO_ENGINES", "").strip(),
+        codes.translate("TYPE_CRAFT", v.get("TYPE_CRAFT", "")),
+        codes.translate("ACFT_ADAMG", v.get("ACFT_ADAMG", "")),
+    ]
 
 
 def _pilot_fields(v: dict[str, str], n: int) -> dict[str, str]:
@@ -296,52 +297,34 @@ def _age(codes: Codes, column: str, value: str) -> str:
     return _leading_number(meaning) if meaning else ""
 
 
-def _flight_crew(rel: Release) -> Rows:
-    codes = rel.codes
-    with rel.records(FIRST) as (_h, body):
-        for n, v in body:
-            if isinstance(v, RowReject):
-                continue  # the event is quarantined: its children go with it
-            for no, category in PILOTS.items():
-                p = _pilot_fields(v, no)
-                if any(p.values()):
-                    yield n, [v["EV_ID"], "1", str(no), category, _age(codes, f"AGE_PILOT{no}", p["AGE_PILOT"])]
+def _crew(v: dict[str, str], codes: Codes) -> Iterable[list[str]]:
+    for no, category in PILOTS.items():
+        p = _pilot_fields(v, no)
+        if any(p.values()):
+            yield [v["EV_ID"], "1", str(no), category, _age(codes, f"AGE_PILOT{no}", p["AGE_PILOT"])]
 
 
-def _flight_time(rel: Release) -> Rows:
-    with rel.records(FIRST) as (_h, body):
-        for n, v in body:
-            if isinstance(v, RowReject):
-                continue
-            for no in PILOTS:
-                p = _pilot_fields(v, no)
-                for column, craft in (("HOURS_TOTAL_PILOT", "ALL"), ("HOURS_IN_TYPE_PILOT", "MAKE")):
-                    hours = _leading_number(p[column])
-                    if hours:
-                        yield n, [v["EV_ID"], "1", str(no), "TOTL", craft, hours]
+def _hours(v: dict[str, str], _codes: Codes) -> Iterable[list[str]]:
+    for no in PILOTS:
+        p = _pilot_fields(v, no)
+        for column, craft in (("HOURS_TOTAL_PILOT", "ALL"), ("HOURS_IN_TYPE_PILOT", "MAKE")):
+            hours = _leading_number(p[column])
+            if hours:
+                yield [v["EV_ID"], "1", str(no), "TOTL", craft, hours]
 
 
-def _injury(rel: Release) -> Rows:
-    with rel.records(FIRST) as (_h, body):
-        for n, v in body:
-            if isinstance(v, RowReject):
-                continue
-            for person, category in PERSONS.items():
-                for level, code in LEVELS.items():
-                    count = v.get(f"{person}_{level}", "").strip()
-                    if count:
-                        yield n, [v["EV_ID"], "1", category, code, count]
+def _injuries(v: dict[str, str], _codes: Codes) -> Iterable[list[str]]:
+    for person, category in PERSONS.items():
+        for level, code in LEVELS.items():
+            count = v.get(f"{person}_{level}", "").strip()
+            if count:
+                yield [v["EV_ID"], "1", category, code, count]
 
 
-def _narratives(rel: Release) -> Rows:
-    with rel.records(SECOND) as (_h, body):
-        for n, v in body:
-            if isinstance(v, RowReject):
-                yield n, v
-                continue
-            remarks, cause = v.get("REMARKS", "").strip(), v.get("CAUSE", "").strip()
-            if remarks or cause:
-                yield n, [v["EV_ID"], "1", remarks, cause]
+def _narrative(v: dict[str, str], _codes: Codes) -> Iterable[list[str]]:
+    remarks, cause = v.get("REMARKS", "").strip(), v.get("CAUSE", "").strip()
+    if remarks or cause:
+        yield [v["EV_ID"], "1", remarks, cause]
 
 
 def _whole(table: str) -> Callable[[Release], Rows]:
@@ -362,12 +345,12 @@ def _whole(table: str) -> Callable[[Release], Rows]:
 
 
 MAPPED: dict[str, tuple[list[str], Callable[[Release], Rows]]] = {
-    "events": (EVENTS, _events),
-    "aircraft": (AIRCRAFT, _aircraft),
-    "Flight_Crew": (FLIGHT_CREW, _flight_crew),
-    "flight_time": (FLIGHT_TIME, _flight_time),
-    "injury": (INJURY, _injury),
-    "narratives": (NARRATIVES, _narratives),
+    "events": (EVENTS, _mapping(FIRST, _event, roots=True)),
+    "aircraft": (AIRCRAFT, _mapping(FIRST, _aircraft, roots=True)),
+    "Flight_Crew": (FLIGHT_CREW, _mapping(FIRST, _crew, roots=False)),
+    "flight_time": (FLIGHT_TIME, _mapping(FIRST, _hours, roots=False)),
+    "injury": (INJURY, _mapping(FIRST, _injuries, roots=False)),
+    "narratives": (NARRATIVES, _mapping(SECOND, _narrative, roots=True)),
 }
 
 
@@ -440,17 +423,8 @@ def _legacy_codes() -> dict[str, dict[str, str]]:
     return out
 
 
-@cache
-def _meanings() -> dict[tuple[str, str, str], str]:
-    path = Path(__file__).with_name("code_sets.json")
-    out: dict[tuple[str, str, str], str] = {}
-    for table, column, code_, meaning, _src in json.loads(path.read_text(encoding="utf-8"))["codes"]:
-        out.setdefault((table.lower(), column.lower(), code_), meaning.strip())
-    return out
-
-
 def _meaning(table: str, column: str, code_: str) -> str:
-    return _meanings().get((table.lower(), column.lower(), code_), code_)
+    return flat.meanings().get((table.lower(), column.lower(), code_), code_)
 
 
 FIRST_EXTRA = ["TRANS_DATE", "ACFT_MAKE_CODE", "TYPE_OPERATOR", "CAUSE_FACTOR_1P", "CAUSE_FACTOR_1M", "CAUSE_FACTOR_1S"]

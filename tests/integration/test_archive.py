@@ -16,7 +16,7 @@ from ntsb_assets.archive import archive_runs, archive_sensor
 from ntsb_assets.cli import _run_archive_and_analytics
 from ntsb_assets.definitions import defs
 from ntsb_assets.lib import analytics as an
-from ntsb_assets.lib import archive, features
+from ntsb_assets.lib import archive, features, narratives
 from ntsb_assets.resources import NtsbResource
 from ntsb_assets.settings import get_settings
 from tests.conftest import SAMPLE
@@ -77,13 +77,26 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
 
         published = _run_archive_and_analytics(instance, settings)
         assert sorted(published["archive"]["years"]) == sorted(years)
-        assert published["analytics"] == [  # and the model's features, with the analytics
+        assert published["analytics"] == [  # and the model's features and the narratives' vectors
             "analytics/correlations",
             "analytics/geo_clusters",
             "analytics/make_model_risk",
             "analytics/trends",
             "ml/features",
+            "ml/narrative_embeddings",
         ]
+        embedded = instance.get_latest_materialization_event(keys.NARRATIVE_EMBEDDINGS).asset_materialization.metadata
+        texts = query(
+            "SELECT count(*) FILTER (WHERE trim(coalesce(narrative, '')) <> '') "
+            "+ count(*) FILTER (WHERE trim(coalesce(probable_cause, '')) <> '') AS n FROM marts.narratives"
+        )[0]["n"]
+        vectors = lake.read_parquet(narratives.VECTORS_KEY)
+        assert embedded["texts"].value + embedded["blank texts (no vector)"].value == 2 * len(
+            query("SELECT ev_id FROM marts.narratives")
+        )
+        assert 0 < embedded["texts embedded now"].value == embedded["texts"].value <= texts
+        assert vectors.num_rows >= embedded["texts"].value
+        assert vectors.schema.metadata[b"model"] == b"sentence-transformers/all-MiniLM-L6-v2"
         # the sensor has seen this build: nothing more to ask
         again = archive_sensor(
             dg.build_sensor_context(
@@ -133,7 +146,10 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
     assert plan.years == sorted({changed_year, gone_year})
     with dg.DagsterInstance.get() as instance:
         published = _run_archive_and_analytics(instance, settings)
+        embedded = instance.get_latest_materialization_event(keys.NARRATIVE_EMBEDDINGS).asset_materialization.metadata
     assert sorted(published["archive"]["years"]) == sorted({changed_year, gone_year})
+    # the narratives did not change: every vector is reused, none computed again
+    assert embedded["texts embedded now"].value == 0 and embedded["texts reused"].value > 0
     after = _archived_files(lake)
     rewritten = {k for k in files if after.get(k) != files[k]}
     assert archive.table_key("fact_accidents", changed_year) in rewritten

@@ -6,7 +6,7 @@ import shutil
 import dagster as dg
 
 from ntsb_assets.definitions import defs
-from ntsb_assets.lib import registry
+from ntsb_assets.lib import catalog, registry
 from ntsb_assets.releases import RELEASES, landing_zone_sensor
 from ntsb_assets.resources import NtsbResource
 from ntsb_assets.settings import get_settings
@@ -37,7 +37,9 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
     }
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("lake/raw/events", "schema_drift") in checks
-    assert sum(1 for _k, name in checks if name == "schema_drift") == 20
+    # one schema drift check per table the catalog knows (NTSB's 20, PRE1982's 5), none elsewhere
+    drift = {k for k, name in checks if name == "schema_drift"}
+    assert drift == {f"lake/raw/{t}" for t in catalog.TABLE_ORDER} and len(drift) == 25
     assert ("warehouse/marts/fact_accidents", "unique_fact_accidents_ev_id") in checks  # a dbt test
     # lineage continues into dbt: raw -> staging -> marts -> aggregates
     assert (

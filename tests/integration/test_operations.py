@@ -165,7 +165,7 @@ def test_each_stage_runs_once_per_release(operated):
     # the features were never trained on: the model trains, is promoted and predicts; then the
     # snapshot republishes (not in that run: it had just been materialized at that tick)
     assert [_names(t) for t in first["after archive"]] == [
-        [analytics | {"ml/features", "serving/snapshot"}],
+        [analytics | {"ml/features", "ml/narrative_embeddings", "serving/snapshot"}],
         [{"ml/severity_model", "ml/champion", "ml/batch_predictions"}],
         [{"serving/snapshot"}],
     ]
@@ -173,7 +173,7 @@ def test_each_stage_runs_once_per_release(operated):
     # threshold (0.5 here), so the champion predicts the new events without retraining
     assert len(second["transform"]) == 1 and _names(second["transform"][0]) == _names(first["transform"][0])
     assert [_names(t) for t in second["after archive"]] == [
-        [analytics | {"ml/features", "ml/batch_predictions", "serving/snapshot"}]
+        [analytics | {"ml/features", "ml/narrative_embeddings", "ml/batch_predictions", "serving/snapshot"}]
     ]
     instance = operated["instance"]
     check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
