@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         description="The dashboard map's basemap (a Carto style name "
         "such as light, or a style URL); none by default: the map draws offline.",
     )
+    model_cache: Path | None = Field(
+        default=None,
+        description="Where models built from packaged weights are kept (the narrative encoder's "
+        "int8 graph, named by version, so homes can share it); $NTSB_HOME/models by default.",
+    )
     docs_url: str = Field(
         default="http://127.0.0.1:8580",
         description="Where `ntsb docs` serves the dbt docs and "
@@ -122,7 +127,7 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         """Models built from packaged weights (the narrative encoder's quantized graph)."""
-        return self.home / "models"
+        return self.model_cache or self.home / "models"
 
     @property
     def tmp_dir(self) -> Path:

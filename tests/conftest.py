@@ -25,10 +25,24 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 
 def pytest_configure(config):
-    """The Dagster definitions load a dbt manifest: build it before tests import them."""
+    """The Dagster definitions load a dbt manifest: build it before tests import them. The
+    narrative encoder's int8 graph is built once for the session, not once per test home."""
+    import tempfile
+
     from ntsb_assets.transform.project import prepare_manifest
 
     prepare_manifest()
+    if "NTSB_MODEL_CACHE" not in os.environ:
+        config._ntsb_model_cache = os.environ["NTSB_MODEL_CACHE"] = tempfile.mkdtemp(prefix="ntsb-test-models-")
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    made = getattr(config, "_ntsb_model_cache", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop("NTSB_MODEL_CACHE", None)
 
 
 @pytest.fixture
