@@ -1,7 +1,8 @@
 """The ml group: features from the archived marts, the severity model (trained, tracked and
 registered in MLflow, with blocking checks), its promotion to ``champion`` and the batch
-predictions in the warehouse. The work is in ``lib/features.py``, ``lib/model.py`` and
-``lib/tracking.py``; see docs/ml.md."""
+predictions in the warehouse; and the narratives' embeddings. The work is in
+``lib/features.py``, ``lib/model.py``, ``lib/tracking.py``, ``lib/embeddings.py`` and
+``lib/narratives.py``; see docs/ml.md."""
 
 import json
 import time
