@@ -327,16 +327,17 @@ def _narrative(v: dict[str, str], _codes: Codes) -> Iterable[list[str]]:
         yield [v["EV_ID"], "1", remarks, cause]
 
 
-def _whole(table: str) -> Callable[[Release], Rows]:
-    """A release table kept whole, the ev_id first (when it has a RecNum)."""
+def _whole(table: str, has_recnum: bool) -> Callable[[Release], Rows]:
+    """A release table kept whole, the ev_id first when it has a RecNum (its header, read
+    once by table_sources, says)."""
 
     def rows(rel: Release) -> Rows:
         src = rel.source(table)
         assert src is not None
-        with src.rows() as (header, body, _enc):
-            if RECNUM.upper() not in [h.strip().upper() for h in header]:
+        if not has_recnum:
+            with src.rows() as (_header, body, _enc):
                 yield from body
-                return
+            return
         with rel.records(table) as (_h, records):
             for n, v in records:
                 yield n, v if isinstance(v, RowReject) else [v["EV_ID"], *list(v.values())[:-1]]
@@ -394,7 +395,7 @@ def table_sources(base: list[TableSource]) -> list[TableSource]:
                 src.mdb_types,
                 rel,
                 (["ev_id"] if has_recnum else []) + list(header),
-                _whole(table),
+                _whole(table, has_recnum),
                 encoding,
             )
         )
