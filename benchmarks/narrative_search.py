@@ -31,7 +31,7 @@ from common import REPO, emit, machine
 
 QUERIES = Path(__file__).with_name("paraphrase_queries.json")
 DEFAULT = REPO.parent / "shared" / "data" / "ntsb" / "real_1948_2002" / "narratives.csv"
-DEPTH = 100  # each mode's list fused by the hybrid
+
 
 
 def load(path: Path) -> tuple[dict[str, str], list[tuple[str, int, str, str]]]:
@@ -123,8 +123,8 @@ def evaluate(narratives: Path, vectors: Path | None) -> dict:
                 return all(p.search(texts.get(ev_id, "")) for p in patterns)
 
             t = time.perf_counter()
-            kw = keyword.search(q["q"], DEPTH)
-            sem = [h.ev_id for h in index.search(enc.embed_query(q["q"]), DEPTH)]
+            kw = keyword.search(q["q"], N.FUSE_DEPTH)
+            sem = [h.ev_id for h in index.search(enc.embed_query(q["q"]), N.FUSE_DEPTH)]
             latency.append(time.perf_counter() - t)
             hybrid = [e for e, _ in N.fuse(kw, sem)]
             row = {"q": q["q"]}

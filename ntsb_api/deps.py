@@ -59,6 +59,8 @@ class Services:
         self._store = None
         self._champion = None  # (model, version, loaded at)
         self._champion_lock = threading.Lock()
+        self._encoder = None
+        self._encoder_lock = threading.Lock()
 
     @property
     def store(self):
@@ -91,17 +93,35 @@ class Services:
             self._champion_lock.release()
         return self._champion[:2]
 
+    def embed(self, text: str):
+        """A query's vector (the narratives' model, loaded at the first call: about a second,
+        or a few more the first time a cache directory sees it). One thread per query: a
+        query is a few tokens, and requests run side by side."""
+        if self._encoder is None:
+            with self._encoder_lock:
+                if self._encoder is None:
+                    from ntsb_assets.lib import embeddings
+
+                    self._encoder = embeddings.Encoder(threads=1, cache_dir=self.settings.models_dir)
+        return self._encoder.embed_query(text)
+
     def warm(self) -> None:
-        """Load the champion model once in the background (a missing one is /ready's
-        business), then move every object alive to the collector's permanent generation:
-        the libraries loaded by then (MLflow, pandas, XGBoost) hold millions of objects,
-        and a full collection walking them paused requests for 100-200 ms."""
+        """Load the champion model, the narratives' encoder and vectors once in the
+        background (a missing one is /ready's or the route's business), then move every
+        object alive to the collector's permanent generation: the libraries loaded by then
+        (MLflow, pandas, XGBoost, ONNX Runtime) hold millions of objects, and a full
+        collection walking them paused requests for 100-200 ms."""
         import gc
 
         try:
             self.champion()
         except Exception as exc:  # no champion yet, registry unreachable: logged, served as 503 later
             log.warning("champion model not loaded at start: %s", exc)
+        try:  # the narratives' encoder and this data version's vectors: the first search need not wait
+            self.embed("warm")
+            self.store.pin().vector_index()
+        except Exception as exc:  # nothing to serve yet: the routes say so
+            log.warning("narrative search not warmed at start: %s", exc)
         gc.collect()
         gc.freeze()
 

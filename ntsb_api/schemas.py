@@ -151,35 +151,72 @@ class EventDetail(create_model("_EventTop", __base__=EventSummary, **_event_fiel
     prediction: Prediction | None = D("null where the event has no batch prediction", None)
 
 
+class Passage(BaseModel):
+    """One window of one of the event's texts: the part that matched best."""
+
+    aircraft_key: int = D("the aircraft whose narrative it is (1 for the first)")
+    field: Literal["narrative", "probable_cause"] = D("the investigator's account, or the probable cause")
+    start: int = D("first character of the window in that text (0-based)")
+    end: int = D("one past its last character")
+    text: str = D("the window's text (plain, not escaped)")
+    score: float | None = D(
+        "its cosine similarity to the query (or, for similar events, to the event's nearest window); "
+        "null in keyword mode, where the window with the most query terms is shown",
+        None,
+    )
+
+
+class Ranks(BaseModel):
+    """Where the hit stood in each mode's ranking (null: not in the first 100)."""
+
+    keyword: int | None = D("rank by full-text search", None)
+    semantic: int | None = D("rank by meaning", None)
+
+
 class SearchHit(BaseModel):
-    """An event whose narrative matched, with the passage."""
+    """An event whose narrative matched, with its best passage."""
 
     ev_id: str = D("NTSB event id")
     event_date: dt.date | None = D("local date of the event", None)
     severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
     make: str | None = D("first aircraft's make", None)
     model: str | None = D("first aircraft's model", None)
-    score: float = D("relevance: higher is better (BM25 embedded, ts_rank on PostgreSQL)")
-    snippet: str = D("the best-matching passage, matches between [ and ]")
+    score: float = D(
+        "relevance, higher is better: keyword BM25 (embedded) or ts_rank (PostgreSQL); semantic "
+        "the cosine of the best window; hybrid the reciprocal-rank-fusion score"
+    )
+    snippet: str = D("the passage (or the text's start) as HTML, the query's words in <mark>...</mark>")
+    passage: Passage | None = D("the best-matching window; null where the event has no narrative vector", None)
+    ranks: Ranks = D("the hit's rank in the keyword and semantic rankings", default_factory=Ranks)
 
 
 class SearchResults(BaseModel):
-    """Hits for a full-text query, best first."""
+    """Hits for a query, best first."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
-                    "query": "carburetor icing",
+                    "query": "the tanks ran dry before the destination",
+                    "mode": "hybrid",
                     "items": [
                         {
-                            "ev_id": "20030314X00332",
-                            "event_date": "2003-03-08",
-                            "severity": "MINR",
-                            "make": "PIPER",
-                            "model": "PA-28",
-                            "score": 7.3,
-                            "snippet": "... consistent with [carburetor] [icing] ...",
+                            "ev_id": "20001212X19172",
+                            "event_date": "2000-11-26",
+                            "severity": "NONE",
+                            "make": "Cessna",
+                            "model": "172N",
+                            "score": 0.0325,
+                            "snippet": "The pilot reported that the engine lost power due to fuel exhaustion ...",
+                            "passage": {
+                                "aircraft_key": 1,
+                                "field": "narrative",
+                                "start": 0,
+                                "end": 812,
+                                "text": "The pilot reported that the engine lost power due to fuel exhaustion ...",
+                                "score": 0.61,
+                            },
+                            "ranks": {"keyword": 4, "semantic": 1},
                         }
                     ],
                 }
@@ -187,7 +224,57 @@ class SearchResults(BaseModel):
         }
     )
     query: str = D("the query as given")
+    mode: Literal["keyword", "semantic", "hybrid"] = D("how the hits were ranked")
     items: list[SearchHit] = D("hits, best first")
+
+
+class SimilarEvent(BaseModel):
+    """An event whose narrative is near the given event's."""
+
+    ev_id: str = D("NTSB event id")
+    event_date: dt.date | None = D("local date of the event", None)
+    severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
+    make: str | None = D("first aircraft's make", None)
+    model: str | None = D("first aircraft's model", None)
+    score: float = D("cosine similarity of the nearest pair of windows, one of each event")
+    snippet: str = D("the passage as HTML")
+    passage: Passage | None = D("this event's window of that pair", None)
+
+
+class SimilarEvents(BaseModel):
+    """The events nearest to one event by narrative, nearest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ev_id": "20001212X19172",
+                    "items": [
+                        {
+                            "ev_id": "20001208X07632",
+                            "event_date": "1999-04-02",
+                            "severity": "NONE",
+                            "make": "Piper",
+                            "model": "PA-28-140",
+                            "score": 0.83,
+                            "snippet": "The engine lost power as the fuel tanks ran dry ...",
+                            "passage": {
+                                "aircraft_key": 1,
+                                "field": "narrative",
+                                "start": 0,
+                                "end": 640,
+                                "text": "The engine lost power as the fuel tanks ran dry ...",
+                                "score": 0.83,
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    ev_id: str = D("the event compared")
+    items: list[SimilarEvent] = D("nearest first; the event itself is not among them")
 
 
 class Summary(BaseModel):

@@ -110,6 +110,16 @@ def slice_where(filters: dict) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
+def where_of(filters: dict) -> tuple[str, list]:
+    """`` WHERE ...`` (or ``""``) and its parameters for the event filters (FILTERS) given."""
+    where, params = [], []
+    for name, value in filters.items():
+        if value is not None:
+            where.append(FILTERS[name])
+            params.append(value)
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
 class StoreUnavailable(Exception):
     """Nothing to serve yet (no snapshot, no marts), or the warehouse cannot be reached."""
 
@@ -207,13 +217,7 @@ class Store:
 
     # ---- events
     def events(self, filters: dict, sort: str, page: int, page_size: int) -> tuple[list[dict], int]:
-        where: list[str] = []
-        params: list = []
-        for name, value in filters.items():
-            if value is not None:
-                where.append(FILTERS[name])
-                params.append(value)
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        clause, params = where_of(filters)
         total = self.rows(f"SELECT count(*) AS n FROM marts.fact_accidents{clause}", params)[0]["n"]
         items = self.rows(
             f"SELECT {', '.join(serving.event_columns())} FROM marts.fact_accidents{clause} "
@@ -254,8 +258,58 @@ class Store:
             f"SELECT {_rows_of('agg_phase_stats')} FROM marts.agg_phase_stats ORDER BY events DESC, phase_of_flight"
         )
 
-    # ---- full-text search
-    def search(self, q: str, limit: int) -> list[dict]:
+    # ---- search over the narratives (ntsb_api/search.py puts the modes together)
+    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str], bool]:
+        """The ``limit`` best (ev_id, score) by full-text search among the events matching
+        ``filters``, best first; and the terms to highlight, and whether they are stems
+        (a term marks the words it begins)."""
+        raise NotImplementedError
+
+    def filtered_events(self, filters: dict) -> list[str]:
+        """The ev_ids of the events matching every filter given."""
+        clause, params = where_of(filters)
+        with self._cursor() as cur:
+            cur.execute(self._sql(f"SELECT ev_id FROM marts.fact_accidents{clause}"), params)
+            return [r[0] for r in cur.fetchall()]
+
+    def heads(self, ev_ids: list[str]) -> dict[str, dict]:
+        """ev_id -> its date, severity, make and model (what a search hit shows)."""
+        if not ev_ids:
+            return {}
+        marks = ", ".join("?" * len(ev_ids))
+        rows = self.rows(
+            f"SELECT ev_id, event_date, severity, make, model FROM marts.fact_accidents WHERE ev_id IN ({marks})",
+            ev_ids,
+        )
+        return {r["ev_id"]: r for r in rows}
+
+    def texts(self, ev_ids: list[str]) -> dict[str, list[dict]]:
+        """ev_id -> its narratives (aircraft_key, narrative, probable_cause), by aircraft."""
+        if not ev_ids or not self.has("marts", "narratives"):
+            return {}
+        marks = ", ".join("?" * len(ev_ids))
+        out: dict[str, list[dict]] = {}
+        for r in self.rows(
+            "SELECT ev_id, aircraft_key, narrative, probable_cause FROM marts.narratives "
+            f"WHERE ev_id IN ({marks}) ORDER BY ev_id, aircraft_key",
+            ev_ids,
+        ):
+            out.setdefault(r.pop("ev_id"), []).append(r)
+        return out
+
+    def vector_index(self):
+        """The narratives' vectors of this data version (lib/narratives.VectorIndex), loaded
+        once; None when the warehouse has none (ml/narrative_embeddings not materialized)."""
+        raise NotImplementedError
+
+    def _load_index(self):
+        from ntsb_assets.lib import narratives
+
+        if not self.has(*narratives.VECTORS_TABLE):
+            return None
+        return narratives.VectorIndex(self._arrow(narratives.index_sql()))
+
+    def _arrow(self, sql: str):
         raise NotImplementedError
 
     # ---- slices of the fact table (the dashboard's filters): one WHERE builder for all of them
@@ -404,6 +458,8 @@ class PostgresStore(Store):
         import weakref
 
         self._prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> statement names
+        self._shared: dict = {"index": (None, None)}  # (data version, VectorIndex): pinned views share it
+        self._index_lock = threading.Lock()
 
     @contextmanager
     def _cursor(self):
@@ -507,27 +563,46 @@ class PostgresStore(Store):
             row = cur.fetchone()
         return row[1] if row else None
 
-    def search(self, q: str, limit: int) -> list[dict]:
+    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str], bool]:
         """Ranked by ``ts_rank_cd`` over the GIN-indexed ``search_document`` (an event's
-        best narrative); snippets are cut in Python around the query's lexemes
-        (``ts_headline`` re-parses every text and cost more than the ranking)."""
+        best narrative); the terms are the query's lexemes (stems)."""
+        clause, params = where_of(filters)
+        among = f" AND n.ev_id IN (SELECT ev_id FROM marts.fact_accidents{clause})" if clause else ""
         hits = self.rows(
-            "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q), "
-            "hits AS (SELECT n.ev_id, max(ts_rank_cd(n.search_document, query.q)) AS score "
-            "         FROM marts.narratives n, query WHERE n.search_document @@ query.q "
-            "         GROUP BY n.ev_id ORDER BY score DESC, n.ev_id LIMIT ?) "
-            "SELECT h.ev_id, f.event_date, f.severity, f.make, f.model, h.score, "
-            "       (SELECT string_agg(coalesce(n.probable_cause, '') || ' ' || coalesce(n.narrative, ''), ' ' "
-            "               ORDER BY n.aircraft_key) FROM marts.narratives n WHERE n.ev_id = h.ev_id) AS text, "
+            "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q) "
+            "SELECT n.ev_id, max(ts_rank_cd(n.search_document, query.q)) AS score, "
             "       (SELECT querytree(q) FROM query) AS lexemes "
-            "FROM hits h JOIN marts.fact_accidents f ON f.ev_id = h.ev_id ORDER BY h.score DESC, h.ev_id",
-            (q, limit),
+            f"FROM marts.narratives n, query WHERE n.search_document @@ query.q{among} "
+            "GROUP BY n.ev_id ORDER BY score DESC, n.ev_id LIMIT ?",
+            (q, *params, limit),
         )
-        for h in hits:
-            stems = re.findall(r"'((?:[^']|'')+)'", h.pop("lexemes") or "")
-            h["snippet"] = highlight(h.pop("text") or "", [t.replace("''", "'") for t in stems], prefix=True)
-            h["score"] = float(h["score"])
-        return hits
+        stems = re.findall(r"'((?:[^']|'')+)'", hits[0]["lexemes"] or "") if hits else []
+        return [(h["ev_id"], float(h["score"])) for h in hits], [t.replace("''", "'") for t in stems], True
+
+    def vector_index(self):
+        """Loaded from ``ml.narrative_vectors`` once per data version (the vectors as bytes:
+        about a second per 100,000 windows); requests for the same version wait for it."""
+        key = json.dumps(self.version(), sort_keys=True)
+        held = self._shared["index"]
+        if held[0] != key:
+            with self._index_lock:
+                held = self._shared["index"]
+                if held[0] != key:
+                    held = self._shared["index"] = (key, self._load_index())
+        return held[1]
+
+    def _arrow(self, sql: str):
+        import pyarrow as pa
+
+        with self._cursor() as cur:
+            cur.execute(sql)
+            names = [d[0] for d in cur.description]
+            cols: list[list] = [[] for _ in names]
+            while batch := cur.fetchmany(20_000):
+                for row in batch:
+                    for i, v in enumerate(row):
+                        cols[i].append(bytes(v) if isinstance(v, memoryview) else v)
+        return pa.table(dict(zip(names, cols, strict=True)))
 
     def close(self):
         self.pool.close()
@@ -606,6 +681,15 @@ class _Snapshot:
         }
         self.documents = serving.documents_path(path)
         self._local = threading.local()
+        self._index_lock = threading.Lock()
+        self._index: tuple | None = None  # (VectorIndex or None,) once loaded
+
+    def vector_index(self, load):
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    self._index = (load(),)
+        return self._index[0]
 
     def document(self, ev_id: str) -> str | None:
         import sqlite3
@@ -675,38 +759,33 @@ class SnapshotStore(Store):
     def event(self, ev_id: str) -> str | None:
         return self._current().document(ev_id)
 
-    def search(self, q: str, limit: int) -> list[dict]:
+    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str], bool]:
+        """BM25 over the snapshot's inverted index (``serving._index_narratives``)."""
         terms = sorted(set(serving.tokens(q)))
         if not terms:
-            return []
+            return [], [], False
         marks = ", ".join("?" * len(terms))
+        clause, params = where_of(filters)
+        among = f" AND t.ev_id IN (SELECT ev_id FROM marts.fact_accidents{clause})" if clause else ""
         k1, b = serving.K1, serving.B  # BM25 (serving.bm25), from the index's term counts and lengths
         hits = self.rows(
             f"""WITH q AS (SELECT term, ln(1 + (s.docs - df + 0.5) / (df + 0.5)) AS idf
                            FROM search_df, search_stats s WHERE term IN ({marks}))
                 SELECT t.ev_id, sum(q.idf * t.tf * {k1 + 1} / (t.tf + {k1} * (1 - {b} + {b} * t.length / s.avg_length)))
                        AS score
-                FROM search_terms t JOIN q ON q.term = t.term, search_stats s WHERE t.term IN ({marks})
+                FROM search_terms t JOIN q ON q.term = t.term, search_stats s WHERE t.term IN ({marks}){among}
                 GROUP BY t.ev_id ORDER BY score DESC, t.ev_id LIMIT ?""",
-            [*terms, *terms, limit],
+            [*terms, *terms, *params, limit],
         )
-        if not hits:
-            return []
-        out = []
-        for h in hits:  # what the hit shows comes from its document (SQLite), not from a scan of the narratives
-            doc = json.loads(self.event(h["ev_id"]) or "{}")
-            text = " ".join(
-                f"{n.get('probable_cause') or ''} {n.get('narrative') or ''}" for n in doc.get("narratives", ())
-            )
-            out.append(
-                {
-                    "ev_id": h["ev_id"],
-                    **{k: doc.get(k) for k in ("event_date", "severity", "make", "model")},
-                    "score": float(h["score"]),
-                    "snippet": highlight(text, terms),
-                }
-            )
-        return out
+        return [(h["ev_id"], float(h["score"])) for h in hits], terms, False
+
+    def vector_index(self):
+        """Read from the snapshot's ``ml.narrative_vectors`` at the first search by meaning."""
+        return self._current().vector_index(self._load_index)
+
+    def _arrow(self, sql: str):
+        with self._cursor() as cur:
+            return cur.sql(sql).to_arrow_table()
 
 
 class _Pinned(SnapshotStore):
@@ -715,6 +794,11 @@ class _Pinned(SnapshotStore):
 
     def _current(self):
         return self._state
+
+
+def term_pattern(terms: list[str], prefix: bool = False) -> re.Pattern:
+    """A search term's matches in a text (any case; ``prefix``: the words a stem begins)."""
+    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + (r")\w*" if prefix else r")\b"), re.IGNORECASE)
 
 
 def highlight(text: str, terms: list[str], width: int = 220, prefix: bool = False) -> str:
@@ -726,9 +810,7 @@ def highlight(text: str, terms: list[str], width: int = 220, prefix: bool = Fals
     text = " ".join(text.split())
     if not terms:
         return html.escape(text[:width]) + ("..." if width < len(text) else "")
-    pattern = re.compile(
-        r"\b(" + "|".join(re.escape(t) for t in terms) + (r")\w*" if prefix else r")\b"), re.IGNORECASE
-    )
+    pattern = term_pattern(terms, prefix)
     first = pattern.search(text)
     start = max(0, (first.start() if first else 0) - width // 3)
     window = text[start : start + width]

@@ -117,9 +117,38 @@ def summary(version: str, _store: Store) -> dict:
     return _store.summary()
 
 
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _encoder():
+    from ntsb_assets.lib import embeddings
+
+    return embeddings.Encoder(threads=1, cache_dir=get_settings().models_dir)
+
+
+def _embed(text: str):
+    return _encoder().embed_query(text)
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
-def search(version: str, q: str, limit: int, _store: Store) -> list[dict]:
-    return _store.search(q, limit)
+def search(version: str, q: str, mode: str, limit: int, _store: Store) -> dict:
+    """The API's search (ntsb_api/search.py): {"items": hits} or {"error": why}."""
+    from ntsb_api import search as S
+    from ntsb_assets.lib.embeddings import EmbeddingError
+
+    try:
+        return S.search(_store, _embed, q, mode, {}, limit)
+    except (S.NoVectors, EmbeddingError) as exc:  # no vectors in this version; a query with nothing to embed
+        return {"items": [], "error": str(exc)}
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def similar(version: str, ev_id: str, limit: int, _store: Store) -> dict:
+    """The API's similar events: {"items": events} or {"error": why}."""
+    from ntsb_api import search as S
+
+    try:
+        return S.similar(_store, ev_id, {}, limit)
+    except (S.NoVectors, S.NoNarrative) as exc:
+        return {"items": [], "error": str(exc)}
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

@@ -4,7 +4,9 @@ schema metadata names the model and its version."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -43,54 +45,212 @@ def refresh(lake: Lake, enc: E.Encoder, progress: Callable[[int, int], None] | N
     return result
 
 
+# ---------------------------------------------------------------- the warehouse's copy
+
+# What the API searches: the lake's vectors in the warehouse (PostgreSQL reads them from
+# there; the embedded serving snapshot copies them like the marts). One row per window.
+VECTORS_TABLE = ("ml", "narrative_vectors")
+ROW_KEY = ("ev_id", "aircraft_key", "field", "chunk_no", "text_hash", "model_version")
+_COLUMNS = {  # column -> (DuckDB type, PostgreSQL type)
+    "ev_id": ("VARCHAR", "TEXT"),
+    "aircraft_key": ("BIGINT", "BIGINT"),
+    "field": ("VARCHAR", "TEXT"),
+    "chunk_no": ("INTEGER", "INTEGER"),
+    "text_hash": ("VARCHAR", "TEXT"),
+    "model_version": ("VARCHAR", "TEXT"),
+    "char_start": ("INTEGER", "INTEGER"),
+    "char_end": ("INTEGER", "INTEGER"),
+    # the unit vector: an ARRAY in DuckDB, its float32 little-endian bytes on PostgreSQL
+    "vector": (f"FLOAT[{E.DIM}]", "BYTEA"),
+}
+
+
+def _with_version(table: pa.Table) -> pa.Table:
+    version = (table.schema.metadata or {}).get(b"model_version", b"").decode()
+    return table.append_column("model_version", pa.array([version] * table.num_rows, pa.string())).select(
+        list(_COLUMNS)
+    )
+
+
+def store_vectors(s, table: pa.Table) -> dict[str, int]:
+    """Make ``ml.narrative_vectors`` hold the lake's ``table`` (session ``s``: one
+    transaction): rows whose key (event, aircraft, field, window, text hash, model version)
+    the warehouse lacks are inserted, rows the lake no longer has are deleted; the rest are
+    not touched. Returns the rows inserted, deleted and held."""
+    schema, name = VECTORS_TABLE
+    pg = s.dialect == "postgres"
+    s.ensure_schema(schema)
+    if s.columns(name, schema) is None or list(s.columns(name, schema) or {}) != list(_COLUMNS):
+        s.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
+        cols = ", ".join(f"{c} {types[pg]} NOT NULL" if c in ROW_KEY else f"{c} {types[pg]}" for c, types in _COLUMNS.items())
+        s.execute(f"CREATE TABLE {schema}.{name} ({cols})")
+    new = _with_version(table)
+    held = s.query(f"SELECT {', '.join(ROW_KEY)} FROM {schema}.{name}")
+    stored = set(zip(*(held.column(c).to_pylist() for c in ROW_KEY), strict=True))
+    wanted = list(zip(*(new.column(c).to_pylist() for c in ROW_KEY), strict=True))
+    wanted_set = set(wanted)
+    gone = [k for k in stored if k not in wanted_set]
+    if gone:
+        s.delete_keys(
+            name, ROW_KEY, pa.Table.from_pylist([dict(zip(ROW_KEY, k, strict=True)) for k in gone], held.schema), schema
+        )
+    rows = [i for i, k in enumerate(wanted) if k not in stored]
+    if rows:
+        insert = new.take(rows)
+        if pg:  # bytea from CSV: its hex form
+            hexed = [
+                "\\x" + v.tobytes().hex()
+                for v in np.asarray(E.vectors_of(insert), dtype="<f4")
+            ]
+            insert = insert.set_column(insert.num_columns - 1, "vector", pa.array(hexed, pa.string()))
+        for part in range(0, insert.num_rows, 20_000):
+            s.insert_arrow(name, insert.slice(part, 20_000), schema=schema)
+    return {"inserted": len(rows), "deleted": len(gone), "rows": len(wanted)}
+
+
+def index_sql() -> str:
+    """The warehouse's vectors in the order a VectorIndex wants them (an event's windows together)."""
+    schema, name = VECTORS_TABLE
+    return (
+        f"SELECT ev_id, aircraft_key, field, char_start, char_end, vector FROM {schema}.{name} "
+        "ORDER BY ev_id, aircraft_key, field, chunk_no"
+    )
+
+
 # ---------------------------------------------------------------- search by meaning
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A window of one of an event's texts."""
+
+    aircraft_key: int
+    field: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
 class Hit:
     ev_id: str
-    score: float
-    row: int  # the best-matching window's row in the index (its passage)
+    score: float  # the cosine of the event's best window
+    row: int  # that window's row in the index
 
 
 class VectorIndex:
-    """Exact nearest-neighbour search over the windows' vectors (a matrix product: 100,000
-    events' windows in a few milliseconds); an event scores as its best window."""
+    """Exact nearest-neighbour search over the windows' vectors (one matrix product: a few
+    milliseconds for 100,000 events' windows); an event scores as its best window. The rows
+    come grouped by event (:func:`index_sql`)."""
 
     def __init__(self, table: pa.Table):
-        self.table = table
-        self.vectors = E.vectors_of(table)
-        self.ev_ids = np.asarray(table.column("ev_id").to_pylist(), dtype=object)
+        """``table``: ev_id, aircraft_key, field, char_start, char_end and vector (a fixed-size
+        list of float32, or its little-endian bytes); the lake's order is sorted by event here
+        (stable: an event's windows keep their order)."""
+        ids = np.asarray(table.column("ev_id").to_pylist(), dtype=object)
+        if len(ids) > 1 and not (ids[1:] >= ids[:-1]).all():
+            table = table.take(pa.array(np.argsort(ids.astype(str), kind="stable")))
+        vec = table.column("vector").combine_chunks()
+        if pa.types.is_fixed_size_list(vec.type) or pa.types.is_list(vec.type):
+            self.vectors = E.vectors_of(table)
+        else:
+            self.vectors = np.frombuffer(b"".join(vec.to_pylist()), dtype="<f4").reshape(-1, E.DIM)
+        self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
+        ev_ids = np.asarray(table.column("ev_id").to_pylist(), dtype=object)
+        self.aircraft_key = np.asarray(table.column("aircraft_key").to_numpy(zero_copy_only=False), dtype=np.int64)
+        self.field = np.asarray(table.column("field").to_pylist(), dtype=object)
+        self.start = np.asarray(table.column("char_start").to_numpy(zero_copy_only=False), dtype=np.int64)
+        self.end = np.asarray(table.column("char_end").to_numpy(zero_copy_only=False), dtype=np.int64)
+        # events and the first row of each (rows grouped by event)
+        first = np.flatnonzero(np.r_[True, ev_ids[1:] != ev_ids[:-1]]) if len(ev_ids) else np.zeros(0, np.int64)
+        self.events = ev_ids[first] if len(ev_ids) else np.zeros(0, dtype=object)
+        self.first = first
+        self.event_no = {e: i for i, e in enumerate(self.events)}
+        self.rows_of_event = np.diff(np.r_[first, len(ev_ids)]) if len(ev_ids) else np.zeros(0, np.int64)
+        self._masks: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self.ev_ids)
+        return len(self.vectors)
+
+    def cached_mask(self, key: Hashable, events: Callable[[], Iterable[str]]) -> np.ndarray:
+        """:meth:`mask` of the events ``events()`` gives, remembered under ``key`` (a filter)
+        for the index's life: the index is one data version's, and so are its filters' events."""
+        with self._lock:
+            hit = self._masks.get(key)
+            if hit is not None:
+                self._masks.move_to_end(key)
+                return hit
+        mask = self.mask(events())
+        with self._lock:
+            self._masks[key] = mask
+            while len(self._masks) > MASKS_KEPT:
+                self._masks.popitem(last=False)
+        return mask
+
+    def nearest_window(self, ev_id: str, query: np.ndarray) -> tuple[int, float] | None:
+        """The row of the event's window nearest to ``query`` and its cosine (None: no vector)."""
+        rows = self.windows(ev_id)
+        if not rows:
+            return None
+        scores = self.vectors[rows.start : rows.stop] @ query
+        best = int(np.argmax(scores))
+        return rows.start + best, float(scores[best])
+
+    def passage(self, row: int) -> Passage:
+        return Passage(int(self.aircraft_key[row]), str(self.field[row]), int(self.start[row]), int(self.end[row]))
+
+    def windows(self, ev_id: str) -> range:
+        """The rows of an event (empty when it has no vector)."""
+        i = self.event_no.get(ev_id)
+        return range(0) if i is None else range(int(self.first[i]), int(self.first[i] + self.rows_of_event[i]))
+
+    def mask(self, ev_ids: Iterable[str]) -> np.ndarray:
+        """A boolean mask over the events: those of ``ev_ids`` (a filter's events)."""
+        out = np.zeros(len(self.events), dtype=bool)
+        idx = [i for e in ev_ids if (i := self.event_no.get(e)) is not None]
+        out[idx] = True
+        return out
+
+    def _best(self, scores: np.ndarray, limit: int, allowed: np.ndarray | None) -> list[Hit]:
+        """The ``limit`` best events by their best row's score, best first (ties by ev_id)."""
+        if not len(self) or limit <= 0:
+            return []
+        per_event = np.maximum.reduceat(scores, self.first)
+        if allowed is not None:
+            per_event = np.where(allowed, per_event, -np.inf)
+        k = min(limit, len(per_event))
+        top = np.argpartition(-per_event, k - 1)[:k] if k < len(per_event) else np.arange(len(per_event))
+        top = top[np.lexsort((self.events[top].astype(str), -per_event[top]))]
+        hits = []
+        for i in top:
+            if not np.isfinite(per_event[i]):
+                break
+            lo = int(self.first[i])
+            row = lo + int(np.argmax(scores[lo : lo + int(self.rows_of_event[i])]))
+            hits.append(Hit(str(self.events[i]), float(per_event[i]), row))
+        return hits
 
     def search(self, query: np.ndarray, limit: int, allowed: np.ndarray | None = None) -> list[Hit]:
         """The ``limit`` events nearest to ``query`` (a unit vector), best first; ``allowed``: a
-        boolean mask over the rows (the filters), None for all."""
-        if not len(self) or limit <= 0:
-            return []
-        scores = self.vectors @ query
-        if allowed is not None:
-            scores = np.where(allowed, scores, -np.inf)
-        want = limit * 4
-        while True:  # the best rows, until they hold ``limit`` distinct events (or all rows are seen)
-            k = min(want, len(scores))
-            top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-            top = top[np.argsort(-scores[top], kind="stable")]
-            hits: dict[str, Hit] = {}
-            for i in top:
-                if not np.isfinite(scores[i]):
-                    break
-                hits.setdefault(self.ev_ids[i], Hit(self.ev_ids[i], float(scores[i]), int(i)))
-                if len(hits) == limit:
-                    return list(hits.values())
-            if k == len(scores):
-                return list(hits.values())
-            want *= 4
+        boolean mask over the events (:meth:`mask`), None for all."""
+        return self._best(self.vectors @ query, limit, allowed) if len(self) else []
+
+    def similar(self, ev_id: str, limit: int, allowed: np.ndarray | None = None) -> list[Hit] | None:
+        """The ``limit`` events nearest to ``ev_id`` (none of it: None): an event scores as
+        its best pair of windows. The hit's row is the other event's window of that pair."""
+        rows = self.windows(ev_id)
+        if not rows:
+            return None
+        scores = (self.vectors @ self.vectors[rows.start : rows.stop].T).max(axis=1)
+        own = np.zeros(len(self.events), dtype=bool)
+        own[self.event_no[ev_id]] = True
+        allowed = ~own if allowed is None else (allowed & ~own)
+        return self._best(scores, limit, allowed)
 
 
+MASKS_KEPT = 64  # filters whose events an index remembers
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009)
+FUSE_DEPTH = 100  # each mode's ranking the hybrid fuses (benchmarks/narrative_search.py measures with it)
 
 
 def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:

@@ -25,7 +25,7 @@ from . import marts
 # What the snapshot copies besides the marts, whose list is dbt's (lib/marts.py: what the
 # ntsb_api and ntsb_dashboard exposures depend on)
 SERVED_BESIDES_MARTS = {
-    "ml": ("batch_predictions",),
+    "ml": ("batch_predictions", "narrative_vectors"),  # the narratives' vectors: the API's search by meaning
     "raw": ("_releases", "_reconciliation", "_quarantine", "_code_lag"),  # the dashboard's data quality page
 }
 

@@ -18,6 +18,7 @@ from ..lib import embeddings as E
 from ..lib import features, narratives, predictions
 from ..lib import model as M
 from ..lib import tracking as T
+from ..lib.writer import writer_lock
 from ..resources import NtsbResource, warehouse_writer
 from ..resources.markdown import md_table
 
@@ -263,7 +264,9 @@ def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) 
     """One all-MiniLM-L6-v2 vector per window of each narrative and probable cause (long texts
     in overlapping windows), in the lake as Parquet with the model and its version in the
     file's metadata. Only texts whose content is new are embedded; a new model version
-    embeds everything again. The work is in ``lib/embeddings.py``."""
+    embeds everything again; then ``ml.narrative_vectors`` in the warehouse, which the API
+    searches, is brought to the same rows. The work is in ``lib/embeddings.py`` and
+    ``lib/narratives.py``."""
     settings = ntsb.settings()
     lake = settings.lake
     result = narratives.refresh(
@@ -271,6 +274,12 @@ def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) 
         E.encoder(settings.models_dir),
         progress=lambda done, total: context.log.info(f"embedded {done:,}/{total:,} texts"),
     )
+    # the warehouse's copy, which the API searches: the writer lock only for the write, not the embedding
+    with (
+        writer_lock(settings.warehouse, f"narrative_embeddings, run {context.run.run_id[:8]}", context.log.warning),
+        settings.warehouse.session() as s,
+    ):
+        stored = narratives.store_vectors(s, result.table)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.table.num_rows,
@@ -285,6 +294,9 @@ def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) 
             "windows embedded now": result.chunks_embedded,
             "windows per second": round(result.chunks_embedded / result.seconds, 1) if result.seconds else 0.0,
             "model changed (all embedded again)": result.model_changed,
+            "table": ".".join(narratives.VECTORS_TABLE),
+            "rows written to the table": stored["inserted"],
+            "rows deleted from the table": stored["deleted"],
         }
     )
 

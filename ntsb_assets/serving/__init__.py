@@ -18,14 +18,17 @@ ANALYTICS = ("trends", "geo_clusters", "correlations")
     kinds={"duckdb"},
     deps=[keys.mart(t) for t in marts.served()]
     + [keys.BATCH_PREDICTIONS, keys.RECONCILIATION]  # the load records the dashboard's data quality page shows
+    + [keys.NARRATIVE_EMBEDDINGS]  # ml.narrative_vectors: the API's search by meaning
     + [keys.analytics(name) for name in ANALYTICS],
-    # not after each dbt build: after the analytics and predictions that follow it
-    automation_condition=after(keys.BATCH_PREDICTIONS, *(keys.analytics(n) for n in ANALYTICS)),
+    # not after each dbt build: after the analytics, predictions and embeddings that follow it
+    automation_condition=after(
+        keys.BATCH_PREDICTIONS, keys.NARRATIVE_EMBEDDINGS, *(keys.analytics(n) for n in ANALYTICS)
+    ),
 )
 @warehouse_writer
 def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
-    """Embedded: copy the marts and predictions the API reads (with a full-text index of the
-    narratives and one JSON document per event) into a new read-only DuckDB file and switch
+    """Embedded: copy the marts, predictions and narrative vectors the API reads (with a
+    full-text index of the narratives and one JSON document per event) into a new read-only DuckDB file and switch
     ``current.json`` to it. The new file starts from the current one: only the documents and
     index entries of changed events are written again (``serving.publish``). The API picks
     it up at its next request; the files before it stay untouched. PostgreSQL: record the

@@ -1,7 +1,7 @@
-"""Event explorer: keyword search over the narratives (BM25 embedded, full-text search on
-PostgreSQL: the API's), a filterable table of events, and one event's page: narrative,
-aircraft, crew, findings, the sequence of events, and the champion model's prediction with
-its SHAP explanation."""
+"""Event explorer: search over the narratives in the API's three modes (keyword, by meaning,
+hybrid: ntsb_api/search.py), a filterable table of events, and one event's page: narrative,
+the events with similar narratives, aircraft, crew, findings, the sequence of events, and
+the champion model's prediction with its SHAP explanation."""
 
 import re
 
@@ -9,11 +9,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from ntsb_api.search import MAX_QUERY
 from ntsb_dashboard import data, filters, ui
 
 EV_ID = re.compile(r"^[0-9A-Za-z]{6,20}$")
-MAX_QUERY = 1000
 LIMIT = 1000
+SEARCH_DEPTH = 100  # hits asked of the search, then filtered by the sidebar (the API's most)
+SIMILAR = 10
 
 store, version = ui.start("Event explorer")
 f = filters.sidebar(store, version)
@@ -45,6 +47,28 @@ def show_event(ev_id: str) -> None:
             st.markdown(f"**Probable cause** (aircraft {n.get('aircraft_key')}): {n['probable_cause']}")
         if n.get("narrative"):
             st.text(n["narrative"])
+    if narratives:
+        st.subheader("Similar events")
+        near = data.similar(version.id, ev_id, SIMILAR, store)
+        if near.get("error"):
+            st.caption(f"None shown: {near['error']}.")
+        else:
+            st.caption("The events whose narratives are nearest to this one's by meaning (the API's similar events).")
+            similar = pd.DataFrame(
+                [
+                    {
+                        "ev_id": h["ev_id"],
+                        "event_date": h["event_date"],
+                        "severity": h["severity"],
+                        "make": h["make"],
+                        "model": h["model"],
+                        "similarity": round(h["score"], 3),
+                        "passage": (h.get("passage") or {}).get("text"),
+                    }
+                    for h in near["items"]
+                ]
+            )
+            ui.table(similar, f"{ev_id}-similar", version)
     st.subheader("Aircraft")
     aircraft = pd.DataFrame(doc.get("aircraft") or [])
     ui.table(aircraft, f"{ev_id}-aircraft", version)
@@ -126,22 +150,38 @@ if chosen:
     st.warning("That event id is not one NTSB would issue; showing the list.")
     ui.set_param("event", None)
 
+MODES = {"hybrid": "Hybrid", "semantic": "By meaning", "keyword": "Keyword"}
+mode_param = st.query_params.get("mode")
+mode = st.radio(
+    "Search mode",
+    list(MODES),
+    index=list(MODES).index(mode_param) if mode_param in MODES else 0,
+    format_func=MODES.get,
+    horizontal=True,
+    key="mode",
+    help="Keyword: the words, stemmed. By meaning: the narratives' sentence vectors, so other words for the "
+    "same thing match. Hybrid: both rankings fused (the API's default).",
+)
+ui.set_param("mode", None if mode == "hybrid" else mode)
 q = st.text_input(
-    "Search the narratives (keyword)",
+    "Search the narratives",
     value=(st.query_params.get("q") or "")[:MAX_QUERY],
     max_chars=MAX_QUERY,
     key="q",
     placeholder="e.g. carburetor icing",
 )
 ui.set_param("q", q.strip() or None)
-st.caption("Semantic search comes with the API's semantic mode; this is keyword search (the API's).")
 if q.strip():
-    hits = data.search(version.id, q.strip(), 200, store)
+    found = data.search(version.id, q.strip(), mode, SEARCH_DEPTH, store)
+    if found.get("error"):
+        st.warning(f"{MODES[mode]} search is not available: {found['error']}")
+    hits = found["items"]
     ids = tuple(h["ev_id"] for h in hits)
     events = data.event_list(version.id, f.store(ev_id=ids), LIMIT, store) if ids else pd.DataFrame()
     if not events.empty:
-        score = {h["ev_id"]: h["score"] for h in hits}
-        events.insert(1, "score", events.ev_id.map(score))
+        by_id = {h["ev_id"]: h for h in hits}
+        events.insert(1, "score", events.ev_id.map(lambda e: by_id[e]["score"]))
+        events.insert(2, "passage", events.ev_id.map(lambda e: (by_id[e].get("passage") or {}).get("text")))
         events = events.sort_values("score", ascending=False).reset_index(drop=True)
     st.caption(f"{len(events):,} of the best {len(hits):,} matches pass the filters ({f.describe()}).")
 else:

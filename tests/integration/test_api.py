@@ -230,7 +230,7 @@ def test_events_stats_search_analytics_against_the_warehouse(api):
         assert _get(url + f"/api/v1/stats/{path}", token).json()["items"]
     # search: every hit contains the word; ranked; highlighted
     word = "turbulence"
-    hits = _get(url + "/api/v1/search", token, q=word, limit=5).json()["items"]
+    hits = _get(url + "/api/v1/search", token, q=word, mode="keyword", limit=5).json()["items"]
     narr = {
         r["ev_id"]
         for r in query(
@@ -248,6 +248,69 @@ def test_events_stats_search_analytics_against_the_warehouse(api):
     assert info["alias"] == "champion" and set(info["metrics"]) == {"fatal", "severity"}
 
 
+def test_search_by_meaning_hybrid_and_similar_events(api):
+    """The three modes and similar events over the sample's narratives, against the vectors
+    the asset graph wrote to the warehouse (and, embedded, copied into the snapshot)."""
+    from ntsb_assets.lib import narratives as N
+
+    name, settings, env, url = api
+    token = _token(env, "viewer")
+    lake = settings.lake.read_parquet(N.VECTORS_KEY)
+    stored = query("SELECT ev_id, aircraft_key, field, chunk_no, char_start, char_end FROM ml.narrative_vectors")
+    assert len(stored) == lake.num_rows > 0
+    texts = {
+        (r["ev_id"], r["aircraft_key"]): r
+        for r in query("SELECT ev_id, aircraft_key, narrative, probable_cause FROM marts.narratives")
+    }
+    # a passage's own words find its event first by meaning, and the passage shown is that window
+    longest = max(stored, key=lambda r: r["char_end"] - r["char_start"])
+    ev = longest["ev_id"]
+    own = texts[(ev, longest["aircraft_key"])][longest["field"]][longest["char_start"] : longest["char_end"]]
+    q = own[:900]
+    found = _get(url + "/api/v1/search", token, q=q, mode="semantic", limit=5).json()
+    assert found["mode"] == "semantic" and found["items"][0]["ev_id"] == ev, found["items"][:2]
+    top = found["items"][0]
+    assert top["passage"]["score"] == pytest.approx(top["score"]) and top["score"] > 0.9
+    p = top["passage"]
+    assert p["text"] == texts[(ev, p["aircraft_key"])][p["field"]][p["start"] : p["end"]]
+    assert [h["score"] for h in found["items"]] == sorted((h["score"] for h in found["items"]), reverse=True)
+    assert [h["ranks"]["semantic"] for h in found["items"]] == [1, 2, 3, 4, 5]
+    # hybrid: reciprocal rank fusion of the two rankings, each hit's score the sum over its ranks
+    hybrid = _get(url + "/api/v1/search", token, q="engine lost power", limit=10).json()
+    assert hybrid["mode"] == "hybrid" and hybrid["items"]
+    for h in hybrid["items"]:
+        ranks = [r for r in h["ranks"].values() if r]
+        assert ranks and h["score"] == pytest.approx(sum(1 / (N.RRF_K + r) for r in ranks))
+        assert h["passage"] is None or h["passage"]["score"] is not None
+    keyword = _get(url + "/api/v1/search", token, q="engine lost power", mode="keyword", limit=10).json()["items"]
+    assert [h["ranks"]["keyword"] for h in keyword] == list(range(1, len(keyword) + 1))
+    assert all(h["passage"] is None or h["passage"]["score"] is None for h in keyword)
+    # the filters hold in every mode
+    facts = {r["ev_id"]: r for r in query("SELECT ev_id, severity, state FROM marts.fact_accidents")}
+    for mode in ("keyword", "semantic", "hybrid"):
+        hits = _get(url + "/api/v1/search", token, q="engine power", mode=mode, severity="FATL", limit=50).json()
+        assert hits["items"] and {facts[h["ev_id"]]["severity"] for h in hits["items"]} == {"FATL"}, mode
+    # similar events: nearest first, never the event itself, the filters honoured
+    near = _get(url + f"/api/v1/events/{ev}/similar", token, limit=5).json()
+    assert near["ev_id"] == ev and len(near["items"]) == 5 and ev not in {h["ev_id"] for h in near["items"]}
+    assert [h["score"] for h in near["items"]] == sorted((h["score"] for h in near["items"]), reverse=True)
+    fatal = _get(url + f"/api/v1/events/{ev}/similar", token, limit=5, severity="FATL").json()["items"]
+    assert fatal and {facts[h["ev_id"]]["severity"] for h in fatal} == {"FATL"}
+    # similar without a narrative, or without an event: 404 with a clear detail
+    silent = sorted(set(facts) - {r["ev_id"] for r in stored})
+    assert silent, "the sample has events without a narrative"
+    r = _get(url + f"/api/v1/events/{silent[0]}/similar", token)
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert "has no narrative" in r.json()["detail"]
+    r = _get(url + "/api/v1/events/NOSUCHEVENT1/similar", token)
+    assert r.status_code == 404 and r.json()["detail"] == "no event 'NOSUCHEVENT1'"
+    for q in ("", "   ", "x" * 1001):
+        r = _get(url + "/api/v1/search", token, q=q)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", q
+    assert _get(url + "/api/v1/search", token, q="x" * 1000, mode="semantic").status_code == 200
+    assert _get(url + "/api/v1/search", token, q="Ωμέγα ∑ 飞机 \x00 ☃", mode="hybrid").status_code == 200
+
+
 def test_hostile_input_gets_4xx_never_a_trace(api):
     name, settings, env, url = api
     token, analyst = _token(env, "viewer"), _token(env, "analyst")
@@ -260,7 +323,10 @@ def test_hostile_input_gets_4xx_never_a_trace(api):
         ("/api/v1/events", {"date_to": "0"}),
         ("/api/v1/events", {"date_from": "2021-02-30"}),
         ("/api/v1/search", {"q": ""}),
-        ("/api/v1/search", {"q": "x" * 500}),
+        ("/api/v1/search", {"q": "x" * 1001}),
+        ("/api/v1/search", {"q": " \t "}),
+        ("/api/v1/search", {"q": "fuel", "mode": "vibes"}),
+        ("/api/v1/events/ZZ9/similar", {"limit": 0}),
         ("/api/v1/stats/by-aircraft-type", {"limit": "many"}),
     ]
     for path, params in bad:

@@ -103,7 +103,7 @@ def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     want = {ev: 2 * len(serving.tokens(pc)) + len(serving.tokens(n)) for ev, (pc, n) in texts.items()}
     assert lengths == want
     con.close()
-    with sqlite3.connect(serving.documents_path(path)) as docs:  # what a hit shows comes from here
+    with sqlite3.connect(serving.documents_path(path)) as docs:  # the snapshot's documents
         docs.execute("CREATE TABLE documents (ev_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         docs.executemany(
             "INSERT INTO documents VALUES (?, ?)",
@@ -127,7 +127,11 @@ def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     (tmp_path / serving.POINTER).write_text(
         json.dumps({"file": path.name, "version": {"releases": ["r1"], "format": serving.FORMAT}})
     )
-    hits = SnapshotStore(tmp_path).search("engine power", 10)
+    from ntsb_api import search as S
+
+    found = S.search(SnapshotStore(tmp_path).pin(), lambda q: None, "engine power", "keyword", {}, 10)
+    hits = found["items"]
+    assert found["mode"] == "keyword" and [h["ranks"]["keyword"] for h in hits] == [1, 2]
     avg = sum(want.values()) / 2
 
     def score(ev):
@@ -148,7 +152,8 @@ def test_search_index_and_bm25_ranking_on_real_narratives(tmp_path):
     assert [h["ev_id"] for h in hits] == ["20190118X92207", "20180308X30039"]
     assert [h["score"] for h in hits] == pytest.approx([score(h["ev_id"]) for h in hits])
     assert "<mark>engine</mark>" in hits[0]["snippet"].lower()
-    assert {h["make"] for h in hits} == {"BEECH"} and hits[0]["event_date"] == "2019-01-17"
+    assert {h["make"] for h in hits} == {"BEECH"} and str(hits[0]["event_date"]) == "2019-01-17"
+    assert all(h["passage"] is None for h in hits)  # no vectors in this snapshot: no window to show
 
 
 def test_snippets_escape_the_text_and_mark_every_hit():

@@ -57,7 +57,10 @@ def test_the_dashboard_exposure_names_the_marts_its_reads_query():
         store.Store.causes,
         store.Store.slice_options,
         store.slice_where,
-        store.PostgresStore.search,
+        store.PostgresStore.keyword,
+        store.Store.heads,
+        store.Store.texts,
+        store.Store.filtered_events,
     ]
     queried = set(re.findall(r"marts\.(\w+)", "".join(inspect.getsource(f) for f in reads)))
     assert dashboard["type"] == "dashboard"

@@ -104,11 +104,18 @@ def test_vector_index_scores_an_event_by_its_best_window_and_honours_the_filter(
     index = N.VectorIndex(E.embed_narratives(rows, None, encoder).table)
     hits = index.search(encoder.embed_query("the tanks ran dry before the destination"), 3)
     assert [h.ev_id for h in hits][0] == "e3" and len({h.ev_id for h in hits}) == 3
-    assert index.table.column("ev_id")[hits[0].row].as_py() == "e3"
+    assert hits[0].row in index.windows("e3") and index.passage(hits[0].row).field == "probable_cause"
+    assert hits[0].score == pytest.approx(max(index.vectors[list(index.windows("e3"))] @ encoder.embed_query(
+        "the tanks ran dry before the destination")))
     assert [h.ev_id for h in index.search(encoder.embed_query("an animal on the strip"), 1)] == ["e1"]
-    mask = np.array([e != "e1" for e in index.ev_ids])
+    mask = index.mask(["e2", "e3"])
     assert "e1" not in [h.ev_id for h in index.search(encoder.embed_query("an animal on the strip"), 5, mask)]
     assert index.search(encoder.embed_query("anything"), 0) == []
+    # similar: the nearest other events, never the event itself; None without a vector
+    near = index.similar("e3", 5)
+    assert "e3" not in [h.ev_id for h in near] and len(near) == 2
+    assert index.similar("e9", 5) is None
+    assert [h.ev_id for h in index.similar("e3", 5, index.mask(["e1"]))] == ["e1"]
 
 
 def test_reciprocal_rank_fusion():
