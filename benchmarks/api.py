@@ -2,6 +2,7 @@
 
     python benchmarks/api.py [--events 100000] [--seconds 10] [--connections 16] [--workers 2]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/14]
+        [--endpoints stats,detail,keyword,semantic,hybrid,similar,predict] [--vectors PATH.parquet]
         [--write docs/benchmarks.md]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Generates N events and, for each
@@ -25,9 +26,12 @@ Redis), and wrk drives each endpoint twice for ``--seconds``:
   paced percentiles are a little optimistic under overload; the closed-loop rows show the
   overload side.
 
-Each request asks for a random event of all N, a random pair of narrative words, or a
-random valid feature row, so the response cache (one per data version and worker) mostly
-misses on detail and search; statistics are one cached answer.
+Each request asks for a random event of all N (similar: of those with a narrative), a random
+pair of narrative words (in each search mode), or a random valid feature row, so the
+response cache (one per data version and worker) mostly misses on detail, search and
+similar; statistics are one cached answer. The generated narratives are embedded once (about
+a quarter of an hour for 100,000 events) and the second deployment reuses the vectors;
+``--vectors`` keeps them for the next run.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ WRK_SCRIPT = r"""
 math.randomseed(%(seed)d)
 %(delay)s
 local ids = {%(ids)s}
+local narrated = {%(narrated)s}
 local words = {%(words)s}
 local rows = {%(rows)s}
 local kind = "%(kind)s"
@@ -58,9 +63,11 @@ wrk.headers["Authorization"] = "Bearer %(token)s"
 request = function()
   if kind == "detail" then
     return wrk.format("GET", "/api/v1/events/" .. ids[math.random(#ids)])
-  elseif kind == "search" then
+  elseif kind == "keyword" or kind == "semantic" or kind == "hybrid" then
     local q = words[math.random(#words)] .. "+" .. words[math.random(#words)]
-    return wrk.format("GET", "/api/v1/search?limit=10&q=" .. q)
+    return wrk.format("GET", "/api/v1/search?limit=10&mode=" .. kind .. "&q=" .. q)
+  elseif kind == "similar" then
+    return wrk.format("GET", "/api/v1/events/" .. narrated[math.random(#narrated)] .. "/similar?limit=10")
   elseif kind == "predict" then
     wrk.headers["Content-Type"] = "application/json"
     return wrk.format("POST", "/api/v1/predictions/severity", nil, rows[math.random(#rows)])
@@ -80,20 +87,27 @@ end
 ENDPOINTS = {
     "stats": "GET /api/v1/stats/summary",
     "detail": "GET /api/v1/events/{ev_id}",
-    "search": "GET /api/v1/search?q=w1+w2",
+    "keyword": "GET /api/v1/search?mode=keyword&q=w1+w2",
+    "semantic": "GET /api/v1/search?mode=semantic&q=w1+w2",
+    "hybrid": "GET /api/v1/search?mode=hybrid&q=w1+w2",
+    "similar": "GET /api/v1/events/{ev_id}/similar",
     "predict": "POST /api/v1/predictions/severity (with SHAP)",
 }
-PACED = {"stats": 1000, "detail": 1000, "search": 100, "predict": 200}  # requests/s: the load of each paced run
+# requests/s: the load of each paced run
+PACED = {"stats": 1000, "detail": 1000, "keyword": 100, "semantic": 100, "hybrid": 100, "similar": 100, "predict": 200}
 PACED_CONNECTIONS = 64
 
 
-def prepare(url: str, synth: Path, home: Path) -> dict:
-    """Warehouse, archive, features, a promoted model, predictions and (DuckDB) the snapshot."""
+def prepare(url: str, synth: Path, home: Path, vectors: Path | None) -> dict:
+    """Warehouse, archive, features, a promoted model, predictions, the narratives' vectors
+    (embedded, or those of ``vectors`` reused where a text's hash matches; the others are
+    embedded and ``vectors`` written) and (DuckDB) the snapshot."""
     import numpy as np
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from ntsb_assets.lib import analytics as an
-    from ntsb_assets.lib import features, serving, tracking, typemap
+    from ntsb_assets.lib import embeddings, features, narratives, serving, tracking, typemap
     from ntsb_assets.lib import model as M
     from ntsb_assets.lib.lake import Lake
     from ntsb_assets.lib.predictions import prediction_table
@@ -115,6 +129,19 @@ def prepare(url: str, synth: Path, home: Path) -> dict:
         tracking.set_checks(client, version, {"recorded as passed by benchmarks/api.py": True})
         tracking.promote(client, version)
     table = prediction_table(trained.model, version, df)
+    if vectors is not None and vectors.exists():
+        lake.write_parquet(narratives.VECTORS_KEY, pq.read_table(vectors))
+    t = time.perf_counter()
+    embedded = narratives.refresh(lake, embeddings.Encoder(cache_dir=home / "models"))
+    print(
+        f"{url.split(':')[0]}: {embedded.texts:,} narrative texts, {embedded.embedded:,} embedded now, "
+        f"{embedded.table.num_rows:,} windows, {time.perf_counter() - t:.0f} s",
+        file=sys.stderr,
+    )
+    if vectors is not None:
+        pq.write_table(embedded.table, vectors)
+    with Warehouse(url).session() as s:
+        narratives.store_vectors(s, embedded.table)
     with Warehouse(url).session() as s:
         s.ensure_schema("ml")
         s.execute("DROP TABLE IF EXISTS ml.batch_predictions")
@@ -151,6 +178,7 @@ def prepare(url: str, synth: Path, home: Path) -> dict:
     return {
         "settings": settings,
         "ids": df["ev_id"].tolist(),
+        "narrated": sorted(set(embedded.table.column("ev_id").to_pylist())),
         "rows": rows[:200],
         "words": random.Random(1).sample(words, min(300, len(words))),
     }
@@ -163,6 +191,7 @@ def run_wrk(base: str, kind: str, token: str, data: dict, seconds: int, connecti
         "token": token,
         "delay": f"delay = function() return math.random(0, {2 * delay}) end" if delay else "",
         "ids": ",".join(json.dumps(i) for i in data["ids"]),
+        "narrated": ",".join(json.dumps(i) for i in data["narrated"]),
         "words": ",".join(json.dumps(w) for w in data["words"]),
         "rows": ",".join(json.dumps(r, ensure_ascii=False) for r in data["rows"]),
     }
@@ -233,7 +262,14 @@ def main() -> int:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     ap.add_argument("--write", type=Path)
+    ap.add_argument("--endpoints", default=",".join(ENDPOINTS), help="which of them, comma-separated")
+    ap.add_argument(
+        "--vectors", type=Path, help="reuse (and keep) the generated narratives' vectors in this Parquet file"
+    )
     args = ap.parse_args()
+    kinds = [k for k in args.endpoints.split(",") if k]
+    if unknown := set(kinds) - set(ENDPOINTS):
+        ap.error(f"unknown endpoints {sorted(unknown)}; choose among {', '.join(ENDPOINTS)}")
     sys.path.insert(0, str(REPO))
     import platform
 
@@ -247,9 +283,10 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
+        shared = args.vectors or tmp / "vectors.parquet"  # the second deployment reuses the first's vectors
         for name, url in (("embedded", f"duckdb:///{tmp}/embedded/warehouse.duckdb"), ("PostgreSQL", pg_url)):
             home = tmp / name
-            data = prepare(url, synth, home)
+            data = prepare(url, synth, home, shared)
             env = {
                 **os.environ,
                 "NTSB_HOME": str(home),
@@ -265,7 +302,7 @@ def main() -> int:
             token = create_token(env["NTSB_API_SECRET"], "analyst", 3600)
             proc, base = serve(data["settings"], env, args.workers)
             try:
-                for kind in ENDPOINTS:
+                for kind in kinds:
                     run_wrk(base, kind, token, data, 2, args.connections)  # warm-up
                     results.append(
                         (
@@ -291,7 +328,9 @@ def main() -> int:
         f"### API under load, {args.events:,} generated events",
         "",
         f"`python benchmarks/api.py --events {args.events} --seconds {args.seconds} --connections "
-        f"{args.connections} --workers {args.workers}` on {machine}, {time.strftime('%Y-%m-%d')}; wrk "
+        f"{args.connections} --workers {args.workers}"
+        + (f" --endpoints {args.endpoints}" if kinds != list(ENDPOINTS) else "")
+        + f"` on {machine}, {time.strftime('%Y-%m-%d')}; wrk "
         f"{_wrk_version()} (2 threads) on the same machine; {args.workers} API workers.",
         "",
         "| deployment | endpoint | load | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | non-200 |",

@@ -33,7 +33,6 @@ QUERIES = Path(__file__).with_name("paraphrase_queries.json")
 DEFAULT = REPO.parent / "shared" / "data" / "ntsb" / "real_1948_2002" / "narratives.csv"
 
 
-
 def load(path: Path) -> tuple[dict[str, str], list[tuple[str, int, str, str]]]:
     """(event -> its texts joined, for the relevance rules), (rows to embed)."""
     texts: dict[str, str] = {}

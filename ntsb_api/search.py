@@ -38,8 +38,7 @@ class NoNarrative(Exception):
 
 
 NO_VECTORS = (
-    "this data version has no narrative vectors: materialize ml/narrative_embeddings and "
-    "serving/snapshot (ntsb build)"
+    "this data version has no narrative vectors: materialize ml/narrative_embeddings and serving/snapshot (ntsb build)"
 )
 
 

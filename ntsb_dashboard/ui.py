@@ -16,10 +16,10 @@ SEVERITY_RGB = {
     data.SEVERITY_LABELS.get(code, code): [int(c[i : i + 2], 16) for i in (1, 3, 5)]
     for code, c in SEVERITY_COLORS.items()
 }  # highest injury's label -> the same colour for WebGL
-PAGE_KEYS = ("event", "q", "min_support", "kind")  # a page's own query keys, kept beside the filters
+PAGE_KEYS = ("event", "q", "mode", "min_support", "kind")  # a page's own query keys, kept beside the filters
 EVENT_COLUMNS = {
     "event_date": st.column_config.DateColumn("event date", format="YYYY-MM-DD"),
-    "score": st.column_config.NumberColumn("score", format="%.2f"),
+    "score": st.column_config.NumberColumn("score", format="%.3f"),
 }  # the event lists' columns
 VERSION_ID = re.compile(r"^[0-9a-f]{12}$")
 

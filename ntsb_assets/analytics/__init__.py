@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from .. import keys
-from ..automation import AFTER_UPSTREAM
+from ..automation import AFTER_UPSTREAM, after
 from ..lib import analytics as an
 from ..resources import NtsbResource
 from ..resources.markdown import md_table
@@ -258,4 +258,64 @@ def correlations(config: CorrelationConfig, ntsb: NtsbResource) -> dg.Materializ
     return dg.MaterializeResult(metadata=meta)
 
 
-analytics_assets = [trends, make_model_risk, geo_clusters, correlations]
+class TopicsConfig(dg.Config):
+    k: int = 0  # topics; 0: grows with the events (lib/topics.default_k)
+
+
+@dg.asset(
+    key=keys.analytics("topics"),
+    deps=[ARCHIVED_FACT, keys.archive("narratives"), keys.NARRATIVE_EMBEDDINGS],
+    group_name=PREFIX,
+    kinds={"duckdb", "parquet", "scikitlearn"},
+    description="Topics of the narratives: events clustered by their narratives' vectors (k-means), each "
+    "labelled by its distinctive words (class-based TF-IDF), counted per year; lift: the share of the last "
+    "five years against the share before.",
+    automation_condition=after(keys.NARRATIVE_EMBEDDINGS),
+)
+def topics(config: TopicsConfig, ntsb: NtsbResource) -> dg.MaterializeResult:
+    from ..lib import narratives
+    from ..lib import topics as T
+
+    lake = ntsb.settings().lake
+    if not lake.exists(narratives.VECTORS_KEY):
+        raise T.TopicsError(
+            f"no narrative vectors at {lake.uri(narratives.VECTORS_KEY)}: materialize ml/narrative_embeddings"
+        )
+    with closing(an.connect(lake)) as con:
+        out = T.topics(con, lake.read_parquet(narratives.VECTORS_KEY), k=config.k or None)
+    meta = _store(lake, "topics", out)
+    table, by_year = out["topics"], out["by_year"]
+    share = by_year.pivot(index="topic", columns="year", values="share").fillna(0.0)
+    fig, ax = _figure(1, 1, size=(11, 0.28 * len(table) + 1.5))
+    ax.imshow(share.to_numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_yticks(range(len(share)), [f"{t}: {table.label[t]}" for t in share.index], fontsize=7)
+    years = list(share.columns)
+    step = max(1, len(years) // 15)
+    ax.set_xticks(range(0, len(years), step), [str(y) for y in years[::step]], fontsize=7)
+    ax.set(title="each topic's share of the year's events", xlabel="year")
+    emerging = table.dropna(subset=["lift"]).sort_values("lift", ascending=False)
+    meta |= {
+        "plot": _plot(lake, "topics", fig, "topics per year"),
+        "topics": len(table),
+        "events": int(table.events.sum()),
+        "dagster/row_count": len(table),
+        "topics (largest first)": dg.MetadataValue.md(
+            md_table(
+                ["topic", "label", "events", "share", f"share, last {T.RECENT_YEARS} years", "lift", "peak year"],
+                [
+                    (r.topic, r.label, r.events, _fmt(r.share), _fmt(r.recent_share), _fmt(r.lift, 2), r.peak_year)
+                    for r in table.itertuples()
+                ],
+            )
+        ),
+        "emerging (highest lift)": dg.MetadataValue.md(
+            md_table(
+                ["topic", "label", "lift", "terms"],
+                [(r.topic, r.label, _fmt(r.lift, 2), r.terms) for r in emerging.head(5).itertuples()],
+            )
+        ),
+    }
+    return dg.MaterializeResult(metadata=meta)
+
+
+analytics_assets = [trends, make_model_risk, geo_clusters, correlations, topics]

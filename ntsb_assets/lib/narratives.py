@@ -80,9 +80,11 @@ def store_vectors(s, table: pa.Table) -> dict[str, int]:
     schema, name = VECTORS_TABLE
     pg = s.dialect == "postgres"
     s.ensure_schema(schema)
-    if s.columns(name, schema) is None or list(s.columns(name, schema) or {}) != list(_COLUMNS):
+    if list(s.columns(name, schema) or {}) != list(_COLUMNS):  # none yet, or another layout
         s.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
-        cols = ", ".join(f"{c} {types[pg]} NOT NULL" if c in ROW_KEY else f"{c} {types[pg]}" for c, types in _COLUMNS.items())
+        cols = ", ".join(
+            f"{c} {types[pg]} NOT NULL" if c in ROW_KEY else f"{c} {types[pg]}" for c, types in _COLUMNS.items()
+        )
         s.execute(f"CREATE TABLE {schema}.{name} ({cols})")
     new = _with_version(table)
     held = s.query(f"SELECT {', '.join(ROW_KEY)} FROM {schema}.{name}")
@@ -98,10 +100,7 @@ def store_vectors(s, table: pa.Table) -> dict[str, int]:
     if rows:
         insert = new.take(rows)
         if pg:  # bytea from CSV: its hex form
-            hexed = [
-                "\\x" + v.tobytes().hex()
-                for v in np.asarray(E.vectors_of(insert), dtype="<f4")
-            ]
+            hexed = ["\\x" + v.tobytes().hex() for v in np.asarray(E.vectors_of(insert), dtype="<f4")]
             insert = insert.set_column(insert.num_columns - 1, "vector", pa.array(hexed, pa.string()))
         for part in range(0, insert.num_rows, 20_000):
             s.insert_arrow(name, insert.slice(part, 20_000), schema=schema)

@@ -182,7 +182,8 @@ if q.strip():
         by_id = {h["ev_id"]: h for h in hits}
         events.insert(1, "score", events.ev_id.map(lambda e: by_id[e]["score"]))
         events.insert(2, "passage", events.ev_id.map(lambda e: (by_id[e].get("passage") or {}).get("text")))
-        events = events.sort_values("score", ascending=False).reset_index(drop=True)
+        rank = {h["ev_id"]: i for i, h in enumerate(hits)}  # the search's order (ties as it broke them)
+        events = events.sort_values("ev_id", key=lambda ids: ids.map(rank)).reset_index(drop=True)
     st.caption(f"{len(events):,} of the best {len(hits):,} matches pass the filters ({f.describe()}).")
 else:
     events = data.event_list(version.id, f.store(), LIMIT, store)

@@ -309,6 +309,12 @@ def test_search_by_meaning_hybrid_and_similar_events(api):
         assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", q
     assert _get(url + "/api/v1/search", token, q="x" * 1000, mode="semantic").status_code == 200
     assert _get(url + "/api/v1/search", token, q="Ωμέγα ∑ 飞机 \x00 ☃", mode="hybrid").status_code == 200
+    # the topics asset: every event with a vector in one topic, each labelled, counted per year
+    topics = settings.lake.read_parquet("analytics/topics/topics.parquet").to_pylist()
+    assigned = settings.lake.read_parquet("analytics/topics/assignments.parquet")
+    assert len(topics) >= 2 and all(t["label"] for t in topics)
+    assert sorted(assigned.column("ev_id").to_pylist()) == sorted({r["ev_id"] for r in stored})
+    assert sum(t["events"] for t in topics) == assigned.num_rows
 
 
 def test_hostile_input_gets_4xx_never_a_trace(api):
@@ -520,7 +526,7 @@ def test_a_snapshot_started_from_the_current_one_equals_one_built_whole(api, tmp
             ).fetchone()[0]
             == 0
         )
-    hits = _get(url + "/api/v1/search", token, q="zzyzx").json()
+    hits = _get(url + "/api/v1/search", token, q="zzyzx", mode="keyword").json()
     assert [h["ev_id"] for h in hits["items"]] == [ev_id]
     assert _get(url + f"/api/v1/events/{gone}", token).status_code == 404
     # documents built to another shape (the marts' yml served other columns then): not reused
@@ -564,7 +570,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api):
         env={**os.environ, **env},
     )
     assert out.returncode == 0, out.stdout[-6000:]
-    assert "Tested: 17" in out.stdout, out.stdout[-3000:]  # every operation of the document
+    document = httpx.get(url + "/openapi.json").json()
+    operations = sum(len(methods) for methods in document["paths"].values())
+    assert operations >= 18 and f"Tested: {operations}" in out.stdout, out.stdout[-3000:]  # every operation
 
 
 def test_docs_pages_work_offline_in_chromium(api):
@@ -711,7 +719,7 @@ def test_dashboard_pages_show_the_warehouse_numbers(api):
     listed = dashboard_page("explorer").dataframe[0].value
     assert len(listed) == min(1000, facts["events"]) and listed.event_date.is_monotonic_decreasing
     word = "turbulence"
-    found = dashboard_page("explorer", q=word).dataframe[0].value
+    found = dashboard_page("explorer", q=word, mode="keyword").dataframe[0].value
     narr = {
         r["ev_id"]
         for r in query(
@@ -720,6 +728,14 @@ def test_dashboard_pages_show_the_warehouse_numbers(api):
         )
     }
     assert len(found) and set(found.ev_id) <= narr
+    # by meaning and hybrid (the default): the API's ranking, with each hit's passage
+    token = _token(env, "viewer")
+    for mode, params in (("semantic", {"mode": "semantic"}), ("hybrid", {})):
+        q = "the engine quit and the pilot made a forced landing in a field"
+        found = dashboard_page("explorer", q=q, **params).dataframe[0].value
+        api_hits = _get(url + "/api/v1/search", token, q=q, mode=mode, limit=100).json()["items"]
+        assert list(found.ev_id) == [h["ev_id"] for h in api_hits], mode
+        assert found.passage.notna().all(), mode
     ev = query(
         "SELECT b.ev_id FROM marts.bridge_accident_causes b JOIN ml.batch_predictions p ON p.ev_id = b.ev_id "
         "ORDER BY b.ev_id LIMIT 1"
@@ -735,8 +751,12 @@ def test_dashboard_pages_show_the_warehouse_numbers(api):
     with_text = query(
         "SELECT ev_id, narrative FROM marts.narratives WHERE narrative IS NOT NULL ORDER BY ev_id LIMIT 1"
     )[0]
-    shown = [" ".join(t.value.split()) for t in dashboard_page("explorer", event=with_text["ev_id"]).text]
+    page_of_text = dashboard_page("explorer", event=with_text["ev_id"])
+    shown = [" ".join(t.value.split()) for t in page_of_text.text]
     assert " ".join(with_text["narrative"].split()) in shown
+    similar = next(d.value for d in page_of_text.dataframe if "similarity" in d.value.columns)
+    near = _get(url + f"/api/v1/events/{with_text['ev_id']}/similar", token).json()["items"]
+    assert list(similar.ev_id) == [h["ev_id"] for h in near] and len(near) == 10
     text = " ".join(m.value for m in page.markdown)
     predicted = query(f"SELECT predicted_class FROM ml.batch_predictions WHERE ev_id = '{ev}'")[0]["predicted_class"]
     assert "Predicted **" + {"FATL": "fatal", "SERS": "serious", "MINR": "minor", "NONE": "none"}[predicted] in text

@@ -105,8 +105,9 @@ def test_vector_index_scores_an_event_by_its_best_window_and_honours_the_filter(
     hits = index.search(encoder.embed_query("the tanks ran dry before the destination"), 3)
     assert [h.ev_id for h in hits][0] == "e3" and len({h.ev_id for h in hits}) == 3
     assert hits[0].row in index.windows("e3") and index.passage(hits[0].row).field == "probable_cause"
-    assert hits[0].score == pytest.approx(max(index.vectors[list(index.windows("e3"))] @ encoder.embed_query(
-        "the tanks ran dry before the destination")))
+    assert hits[0].score == pytest.approx(
+        max(index.vectors[list(index.windows("e3"))] @ encoder.embed_query("the tanks ran dry before the destination"))
+    )
     assert [h.ev_id for h in index.search(encoder.embed_query("an animal on the strip"), 1)] == ["e1"]
     mask = index.mask(["e2", "e3"])
     assert "e1" not in [h.ev_id for h in index.search(encoder.embed_query("an animal on the strip"), 5, mask)]
@@ -124,3 +125,61 @@ def test_reciprocal_rank_fusion():
     fused = N.fuse(["a", "b", "c"], ["c", "a", "d"])
     assert [e for e, _ in fused] == ["a", "c", "b", "d"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_topics_find_the_themes_label_them_and_show_the_one_that_grew(encoder):
+    """Three themes written in varied words: k-means on the narratives' vectors puts each in
+    its own topic, class-based TF-IDF names it by its own words, and the theme whose events
+    are all recent has the highest lift."""
+    import duckdb
+    import pandas as pd
+
+    from ntsb_assets.lib import topics as T
+
+    themes = {
+        "bird": [
+            f"During the {w} the airplane struck a flock of {b}; the windshield was cracked by the bird strike."
+            for w in ("takeoff roll", "initial climb", "approach", "landing flare")
+            for b in ("geese", "gulls", "ducks")
+        ],
+        "fuel": [
+            f"The engine lost power during {w} because the fuel tanks were empty; fuel exhaustion, {c}."
+            for w in ("cruise", "descent", "the approach", "climb")
+            for c in ("poor planning", "no preflight check", "a miscalculated fuel burn")
+        ],
+        "icing": [
+            f"The pilot flew into {w} and ice accumulated on the wings; the airframe icing made the airplane {c}."
+            for w in ("freezing rain", "clouds below freezing", "freezing drizzle", "wet snow")
+            for c in ("stall", "lose altitude", "unable to climb")
+        ],
+    }
+    rows, facts, narr = [], [], []
+    for theme, texts in themes.items():
+        for i, text in enumerate(texts):
+            ev = f"{theme}{i:02d}"
+            rows.append((ev, 1, "narrative", text))
+            year = 2020 + i % 3 if theme == "icing" else 1990 + i * 2
+            facts.append({"ev_id": ev, "event_date": pd.Timestamp(year, 6, 1)})
+            narr.append({"ev_id": ev, "narrative": text, "probable_cause": None})
+    vectors = E.embed_narratives(rows, None, encoder).table
+    con = duckdb.connect()
+    con.register("fact_accidents", pd.DataFrame(facts))
+    con.register("narratives", pd.DataFrame(narr))
+    out = T.topics(con, vectors, k=3)
+    assign = out["assignments"].set_index("ev_id").topic
+    topic_of = {theme: {assign[f"{theme}{i:02d}"] for i in range(12)} for theme in themes}
+    assert all(len(t) == 1 for t in topic_of.values()) and len(set.union(*topic_of.values())) == 3, topic_of
+    table = out["topics"].set_index("topic")
+    for theme, words in (
+        ("bird", {"bird", "strike", "flock"}),
+        ("fuel", {"fuel", "exhaustion", "tanks"}),
+        ("icing", {"icing", "ice", "freezing"}),
+    ):
+        label = table.label[next(iter(topic_of[theme]))]
+        assert words & set(label.split(" / ")), (theme, label)
+    assert table.lift.idxmax() == next(iter(topic_of["icing"]))
+    assert out["by_year"].events.sum() == 36 and table.events.sum() == 36
+    shares = out["by_year"].groupby("year").share.sum()
+    assert np.allclose(shares, 1.0)
+    with pytest.raises(T.TopicsError, match="too few"):
+        T.topics(con, vectors.slice(0, 3), k=2)
