@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -59,7 +59,7 @@ class Services:
         self._store = None
         self._champion = None  # (model, version, loaded at)
         self._champion_lock = threading.Lock()
-        self._encoder = None
+        self._encoder: Any = None  # lib/embeddings.Encoder, loaded at the first search by meaning
         self._encoder_lock = threading.Lock()
 
     @property

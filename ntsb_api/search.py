@@ -128,16 +128,18 @@ def _items(
             best = index.nearest_window(ev_id, query)
         elif index is not None and terms:
             best = _most_terms(index, ev_id, narr, terms, prefix)
-        passage = None
+        passage: dict[str, Any] | None = None
+        window = ""
         if best is not None and index is not None:
             p = index.passage(best[0])
             text = next((n.get(p.field) or "" for n in narr if int(n["aircraft_key"]) == p.aircraft_key), "")
+            window = text[p.start : p.end]
             passage = {
                 "aircraft_key": p.aircraft_key,
                 "field": p.field,
                 "start": p.start,
                 "end": p.end,
-                "text": text[p.start : p.end],
+                "text": window,
                 "score": best[1],
             }
         whole = " ".join(f"{n.get('probable_cause') or ''} {n.get('narrative') or ''}" for n in narr)
@@ -147,7 +149,7 @@ def _items(
                 "ev_id": ev_id,
                 **{k: head.get(k) for k in ("event_date", "severity", "make", "model")},
                 "score": float(score),
-                "snippet": highlight(passage["text"] if passage else whole, terms, prefix=prefix),
+                "snippet": highlight(window if passage else whole, terms, prefix=prefix),
                 "passage": passage,
             }
         )
