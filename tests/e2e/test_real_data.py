@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ntsb_assets.lib import codes
+from ntsb_assets.lib import codes, narratives
 from ntsb_assets.settings import get_settings
 from tests.conftest import REPO, deployment_home
 from tests.integration.helpers import dashboard_page, ntsb, query
@@ -56,6 +56,13 @@ def _build(stage: str) -> dict:
     return out
 
 
+# The narratives' vectors of the deployment built first, given to the second one's lake
+# before its build: the texts are the same, so it embeds nothing again (embedding the real
+# narratives takes about 5 minutes; the embedding is the lake's, not the warehouse's, so
+# nothing deployment-specific is skipped: each still writes its own ml.narrative_vectors).
+EMBEDDED_VECTORS: list = []
+
+
 @pytest.fixture(scope="module", params=["embedded", "production"])
 def real(request, tmp_path_factory, s3_endpoint):
     root = tmp_path_factory.mktemp(f"real_{request.param}")
@@ -66,6 +73,8 @@ def real(request, tmp_path_factory, s3_endpoint):
         for name in REFERENCE_TABLES:
             shutil.copy(REFERENCE / name, base / name)
     with deployment_home(request.param, root, s3_endpoint, redis_db=14) as env:
+        if EMBEDDED_VECTORS:  # the other deployment's vectors: only texts they lack are embedded
+            get_settings().lake.write_parquet(narratives.VECTORS_KEY, EMBEDDED_VECTORS.pop())
         loads = [json.loads(ntsb("ingest", str(base), "--json").stdout)]
         builds = [_build("base")]
         after_base = {
@@ -79,7 +88,11 @@ def real(request, tmp_path_factory, s3_endpoint):
             "events": query("SELECT count(*) AS n FROM raw.events")[0]["n"],
             "facts": query("SELECT count(*) AS n FROM marts.fact_accidents")[0]["n"],
         }
+        lake = get_settings().lake
+        vectors = lake.read_parquet(narratives.VECTORS_KEY)
+        EMBEDDED_VECTORS.append(vectors)
         yield {
+            "vectors": vectors.num_rows,
             "deployment": request.param,
             "env": env,
             "loads": loads,
@@ -224,6 +237,24 @@ def test_the_api_answers_from_the_champion_on_real_data(real):
         served = httpx.get(server.url + "/api/v1/models/info", headers=headers, timeout=30).json()
         assert served["champion_family"] == info["champion_family"]
         assert set(served["candidates"]) == {"xgboost", "random_forest", "logistic"}
+        # search by meaning over the real narratives, and similar events
+        assert query("SELECT count(*) AS n FROM ml.narrative_vectors")[0]["n"] == real["vectors"]
+        q = "a wild creature ran in front of the airplane as it rolled out after touchdown"
+        hits = {}
+        for mode in ("keyword", "semantic", "hybrid"):
+            r = httpx.get(
+                server.url + "/api/v1/search", params={"q": q, "mode": mode, "limit": 10}, headers=headers, timeout=60
+            )
+            assert r.status_code == 200 and len(r.json()["items"]) == 10, (mode, r.text[:500])
+            hits[mode] = r.json()["items"]
+        assert all(h["passage"] and h["passage"]["text"] for h in hits["semantic"] + hits["hybrid"])
+        animals = ("deer", "coyote", "elk", "moose", "antelope", "dog", "animal", "cow", "horse")
+        named = [any(a in h["passage"]["text"].lower() for a in animals) for h in hits["semantic"]]
+        assert sum(named) >= 5, [h["passage"]["text"][:200] for h in hits["semantic"]]  # named, not as in the query
+        near = httpx.get(
+            f"{server.url}/api/v1/events/{hits['hybrid'][0]['ev_id']}/similar", headers=headers, timeout=60
+        )
+        assert near.status_code == 200 and len(near.json()["items"]) == 10
     finally:
         server.stop()
 
