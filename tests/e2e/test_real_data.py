@@ -239,7 +239,7 @@ def test_the_api_answers_from_the_champion_on_real_data(real):
         assert set(served["candidates"]) == {"xgboost", "random_forest", "logistic"}
         # search by meaning over the real narratives, and similar events
         assert query("SELECT count(*) AS n FROM ml.narrative_vectors")[0]["n"] == real["vectors"]
-        q = "a wild creature ran in front of the airplane as it rolled out after touchdown"
+        q = "a wild animal darted across the strip as the airplane touched down"
         hits = {}
         for mode in ("keyword", "semantic", "hybrid"):
             r = httpx.get(
@@ -248,9 +248,9 @@ def test_the_api_answers_from_the_champion_on_real_data(real):
             assert r.status_code == 200 and len(r.json()["items"]) == 10, (mode, r.text[:500])
             hits[mode] = r.json()["items"]
         assert all(h["passage"] and h["passage"]["text"] for h in hits["semantic"] + hits["hybrid"])
-        animals = ("deer", "coyote", "elk", "moose", "antelope", "dog", "animal", "cow", "horse")
+        animals = ("deer", "coyote", "elk", "moose", "antelope", "dog", "cow", "horse")  # not the query's words
         named = [any(a in h["passage"]["text"].lower() for a in animals) for h in hits["semantic"]]
-        assert sum(named) >= 5, [h["passage"]["text"][:200] for h in hits["semantic"]]  # named, not as in the query
+        assert sum(named) >= 4, [h["passage"]["text"][:200] for h in hits["semantic"]]
         near = httpx.get(
             f"{server.url}/api/v1/events/{hits['hybrid'][0]['ev_id']}/similar", headers=headers, timeout=60
         )
