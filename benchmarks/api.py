@@ -3,6 +3,7 @@
     python benchmarks/api.py [--events 100000] [--seconds 10] [--connections 16] [--workers 2]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/14]
         [--endpoints stats,detail,keyword,semantic,hybrid,similar,predict] [--vectors PATH.parquet]
+        [--deployments embedded,PostgreSQL]
         [--write docs/benchmarks.md]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Generates N events and, for each
@@ -266,8 +267,10 @@ def main() -> int:
     ap.add_argument(
         "--vectors", type=Path, help="reuse (and keep) the generated narratives' vectors in this Parquet file"
     )
+    ap.add_argument("--deployments", default="embedded,PostgreSQL", help="which of them, comma-separated")
     args = ap.parse_args()
     kinds = [k for k in args.endpoints.split(",") if k]
+    deployments = [d for d in args.deployments.split(",") if d]
     if unknown := set(kinds) - set(ENDPOINTS):
         ap.error(f"unknown endpoints {sorted(unknown)}; choose among {', '.join(ENDPOINTS)}")
     sys.path.insert(0, str(REPO))
@@ -285,6 +288,8 @@ def main() -> int:
         )
         shared = args.vectors or tmp / "vectors.parquet"  # the second deployment reuses the first's vectors
         for name, url in (("embedded", f"duckdb:///{tmp}/embedded/warehouse.duckdb"), ("PostgreSQL", pg_url)):
+            if name not in deployments:
+                continue
             home = tmp / name
             data = prepare(url, synth, home, shared)
             env = {
@@ -330,6 +335,7 @@ def main() -> int:
         f"`python benchmarks/api.py --events {args.events} --seconds {args.seconds} --connections "
         f"{args.connections} --workers {args.workers}"
         + (f" --endpoints {args.endpoints}" if kinds != list(ENDPOINTS) else "")
+        + (f" --deployments {args.deployments}" if len(deployments) < 2 else "")
         + f"` on {machine}, {time.strftime('%Y-%m-%d')}; wrk "
         f"{_wrk_version()} (2 threads) on the same machine; {args.workers} API workers.",
         "",
