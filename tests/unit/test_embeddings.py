@@ -183,3 +183,45 @@ def test_topics_find_the_themes_label_them_and_show_the_one_that_grew(encoder):
     assert np.allclose(shares, 1.0)
     with pytest.raises(T.TopicsError, match="too few"):
         T.topics(con, vectors.slice(0, 3), k=2)
+
+
+def test_the_int8_scan_finds_the_events_exact_search_finds(monkeypatch):
+    """From INT8_SCAN_FROM windows the candidates come from the int8 scan and are scored again
+    in float32: the same events, in the same order, with the same scores as the exhaustive
+    float32 product, for search, a filter and similar events."""
+    import pyarrow as pa
+
+    from ntsb_assets.lib import narratives as N
+
+    rng = np.random.default_rng(7)
+    n_events, per_event = 1_500, 3
+    centres = rng.normal(size=(60, E.DIM))
+    vectors = centres[rng.integers(0, 60, n_events * per_event)] + rng.normal(0, 0.6, (n_events * per_event, E.DIM))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = [f"E{i:05d}" for i in range(n_events) for _ in range(per_event)]
+    table = pa.table(
+        {
+            "ev_id": ids,
+            "aircraft_key": [1] * len(ids),
+            "field": ["narrative"] * len(ids),
+            "char_start": [0] * len(ids),
+            "char_end": [10] * len(ids),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), E.DIM),
+        }
+    )
+    exact = N.VectorIndex(table)
+    assert exact._scan is None  # below INT8_SCAN_FROM
+    monkeypatch.setattr(N, "INT8_SCAN_FROM", 1)
+    scanned = N.VectorIndex(table)
+    assert scanned._scan is not None
+    queries = vectors[rng.integers(0, len(vectors), 25)] + rng.normal(0, 0.3, (25, E.DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    allowed = exact.mask(ids[::7])
+    for q in queries:
+        for mask in (None, allowed):
+            a, b = exact.search(q, 20, mask), scanned.search(q, 20, mask)
+            assert [h.ev_id for h in a] == [h.ev_id for h in b]
+            assert [h.row for h in a] == [h.row for h in b]
+            assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
+    for ev in ("E00003", "E01234"):
+        assert [h.ev_id for h in exact.similar(ev, 10)] == [h.ev_id for h in scanned.similar(ev, 10)]
