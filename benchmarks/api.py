@@ -325,6 +325,8 @@ def main() -> int:
                             paced(base, kind, token, data, args.seconds),
                         )
                     )
+                    for row in results[-2:]:  # as they come: a long run shows its progress
+                        print(_row(*row), file=sys.stderr, flush=True)
             finally:
                 proc.terminate()
                 proc.wait(20)
@@ -342,17 +344,20 @@ def main() -> int:
         "| deployment | endpoint | load | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | non-200 |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    for name, kind, how, r in results:
-        lines.append(
-            f"| {name} | {ENDPOINTS[kind]} | {how} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-            f"{r['p99']:.1f} | {r['errors']} |"
-        )
+    lines += [_row(*row) for row in results]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
         with open(args.write, "a", encoding="utf-8") as fh:
             fh.write("\n" + text)
     return 0
+
+
+def _row(name: str, kind: str, how: str, r: dict) -> str:
+    return (
+        f"| {name} | {ENDPOINTS[kind]} | {how} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+        f"{r['p99']:.1f} | {r['errors']} |"
+    )
 
 
 def _wrk_version() -> str:
