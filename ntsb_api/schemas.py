@@ -173,14 +173,19 @@ class Ranks(BaseModel):
     semantic: int | None = D("rank by meaning", None)
 
 
-class SearchHit(BaseModel):
-    """An event whose narrative matched, with its best passage."""
+class HitHead(BaseModel):
+    """What a hit shows of its event."""
 
     ev_id: str = D("NTSB event id")
     event_date: dt.date | None = D("local date of the event", None)
     severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
     make: str | None = D("first aircraft's make", None)
     model: str | None = D("first aircraft's model", None)
+
+
+class SearchHit(HitHead):
+    """An event whose narrative matched, with its best passage."""
+
     score: float = D(
         "relevance, higher is better: keyword BM25 (embedded) or ts_rank (PostgreSQL); semantic "
         "the cosine of the best window; hybrid the reciprocal-rank-fusion score"
@@ -228,14 +233,9 @@ class SearchResults(BaseModel):
     items: list[SearchHit] = D("hits, best first")
 
 
-class SimilarEvent(BaseModel):
+class SimilarEvent(HitHead):
     """An event whose narrative is near the given event's."""
 
-    ev_id: str = D("NTSB event id")
-    event_date: dt.date | None = D("local date of the event", None)
-    severity: str | None = D("highest injury: FATL, SERS, MINR or NONE", None)
-    make: str | None = D("first aircraft's make", None)
-    model: str | None = D("first aircraft's model", None)
     score: float = D("cosine similarity of the nearest pair of windows, one of each event")
     snippet: str = D("the passage as HTML")
     passage: Passage | None = D("this event's window of that pair", None)
