@@ -30,6 +30,11 @@ REFERENCE = SHARED / "avall_2008_mdbexport"
 REFERENCE_TABLES = [f"{t}.csv" for t in codes.SOURCES]
 UPDATES = [SHARED / "part121_1982_2019", SHARED / "updates_2025"]
 
+# The first test of each deployment builds it (module fixture): two releases of real data through
+# ingest, dbt, the archive, the analytics (embedding 49,656 narratives on the first deployment,
+# about 5 minutes) and the model, which outlasts the suite's 900 s a test on a busy machine
+pytestmark = pytest.mark.timeout(2400)
+
 if not BASE.is_dir():  # CI has it (.ci/run sets CI): there, a missing folder is a failure
     if os.environ.get("CI"):
         raise RuntimeError(f"the real NTSB data is missing: {BASE} (set NTSB_SHARED_DATA)")
