@@ -285,6 +285,10 @@ def topics(config: TopicsConfig, ntsb: NtsbResource) -> dg.MaterializeResult:
         out = T.topics(con, lake.read_parquet(narratives.VECTORS_KEY), k=config.k or None)
     meta = _store(lake, "topics", out)
     table, by_year = out["topics"], out["by_year"]
+    if table.empty:
+        return dg.MaterializeResult(
+            metadata=meta | {"topics": 0, "dagster/row_count": 0, "note": "too few events with a narrative to cluster"}
+        )
     share = by_year.pivot(index="topic", columns="year", values="share").fillna(0.0)
     fig, ax = _figure(1, 1, size=(11, 0.28 * len(table) + 1.5))
     ax.imshow(share.to_numpy(), aspect="auto", cmap="viridis", interpolation="nearest")

@@ -61,8 +61,8 @@ def topics(con, vectors: pa.Table, k: int | None = None, seed: int = 0) -> dict[
     from sklearn.cluster import MiniBatchKMeans
 
     ids, mat = event_vectors(vectors)
-    if len(ids) < 2 * MIN_K:
-        raise TopicsError(f"{len(ids)} events with a narrative vector: too few to cluster")
+    if len(ids) < 2 * MIN_K:  # a warehouse with (almost) no narratives: empty tables, not a failed build
+        return empty()
     k = min(k or default_k(len(ids)), len(ids) // 2)
     km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(mat)
     labels = km.labels_.astype(np.int64)
@@ -120,6 +120,40 @@ def topics(con, vectors: pa.Table, k: int | None = None, seed: int = 0) -> dict[
         "topics": table,
         "by_year": by_year.sort_values(["year", "topic"]).reset_index(drop=True),
         "assignments": events[["ev_id", "year", "topic", "similarity"]].sort_values("ev_id").reset_index(drop=True),
+    }
+
+
+TOPIC_COLUMNS = {
+    "topic": "int64",
+    "label": "object",
+    "terms": "object",
+    "events": "int64",
+    "share": "float64",
+    "recent_share": "float64",
+    "earlier_share": "float64",
+    "lift": "float64",
+    "peak_year": "Int64",
+    "first_year": "Int64",
+    "last_year": "Int64",
+}
+
+
+def empty() -> dict[str, pd.DataFrame]:
+    """The tables with no rows: fewer than 2 * MIN_K events have a narrative vector."""
+    return {
+        "topics": pd.DataFrame({c: pd.Series(dtype=t) for c, t in TOPIC_COLUMNS.items()}),
+        "by_year": pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in (("year", "int64"), ("topic", "int64"), ("events", "int64"), ("share", "float64"))
+            }
+        ),
+        "assignments": pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in (("ev_id", "object"), ("year", "Int64"), ("topic", "int64"), ("similarity", "float32"))
+            }
+        ),
     }
 
 

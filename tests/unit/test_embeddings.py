@@ -181,8 +181,8 @@ def test_topics_find_the_themes_label_them_and_show_the_one_that_grew(encoder):
     assert out["by_year"].events.sum() == 36 and table.events.sum() == 36
     shares = out["by_year"].groupby("year").share.sum()
     assert np.allclose(shares, 1.0)
-    with pytest.raises(T.TopicsError, match="too few"):
-        T.topics(con, vectors.slice(0, 3), k=2)
+    few = T.topics(con, vectors.slice(0, 3), k=2)  # too few to cluster: empty tables, not an error
+    assert all(len(df) == 0 for df in few.values()) and list(few["topics"].columns) == list(out["topics"].columns)
 
 
 def test_the_int8_scan_finds_the_events_exact_search_finds(monkeypatch):
