@@ -81,6 +81,7 @@ def test_archive_round_trip_changed_years_analytics_and_model(deployment):
             "analytics/correlations",
             "analytics/geo_clusters",
             "analytics/make_model_risk",
+            "analytics/topics",
             "analytics/trends",
             "ml/features",
             "ml/narrative_embeddings",
@@ -264,7 +265,7 @@ def _analytics_match_direct_computation(settings):
 
     # each asset's plot is in the lake and in its materialization metadata
     with dg.DagsterInstance.get() as instance:
-        for name in ("trends", "geo_clusters", "correlations"):
+        for name in ("trends", "geo_clusters", "correlations", "topics"):
             assert lake.get_bytes(f"analytics/{name}/plot.png").startswith(b"\x89PNG")
             meta = instance.get_latest_materialization_event(keys.analytics(name)).asset_materialization.metadata
             assert meta["plot"].value.startswith("![")

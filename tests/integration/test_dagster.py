@@ -66,8 +66,11 @@ def test_definitions_have_the_groups_keys_checks_job_and_sensor():
         "analytics/make_model_risk",
         "analytics/geo_clusters",
         "analytics/correlations",
+        "analytics/topics",
         "ml/features",
     }
+    topics = graph.get(dg.AssetKey(["analytics", "topics"]))
+    assert dg.AssetKey(["ml", "narrative_embeddings"]) in topics.parent_keys
     assert defs.resolve_job_def("archive").partitions_def == fact_archive.partitions_def
     assert defs.resolve_job_def("analytics") and defs.resolve_sensor_def("archive_sensor")
     # and on: features -> model (with its blocking checks) -> champion -> predictions -> serving

@@ -160,7 +160,13 @@ def test_each_stage_runs_once_per_release(operated):
     assert "warehouse/raw/events:schema_gate" in dbt_run["checks"]
     assert any(c.startswith("warehouse/marts/fact_accidents:not_null") for c in dbt_run["checks"])
     assert first["archive runs"] >= 1
-    analytics = {"analytics/trends", "analytics/make_model_risk", "analytics/geo_clusters", "analytics/correlations"}
+    analytics = {
+        "analytics/trends",
+        "analytics/make_model_risk",
+        "analytics/geo_clusters",
+        "analytics/correlations",
+        "analytics/topics",  # after the narratives' embeddings, in the same run
+    }
     # then one run for everything reading the archive; no champion yet, so no predictions;
     # the features were never trained on: the model trains, is promoted and predicts; then the
     # snapshot republishes (not in that run: it had just been materialized at that tick)
