@@ -79,7 +79,9 @@ def real(request, tmp_path_factory, s3_endpoint):
             shutil.copy(REFERENCE / name, base / name)
     with deployment_home(request.param, root, s3_endpoint, redis_db=14) as env:
         if EMBEDDED_VECTORS:  # the other deployment's vectors: only texts they lack are embedded
-            get_settings().lake.write_parquet(narratives.VECTORS_KEY, EMBEDDED_VECTORS.pop())
+            lake = get_settings().lake
+            lake.ensure_ready()  # a new S3 bucket is made by the first use, here before ingest
+            lake.write_parquet(narratives.VECTORS_KEY, EMBEDDED_VECTORS.pop())
         loads = [json.loads(ntsb("ingest", str(base), "--json").stdout)]
         builds = [_build("base")]
         after_base = {
