@@ -4,7 +4,8 @@ monthly update lands (2,000 new + 1,000 changed events by default), embedded and
 PostgreSQL.
 
     python benchmarks/end_to_end.py [--events 100000] [--new 2000] [--changed 1000]
-        [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--skip-pg] [--write docs/benchmarks.md]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--skip-pg] [--vectors PATH.parquet]
+        [--write docs/benchmarks.md]
     python benchmarks/end_to_end.py --base REAL_RELEASE --update REAL_UPDATE [...]
 
 With ``--base`` and ``--update`` (release folders or files, as `ntsb ingest` takes them), the
@@ -31,11 +32,20 @@ STEP_SUCCESS):
 - dbt: models, snapshot, data tests
 - dbt docs: the docs site (generated only when the project or the warehouse's columns changed)
 - archive: Parquet by event year and the whole tables
-- analytics: trends, risk, clusters, correlations; the model's features and their check
+- analytics: trends, risk, clusters, correlations, topics; the model's features and their check
+- embeddings: the narratives' vectors of the new and changed texts, and their warehouse table
 - ml: training, its checks and the promotion (when the features changed)
 - serving: the batch predictions and the API's snapshot or published version
 - process and runs: the rest of the wall time (the process's start and imports, Dagster's
   runs and event log around the steps, the landing-zone scan, the summary)
+
+With ``--vectors``, the narratives' vectors of that Parquet file (``benchmarks/api.py``
+writes one for the same generated base) are put in each new home's lake before its full
+build: ``ml/narrative_embeddings`` reuses a vector whose text hash matches and embeds only
+the others, so the full build's embeddings stage is then the reuse, not the 20 minutes of
+embedding 100,000 generated events' narratives (measured on their own in the narrative
+embeddings' section of docs/benchmarks.md); when the file does not exist, the first full
+build's vectors are written there.
 
 The releases are generated first (not timed). The lake is a local folder in both
 deployments (S3 is covered by the tests, not timed).
@@ -65,6 +75,7 @@ STAGES = {  # stage -> the steps (op names) it sums; "x__" is a prefix; "x" also
     "dbt docs": ("docs__dbt",),
     "archive": ("archive_tables", "archive_years"),
     "analytics": ("analytics__", "ml__features"),
+    "embeddings": ("ml__narrative_embeddings",),
     "ml": ("ml__severity_model", "ml__champion"),
     "serving": ("ml__batch_predictions", "serving__snapshot"),
 }
@@ -144,15 +155,24 @@ def land(release: Path, landing: Path) -> None:
         shutil.copy(release, landing / release.name)
 
 
-def deployment(name: str, base: Path, update: Path, extra: dict) -> dict:
+def deployment(name: str, base: Path, update: Path, extra: dict, vectors: Path | None = None) -> dict:
+    from ntsb_assets.lib import narratives
+
     with tempfile.TemporaryDirectory(prefix=f"ntsb-e2e-{name}-") as tmp:
         home = Path(tmp) / "var"
         env = {**os.environ, **ENV, "NTSB_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), **extra}
         env.pop("NTSB_LANDING_URL", None)
+        env.pop("NTSB_LAKE_URL", None)
         landing = home / "landing"
         landing.mkdir(parents=True)
+        lake_vectors = home / "lake" / narratives.VECTORS_KEY
+        if vectors is not None and vectors.exists():
+            lake_vectors.parent.mkdir(parents=True)
+            shutil.copy(vectors, lake_vectors)
         land(base, landing)
         full = build(env)
+        if vectors is not None and not vectors.exists():
+            shutil.copy(lake_vectors, vectors)
         land(update, landing)
         monthly = build(env)
     return {"full build": full, "monthly update": monthly}
@@ -193,6 +213,7 @@ def main() -> None:
     ap.add_argument("--skip-pg", action="store_true")
     ap.add_argument("--base", type=Path, help="a real release for the full build (instead of a generated one)")
     ap.add_argument("--update", type=Path, help="with --base: the real release of the update")
+    ap.add_argument("--vectors", type=Path, help="reuse (or keep) the base's narrative vectors in this Parquet file")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     if bool(args.base) != bool(args.update):
@@ -208,11 +229,11 @@ def main() -> None:
             synth.generate(base, args.events, seed=1)
             synth.generate_update(base, update, args.new, args.changed, seed=2)
             title = f"End to end, {args.events:,} generated events, then {args.new:,} new + {args.changed:,} changed"
-        runs = {"embedded": deployment("embedded", base, update, {})}
+        runs = {"embedded": deployment("embedded", base, update, {}, args.vectors)}
         if not args.skip_pg:
             with scratch_database(args.pg) as url:
                 runs["PostgreSQL"] = deployment(
-                    "postgres", base, update, {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url}
+                    "postgres", base, update, {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url}, args.vectors
                 )
     shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--write" and (i == 0 or sys.argv[i] != "--write")]
     command = " ".join(["python benchmarks/end_to_end.py", *shown])

@@ -260,6 +260,10 @@ def correlations(config: CorrelationConfig, ntsb: NtsbResource) -> dg.Materializ
 
 class TopicsConfig(dg.Config):
     k: int = 0  # topics; 0: grows with the events (lib/topics.default_k)
+    refit: bool = False  # fit the topics again even where the kept fit still describes the data
+
+
+TOPICS_MODEL = f"{PREFIX}/topics/model.parquet"  # the kept fit (lib/topics.model_table)
 
 
 @dg.asset(
@@ -281,14 +285,24 @@ def topics(config: TopicsConfig, ntsb: NtsbResource) -> dg.MaterializeResult:
         raise T.TopicsError(
             f"no narrative vectors at {lake.uri(narratives.VECTORS_KEY)}: materialize ml/narrative_embeddings"
         )
+    kept = lake.read_parquet(TOPICS_MODEL) if lake.exists(TOPICS_MODEL) and not config.refit else None
     with closing(an.connect(lake)) as con:
-        out = T.topics(con, lake.read_parquet(narratives.VECTORS_KEY), k=config.k or None)
-    meta = _store(lake, "topics", out)
-    table, by_year = out["topics"], out["by_year"]
+        out = T.topics(con, lake.read_parquet(narratives.VECTORS_KEY), k=config.k or None, model=kept)
+    meta = _store(lake, "topics", out.tables)
+    table, by_year = out.tables["topics"], out.tables["by_year"]
     if table.empty:
         return dg.MaterializeResult(
             metadata=meta | {"topics": 0, "dagster/row_count": 0, "note": "too few events with a narrative to cluster"}
         )
+    if out.refit is not None and out.model is not None:
+        lake.write_parquet(TOPICS_MODEL, out.model)
+    fitted = int((out.model.schema.metadata or {}).get(b"events", b"0")) if out.model is not None else 0
+    meta["fit"] = (
+        f"fitted now on {fitted:,} events ({'asked' if config.refit else out.refit})"
+        if out.refit is not None
+        else f"kept: fitted on {fitted:,} events, within {T.REFIT_CHANGE:.0%} of these; each event assigned "
+        "to its nearest topic"
+    )
     share = by_year.pivot(index="topic", columns="year", values="share").fillna(0.0)
     fig, ax = _figure(1, 1, size=(11, 0.28 * len(table) + 1.5))
     ax.imshow(share.to_numpy(), aspect="auto", cmap="viridis", interpolation="nearest")

@@ -410,7 +410,7 @@ def embed_narratives(
     started = time.perf_counter()
     sch = schema(enc.version)
     result = EmbedResult(pa.table({f.name: pa.array([], f.type) for f in sch}, schema=sch), enc.version)
-    old_version = (previous.schema.metadata or {}).get(b"model_version", b"").decode() if previous is not None else ""
+    old_version = model_version_of(previous) if previous is not None else ""
     reuse: dict[str, list[int]] = {}
     if previous is not None and old_version == enc.version:
         # the windows of a text once (a text several events share has its windows once per event)
@@ -490,7 +490,12 @@ def embed_narratives(
     return result
 
 
-def vectors_of(table: pa.Table) -> np.ndarray:
-    """The table's vectors as one float32 matrix (rows in table order)."""
-    col = table.column("vector").combine_chunks()
+def model_version_of(table: pa.Table) -> str:
+    """The model version a table of vectors was made by (its schema's metadata)."""
+    return (table.schema.metadata or {}).get(b"model_version", b"").decode()
+
+
+def vectors_of(table: pa.Table, column: str = "vector") -> np.ndarray:
+    """The table's vectors (``column``) as one float32 matrix (rows in table order)."""
+    col = table.column(column).combine_chunks()
     return np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, DIM)

@@ -66,7 +66,7 @@ _COLUMNS = {  # column -> (DuckDB type, PostgreSQL type)
 
 
 def _with_version(table: pa.Table) -> pa.Table:
-    version = (table.schema.metadata or {}).get(b"model_version", b"").decode()
+    version = E.model_version_of(table)
     return table.append_column("model_version", pa.array([version] * table.num_rows, pa.string())).select(
         list(_COLUMNS)
     )

@@ -165,7 +165,8 @@ def test_topics_find_the_themes_label_them_and_show_the_one_that_grew(encoder):
     con = duckdb.connect()
     con.register("fact_accidents", pd.DataFrame(facts))
     con.register("narratives", pd.DataFrame(narr))
-    out = T.topics(con, vectors, k=3)
+    fit = T.topics(con, vectors, k=3)
+    out = fit.tables
     assign = out["assignments"].set_index("ev_id").topic
     topic_of = {theme: {assign[f"{theme}{i:02d}"] for i in range(12)} for theme in themes}
     assert all(len(t) == 1 for t in topic_of.values()) and len(set.union(*topic_of.values())) == 3, topic_of
@@ -181,8 +182,50 @@ def test_topics_find_the_themes_label_them_and_show_the_one_that_grew(encoder):
     assert out["by_year"].events.sum() == 36 and table.events.sum() == 36
     shares = out["by_year"].groupby("year").share.sum()
     assert np.allclose(shares, 1.0)
-    few = T.topics(con, vectors.slice(0, 3), k=2)  # too few to cluster: empty tables, not an error
+    few = T.topics(con, vectors.slice(0, 3), k=2).tables  # too few to cluster: empty tables, not an error
     assert all(len(df) == 0 for df in few.values()) and list(few["topics"].columns) == list(out["topics"].columns)
+
+
+def test_a_kept_topic_fit_is_used_again_until_the_events_change_by_a_tenth(encoder):
+    """A monthly update keeps the topics' numbers and labels: with the fit of an earlier run
+    each event goes to its nearest topic and no words are counted; a fit made for other
+    events (more than REFIT_CHANGE apart), another k or another embedding model is made again."""
+    import duckdb
+    import pandas as pd
+
+    from ntsb_assets.lib import topics as T
+
+    themes = {
+        "bird": "During the {} the airplane struck a flock of geese; the windshield was cracked by the bird strike.",
+        "fuel": "The engine lost power during {} because the fuel tanks were empty; fuel exhaustion.",
+    }
+    phases = ("takeoff", "climb", "cruise", "descent", "approach", "landing", "taxi", "go-around", "flare", "hover")
+    rows, facts, narr = [], [], []
+    for theme, text in themes.items():
+        for i, phase in enumerate(phases):
+            ev = f"{theme}{i:02d}"
+            rows.append((ev, 1, "narrative", text.format(phase)))
+            facts.append({"ev_id": ev, "event_date": pd.Timestamp(2000 + i, 1, 1)})
+            narr.append({"ev_id": ev, "narrative": text.format(phase), "probable_cause": None})
+    vectors = E.embed_narratives(rows, None, encoder).table
+    con = duckdb.connect()
+    con.register("fact_accidents", pd.DataFrame(facts))
+    con.register("narratives", pd.DataFrame(narr))
+    first = T.topics(con, vectors.slice(0, 19), k=2)  # 19 events: bird00-09, fuel00-08
+    assert first.refit == "no fit kept" and first.model is not None
+    assert dict(first.model.schema.metadata)[b"events"] == b"19"
+    # 20 events, within a tenth of 19: the fit is used; the new event joins its theme's topic
+    again = T.topics(con, vectors, k=2, model=first.model)
+    assert again.refit is None and again.model is first.model
+    topic = again.tables["assignments"].set_index("ev_id").topic
+    assert topic["fuel09"] == topic["fuel00"] != topic["bird00"]
+    assert list(again.tables["topics"].label) == list(first.tables["topics"].label)
+    assert again.tables["topics"].events.sum() == 20
+    # more than a tenth apart, another k asked, or vectors of another model: fitted again
+    assert T.topics(con, vectors.slice(0, 16), k=2, model=first.model).refit.startswith("16 events")
+    assert T.topics(con, vectors, k=3, model=first.model).refit.startswith("k asked 3")
+    other = vectors.replace_schema_metadata({**vectors.schema.metadata, b"model_version": b"another"})
+    assert "is not the fit's" in T.topics(con, other, k=2, model=first.model).refit
 
 
 def test_the_int8_scan_finds_the_events_exact_search_finds(monkeypatch):
