@@ -224,8 +224,8 @@ def paced(base: str, kind: str, token: str, data: dict, seconds: int) -> dict:
     delay = int(conns * 1000 / target)
     for _ in range(3):
         probe = run_wrk(base, kind, token, data, 3, conns, delay)
-        if abs(probe["rps"] - target) < 0.03 * target or (delay == 0 and probe["rps"] < target):
-            break
+        if abs(probe["rps"] - target) < 0.03 * target or (delay == 0 and probe["rps"] < target) or not probe["rps"]:
+            break  # on target, or as fast as it goes (no answer at all within the probe: overloaded)
         latency = conns * 1000 / probe["rps"] - delay  # ms per request cycle beyond the pause
         delay = max(0, round(conns * 1000 / target - latency))
     return run_wrk(base, kind, token, data, seconds, conns, delay) | {"delay_ms": delay}

@@ -201,6 +201,14 @@ def table(title: str, command: str, runs: dict[str, dict]) -> str:
         + " | ".join("yes" if runs[d][b]["summary"]["ml"]["retrained"] else "no" for d, b in cols)
         + " |"
     )
+    lines += ["", "The monthly update's longest steps (s):", "", "| step | " + " | ".join(runs) + " |"]
+    lines.append("|---|" + "---:|" * len(runs))
+    steps: dict[str, dict[str, float]] = {}
+    for d in runs:
+        for step, seconds in runs[d]["monthly update"]["steps"]:
+            steps.setdefault(step, {})[d] = steps.get(step, {}).get(d, 0.0) + seconds
+    for step, by in sorted(steps.items(), key=lambda kv: -max(kv[1].values()))[:12]:
+        lines.append(f"| {step} | " + " | ".join(f"{by.get(d, 0.0):.1f}" for d in runs) + " |")
     return "\n".join(lines) + "\n"
 
 

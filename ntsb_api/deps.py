@@ -106,7 +106,7 @@ class Services:
         return self._encoder.embed_query(text)
 
     def warm(self) -> None:
-        """Load the champion model, the narratives' encoder and vectors once in the
+        """Load the champion model, the narratives' encoder, vectors and terms once in the
         background (a missing one is /ready's or the route's business), then move every
         object alive to the collector's permanent generation: the libraries loaded by then
         (MLflow, pandas, XGBoost, ONNX Runtime) hold millions of objects, and a full
@@ -117,9 +117,11 @@ class Services:
             self.champion()
         except Exception as exc:  # no champion yet, registry unreachable: logged, served as 503 later
             log.warning("champion model not loaded at start: %s", exc)
-        try:  # the narratives' encoder and this data version's vectors: the first search need not wait
+        try:  # the narratives' encoder, this data version's vectors and terms: the first search need not wait
             self.embed("warm")
-            self.store.pin().vector_index()
+            pinned = self.store.pin()
+            pinned.keyword("warm", 1, {})
+            pinned.vector_index()
         except Exception as exc:  # nothing to serve yet: the routes say so
             log.warning("narrative search not warmed at start: %s", exc)
         gc.collect()

@@ -17,8 +17,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ntsb_assets.lib import marts, serving
 
@@ -681,15 +683,16 @@ class _Snapshot:
         }
         self.documents = serving.documents_path(path)
         self._local = threading.local()
-        self._index_lock = threading.Lock()
-        self._index: tuple | None = None  # (VectorIndex or None,) once loaded
+        self._loading = threading.Lock()
+        self._loaded: dict[str, Any] = {}  # what this snapshot's searches hold in memory, by name
 
-    def vector_index(self, load):
-        if self._index is None:
-            with self._index_lock:
-                if self._index is None:
-                    self._index = (load(),)
-        return self._index[0]
+    def loaded(self, name: str, load: Callable[[], Any]) -> Any:
+        """``load()``'s result, made once for this snapshot (requests wait for the first)."""
+        if name not in self._loaded:
+            with self._loading:
+                if name not in self._loaded:
+                    self._loaded[name] = load()
+        return self._loaded[name]
 
     def document(self, ev_id: str) -> str | None:
         import sqlite3
@@ -760,24 +763,25 @@ class SnapshotStore(Store):
         return self._current().document(ev_id)
 
     def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str], bool]:
-        """BM25 over the snapshot's inverted index (``serving._index_narratives``)."""
+        """BM25 over the snapshot's inverted index (``serving._index_narratives``), held in
+        memory once per snapshot (``serving.TermIndex``)."""
         terms = sorted(set(serving.tokens(q)))
         if not terms:
             return [], [], False
-        marks = ", ".join("?" * len(terms))
-        clause, params = where_of(filters)
-        among = f" AND t.ev_id IN (SELECT ev_id FROM marts.fact_accidents{clause})" if clause else ""
-        k1, b = serving.K1, serving.B  # BM25 (serving.bm25), from the index's term counts and lengths
-        hits = self.rows(
-            f"""WITH q AS (SELECT term, ln(1 + (s.docs - df + 0.5) / (df + 0.5)) AS idf
-                           FROM search_df, search_stats s WHERE term IN ({marks}))
-                SELECT t.ev_id, sum(q.idf * t.tf * {k1 + 1} / (t.tf + {k1} * (1 - {b} + {b} * t.length / s.avg_length)))
-                       AS score
-                FROM search_terms t JOIN q ON q.term = t.term, search_stats s WHERE t.term IN ({marks}){among}
-                GROUP BY t.ev_id ORDER BY score DESC, t.ev_id LIMIT ?""",
-            [*terms, *terms, *params, limit],
-        )
-        return [(h["ev_id"], float(h["score"])) for h in hits], terms, False
+        state = self._current()
+        index = state.loaded("terms", lambda: self._load_terms(state))
+        given = {k: v for k, v in filters.items() if v is not None}
+        allowed = None
+        if given:
+            allowed = index.masks.cached(tuple(sorted(given.items())), lambda: self.filtered_events(given))
+        return index.search(terms, limit, allowed), terms, False
+
+    def _load_terms(self, state: _Snapshot) -> serving.TermIndex:
+        cur = state.con.cursor()
+        try:
+            return serving.TermIndex.load(cur)
+        finally:
+            cur.close()
 
     def heads(self, ev_ids: list[str]) -> dict[str, dict]:
         """From the events' documents (SQLite: microseconds each; a DuckDB statement costs more)."""
@@ -805,7 +809,7 @@ class SnapshotStore(Store):
 
     def vector_index(self):
         """Read from the snapshot's ``ml.narrative_vectors`` at the first search by meaning."""
-        return self._current().vector_index(self._load_index)
+        return self._current().loaded("vectors", self._load_index)
 
     def _arrow(self, sql: str):
         with self._cursor() as cur:

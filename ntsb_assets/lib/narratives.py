@@ -4,8 +4,6 @@ schema metadata names the model and its version."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -13,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from . import analytics
+from . import analytics, serving
 from . import embeddings as E
 from .lake import Lake
 
@@ -167,27 +165,15 @@ class VectorIndex:
         self.first = first
         self.event_no = {e: i for i, e in enumerate(self.events)}
         self.rows_of_event = np.diff(np.r_[first, len(ev_ids)]) if len(ev_ids) else np.zeros(0, np.int64)
-        self._masks: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
+        self.masks = serving.EventMasks(self.event_no)
         self._scan = Int8Scan(self.vectors) if len(self.vectors) >= INT8_SCAN_FROM else None
 
     def __len__(self) -> int:
         return len(self.vectors)
 
     def cached_mask(self, key: Hashable, events: Callable[[], Iterable[str]]) -> np.ndarray:
-        """:meth:`mask` of the events ``events()`` gives, remembered under ``key`` (a filter)
-        for the index's life: the index is one data version's, and so are its filters' events."""
-        with self._lock:
-            hit = self._masks.get(key)
-            if hit is not None:
-                self._masks.move_to_end(key)
-                return hit
-        mask = self.mask(events())
-        with self._lock:
-            self._masks[key] = mask
-            while len(self._masks) > MASKS_KEPT:
-                self._masks.popitem(last=False)
-        return mask
+        """:meth:`mask` of the events ``events()`` gives, remembered under ``key`` (a filter)."""
+        return self.masks.cached(key, events)
 
     def nearest_window(self, ev_id: str, query: np.ndarray) -> tuple[int, float] | None:
         """The row of the event's window nearest to ``query`` and its cosine (None: no vector)."""
@@ -208,25 +194,26 @@ class VectorIndex:
 
     def mask(self, ev_ids: Iterable[str]) -> np.ndarray:
         """A boolean mask over the events: those of ``ev_ids`` (a filter's events)."""
-        out = np.zeros(len(self.events), dtype=bool)
-        idx = [i for e in ev_ids if (i := self.event_no.get(e)) is not None]
-        out[idx] = True
-        return out
+        return self.masks.mask(ev_ids)
 
-    def _best(self, scores: np.ndarray, limit: int, allowed: np.ndarray | None) -> list[Hit]:
-        """The ``limit`` best events by their best row's score, best first (ties by ev_id)."""
-        if not len(self) or limit <= 0:
-            return []
+    def _top(self, scores: np.ndarray, limit: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(the ``limit`` best events' positions, best first, ties by ev_id; every event's
+        score: its best row's) by the rows' ``scores``."""
         per_event = np.maximum.reduceat(scores, self.first)
         if allowed is not None:
             per_event = np.where(allowed, per_event, -np.inf)
         k = min(limit, len(per_event))
         top = np.argpartition(-per_event, k - 1)[:k] if k < len(per_event) else np.arange(len(per_event))
-        top = top[np.lexsort((self.events[top].astype(str), -per_event[top]))]
+        top = top[np.lexsort((top, -per_event[top]))]  # the events are sorted by ev_id: position is the tie-break
+        return top[np.isfinite(per_event[top])], per_event
+
+    def _best(self, scores: np.ndarray, limit: int, allowed: np.ndarray | None) -> list[Hit]:
+        """The ``limit`` best events by their best row's score, best first (ties by ev_id)."""
+        if not len(self) or limit <= 0:
+            return []
+        top, per_event = self._top(scores, limit, allowed)
         hits = []
         for i in top:
-            if not np.isfinite(per_event[i]):
-                break
             lo = int(self.first[i])
             row = lo + int(np.argmax(scores[lo : lo + int(self.rows_of_event[i])]))
             hits.append(Hit(str(self.events[i]), float(per_event[i]), row))
@@ -241,16 +228,15 @@ class VectorIndex:
             return []
         if self._scan is None:
             return self._best((self.vectors @ queries.T).max(axis=1), limit, allowed)
-        candidates = self._best(self._scan(queries).max(axis=1), max(limit * CANDIDATES, limit + 100), allowed)
-        if not candidates:
+        events, _ = self._top(self._scan(queries).max(axis=1), max(limit * CANDIDATES, limit + 100), allowed)
+        if not len(events):
             return []
-        events = np.asarray([self.event_no[c.ev_id] for c in candidates])
         counts = self.rows_of_event[events]
         seg = np.r_[0, np.cumsum(counts)[:-1]]  # each candidate's first position among the rows gathered
         rows = np.repeat(self.first[events] - seg, counts) + np.arange(counts.sum())
         exact = (self.vectors[rows] @ queries.T).max(axis=1)
         best = np.maximum.reduceat(exact, seg)
-        order = np.lexsort((self.events[events].astype(str), -best))[:limit]
+        order = np.lexsort((events, -best))[:limit]
         hits = []
         for j in order:
             within = exact[seg[j] : seg[j] + counts[j]]
@@ -314,7 +300,6 @@ class Int8Scan:
 
 INT8_SCAN_FROM = 20_000  # windows from which the candidates come from the int8 scan
 CANDIDATES = 4  # events scored again exactly per event asked for
-MASKS_KEPT = 64  # filters whose events an index remembers
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009)
 FUSE_DEPTH = 100  # each mode's ranking the hybrid fuses (benchmarks/narrative_search.py measures with it)
 

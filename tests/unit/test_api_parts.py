@@ -220,3 +220,55 @@ def test_the_openapi_document_describes_everything_and_declares_the_bearer_schem
         ]
     assert not missing, "\n".join(missing)
     assert "HTTPValidationError" not in schemas  # 422 is a problem document, as every error
+
+
+def test_the_term_index_ranks_as_bm25_in_sql_ties_by_ev_id_and_honours_a_mask():
+    """The API's in-memory BM25 (serving.TermIndex) against the same formula in SQL over the
+    snapshot's tables: the same events in the same order, the same scores; events with equal
+    scores (identical texts) come by ev_id, also across the cut at ``limit``."""
+    import random
+
+    import duckdb
+    import numpy as np
+
+    rng = random.Random(3)
+    vocab = [f"w{i}" for i in range(40)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE search_terms (term VARCHAR, ev_id VARCHAR, tf INTEGER, length INTEGER)")
+    rows, docs = [], {}
+    for n in range(300):
+        ev = f"ev{n:04d}"
+        words = rng.choices(vocab[: 10 + n % 30], k=rng.randint(3, 40)) if n % 50 else ["w1", "w2", "w3"]
+        docs[ev] = len(words)
+        rows += [(t, ev, words.count(t), len(words)) for t in sorted(set(words))]
+    rng.shuffle(rows)  # an incremental snapshot appends its new entries after the sorted ones
+    con.executemany("INSERT INTO search_terms VALUES (?, ?, ?, ?)", rows)
+    con.execute("CREATE TABLE search_docs AS SELECT DISTINCT ev_id, length FROM search_terms")
+    con.execute("CREATE TABLE search_df AS SELECT term, count(*)::INTEGER AS df FROM search_terms GROUP BY ALL")
+    con.execute("CREATE TABLE search_stats AS SELECT count(*) AS docs, avg(length) AS avg_length FROM search_docs")
+    index = serving.TermIndex.load(con.cursor())
+    k1, b = serving.K1, serving.B
+
+    def sql(terms, limit, among=None):
+        marks = ", ".join("?" * len(terms))
+        extra = f" AND t.ev_id IN ({', '.join('?' * len(among))})" if among else ""
+        return con.execute(
+            f"""WITH q AS (SELECT term, ln(1 + (s.docs - df + 0.5) / (df + 0.5)) AS idf
+                           FROM search_df, search_stats s WHERE term IN ({marks}))
+                SELECT t.ev_id, sum(q.idf * t.tf * {k1 + 1} / (t.tf + {k1} * (1 - {b} + {b} * t.length / s.avg_length)))
+                FROM search_terms t JOIN q ON q.term = t.term, search_stats s WHERE t.term IN ({marks}){extra}
+                GROUP BY t.ev_id ORDER BY 2 DESC, t.ev_id LIMIT ?""",
+            [*terms, *terms, *(among or []), limit],
+        ).fetchall()
+
+    for terms, limit in ((["w1"], 10), (["w1", "w2", "w3"], 5), (["w5", "w30", "nothing"], 50), (["w39"], 300)):
+        got, want = index.search(terms, limit), sql(terms, limit)
+        assert [e for e, _ in got] == [e for e, _ in want], terms
+        assert np.allclose([s for _, s in got], [s for _, s in want], rtol=1e-12), terms
+    tied = [e for e, _ in index.search(["w1", "w2", "w3"], 300)]  # the six identical texts, in ev_id order
+    same = [f"ev{n:04d}" for n in range(0, 300, 50)]
+    assert [e for e in tied if e in same] == same
+    among = [f"ev{n:04d}" for n in range(0, 300, 7)]
+    got = index.search(["w1", "w4"], 8, index.masks.mask(among))
+    assert [e for e, _ in got] == [e for e, _ in sql(["w1", "w4"], 8, among)]
+    assert index.search(["nothing"], 10) == [] and index.search(["w1"], 0) == []
