@@ -231,6 +231,30 @@ def paced(base: str, kind: str, token: str, data: dict, seconds: int) -> dict:
     return run_wrk(base, kind, token, data, seconds, conns, delay) | {"delay_ms": delay}
 
 
+def ready(base: str, token: str, data: dict, kinds: list[str], workers: int) -> None:
+    """Each worker has loaded what its searches hold in memory (the vectors, the terms; the
+    API loads them in the background at start, and a request waits for them): one request
+    of each kind per worker, a few times over, before anything is measured."""
+    import httpx
+
+    paths = {
+        "keyword": "/api/v1/search?mode=keyword&q=engine",
+        "semantic": "/api/v1/search?mode=semantic&q=engine",
+        "hybrid": "/api/v1/search?mode=hybrid&q=engine",
+        "similar": f"/api/v1/events/{data['narrated'][0]}/similar",
+        "detail": f"/api/v1/events/{data['ids'][0]}",
+        "stats": "/api/v1/stats/summary",
+        "predict": None,
+    }
+    limits = httpx.Limits(max_keepalive_connections=0)  # a new connection each: the workers share the socket
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=300, limits=limits) as client:
+        for _ in range(4 * workers):
+            for kind in kinds:
+                if paths.get(kind):
+                    client.get(paths[kind])
+
+
 def serve(settings, env: dict, workers: int) -> tuple[subprocess.Popen, str]:
     import httpx
 
@@ -307,6 +331,7 @@ def main() -> int:
             token = create_token(env["NTSB_API_SECRET"], "analyst", 3600)
             proc, base = serve(data["settings"], env, args.workers)
             try:
+                ready(base, token, data, kinds, args.workers)
                 for kind in kinds:
                     run_wrk(base, kind, token, data, 2, args.connections)  # warm-up
                     results.append(

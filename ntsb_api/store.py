@@ -683,16 +683,20 @@ class _Snapshot:
         }
         self.documents = serving.documents_path(path)
         self._local = threading.local()
-        self._loading = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
         self._loaded: dict[str, Any] = {}  # what this snapshot's searches hold in memory, by name
 
     def loaded(self, name: str, load: Callable[[], Any]) -> Any:
-        """``load()``'s result, made once for this snapshot (requests wait for the first)."""
+        """``load()``'s result, made once for this snapshot: requests for ``name`` wait for the
+        first; those for another name (keyword search while the vectors load) do not."""
         if name not in self._loaded:
-            with self._loading:
+            with self._local_lock(name):
                 if name not in self._loaded:
                     self._loaded[name] = load()
         return self._loaded[name]
+
+    def _local_lock(self, name: str) -> threading.Lock:
+        return self._locks.setdefault(name, threading.Lock())  # setdefault is atomic under the GIL
 
     def document(self, ev_id: str) -> str | None:
         import sqlite3
