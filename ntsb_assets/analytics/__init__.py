@@ -296,7 +296,7 @@ def topics(config: TopicsConfig, ntsb: NtsbResource) -> dg.MaterializeResult:
         )
     if out.refit is not None and out.model is not None:
         lake.write_parquet(TOPICS_MODEL, out.model)
-    fitted = int((out.model.schema.metadata or {}).get(b"events", b"0")) if out.model is not None else 0
+    fitted = int(T.fit_info(out.model).get("events", 0)) if out.model is not None else 0
     meta["fit"] = (
         f"fitted now on {fitted:,} events ({'asked' if config.refit else out.refit})"
         if out.refit is not None

@@ -73,12 +73,17 @@ def event_vectors(vectors: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return ids[first], (sums / norms).astype(np.float32)
 
 
+def fit_info(model: pa.Table) -> dict[str, str]:
+    """A kept fit's metadata: ``events`` it was fitted on, ``k_asked``, ``embedding_model``."""
+    return {key.decode(): v.decode() for key, v in (model.schema.metadata or {}).items()}
+
+
 def reusable(model: pa.Table | None, vectors: pa.Table, events: int, k: int | None) -> str | None:
     """Why the kept fit ``model`` cannot be used again for ``events`` events with a vector
     and ``k`` asked (None: it can)."""
     if model is None or model.num_rows == 0:
         return "no fit kept"
-    meta = {key.decode(): v.decode() for key, v in (model.schema.metadata or {}).items()}
+    meta = fit_info(model)
     version = E.model_version_of(vectors)
     if version != meta.get("embedding_model"):
         return f"the vectors' model {version} is not the fit's ({meta.get('embedding_model')})"
