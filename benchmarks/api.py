@@ -99,10 +99,14 @@ PACED = {"stats": 1000, "detail": 1000, "keyword": 100, "semantic": 100, "hybrid
 PACED_CONNECTIONS = 64
 
 
-def prepare(url: str, synth: Path, home: Path, vectors: Path | None) -> dict:
+BY_MEANING = {"semantic", "hybrid", "similar"}  # the endpoints that need the narratives' vectors
+
+
+def prepare(url: str, synth: Path, home: Path, vectors: Path | None, embed: bool = True) -> dict:
     """Warehouse, archive, features, a promoted model, predictions, the narratives' vectors
     (embedded, or those of ``vectors`` reused where a text's hash matches; the others are
-    embedded and ``vectors`` written) and (DuckDB) the snapshot."""
+    embedded and ``vectors`` written; none without ``embed``: no endpoint measured searches
+    by meaning) and the publication (DuckDB: the snapshot; PostgreSQL: its keyword index)."""
     import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
@@ -130,19 +134,24 @@ def prepare(url: str, synth: Path, home: Path, vectors: Path | None) -> dict:
         tracking.set_checks(client, version, {"recorded as passed by benchmarks/api.py": True})
         tracking.promote(client, version)
     table = prediction_table(trained.model, version, df)
-    if vectors is not None and vectors.exists():
-        lake.write_parquet(narratives.VECTORS_KEY, pq.read_table(vectors))
-    t = time.perf_counter()
-    embedded = narratives.refresh(lake, embeddings.Encoder(cache_dir=home / "models"))
-    print(
-        f"{url.split(':')[0]}: {embedded.texts:,} narrative texts, {embedded.embedded:,} embedded now, "
-        f"{embedded.table.num_rows:,} windows, {time.perf_counter() - t:.0f} s",
-        file=sys.stderr,
-    )
-    if vectors is not None:
-        pq.write_table(embedded.table, vectors)
-    with Warehouse(url).session() as s:
-        narratives.store_vectors(s, embedded.table)
+    if embed:
+        if vectors is not None and vectors.exists():
+            lake.write_parquet(narratives.VECTORS_KEY, pq.read_table(vectors))
+        t = time.perf_counter()
+        embedded = narratives.refresh(lake, embeddings.Encoder(cache_dir=home / "models"))
+        print(
+            f"{url.split(':')[0]}: {embedded.texts:,} narrative texts, {embedded.embedded:,} embedded now, "
+            f"{embedded.table.num_rows:,} windows, {time.perf_counter() - t:.0f} s",
+            file=sys.stderr,
+        )
+        if vectors is not None:
+            pq.write_table(embedded.table, vectors)
+        with Warehouse(url).session() as s:
+            narratives.store_vectors(s, embedded.table)
+        narrated = sorted(set(embedded.table.column("ev_id").to_pylist()))
+    else:
+        with Warehouse(url).session(read_only=True) as s:
+            narrated = sorted(set(s.query("SELECT ev_id FROM marts.narratives").column(0).to_pylist()))
     with Warehouse(url).session() as s:
         s.ensure_schema("ml")
         s.execute("DROP TABLE IF EXISTS ml.batch_predictions")
@@ -179,7 +188,7 @@ def prepare(url: str, synth: Path, home: Path, vectors: Path | None) -> dict:
     return {
         "settings": settings,
         "ids": df["ev_id"].tolist(),
-        "narrated": sorted(set(embedded.table.column("ev_id").to_pylist())),
+        "narrated": narrated,
         "rows": rows[:200],
         "words": random.Random(1).sample(words, min(300, len(words))),
     }
@@ -315,7 +324,7 @@ def main() -> int:
             if name not in deployments:
                 continue
             home = tmp / name
-            data = prepare(url, synth, home, shared)
+            data = prepare(url, synth, home, shared, embed=bool(set(kinds) & BY_MEANING))
             env = {
                 **os.environ,
                 "NTSB_HOME": str(home),

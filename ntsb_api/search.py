@@ -2,8 +2,8 @@
 ``GET /search`` and ``GET /events/{ev_id}/similar`` answer, and what the dashboard's event
 explorer shows (it calls these functions on the same store).
 
-- keyword: the store's full-text ranking (BM25 over the snapshot's index embedded,
-  ``ts_rank_cd`` on PostgreSQL);
+- keyword: BM25 over the narratives' inverted index (the snapshot's embedded, its copy in
+  the warehouse's ``serving`` schema on PostgreSQL), held in memory (``serving.TermIndex``);
 - semantic: the query's all-MiniLM-L6-v2 vector against every window of every narrative
   (``lib/narratives.VectorIndex``, exact, in this process);
 - hybrid: reciprocal rank fusion of the two rankings, each FUSE_DEPTH deep.
@@ -65,9 +65,8 @@ def search(
     text = q.replace("\x00", " ")  # PostgreSQL takes no NUL in a string; it means nothing in a query
     keyword: list[tuple[str, float]] = []
     terms: list[str] = []
-    prefix = False
     if mode in ("keyword", "hybrid"):
-        keyword, terms, prefix = store.keyword(text, depth, filters)
+        keyword, terms = store.keyword(text, depth, filters)
     index = None
     query = None
     semantic: list[N.Hit] = []
@@ -85,7 +84,7 @@ def search(
         order = [(h.ev_id, h.score) for h in semantic[:limit]]
     else:
         order = N.fuse([e for e, _ in keyword], [h.ev_id for h in semantic])[:limit]
-    items = _items(store, index, order, query, terms, prefix)
+    items = _items(store, index, order, query, terms)
     for item in items:
         item["ranks"] = {"keyword": kw_rank.get(item["ev_id"]), "semantic": sem_rank.get(item["ev_id"])}
     return {"query": q, "mode": mode, "items": items}
@@ -100,7 +99,7 @@ def similar(store: Store, ev_id: str, filters: dict, limit: int) -> dict[str, An
         if not store.heads([ev_id]):
             raise NoNarrative(f"no event {ev_id!r}")
         raise NoNarrative(f"event {ev_id!r} has no narrative to compare (no text, or only blank ones)")
-    items = _items(store, index, [(h.ev_id, h.score) for h in hits], None, [], False, rows={h.ev_id: h for h in hits})
+    items = _items(store, index, [(h.ev_id, h.score) for h in hits], None, [], rows={h.ev_id: h for h in hits})
     return {"ev_id": ev_id, "items": items}
 
 
@@ -110,7 +109,6 @@ def _items(
     order: list[tuple[str, float]],
     query: np.ndarray | None,
     terms: list[str],
-    prefix: bool,
     rows: dict[str, N.Hit] | None = None,
 ) -> list[dict[str, Any]]:
     """The hits as the API shows them: the event's head, the score, the best passage (the
@@ -127,7 +125,7 @@ def _items(
         elif index is not None and query is not None:
             best = index.nearest_window(ev_id, query)
         elif index is not None and terms:
-            best = _most_terms(index, ev_id, narr, terms, prefix)
+            best = _most_terms(index, ev_id, narr, terms)
         passage: dict[str, Any] | None = None
         window = ""
         if best is not None and index is not None:
@@ -149,18 +147,16 @@ def _items(
                 "ev_id": ev_id,
                 **{k: head.get(k) for k in ("event_date", "severity", "make", "model")},
                 "score": float(score),
-                "snippet": highlight(window if passage else whole, terms, prefix=prefix),
+                "snippet": highlight(window if passage else whole, terms),
                 "passage": passage,
             }
         )
     return out
 
 
-def _most_terms(
-    index: N.VectorIndex, ev_id: str, narr: list[dict], terms: list[str], prefix: bool
-) -> tuple[int, None] | None:
+def _most_terms(index: N.VectorIndex, ev_id: str, narr: list[dict], terms: list[str]) -> tuple[int, None] | None:
     """The event's window with the most matches of ``terms`` (keyword mode: no query vector)."""
-    pattern = term_pattern(terms, prefix)
+    pattern = term_pattern(terms)
     best, most = None, -1
     for row in index.windows(ev_id):
         p = index.passage(row)

@@ -261,10 +261,9 @@ class Store:
         )
 
     # ---- search over the narratives (ntsb_api/search.py puts the modes together)
-    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str], bool]:
-        """The ``limit`` best (ev_id, score) by full-text search among the events matching
-        ``filters``, best first; and the terms to highlight, and whether they are stems
-        (a term marks the words it begins)."""
+    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str]]:
+        """The ``limit`` best (ev_id, score) by BM25 over the narratives among the events
+        matching ``filters``, best first; and the query's terms (to highlight)."""
         raise NotImplementedError
 
     def filtered_events(self, filters: dict) -> list[str]:
@@ -460,8 +459,9 @@ class PostgresStore(Store):
         import weakref
 
         self._prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> statement names
-        self._shared: dict = {"index": (None, None)}  # (data version, VectorIndex): pinned views share it
-        self._index_lock = threading.Lock()
+        # what the searches hold in memory, by name: (data version, value); pinned views share it
+        self._shared: dict[str, tuple[str | None, Any]] = {}
+        self._load_locks: dict[str, threading.Lock] = {}
 
     @contextmanager
     def _cursor(self):
@@ -565,32 +565,43 @@ class PostgresStore(Store):
             row = cur.fetchone()
         return row[1] if row else None
 
-    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str], bool]:
-        """Ranked by ``ts_rank_cd`` over the GIN-indexed ``search_document`` (an event's
-        best narrative); the terms are the query's lexemes (stems)."""
-        clause, params = where_of(filters)
-        among = f" AND n.ev_id IN (SELECT ev_id FROM marts.fact_accidents{clause})" if clause else ""
-        hits = self.rows(
-            "WITH query AS (SELECT websearch_to_tsquery('english', ?) AS q) "
-            "SELECT n.ev_id, max(ts_rank_cd(n.search_document, query.q)) AS score, "
-            "       (SELECT querytree(q) FROM query) AS lexemes "
-            f"FROM marts.narratives n, query WHERE n.search_document @@ query.q{among} "
-            "GROUP BY n.ev_id ORDER BY score DESC, n.ev_id LIMIT ?",
-            (q, *params, limit),
-        )
-        stems = re.findall(r"'((?:[^']|'')+)'", hits[0]["lexemes"] or "") if hits else []
-        return [(h["ev_id"], float(h["score"])) for h in hits], [t.replace("''", "'") for t in stems], True
+    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str]]:
+        """BM25 over the warehouse's copy of the snapshot's inverted index
+        (``serving.index_narratives_postgres``), held in memory once per data version
+        (``serving.TermIndex``): the same ranking as the embedded deployment's."""
+        terms = sorted(set(serving.tokens(q)))
+        if not terms:
+            return [], []
+        index = self._loaded("terms", self._load_terms)
+        if index is None:
+            raise StoreUnavailable(
+                "this warehouse has no keyword index of the narratives: materialize serving/snapshot (ntsb build)"
+            )
+        given = {k: v for k, v in filters.items() if v is not None}
+        allowed = None
+        if given:
+            allowed = index.masks.cached(tuple(sorted(given.items())), lambda: self.filtered_events(given))
+        return index.search(terms, limit, allowed), terms
+
+    def _load_terms(self) -> serving.TermIndex | None:
+        with self._cursor() as cur:
+            return serving.TermIndex.load_postgres(cur)
 
     def vector_index(self):
         """Loaded from ``ml.narrative_vectors`` once per data version (the vectors as bytes:
         about a second per 100,000 windows); requests for the same version wait for it."""
+        return self._loaded("vectors", self._load_index)
+
+    def _loaded(self, name: str, load: Callable[[], Any]) -> Any:
+        """``load()``'s result for the current data version, made once: requests for ``name``
+        wait for the first; those for another name (keyword search while the vectors load) do not."""
         key = json.dumps(self.version(), sort_keys=True)
-        held = self._shared["index"]
+        held = self._shared.get(name, (None, None))
         if held[0] != key:
-            with self._index_lock:
-                held = self._shared["index"]
+            with self._load_locks.setdefault(name, threading.Lock()):  # setdefault is atomic under the GIL
+                held = self._shared.get(name, (None, None))
                 if held[0] != key:
-                    held = self._shared["index"] = (key, self._load_index())
+                    held = self._shared[name] = (key, load())
         return held[1]
 
     def _arrow(self, sql: str):
@@ -766,19 +777,19 @@ class SnapshotStore(Store):
     def event(self, ev_id: str) -> str | None:
         return self._current().document(ev_id)
 
-    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str], bool]:
+    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str]]:
         """BM25 over the snapshot's inverted index (``serving._index_narratives``), held in
         memory once per snapshot (``serving.TermIndex``)."""
         terms = sorted(set(serving.tokens(q)))
         if not terms:
-            return [], [], False
+            return [], []
         state = self._current()
         index = state.loaded("terms", lambda: self._load_terms(state))
         given = {k: v for k, v in filters.items() if v is not None}
         allowed = None
         if given:
             allowed = index.masks.cached(tuple(sorted(given.items())), lambda: self.filtered_events(given))
-        return index.search(terms, limit, allowed), terms, False
+        return index.search(terms, limit, allowed), terms
 
     def _load_terms(self, state: _Snapshot) -> serving.TermIndex:
         cur = state.con.cursor()
@@ -828,21 +839,20 @@ class _Pinned(SnapshotStore):
         return self._state
 
 
-def term_pattern(terms: list[str], prefix: bool = False) -> re.Pattern:
-    """A search term's matches in a text (any case; ``prefix``: the words a stem begins)."""
-    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + (r")\w*" if prefix else r")\b"), re.IGNORECASE)
+def term_pattern(terms: list[str]) -> re.Pattern:
+    """A search term's matches in a text: whole words, any case."""
+    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
 
 
-def highlight(text: str, terms: list[str], width: int = 220, prefix: bool = False) -> str:
+def highlight(text: str, terms: list[str], width: int = 220) -> str:
     """A window of ``text`` around the first matching term, every match in <mark>...</mark>;
-    the text is HTML-escaped first. ``prefix``: a term marks the words it begins (stems:
-    'hazard' marks "hazardous")."""
+    the text is HTML-escaped first."""
     import html
 
     text = " ".join(text.split())
     if not terms:
         return html.escape(text[:width]) + ("..." if width < len(text) else "")
-    pattern = term_pattern(terms, prefix)
+    pattern = term_pattern(terms)
     first = pattern.search(text)
     start = max(0, (first.start() if first else 0) - width // 3)
     window = text[start : start + width]

@@ -248,16 +248,26 @@ def data_version(session) -> dict:
     return {"releases": releases, "model_version": model}
 
 
-def record_published(warehouse) -> dict:
-    """PostgreSQL: the data version and the time now, as the one row of
-    ``serving.published`` (replaced in one transaction)."""
+@dataclass(frozen=True)
+class Published:
+    """PostgreSQL's publication: the data version, and what the keyword index did."""
+
+    version: dict
+    index: dict[str, int]
+
+
+def record_published(warehouse) -> Published:
+    """PostgreSQL: bring the narratives' keyword index up to date
+    (:func:`index_narratives_postgres`) and record the data version and the time now as the
+    one row of ``serving.published``, in one transaction: the API sees the index and the
+    version change together."""
     with warehouse.session() as s:
+        build = index_narratives_postgres(s)
         version = data_version(s) | {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        s.ensure_schema("serving")
         s.execute("CREATE TABLE IF NOT EXISTS serving.published (version TEXT NOT NULL, created TEXT NOT NULL)")
         s.execute("DELETE FROM serving.published")
         s.execute(f"INSERT INTO serving.published VALUES ({s.ph}, {s.ph})", [json.dumps(version), version["created"]])
-    return version
+    return Published(version, build)
 
 
 def header(version: dict) -> str:
@@ -488,15 +498,8 @@ def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
         "narrative_hashes",
         incremental,
     )
-    split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"  # = tokens()
-    stop = ", ".join(f"'{w}'" for w in sorted(STOPWORDS))
-    src = f"SELECT * FROM ({src}) WHERE ev_id IN (SELECT ev_id FROM _changed)"
-    con.execute(f"""
-        CREATE TEMP TABLE _tok AS
-        SELECT * FROM (SELECT ev_id, {split.format("probable_cause")} AS term, 2 AS w FROM ({src})
-                       UNION ALL
-                       SELECT ev_id, {split.format("narrative")} AS term, 1 AS w FROM ({src}))
-        WHERE length(term) > 1 AND term NOT IN ({stop})""")
+    src = f"SELECT * FROM ({src}) n WHERE ev_id IN (SELECT ev_id FROM _changed)"
+    con.execute(f"CREATE TEMP TABLE _tok AS {_tokens_sql('duckdb', src)}")
     docs = "SELECT ev_id, sum(w)::INTEGER AS length FROM _tok GROUP BY ALL"
     terms = """SELECT t.term, t.ev_id, t.tf, d.length
                FROM (SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok GROUP BY ALL) t
@@ -519,6 +522,91 @@ def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
     )
     con.execute("DROP TABLE _tok")
     return {e for e, _ in changed}
+
+
+def _tokens_sql(dialect: str, src: str) -> str:
+    """(ev_id, term, w) for every token of the narratives in ``src`` (ev_id, probable_cause,
+    narrative), by the rule of :func:`tokens`; a probable cause's tokens weigh 2."""
+    if dialect == "duckdb":
+        split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"
+    else:
+        split = "regexp_split_to_table(lower(coalesce({}, '')), '[^a-z0-9]+')"
+    stop = ", ".join(f"'{w}'" for w in sorted(STOPWORDS))
+    return f"""SELECT * FROM (SELECT ev_id, {split.format("probable_cause")} AS term, 2 AS w FROM ({src}) c
+                              UNION ALL
+                              SELECT ev_id, {split.format("narrative")} AS term, 1 AS w FROM ({src}) n) t
+               WHERE length(term) > 1 AND term NOT IN ({stop})"""
+
+
+# ---------------------------------------------------------------- PostgreSQL's narrative index
+
+# The snapshot's inverted index, kept in the warehouse for the PostgreSQL deployment's API
+# (which loads it into a TermIndex per data version, as the embedded API does from the
+# snapshot): the same tokens, weights and BM25, so both deployments rank keyword search alike.
+SEARCH_INDEX = ("search_terms", "search_docs", "narrative_hashes", "search_layout")
+
+
+def _search_layout() -> str:
+    """What the index's entries depend on: the tokens' rule and weights. Another layout
+    builds the index again whole."""
+    import hashlib
+
+    return hashlib.sha256(_tokens_sql("postgres", "x").encode()).hexdigest()[:16]
+
+
+def index_narratives_postgres(s) -> dict[str, int]:
+    """PostgreSQL (session ``s``, in its transaction): bring ``serving.search_terms(term,
+    ev_id, tf)`` and ``serving.search_docs(ev_id, length)`` to ``marts.narratives``. Only the
+    events whose narratives' hash (``serving.narrative_hashes``) changed are tokenized again;
+    everything when the tokens' rule changed. Returns the events indexed again or removed,
+    and the events indexed."""
+    s.ensure_schema("serving")
+    layout = _search_layout()
+    same = s.columns("search_layout", "serving") is not None and s.query(
+        "SELECT layout FROM serving.search_layout"
+    ).column(0).to_pylist() == [layout]
+    if not same:
+        for table in SEARCH_INDEX:
+            s.execute(f"DROP TABLE IF EXISTS serving.{table}")
+        s.execute("CREATE TABLE serving.search_terms (term TEXT NOT NULL, ev_id TEXT NOT NULL, tf INTEGER NOT NULL)")
+        s.execute("CREATE INDEX search_terms_ev_id ON serving.search_terms (ev_id)")
+        s.execute("CREATE TABLE serving.search_docs (ev_id TEXT PRIMARY KEY, length INTEGER NOT NULL)")
+        s.execute("CREATE TABLE serving.narrative_hashes (ev_id TEXT PRIMARY KEY, hash TEXT NOT NULL)")
+        s.execute("CREATE TABLE serving.search_layout (layout TEXT NOT NULL)")
+        s.execute(f"INSERT INTO serving.search_layout VALUES ({s.ph})", [layout])
+    src = (
+        "SELECT ev_id, aircraft_key, probable_cause, narrative FROM marts.narratives"
+        if s.columns("narratives", "marts") is not None
+        else "SELECT NULL::TEXT AS ev_id, NULL::BIGINT AS aircraft_key, NULL::TEXT AS probable_cause, "
+        "NULL::TEXT AS narrative WHERE false"
+    )
+    # an event's hash: its aircraft's narratives in order (chr(1) separates, chr(2) is a null)
+    part = "aircraft_key::TEXT || chr(1) || coalesce(probable_cause, chr(2)) || chr(1) || coalesce(narrative, chr(2))"
+    s.execute(
+        "CREATE TEMP TABLE _hashes ON COMMIT DROP AS "
+        f"SELECT ev_id, md5(string_agg({part}, chr(3) ORDER BY aircraft_key)) AS hash FROM ({src}) n GROUP BY ev_id"
+    )
+    s.execute(
+        "CREATE TEMP TABLE _changed ON COMMIT DROP AS "
+        "SELECT coalesce(n.ev_id, o.ev_id) AS ev_id, n.ev_id IS NULL AS gone "
+        "FROM _hashes n FULL JOIN serving.narrative_hashes o ON o.ev_id = n.ev_id WHERE n.hash IS DISTINCT FROM o.hash"
+    )
+    for table in ("search_terms", "search_docs", "narrative_hashes"):
+        s.execute(f"DELETE FROM serving.{table} WHERE ev_id IN (SELECT ev_id FROM _changed)")
+    changed = f"SELECT * FROM ({src}) m WHERE ev_id IN (SELECT ev_id FROM _changed WHERE NOT gone)"
+    s.execute(f"CREATE TEMP TABLE _tok ON COMMIT DROP AS {_tokens_sql('postgres', changed)}")
+    s.execute("INSERT INTO serving.search_docs SELECT ev_id, sum(w) FROM _tok GROUP BY ev_id")
+    s.execute("INSERT INTO serving.search_terms SELECT term, ev_id, sum(w) FROM _tok GROUP BY term, ev_id")
+    s.execute(
+        "INSERT INTO serving.narrative_hashes SELECT h.ev_id, h.hash FROM _hashes h "
+        "WHERE h.ev_id IN (SELECT ev_id FROM _changed WHERE NOT gone)"
+    )
+    counts = s.query(
+        "SELECT (SELECT count(*) FROM _changed) AS changed, (SELECT count(*) FROM serving.search_docs) AS docs"
+    ).to_pylist()[0]
+    for table in ("_tok", "_changed", "_hashes"):
+        s.execute(f"DROP TABLE {table}")
+    return {"narratives_indexed": int(counts["changed"]), "documents": int(counts["docs"])}
 
 
 def _prune(directory: Path, keep: str) -> None:
@@ -615,6 +703,39 @@ class TermIndex:
         ).fetchnumpy()
         docs, avg = cur.execute("SELECT docs, avg_length FROM search_stats").fetchone() or (0, 0.0)
         return cls(events, terms, post["doc"], post["tf"], post["length"], int(docs), float(avg or 0.0))
+
+    @classmethod
+    def load_postgres(cls, cur) -> TermIndex | None:
+        """From PostgreSQL's ``serving`` index (:func:`index_narratives_postgres`; ``cur``: a
+        psycopg2 cursor), each term's postings as one value of big-endian integers; None when
+        the warehouse has no index (serving/snapshot not materialized)."""
+        import numpy as np
+
+        cur.execute("SELECT to_regclass('serving.search_layout') IS NOT NULL")
+        row = cur.fetchone()
+        if not row or not row[0]:
+            return None
+        # ev_id in byte order (COLLATE "C"), as the snapshot's DuckDB sorts it: ties go the same way
+        cur.execute('SELECT ev_id, length FROM serving.search_docs ORDER BY ev_id COLLATE "C"')
+        docs = cur.fetchall()
+        events = [e for e, _ in docs]
+        lengths = np.asarray([n for _, n in docs], dtype=np.int64)
+        cur.execute(
+            'WITH e AS (SELECT ev_id, (row_number() OVER (ORDER BY ev_id COLLATE "C") - 1)::INTEGER AS doc '
+            "FROM serving.search_docs) "
+            "SELECT t.term, count(*), string_agg(int4send(e.doc), ''::BYTEA ORDER BY e.doc), "
+            "string_agg(int4send(t.tf), ''::BYTEA ORDER BY e.doc) "
+            "FROM serving.search_terms t JOIN e USING (ev_id) GROUP BY t.term"
+        )
+        terms, doc, tf = [], [], []
+        for term, n, d, f in cur.fetchall():
+            terms.append((term, int(n)))
+            doc.append(np.frombuffer(bytes(d), dtype=">i4"))
+            tf.append(np.frombuffer(bytes(f), dtype=">i4"))
+        doc_all = np.concatenate(doc).astype(np.int32) if doc else np.zeros(0, np.int32)
+        tf_all = np.concatenate(tf).astype(np.int64) if tf else np.zeros(0, np.int64)
+        avg = float(lengths.mean()) if len(lengths) else 0.0
+        return cls(events, terms, doc_all, tf_all, lengths[doc_all], len(events), avg)
 
     def search(self, terms: list[str], limit: int, allowed=None) -> list[tuple[str, float]]:
         """The ``limit`` best (ev_id, BM25 score) for the distinct ``terms``, best first (ties by

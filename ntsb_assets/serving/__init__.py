@@ -31,16 +31,22 @@ def serving_snapshot(ntsb: NtsbResource) -> dg.MaterializeResult:
     full-text index of the narratives and one JSON document per event) into a new read-only DuckDB file and switch
     ``current.json`` to it. The new file starts from the current one: only the documents and
     index entries of changed events are written again (``serving.publish``). The API picks
-    it up at its next request; the files before it stay untouched. PostgreSQL: record the
-    data version in ``serving.published``; the API
-    reads the marts directly and starts a new response cache when this changes. Runs after
+    it up at its next request; the files before it stay untouched. PostgreSQL: bring the
+    narratives' keyword index in schema ``serving`` up to date and record the data version in
+    ``serving.published``, in one transaction; the API reads the marts directly, and loads the
+    index and starts a new response cache when the version changes. Runs after
     the analytics outputs the API also serves."""
     settings = ntsb.settings()
     wh = settings.warehouse
     if wh.dialect == "postgres":
-        version = serving.record_published(wh)
+        published = serving.record_published(wh)
         return dg.MaterializeResult(
-            metadata={"mode": "direct: the API reads the marts on PostgreSQL", "data version": serving.header(version)}
+            metadata={
+                "mode": "direct: the API reads the marts on PostgreSQL",
+                "data version": serving.header(published.version),
+                "narratives indexed": published.index["narratives_indexed"],
+                "events in the keyword index": published.index["documents"],
+            },
         )
     snap = serving.publish(wh.path, settings.serving_dir)
     build = snap.build or {}

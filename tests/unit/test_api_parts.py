@@ -160,8 +160,8 @@ def test_snippets_escape_the_text_and_mark_every_hit():
     text = "Loss of engine power <b>after</b> takeoff; the engine   stopped."
     out = highlight(text, ["engine"], width=60)
     assert out.count("<mark>engine</mark>") == 2 and "&lt;b&gt;" in out and "<b>" not in out
-    stems = highlight("Hazardous weather; the hazards of a hazard.", ["hazard"], prefix=True)  # PostgreSQL's lexemes
-    assert stems.count("<mark>") == 3 and "<mark>Hazardous</mark>" in stems and "<mark>hazards</mark>" in stems
+    words = highlight("Hazardous weather; the hazards of a hazard.", ["hazard"])  # whole words, as BM25 indexes them
+    assert words.count("<mark>") == 1 and "<mark>hazard</mark>." in words
     assert highlight("plain text", []) == "plain text"
 
 
