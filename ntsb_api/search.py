@@ -115,7 +115,7 @@ def _items(
     window nearest to the query; without a query vector, the one with most query terms) and
     a highlighted snippet."""
     ids = [e for e, _ in order]
-    heads, texts = store.heads(ids), store.texts(ids)
+    heads, texts = store.heads_and_texts(ids)
     out = []
     for ev_id, score in order:
         narr = texts.get(ev_id, [])

@@ -298,6 +298,10 @@ class Store:
             out.setdefault(r.pop("ev_id"), []).append(r)
         return out
 
+    def heads_and_texts(self, ev_ids: list[str]) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+        """:meth:`heads` and :meth:`texts` of the same events (a search's hits)."""
+        return self.heads(ev_ids), self.texts(ev_ids)
+
     def vector_index(self):
         """The narratives' vectors of this data version (lib/narratives.VectorIndex), loaded
         once; None when the warehouse has none (ml/narrative_embeddings not materialized)."""
@@ -800,18 +804,31 @@ class SnapshotStore(Store):
 
     def heads(self, ev_ids: list[str]) -> dict[str, dict]:
         """From the events' documents (SQLite: microseconds each; a DuckDB statement costs more)."""
-        return {
-            e: {"ev_id": e, **{k: doc.get(k) for k in ("event_date", "severity", "make", "model")}}
-            for e, doc in self._documents(ev_ids).items()
-        }
+        return self._heads(self._documents(ev_ids))
 
     def texts(self, ev_ids: list[str]) -> dict[str, list[dict]]:
         """From the events' documents: ``IN (...)`` on ``marts.narratives`` scans the texts
         (136 ms at 100,000 events), a document is one lookup."""
+        return self._texts(self._documents(ev_ids))
+
+    def heads_and_texts(self, ev_ids: list[str]) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+        """Both from one reading of the documents (parsing them is most of the cost)."""
+        docs = self._documents(ev_ids)
+        return self._heads(docs), self._texts(docs)
+
+    @staticmethod
+    def _heads(docs: dict[str, dict]) -> dict[str, dict]:
         return {
-            e: [{k: n.get(k) for k in ("aircraft_key", "narrative", "probable_cause")} for n in doc["narratives"]]
-            for e, doc in self._documents(ev_ids).items()
-            if doc.get("narratives")
+            e: {"ev_id": e, **{k: d.get(k) for k in ("event_date", "severity", "make", "model")}}
+            for e, d in docs.items()
+        }
+
+    @staticmethod
+    def _texts(docs: dict[str, dict]) -> dict[str, list[dict]]:
+        return {
+            e: [{k: n.get(k) for k in ("aircraft_key", "narrative", "probable_cause")} for n in d["narratives"]]
+            for e, d in docs.items()
+            if d.get("narratives")
         }
 
     def _documents(self, ev_ids: list[str]) -> dict[str, dict]:

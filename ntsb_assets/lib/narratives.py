@@ -237,11 +237,17 @@ class VectorIndex:
         exact = (self.vectors[rows] @ queries.T).max(axis=1)
         best = np.maximum.reduceat(exact, seg)
         order = np.lexsort((events, -best))[:limit]
-        hits = []
-        for j in order:
-            within = exact[seg[j] : seg[j] + counts[j]]
-            hits.append(Hit(str(self.events[events[j]]), float(best[j]), int(rows[seg[j] + int(np.argmax(within))])))
-        return hits
+        # each kept candidate's best row: the first of its rows scoring its best (no loop of argmax)
+        kept = counts[order]
+        starts = np.r_[0, np.cumsum(kept)[:-1]]
+        at = np.repeat(seg[order] - starts, kept) + np.arange(kept.sum())  # their rows' positions in `exact`
+        top = np.flatnonzero(exact[at] == np.repeat(best[order], kept))
+        owner = np.repeat(np.arange(len(order)), kept)[top]
+        first = top[np.r_[True, owner[1:] != owner[:-1]]]
+        return [
+            Hit(str(e), float(b), int(r))
+            for e, b, r in zip(self.events[events[order]], best[order], rows[at[first]], strict=True)
+        ]
 
     def search(self, query: np.ndarray, limit: int, allowed: np.ndarray | None = None) -> list[Hit]:
         """The ``limit`` events nearest to ``query`` (a unit vector), best first; ``allowed``: a
