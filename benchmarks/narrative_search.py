@@ -1,19 +1,21 @@
 """Search quality on paraphrase queries over real narratives: keyword (BM25), semantic
-(the narratives' vectors) and hybrid (reciprocal rank fusion of the two).
+(the narratives' vectors) and hybrid, as the API serves them.
 
     python benchmarks/narrative_search.py [--narratives ../shared/data/ntsb/real_1948_2002/narratives.csv]
         [--vectors PATH.parquet] [--write docs/benchmarks.md]
 
 The queries and their relevance rules are ``benchmarks/paraphrase_queries.json``: each query
 avoids the words the narratives use for its subject; an event is relevant when its account
-or probable cause matches all of the query's patterns. Keyword search is the snapshot's BM25
-(the same tokens, weights and parameters as ``lib/serving.py``: the probable cause counts
-twice); semantic search is ``lib/narratives.VectorIndex`` over ``lib/embeddings.py``'s vectors
-(embedded here, about 5 minutes for the real file, or read from --vectors, written there when
-the file does not exist); hybrid fuses the two top-100 lists (``lib/narratives.fuse``).
-Reports P@10 and nDCG@10 (binary relevance) per mode, and per query; and one variant the
-API does not serve: keyword search expanded with the words of the semantic ranking's first
-ten events (pseudo-relevance feedback), a candidate for the hybrid.
+or probable cause matches all of the query's patterns. The rankings are the API's own code:
+keyword search is the snapshot's inverted index (``serving._index_narratives``, held as a
+``serving.TermIndex``) searched by ``Store.keyword``; semantic search is
+``lib/narratives.VectorIndex`` over ``lib/embeddings.py``'s vectors (embedded here, about 5
+minutes for the real file, or read from --vectors, written there when the file does not
+exist); hybrid fuses the rankings of ``ntsb_api.search.hybrid_rankings`` (keyword, keyword
+expanded by the semantic ranking's first events, semantic), each 100 deep. Reports P@10 and
+nDCG@10 (binary relevance) per mode, and per query; and two parts of the hybrid alone:
+the expanded keyword search, and the fusion of keyword and semantic search without it (the
+hybrid served before the expansion).
 """
 
 from __future__ import annotations
@@ -26,16 +28,14 @@ import re
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 from common import REPO, emit, machine
 
 QUERIES = Path(__file__).with_name("paraphrase_queries.json")
-# A variant measured, not served: keyword search on the query plus the FEEDBACK words that weigh
-# most (idf) in the first FEEDBACK events of the semantic ranking
-EXPANDED = "keyword expanded by semantic feedback (not served)"
-FEEDBACK = 10
+EXPANDED = "keyword expanded by semantic feedback (part of the hybrid)"
+TWO_WAY = "keyword and semantic fused, no expansion (the hybrid before)"
+MODES = ("keyword", "semantic", "hybrid", EXPANDED, TWO_WAY)
 DEFAULT = REPO.parent / "shared" / "data" / "ntsb" / "real_1948_2002" / "narratives.csv"
 
 
@@ -52,50 +52,35 @@ def load(path: Path) -> tuple[dict[str, str], list[tuple[str, int, str, str]]]:
     return texts, rows
 
 
-class BM25:
-    """The snapshot's BM25 (lib/serving.py) in memory: tokens, stop words, K1, B, and the
-    probable cause weighted 2."""
+def keyword_store(rows: list[tuple[str, int, str, str]]):
+    """The API's keyword search over ``rows``: the snapshot's index built from them in DuckDB,
+    loaded as the API loads it, behind the API's ``Store.keyword``."""
+    import duckdb
 
-    def __init__(self, rows: list[tuple[str, int, str, str]]):
-        from ntsb_assets.lib import serving
+    from ntsb_api.store import Store
+    from ntsb_assets.lib import serving
 
-        self.k1, self.b = serving.K1, serving.B
-        self.tokens = serving.tokens
-        tf: dict[str, Counter] = {}
-        for ev_id, _key, field, text in rows:
-            weight = 2 if field == "probable_cause" else 1
-            c = tf.setdefault(ev_id, Counter())
-            for t in self.tokens(text):
-                c[t] += weight
-        self.tf = tf
-        self.length = {e: sum(c.values()) for e, c in tf.items()}
-        self.avg = sum(self.length.values()) / max(len(self.length), 1)
-        self.postings: dict[str, list[str]] = {}
-        for e, c in tf.items():
-            for t in c:
-                self.postings.setdefault(t, []).append(e)
+    texts: dict[tuple[str, int], dict[str, str]] = {}
+    for ev_id, key, field, text in rows:
+        texts.setdefault((ev_id, key), {})[field] = text
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute(
+        "CREATE TABLE marts.narratives (ev_id VARCHAR, aircraft_key BIGINT, probable_cause VARCHAR, narrative VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO marts.narratives VALUES (?, ?, ?, ?)",
+        [(e, k, t.get("probable_cause"), t.get("narrative")) for (e, k), t in texts.items()],
+    )
+    serving._index_narratives(con, True, incremental=False)
+    index = serving.TermIndex.load(con.cursor())
+    con.close()
 
-    def expand(self, q: str, feedback: list[str], terms: int = FEEDBACK) -> str:
-        """``q`` and the ``terms`` words of the ``feedback`` events that weigh most by their
-        inverse document frequency (pseudo-relevance feedback from the semantic ranking)."""
-        n = len(self.tf)
-        weight: Counter = Counter()
-        for e in feedback:
-            for t in self.tf.get(e, {}):
-                df = len(self.postings[t])
-                weight[t] += math.log(1 + (n - df + 0.5) / (df + 0.5))
-        return " ".join([q, *(t for t, _ in weight.most_common(terms))])
+    class Index(Store):
+        def term_index(self):
+            return index
 
-    def search(self, q: str, limit: int) -> list[str]:
-        n = len(self.tf)
-        scores: Counter = Counter()
-        for t in set(self.tokens(q)):
-            docs = self.postings.get(t, [])
-            idf = math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
-            for e in docs:
-                f = self.tf[e][t]
-                scores[e] += idf * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * self.length[e] / self.avg))
-        return [e for e, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+    return Index()
 
 
 def ndcg(relevant: list[bool], k: int = 10) -> float:
@@ -108,12 +93,13 @@ def evaluate(narratives: Path, vectors: Path | None) -> dict:
     """Every mode's P@10 and nDCG@10 over the queries (and per query)."""
     import pyarrow.parquet as pq
 
+    from ntsb_api.search import hybrid_rankings
     from ntsb_assets.lib import embeddings as E
     from ntsb_assets.lib import narratives as N
 
     texts, rows = load(narratives)
     queries = json.loads(QUERIES.read_text(encoding="utf-8"))["queries"]
-    keyword = BM25(rows)
+    store = keyword_store(rows)
     with tempfile.TemporaryDirectory(prefix="ntsb-search-") as tmp:
         enc = E.Encoder(cache_dir=Path(tmp))
         if vectors and vectors.exists():
@@ -131,21 +117,24 @@ def evaluate(narratives: Path, vectors: Path | None) -> dict:
                 pq.write_table(table, vectors)
         index = N.VectorIndex(table)
         per_query = []
-        latency = []
         for q in queries:
             patterns = [re.compile(p, re.IGNORECASE) for p in q["all"]]
 
             def relevant(ev_id: str, patterns=patterns) -> bool:
                 return all(p.search(texts.get(ev_id, "")) for p in patterns)
 
-            t = time.perf_counter()
-            kw = keyword.search(q["q"], N.FUSE_DEPTH)
-            sem = [h.ev_id for h in index.search(enc.embed_query(q["q"]), N.FUSE_DEPTH)]
-            latency.append(time.perf_counter() - t)
-            hybrid = [e for e, _ in N.fuse(kw, sem)]
-            expanded = keyword.search(keyword.expand(q["q"], sem[:FEEDBACK]), N.FUSE_DEPTH)
+            keyword = store.keyword(q["q"], N.FUSE_DEPTH, {})[0]
+            semantic = index.search(enc.embed_query(q["q"]), N.FUSE_DEPTH)
+            kw, expanded, sem = hybrid_rankings(store, q["q"], {}, N.FUSE_DEPTH, keyword, semantic)
+            rankings = {
+                "keyword": kw,
+                "semantic": sem,
+                "hybrid": [e for e, _ in N.fuse(kw, expanded, sem)],
+                EXPANDED: expanded,
+                TWO_WAY: [e for e, _ in N.fuse(kw, sem)],
+            }
             row = {"q": q["q"]}
-            for mode, ranking in (("keyword", kw), ("semantic", sem), ("hybrid", hybrid), (EXPANDED, expanded)):
+            for mode, ranking in rankings.items():
                 rel = [relevant(e) for e in ranking[:10]]
                 row[mode] = {"p10": sum(rel) / 10, "ndcg10": ndcg(rel)}
             per_query.append(row)
@@ -154,7 +143,7 @@ def evaluate(narratives: Path, vectors: Path | None) -> dict:
             "p10": sum(r[mode]["p10"] for r in per_query) / len(per_query),
             "ndcg10": sum(r[mode]["ndcg10"] for r in per_query) / len(per_query),
         }
-        for mode in ("keyword", "semantic", "hybrid", EXPANDED)
+        for mode in MODES
     }
     return {
         "summary": summary,
@@ -182,7 +171,7 @@ def main() -> None:
         "",
         "| mode | P@10 | nDCG@10 |",
         "|---|---:|---:|",
-        *(f"| {m} | {s[m]['p10']:.3f} | {s[m]['ndcg10']:.3f} |" for m in ("keyword", "semantic", "hybrid", EXPANDED)),
+        *(f"| {m} | {s[m]['p10']:.3f} | {s[m]['ndcg10']:.3f} |" for m in MODES),
         "",
         "<details><summary>Per query (P@10: keyword / semantic / hybrid)</summary>",
         "",

@@ -6,7 +6,8 @@ explorer shows (it calls these functions on the same store).
   the warehouse's ``serving`` schema on PostgreSQL), held in memory (``serving.TermIndex``);
 - semantic: the query's all-MiniLM-L6-v2 vector against every window of every narrative
   (``lib/narratives.VectorIndex``, exact, in this process);
-- hybrid: reciprocal rank fusion of the two rankings, each FUSE_DEPTH deep.
+- hybrid: reciprocal rank fusion of three rankings, each FUSE_DEPTH deep: the two above and
+  keyword search expanded by the semantic ranking's first events (:func:`hybrid_rankings`).
 
 Each hit carries its best passage: one window of one of the event's texts (the account or
 the probable cause) with its character span and, when the query was embedded, its cosine.
@@ -83,11 +84,23 @@ def search(
     elif mode == "semantic":
         order = [(h.ev_id, h.score) for h in semantic[:limit]]
     else:
-        order = N.fuse([e for e, _ in keyword], [h.ev_id for h in semantic])[:limit]
+        order = N.fuse(*hybrid_rankings(store, text, filters, depth, keyword, semantic))[:limit]
     items = _items(store, index, order, query, terms)
     for item in items:
         item["ranks"] = {"keyword": kw_rank.get(item["ev_id"]), "semantic": sem_rank.get(item["ev_id"])}
     return {"query": q, "mode": mode, "items": items}
+
+
+def hybrid_rankings(
+    store: Store, text: str, filters: dict, depth: int, keyword: list[tuple[str, float]], semantic: list[N.Hit]
+) -> list[list[str]]:
+    """What the hybrid fuses: the keyword ranking, the semantic ranking, and keyword search
+    on the query with the weightiest words of the semantic ranking's first events added
+    (pseudo-relevance feedback: the words the narratives use for what the query paraphrases).
+    benchmarks/narrative_search.py measures each and the fusion."""
+    feedback = [h.ev_id for h in semantic[: N.FEEDBACK_EVENTS]]
+    expanded = store.keyword(text, depth, filters, feedback=feedback)[0] if feedback else []
+    return [[e for e, _ in keyword], [e for e, _ in expanded], [h.ev_id for h in semantic]]
 
 
 def similar(store: Store, ev_id: str, filters: dict, limit: int) -> dict[str, Any]:

@@ -261,9 +261,34 @@ class Store:
         )
 
     # ---- search over the narratives (ntsb_api/search.py puts the modes together)
-    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str]]:
-        """The ``limit`` best (ev_id, score) by BM25 over the narratives among the events
-        matching ``filters``, best first; and the query's terms (to highlight)."""
+    def keyword(
+        self, q: str, limit: int, filters: dict, feedback: list[str] | None = None
+    ) -> tuple[list[tuple[str, float]], list[str]]:
+        """The ``limit`` best (ev_id, score) by BM25 over the narratives' inverted index
+        (``serving.TermIndex``, the same on both deployments) among the events matching
+        ``filters``, best first; and the query's terms (to highlight). ``feedback``: events
+        whose weightiest words (FEEDBACK_TERMS of them) are added to the query, as the
+        hybrid search does with the semantic ranking's first events."""
+        from ntsb_assets.lib import narratives
+
+        terms = sorted(set(serving.tokens(q)))
+        if not terms:
+            return [], []
+        index = self.term_index()
+        if index is None:
+            raise StoreUnavailable(
+                "this warehouse has no keyword index of the narratives: materialize serving/snapshot (ntsb build)"
+            )
+        given = {k: v for k, v in filters.items() if v is not None}
+        allowed = None
+        if given:
+            allowed = index.masks.cached(tuple(sorted(given.items())), lambda: self.filtered_events(given))
+        asked = sorted(set(terms) | set(index.feedback(feedback, narratives.FEEDBACK_TERMS))) if feedback else terms
+        return index.search(asked, limit, allowed), terms
+
+    def term_index(self) -> serving.TermIndex | None:
+        """The narratives' inverted index of this data version, in memory (loaded once);
+        None when the warehouse has none."""
         raise NotImplementedError
 
     def filtered_events(self, filters: dict) -> list[str]:
@@ -569,23 +594,10 @@ class PostgresStore(Store):
             row = cur.fetchone()
         return row[1] if row else None
 
-    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str]]:
-        """BM25 over the warehouse's copy of the snapshot's inverted index
-        (``serving.index_narratives_postgres``), held in memory once per data version
-        (``serving.TermIndex``): the same ranking as the embedded deployment's."""
-        terms = sorted(set(serving.tokens(q)))
-        if not terms:
-            return [], []
-        index = self._loaded("terms", self._load_terms)
-        if index is None:
-            raise StoreUnavailable(
-                "this warehouse has no keyword index of the narratives: materialize serving/snapshot (ntsb build)"
-            )
-        given = {k: v for k, v in filters.items() if v is not None}
-        allowed = None
-        if given:
-            allowed = index.masks.cached(tuple(sorted(given.items())), lambda: self.filtered_events(given))
-        return index.search(terms, limit, allowed), terms
+    def term_index(self) -> serving.TermIndex | None:
+        """The warehouse's copy of the snapshot's inverted index
+        (``serving.index_narratives_postgres``), loaded once per data version."""
+        return self._loaded("terms", self._load_terms)
 
     def _load_terms(self) -> serving.TermIndex | None:
         with self._cursor() as cur:
@@ -781,19 +793,10 @@ class SnapshotStore(Store):
     def event(self, ev_id: str) -> str | None:
         return self._current().document(ev_id)
 
-    def keyword(self, q: str, limit: int, filters: dict) -> tuple[list[tuple[str, float]], list[str]]:
-        """BM25 over the snapshot's inverted index (``serving._index_narratives``), held in
-        memory once per snapshot (``serving.TermIndex``)."""
-        terms = sorted(set(serving.tokens(q)))
-        if not terms:
-            return [], []
+    def term_index(self) -> serving.TermIndex:
+        """The snapshot's inverted index (``serving._index_narratives``), loaded once per snapshot."""
         state = self._current()
-        index = state.loaded("terms", lambda: self._load_terms(state))
-        given = {k: v for k, v in filters.items() if v is not None}
-        allowed = None
-        if given:
-            allowed = index.masks.cached(tuple(sorted(given.items())), lambda: self.filtered_events(given))
-        return index.search(terms, limit, allowed), terms
+        return state.loaded("terms", lambda: self._load_terms(state))
 
     def _load_terms(self, state: _Snapshot) -> serving.TermIndex:
         cur = state.con.cursor()

@@ -308,6 +308,10 @@ INT8_SCAN_FROM = 20_000  # windows from which the candidates come from the int8 
 CANDIDATES = 4  # events scored again exactly per event asked for
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009)
 FUSE_DEPTH = 100  # each mode's ranking the hybrid fuses (benchmarks/narrative_search.py measures with it)
+# The hybrid's third ranking: keyword search on the query and the FEEDBACK_TERMS weightiest words
+# of the semantic ranking's first FEEDBACK_EVENTS events (pseudo-relevance feedback; serving.TermIndex.feedback)
+FEEDBACK_EVENTS = 10
+FEEDBACK_TERMS = 10
 
 
 def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:

@@ -684,13 +684,25 @@ class TermIndex:
 
         self.events = np.asarray(events, dtype=object)
         self.masks = EventMasks({e: i for i, e in enumerate(events)})
-        ends = np.cumsum([n for _, n in terms], dtype=np.int64)
+        counts = np.asarray([n for _, n in terms], dtype=np.int64)
+        ends = np.cumsum(counts)
         self.span = {t: (int(e - n), int(e)) for (t, n), e in zip(terms, ends, strict=True)}
         self.doc = np.asarray(doc, dtype=np.int32)
         tf = np.asarray(tf, dtype=np.float64)
         norm = K1 * (1 - B + B * np.asarray(length, dtype=np.float64) / avg) if avg else np.full(len(tf), K1)
         self.weight = tf * (K1 + 1) / (tf + norm)  # bm25() without its idf
         self.docs = docs
+        # each event's terms (the postings turned around), for the hybrid's feedback: term numbers
+        # in the order of their names
+        self.names = np.asarray(sorted(t for t, _ in terms), dtype=object)
+        rank = {t: i for i, t in enumerate(self.names)}
+        term_no = np.repeat(np.asarray([rank[t] for t, _ in terms], dtype=np.int32), counts)
+        by_doc = np.argsort(self.doc, kind="stable")
+        self.terms_of = term_no[by_doc]
+        self.terms_from = np.searchsorted(self.doc[by_doc], np.arange(len(self.events) + 1))
+        df = np.zeros(len(self.names), dtype=np.float64)
+        df[[rank[t] for t, _ in terms]] = counts
+        self.idf = np.log(1 + (docs - df + 0.5) / (df + 0.5))
 
     @classmethod
     def load(cls, cur) -> TermIndex:
@@ -736,6 +748,21 @@ class TermIndex:
         tf_all = np.concatenate(tf).astype(np.int64) if tf else np.zeros(0, np.int64)
         avg = float(lengths.mean()) if len(lengths) else 0.0
         return cls(events, terms, doc_all, tf_all, lengths[doc_all], len(events), avg)
+
+    def feedback(self, ev_ids: list[str], n: int) -> list[str]:
+        """The ``n`` words of the events ``ev_ids`` that weigh most: each word's inverse
+        document frequency summed over the events that have it (ties by the word). The
+        hybrid search adds them to the query (pseudo-relevance feedback)."""
+        import numpy as np
+
+        rows = [i for e in ev_ids if (i := self.masks.event_no.get(e)) is not None]
+        if not rows or n <= 0:
+            return []
+        words = np.concatenate([self.terms_of[self.terms_from[i] : self.terms_from[i + 1]] for i in rows])
+        weight = np.bincount(words, weights=self.idf[words], minlength=len(self.names))
+        found = np.flatnonzero(weight)
+        best = found[np.lexsort((found, -weight[found]))][:n]
+        return [str(self.names[i]) for i in best]
 
     def search(self, terms: list[str], limit: int, allowed=None) -> list[tuple[str, float]]:
         """The ``limit`` best (ev_id, BM25 score) for the distinct ``terms``, best first (ties by

@@ -272,3 +272,16 @@ def test_the_term_index_ranks_as_bm25_in_sql_ties_by_ev_id_and_honours_a_mask():
     got = index.search(["w1", "w4"], 8, index.masks.mask(among))
     assert [e for e, _ in got] == [e for e, _ in sql(["w1", "w4"], 8, among)]
     assert index.search(["nothing"], 10) == [] and index.search(["w1"], 0) == []
+    # the hybrid's feedback: each word's idf summed over the given events that have it, ties by word
+    terms_of = {}
+    for t, ev, _tf, _n in rows:
+        terms_of.setdefault(ev, set()).add(t)
+    df = {t: sum(t in ts for ts in terms_of.values()) for t in vocab}
+    for given in (["ev0001", "ev0002", "ev0150"], [f"ev{n:04d}" for n in range(0, 300, 13)], ["ev0050", "nope"]):
+        weight: dict[str, float] = {}
+        for ev in given:
+            for t in terms_of.get(ev, ()):
+                weight[t] = weight.get(t, 0.0) + np.log(1 + (300 - df[t] + 0.5) / (df[t] + 0.5))
+        want = sorted(weight, key=lambda t: (-round(weight[t], 9), t))[:7]
+        assert index.feedback(given, 7) == want, given
+    assert index.feedback(["nope"], 7) == [] and index.feedback(["ev0001"], 0) == []
