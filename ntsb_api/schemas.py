@@ -171,6 +171,10 @@ class Ranks(BaseModel):
 
     keyword: int | None = D("rank by full-text search", None)
     semantic: int | None = D("rank by meaning", None)
+    feedback: int | None = D(
+        "hybrid only: rank by full-text search on the query and the weightiest words of the first events by meaning",
+        None,
+    )
 
 
 class HitHead(BaseModel):
@@ -221,7 +225,7 @@ class SearchResults(BaseModel):
                                 "text": "The pilot reported that the engine lost power due to fuel exhaustion ...",
                                 "score": 0.61,
                             },
-                            "ranks": {"keyword": 4, "semantic": 1},
+                            "ranks": {"keyword": 4, "semantic": 1, "feedback": 2},
                         }
                     ],
                 }

@@ -77,17 +77,22 @@ def search(
         semantic = index.search(query, depth, _mask(store, index, filters))
     elif keyword:
         index = store.vector_index()  # for the passages, when there are vectors
-    kw_rank = {e: i for i, (e, _) in enumerate(keyword, start=1)}
-    sem_rank = {h.ev_id: i for i, h in enumerate(semantic, start=1)}
+    expanded: list[str] = []
     if mode == "keyword":
         order = keyword[:limit]
     elif mode == "semantic":
         order = [(h.ev_id, h.score) for h in semantic[:limit]]
     else:
-        order = N.fuse(*hybrid_rankings(store, text, filters, depth, keyword, semantic))[:limit]
+        _, expanded, _ = rankings = hybrid_rankings(store, text, filters, depth, keyword, semantic)
+        order = N.fuse(*rankings)[:limit]
+    ranks = {
+        "keyword": {e: i for i, (e, _) in enumerate(keyword, start=1)},
+        "semantic": {h.ev_id: i for i, h in enumerate(semantic, start=1)},
+        "feedback": {e: i for i, e in enumerate(expanded, start=1)},
+    }
     items = _items(store, index, order, query, terms)
     for item in items:
-        item["ranks"] = {"keyword": kw_rank.get(item["ev_id"]), "semantic": sem_rank.get(item["ev_id"])}
+        item["ranks"] = {name: rank.get(item["ev_id"]) for name, rank in ranks.items()}
     return {"query": q, "mode": mode, "items": items}
 
 

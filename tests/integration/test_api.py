@@ -275,7 +275,8 @@ def test_search_by_meaning_hybrid_and_similar_events(api):
     assert p["text"] == texts[(ev, p["aircraft_key"])][p["field"]][p["start"] : p["end"]]
     assert [h["score"] for h in found["items"]] == sorted((h["score"] for h in found["items"]), reverse=True)
     assert [h["ranks"]["semantic"] for h in found["items"]] == [1, 2, 3, 4, 5]
-    # hybrid: reciprocal rank fusion of the two rankings, each hit's score the sum over its ranks
+    # hybrid: reciprocal rank fusion of three rankings (keyword, semantic, keyword expanded by
+    # the semantic ranking's first events), each hit's score the sum over its ranks
     hybrid = _get(url + "/api/v1/search", token, q="engine lost power", limit=10).json()
     assert hybrid["mode"] == "hybrid" and hybrid["items"]
     for h in hybrid["items"]:
