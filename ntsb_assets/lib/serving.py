@@ -543,23 +543,26 @@ def _tokens_sql(dialect: str, src: str) -> str:
 # The snapshot's inverted index, kept in the warehouse for the PostgreSQL deployment's API
 # (which loads it into a TermIndex per data version, as the embedded API does from the
 # snapshot): the same tokens, weights and BM25, so both deployments rank keyword search alike.
-SEARCH_INDEX = ("search_terms", "search_docs", "narrative_hashes", "search_layout")
+# Terms and events are numbered (search_vocab, search_docs) so that the postings are three
+# integers a row, which the API reads with one binary COPY.
+SEARCH_INDEX = ("search_terms", "search_docs", "search_vocab", "narrative_hashes", "search_layout")
 
 
 def _search_layout() -> str:
-    """What the index's entries depend on: the tokens' rule and weights. Another layout
-    builds the index again whole."""
+    """What the index's entries depend on: the tokens' rule and weights, and the tables'
+    layout. Another layout builds the index again whole."""
     import hashlib
 
-    return hashlib.sha256(_tokens_sql("postgres", "x").encode()).hexdigest()[:16]
+    return hashlib.sha256((_tokens_sql("postgres", "x") + repr(SEARCH_INDEX)).encode()).hexdigest()[:16]
 
 
 def index_narratives_postgres(s) -> dict[str, int]:
-    """PostgreSQL (session ``s``, in its transaction): bring ``serving.search_terms(term,
-    ev_id, tf)`` and ``serving.search_docs(ev_id, length)`` to ``marts.narratives``. Only the
-    events whose narratives' hash (``serving.narrative_hashes``) changed are tokenized again;
-    everything when the tokens' rule changed. Returns the events indexed again or removed,
-    and the events indexed."""
+    """PostgreSQL (session ``s``, in its transaction): bring ``serving.search_terms(term_id,
+    doc_id, tf)``, ``serving.search_docs(doc_id, ev_id, length)`` and
+    ``serving.search_vocab(term_id, term)`` to ``marts.narratives``. Only the events whose
+    narratives' hash (``serving.narrative_hashes``) changed are tokenized again (under a new
+    doc_id); everything when the layout changed. Returns the events indexed again or
+    removed, and the events indexed."""
     s.ensure_schema("serving")
     layout = _search_layout()
     same = s.columns("search_layout", "serving") is not None and s.query(
@@ -568,9 +571,18 @@ def index_narratives_postgres(s) -> dict[str, int]:
     if not same:
         for table in SEARCH_INDEX:
             s.execute(f"DROP TABLE IF EXISTS serving.{table}")
-        s.execute("CREATE TABLE serving.search_terms (term TEXT NOT NULL, ev_id TEXT NOT NULL, tf INTEGER NOT NULL)")
-        s.execute("CREATE INDEX search_terms_ev_id ON serving.search_terms (ev_id)")
-        s.execute("CREATE TABLE serving.search_docs (ev_id TEXT PRIMARY KEY, length INTEGER NOT NULL)")
+        s.execute(
+            "CREATE TABLE serving.search_vocab "
+            "(term_id INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY, term TEXT NOT NULL UNIQUE)"
+        )
+        s.execute(
+            "CREATE TABLE serving.search_docs (doc_id INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+            "ev_id TEXT NOT NULL UNIQUE, length INTEGER NOT NULL)"
+        )
+        s.execute(
+            "CREATE TABLE serving.search_terms (term_id INTEGER NOT NULL, doc_id INTEGER NOT NULL, tf INTEGER NOT NULL)"
+        )
+        s.execute("CREATE INDEX search_terms_doc_id ON serving.search_terms (doc_id)")
         s.execute("CREATE TABLE serving.narrative_hashes (ev_id TEXT PRIMARY KEY, hash TEXT NOT NULL)")
         s.execute("CREATE TABLE serving.search_layout (layout TEXT NOT NULL)")
         s.execute(f"INSERT INTO serving.search_layout VALUES ({s.ph})", [layout])
@@ -591,12 +603,26 @@ def index_narratives_postgres(s) -> dict[str, int]:
         "SELECT coalesce(n.ev_id, o.ev_id) AS ev_id, n.ev_id IS NULL AS gone "
         "FROM _hashes n FULL JOIN serving.narrative_hashes o ON o.ev_id = n.ev_id WHERE n.hash IS DISTINCT FROM o.hash"
     )
-    for table in ("search_terms", "search_docs", "narrative_hashes"):
+    s.execute(
+        "DELETE FROM serving.search_terms WHERE doc_id IN "
+        "(SELECT doc_id FROM serving.search_docs WHERE ev_id IN (SELECT ev_id FROM _changed))"
+    )
+    for table in ("search_docs", "narrative_hashes"):
         s.execute(f"DELETE FROM serving.{table} WHERE ev_id IN (SELECT ev_id FROM _changed)")
     changed = f"SELECT * FROM ({src}) m WHERE ev_id IN (SELECT ev_id FROM _changed WHERE NOT gone)"
     s.execute(f"CREATE TEMP TABLE _tok ON COMMIT DROP AS {_tokens_sql('postgres', changed)}")
-    s.execute("INSERT INTO serving.search_docs SELECT ev_id, sum(w) FROM _tok GROUP BY ev_id")
-    s.execute("INSERT INTO serving.search_terms SELECT term, ev_id, sum(w) FROM _tok GROUP BY term, ev_id")
+    s.execute(
+        "INSERT INTO serving.search_vocab (term) SELECT DISTINCT t.term FROM _tok t "
+        "WHERE NOT EXISTS (SELECT 1 FROM serving.search_vocab v WHERE v.term = t.term) ORDER BY t.term"
+    )
+    s.execute(
+        "INSERT INTO serving.search_docs (ev_id, length) SELECT ev_id, sum(w) FROM _tok GROUP BY ev_id ORDER BY ev_id"
+    )
+    s.execute(
+        "INSERT INTO serving.search_terms SELECT v.term_id, d.doc_id, sum(t.w) FROM _tok t "
+        "JOIN serving.search_vocab v ON v.term = t.term JOIN serving.search_docs d ON d.ev_id = t.ev_id "
+        "GROUP BY v.term_id, d.doc_id"
+    )
     s.execute(
         "INSERT INTO serving.narrative_hashes SELECT h.ev_id, h.hash FROM _hashes h "
         "WHERE h.ev_id IN (SELECT ev_id FROM _changed WHERE NOT gone)"
@@ -624,6 +650,27 @@ def current(directory: Path) -> tuple[Path, dict] | None:
     except FileNotFoundError:
         return None
     return directory / pointer["file"], pointer["version"]
+
+
+def _copy_binary_ints(data, fields: int) -> list:
+    """The columns of PostgreSQL's binary COPY output of ``fields`` non-null int4 columns, as
+    int32 arrays (the format: a 19-byte header, each row a 16-bit field count and, per field,
+    a 32-bit length and the big-endian value; a 16-bit -1 ends it). ``data``: a buffer, not
+    copied."""
+    import numpy as np
+
+    view = memoryview(data)
+    if bytes(view[:11]) != b"PGCOPY\n\xff\r\n\x00" or bytes(view[-2:]) != b"\xff\xff":
+        raise ServingError("the search index's postings: not PostgreSQL's binary COPY format")
+    extension = int.from_bytes(bytes(view[15:19]), "big")
+    body = view[19 + extension : len(view) - 2]
+    row = np.dtype([("n", ">i2"), *((f"f{i}", [("length", ">i4"), ("value", ">i4")]) for i in range(fields))])
+    if len(body) % row.itemsize:
+        raise ServingError("the search index's postings: rows of an unexpected width")
+    rows = np.frombuffer(body, dtype=row)
+    if len(rows) and ((rows["n"] != fields).any() or any((rows[f"f{i}"]["length"] != 4).any() for i in range(fields))):
+        raise ServingError(f"the search index's postings: a row that is not {fields} integers")
+    return [rows[f"f{i}"]["value"].astype(np.int32) for i in range(fields)]
 
 
 def bm25(tf: float, df: float, docs: int, length: float, avg_length: float, k1: float = K1, b: float = B) -> float:
@@ -719,8 +766,10 @@ class TermIndex:
     @classmethod
     def load_postgres(cls, cur) -> TermIndex | None:
         """From PostgreSQL's ``serving`` index (:func:`index_narratives_postgres`; ``cur``: a
-        psycopg2 cursor), each term's postings as one value of big-endian integers; None when
-        the warehouse has no index (serving/snapshot not materialized)."""
+        psycopg2 cursor): the postings in one binary COPY (three integers a row), put in
+        order here; None when the warehouse has no index (serving/snapshot not materialized)."""
+        import io
+
         import numpy as np
 
         cur.execute("SELECT to_regclass('serving.search_layout') IS NOT NULL")
@@ -728,26 +777,28 @@ class TermIndex:
         if not row or not row[0]:
             return None
         # ev_id in byte order (COLLATE "C"), as the snapshot's DuckDB sorts it: ties go the same way
-        cur.execute('SELECT ev_id, length FROM serving.search_docs ORDER BY ev_id COLLATE "C"')
+        cur.execute('SELECT doc_id, ev_id, length FROM serving.search_docs ORDER BY ev_id COLLATE "C"')
         docs = cur.fetchall()
-        events = [e for e, _ in docs]
-        lengths = np.asarray([n for _, n in docs], dtype=np.int64)
-        cur.execute(
-            'WITH e AS (SELECT ev_id, (row_number() OVER (ORDER BY ev_id COLLATE "C") - 1)::INTEGER AS doc '
-            "FROM serving.search_docs) "
-            "SELECT t.term, count(*), string_agg(int4send(e.doc), ''::BYTEA ORDER BY e.doc), "
-            "string_agg(int4send(t.tf), ''::BYTEA ORDER BY e.doc) "
-            "FROM serving.search_terms t JOIN e USING (ev_id) GROUP BY t.term"
-        )
-        terms, doc, tf = [], [], []
-        for term, n, d, f in cur.fetchall():
-            terms.append((term, int(n)))
-            doc.append(np.frombuffer(bytes(d), dtype=">i4"))
-            tf.append(np.frombuffer(bytes(f), dtype=">i4"))
-        doc_all = np.concatenate(doc).astype(np.int32) if doc else np.zeros(0, np.int32)
-        tf_all = np.concatenate(tf).astype(np.int64) if tf else np.zeros(0, np.int64)
+        cur.execute("SELECT term_id, term FROM serving.search_vocab")
+        vocab = dict(cur.fetchall())
+        buf = io.BytesIO()
+        cur.copy_expert("COPY (SELECT term_id, doc_id, tf FROM serving.search_terms) TO STDOUT (FORMAT binary)", buf)
+        with buf.getbuffer() as data:
+            term, doc_id, tf = _copy_binary_ints(data, 3)
+        buf.close()
+        events = [e for _, e, _ in docs]
+        lengths = np.asarray([n for _, _, n in docs], dtype=np.int64)
+        ids = np.asarray([d for d, _, _ in docs], dtype=np.int64)
+        position = np.full(int(ids.max()) + 1 if len(ids) else 1, -1, dtype=np.int64)
+        position[ids] = np.arange(len(ids))
+        doc = position[doc_id]
+        order = np.argsort((term.astype(np.int64) << 32) | doc)  # by term, then event (np.lexsort: 4 times as long)
+        term, doc, tf = term[order], doc[order], tf[order]
+        starts = np.flatnonzero(np.r_[True, term[1:] != term[:-1]]) if len(term) else np.zeros(0, np.int64)
+        counts = np.diff(np.r_[starts, len(term)])
+        terms = [(vocab[int(t)], int(n)) for t, n in zip(term[starts], counts, strict=True)]
         avg = float(lengths.mean()) if len(lengths) else 0.0
-        return cls(events, terms, doc_all, tf_all, lengths[doc_all], len(events), avg)
+        return cls(events, terms, doc.astype(np.int32), tf, lengths[doc], len(events), avg)
 
     def feedback(self, ev_ids: list[str], n: int) -> list[str]:
         """The ``n`` words of the events ``ev_ids`` that weigh most: each word's inverse

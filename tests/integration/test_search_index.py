@@ -132,7 +132,10 @@ def test_a_failed_index_update_leaves_the_previous_index(pg_url):
     wh = Warehouse(pg_url)
     before = serving.record_published(wh)
     assert before.index["narratives_indexed"] == len({r[0] for r in rows})
-    hail = "SELECT count(*) AS n FROM serving.search_terms WHERE term = 'hail'"
+    hail = (
+        "SELECT count(*) AS n FROM serving.search_terms t JOIN serving.search_vocab v USING (term_id) "
+        "WHERE v.term = 'hail'"
+    )
     with wh.session() as s:
         held = s.query(hail).to_pylist()[0]["n"]
     with pytest.raises(psycopg2.Error), wh.session() as s:
@@ -142,3 +145,26 @@ def test_a_failed_index_update_leaves_the_previous_index(pg_url):
     with wh.session() as s:
         assert s.query(hail).to_pylist()[0]["n"] == held < 50
         assert serving.index_narratives_postgres(s)["narratives_indexed"] == 0
+
+
+def test_the_postings_reader_refuses_what_is_not_three_integers_a_row(pg_url):
+    """serving._copy_binary_ints on PostgreSQL's own binary COPY, and on what it is not."""
+    import io
+
+    conn = psycopg2.connect(pg_url)
+    try:
+        with conn.cursor() as cur:
+            good, wide = io.BytesIO(), io.BytesIO()
+            cur.copy_expert(
+                "COPY (SELECT i, -i, 2147483647 FROM generate_series(1, 5) i) TO STDOUT (FORMAT binary)", good
+            )
+            cur.copy_expert(
+                "COPY (SELECT i, i::BIGINT, i FROM generate_series(1, 5) i) TO STDOUT (FORMAT binary)", wide
+            )
+    finally:
+        conn.close()
+    a, b, c = serving._copy_binary_ints(good.getvalue(), 3)
+    assert a.tolist() == [1, 2, 3, 4, 5] and b.tolist() == [-1, -2, -3, -4, -5] and set(c.tolist()) == {2147483647}
+    for bad in (wide.getvalue(), b"1\t2\t3\n", good.getvalue()[:-5] + b"\xff\xff"):
+        with pytest.raises(serving.ServingError, match="search index's postings"):
+            serving._copy_binary_ints(bad, 3)
