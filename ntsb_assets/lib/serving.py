@@ -564,6 +564,7 @@ def index_narratives_postgres(s) -> dict[str, int]:
     doc_id); everything when the layout changed. Returns the events indexed again or
     removed, and the events indexed."""
     s.ensure_schema("serving")
+    s.execute("SET LOCAL work_mem = '256MB'")  # the whole build's aggregations in memory, not in spill files
     layout = _search_layout()
     same = s.columns("search_layout", "serving") is not None and s.query(
         "SELECT layout FROM serving.search_layout"
@@ -582,7 +583,6 @@ def index_narratives_postgres(s) -> dict[str, int]:
         s.execute(
             "CREATE TABLE serving.search_terms (term_id INTEGER NOT NULL, doc_id INTEGER NOT NULL, tf INTEGER NOT NULL)"
         )
-        s.execute("CREATE INDEX search_terms_doc_id ON serving.search_terms (doc_id)")
         s.execute("CREATE TABLE serving.narrative_hashes (ev_id TEXT PRIMARY KEY, hash TEXT NOT NULL)")
         s.execute("CREATE TABLE serving.search_layout (layout TEXT NOT NULL)")
         s.execute(f"INSERT INTO serving.search_layout VALUES ({s.ph})", [layout])
@@ -610,19 +610,23 @@ def index_narratives_postgres(s) -> dict[str, int]:
     for table in ("search_docs", "narrative_hashes"):
         s.execute(f"DELETE FROM serving.{table} WHERE ev_id IN (SELECT ev_id FROM _changed)")
     changed = f"SELECT * FROM ({src}) m WHERE ev_id IN (SELECT ev_id FROM _changed WHERE NOT gone)"
-    s.execute(f"CREATE TEMP TABLE _tok ON COMMIT DROP AS {_tokens_sql('postgres', changed)}")
     s.execute(
-        "INSERT INTO serving.search_vocab (term) SELECT DISTINCT t.term FROM _tok t "
+        "CREATE TEMP TABLE _tf ON COMMIT DROP AS "
+        f"SELECT ev_id, term, sum(w)::INTEGER AS tf FROM ({_tokens_sql('postgres', changed)}) k GROUP BY ev_id, term"
+    )
+    s.execute(
+        "INSERT INTO serving.search_vocab (term) SELECT DISTINCT t.term FROM _tf t "
         "WHERE NOT EXISTS (SELECT 1 FROM serving.search_vocab v WHERE v.term = t.term) ORDER BY t.term"
     )
     s.execute(
-        "INSERT INTO serving.search_docs (ev_id, length) SELECT ev_id, sum(w) FROM _tok GROUP BY ev_id ORDER BY ev_id"
+        "INSERT INTO serving.search_docs (ev_id, length) SELECT ev_id, sum(tf) FROM _tf GROUP BY ev_id ORDER BY ev_id"
     )
     s.execute(
-        "INSERT INTO serving.search_terms SELECT v.term_id, d.doc_id, sum(t.w) FROM _tok t "
-        "JOIN serving.search_vocab v ON v.term = t.term JOIN serving.search_docs d ON d.ev_id = t.ev_id "
-        "GROUP BY v.term_id, d.doc_id"
+        "INSERT INTO serving.search_terms SELECT v.term_id, d.doc_id, t.tf FROM _tf t "
+        "JOIN serving.search_vocab v ON v.term = t.term JOIN serving.search_docs d ON d.ev_id = t.ev_id"
     )
+    # after a whole build's rows (maintaining it row by row costs more)
+    s.execute("CREATE INDEX IF NOT EXISTS search_terms_doc_id ON serving.search_terms (doc_id)")
     s.execute(
         "INSERT INTO serving.narrative_hashes SELECT h.ev_id, h.hash FROM _hashes h "
         "WHERE h.ev_id IN (SELECT ev_id FROM _changed WHERE NOT gone)"
@@ -630,7 +634,7 @@ def index_narratives_postgres(s) -> dict[str, int]:
     counts = s.query(
         "SELECT (SELECT count(*) FROM _changed) AS changed, (SELECT count(*) FROM serving.search_docs) AS docs"
     ).to_pylist()[0]
-    for table in ("_tok", "_changed", "_hashes"):
+    for table in ("_tf", "_changed", "_hashes"):
         s.execute(f"DROP TABLE {table}")
     return {"narratives_indexed": int(counts["changed"]), "documents": int(counts["docs"])}
 
