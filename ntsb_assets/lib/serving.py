@@ -11,7 +11,6 @@ the pointer changes. A file is never written after the pointer names it.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -677,10 +676,17 @@ def _copy_binary_ints(data, fields: int) -> list:
     return [rows[f"f{i}"]["value"].astype(np.int32) for i in range(fields)]
 
 
+def idf(df, docs: int):
+    """BM25's inverse document frequency of a term in ``df`` of ``docs`` documents (a number
+    or a numpy array of them)."""
+    import numpy as np
+
+    return np.log(1 + (docs - np.asarray(df, dtype=np.float64) + 0.5) / (np.asarray(df, dtype=np.float64) + 0.5))
+
+
 def bm25(tf: float, df: float, docs: int, length: float, avg_length: float, k1: float = K1, b: float = B) -> float:
     """Okapi BM25 of one term in one document (the formula the SQL ranking uses)."""
-    idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
-    return idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_length))
+    return idf(df, docs) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_length))
 
 
 class EventMasks:
@@ -746,14 +752,14 @@ class TermIndex:
         # each event's terms (the postings turned around), for the hybrid's feedback: term numbers
         # in the order of their names
         self.names = np.asarray(sorted(t for t, _ in terms), dtype=object)
-        rank = {t: i for i, t in enumerate(self.names)}
+        self.number = rank = {t: i for i, t in enumerate(self.names)}
         term_no = np.repeat(np.asarray([rank[t] for t, _ in terms], dtype=np.int32), counts)
         by_doc = np.argsort(self.doc, kind="stable")
         self.terms_of = term_no[by_doc]
         self.terms_from = np.searchsorted(self.doc[by_doc], np.arange(len(self.events) + 1))
         df = np.zeros(len(self.names), dtype=np.float64)
         df[[rank[t] for t, _ in terms]] = counts
-        self.idf = np.log(1 + (docs - df + 0.5) / (df + 0.5))
+        self.idf = idf(df, docs)
 
     @classmethod
     def load(cls, cur) -> TermIndex:
@@ -830,9 +836,7 @@ class TermIndex:
         for t in sorted(set(terms)):
             lo, hi = self.span.get(t, (0, 0))
             if hi > lo:
-                df = hi - lo
-                idf = math.log(1 + (self.docs - df + 0.5) / (df + 0.5))
-                scores[self.doc[lo:hi]] += idf * self.weight[lo:hi]
+                scores[self.doc[lo:hi]] += self.idf[self.number[t]] * self.weight[lo:hi]
         found = scores > 0 if allowed is None else (scores > 0) & allowed
         candidates = np.flatnonzero(found)
         if len(candidates) > limit:
