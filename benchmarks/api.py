@@ -30,7 +30,10 @@ Redis), and wrk drives each endpoint twice for ``--seconds``:
 Each request asks for a random event of all N (similar: of those with a narrative), a random
 pair of narrative words (in each search mode), or a random valid feature row, so the
 response cache (one per data version and worker) mostly misses on detail, search and
-similar; statistics are one cached answer. The generated narratives are embedded once (about
+similar; statistics are one cached answer. Each wrk thread of each run draws its own
+sequence (before 2026-12-06 every thread and run drew the same one, so about half the
+requests of a closed loop, and most of a paced run after it, were answered from the
+cache). The generated narratives are embedded once (about
 a quarter of an hour for 100,000 events) and the second deployment reuses the vectors;
 ``--vectors`` keeps them for the next run.
 """
@@ -38,6 +41,7 @@ a quarter of an hour for 100,000 events) and the second deployment reuses the ve
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -52,8 +56,18 @@ from common import REPO, scratch_database
 from dbt_build import dbt, load
 from query_paths import write_archive
 
+# Each wrk thread runs the script in a Lua state of its own: seeded alike, the threads would
+# ask for the same events and words in the same order, and the second asking would be a hit of
+# the response cache. So each thread of each run draws its own sequence.
 WRK_SCRIPT = r"""
-math.randomseed(%(seed)d)
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(%(seed)d * 1000 + tid)
+end
 %(delay)s
 local ids = {%(ids)s}
 local narrated = {%(narrated)s}
@@ -194,9 +208,12 @@ def prepare(url: str, synth: Path, home: Path, vectors: Path | None, embed: bool
     }
 
 
+RUNS = itertools.count(1)  # each wrk run's seed: no run repeats another's requests
+
+
 def run_wrk(base: str, kind: str, token: str, data: dict, seconds: int, connections: int, delay: int = 0) -> dict:
     script = WRK_SCRIPT % {
-        "seed": 7,
+        "seed": next(RUNS),
         "kind": kind,
         "token": token,
         "delay": f"delay = function() return math.random(0, {2 * delay}) end" if delay else "",
