@@ -31,11 +31,9 @@ Each request asks for a random event of all N (similar: of those with a narrativ
 pair of narrative words (in each search mode), or a random valid feature row, so the
 response cache (one per data version and worker) mostly misses on detail, search and
 similar; statistics are one cached answer. Each wrk thread of each run draws its own
-sequence (before 2026-12-06 every thread and run drew the same one, so about half the
-requests of a closed loop, and most of a paced run after it, were answered from the cache).
-The generated narratives are embedded once (36-46 minutes for 100,000 events on two
-cores) and the second deployment reuses the vectors; ``--vectors`` keeps them for the next
-run.
+sequence (docs/benchmarks.md says what the runs that drew one for all measured). The
+generated narratives are embedded once (36-46 minutes for 100,000 events on two cores) and
+the second deployment reuses the vectors; ``--vectors`` keeps them for the next run.
 """
 
 from __future__ import annotations

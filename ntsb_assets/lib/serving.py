@@ -681,7 +681,8 @@ def idf(df, docs: int):
     or a numpy array of them)."""
     import numpy as np
 
-    return np.log(1 + (docs - np.asarray(df, dtype=np.float64) + 0.5) / (np.asarray(df, dtype=np.float64) + 0.5))
+    df = np.asarray(df, dtype=np.float64)
+    return np.log(1 + (docs - df + 0.5) / (df + 0.5))
 
 
 def bm25(tf: float, df: float, docs: int, length: float, avg_length: float, k1: float = K1, b: float = B) -> float:
