@@ -17,11 +17,15 @@ from ntsb_assets.settings import Settings
 
 from . import auth
 from .ratelimit import InProcessLimiter, LimiterUnavailable, RedisLimiter
-from .store import Store, open_store
+from .store import Store, one_thread_per_request, open_store
 
 log = logging.getLogger("ntsb_api")
 PROBLEM = "application/problem+json"
 CHAMPION_TTL = 10.0  # seconds between looks at the registry's champion alias
+# Searches (and similar events) a worker builds at once; more wait for a turn. They are CPU
+# work: more at once than cores share the cores and the memory bus and all finish later
+# (docs/api.md, Capacity).
+SEARCH_BUILDS = 2
 
 
 class Problem(Exception):
@@ -56,11 +60,13 @@ class Services:
             else InProcessLimiter(limit)
         )
         self.metrics = Metrics()
+        one_thread_per_request()
         self._store = None
         self._champion = None  # (model, version, loaded at)
         self._champion_lock = threading.Lock()
         self._encoder: Any = None  # lib/embeddings.Encoder, loaded at the first search by meaning
         self._encoder_lock = threading.Lock()
+        self._searches: Any = None  # anyio.CapacityLimiter(SEARCH_BUILDS), made in the event loop
 
     @property
     def store(self):
@@ -104,6 +110,14 @@ class Services:
 
                     self._encoder = embeddings.Encoder(threads=1, cache_dir=self.settings.models_dir)
         return self._encoder.embed_query(text)
+
+    def searches(self):
+        """The turns of the searches being built (:data:`SEARCH_BUILDS`); call it in the event loop."""
+        if self._searches is None:
+            import anyio
+
+            self._searches = anyio.CapacityLimiter(SEARCH_BUILDS)
+        return self._searches
 
     def warm(self) -> None:
         """Load the champion model, the narratives' encoder, vectors and terms once in the
@@ -213,11 +227,12 @@ def metrics_response(services: Services) -> Response:
 Data = Annotated[Store, Depends(view)]
 
 
-async def cached(store: Store, key: tuple, build) -> Response:
+async def cached(store: Store, key: tuple, build, turns: Any = None) -> Response:
     """The JSON body for ``key`` in the data version ``store`` reads: ``build()`` (a
     response model instance, or JSON bytes) runs, and is serialized, once per version. A
-    hit is answered on the event loop; a miss builds in a worker thread."""
-    from starlette.concurrency import run_in_threadpool
+    hit is answered on the event loop; a miss builds in a worker thread, when ``turns``
+    (an ``anyio.CapacityLimiter``; None: the thread pool's own) has one free."""
+    import anyio
 
     def serialized() -> bytes:
         built = build()
@@ -225,5 +240,5 @@ async def cached(store: Store, key: tuple, build) -> Response:
 
     body = store.cache.get(key)
     if body is None:
-        body = await run_in_threadpool(store.cache.get_or_build, key, serialized)
+        body = await anyio.to_thread.run_sync(store.cache.get_or_build, key, serialized, limiter=turns)
     return Response(body, media_type="application/json")

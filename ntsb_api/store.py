@@ -881,6 +881,17 @@ def highlight(text: str, terms: list[str], width: int = 220) -> str:
     return ("..." if start else "") + out + ("..." if start + width < len(text) else "")
 
 
+def one_thread_per_request() -> None:
+    """Make numpy's BLAS (OpenBLAS) single-threaded in this process. A serving process runs
+    requests side by side (worker threads, worker processes); a BLAS thread team under
+    concurrent calls costs more than it gains: searches by meaning at 100,000 events, 16
+    at a time in one process, 31 a second with the team and 253 without
+    (docs/benchmarks.md). Process-wide: call it once, where the API or the dashboard starts."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def open_store(settings) -> Store:
     if settings.warehouse.dialect == "postgres":
         return PostgresStore(settings.warehouse.dsn)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from ntsb_api.store import Store, StoreUnavailable, open_store
+from ntsb_api.store import Store, StoreUnavailable, one_thread_per_request, open_store
 from ntsb_assets.lib import analytics as an
 from ntsb_assets.lib import serving
 from ntsb_assets.settings import get_settings
@@ -46,6 +46,7 @@ class Version:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _open(where: str) -> Store:
+    one_thread_per_request()  # the sessions' reruns search side by side
     return open_store(get_settings())
 
 

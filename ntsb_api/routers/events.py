@@ -179,13 +179,14 @@ async def search(
     """Events whose narrative or probable cause matches `q`, among those matching every
     filter, best first; each hit with its best passage (a window of one of its texts) and
     its ranks in the keyword and semantic rankings."""
-    embed = services_of(request).embed
+    services = services_of(request)
+    embed = services.embed
     key = ("search", q, mode, *filters.values(), limit)
 
     def build():
         return SearchResults.model_validate(_search_errors(lambda: S.search(store, embed, q, mode, filters, limit)))
 
-    return await cached(store, key, build)
+    return await cached(store, key, build, services.searches())
 
 
 @router.get(
@@ -198,6 +199,7 @@ async def search(
     summary="Events with similar narratives",
 )
 async def similar_events(
+    request: Request,
     store: Data,
     filters: Filters,
     ev_id: str = EV_ID,
@@ -209,4 +211,4 @@ async def similar_events(
     def build():
         return SimilarEvents.model_validate(_search_errors(lambda: S.similar(store, ev_id, filters, limit)))
 
-    return await cached(store, ("similar", ev_id, *filters.values(), limit), build)
+    return await cached(store, ("similar", ev_id, *filters.values(), limit), build, services_of(request).searches())
