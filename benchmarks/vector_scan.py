@@ -2,12 +2,17 @@
 product against the int8 scan whose candidates are scored again in float32, on the same
 vectors; time per query (p50, p95) and how many of the first events agree.
 
-    python benchmarks/vector_scan.py --vectors PATH.parquet [--queries 200] [--write docs/benchmarks.md]
+    python benchmarks/vector_scan.py --vectors PATH.parquet [--queries 200] [--threads 1,2,4,8,16]
+        [--seconds 5] [--write docs/benchmarks.md]
 
 The vectors are a ``ml/narrative_embeddings`` Parquet file (``benchmarks/api.py --vectors``
 keeps the generated events', ``benchmarks/narrative_search.py --vectors`` the real ones).
 Queries are windows' vectors with noise added, made unit length again: near some events,
 as a real query is. One thread, as in the API (requests run side by side).
+
+Then the same searches from several threads at once, as a worker's thread pool runs them:
+queries a second with numpy's BLAS (OpenBLAS) on its own thread team, as a process gets it by
+default, and on one thread, as the API and the dashboard run it (``ntsb_api.store.one_thread_per_request``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vectors", type=Path, required=True)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--threads", default="1,2,4,8,16", help="thread counts of the concurrent runs, comma-separated")
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each concurrent run")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
 
@@ -79,7 +86,53 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|",
         *(f"| {w} | {a:.1f} | {b:.1f} | {c:.1f} | {d:.1f} | {s:.3f} |" for w, a, b, c, d, s in rows),
     ]
+    index._scan = scan
+    counts = [int(n) for n in args.threads.split(",")]
+    team = max((i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"), default=1)
+    lines += [
+        "",
+        f"The same searches from several threads at once ({args.seconds:g} s each; `--threads {args.threads}`): "
+        f"queries a second, with numpy's BLAS on its default team of {team} threads / on one thread.",
+        "",
+        "| query | " + " | ".join(f"{n} thread{'s' if n > 1 else ''}" for n in counts) + " |",
+        "|---|" + "---:|" * len(counts),
+    ]
+    for what, fn, items in (
+        ("search, 100 events (the hybrid's depth)", lambda q: index.search(q, 100), queries),
+        ("similar, 10 events", lambda e: index.similar(e, 10), sources),
+    ):
+        cells = []
+        for n in counts:
+            default = concurrent(fn, items, n, args.seconds)
+            with threadpoolctl.threadpool_limits(1, "blas"):
+                one = concurrent(fn, items, n, args.seconds)
+            cells.append(f"{default:,.0f} / {one:,.0f}")
+            print(f"{what}, {n} threads: {default:,.0f} / {one:,.0f} a second", file=sys.stderr, flush=True)
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
     emit("\n".join(lines) + "\n", args.write)
+
+
+def concurrent(fn, items, threads: int, seconds: float) -> float:
+    """Calls of ``fn`` a second, ``threads`` threads calling it on ``items`` in turn."""
+    import threading
+
+    done = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        j = i
+        while time.perf_counter() < stop:
+            fn(items[j % len(items)])
+            j += threads
+            done[i] += 1
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return sum(done) / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":

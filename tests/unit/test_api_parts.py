@@ -285,3 +285,77 @@ def test_the_term_index_ranks_as_bm25_in_sql_ties_by_ev_id_and_honours_a_mask():
         want = sorted(weight, key=lambda t: (-round(weight[t], 9), t))[:7]
         assert index.feedback(given, 7) == want, given
     assert index.feedback(["nope"], 7) == [] and index.feedback(["ev0001"], 0) == []
+
+
+def test_the_api_runs_numpy_blas_on_one_thread(tmp_path, monkeypatch):
+    """Requests run side by side; a BLAS thread team under concurrent searches costs more
+    than it gains (docs/api.md, Capacity)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from ntsb_api.deps import Services
+    from ntsb_assets.settings import Settings
+
+    monkeypatch.delenv("NTSB_REDIS_URL", raising=False)
+
+    def blas() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):  # a team of two, as on two cores; restored after
+        assert blas() == {2}
+        Services(Settings(home=tmp_path))
+        assert blas() == {1}
+
+
+def test_searches_are_built_a_few_at_a_time_and_a_hit_waits_for_none(tmp_path, monkeypatch):
+    """Cache misses with the searches' turns: at most SEARCH_BUILDS build at once, each key
+    once; a cached body is answered at once even while every turn is taken."""
+    import threading
+
+    import anyio
+
+    from ntsb_api.deps import SEARCH_BUILDS, Services, cached
+    from ntsb_api.store import ResponseCache
+    from ntsb_assets.settings import Settings
+
+    class Store:
+        cache = ResponseCache()
+
+    monkeypatch.delenv("NTSB_REDIS_URL", raising=False)
+    services = Services(Settings(home=tmp_path))
+    lock = threading.Lock()
+    running = most = 0
+    release = threading.Event()
+
+    def build(n: int):
+        def make() -> bytes:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            release.wait(10)
+            with lock:
+                running -= 1
+            return json.dumps({"n": n}).encode()
+
+        return make
+
+    Store.cache.put(("hit",), b'{"cached": true}')
+
+    async def main():
+        bodies: dict[int, bytes] = {}
+
+        async def one(n: int):
+            bodies[n] = (await cached(Store, ("search", n % 6), build(n), services.searches())).body
+
+        async with anyio.create_task_group() as tg:
+            for n in range(12):
+                tg.start_soon(one, n)
+            await anyio.sleep(0.3)  # every task has asked; SEARCH_BUILDS of them are building
+            with anyio.fail_after(2):  # a hit is not queued behind the builds
+                assert (await cached(Store, ("hit",), build(-1), services.searches())).body == b'{"cached": true}'
+            release.set()
+        return bodies
+
+    bodies = anyio.run(main)
+    assert most == SEARCH_BUILDS
+    assert {n % 6 for n in bodies} == set(range(6)) and len({bodies[n] for n in bodies}) == 6
