@@ -6,6 +6,7 @@ cache. The routers and ``app.py`` import from here; nothing here imports them.""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Annotated, Any
@@ -22,10 +23,10 @@ from .store import Store, one_thread_per_request, open_store
 log = logging.getLogger("ntsb_api")
 PROBLEM = "application/problem+json"
 CHAMPION_TTL = 10.0  # seconds between looks at the registry's champion alias
-# Searches (and similar events) a worker builds at once; more wait for a turn. They are CPU
-# work: more at once than cores share the cores and the memory bus and all finish later
-# (docs/api.md, Capacity).
-SEARCH_BUILDS = 2
+# Searches (and similar events) a worker builds at once: one per core it may run on; more wait
+# for a turn. They are CPU work: more at once than cores share the cores and the memory bus,
+# and all finish later (docs/api.md, search).
+SEARCH_BUILDS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
 
 
 class Problem(Exception):

@@ -340,15 +340,16 @@ def test_searches_are_built_a_few_at_a_time_and_a_hit_waits_for_none(tmp_path, m
         return make
 
     Store.cache.put(("hit",), b'{"cached": true}')
+    keys = SEARCH_BUILDS + 3  # more searches than turns, each asked twice
 
     async def main():
         bodies: dict[int, bytes] = {}
 
         async def one(n: int):
-            bodies[n] = (await cached(Store, ("search", n % 6), build(n), services.searches())).body
+            bodies[n] = (await cached(Store, ("search", n % keys), build(n), services.searches())).body
 
         async with anyio.create_task_group() as tg:
-            for n in range(12):
+            for n in range(2 * keys):
                 tg.start_soon(one, n)
             await anyio.sleep(0.3)  # every task has asked; SEARCH_BUILDS of them are building
             with anyio.fail_after(2):  # a hit is not queued behind the builds
@@ -358,4 +359,4 @@ def test_searches_are_built_a_few_at_a_time_and_a_hit_waits_for_none(tmp_path, m
 
     bodies = anyio.run(main)
     assert most == SEARCH_BUILDS
-    assert {n % 6 for n in bodies} == set(range(6)) and len({bodies[n] for n in bodies}) == 6
+    assert {n % keys for n in bodies} == set(range(keys)) and len({bodies[n] for n in bodies}) == keys
