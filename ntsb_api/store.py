@@ -885,8 +885,8 @@ def one_thread_per_request() -> None:
     """Make numpy's BLAS (OpenBLAS) single-threaded in this process. A serving process runs
     requests side by side (worker threads, worker processes); a BLAS thread team under
     concurrent calls costs more than it gains: searches by meaning at 100,000 events, 16
-    at a time in one process, 31 a second with the team and 253 without
-    (docs/benchmarks.md). Process-wide: call it once, where the API or the dashboard starts."""
+    at a time in one process: 37 a second with a team of two threads, 250 on one thread
+    (benchmarks/vector_scan.py, docs/benchmarks.md). Process-wide: call it once, where the API or the dashboard starts."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
