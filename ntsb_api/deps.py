@@ -25,7 +25,7 @@ PROBLEM = "application/problem+json"
 CHAMPION_TTL = 10.0  # seconds between looks at the registry's champion alias
 # Searches (and similar events) a worker builds at once: one per core it may run on; more wait
 # for a turn. They are CPU work: more at once than cores share the cores and the memory bus,
-# and all finish later (docs/api.md, search).
+# and all finish later (docs/api.md, "Search by meaning and similar events").
 SEARCH_BUILDS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
 
 

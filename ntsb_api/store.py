@@ -886,7 +886,8 @@ def one_thread_per_request() -> None:
     requests side by side (worker threads, worker processes); a BLAS thread team under
     concurrent calls costs more than it gains: searches by meaning at 100,000 events, 16
     at a time in one process: 37 a second with a team of two threads, 250 on one thread
-    (benchmarks/vector_scan.py, docs/benchmarks.md). Process-wide: call it once, where the API or the dashboard starts."""
+    (benchmarks/vector_scan.py, docs/benchmarks.md). Process-wide: call it once, where the
+    API or the dashboard starts."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")

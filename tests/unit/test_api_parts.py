@@ -289,7 +289,7 @@ def test_the_term_index_ranks_as_bm25_in_sql_ties_by_ev_id_and_honours_a_mask():
 
 def test_the_api_runs_numpy_blas_on_one_thread(tmp_path, monkeypatch):
     """Requests run side by side; a BLAS thread team under concurrent searches costs more
-    than it gains (docs/api.md, Capacity)."""
+    than it gains (docs/api.md, "Search by meaning and similar events")."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from ntsb_api.deps import Services
