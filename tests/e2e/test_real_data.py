@@ -3,7 +3,9 @@
 and 2025 update tables loaded on top. Embedded, the base release is the folder as it is, a
 core-only export (events, aircraft, narratives, no code tables: checked and labelled against
 the bundled baseline); on PostgreSQL, the same events with the avall reference tables beside
-them (data dictionary, ct_iaids, ct_seqevt, Country, states).
+them (data dictionary, ct_iaids, ct_seqevt, Country, states). ``NTSB_REAL_PAIRINGS=swapped``
+builds the other two pairings (embedded with the code tables, PostgreSQL without), ``all`` the
+four.
 
 Each deployment is built once (module fixture) through the CLI a user runs: ``ntsb ingest``,
 then ``ntsb build`` with the default checks; the tests read what it built."""
@@ -69,16 +71,31 @@ EMBEDDED_VECTORS: list = []
 KEYWORD_HITS: list = []  # each deployment's keyword hits for the same query, in the order built
 
 
-@pytest.fixture(scope="module", params=["embedded", "production"])
+# Which deployment gets the reference tables: CI builds each deployment once, embedded on the
+# core-only folder and PostgreSQL with the code tables; NTSB_REAL_PAIRINGS=swapped builds the
+# other two pairings, =all the four (each build takes several minutes).
+PAIRINGS = {
+    "ci": [("embedded", False), ("production", True)],
+    "swapped": [("embedded", True), ("production", False)],
+}
+PAIRINGS["all"] = PAIRINGS["ci"] + PAIRINGS["swapped"]
+
+
+@pytest.fixture(
+    scope="module",
+    params=PAIRINGS[os.environ.get("NTSB_REAL_PAIRINGS", "ci")],
+    ids=lambda p: f"{p[0]}-{'with' if p[1] else 'without'}-reference",
+)
 def real(request, tmp_path_factory, s3_endpoint):
-    root = tmp_path_factory.mktemp(f"real_{request.param}")
+    deployment, reference = request.param
+    root = tmp_path_factory.mktemp(f"real_{deployment}")
     base = BASE
-    if request.param == "production":  # the same events, the code tables beside them
+    if reference:  # the same events, the code tables beside them
         base = root / "real_1948_2002_with_reference"
         shutil.copytree(BASE, base, ignore=shutil.ignore_patterns("*.md"))
         for name in REFERENCE_TABLES:
             shutil.copy(REFERENCE / name, base / name)
-    with deployment_home(request.param, root, s3_endpoint, redis_db=14) as env:
+    with deployment_home(deployment, root, s3_endpoint, redis_db=14) as env:
         if EMBEDDED_VECTORS:  # the other deployment's vectors: only texts they lack are embedded
             lake = get_settings().lake
             lake.ensure_ready()  # a new S3 bucket is made by the first use, here before ingest
@@ -101,7 +118,8 @@ def real(request, tmp_path_factory, s3_endpoint):
         EMBEDDED_VECTORS.append(vectors)
         yield {
             "vectors": vectors.num_rows,
-            "deployment": request.param,
+            "deployment": deployment,
+            "reference": reference,
             "env": env,
             "loads": loads,
             "builds": builds,
@@ -206,7 +224,7 @@ def test_every_coded_value_is_labelled_or_counted_in_the_lag_report(real):
             assert {"ct_iaids", "eADMSPUB_DataDictionary", "ct_seqevt", "Country"} <= sources  # states: all
             # its codes are in the dictionary, whose wording wins
             releases = {r["release_id"] for r in s.query("SELECT DISTINCT release_id FROM raw._code_sets").to_pylist()}
-            if real["deployment"] == "embedded":  # no code tables delivered: the bundled baseline labels everything
+            if not real["reference"]:  # no code tables delivered: the bundled baseline labels everything
                 assert releases == {codes.BASELINE}
             else:  # the release's own tables list the same codes as the baseline: nothing changes
                 assert s.query("SELECT count(*) AS n FROM raw._code_set_changes").column(0)[0].as_py() == 0
