@@ -9,9 +9,10 @@ avoids the words the narratives use for its subject. An event is relevant when i
 or probable cause matches all of the query's patterns (``all``: the strict rule) or one of its
 ``also`` rules: the narratives' own wordings for the same subject ("out of useable fuel" for
 fuel exhaustion), added after reading every event that no rule matched among the first ten
-of each mode, with what was found in ``found``. Both are reported. The rankings are the API's own code:
-keyword search is the snapshot's inverted index (``serving._index_narratives``, held as a
-``serving.TermIndex``) searched by ``Store.keyword``; semantic search is
+of each mode, with what was found in ``found``. Both are reported. The rankings are the
+API's own code: keyword search is the snapshot's inverted index
+(``serving._index_narratives``, held as a ``serving.TermIndex``) searched by
+``Store.keyword``; semantic search is
 ``lib/narratives.VectorIndex`` over ``lib/embeddings.py``'s vectors (embedded here, about 5
 minutes for the real file, or read from --vectors, written there when the file does not
 exist); hybrid fuses the rankings of ``ntsb_api.search.hybrid_rankings`` (keyword, keyword
@@ -162,9 +163,9 @@ def evaluate(narratives: Path, vectors: Path | None) -> dict:
             }
             row = {"q": q["q"]}
             for mode, ranking in rankings.items():
-                for key, relevant in (("", revised), ("strict_", strict)):
+                for suffix, relevant in (("", revised), (" strict", strict)):
                     rel = [relevant(e) for e in ranking[:10]]
-                    row[mode + ("" if not key else " strict")] = {"p10": sum(rel) / 10, "ndcg10": ndcg(rel)}
+                    row[mode + suffix] = {"p10": sum(rel) / 10, "ndcg10": ndcg(rel)}
             per_query.append(row)
 
     def mean(column: str) -> dict[str, float]:
