@@ -95,7 +95,7 @@ def real(request, tmp_path_factory, s3_endpoint):
         shutil.copytree(BASE, base, ignore=shutil.ignore_patterns("*.md"))
         for name in REFERENCE_TABLES:
             shutil.copy(REFERENCE / name, base / name)
-    # Redis database 13: tests/integration/test_api.py flushes 14 and uses 15
+    # Redis database 13: make test runs tests/integration/test_api.py (14 and 15) beside this one
     with deployment_home(deployment, root, s3_endpoint, redis_db=13) as env:
         if EMBEDDED_VECTORS:  # the other deployment's vectors: only texts they lack are embedded
             lake = get_settings().lake
