@@ -5,12 +5,9 @@
         [--vectors PATH.parquet] [--write docs/benchmarks.md]
 
 The queries and their relevance rules are ``benchmarks/paraphrase_queries.json``: each query
-avoids the words the narratives use for its subject. An event is relevant when its account
-or probable cause matches all of the query's patterns (``all``: the strict rule) or one of its
-``also`` rules: the narratives' own wordings for the same subject ("out of useable fuel" for
-fuel exhaustion), added after reading every event that no rule matched among the first ten
-of each mode, with what was found in ``found``. Both are reported. The rankings are the
-API's own code: keyword search is the snapshot's inverted index
+avoids the words the narratives use for its subject; the file's ``about`` says how an event
+is judged relevant, by the strict rule (``all``) or the revised rules (``also`` added), and
+both are reported. The rankings are the API's own code: keyword search is the snapshot's inverted index
 (``serving._index_narratives``, held as a ``serving.TermIndex``) searched by
 ``Store.keyword``; semantic search is
 ``lib/narratives.VectorIndex`` over ``lib/embeddings.py``'s vectors (embedded here, about 5
@@ -89,11 +86,7 @@ def keyword_store(rows: list[tuple[str, int, str, str]]):
 
 
 def judge(query: dict, texts: dict[str, str]) -> tuple[Callable[[str], bool], Callable[[str], bool]]:
-    """The query's relevance tests over an event's texts: (strict, revised). Strict: every
-    pattern of ``all`` matches. Revised: strict, or one of the ``also`` rules matches (each
-    rule: every pattern of its ``all`` and none of its ``none``), the narratives' own wordings
-    for the same subject, found by reading the events that no rule matched among every
-    mode's first ten."""
+    """The query's relevance tests of an event, (strict, revised), as QUERIES' ``about`` defines them."""
 
     def compiled(patterns: list[str]) -> list[re.Pattern]:
         return [re.compile(p, re.IGNORECASE) for p in patterns]
@@ -101,15 +94,15 @@ def judge(query: dict, texts: dict[str, str]) -> tuple[Callable[[str], bool], Ca
     first = compiled(query["all"])
     also = [(compiled(r["all"]), compiled(r.get("none", []))) for r in query.get("also", [])]
 
+    def matches(text: str, every: list[re.Pattern], none: list[re.Pattern]) -> bool:
+        return all(p.search(text) for p in every) and not any(p.search(text) for p in none)
+
     def strict(ev_id: str) -> bool:
-        text = texts.get(ev_id, "")
-        return all(p.search(text) for p in first)
+        return matches(texts.get(ev_id, ""), first, [])
 
     def revised(ev_id: str) -> bool:
-        if strict(ev_id):
-            return True
         text = texts.get(ev_id, "")
-        return any(all(p.search(text) for p in a) and not any(p.search(text) for p in n) for a, n in also)
+        return any(matches(text, every, none) for every, none in [(first, []), *also])
 
     return strict, revised
 
