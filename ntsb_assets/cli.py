@@ -542,6 +542,12 @@ def _print_build(summary: dict) -> None:
         + (f" ({', '.join(map(str, years))})" if 0 < len(years) <= 10 else "")
     )
     lines.append(f"  analytics  {', '.join(summary['analytics'])}")
+    vectors = summary["narrative_vectors"]
+    if vectors["texts"] is not None:
+        lines.append(
+            f"  narratives {vectors['texts']:,} texts with vectors, {vectors['embedded']:,} embedded now"
+            + (f"; {vectors['waiting']:,} waiting (NTSB_EMBED_MAX_TEXTS)" if vectors["waiting"] else "")
+        )
     ml = summary["ml"]
     failed = [c for c, ok in ml["checks"].items() if not ok]
     drift = ml["drift"]
@@ -664,7 +670,21 @@ def _run_archive_and_analytics(instance, settings) -> dict:
             raise click.ClickException(f"analytics failed:\n{run.errors}")
         done = sorted(m.asset_key.to_user_string() for m in run.materializations)
         stage["summary"] = f"{len(done)} assets: " + ", ".join(d.split("/")[-1] for d in done)
-    return {"archive": {"runs": len(runs), "years": years}, "analytics": done}
+        embedded = [m.metadata for m in run.materialized(keys.NARRATIVE_EMBEDDINGS)]
+        vectors = {
+            name: embedded[-1][label].value if embedded and label in embedded[-1] else None
+            for name, label in (
+                ("texts", "texts"),
+                ("embedded", "texts embedded now"),
+                ("waiting", "texts waiting (over NTSB_EMBED_MAX_TEXTS)"),
+            )
+        }
+        if vectors["waiting"]:
+            stage["summary"] += (
+                f"; {vectors['waiting']:,} narrative texts wait for their vectors (NTSB_EMBED_MAX_TEXTS): "
+                "the next build embeds more"
+            )
+    return {"archive": {"runs": len(runs), "years": years}, "analytics": done, "narrative_vectors": vectors}
 
 
 def _run_ml(instance, settings, thresholds: dict | None = None, retrain: bool = False) -> dict:

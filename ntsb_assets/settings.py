@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         description="The dashboard map's basemap (a Carto style name "
         "such as light, or a style URL); none by default: the map draws offline.",
     )
+    embed_max_texts: int = Field(
+        default=0,
+        ge=0,
+        description="At most this many narrative texts embedded per materialization of "
+        "ml/narrative_embeddings, the latest events' first; the others wait, without vectors, for "
+        "the next one (0: all at once). Bounds a build's embedding time on a small machine.",
+    )
     model_cache: Path | None = Field(
         default=None,
         description="Where models built from packaged weights are kept (the narrative encoder's "

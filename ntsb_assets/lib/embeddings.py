@@ -387,12 +387,13 @@ def schema(version: str) -> pa.Schema:
 class EmbedResult:
     table: pa.Table
     version: str = ""  # the model version that made the vectors
-    texts: int = 0  # non-blank texts
+    texts: int = 0  # non-blank texts with vectors (embedded now or reused)
     blank: int = 0  # empty, whitespace-only or only the investigation statement: no vector
     embedded: int = 0  # texts embedded in this run
     reused: int = 0  # texts whose vectors an earlier run made (same content, same model)
     chunks_embedded: int = 0
     long_texts: int = 0  # texts cut into more than one window
+    waiting: int = 0  # texts over ``max_texts``: no vector yet, embedded by a later run
     seconds: float = 0.0
     model_changed: bool = False
 
@@ -402,11 +403,13 @@ def embed_narratives(
     previous: pa.Table | None,
     enc: Encoder,
     progress: Callable[[int, int], None] | None = None,
+    max_texts: int = 0,
 ) -> EmbedResult:
     """The vectors of every (ev_id, aircraft_key, field, text): a text whose content hash the
     previous table holds (made by the same model version) keeps its vectors; the others are
-    embedded. Texts no longer present are dropped. ``progress(done, total)`` counts the texts
-    to embed."""
+    embedded, at most ``max_texts`` distinct texts (0: all), those of the latest events
+    (highest ev_id) first; the rest wait, without vectors, for a later run. Texts no longer
+    present are dropped. ``progress(done, total)`` counts the texts to embed."""
     started = time.perf_counter()
     sch = schema(enc.version)
     result = EmbedResult(pa.table({f.name: pa.array([], f.type) for f in sch}, schema=sch), enc.version)
@@ -426,8 +429,8 @@ def embed_narratives(
     new: list[tuple[str, int, str, str]] = []  # (ev_id, aircraft_key, field, hash) to embed
     unique: dict[str, str] = {}  # hash -> text: a text repeated (a common probable cause) is embedded once
     for ev_id, aircraft_key, field, text in rows:
-        if text is None or not text.strip():
-            result.blank += 1
+        if text is None or not text[m.end() if (m := PREAMBLE.match(text)) else 0 :].strip():
+            result.blank += 1  # empty, whitespace, or only the investigation statement
             continue
         result.texts += 1
         h = text_hash(field, text)
@@ -438,6 +441,16 @@ def embed_narratives(
         else:
             new.append((ev_id, aircraft_key, field, h))
             unique.setdefault(h, text)
+    if max_texts and len(unique) > max_texts:
+        chosen: dict[str, str] = {}
+        for n in sorted(new, key=lambda n: n[0], reverse=True):
+            if len(chosen) == max_texts:
+                break
+            chosen.setdefault(n[3], unique[n[3]])
+        result.waiting = sum(1 for n in new if n[3] not in chosen)
+        result.texts -= result.waiting
+        new = [n for n in new if n[3] in chosen]
+        unique = {h: t for h, t in unique.items() if h in chosen}
     parts = []
     if keep_rows:
         assert previous is not None

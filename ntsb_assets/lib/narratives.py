@@ -34,11 +34,14 @@ def _texts(lake: Lake) -> Iterator[tuple[str, int, str, str | None]]:
                 yield ev_id, int(aircraft_key), "probable_cause", cause
 
 
-def refresh(lake: Lake, enc: E.Encoder, progress: Callable[[int, int], None] | None = None) -> E.EmbedResult:
-    """Embed what is new since the vectors in the lake and write them back (one file, replaced
-    whole: a reader sees the old or the new one)."""
+def refresh(
+    lake: Lake, enc: E.Encoder, progress: Callable[[int, int], None] | None = None, max_texts: int = 0
+) -> E.EmbedResult:
+    """Embed what is new since the vectors in the lake (at most ``max_texts`` texts, the
+    latest events' first; 0: all) and write them back (one file, replaced whole: a reader
+    sees the old or the new one)."""
     previous = lake.read_parquet(VECTORS_KEY) if lake.exists(VECTORS_KEY) else None
-    result = E.embed_narratives(_texts(lake), previous, enc, progress)
+    result = E.embed_narratives(_texts(lake), previous, enc, progress, max_texts=max_texts)
     lake.write_parquet(VECTORS_KEY, result.table)
     return result
 

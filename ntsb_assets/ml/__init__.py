@@ -263,8 +263,9 @@ def batch_predictions(ntsb: NtsbResource) -> dg.MaterializeResult:
 def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) -> dg.MaterializeResult:
     """One all-MiniLM-L6-v2 vector per window of each narrative and probable cause (long texts
     in overlapping windows), in the lake as Parquet with the model and its version in the
-    file's metadata. Only texts whose content is new are embedded; a new model version
-    embeds everything again; then ``ml.narrative_vectors`` in the warehouse, which the API
+    file's metadata. Only texts whose content is new are embedded (at most
+    NTSB_EMBED_MAX_TEXTS a run, the latest events' first: the others wait for the next run);
+    a new model version embeds everything again; then ``ml.narrative_vectors`` in the warehouse, which the API
     searches, is brought to the same rows. The work is in ``lib/embeddings.py`` and
     ``lib/narratives.py``."""
     settings = ntsb.settings()
@@ -273,6 +274,7 @@ def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) 
         lake,
         E.encoder(settings.models_dir),
         progress=lambda done, total: context.log.info(f"embedded {done:,}/{total:,} texts"),
+        max_texts=settings.embed_max_texts,
     )
     # the warehouse's copy, which the API searches: the writer lock only for the write, not the embedding
     with (
@@ -289,6 +291,7 @@ def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) 
             "texts": result.texts,
             "texts embedded now": result.embedded,
             "texts reused": result.reused,
+            "texts waiting (over NTSB_EMBED_MAX_TEXTS)": result.waiting,
             "blank texts (no vector)": result.blank,
             "texts in several windows": result.long_texts,
             "windows embedded now": result.chunks_embedded,

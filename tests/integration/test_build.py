@@ -29,6 +29,10 @@ def test_build_trains_the_model_when_its_features_changed_or_when_asked(ntsb_hom
     assert ml["retrained"] and ml["version"] == "1" and not all(ml["checks"].values())
     assert ml["champion"] is None and ml["predictions"] == 0
     assert first["serving"]  # the snapshot is published without predictions
+    # every narrative text embedded (no NTSB_EMBED_MAX_TEXTS), and counted in the summary
+    texts = query("SELECT count(*) AS n FROM (SELECT DISTINCT ev_id, aircraft_key, field FROM ml.narrative_vectors)")
+    assert first["narrative_vectors"] == {"texts": texts[0]["n"], "embedded": texts[0]["n"], "waiting": 0}
+    assert texts[0]["n"] > 0
     assert query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'batch_predictions'") == [
         {"n": 0}
     ]

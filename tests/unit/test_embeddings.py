@@ -84,6 +84,35 @@ def test_store_counts_blank_embeds_repeats_once_and_reuses_by_content(encoder):
     assert (third.embedded, third.reused, third.table.num_rows) == (1, 0, 1)
 
 
+def test_a_cap_embeds_the_latest_events_first_and_the_rest_in_later_runs(encoder):
+    statement = (
+        "NTSB investigators may not have traveled in support of this investigation and used data provided "
+        "by various sources to prepare this aircraft accident report."
+    )
+    shared = "The pilot's failure to maintain airspeed."
+    rows = [
+        ("20010101X00001", 1, "narrative", "The engine lost power on climb."),
+        ("20010101X00001", 1, "probable_cause", shared),
+        ("20020101X00002", 1, "narrative", "A deer crossed the runway."),
+        ("20020101X00002", 1, "probable_cause", shared),
+        ("20030101X00003", 1, "narrative", "The canopy opened after takeoff."),
+        ("20030101X00003", 1, "probable_cause", statement),  # only the statement: blank, never waiting
+    ]
+    first = E.embed_narratives(rows, None, encoder, max_texts=3)
+    # the latest events' first three distinct texts: the shared cause is one text, for both its events
+    assert {(r["ev_id"], r["field"]) for r in first.table.select(["ev_id", "field"]).to_pylist()} == {
+        ("20030101X00003", "narrative"),
+        ("20020101X00002", "narrative"),
+        ("20020101X00002", "probable_cause"),
+        ("20010101X00001", "probable_cause"),
+    }
+    assert (first.texts, first.embedded, first.waiting, first.blank) == (4, 4, 1, 1)
+    second = E.embed_narratives(rows, first.table, encoder, max_texts=3)
+    assert (second.texts, second.embedded, second.reused, second.waiting) == (5, 1, 4, 0)
+    assert second.table.num_rows == 5
+    assert E.embed_narratives(rows, second.table, encoder, max_texts=3).embedded == 0
+
+
 def test_a_new_model_version_embeds_everything_again(encoder):
     rows = [("e1", 1, "narrative", "The engine quit over the lake.")]
     first = E.embed_narratives(rows, None, encoder)
