@@ -265,9 +265,9 @@ def narrative_embeddings(context: dg.AssetExecutionContext, ntsb: NtsbResource) 
     in overlapping windows), in the lake as Parquet with the model and its version in the
     file's metadata. Only texts whose content is new are embedded (at most
     NTSB_EMBED_MAX_TEXTS a run, the latest events' first: the others wait for the next run);
-    a new model version embeds everything again; then ``ml.narrative_vectors`` in the warehouse, which the API
-    searches, is brought to the same rows. The work is in ``lib/embeddings.py`` and
-    ``lib/narratives.py``."""
+    a new model version embeds everything again; then ``ml.narrative_vectors`` in the
+    warehouse, which the API searches, is brought to the same rows. The work is in
+    ``lib/embeddings.py`` and ``lib/narratives.py``."""
     settings = ntsb.settings()
     lake = settings.lake
     result = narratives.refresh(
