@@ -116,7 +116,10 @@ def similar(store: Store, ev_id: str, filters: dict, limit: int) -> dict[str, An
     if hits is None:
         if not store.heads([ev_id]):
             raise NoNarrative(f"no event {ev_id!r}")
-        raise NoNarrative(f"event {ev_id!r} has no narrative to compare (no text, or only blank ones)")
+        raise NoNarrative(
+            f"event {ev_id!r} has no narrative vector to compare (no text, only blank ones, or texts "
+            "still waiting for their vectors under NTSB_EMBED_MAX_TEXTS)"
+        )
     items = _items(store, index, [(h.ev_id, h.score) for h in hits], None, [], rows={h.ev_id: h for h in hits})
     return {"ev_id": ev_id, "items": items}
 
