@@ -30,7 +30,7 @@ demo: setup
 # Two pytest runs side by side, one per core: the end-to-end tests on real data (tests/e2e)
 # after the two slowest integration modules (TEST_SIDE), and the rest. With tests/e2e alone
 # beside the rest, on a 2-core machine without AVX-512, tests/e2e finished after 36 minutes
-# and the rest then ran on one core for most of an hour more. Each side's output is kept in
+# and the rest then ran on one core for more than 40 minutes. Each side's output is kept in
 # a file and shown after. The target fails if either run fails, no tests collected (exit
 # code 5) included.
 TEST_SIDE := tests/integration/test_operations.py tests/integration/test_transform.py tests/e2e
