@@ -66,6 +66,12 @@ class EmbeddingError(Exception):
     pass
 
 
+def _body_start(text: str) -> int:
+    """Where the text's account begins: after the investigation statement (PREAMBLE), if any."""
+    m = PREAMBLE.match(text)
+    return m.end() if m else 0
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One window of a text: its token ids (markers included) and its character span."""
@@ -130,7 +136,7 @@ class Encoder:
         """Every text's windows (none for an empty or blank text, or one that is only the
         investigation statement, PREAMBLE)."""
         out: list[list[Chunk]] = []
-        skips = [m.end() if (m := PREAMBLE.match(t)) else 0 for t in texts]
+        skips = [_body_start(t) for t in texts]
         encodings = self.tokenizer.encode_batch(
             [t[k:] for t, k in zip(texts, skips, strict=True)], add_special_tokens=False
         )
@@ -429,7 +435,7 @@ def embed_narratives(
     new: list[tuple[str, int, str, str]] = []  # (ev_id, aircraft_key, field, hash) to embed
     unique: dict[str, str] = {}  # hash -> text: a text repeated (a common probable cause) is embedded once
     for ev_id, aircraft_key, field, text in rows:
-        if text is None or not text[m.end() if (m := PREAMBLE.match(text)) else 0 :].strip():
+        if text is None or not text[_body_start(text) :].strip():
             result.blank += 1  # empty, whitespace, or only the investigation statement
             continue
         result.texts += 1
@@ -442,11 +448,11 @@ def embed_narratives(
             new.append((ev_id, aircraft_key, field, h))
             unique.setdefault(h, text)
     if max_texts and len(unique) > max_texts:
-        chosen: dict[str, str] = {}
+        chosen: set[str] = set()
         for n in sorted(new, key=lambda n: n[0], reverse=True):
             if len(chosen) == max_texts:
                 break
-            chosen.setdefault(n[3], unique[n[3]])
+            chosen.add(n[3])
         result.waiting = sum(1 for n in new if n[3] not in chosen)
         result.texts -= result.waiting
         new = [n for n in new if n[3] in chosen]
