@@ -79,7 +79,39 @@ def _dagster_home(settings) -> Path:
             cfg.write_text(template)
     for k, v in (("DO_NOT_TRACK", "1"), ("DAGSTER_DISABLE_TELEMETRY", "1")):
         os.environ.setdefault(k, v)
+    _create_instance_storage(home)
     return home
+
+
+def _create_instance_storage(home: Path) -> None:
+    """Dagster creates its storage's tables on a home's first use. Two processes doing that at
+    once (two `ntsb ingest` on a new home, a command beside the daemon) fail with "table runs
+    already exists", or leave two alembic heads that break every later command. The first
+    command on a home creates them under an exclusive lock on the home; a marker names the
+    instance configuration they were created for (the file and its PostgreSQL settings), so
+    later commands skip this until that changes."""
+    import fcntl
+    import hashlib
+
+    cfg = home / "dagster.yaml"
+    config = (cfg.read_text() if cfg.exists() else "") + "".join(
+        f"\n{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("DAGSTER_PG_")
+    )
+    stamp = hashlib.sha256(config.encode()).hexdigest()[:16]
+    marker = home / ".storage-created"
+    if marker.exists() and marker.read_text() == stamp:
+        return
+    with open(home / ".storage.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes, or its process dies
+        if marker.exists() and marker.read_text() == stamp:  # another command created them meanwhile
+            return
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as instance:  # run, event-log and schedule storage
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
+            instance.get_daemon_heartbeats()
+        marker.write_text(stamp)
 
 
 class _Failed(Exception):
@@ -1278,13 +1310,7 @@ def demo(
         ctx.invoke(build, as_json=False, auc_margin=auc_margin, max_ece=max_ece, retrain=retrain, verbose=verbose)
     if no_ui:
         return
-    dagster_home = _dagster_home(settings)
-    from dagster import DagsterInstance
-
-    with DagsterInstance.get() as instance:  # its storages created (and migrated) here, once, before
-        instance.get_runs(limit=1)  # the webserver, the daemon and later commands race to
-        instance.all_instigator_state()
-        instance.get_daemon_heartbeats()
+    dagster_home = _dagster_home(settings)  # the instance's storage created before the services start
     # the services resolve the same paths; dagster-dbt validates `dbt` on PATH when the code
     # server loads the definitions: this environment's scripts first (`make demo` runs
     # without an activated virtualenv)

@@ -224,3 +224,45 @@ def test_a_waiting_ingest_says_what_it_waits_for_and_stops_on_sigterm(warehouse_
         timeout=600,
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_commands_started_together_on_a_new_home_create_dagsters_storage_once(tmp_path):
+    """Dagster creates its storage's tables on a home's first use: commands started together
+    on a new home (released at once, their imports done), each setting up the home and then
+    using the instance, must neither fail with "table runs already exists" nor leave two
+    alembic heads behind."""
+    import sqlite3
+
+    go = tmp_path / "go"
+    script = (
+        "import os, sys, time\nfrom ntsb_assets import cli\nfrom ntsb_assets.settings import get_settings\n"
+        "print('ready', flush=True)\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.005)\n"
+        "cli._dagster_home(get_settings())\nfrom dagster import DagsterInstance\n"
+        "with DagsterInstance.get() as i:  # as each command goes on\n"
+        "    i.get_runs(limit=1), i.all_instigator_state()"
+    )
+    for trial in range(3):
+        home = tmp_path / f"home{trial}"
+        env = {**os.environ, "NTSB_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+        env = {k: v for k, v in env.items() if not k.startswith(("NTSB_WAREHOUSE", "NTSB_LAKE", "DAGSTER_PG"))}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(go)],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(3)
+        ]
+        assert [p.stdout.readline().strip() for p in procs] == [b"ready"] * 3  # imports done
+        go.touch()
+        outs = [p.communicate(timeout=120) for p in procs]
+        go.unlink()
+        assert [p.returncode for p in procs] == [0, 0, 0], [e.decode()[-1500:] for _, e in outs]
+        dbs = sorted((home / "dagster").rglob("*.db"))
+        assert dbs, "no SQLite storage created"
+        for db in dbs:
+            with sqlite3.connect(db) as c:
+                heads = c.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
+            assert heads == 1, (db, heads)
