@@ -12,6 +12,10 @@ run (load and snapshot times) are left out and named. Run it on two checkouts an
     python benchmarks/mart_hashes.py --sample --warehouse embedded --out after.json
     python benchmarks/mart_hashes.py --compare before.json after.json
 
+The generator changes from commit to commit: to feed two checkouts the same generated
+releases, generate them once with ``--data DIR`` (kept there, and read from there when they
+exist) and copy this script into the other checkout.
+
 The checkout hashed is the one the script runs from (its ntsb_assets and dbt_project)."""
 
 from __future__ import annotations
@@ -60,8 +64,13 @@ def build(releases: list[Path], first: int, env: dict) -> None:
         _ntsb(env, "build", "--allow-synthetic", "--auc-margin", "-1", "--max-ece", "1")
 
 
-def hashes(env: dict) -> dict:
-    """Per mart: its columns and types, the columns left out, rows, and the rows' hash."""
+SHOWN_ROWS = 100  # marts this small keep their rows in the output: --compare shows those that differ
+
+
+def hashes(env: dict, leave_out: frozenset[str] = frozenset()) -> dict:
+    """Per mart: its columns and types, the columns left out (run times, and ``leave_out``:
+    ``mart.column``), rows, and the rows' hash; the rows themselves of marts of at most
+    SHOWN_ROWS rows."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -73,7 +82,7 @@ def hashes(env: dict) -> dict:
             tables = sorted(t for (schema, t) in s.describe_relations(["marts"]) if not t.startswith("_"))
             for t in tables:
                 cols = s.columns(t, "marts") or {}
-                kept = sorted(c for c in cols if not RUN_TIME.search(c))
+                kept = sorted(c for c in cols if not RUN_TIME.search(c) and f"{t}.{c}" not in leave_out)
                 data = s.query(f"SELECT {', '.join(q(c) for c in kept)} FROM marts.{q(t)}")
                 rows = sorted(json.dumps(_rounded(r), default=str, sort_keys=True) for r in data.to_pylist())
                 h = hashlib.sha256()
@@ -85,6 +94,8 @@ def hashes(env: dict) -> dict:
                     "rows": len(rows),
                     "sha256": h.hexdigest(),
                 }
+                if len(rows) <= SHOWN_ROWS:
+                    out[t]["row_values"] = rows
         return out
     finally:
         os.environ.clear()
@@ -97,7 +108,7 @@ def _rounded(row: dict) -> dict:
     return {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in row.items()}
 
 
-def run(releases: list[Path], first: int, warehouse: str, pg: str) -> dict:
+def run(releases: list[Path], first: int, warehouse: str, pg: str, leave_out: frozenset[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="ntsb-hashes-") as tmp:
         env = {
             **os.environ,
@@ -112,9 +123,9 @@ def run(releases: list[Path], first: int, warehouse: str, pg: str) -> dict:
             with scratch_database(pg) as url:
                 env |= {"NTSB_WAREHOUSE_URL": url, "NTSB_MLFLOW_URI": url}
                 build(releases, first, env)
-                return hashes(env)
+                return hashes(env, leave_out)
         build(releases, first, env)
-        return hashes(env)
+        return hashes(env, leave_out)
 
 
 def compare(a: dict, b: dict) -> int:
@@ -125,8 +136,10 @@ def compare(a: dict, b: dict) -> int:
         for t in sorted(set(ma) | set(mb)):
             x, y = ma.get(t), mb.get(t)
             if x is not None and y is not None and all(x[k] == y[k] for k in ("columns", "rows", "sha256")):
-                extra = sorted(set(x["left_out"]) ^ set(y["left_out"]))  # run-time columns only one has
-                note = f"; run-time columns in one only: {', '.join(extra)}" if extra else ""
+                extra = sorted(
+                    set(x["left_out"]) ^ set(y["left_out"])
+                )  # run-time (or --leave-out) columns only one has
+                note = f"; columns left out, in one only: {', '.join(extra)}" if extra else ""
                 print(f"{w:9s} {t:28s} identical ({x['rows']:,} rows{note})")
                 continue
             differ += 1
@@ -137,6 +150,13 @@ def compare(a: dict, b: dict) -> int:
             print(f"{w:9s} {t:28s} DIFFERS: {', '.join(what)}")
             if "columns" in what:
                 print(f"{'':39s} columns: {sorted(set(x['columns'].items()) ^ set(y['columns'].items()))}")
+            if "row_values" in x and "row_values" in y:  # a small mart: the rows in one only
+                for side, rows in (
+                    ("first", set(x["row_values"]) - set(y["row_values"])),
+                    ("second", set(y["row_values"]) - set(x["row_values"])),
+                ):
+                    for r in sorted(rows)[:5]:
+                        print(f"{'':39s} only in {side}: {r}")
     print(f"{differ} mart(s) differ")
     return differ
 
@@ -148,6 +168,16 @@ def main() -> int:
     src.add_argument("--events", type=int, help="a generated base of this many events and a monthly update")
     ap.add_argument("--warehouse", choices=["embedded", "postgres", "both"], default="both")
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument(
+        "--data", type=Path, help="with --events: keep the generated releases here; read them from here when they exist"
+    )
+    ap.add_argument(
+        "--leave-out",
+        nargs="*",
+        default=[],
+        metavar="MART.COLUMN",
+        help="columns not hashed (named in the output): a column another change added on purpose",
+    )
     ap.add_argument("--out", type=Path)
     ap.add_argument("--compare", nargs=2, type=Path, metavar=("FIRST", "SECOND"))
     args = ap.parse_args()
@@ -157,9 +187,11 @@ def main() -> int:
         if args.events:
             from ntsb_assets.lib import synth
 
-            base, update = Path(tmp) / f"synth{args.events}", Path(tmp) / "up01"
-            synth.generate(base, args.events, seed=1)
-            synth.generate_update(base, update, max(args.events // 50, 10), max(args.events // 100, 5), seed=2)
+            where = args.data or Path(tmp)
+            base, update = where / f"synth{args.events}", where / "up01"
+            if not all((d / synth.MANIFEST).exists() for d in (base, update)):  # written last
+                synth.generate(base, args.events, seed=1)
+                synth.generate_update(base, update, max(args.events // 50, 10), max(args.events // 100, 5), seed=2)
             releases, first, source = [base, update], 1, f"{args.events:,} generated events and an update"
         else:
             releases = sorted(p for p in SAMPLE.iterdir() if not p.name.startswith("."))
@@ -167,7 +199,7 @@ def main() -> int:
         result = {"source": source, "machine": machine(), "commit": _commit(), "warehouses": {}}
         for w in ["embedded", "postgres"] if args.warehouse == "both" else [args.warehouse]:
             print(f"{w}: building from {source}")
-            result["warehouses"][w] = run(releases, first, w, args.pg)
+            result["warehouses"][w] = run(releases, first, w, args.pg, frozenset(args.leave_out))
     text = json.dumps(result, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")

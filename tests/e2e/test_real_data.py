@@ -68,7 +68,7 @@ def _build(stage: str) -> dict:
 # (docs/benchmarks.md): CI embeds EMBED_CAP texts a build, the latest events' first
 # (NTSB_EMBED_MAX_TEXTS); NTSB_REAL_EMBED_MAX=0 embeds them all. benchmarks/embeddings.py embeds
 # the whole file and benchmarks/narrative_search.py searches it.
-EMBED_CAP = int(os.environ.get("NTSB_REAL_EMBED_MAX", "3000"))
+EMBED_CAP = int(os.environ.get("NTSB_REAL_EMBED_MAX", "1500"))
 
 # The narratives' vectors of the deployment built first, given to the second one's lake
 # before its build: the texts are the same, so it embeds only texts still without vectors
