@@ -66,7 +66,7 @@ def _say_waiting(message: str) -> None:
 
 
 def _dagster_home(settings) -> Path:
-    """DAGSTER_HOME (absolute) with the project's instance config in it."""
+    """DAGSTER_HOME (absolute) with the project's instance config in it and its storage created."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
