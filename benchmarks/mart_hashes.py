@@ -145,12 +145,12 @@ def _close(x: dict, y: dict) -> bool:
     if "row_values" not in x or "row_values" not in y or x["rows"] != y["rows"]:
         return False
 
-    def keyed(rows: list[str]) -> list[tuple]:
-        parsed = [json.loads(r) for r in rows]
-        pairs = [
-            (json.dumps({k: v for k, v in r.items() if not isinstance(v, float)}, sort_keys=True), r) for r in parsed
+    def keyed(rows: list[str]) -> list[tuple]:  # by the values that are not floats, then the whole row
+        parsed = [(json.loads(r), r) for r in rows]
+        keys = [
+            (json.dumps({k: v for k, v in d.items() if not isinstance(v, float)}, sort_keys=True), r) for d, r in parsed
         ]
-        return sorted(pairs, key=lambda p: (p[0], json.dumps(p[1], sort_keys=True)))
+        return [(key[0], d) for key, (d, _) in sorted(zip(keys, parsed, strict=True), key=lambda p: p[0])]
 
     for (kx, rx), (ky, ry) in zip(keyed(x["row_values"]), keyed(y["row_values"]), strict=True):
         if kx != ky or rx.keys() != ry.keys():
