@@ -4,6 +4,6 @@ about); the weights come from the version's artifacts (``PyfuncModel.load_contex
 
 import mlflow
 
-from ntsb_assets.lib.tracking import PyfuncModel
+from ntsb_assets.lib.pyfunc_model import PyfuncModel
 
 mlflow.models.set_model(PyfuncModel())

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow.pyfunc as _pyfunc
 import pandas as pd
 
 from .model import SeverityModel
@@ -96,15 +95,15 @@ def experiment_id(client, store: Store) -> str:
     return client.create_experiment(EXPERIMENT, artifact_location=store.artifact_root)
 
 
-class PyfuncModel(_pyfunc.PythonModel):
-    """The registry's view of :class:`SeverityModel`: raw feature rows in; the predicted
-    class, the four class probabilities and the fatal head's probability out."""
+def __getattr__(name: str):
+    """``PyfuncModel``, imported when asked for: MLflow's import costs 2-3 s, and most
+    processes that load this module (the code location in ``ntsb ingest``, the daemon) never
+    use it. The versions registered before it moved import it from here."""
+    if name == "PyfuncModel":
+        from .pyfunc_model import PyfuncModel
 
-    def load_context(self, context):
-        self.model = SeverityModel.load(Path(context.artifacts["model"]))
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.model.predict(model_input).reset_index(drop=True)
+        return PyfuncModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def input_frame(model: SeverityModel, df: pd.DataFrame) -> pd.DataFrame:
