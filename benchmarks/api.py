@@ -2,7 +2,8 @@
 
     python benchmarks/api.py [--events 100000] [--seconds 10] [--connections 16] [--workers 2]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379/14]
-        [--endpoints stats,detail,keyword,semantic,hybrid,similar,predict] [--vectors PATH.parquet]
+        [--endpoints stats,detail,keyword,semantic,hybrid,similar,predict]
+        [--vectors PATH.parquet | --random-vectors]
         [--deployments embedded,PostgreSQL]
         [--write docs/benchmarks.md]
 
@@ -34,6 +35,10 @@ similar; statistics are one cached answer. Each wrk thread of each run draws its
 sequence (docs/benchmarks.md says what the runs that drew one for all measured). The
 generated narratives are embedded once (36-46 minutes for 100,000 events on two cores) and
 the second deployment reuses the vectors; ``--vectors`` keeps them for the next run.
+``--random-vectors`` gives the model's windows random unit vectors instead (about a minute):
+the same windows are scanned, and the same number of candidates scored again and fused, so a
+search costs about what it costs with the model's vectors (the candidates' windows and the
+hits' documents differ), but what it finds means nothing; the table's heading says so.
 """
 
 from __future__ import annotations
@@ -114,7 +119,28 @@ PACED_CONNECTIONS = 64
 BY_MEANING = {"semantic", "hybrid", "similar"}  # the endpoints that need the narratives' vectors
 
 
-def prepare(url: str, synth: Path, home: Path, vectors: Path | None, embed: bool = True) -> dict:
+def random_encoder(cache_dir: Path):
+    """The model's tokenizer and windows (and its version, so that the API takes the vectors),
+    with a random unit vector for each window instead of the model's (``--random-vectors``)."""
+    import numpy as np
+
+    from ntsb_assets.lib import embeddings
+
+    class RandomVectors(embeddings.Encoder):
+        def encode(self, chunks, progress=None):
+            rng = np.random.default_rng(len(chunks))
+            vectors = rng.standard_normal((len(chunks), embeddings.DIM)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            if progress:
+                progress(len(chunks))
+            return vectors
+
+    return RandomVectors(cache_dir=cache_dir)
+
+
+def prepare(
+    url: str, synth: Path, home: Path, vectors: Path | None, embed: bool = True, random_vectors: bool = False
+) -> dict:
     """Warehouse, archive, features, a promoted model, predictions, the narratives' vectors
     (embedded, or those of ``vectors`` reused where a text's hash matches; the others are
     embedded and ``vectors`` written; none without ``embed``: no endpoint measured searches
@@ -150,7 +176,8 @@ def prepare(url: str, synth: Path, home: Path, vectors: Path | None, embed: bool
         if vectors is not None and vectors.exists():
             lake.write_parquet(narratives.VECTORS_KEY, pq.read_table(vectors))
         t = time.perf_counter()
-        embedded = narratives.refresh(lake, embeddings.Encoder(cache_dir=home / "models"))
+        encoder = random_encoder(home / "models") if random_vectors else embeddings.Encoder(cache_dir=home / "models")
+        embedded = narratives.refresh(lake, encoder)
         print(
             f"{url.split(':')[0]}: {embedded.texts:,} narrative texts, {embedded.embedded:,} embedded now, "
             f"{embedded.table.num_rows:,} windows, {time.perf_counter() - t:.0f} s",
@@ -315,8 +342,14 @@ def main() -> int:
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     ap.add_argument("--write", type=Path)
     ap.add_argument("--endpoints", default=",".join(ENDPOINTS), help="which of them, comma-separated")
-    ap.add_argument(
+    given = ap.add_mutually_exclusive_group()
+    given.add_argument(
         "--vectors", type=Path, help="reuse (and keep) the generated narratives' vectors in this Parquet file"
+    )
+    given.add_argument(
+        "--random-vectors",
+        action="store_true",
+        help="random unit vectors for the narratives' windows: searches cost what they cost, find nothing meant",
     )
     ap.add_argument("--deployments", default="embedded,PostgreSQL", help="which of them, comma-separated")
     args = ap.parse_args()
@@ -342,7 +375,9 @@ def main() -> int:
             if name not in deployments:
                 continue
             home = tmp / name
-            data = prepare(url, synth, home, shared, embed=bool(set(kinds) & BY_MEANING))
+            data = prepare(
+                url, synth, home, shared, embed=bool(set(kinds) & BY_MEANING), random_vectors=args.random_vectors
+            )
             env = {
                 **os.environ,
                 "NTSB_HOME": str(home),
@@ -384,12 +419,14 @@ def main() -> int:
                 proc.wait(20)
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     lines = [
-        f"### API under load, {args.events:,} generated events",
+        f"### API under load, {args.events:,} generated events"
+        + (" (random vectors for the narratives: searches' costs, not their hits)" if args.random_vectors else ""),
         "",
         f"`python benchmarks/api.py --events {args.events} --seconds {args.seconds} --connections "
         f"{args.connections} --workers {args.workers}"
         + (f" --endpoints {args.endpoints}" if kinds != list(ENDPOINTS) else "")
         + (f" --deployments {args.deployments}" if len(deployments) < 2 else "")
+        + (" --random-vectors" if args.random_vectors else "")
         + f"` on {machine}, {time.strftime('%Y-%m-%d')}; wrk "
         f"{_wrk_version()} (2 threads) on the same machine; {args.workers} API workers.",
         "",
