@@ -195,13 +195,14 @@ def _quantized(graph: Callable[[], bytes], cache_dir: Path | None, version: str)
     """The graph with int8 weights, from the cache or made now (a few seconds)."""
     import tempfile
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     directory = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "ntsb-models"
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"all-minilm-l6-v2-{version}.onnx"
     if target.is_file():
         return target
+    # only to make it: the quantizer and the onnx package it imports take about a second to import
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         source = Path(tmp) / "float32.onnx"
         source.write_bytes(graph())
