@@ -33,6 +33,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,32 +154,33 @@ class Encoder:
             raise ModelError(f"feature row lacks {missing}")
         out = np.empty((len(df), len(self.columns)))
         for j, c in enumerate(self.numeric):
-            out[:, j] = pd.to_numeric(df[c].astype("object"), errors="coerce").astype("float64").to_numpy()
+            out[:, j] = _numbers(df[c])
+        # a value's frequency or level is looked up once per distinct value, not once per row
         for j, (c, counts) in enumerate(self.frequencies.items(), start=len(self.numeric)):
-            raw = df[c].astype("string")
-            n = raw.map(lambda v, counts=counts: counts.get(str(v), 0) if not pd.isna(v) else np.nan).astype("float64")
-            out[:, j] = np.log1p(n.to_numpy())
-        for j, (c, levels) in enumerate(self.categories.items(), start=len(self.quantitative)):
-            raw = df[c].astype("string")
-            raw = raw.where(raw.isna() | raw.isin(levels), OTHER)
-            codes = pd.Categorical(raw.astype("object").where(raw.notna(), None), categories=levels).codes
-            out[:, j] = np.where(codes < 0, np.nan, codes)
+            out[:, j] = np.log1p(_per_value(df[c], lambda v, counts=counts: counts.get(v, 0)))
+        for j, (c, index) in enumerate(self.level_index.items(), start=len(self.quantitative)):
+            out[:, j] = _per_value(df[c], lambda v, index=index: index.get(v, len(index) - 1))  # unseen: OTHER
         return out
+
+    @property
+    def level_index(self) -> dict[str, dict[str, int]]:
+        """Each category's levels -> their position (OTHER, the last, for any other value)."""
+        if not hasattr(self, "_index"):
+            self._index = {c: {v: i for i, v in enumerate(levels)} for c, levels in self.categories.items()}
+        return self._index
 
     def row(self, values: dict) -> np.ndarray:
         """One feature row (a mapping) as a 1 x features matrix, without pandas: the API's path."""
         missing = [c for c in dict.fromkeys([*self.numeric, *self.frequencies, *self.categories]) if c not in values]
         if missing:
             raise ModelError(f"feature row lacks {missing}")
-        if not hasattr(self, "_index"):
-            self._index = {c: {v: i for i, v in enumerate(levels)} for c, levels in self.categories.items()}
         out = []
         for c in self.numeric:
             out.append(_number(values[c]))
         for c, counts in self.frequencies.items():
             v = values[c]
             out.append(np.nan if _missing(v) else float(np.log1p(counts.get(str(v), 0))))
-        for c, index in self._index.items():
+        for c, index in self.level_index.items():
             v = values[c]
             out.append(np.nan if _missing(v) else float(index.get(str(v), len(index) - 1)))
         return np.array([out])
@@ -191,6 +193,22 @@ class Encoder:
         if j < len(self.quantitative):
             return float(v)
         return self.categories[self.columns[j]][int(v)]
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A feature column as float64, NaN where missing or not a number. Numbers and flags
+    (numpy's or pandas' nullable types) convert directly; anything else value by value."""
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(column.astype("object"), errors="coerce").astype("float64").to_numpy()
+
+
+def _per_value(column: pd.Series, of: Callable[[str], float]) -> np.ndarray:
+    """``of(value as text)`` for each row's value, NaN where it is missing; computed once per
+    distinct value."""
+    codes, uniques = pd.factorize(column.astype("string"))
+    per = np.array([of(str(u)) for u in uniques] + [np.nan], dtype="float64")
+    return per[codes]  # a missing value's code is -1: the NaN appended last
 
 
 def _missing(v) -> bool:

@@ -56,6 +56,16 @@ def test_encoder_keeps_training_levels_and_maps_rare_or_unseen_to_other():
     X = enc.transform(rows)
     want = np.array([[2.0, 1.0, 0.0], [np.nan, 0.0, 1.0], [3.0, np.nan, 1.0], [np.nan, 1.0, np.nan]])
     assert np.array_equal(X, want, equal_nan=True)
+    # typed columns as the lake's Parquet gives them (pandas' nullable text, numbers and flags)
+    typed = pd.DataFrame(
+        {
+            "c": pd.array(["A", "B", "Z", None], dtype="string"),
+            "x": pd.array([2, None, 3, None], dtype="Int64"),
+            "f": pd.array([True, False, None, True], dtype="boolean"),
+        }
+    )
+    assert np.array_equal(enc.transform(typed), want, equal_nan=True)
+    assert np.array_equal(enc.transform(typed.astype({"x": "float64"})), want, equal_nan=True)
     # the one-row path (no pandas) encodes the same
     for i, r in enumerate(rows.astype(object).where(rows.notna(), None).to_dict("records")):
         assert np.array_equal(enc.row(r)[0], want[i], equal_nan=True)
