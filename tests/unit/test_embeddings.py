@@ -15,8 +15,13 @@ REFERENCE = json.loads((Path(__file__).parents[1] / "fixtures" / "minilm_referen
 
 
 @pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    return E.Encoder(cache_dir=tmp_path_factory.mktemp("models"))
+def model_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def encoder(model_cache):
+    return E.Encoder(cache_dir=model_cache)
 
 
 def _vectors(enc: E.Encoder, texts: list[str]) -> np.ndarray:
@@ -41,18 +46,18 @@ def test_int8_graph_stays_close_and_keeps_the_neighbours(encoder):
     assert encoder.version.endswith("-int8")
 
 
-def test_a_cached_graph_loads_without_the_quantizer(encoder, tmp_path_factory):
+def test_a_cached_graph_loads_without_the_quantizer(encoder, model_cache):
     """The int8 graph is made once per cache directory; a process that finds it there (every
     build after the first, the API's query encoder) does not import the quantizer and the
     onnx package behind it, about a second."""
     import subprocess
     import sys
 
-    cache = next(Path(p) for p in tmp_path_factory.getbasetemp().glob("models*"))
-    assert [f.name for f in cache.glob("*.onnx")] == [f"all-minilm-l6-v2-{encoder.version}.onnx"]
+    assert [f.name for f in model_cache.glob("*.onnx")] == [f"all-minilm-l6-v2-{encoder.version}.onnx"]
     probe = (
         "import sys; from pathlib import Path; from ntsb_assets.lib import embeddings as E; "
-        f"e = E.Encoder(cache_dir=Path({str(cache)!r})); print(e.version, 'onnxruntime.quantization' in sys.modules)"
+        f"e = E.Encoder(cache_dir=Path({str(model_cache)!r})); "
+        "print(e.version, 'onnxruntime.quantization' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [encoder.version, "False"], out.stdout + out.stderr
