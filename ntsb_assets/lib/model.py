@@ -33,7 +33,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,9 +157,9 @@ class Encoder:
             out[:, j] = _numbers(df[c])
         # a value's frequency or level is looked up once per distinct value, not once per row
         for j, (c, counts) in enumerate(self.frequencies.items(), start=len(self.numeric)):
-            out[:, j] = np.log1p(_per_value(df[c], lambda v, counts=counts: counts.get(v, 0)))
+            out[:, j] = np.log1p(_per_value(df[c], counts, other=0))
         for j, (c, index) in enumerate(self.level_index.items(), start=len(self.quantitative)):
-            out[:, j] = _per_value(df[c], lambda v, index=index: index.get(v, len(index) - 1))  # unseen: OTHER
+            out[:, j] = _per_value(df[c], index, other=len(index) - 1)  # unseen: OTHER
         return out
 
     @property
@@ -203,11 +203,11 @@ def _numbers(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column.astype("object"), errors="coerce").astype("float64").to_numpy()
 
 
-def _per_value(column: pd.Series, of: Callable[[str], float]) -> np.ndarray:
-    """``of(value as text)`` for each row's value, NaN where it is missing; computed once per
-    distinct value."""
+def _per_value(column: pd.Series, of: Mapping[str, int], other: int) -> np.ndarray:
+    """``of[value as text]`` (``other`` for a value it lacks) for each row's value, NaN where
+    it is missing; looked up once per distinct value."""
     codes, uniques = pd.factorize(column.astype("string"))
-    per = np.array([of(str(u)) for u in uniques] + [np.nan], dtype="float64")
+    per = np.array([of.get(str(u), other) for u in uniques] + [np.nan], dtype="float64")
     return per[codes]  # a missing value's code is -1: the NaN appended last
 
 
