@@ -767,10 +767,10 @@ class Validator:
             gx.ExpectationSuite(name=suite_name, expectations=[r.expectation() for r in rules])
         )
         asset_name = asset_name or suite_name
+        source = self.source if table_asset is not None or self.wh.dialect != "postgres" else self._frames_source()
         if table_asset is not None:
-            batch = self.source.add_table_asset(name=asset_name, **table_asset).add_batch_definition_whole_table("all")
+            batch = source.add_table_asset(name=asset_name, **table_asset).add_batch_definition_whole_table("all")
         else:
-            source = self.source if self.wh.dialect != "postgres" else self._frames_source()
             batch = source.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe("all")
         vd = self.context.validation_definitions.add(gx.ValidationDefinition(name=asset_name, data=batch, suite=suite))
         checkpoint = self.context.checkpoints.add(
@@ -788,6 +788,7 @@ class Validator:
             )
         )
         run = checkpoint.run(batch_parameters=params)
+        _forget_batches(source)
         by_name = {r.name: r for r in rules}
         results = []
         for vr in run.run_results.values():
@@ -851,6 +852,17 @@ class Validator:
         folder = self.docs_dir / "validations" / Path(*suite.split("."))  # GE nests dotted names
         pages = sorted(folder.glob("**/*.html"), key=lambda p: p.stat().st_mtime)
         return pages[-1].relative_to(self.docs_dir).as_posix() if pages else None
+
+
+def _forget_batches(source) -> None:
+    """Drop the batches a checkpoint loaded into the data source's execution engine. The
+    engine keeps every batch it has seen, and Great Expectations keeps the last context (and
+    with it this engine) for the life of the process: without this, each DataFrame a gate
+    validated stayed in memory after its validation, through the rest of ``ntsb build``
+    (some 220 MB at 100,000 events). The results and the Data Docs do not need them."""
+    manager = source.get_execution_engine().batch_manager
+    manager.reset_batch_cache()
+    manager.batch_data_cache.clear()
 
 
 def code_lag(s, table: str, since: dt.datetime | None) -> list[dict]:

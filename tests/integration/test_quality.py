@@ -2,6 +2,7 @@
 every error-level rule; crafted bad rows fail the right rules with the right counts, and a
 blocking failure stops the dbt models downstream in the same run."""
 
+import gc
 import re
 
 import dagster as dg
@@ -52,6 +53,10 @@ def test_gates_pass_on_the_real_sample_and_catch_crafted_bad_rows(deployment):
         ingest_json(SAMPLE / rel)
     result, evals, built = _run_gates(models=False)
     assert result.success
+    # no batch outlives its validation: GE keeps its last context for the life of the process,
+    # and with it every batch its engine loaded (the whole of a table, for a full validation)
+    gc.collect()
+    assert not [type(o).__name__ for o in gc.get_objects() if type(o).__name__.endswith("BatchData")]
     assert len(evals) == 2 * len(catalog.TABLE_ORDER) == 2 * 25  # two gates per table: NTSB's 20, PRE1982's 5
     errors = [k for k, e in evals.items() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
     assert errors == []
