@@ -969,23 +969,59 @@ def plot_importance(model: SeverityModel, X: np.ndarray, head: str = "fatal", to
     return fig
 
 
-def plot_shap(trained: Trained, head: str = "fatal", rows: int = 2000):
-    """SHAP summary (beeswarm) of the fatal head on up to ``rows`` test events."""
+def plot_shap(trained: Trained, head: str = "fatal", rows: int = 2000, top: int = 15):
+    """SHAP summary (beeswarm) of the fatal head on up to ``rows`` test events: for each of
+    the ``top`` inputs by mean |SHAP value|, one point per event at its SHAP value, spread
+    vertically where the values crowd, coloured by the input's value (for a category, its
+    level's index) from low (blue) to high (red); missing values grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import shap
 
-    X = trained.test[:rows]
+    X = np.asarray(trained.test[:rows], dtype=float)
     values = trained.model.heads[head].contributions(X)[:, :-1]
-    # colour: the value for numbers, the level's index for categories
-    shap.summary_plot(
-        values, X, feature_names=trained.model.encoder.columns, show=False, max_display=15, plot_size=(7, 5.5)
-    )
-    fig = plt.gcf()
+    names = trained.model.encoder.columns
+    order = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[:top][::-1]  # the largest at the top
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    points = None
+    for row, j in enumerate(order):
+        v, x = values[:, j], X[:, j]
+        y = row + _swarm(v)
+        known = np.isfinite(x)
+        ax.scatter(v[~known], y[~known], s=5, color="#9a9a9a", linewidths=0, rasterized=True)
+        lo, hi = np.percentile(x[known], [5, 95]) if known.any() else (0.0, 1.0)
+        shade = np.clip((x[known] - lo) / (hi - lo), 0, 1) if hi > lo else np.full(int(known.sum()), 0.5)
+        points = ax.scatter(
+            v[known], y[known], c=shade, s=5, cmap="coolwarm", vmin=0, vmax=1, linewidths=0, rasterized=True
+        )
+    ax.axvline(0, color="#999", lw=0.8, zorder=0)
+    ax.set_yticks(range(len(order)), [names[j] for j in order])
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_xlabel("SHAP value (push on the log-odds of a fatal outcome)")
+    if points is not None:
+        bar = fig.colorbar(points, ax=ax, ticks=[0, 1], aspect=40, pad=0.02)
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("input's value")
     fig.suptitle("SHAP values, log-odds of a fatal outcome (test years)", fontsize=10)
+    fig.tight_layout()
     return fig
+
+
+def _swarm(v: np.ndarray, width: float = 0.4, bins: int = 120) -> np.ndarray:
+    """Vertical offsets that spread equal-ish values apart: the values fall into ``bins`` along
+    the axis, and the points of a bin alternate above and below the line (0, +1, -1, +2, ...),
+    scaled so that the most crowded bin spans +-``width``."""
+    if len(v) == 0:
+        return np.zeros(0)
+    span = float(v.max() - v.min())
+    b = np.zeros(len(v), dtype=int) if span == 0 else np.minimum(((v - v.min()) / span * bins).astype(int), bins - 1)
+    counts = np.bincount(b, minlength=bins)
+    by_bin = np.argsort(b, kind="stable")
+    rank = np.empty(len(v), dtype=int)
+    rank[by_bin] = np.arange(len(v)) - (np.cumsum(counts) - counts)[b[by_bin]]
+    step = np.where(rank % 2 == 1, 1, -1) * ((rank + 1) // 2)
+    return step * (width / max(int(counts.max()) // 2, 1))
 
 
 # --------------------------------------------------------------------------- reports

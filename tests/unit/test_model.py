@@ -132,6 +132,22 @@ def test_training_beats_the_baselines_on_a_learnable_signal_and_round_trips(tmp_
     assert trained.model.heads["fatal"].contributions(X)[0].sum() == pytest.approx(np.log(raw / (1 - raw)), abs=1e-4)
 
 
+def test_the_shap_summary_ranks_the_inputs_by_their_mean_push_and_spreads_crowded_values():
+    trained = M.train(_frame(n=1500), features=KINDS, params=M.Params(max_rounds=30))
+    pngs = M.plots(trained)
+    assert pngs["shap_summary.png"].startswith(b"\x89PNG")
+    ax = M.plot_shap(trained).axes[0]
+    values = trained.model.heads["fatal"].contributions(trained.test)[:, :-1]
+    names = trained.model.encoder.columns
+    ranked = [names[j] for j in np.argsort(-np.abs(values).mean(axis=0), kind="stable")]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ranked[::-1]  # the largest push at the top
+    assert sum(len(c.get_offsets()) for c in ax.collections) == values.size  # each event once per input
+    # equal values side by side, alternating about the line; a lone value on it
+    offsets = M._swarm(np.array([1.0] * 5 + [3.0]))
+    assert len(set(offsets[:5])) == 5 and np.abs(offsets).max() <= 0.4 and offsets[5] == 0
+    assert sorted(np.sign(offsets[1:5])) == [-1, -1, 1, 1]
+
+
 def test_training_refuses_a_denylisted_column():
     df = _frame(600)
     df["aircraft_damage"] = "SUBS"
