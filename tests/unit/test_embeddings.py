@@ -319,3 +319,9 @@ def test_the_int8_scan_finds_the_events_exact_search_finds(monkeypatch):
             assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
     for ev in ("E00003", "E01234"):
         assert [h.ev_id for h in exact.similar(ev, 10)] == [h.ev_id for h in scanned.similar(ev, 10)]
+    # the windows scored again are those within twice the scan's error bound of their event's
+    # best: the bound holds for every window, for one query and for an event's windows at once
+    for q in (queries[:1], queries[:5], vectors[3:6]):
+        error = np.abs(scanned._scan(q) - vectors @ q.T).max()
+        bound = scanned._scan.error_bound(q)
+        assert error <= bound < 0.1, (error, bound)
