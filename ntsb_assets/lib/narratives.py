@@ -238,9 +238,9 @@ class VectorIndex:
         counts = self.rows_of_event[events]
         seg = np.r_[0, np.cumsum(counts)[:-1]]
         rows = np.repeat(self.first[events] - seg, counts) + np.arange(counts.sum())
-        # Only the windows that can hold their event's exact best are scored again: its exact best
-        # is at most the scan's error below its approximate best, which is in turn at most that
-        # error below the event's best approximate score (2 x the bound; each candidate keeps one).
+        # Only the windows that can be their event's exact best are scored again. With e the scan's
+        # error bound and a the event's best window by the scan, the exact best b has
+        # approx(b) >= exact(b) - e >= exact(a) - e >= approx(a) - 2e; a itself always passes.
         near = approximate[rows] >= np.repeat(per_event[events], counts) - 2 * self._scan.error_bound(queries)
         counts = np.add.reduceat(near.astype(np.int64), seg)
         rows = rows[near]
@@ -322,7 +322,7 @@ class Int8Scan:
         ``queries`` (on real narratives the largest error seen is about a tenth of it). With
         the window v, its int8 form v' (|v - v'| <= v's scale / 2 in each component) and the
         query q quantized to q' as ``DynamicQuantizeLinear`` does (one scale s for all the
-        queries: |q - q'| <= s / 2, s counted whole here for the rounding of the zero point):
+        queries: |q - q'| <= s / 2, taken as s here for a margin):
         |q.v - q'.v'| <= |q.(v - v')| + |(q - q').v'| <= |q|_1 scale / 2 + |v'|_1 s."""
         s = (max(float(queries.max()), 0.0) - min(float(queries.min()), 0.0)) / 255.0
         q1 = float(np.abs(queries).sum(axis=1).max())
