@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import pyarrow as pa
@@ -70,6 +71,12 @@ def _body_start(text: str) -> int:
     """Where the text's account begins: after the investigation statement (PREAMBLE), if any."""
     m = PREAMBLE.match(text)
     return m.end() if m else 0
+
+
+def has_body(text: str | None) -> TypeGuard[str]:
+    """Whether the text says anything to embed: not empty, not blank, not only the
+    investigation statement (such a text gets no vector and is counted as blank)."""
+    return text is not None and bool(text[_body_start(text) :].strip())
 
 
 @dataclass(frozen=True)
@@ -436,7 +443,7 @@ def embed_narratives(
     new: list[tuple[str, int, str, str]] = []  # (ev_id, aircraft_key, field, hash) to embed
     unique: dict[str, str] = {}  # hash -> text: a text repeated (a common probable cause) is embedded once
     for ev_id, aircraft_key, field, text in rows:
-        if text is None or not text[_body_start(text) :].strip():
+        if not has_body(text):
             result.blank += 1  # empty, whitespace, or only the investigation statement
             continue
         result.texts += 1

@@ -145,13 +145,17 @@ def real(request, tmp_path_factory, s3_endpoint):
 
 
 def _texts_embedded() -> dict:
-    """The texts with vectors in the warehouse, and the latest events' texts without one."""
+    """The texts with vectors in the warehouse, and the latest events' texts without one (a
+    text that is only the investigation statement has nothing to embed: not counted)."""
+    from ntsb_assets.lib.embeddings import has_body
+
     with_vectors = query("SELECT count(DISTINCT text_hash) AS n FROM ml.narrative_vectors")[0]["n"]
-    latest = query(
-        "SELECT n.ev_id FROM marts.narratives AS n WHERE trim(coalesce(n.narrative, '')) <> '' "
+    unembedded = query(
+        "SELECT n.ev_id, n.narrative FROM marts.narratives AS n WHERE trim(coalesce(n.narrative, '')) <> '' "
         "AND NOT EXISTS (SELECT 1 FROM ml.narrative_vectors AS v WHERE v.ev_id = n.ev_id "
-        "AND v.field = 'narrative') ORDER BY n.ev_id DESC LIMIT 1"
+        "AND v.field = 'narrative') ORDER BY n.ev_id DESC LIMIT 200"
     )
+    latest = [{"ev_id": r["ev_id"]} for r in unembedded if has_body(r["narrative"])][:1]
     newest = query("SELECT max(ev_id) AS e FROM ml.narrative_vectors")[0]["e"]
     return {"distinct": with_vectors, "newest with a vector": newest, "latest without": latest}
 
