@@ -24,7 +24,7 @@ import numpy as np
 
 from ntsb_assets.lib import narratives as N
 
-from .store import Store, highlight, term_pattern
+from .store import Store, highlight, term_spans
 
 MODES = ("keyword", "semantic", "hybrid")
 MAX_QUERY = 1_000  # characters (a query is embedded as one window)
@@ -177,12 +177,11 @@ def _items(
 
 def _most_terms(index: N.VectorIndex, ev_id: str, narr: list[dict], terms: list[str]) -> tuple[int, None] | None:
     """The event's window with the most matches of ``terms`` (keyword mode: no query vector)."""
-    pattern = term_pattern(terms)
     best, most = None, -1
     for row in index.windows(ev_id):
         p = index.passage(row)
         text = next((n.get(p.field) or "" for n in narr if int(n["aircraft_key"]) == p.aircraft_key), "")
-        found = len(pattern.findall(text[p.start : p.end]))
+        found = len(term_spans(text[p.start : p.end], terms))
         if found > most:
             best, most = row, found
     return None if best is None else (best, None)

@@ -277,7 +277,8 @@ class Store:
         index = self.term_index()
         if index is None:
             raise StoreUnavailable(
-                "this warehouse has no keyword index of the narratives: materialize serving/snapshot (ntsb build)"
+                "this warehouse has no keyword index of the narratives, or one built to another rule "
+                "(another stemmer): materialize serving/snapshot (ntsb build)"
             )
         given = {k: v for k, v in filters.items() if v is not None}
         allowed = None
@@ -859,26 +860,32 @@ class _Pinned(SnapshotStore):
         return self._state
 
 
-def term_pattern(terms: list[str]) -> re.Pattern:
-    """A search term's matches in a text: whole words, any case."""
-    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def term_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Where the words of ``text`` whose term (``serving.tokens``: the stem) is one of
+    ``terms`` start and end: "landed" and "landing" for the term "land"."""
+    wanted = set(terms)
+    return [m.span() for m in _WORD.finditer(text) if (t := serving.tokens(m.group(0))) and t[0] in wanted]
 
 
 def highlight(text: str, terms: list[str], width: int = 220) -> str:
-    """A window of ``text`` around the first matching term, every match in <mark>...</mark>;
-    the text is HTML-escaped first."""
+    """A window of ``text`` around the first word matching a term, every such word in
+    <mark>...</mark>; the text HTML-escaped."""
     import html
 
     text = " ".join(text.split())
-    if not terms:
-        return html.escape(text[:width]) + ("..." if width < len(text) else "")
-    pattern = term_pattern(terms)
-    first = pattern.search(text)
-    start = max(0, (first.start() if first else 0) - width // 3)
-    window = text[start : start + width]
-    out = html.escape(window)
-    out = pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", out)
-    return ("..." if start else "") + out + ("..." if start + width < len(text) else "")
+    spans = term_spans(text, terms) if terms else []
+    start = max(0, (spans[0][0] if spans else 0) - width // 3)
+    end = start + width
+    out, at = [], start
+    for a, b in spans:
+        if start <= a and b <= end:
+            out += [html.escape(text[at:a]), f"<mark>{html.escape(text[a:b])}</mark>"]
+            at = b
+    out.append(html.escape(text[at:end]))
+    return ("..." if start else "") + "".join(out) + ("..." if end < len(text) else "")
 
 
 def one_thread_per_request() -> None:

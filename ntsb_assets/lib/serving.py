@@ -14,10 +14,12 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from . import marts
@@ -42,7 +44,7 @@ def _not_served(schema: str, table: str) -> frozenset[str]:
 
 POINTER = "current.json"
 K1, B = 1.2, 0.75  # BM25's parameters (the usual ones)
-FORMAT = 3  # the snapshot's layout; the API refuses another one
+FORMAT = 4  # the snapshot's layout; the API refuses another one (4: the index's terms are stems)
 DOCUMENT_CHUNK = 10_000  # event documents built at a time
 # DuckDB's while building a snapshot; it spills to disk beyond (100,000 events: 23 s, peak RSS
 # 0.7 GB; with 1GB the same time and 1.1 GB; 256MB runs out in the event documents)
@@ -221,9 +223,33 @@ class ServingError(Exception):
 
 
 def tokens(text: str | None) -> list[str]:
-    """Lower-case words of two or more characters, stop words out: the same rule for the
-    index and for queries."""
-    return [t for t in _TOKEN.findall((text or "").lower()) if len(t) > 1 and t not in STOPWORDS]
+    """Lower-case words of two or more characters, stop words out, each as its stem: the
+    same rule for the index and for queries, so that "landed", "landing" and "lands" match
+    each other (:func:`stem`)."""
+    return [stem(t) for t in _TOKEN.findall((text or "").lower()) if len(t) > 1 and t not in STOPWORDS]
+
+
+STEMMER = "english"  # Snowball's English (Porter2) stemmer, as PostgreSQL's english_stem
+_STEMMERS = threading.local()  # a Snowball stemmer keeps state while it stems: one per thread
+
+
+@lru_cache(maxsize=500_000)
+def stem(word: str) -> str:
+    """The stem of a lower-case word (Snowball's English stemmer): "engines" -> "engin"."""
+    stemmer = getattr(_STEMMERS, STEMMER, None)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = snowballstemmer.stemmer(STEMMER)
+        setattr(_STEMMERS, STEMMER, stemmer)
+    return stemmer.stemWord(word)
+
+
+def _stems_of(words: list[str]):
+    """(term, stem) of each word: how the index turns the words its SQL splits into stems."""
+    import pyarrow as pa
+
+    return pa.table({"term": pa.array(words, pa.string()), "stem": pa.array([stem(w) for w in words], pa.string())})
 
 
 @dataclass(frozen=True)
@@ -331,6 +357,7 @@ def publish(warehouse_path: Path, directory: Path, whole: bool = False) -> Snaps
             "tables_copied": tables_copied,
             "changed_since_whole": base[1]["changed_since_whole"] + len(documents | narratives) if base else 0,
             "document_layout": document_layout(),
+            "search_layout": _search_layout(),
         }
         con.execute("CREATE OR REPLACE TABLE serving_version AS SELECT ? AS version", [json.dumps(version)])
         con.execute("CREATE OR REPLACE TABLE serving_build AS SELECT ? AS build", [json.dumps(build)])
@@ -364,6 +391,8 @@ def _base(directory: Path) -> tuple[Path, dict] | None:
     except (duckdb.Error, OSError):
         return None
     if build.get("document_layout") != document_layout():  # another API shape: every document again
+        return None
+    if build.get("search_layout") != _search_layout():  # another tokens' rule (stemmer): the whole index again
         return None
     return (found[0], build) if build["changed_since_whole"] <= REBUILD_AFTER * max(build["events"], 1) else None
 
@@ -498,7 +527,14 @@ def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
         incremental,
     )
     src = f"SELECT * FROM ({src}) n WHERE ev_id IN (SELECT ev_id FROM _changed)"
-    con.execute(f"CREATE TEMP TABLE _tok AS {_tokens_sql('duckdb', src)}")
+    con.execute(f"CREATE TEMP TABLE _words AS {_tokens_sql('duckdb', src)}")
+    words = [w for (w,) in con.execute("SELECT DISTINCT term FROM _words").fetchall()]
+    con.register("_stems", _stems_of(words))
+    con.execute(
+        "CREATE TEMP TABLE _tok AS SELECT w.ev_id, s.stem AS term, w.w FROM _words w JOIN _stems s USING (term)"
+    )
+    con.unregister("_stems")
+    con.execute("DROP TABLE _words")
     docs = "SELECT ev_id, sum(w)::INTEGER AS length FROM _tok GROUP BY ALL"
     terms = """SELECT t.term, t.ev_id, t.tf, d.length
                FROM (SELECT term, ev_id, sum(w)::INTEGER AS tf FROM _tok GROUP BY ALL) t
@@ -524,8 +560,9 @@ def _index_narratives(con, have: bool, incremental: bool) -> set[str]:
 
 
 def _tokens_sql(dialect: str, src: str) -> str:
-    """(ev_id, term, w) for every token of the narratives in ``src`` (ev_id, probable_cause,
-    narrative), by the rule of :func:`tokens`; a probable cause's tokens weigh 2."""
+    """(ev_id, term, w) for every word of the narratives in ``src`` (ev_id, probable_cause,
+    narrative), by the rule of :func:`tokens` but for the stems (:func:`_stems_of` maps the
+    distinct words after); a probable cause's words weigh 2."""
     if dialect == "duckdb":
         split = "unnest(regexp_split_to_array(lower(coalesce({}, '')), '[^a-z0-9]+'))"
     else:
@@ -552,7 +589,10 @@ def _search_layout() -> str:
     layout. Another layout builds the index again whole."""
     import hashlib
 
-    return hashlib.sha256((_tokens_sql("postgres", "x") + repr(SEARCH_INDEX)).encode()).hexdigest()[:16]
+    from importlib.metadata import version
+
+    rule = _tokens_sql("postgres", "x") + repr(SEARCH_INDEX) + f"{STEMMER} {version('snowballstemmer')}"
+    return hashlib.sha256(rule.encode()).hexdigest()[:16]
 
 
 def index_narratives_postgres(s) -> dict[str, int]:
@@ -610,9 +650,16 @@ def index_narratives_postgres(s) -> dict[str, int]:
         s.execute(f"DELETE FROM serving.{table} WHERE ev_id IN (SELECT ev_id FROM _changed)")
     changed = f"SELECT * FROM ({src}) m WHERE ev_id IN (SELECT ev_id FROM _changed WHERE NOT gone)"
     s.execute(
-        "CREATE TEMP TABLE _tf ON COMMIT DROP AS "
+        "CREATE TEMP TABLE _words ON COMMIT DROP AS "
         f"SELECT ev_id, term, sum(w)::INTEGER AS tf FROM ({_tokens_sql('postgres', changed)}) k GROUP BY ev_id, term"
     )
+    words = s.query("SELECT DISTINCT term FROM _words").column(0).to_pylist()
+    with s.staged(_stems_of(words)) as stems:
+        s.execute(
+            "CREATE TEMP TABLE _tf ON COMMIT DROP AS SELECT w.ev_id, m.stem AS term, sum(w.tf)::INTEGER AS tf "
+            f"FROM _words w JOIN {stems} m ON m.term = w.term GROUP BY w.ev_id, m.stem"
+        )
+    s.execute("DROP TABLE _words")
     s.execute(
         "INSERT INTO serving.search_vocab (term) SELECT DISTINCT t.term FROM _tf t "
         "WHERE NOT EXISTS (SELECT 1 FROM serving.search_vocab v WHERE v.term = t.term) ORDER BY t.term"
@@ -778,7 +825,8 @@ class TermIndex:
     def load_postgres(cls, cur) -> TermIndex | None:
         """From PostgreSQL's ``serving`` index (:func:`index_narratives_postgres`; ``cur``: a
         psycopg2 cursor): the postings in one binary COPY (three integers a row), put in
-        order here; None when the warehouse has no index (serving/snapshot not materialized)."""
+        order here; None when the warehouse has no index (serving/snapshot not materialized),
+        or one of another layout (its terms would not be this code's: another stemmer)."""
         import io
 
         import numpy as np
@@ -786,6 +834,9 @@ class TermIndex:
         cur.execute("SELECT to_regclass('serving.search_layout') IS NOT NULL")
         row = cur.fetchone()
         if not row or not row[0]:
+            return None
+        cur.execute("SELECT layout FROM serving.search_layout")
+        if [r[0] for r in cur.fetchall()] != [_search_layout()]:
             return None
         # ev_id in byte order (COLLATE "C"), as the snapshot's DuckDB sorts it: ties go the same way
         cur.execute('SELECT doc_id, ev_id, length FROM serving.search_docs ORDER BY ev_id COLLATE "C"')
