@@ -588,7 +588,6 @@ def _search_layout() -> str:
     """What the index's entries depend on: the tokens' rule and weights, and the tables'
     layout. Another layout builds the index again whole."""
     import hashlib
-
     from importlib.metadata import version
 
     rule = _tokens_sql("postgres", "x") + repr(SEARCH_INDEX) + f"{STEMMER} {version('snowballstemmer')}"
